@@ -1,0 +1,30 @@
+//! The contract between the ct tools: everything one stage writes and the next one reads.
+//!
+//! Nothing here makes a syscall beyond plain file I/O (open, write, fsync, rename, flock).
+//! The layout it describes is documented for humans in `docs/LAYOUT.md`:
+//!
+//! * [`paths`] — where things live under `$CT_ROOT` (default `/var/lib/ct`) and `$CT_RUN`
+//!   (default `/run/ct`).
+//! * [`reference`] — image references read the way docker reads them.
+//! * [`digest`] — content addresses (`sha256:…`) and a hashing writer that checks them.
+//! * [`atomic`] — temp file + fsync + rename, so a crash never leaves half a file.
+//! * [`lock`] — `flock(2)` locks that serialize writers of one file.
+//! * [`image_layout`] — the OCI image layout in `$CT_ROOT/images`.
+//! * [`bundle`] — OCI runtime bundles in `$CT_ROOT/containers/ID` and ct's note beside them.
+//! * [`state`] — runtime-spec container state in `$CT_RUN/containers/ID/state.json`.
+//! * [`pipe`] — the one-line-per-stage pipe protocol and the CLI conventions (exit codes,
+//!   one-line errors).
+
+pub mod atomic;
+pub mod bundle;
+pub mod digest;
+pub mod image_layout;
+pub mod lock;
+pub mod paths;
+pub mod pipe;
+pub mod reference;
+pub mod state;
+
+pub use digest::Digest;
+pub use paths::Store;
+pub use reference::Reference;

@@ -1,0 +1,166 @@
+//! Where ct keeps things. Two roots, both overridable from the environment:
+//!
+//! * `$CT_ROOT` (default `/var/lib/ct`): what survives a reboot — the image store (one OCI
+//!   image layout), the shared layer store, container bundles, network leases.
+//! * `$CT_RUN` (default `/run/ct`): runtime state that dies with the machine — container state
+//!   files, netns bookkeeping, locks for things that only exist while running.
+//!
+//! See `docs/LAYOUT.md` for a tour with `ls` and `cat`.
+
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+
+/// Default persistent root.
+pub const DEFAULT_ROOT: &str = "/var/lib/ct";
+/// Default runtime root.
+pub const DEFAULT_RUN: &str = "/run/ct";
+
+/// The two roots and every well-known path below them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    pub root: PathBuf,
+    pub run: PathBuf,
+}
+
+impl Store {
+    /// Roots from `$CT_ROOT` / `$CT_RUN`, or the defaults.
+    pub fn from_env() -> Store {
+        let get = |k: &str, d: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(d))
+        };
+        Store {
+            root: get("CT_ROOT", DEFAULT_ROOT),
+            run: get("CT_RUN", DEFAULT_RUN),
+        }
+    }
+
+    /// Roots given explicitly (tests, tools with `--root`).
+    pub fn new(root: impl Into<PathBuf>, run: impl Into<PathBuf>) -> Store {
+        Store {
+            root: root.into(),
+            run: run.into(),
+        }
+    }
+
+    /// `$CT_ROOT/images`: one standard OCI image layout holding every image.
+    pub fn images(&self) -> PathBuf {
+        self.root.join("images")
+    }
+
+    /// `$CT_ROOT/images/blobs/sha256/HEX`.
+    pub fn blob(&self, digest: &Digest) -> PathBuf {
+        self.images()
+            .join("blobs")
+            .join(digest.algorithm())
+            .join(digest.hex())
+    }
+
+    /// `$CT_ROOT/layers`: unpacked layers, one directory per diff_id.
+    pub fn layers(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+
+    /// `$CT_ROOT/layers/sha256/HEX`: the extracted tree of one layer (overlayfs lower dir).
+    /// It exists only once extraction completed and the diff_id was verified.
+    pub fn layer(&self, diff_id: &Digest) -> PathBuf {
+        self.layers().join(diff_id.algorithm()).join(diff_id.hex())
+    }
+
+    /// `$CT_ROOT/layers/tmp`: in-progress extractions; anything here is garbage after a crash.
+    pub fn layers_tmp(&self) -> PathBuf {
+        self.layers().join("tmp")
+    }
+
+    /// `$CT_ROOT/containers`: one OCI runtime bundle per container.
+    pub fn containers(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+
+    /// `$CT_ROOT/containers/ID`: the bundle of container ID.
+    pub fn bundle(&self, id: &str) -> PathBuf {
+        self.containers().join(id)
+    }
+
+    /// `$CT_ROOT/net`: networks and their address leases.
+    pub fn net(&self) -> PathBuf {
+        self.root.join("net")
+    }
+
+    /// `$CT_ROOT/locks`: lock files for store-wide operations (layer extraction, GC).
+    pub fn locks(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+
+    /// `$CT_RUN/containers`: runtime state, one directory per container.
+    pub fn run_containers(&self) -> PathBuf {
+        self.run.join("containers")
+    }
+
+    /// `$CT_RUN/containers/ID/state.json`.
+    pub fn state_file(&self, id: &str) -> PathBuf {
+        self.run_containers().join(id).join("state.json")
+    }
+}
+
+/// Is `id` a usable container id / name: 1..=64 chars of `[A-Za-z0-9_.-]`, not starting with
+/// `.` or `-`. Ids become directory names, netns names and cgroup names, so they must be plain.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('.')
+        && !id.starts_with('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+}
+
+/// A fresh random container id: 12 lowercase hex characters, like docker's short ids.
+pub fn new_id() -> String {
+    use rand::Rng;
+    let bytes: [u8; 6] = rand::thread_rng().gen();
+    hex::encode(bytes)
+}
+
+/// `path` relative to `base`, if it is below it (used to print short paths to humans).
+pub fn below<'a>(path: &'a Path, base: &Path) -> Option<&'a Path> {
+    path.strip_prefix(base).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(valid_id("web-1"));
+        assert!(valid_id("a"));
+        assert!(!valid_id(""));
+        assert!(!valid_id("../x"));
+        assert!(!valid_id("a/b"));
+        assert!(!valid_id(".hidden"));
+        assert!(!valid_id(&"x".repeat(65)));
+        let id = new_id();
+        assert_eq!(id.len(), 12);
+        assert!(valid_id(&id));
+        assert_ne!(new_id(), id);
+    }
+
+    #[test]
+    fn paths_follow_roots() {
+        let s = Store::new("/r", "/x");
+        let d: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
+        assert_eq!(
+            s.blob(&d),
+            PathBuf::from(format!("/r/images/blobs/sha256/{}", "a".repeat(64)))
+        );
+        assert_eq!(
+            s.layer(&d),
+            PathBuf::from(format!("/r/layers/sha256/{}", "a".repeat(64)))
+        );
+        assert_eq!(s.state_file("c1"), PathBuf::from("/x/containers/c1/state.json"));
+    }
+}

@@ -1,0 +1,113 @@
+//! The pipe protocol and CLI conventions every ct tool follows.
+//!
+//! * Input: the positional argument, or when there is none, ONE line read from stdin
+//!   (`ct-pull alpine | ct-unpack`). A terminal on stdin with no argument is a usage error.
+//! * Output: exactly one line on stdout for the next stage; everything for humans on stderr.
+//! * A closed pipe downstream is not an error: exit 0 quietly.
+//! * Errors: one line, `TOOL: what failed: cause: cause`, then optional `hint:` lines.
+//! * Exit codes: 0 ok, 1 failure, 2 usage. ct-exec, which runs a user command, uses 125 for its
+//!   own failure, 126 command not runnable, 127 command not found, else the command's status.
+
+use std::error::Error;
+use std::io::{self, BufRead, IsTerminal, Write};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILURE: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_RUNTIME_FAILURE: i32 = 125;
+pub const EXIT_NOT_EXECUTABLE: i32 = 126;
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("no {0} given: pass it as an argument or as one line on stdin")]
+    Missing(&'static str),
+    #[error("cannot read {0} from stdin")]
+    Read(&'static str, #[source] io::Error),
+}
+
+/// The stage's input: `arg`, else one trimmed non-empty line of stdin.
+pub fn input(arg: Option<String>, what: &'static str) -> Result<String, InputError> {
+    if let Some(a) = arg {
+        return Ok(a);
+    }
+    let stdin = io::stdin();
+    if stdin.is_terminal() {
+        return Err(InputError::Missing(what));
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| InputError::Read(what, e))?;
+    let line = line.trim();
+    if line.is_empty() {
+        return Err(InputError::Missing(what));
+    }
+    Ok(line.to_string())
+}
+
+/// Print the one line for the next stage. If the reader has gone away, exit 0 quietly.
+pub fn emit(line: impl std::fmt::Display) {
+    let mut out = io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(EXIT_OK);
+        }
+        eprintln!("ct: cannot write to stdout: {e}");
+        std::process::exit(EXIT_FAILURE);
+    }
+}
+
+/// Write a listing to stdout; a closed pipe ends the process quietly.
+pub fn print_out(text: &str) {
+    let mut out = io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(EXIT_OK);
+        }
+        eprintln!("ct: cannot write to stdout: {e}");
+        std::process::exit(EXIT_FAILURE);
+    }
+}
+
+/// `err` and its whole `source()` chain on one line, joined by `: `.
+pub fn chain(err: &dyn Error) -> String {
+    let mut s = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let m = e.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = e.source();
+    }
+    s
+}
+
+/// Print `TOOL: error: causes` (and any hints) to stderr.
+pub fn report(tool: &str, err: &dyn Error, hints: &[&str]) {
+    eprintln!("{tool}: {}", chain(err));
+    for h in hints {
+        eprintln!("hint: {h}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot mount overlay on '/x'")]
+    struct Outer(#[source] io::Error);
+
+    #[test]
+    fn chain_is_one_line() {
+        let e = Outer(io::Error::from_raw_os_error(libc::EINVAL));
+        let s = chain(&e);
+        assert!(s.starts_with("cannot mount overlay on '/x': Invalid argument"), "{s}");
+        assert!(!s.contains('\n'));
+        assert_eq!(input(Some("a".into()), "image").unwrap(), "a");
+    }
+}
