@@ -189,7 +189,10 @@ mod tests {
             Bundle::find(&store, dir.to_str().unwrap()).unwrap().dir,
             fs::canonicalize(&dir).unwrap()
         );
-        assert!(matches!(Bundle::find(&store, "nope"), Err(BundleError::NotFound(_))));
+        assert!(matches!(
+            Bundle::find(&store, "nope"),
+            Err(BundleError::NotFound(_))
+        ));
         assert!(b.load_note().unwrap().is_none());
         let note = Note {
             id: "c1".into(),

@@ -63,7 +63,11 @@ impl FromStr for Digest {
         if alg != "sha256" {
             return Err(DigestError::Algorithm(s.to_string(), alg.to_string()));
         }
-        if enc.len() != 64 || !enc.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if enc.len() != 64
+            || !enc
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(DigestError::Encoding(s.to_string()));
         }
         Ok(Digest(s.to_string()))
@@ -147,9 +151,18 @@ mod tests {
         );
         assert_eq!(hello.as_str().parse::<Digest>().unwrap(), hello);
         assert_eq!(hello.short(), "2cf24dba5fb0");
-        assert!(matches!("abc".parse::<Digest>(), Err(DigestError::NoAlgorithm(_))));
-        assert!(matches!("md5:abc".parse::<Digest>(), Err(DigestError::Algorithm(..))));
-        assert!(matches!("sha256:ABC".parse::<Digest>(), Err(DigestError::Encoding(_))));
+        assert!(matches!(
+            "abc".parse::<Digest>(),
+            Err(DigestError::NoAlgorithm(_))
+        ));
+        assert!(matches!(
+            "md5:abc".parse::<Digest>(),
+            Err(DigestError::Algorithm(..))
+        ));
+        assert!(matches!(
+            "sha256:ABC".parse::<Digest>(),
+            Err(DigestError::Encoding(_))
+        ));
         let upper = format!("sha256:{}", "A".repeat(64));
         assert!(upper.parse::<Digest>().is_err());
     }

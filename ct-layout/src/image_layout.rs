@@ -164,10 +164,7 @@ impl ImageLayout {
     }
 
     /// Read-modify-write `index.json` under the lock, atomically replaced.
-    pub fn update_index<R>(
-        &self,
-        f: impl FnOnce(&mut ImageIndex) -> R,
-    ) -> Result<R, LayoutError> {
+    pub fn update_index<R>(&self, f: impl FnOnce(&mut ImageIndex) -> R) -> Result<R, LayoutError> {
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
         let r = f(&mut index);
@@ -385,7 +382,8 @@ mod tests {
         assert!(l.refs().unwrap().is_empty());
         l.set_ref("docker.io/library/a:1", &desc(b"one")).unwrap();
         l.set_ref("docker.io/library/a:1", &desc(b"two")).unwrap();
-        l.set_ref("docker.io/library/b:latest", &desc(b"three")).unwrap();
+        l.set_ref("docker.io/library/b:latest", &desc(b"three"))
+            .unwrap();
         let refs = l.refs().unwrap();
         assert_eq!(refs.len(), 2);
         let (name, d) = l.resolve("a:1").unwrap().unwrap();
@@ -393,7 +391,10 @@ mod tests {
         assert_eq!(d.digest().to_string(), Digest::of(b"two").to_string());
         assert!(l.resolve("b").unwrap().is_some());
         let short = &Digest::of(b"three").hex()[..12].to_string();
-        assert_eq!(l.resolve(short).unwrap().unwrap().0, "docker.io/library/b:latest");
+        assert_eq!(
+            l.resolve(short).unwrap().unwrap().0,
+            "docker.io/library/b:latest"
+        );
         let pinned = format!("a:1@{}", Digest::of(b"one"));
         assert!(l.resolve(&pinned).unwrap().is_none());
         assert!(l.remove_ref("docker.io/library/a:1").unwrap().is_some());

@@ -161,6 +161,9 @@ mod tests {
             s.layer(&d),
             PathBuf::from(format!("/r/layers/sha256/{}", "a".repeat(64)))
         );
-        assert_eq!(s.state_file("c1"), PathBuf::from("/x/containers/c1/state.json"));
+        assert_eq!(
+            s.state_file("c1"),
+            PathBuf::from("/x/containers/c1/state.json")
+        );
     }
 }

@@ -106,7 +106,10 @@ mod tests {
     fn chain_is_one_line() {
         let e = Outer(io::Error::from_raw_os_error(libc::EINVAL));
         let s = chain(&e);
-        assert!(s.starts_with("cannot mount overlay on '/x': Invalid argument"), "{s}");
+        assert!(
+            s.starts_with("cannot mount overlay on '/x': Invalid argument"),
+            "{s}"
+        );
         assert!(!s.contains('\n'));
         assert_eq!(input(Some("a".into()), "image").unwrap(), "a");
     }

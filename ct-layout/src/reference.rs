@@ -39,7 +39,9 @@ pub enum ReferenceError {
     Uppercase(String),
     #[error("invalid reference '{0}': bad path component '{1}' (allowed: a-z 0-9 separated by . _ __ -)")]
     Component(String, String),
-    #[error("invalid reference '{0}': bad tag '{1}' (allowed: [A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})")]
+    #[error(
+        "invalid reference '{0}': bad tag '{1}' (allowed: [A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})"
+    )]
     Tag(String, String),
     #[error("invalid reference '{0}': bad domain '{1}'")]
     Domain(String, String),
@@ -83,8 +85,7 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b
-            .iter()
+        && b.iter()
             .all(|&x| x.is_ascii_alphanumeric() || x == b'_' || x == b'.' || x == b'-')
 }
 
@@ -106,7 +107,9 @@ fn valid_domain(d: &str) -> bool {
     !host.is_empty()
         && host.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -123,7 +126,10 @@ impl FromStr for Reference {
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => (
                 r,
-                Some(d.parse::<Digest>().map_err(|e| ReferenceError::Digest(err_s(), e))?),
+                Some(
+                    d.parse::<Digest>()
+                        .map_err(|e| ReferenceError::Digest(err_s(), e))?,
+                ),
             ),
             None => (s, None),
         };
@@ -266,12 +272,21 @@ mod tests {
         assert_eq!(canon("alpine"), "docker.io/library/alpine:latest");
         assert_eq!(canon("alpine:3.20"), "docker.io/library/alpine:3.20");
         assert_eq!(canon("user/app"), "docker.io/user/app:latest");
-        assert_eq!(canon("index.docker.io/library/x"), "docker.io/library/x:latest");
+        assert_eq!(
+            canon("index.docker.io/library/x"),
+            "docker.io/library/x:latest"
+        );
         assert_eq!(canon("localhost/x"), "localhost/x:latest");
-        assert_eq!(canon("127.0.0.1:5000/ns/name:v1"), "127.0.0.1:5000/ns/name:v1");
+        assert_eq!(
+            canon("127.0.0.1:5000/ns/name:v1"),
+            "127.0.0.1:5000/ns/name:v1"
+        );
         assert_eq!(canon("quay.io/a/b/c:t"), "quay.io/a/b/c:t");
         let d = format!("sha256:{}", "ab".repeat(32));
-        assert_eq!(canon(&format!("busybox@{d}")), format!("docker.io/library/busybox@{d}"));
+        assert_eq!(
+            canon(&format!("busybox@{d}")),
+            format!("docker.io/library/busybox@{d}")
+        );
         assert_eq!(
             canon(&format!("busybox:1@{d}")),
             format!("docker.io/library/busybox:1@{d}")
@@ -291,7 +306,10 @@ mod tests {
         assert!(!h.is_loopback());
         let d = Digest::of(b"x");
         assert_eq!(h.with_digest(d.clone()).manifest_reference(), d.to_string());
-        assert_eq!(h.with_digest(d).store_name(), "docker.io/library/alpine:latest");
+        assert_eq!(
+            h.with_digest(d).store_name(),
+            "docker.io/library/alpine:latest"
+        );
     }
 
     #[test]

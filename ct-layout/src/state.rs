@@ -216,6 +216,9 @@ mod tests {
         assert_eq!(json["status"], "running");
         assert_eq!(State::list(&store).unwrap().len(), 1);
         State::remove(&store, "c1").unwrap();
-        assert!(matches!(State::load(&store, "c1"), Err(StateError::NotFound(_))));
+        assert!(matches!(
+            State::load(&store, "c1"),
+            Err(StateError::NotFound(_))
+        ));
     }
 }

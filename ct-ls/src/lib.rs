@@ -1,3 +1,64 @@
-//! ct-ls: list images, layers and containers.
-//!
-//! Not implemented yet: this crate is a placeholder so the workspace has its final shape.
+//! ct-ls: read-only listings of the store. Each listing is a table for humans, `--json` for
+//! scripts, or `-q` (one name per line, for pipes).
+
+pub mod containers;
+pub mod images;
+pub mod layers;
+
+/// How to print a listing.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Format {
+    /// JSON array, for scripts.
+    #[arg(long, conflicts_with = "quiet")]
+    pub json: bool,
+    /// Names only, one per line, for pipes.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LsError {
+    #[error("{0} listing is not implemented yet")]
+    NotImplemented(&'static str),
+    #[error(transparent)]
+    Layout(#[from] ct_layout::image_layout::LayoutError),
+    #[error(transparent)]
+    State(#[from] ct_layout::state::StateError),
+}
+
+/// Print rows as a table with left-aligned columns separated by three spaces.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < width.len() {
+                width[i] = width[i].max(c.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let n = cells.len();
+        for (i, c) in cells.into_iter().enumerate() {
+            out.push_str(c);
+            if i + 1 < n {
+                out.push_str(&" ".repeat(width[i] - c.chars().count() + 3));
+            }
+        }
+        out.push('\n');
+    };
+    line(header.to_vec(), &mut out);
+    for r in rows {
+        line(r.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_aligns() {
+        let t = super::table(&["A", "BB"], &[vec!["xxx".into(), "y".into()]]);
+        assert_eq!(t, "A     BB\nxxx   y\n");
+    }
+}

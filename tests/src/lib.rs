@@ -1,5 +1,7 @@
-//! Test harness shared by ct's crates: where the built tools are, a throwaway store,
-//! a real `docker-registry` on a free loopback port, fixture images made from Debian's
-//! busybox-static. Tests that cross tools live in `tests/tests/`.
+//! Test harness shared by ct's crates: where the built tools are, fixture images made from
+//! Debian's busybox-static, a real `docker-registry` on a free loopback port. Tests that cross
+//! tools live in `tests/tests/`.
 
 pub mod bins;
+pub mod image;
+pub mod registry;
