@@ -17,6 +17,7 @@
 
 pub mod atomic;
 pub mod bundle;
+pub mod cli;
 pub mod digest;
 pub mod image_layout;
 pub mod lock;
