@@ -1,2 +1,554 @@
-//! A real `docker-registry` (Debian's distribution registry) on a free 127.0.0.1 port,
-//! started per test and stopped on drop. (Being written with ct-pull.)
+//! A real `docker-registry` (Debian's build of distribution 2.8) on a free 127.0.0.1 port,
+//! started per test and stopped when the [`Registry`] is dropped — also when the test panics,
+//! since `Drop` runs while unwinding.
+//!
+//! Steps, in order:
+//! 1. pick a free loopback port (bind port 0, read it back, close);
+//! 2. write `config.yml` with filesystem storage in a temp dir, and the auth section:
+//!    none, `htpasswd` (bcrypt file made with `htpasswd -Bbn`), or `token` (an RSA key and a
+//!    self-signed certificate made with `openssl req -x509`; the registry trusts the certificate
+//!    as `rootcertbundle`, and a tiny token issuer started here signs RS256 JWTs with the key
+//!    and puts the certificate in the JWT header's `x5c`);
+//! 3. `docker-registry serve config.yml`, then poll `GET /v2/` until it answers (bounded);
+//! 4. on drop: SIGTERM the registry by its pid, wait for it, stop the issuer, remove the dir.
+//!
+//! ```no_run
+//! use ct_tests::registry::{Auth, Registry};
+//! let reg = Registry::start(Auth::None);
+//! // an image written into an OCI layout (see ct_tests::image) ...
+//! let r = reg.push_layout(std::path::Path::new("/tmp/layout"), "busybox:1", "test/busybox:1");
+//! assert_eq!(r, format!("{}/test/busybox:1", reg.host()));
+//! ```
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+
+/// How the registry asks clients to authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// Open registry.
+    None,
+    /// HTTP Basic against an htpasswd file holding one user.
+    Basic { user: String, pass: String },
+    /// distribution's `auth: token`: the registry answers 401 with
+    /// `WWW-Authenticate: Bearer realm=…,service=…,scope=…` and the client fetches a JWT from
+    /// the issuer started beside it. With `anonymous_pull`, the issuer hands out pull-only
+    /// tokens to clients without credentials; with credentials it grants every asked action.
+    Token {
+        user: String,
+        pass: String,
+        anonymous_pull: bool,
+    },
+}
+
+impl Auth {
+    pub fn basic(user: &str, pass: &str) -> Auth {
+        Auth::Basic {
+            user: user.into(),
+            pass: pass.into(),
+        }
+    }
+    pub fn token(user: &str, pass: &str, anonymous_pull: bool) -> Auth {
+        Auth::Token {
+            user: user.into(),
+            pass: pass.into(),
+            anonymous_pull,
+        }
+    }
+    /// `user:pass` for skopeo's `--creds`, if the registry needs any.
+    pub fn creds(&self) -> Option<String> {
+        match self {
+            Auth::None => None,
+            Auth::Basic { user, pass } | Auth::Token { user, pass, .. } => {
+                Some(format!("{user}:{pass}"))
+            }
+        }
+    }
+}
+
+/// The `service` the token registry expects in tokens (`aud`).
+pub const TOKEN_SERVICE: &str = "ct-test-registry";
+/// The `iss` the token registry expects in tokens.
+pub const TOKEN_ISSUER: &str = "ct-test-issuer";
+
+/// A running registry. Dropping it stops it and deletes its storage.
+pub struct Registry {
+    port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    auth: Auth,
+    issuer: Option<TokenIssuer>,
+}
+
+/// A free port on 127.0.0.1 (the kernel picks it; there is a small race until it is used).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+fn run(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+impl Registry {
+    /// Start a registry with `auth` (panics with the registry's log if it does not come up in
+    /// 20 s). Retries with another port if the chosen one was taken meanwhile.
+    pub fn start(auth: Auth) -> Registry {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Registry::try_start(auth.clone()) {
+                Ok(r) => return r,
+                Err(log) => last = log,
+            }
+        }
+        panic!("docker-registry did not start:\n{last}");
+    }
+
+    fn try_start(auth: Auth) -> Result<Registry, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("ct-registry-")
+            .tempdir()
+            .expect("temp dir");
+        let port = free_port();
+        let storage = dir.path().join("storage");
+        std::fs::create_dir_all(&storage).expect("storage dir");
+        let mut issuer = None;
+        let auth_yaml = match &auth {
+            Auth::None => String::new(),
+            Auth::Basic { user, pass } => {
+                let line = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
+                let path = dir.path().join("htpasswd");
+                std::fs::write(&path, line).expect("write htpasswd");
+                format!(
+                    "auth:\n  htpasswd:\n    realm: ct-test\n    path: {}\n",
+                    path.display()
+                )
+            }
+            Auth::Token {
+                user,
+                pass,
+                anonymous_pull,
+            } => {
+                let key = dir.path().join("token.key");
+                let cert = dir.path().join("token.crt");
+                run(Command::new("openssl")
+                    .args([
+                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    ])
+                    .args(["-subj", "/CN=ct-test-token-issuer", "-keyout"])
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&cert)
+                    .stderr(Stdio::piped()));
+                let der = run(Command::new("openssl")
+                    .args(["x509", "-outform", "DER", "-in"])
+                    .arg(&cert));
+                let t = TokenIssuer::start(
+                    key,
+                    base64::engine::general_purpose::STANDARD.encode(der),
+                    user.clone(),
+                    pass.clone(),
+                    *anonymous_pull,
+                );
+                let yaml = format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                    t.realm(),
+                    cert.display()
+                );
+                issuer = Some(t);
+                yaml
+            }
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: ct-test-secret\n{auth_yaml}",
+            storage.display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).expect("write registry config");
+        let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry is installed (apt-get install docker-registry)");
+        let mut reg = Registry {
+            port,
+            child: Some(child),
+            dir,
+            auth,
+            issuer,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = reg.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                reg.child = None;
+                return Err(format!("exited with {status}:\n{}", reg.log()));
+            }
+            if let Some(code) = http_status(reg.addr(), "/v2/") {
+                if code == 200 || code == 401 {
+                    return Ok(reg);
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no answer on /v2/ after 20 s:\n{}", reg.log()));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `127.0.0.1:PORT` — the registry part of a reference.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// `127.0.0.1:PORT/REPO[:TAG]`.
+    pub fn reference(&self, repo_tag: &str) -> String {
+        format!("{}/{repo_tag}", self.host())
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// The registry's storage root (to corrupt or inspect blobs behind its back).
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// The registry's log so far (access log included), for assertion messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// How many token requests the issuer has answered (0 without token auth).
+    pub fn token_requests(&self) -> usize {
+        self.issuer
+            .as_ref()
+            .map_or(0, |i| i.requests.load(Ordering::SeqCst))
+    }
+
+    /// The token endpoint (`http://127.0.0.1:PORT/token`), if token auth is on.
+    pub fn token_realm(&self) -> Option<String> {
+        self.issuer.as_ref().map(TokenIssuer::realm)
+    }
+
+    /// Copy the image `name` of the OCI layout `layout` into this registry as `repo_tag` with
+    /// `skopeo copy --all --preserve-digests --dest-tls-verify=false` (an index keeps all its
+    /// platforms, and the manifest digest stays the one in the layout). Uses the registry's
+    /// credentials. Returns the reference `127.0.0.1:PORT/repo_tag`.
+    pub fn push_layout(&self, layout: &Path, name: &str, repo_tag: &str) -> String {
+        let reference = self.reference(repo_tag);
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "-q", "--all", "--preserve-digests"])
+            .args(["--dest-tls-verify=false"]);
+        if let Some(c) = self.auth.creds() {
+            cmd.arg("--dest-creds").arg(c);
+        }
+        cmd.arg(format!("oci:{}:{name}", layout.display()))
+            .arg(format!("docker://{reference}"))
+            .env("REGISTRY_AUTH_FILE", self.dir.path().join("no-auth.json"));
+        run(&mut cmd);
+        reference
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet
+            // (so the pid cannot have been recycled). SIGTERM lets it shut down cleanly.
+            unsafe {
+                libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                match c.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() > deadline => {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                        break;
+                    }
+                    Ok(None) => thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+    }
+}
+
+/// `GET path` over plain HTTP/1.0; the status code, or None if nothing answered.
+pub fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).ok()?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The token issuer: `GET /token?service=…&scope=repository:NAME:ACTIONS…` with optional HTTP
+/// Basic credentials answers `{"token": JWT, "access_token": JWT, "expires_in": 300}`.
+/// The JWT is RS256, signed with `openssl dgst -sha256 -sign`, its header carrying the
+/// certificate in `x5c` so the registry can check it against its `rootcertbundle`.
+struct TokenIssuer {
+    port: u16,
+    requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+struct IssuerConfig {
+    key: PathBuf,
+    x5c: String,
+    user: String,
+    pass: String,
+    anonymous_pull: bool,
+}
+
+impl TokenIssuer {
+    fn start(
+        key: PathBuf,
+        x5c: String,
+        user: String,
+        pass: String,
+        anonymous_pull: bool,
+    ) -> TokenIssuer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind token issuer");
+        let port = listener.local_addr().expect("issuer addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let requests = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let cfg = Arc::new(IssuerConfig {
+            key,
+            x5c,
+            user,
+            pass,
+            anonymous_pull,
+        });
+        let (r, s) = (requests.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let (cfg, r) = (cfg.clone(), r.clone());
+                        thread::spawn(move || {
+                            let _ = serve_token(conn, &cfg, &r);
+                        });
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        TokenIssuer {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn realm(&self) -> String {
+        format!("http://127.0.0.1:{}/token", self.port)
+    }
+}
+
+impl Drop for TokenIssuer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let h = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match h {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn serve_token(conn: TcpStream, cfg: &IssuerConfig, requests: &AtomicUsize) -> std::io::Result<()> {
+    conn.set_nonblocking(false)?;
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut authorization = None;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.eq_ignore_ascii_case("authorization") {
+                authorization = Some(v.trim().to_string());
+            }
+        }
+    }
+    requests.fetch_add(1, Ordering::SeqCst);
+    let target = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let query = target.split_once('?').map(|x| x.1).unwrap_or("");
+    let mut scopes = Vec::new();
+    let mut service = String::new();
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "scope" => scopes.push(percent_decode(v)),
+            "service" => service = percent_decode(v),
+            _ => {}
+        }
+    }
+    let authed = authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let who = match authed {
+        Some(up) if up == format!("{}:{}", cfg.user, cfg.pass) => Some(cfg.user.clone()),
+        Some(_) => return respond(conn, 401, "{\"details\":\"bad credentials\"}"),
+        None if cfg.anonymous_pull => None,
+        None => return respond(conn, 401, "{\"details\":\"credentials required\"}"),
+    };
+    let mut access = Vec::new();
+    for scope in scopes.iter().flat_map(|s| s.split(' ')) {
+        // repository:NAME:ACTIONS — NAME may contain ':' only as host:port, which repository
+        // names in these tests never carry; split from the right.
+        let mut parts = scope.rsplitn(2, ':');
+        let (Some(actions), Some(rest)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Some((typ, name)) = rest.split_once(':') else {
+            continue;
+        };
+        let granted: Vec<&str> = actions
+            .split(',')
+            .filter(|a| who.is_some() || *a == "pull")
+            .collect();
+        access.push(serde_json::json!({"type": typ, "name": name, "actions": granted}));
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let claims = serde_json::json!({
+        "iss": TOKEN_ISSUER,
+        "sub": who.clone().unwrap_or_default(),
+        "aud": if service.is_empty() { TOKEN_SERVICE.to_string() } else { service },
+        "exp": now + 300,
+        "nbf": now - 10,
+        "iat": now,
+        "jti": format!("{now}-{}", requests.load(Ordering::SeqCst)),
+        "access": access,
+    });
+    let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [cfg.x5c]});
+    let signing_input = format!(
+        "{}.{}",
+        b64.encode(header.to_string()),
+        b64.encode(claims.to_string())
+    );
+    let mut child = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(&cfg.key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(signing_input.as_bytes())?;
+    }
+    let mut sig = Vec::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_end(&mut sig)?;
+    }
+    child.wait()?;
+    let jwt = format!("{signing_input}.{}", b64.encode(sig));
+    let body = serde_json::json!({"token": jwt, "access_token": jwt, "expires_in": 300, "issued_at": "2026-01-01T00:00:00Z"});
+    respond(conn, 200, &body.to_string())
+}
+
+fn respond(mut conn: TcpStream, code: u16, body: &str) -> std::io::Result<()> {
+    let reason = if code == 200 { "OK" } else { "Unauthorized" };
+    write!(
+        conn,
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    conn.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(
+            percent_decode("repository%3Aa%2Fb%3Apull%2Cpush"),
+            "repository:a/b:pull,push"
+        );
+        assert_eq!(percent_decode("a+b%2"), "a b%2");
+    }
+}
