@@ -1,0 +1,505 @@
+//! seccomp: the OCI `linux.seccomp` profile compiled to a classic BPF program and installed
+//! with seccomp(2) — see seccomp(2), seccomp_rule_add(3), and the runtime spec's
+//! `config-linux.md#seccomp`.
+//!
+//! The kernel runs the filter on every syscall the process makes. Its input is
+//! `struct seccomp_data { nr, arch, instruction_pointer, args[6] }`; its output is one 32-bit
+//! action (`SECCOMP_RET_KILL_PROCESS`, `..._TRAP`, `..._ERRNO | errno`, `..._TRACE | value`,
+//! `..._LOG`, `..._ALLOW`). A filter is inherited across fork and execve and can never be
+//! removed, only stacked, so it is the very last thing a runtime adds before execve.
+//!
+//! Steps, in order:
+//! 1. [`compile`] (in ct-exec's parent, before clone, so the child allocates nothing):
+//!    libseccomp builds the filter. It checks `seccomp_data.arch` first (the native
+//!    architecture plus each one in `architectures`; any other arch is killed), dispatches on
+//!    the syscall number *for that arch* (syscall numbers differ between x86_64, i386 and x32,
+//!    which is why names are resolved per architecture), and splits every 64-bit argument
+//!    comparison into two 32-bit BPF comparisons (BPF registers are 32-bit).
+//!    The rules follow runc's reading of the spec: a name this libseccomp does not know on the
+//!    native arch is skipped (listed in [`Program::skipped_syscalls`]); a rule whose action
+//!    equals the default action is redundant and dropped; the `args` of one rule are ANDed,
+//!    unless two of them test the same argument index — then each becomes its own rule (ORed),
+//!    which is how docker's profile writes "personality(0) or personality(8) or ...".
+//!    The program is then exported as raw BPF (`seccomp_export_bpf`) into memory.
+//! 2. [`install`] (in the child, after everything else and just before execve):
+//!    `seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog)` with the profile's `flags`, or
+//!    `prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)` on a kernel without seccomp(2) (only when no
+//!    flag is asked for: prctl cannot carry flags). The kernel accepts a filter only from a
+//!    task with `no_new_privs` set or `CAP_SYS_ADMIN` in its user namespace.
+//!
+//! Why libseccomp (the `libseccomp` crate over Debian's `libseccomp-dev`) and not firecracker's
+//! pure-Rust `seccompiler`: seccompiler has one match action per filter and only the native
+//! x86_64/aarch64 arch, while OCI profiles give every rule its own action and errno (docker's
+//! profile returns ENOSYS for clone3 and EPERM by default) and list extra architectures (i386,
+//! x32). libseccomp is what runc and crun use, so our BPF matches theirs.
+//!
+//! Supported: every action except `SCMP_ACT_NOTIFY` (which needs a seccomp agent on
+//! `listenerPath`; it is an error naming it), every `SCMP_CMP_*` operator, every architecture in
+//! the runtime spec (all are known to libseccomp 2.5), and the flags
+//! `SECCOMP_FILTER_FLAG_TSYNC`, `_LOG` and `_SPEC_ALLOW`. Unknown action/operator/arch/flag
+//! *names* never reach this module: the typed `oci_spec` parser rejects the config with
+//! "unknown variant `NAME`".
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
+    LinuxSeccompOperator, LinuxSyscall,
+};
+
+/// The kernel's limit on a classic BPF program (`BPF_MAXINSNS`).
+const BPF_MAXINSNS: usize = 4096;
+/// A syscall has at most six arguments (`seccomp_data.args[6]`).
+const SYSCALL_ARGS: usize = 6;
+/// `SECCOMP_RET_DATA` is 16 bits wide: the errno (or trace value) must fit.
+const RET_DATA_MAX: u32 = 0xffff;
+/// EPERM, the errno runc and docker use when a profile gives none.
+const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
+
+/// Everything that can go wrong compiling or installing a profile. Compile errors name the
+/// syscall, action or architecture at fault; install errors carry the kernel's errno.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error(
+        "seccomp action SCMP_ACT_NOTIFY (for {0}) is not supported: it needs a seccomp agent \
+         on linux.seccomp.listenerPath, which ct-exec does not run"
+    )]
+    NotifyUnsupported(String),
+    #[error("seccomp rule for '{syscall}': argument index {index} is out of range (0-5)")]
+    ArgIndex { syscall: String, index: usize },
+    #[error("seccomp errno/trace value {value} for {what} does not fit in 16 bits")]
+    RetData { what: String, value: u32 },
+    #[error("cannot create a seccomp filter with default action {action}")]
+    Context {
+        action: String,
+        #[source]
+        source: libseccomp::error::SeccompError,
+    },
+    #[error("cannot add seccomp architecture {arch}")]
+    Arch {
+        arch: String,
+        #[source]
+        source: libseccomp::error::SeccompError,
+    },
+    #[error("cannot add seccomp rule {action} for syscall '{syscall}'")]
+    Rule {
+        syscall: String,
+        action: String,
+        #[source]
+        source: libseccomp::error::SeccompError,
+    },
+    #[error("cannot create a memfd to export the seccomp BPF program")]
+    Memfd(#[source] io::Error),
+    #[error("cannot export the seccomp filter as BPF")]
+    Export(#[source] libseccomp::error::SeccompError),
+    #[error("cannot read back the exported seccomp BPF program")]
+    ReadBack(#[source] io::Error),
+    #[error("seccomp BPF program has {0} instructions; the kernel accepts at most 4096")]
+    TooLong(usize),
+    #[error(
+        "cannot install the seccomp filter: {0} (hint: the kernel needs no_new_privs or \
+         CAP_SYS_ADMIN to accept a filter; EINVAL means a flag this kernel lacks)"
+    )]
+    Install(#[source] io::Error),
+    #[error("cannot install the seccomp filter: thread {0} could not be synchronized (TSYNC)")]
+    Tsync(i64),
+    #[error(
+        "cannot install the seccomp filter: seccomp(2) is missing and prctl cannot pass flags"
+    )]
+    FlagsNeedSeccompSyscall,
+}
+
+/// A compiled filter: classic BPF ready for seccomp(2), plus the flags to pass with it.
+///
+/// Cheap to move into a child: installing it ([`install`]) allocates nothing.
+#[derive(Clone)]
+pub struct Program {
+    filter: Vec<libc::sock_filter>,
+    flags: libc::c_ulong,
+    rules: usize,
+    skipped: Vec<String>,
+}
+
+impl Program {
+    /// The BPF instructions, in the order the kernel runs them.
+    pub fn instructions(&self) -> &[libc::sock_filter] {
+        &self.filter
+    }
+
+    /// `SECCOMP_FILTER_FLAG_*` bits that [`install`] passes to seccomp(2).
+    pub fn flags(&self) -> u64 {
+        self.flags
+    }
+
+    /// How many libseccomp rules were added (one per resolved syscall name and OR-branch).
+    pub fn rule_count(&self) -> usize {
+        self.rules
+    }
+
+    /// Syscall names the profile lists that this libseccomp does not know on the native
+    /// architecture; skipped like runc does (print them at debug level if you like).
+    pub fn skipped_syscalls(&self) -> &[String] {
+        &self.skipped
+    }
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("instructions", &self.filter.len())
+            .field("flags", &self.flags)
+            .field("rules", &self.rules)
+            .field("skipped", &self.skipped)
+            .finish()
+    }
+}
+
+/// Compile an OCI seccomp profile to BPF. Call it in the parent, before clone/fork.
+///
+/// Errors: `SCMP_ACT_NOTIFY`, an argument index above 5, an errno above 65535, a rule
+/// libseccomp refuses (each naming the syscall), or a program longer than the kernel accepts.
+pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
+    let mut ctx = build_context(profile)?;
+    let (mut rules, mut skipped) = (0usize, Vec::new());
+    add_rules(&mut ctx, profile, &mut rules, &mut skipped)?;
+    let filter = export_bpf(&ctx)?;
+    if filter.len() > BPF_MAXINSNS {
+        return Err(SeccompError::TooLong(filter.len()));
+    }
+    Ok(Program {
+        filter,
+        flags: filter_flags(profile),
+        rules,
+        skipped,
+    })
+}
+
+/// libseccomp's own text rendering of the filter ("pseudo filter code", seccomp_export_pfc(3)):
+/// for humans and tests reading what [`compile`] builds. Not needed to run a container.
+pub fn pseudo_code(profile: &LinuxSeccomp) -> Result<String, SeccompError> {
+    let mut ctx = build_context(profile)?;
+    let (mut rules, mut skipped) = (0, Vec::new());
+    add_rules(&mut ctx, profile, &mut rules, &mut skipped)?;
+    let mut file = memfd()?;
+    ctx.export_pfc(&file).map_err(SeccompError::Export)?;
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_string(&mut text))
+        .map_err(SeccompError::ReadBack)?;
+    Ok(text)
+}
+
+/// Install a compiled filter on the calling thread. Call it in the container's child as the
+/// LAST step before execve (after pivot_root, mounts, setuid/setgid, capabilities and
+/// `prctl(PR_SET_NO_NEW_PRIVS)`), because from here on every syscall passes the filter.
+///
+/// The kernel requires `no_new_privs` or `CAP_SYS_ADMIN` (in the current user namespace). When
+/// the config has `noNewPrivileges: false` and the process drops CAP_SYS_ADMIN, call this
+/// before dropping capabilities instead (as runc does); the remaining syscalls (capset,
+/// setresuid, execve, ...) must then be allowed by the profile — docker's default allows them.
+///
+/// Async-signal-safe: makes one syscall (two on a kernel without seccomp(2)) and allocates
+/// nothing, so it is fine after clone in a multi-threaded parent.
+pub fn install(program: &Program) -> Result<(), SeccompError> {
+    let prog = libc::sock_fprog {
+        // compile() refused programs longer than BPF_MAXINSNS, so this fits a u16.
+        len: program.filter.len() as libc::c_ushort,
+        filter: program.filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `program.filter`, which outlives the call; the kernel copies the
+    // program and only reads through the pointer.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            program.flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    if rc > 0 {
+        // With TSYNC the kernel returns the id of the thread it could not synchronize.
+        return Err(SeccompError::Tsync(rc));
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::ENOSYS) {
+        return Err(SeccompError::Install(err));
+    }
+    // A kernel before 3.17 has no seccomp(2): prctl installs the same program, without flags.
+    if program.flags != 0 {
+        return Err(SeccompError::FlagsNeedSeccompSyscall);
+    }
+    // SAFETY: as above; PR_SET_SECCOMP reads the sock_fprog and copies the program.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &prog as *const libc::sock_fprog,
+            0,
+            0,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(SeccompError::Install(io::Error::last_os_error()))
+    }
+}
+
+/// The filter context with its default action and architectures, but no rules yet.
+fn build_context(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompError> {
+    let default = action(
+        profile.default_action(),
+        profile.default_errno_ret(),
+        "the default action",
+    )?;
+    let mut ctx = ScmpFilterContext::new(default).map_err(|source| SeccompError::Context {
+        action: format!("{:?}", default),
+        source,
+    })?;
+    for arch in profile.architectures().iter().flatten() {
+        let scmp = scmp_arch(*arch);
+        // The native arch is already in a new context; adding it again is an error (EEXIST).
+        let present = ctx
+            .is_arch_present(scmp)
+            .map_err(|source| SeccompError::Arch {
+                arch: arch_name(*arch).to_string(),
+                source,
+            })?;
+        if !present {
+            ctx.add_arch(scmp).map_err(|source| SeccompError::Arch {
+                arch: arch_name(*arch).to_string(),
+                source,
+            })?;
+        }
+    }
+    Ok(ctx)
+}
+
+/// Add every rule of the profile, the way runc's `addSyscall` does.
+fn add_rules(
+    ctx: &mut ScmpFilterContext,
+    profile: &LinuxSeccomp,
+    rules: &mut usize,
+    skipped: &mut Vec<String>,
+) -> Result<(), SeccompError> {
+    let default = action(
+        profile.default_action(),
+        profile.default_errno_ret(),
+        "the default action",
+    )?;
+    for rule in profile.syscalls().iter().flatten() {
+        let what = rule
+            .names()
+            .first()
+            .map_or_else(|| "an empty rule".to_string(), |n| format!("'{n}'"));
+        let act = action(rule.action(), rule.errno_ret(), &what)?;
+        if act == default {
+            // libseccomp refuses a rule that repeats the default (EACCES); it changes nothing.
+            continue;
+        }
+        let branches = conditions(rule)?;
+        for name in rule.names() {
+            let Ok(nr) = libseccomp::ScmpSyscall::from_name(name) else {
+                skipped.push(name.clone());
+                continue;
+            };
+            for branch in &branches {
+                let added = if branch.is_empty() {
+                    ctx.add_rule(act, nr)
+                } else {
+                    ctx.add_rule_conditional(act, nr, branch)
+                };
+                added.map_err(|source| SeccompError::Rule {
+                    syscall: name.clone(),
+                    action: format!("{:?}", rule.action()),
+                    source,
+                })?;
+                *rules += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The OR-branches of one rule, each an AND of comparisons (runc's semantics: all args ANDed,
+/// unless an index repeats, then one branch per arg).
+fn conditions(rule: &LinuxSyscall) -> Result<Vec<Vec<ScmpArgCompare>>, SeccompError> {
+    let args: &[LinuxSeccompArg] = rule.args().as_deref().unwrap_or(&[]);
+    let name = || rule.names().first().cloned().unwrap_or_default();
+    let mut per_index = [0usize; SYSCALL_ARGS];
+    let mut all = Vec::with_capacity(args.len());
+    for arg in args {
+        let index = arg.index();
+        let slot = per_index
+            .get_mut(index)
+            .ok_or_else(|| SeccompError::ArgIndex {
+                syscall: name(),
+                index,
+            })?;
+        *slot += 1;
+        all.push(compare(arg));
+    }
+    if per_index.iter().any(|&n| n > 1) {
+        Ok(all.into_iter().map(|c| vec![c]).collect())
+    } else {
+        Ok(vec![all])
+    }
+}
+
+/// One argument comparison. For SCMP_CMP_MASKED_EQ the spec's `value` is the mask and
+/// `valueTwo` the expected result: `(arg & value) == valueTwo`.
+fn compare(arg: &LinuxSeccompArg) -> ScmpArgCompare {
+    let index = arg.index() as u32; // checked < 6 by the caller
+    let (op, datum) = match arg.op() {
+        LinuxSeccompOperator::ScmpCmpNe => (ScmpCompareOp::NotEqual, arg.value()),
+        LinuxSeccompOperator::ScmpCmpLt => (ScmpCompareOp::Less, arg.value()),
+        LinuxSeccompOperator::ScmpCmpLe => (ScmpCompareOp::LessOrEqual, arg.value()),
+        LinuxSeccompOperator::ScmpCmpEq => (ScmpCompareOp::Equal, arg.value()),
+        LinuxSeccompOperator::ScmpCmpGe => (ScmpCompareOp::GreaterEqual, arg.value()),
+        LinuxSeccompOperator::ScmpCmpGt => (ScmpCompareOp::Greater, arg.value()),
+        LinuxSeccompOperator::ScmpCmpMaskedEq => (
+            ScmpCompareOp::MaskedEqual(arg.value()),
+            arg.value_two().unwrap_or(0),
+        ),
+    };
+    ScmpArgCompare::new(index, op, datum)
+}
+
+/// An OCI action with its errno/trace value as libseccomp's action.
+fn action(
+    act: LinuxSeccompAction,
+    errno_ret: Option<u32>,
+    what: &str,
+) -> Result<ScmpAction, SeccompError> {
+    let data = || {
+        let value = errno_ret.unwrap_or(DEFAULT_ERRNO);
+        if value > RET_DATA_MAX {
+            Err(SeccompError::RetData {
+                what: what.to_string(),
+                value,
+            })
+        } else {
+            Ok(value)
+        }
+    };
+    Ok(match act {
+        // SCMP_ACT_KILL is the historical name of KILL_THREAD (seccomp(2): SECCOMP_RET_KILL).
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            ScmpAction::KillThread
+        }
+        LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
+        LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
+        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(data()? as i32),
+        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(data()? as u16),
+        LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
+        LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
+        LinuxSeccompAction::ScmpActNotify => {
+            return Err(SeccompError::NotifyUnsupported(what.to_string()))
+        }
+    })
+}
+
+fn filter_flags(profile: &LinuxSeccomp) -> libc::c_ulong {
+    profile.flags().iter().flatten().fold(0, |bits, flag| {
+        bits | match flag {
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+            }
+        }
+    })
+}
+
+fn scmp_arch(arch: Arch) -> ScmpArch {
+    match arch {
+        Arch::ScmpArchNative => ScmpArch::Native,
+        Arch::ScmpArchX86 => ScmpArch::X86,
+        Arch::ScmpArchX86_64 => ScmpArch::X8664,
+        Arch::ScmpArchX32 => ScmpArch::X32,
+        Arch::ScmpArchArm => ScmpArch::Arm,
+        Arch::ScmpArchAarch64 => ScmpArch::Aarch64,
+        Arch::ScmpArchMips => ScmpArch::Mips,
+        Arch::ScmpArchMips64 => ScmpArch::Mips64,
+        Arch::ScmpArchMips64n32 => ScmpArch::Mips64N32,
+        Arch::ScmpArchMipsel => ScmpArch::Mipsel,
+        Arch::ScmpArchMipsel64 => ScmpArch::Mipsel64,
+        Arch::ScmpArchMipsel64n32 => ScmpArch::Mipsel64N32,
+        Arch::ScmpArchPpc => ScmpArch::Ppc,
+        Arch::ScmpArchPpc64 => ScmpArch::Ppc64,
+        Arch::ScmpArchPpc64le => ScmpArch::Ppc64Le,
+        Arch::ScmpArchS390 => ScmpArch::S390,
+        Arch::ScmpArchS390x => ScmpArch::S390X,
+        Arch::ScmpArchRiscv64 => ScmpArch::Riscv64,
+    }
+}
+
+fn arch_name(arch: Arch) -> &'static str {
+    match arch {
+        Arch::ScmpArchNative => "SCMP_ARCH_NATIVE",
+        Arch::ScmpArchX86 => "SCMP_ARCH_X86",
+        Arch::ScmpArchX86_64 => "SCMP_ARCH_X86_64",
+        Arch::ScmpArchX32 => "SCMP_ARCH_X32",
+        Arch::ScmpArchArm => "SCMP_ARCH_ARM",
+        Arch::ScmpArchAarch64 => "SCMP_ARCH_AARCH64",
+        Arch::ScmpArchMips => "SCMP_ARCH_MIPS",
+        Arch::ScmpArchMips64 => "SCMP_ARCH_MIPS64",
+        Arch::ScmpArchMips64n32 => "SCMP_ARCH_MIPS64N32",
+        Arch::ScmpArchMipsel => "SCMP_ARCH_MIPSEL",
+        Arch::ScmpArchMipsel64 => "SCMP_ARCH_MIPSEL64",
+        Arch::ScmpArchMipsel64n32 => "SCMP_ARCH_MIPSEL64N32",
+        Arch::ScmpArchPpc => "SCMP_ARCH_PPC",
+        Arch::ScmpArchPpc64 => "SCMP_ARCH_PPC64",
+        Arch::ScmpArchPpc64le => "SCMP_ARCH_PPC64LE",
+        Arch::ScmpArchS390 => "SCMP_ARCH_S390",
+        Arch::ScmpArchS390x => "SCMP_ARCH_S390X",
+        Arch::ScmpArchRiscv64 => "SCMP_ARCH_RISCV64",
+    }
+}
+
+/// An anonymous in-memory file: libseccomp 2.5 exports only to a file descriptor
+/// (seccomp_export_bpf_mem arrived in 2.6), and a pipe could fill up and block.
+fn memfd() -> Result<File, SeccompError> {
+    // SAFETY: memfd_create takes a NUL-terminated name and flags and returns a new fd or -1.
+    let fd = unsafe { libc::memfd_create(c"ct-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(SeccompError::Memfd(io::Error::last_os_error()));
+    }
+    // SAFETY: fd is a freshly created descriptor that nothing else owns.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// seccomp_export_bpf(3) writes `struct sock_filter` records in host byte order.
+fn export_bpf(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SeccompError> {
+    let mut file = memfd()?;
+    ctx.export_bpf(&file).map_err(SeccompError::Export)?;
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(&mut bytes))
+        .map_err(SeccompError::ReadBack)?;
+    let size = std::mem::size_of::<libc::sock_filter>();
+    if bytes.len() % size != 0 {
+        return Err(SeccompError::ReadBack(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} bytes is not a whole number of BPF instructions",
+                bytes.len()
+            ),
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(size)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect())
+}
