@@ -24,6 +24,7 @@ pub mod lock;
 pub mod paths;
 pub mod pipe;
 pub mod reference;
+pub mod seccomp_default;
 pub mod state;
 
 pub use digest::Digest;
