@@ -1,0 +1,245 @@
+//! Volumes as OCI runtime `mounts` entries (runtime-spec `config.md#mounts`). ct-mount does not
+//! mount them itself: the runtime does, inside the container's mount namespace, after it has
+//! entered it — so they never show on the host and vanish with the container. ct-mount only
+//! writes them into `config.json`, like docker's `-v` and `--tmpfs` do:
+//!
+//! * `-v HOST:CTR[:ro|rw]` → `{"type":"bind","source":HOST,"destination":CTR,
+//!   "options":["rbind","rprivate","ro"|"rw"]}` — a recursive bind mount (`mount(2)` with
+//!   `MS_BIND|MS_REC`), made read-only by a remount when `ro`. HOST must exist and is made
+//!   absolute, because the runtime resolves it from its own working directory.
+//! * `--tmpfs CTR[:OPTS]` → `{"type":"tmpfs","source":"tmpfs","destination":CTR,
+//!   "options":["nosuid","nodev","noexec",OPTS…]}` (docker's defaults; `size=64m,mode=1777`…).
+//!
+//! An entry for a destination that is already in `mounts` replaces it in place, so running
+//! ct-mount twice with the same flags changes nothing, and `-v /x:/dev/shm` overrides a default.
+
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
+
+use oci_spec::runtime::{Mount, MountBuilder, Spec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("invalid volume '{0}': expected HOST:CTR or HOST:CTR:ro")]
+    Syntax(String),
+    #[error("invalid volume '{spec}': {why}")]
+    Invalid { spec: String, why: &'static str },
+    #[error("invalid tmpfs '{0}': expected CTR or CTR:OPTIONS with an absolute CTR")]
+    Tmpfs(String),
+    #[error("volume source '{path}' does not exist")]
+    Source {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot build the mount entry for '{0}'")]
+    Build(PathBuf, #[source] oci_spec::OciSpecError),
+}
+
+/// `-v HOST:CTR[:ro|rw]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub host: PathBuf,
+    pub ctr: PathBuf,
+    pub read_only: bool,
+}
+
+/// `--tmpfs CTR[:OPTS]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tmpfs {
+    pub ctr: PathBuf,
+    pub options: Vec<String>,
+}
+
+/// A container path: absolute, not `/`, without `..` (the runtime resolves it in the rootfs,
+/// but a `..` is almost always a mistake).
+fn container_path(p: &str) -> Result<PathBuf, &'static str> {
+    let path = Path::new(p);
+    if !path.is_absolute() {
+        return Err("the container path must be absolute");
+    }
+    if path.components().any(|c| c == Component::ParentDir) {
+        return Err("the container path must not contain '..'");
+    }
+    if path.components().count() < 2 {
+        return Err("the container path cannot be '/'");
+    }
+    Ok(path.to_path_buf())
+}
+
+impl FromStr for Volume {
+    type Err = VolumeError;
+
+    fn from_str(s: &str) -> Result<Volume, VolumeError> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let (host, ctr, read_only) = match parts.as_slice() {
+            [h, c] => (*h, *c, false),
+            [h, c, "ro"] => (*h, *c, true),
+            [h, c, "rw"] => (*h, *c, false),
+            _ => return Err(VolumeError::Syntax(s.to_string())),
+        };
+        if host.is_empty() || ctr.is_empty() {
+            return Err(VolumeError::Syntax(s.to_string()));
+        }
+        let ctr = container_path(ctr).map_err(|why| VolumeError::Invalid {
+            spec: s.to_string(),
+            why,
+        })?;
+        Ok(Volume {
+            host: PathBuf::from(host),
+            ctr,
+            read_only,
+        })
+    }
+}
+
+impl FromStr for Tmpfs {
+    type Err = VolumeError;
+
+    fn from_str(s: &str) -> Result<Tmpfs, VolumeError> {
+        let (ctr, opts) = match s.split_once(':') {
+            Some((c, o)) => (c, o),
+            None => (s, ""),
+        };
+        let ctr = container_path(ctr).map_err(|_| VolumeError::Tmpfs(s.to_string()))?;
+        let mut options: Vec<String> = ["nosuid", "nodev", "noexec"]
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        for o in opts.split(',').filter(|o| !o.is_empty()) {
+            if !options.iter().any(|x| x == o) {
+                options.push(o.to_string());
+            }
+        }
+        Ok(Tmpfs { ctr, options })
+    }
+}
+
+impl Volume {
+    /// The OCI mount entry; HOST is resolved to an absolute path here.
+    pub fn to_mount(&self) -> Result<Mount, VolumeError> {
+        let source = std::fs::canonicalize(&self.host).map_err(|source| VolumeError::Source {
+            path: self.host.clone(),
+            source,
+        })?;
+        MountBuilder::default()
+            .destination(self.ctr.clone())
+            .typ("bind")
+            .source(source)
+            .options(vec![
+                "rbind".to_string(),
+                "rprivate".to_string(),
+                if self.read_only { "ro" } else { "rw" }.to_string(),
+            ])
+            .build()
+            .map_err(|e| VolumeError::Build(self.ctr.clone(), e))
+    }
+}
+
+impl Tmpfs {
+    pub fn to_mount(&self) -> Result<Mount, VolumeError> {
+        MountBuilder::default()
+            .destination(self.ctr.clone())
+            .typ("tmpfs")
+            .source("tmpfs")
+            .options(self.options.clone())
+            .build()
+            .map_err(|e| VolumeError::Build(self.ctr.clone(), e))
+    }
+}
+
+/// Add (or replace by destination) `mounts` in `spec`. Returns whether anything changed.
+pub fn apply(spec: &mut Spec, mounts: Vec<Mount>) -> bool {
+    if mounts.is_empty() {
+        return false;
+    }
+    let mut all = spec.mounts().clone().unwrap_or_default();
+    let mut changed = false;
+    for m in mounts {
+        match all.iter_mut().find(|x| x.destination() == m.destination()) {
+            Some(x) if *x == m => {}
+            Some(x) => {
+                *x = m;
+                changed = true;
+            }
+            None => {
+                all.push(m);
+                changed = true;
+            }
+        }
+    }
+    spec.set_mounts(Some(all));
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volume_syntax() {
+        let v: Volume = "/data:/srv/data:ro".parse().unwrap();
+        assert_eq!(v.host, PathBuf::from("/data"));
+        assert_eq!(v.ctr, PathBuf::from("/srv/data"));
+        assert!(v.read_only);
+        let v: Volume = "rel/dir:/x".parse().unwrap();
+        assert!(!v.read_only);
+        assert!("/data".parse::<Volume>().is_err());
+        assert!("/a:/b:rx".parse::<Volume>().is_err());
+        assert!("/a:b".parse::<Volume>().is_err());
+        assert!("/a:/".parse::<Volume>().is_err());
+        assert!("/a:/x/../y".parse::<Volume>().is_err());
+        assert!(":/x".parse::<Volume>().is_err());
+    }
+
+    #[test]
+    fn tmpfs_syntax_keeps_docker_defaults() {
+        let t: Tmpfs = "/run:size=64m,mode=1777".parse().unwrap();
+        assert_eq!(t.ctr, PathBuf::from("/run"));
+        assert_eq!(
+            t.options,
+            ["nosuid", "nodev", "noexec", "size=64m", "mode=1777"]
+        );
+        let t: Tmpfs = "/tmp".parse().unwrap();
+        assert_eq!(t.options, ["nosuid", "nodev", "noexec"]);
+        assert!("tmp".parse::<Tmpfs>().is_err());
+    }
+
+    #[test]
+    fn apply_replaces_by_destination_and_is_idempotent() {
+        let d = tempfile::tempdir().unwrap();
+        let mut spec = Spec::default();
+        let n = spec.mounts().as_ref().map_or(0, |m| m.len());
+        let v: Volume = format!("{}:/dev/shm:ro", d.path().display())
+            .parse()
+            .unwrap();
+        let t: Tmpfs = "/cache".parse().unwrap();
+        assert!(apply(
+            &mut spec,
+            vec![v.to_mount().unwrap(), t.to_mount().unwrap()]
+        ));
+        let mounts = spec.mounts().clone().unwrap();
+        // /dev/shm is one of the defaults: replaced, not duplicated.
+        assert_eq!(mounts.len(), n + 1);
+        let shm = mounts
+            .iter()
+            .find(|m| m.destination() == Path::new("/dev/shm"))
+            .unwrap();
+        assert_eq!(shm.typ().as_deref(), Some("bind"));
+        assert_eq!(shm.options().clone().unwrap(), ["rbind", "rprivate", "ro"]);
+        assert_eq!(
+            shm.source().as_deref(),
+            Some(std::fs::canonicalize(d.path()).unwrap().as_path())
+        );
+        assert!(!apply(
+            &mut spec,
+            vec![v.to_mount().unwrap(), t.to_mount().unwrap()]
+        ));
+    }
+
+    #[test]
+    fn missing_source_is_an_error() {
+        let v: Volume = "/nonexistent/ct-vol:/x".parse().unwrap();
+        assert!(matches!(v.to_mount(), Err(VolumeError::Source { .. })));
+    }
+}
