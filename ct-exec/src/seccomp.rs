@@ -317,7 +317,7 @@ fn add_rules(
                 };
                 added.map_err(|source| SeccompError::Rule {
                     syscall: name.clone(),
-                    action: format!("{:?}", rule.action()),
+                    action: rule.action().to_string(),
                     source,
                 })?;
                 *rules += 1;
@@ -503,3 +503,9 @@ fn export_bpf(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, Seccomp
         })
         .collect())
 }
+
+#[cfg(test)]
+mod bpf_eval;
+
+#[cfg(test)]
+mod tests;
