@@ -4,4 +4,6 @@
 
 pub mod bins;
 pub mod image;
+pub mod mounts;
 pub mod registry;
+pub mod tree;
