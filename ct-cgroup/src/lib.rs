@@ -1,3 +1,98 @@
 //! ct-cgroup: cgroup limits (memory, cpu, pids) on cgroup v1, v2 and hybrid hosts.
 //!
-//! Not implemented yet: this crate is a placeholder so the workspace has its final shape.
+//! cgroups(7) group processes so the kernel can account and limit what they use together. ct
+//! gives each container one cgroup, found by its OCI `linux.cgroupsPath`, and writes the OCI
+//! `linux.resources` to the controllers wherever this host has them.
+//!
+//! # The API ct-exec and ct-ls use
+//!
+//! ```no_run
+//! # fn main() -> Result<(), ct_cgroup::CgroupError> {
+//! # let (spec_resources, child_pid) = (None, 42);
+//! // ct-exec, after clone(2) and before the child execs (the child waits on a pipe):
+//! let cg = ct_cgroup::apply("/ct/web", spec_resources, child_pid)?;
+//! // ... later, on delete:
+//! ct_cgroup::remove(cg.path())?;
+//! // ct-ls, for a container's row:
+//! let s = ct_cgroup::stats("/ct/web")?;
+//! println!("{}", serde_json::to_string(&s).unwrap());
+//! # Ok(()) }
+//! ```
+//!
+//! * [`apply`] creates the cgroup in every hierarchy (each v1 controller, and the unified
+//!   tree), writes the limits, then moves `pid` in. Idempotent for an existing cgroup (as
+//!   ct-cgroup leaves it for a bundle): limits are rewritten, the pid joins.
+//! * [`remove`] SIGKILLs whatever is left inside (`cgroup.kill` on v2, freeze + kill + thaw on
+//!   v1) and removes the cgroup on every hierarchy; a missing cgroup is not an error.
+//! * [`stats`] reads usage and limits ([`Stats`], `serde::Serialize`).
+//! * [`stats_of_bundle`] is [`stats`] for the cgroup a bundle's config.json names.
+//!
+//! cgroupsPath is read as runc reads it: absolute paths from each hierarchy's root, relative
+//! ones under ct's parent (`ct`, or `$CT_CGROUP_PARENT`); see [`cgroups_path`].
+//!
+//! Modules: [`mountinfo`] (finding the hierarchies), [`cgroups_path`], [`cgroupfs`] (files,
+//! mkdir/rmdir), [`cgroup_v1`] and [`cgroup_v2`] (controller files), [`cgroup`] (one cgroup on
+//! all hierarchies), [`stats`], [`docker_units`] (`64m`, `--cpus 0.5`), [`oci_config`]
+//! (recording limits in a bundle), [`cli`].
+
+pub mod cgroup;
+pub mod cgroup_v1;
+pub mod cgroup_v2;
+pub mod cgroupfs;
+pub mod cgroups_path;
+pub mod cli;
+pub mod docker_units;
+pub mod error;
+pub mod mountinfo;
+pub mod oci_config;
+pub mod stats;
+
+pub use cgroup::Cgroup;
+pub use cgroups_path::{default_path, parent_from_env, DEFAULT_PARENT, PARENT_ENV};
+pub use error::CgroupError;
+pub use mountinfo::{Hierarchy, Layout};
+pub use stats::{CpuStats, MemoryStats, PidsStats, Stats};
+
+use oci_spec::runtime::LinuxResources;
+
+/// `cgroups_path` on this host (detected from /proc/self/mountinfo), relative paths under
+/// `$CT_CGROUP_PARENT` or `ct`. Touches nothing.
+pub fn open(cgroups_path: &str) -> Result<Cgroup, CgroupError> {
+    Cgroup::new(&Hierarchy::detect()?, cgroups_path, &parent_from_env())
+}
+
+/// Create the cgroup `cgroups_path` on every hierarchy, write `resources`, move `pid` in.
+/// On failure a cgroup this call created is removed again.
+pub fn apply(
+    cgroups_path: &str,
+    resources: Option<&LinuxResources>,
+    pid: i32,
+) -> Result<Cgroup, CgroupError> {
+    let cg = open(cgroups_path)?;
+    cg.apply(resources, Some(pid))?;
+    Ok(cg)
+}
+
+/// Kill what is left in `cgroups_path` and remove it on every hierarchy. Returns false when
+/// there was no such cgroup.
+pub fn remove(cgroups_path: &str) -> Result<bool, CgroupError> {
+    open(cgroups_path)?.remove()
+}
+
+/// Usage and limits of `cgroups_path` (NotFound if it exists on no hierarchy).
+pub fn stats(cgroups_path: &str) -> Result<Stats, CgroupError> {
+    open(cgroups_path)?.stats()
+}
+
+/// Stats of the cgroup named by a bundle's `linux.cgroupsPath`; `None` when the config names
+/// none or the cgroup does not exist (the container never ran, or was removed).
+pub fn stats_of_bundle(bundle: &ct_layout::bundle::Bundle) -> Result<Option<Stats>, CgroupError> {
+    let Some(path) = oci_config::cgroups_path(bundle)? else {
+        return Ok(None);
+    };
+    match stats(&path) {
+        Ok(s) => Ok(Some(s)),
+        Err(CgroupError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

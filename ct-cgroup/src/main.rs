@@ -1,20 +1,11 @@
 //! ct-cgroup: cgroup limits (memory, cpu, pids) on cgroup v1, v2 and hybrid hosts.
+//! Parse the command line, run the library, exit with its code (0 ok, 1 failure, 2 usage).
 
 use clap::Parser;
-
-/// cgroup limits (memory, cpu, pids) on cgroup v1, v2 and hybrid hosts.
-///
-/// NOT IMPLEMENTED YET: this tool is a placeholder and always exits 1.
-#[derive(Parser)]
-#[command(name = "ct-cgroup", version)]
-struct Cli {
-    /// Ignored.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
-}
+use ct_cgroup::cli::Cli;
 
 fn main() {
-    let _ = Cli::parse();
-    eprintln!("ct-cgroup: not implemented yet");
-    std::process::exit(ct_layout::pipe::EXIT_FAILURE);
+    ct_layout::cli::generate_if_asked::<Cli>();
+    let cli = Cli::parse();
+    std::process::exit(ct_cgroup::cli::run(cli));
 }

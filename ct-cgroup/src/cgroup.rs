@@ -1,0 +1,407 @@
+//! One cgroup, spread over the host's hierarchies: the same relative directory (`ct/web`) below
+//! every v1 hierarchy's mount point and below the cgroup2 mount. Each resource goes to the
+//! hierarchy where its controller really is (see `mountinfo.rs`); creating, joining, killing
+//! and removing touch every hierarchy, so nothing is left behind on any of them.
+//!
+//! Ordered steps of [`Cgroup::apply`], as runc does them:
+//! 1. mkdir(2) the cgroup in every hierarchy (v1 cpuset levels inherit cpus/mems; v2 levels
+//!    get their parent's `cgroup.subtree_control` set first);
+//! 2. write the limits, so the process never runs unlimited;
+//! 3. write the pid to `cgroup.procs` in every hierarchy.
+//!
+//! Killing (`cgroup.kill` where v2 has it; on v1 `freezer.state` FROZEN, SIGKILL to each pid,
+//! THAWED) comes before rmdir(2), which the kernel refuses while a process is left.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxResources;
+
+use crate::cgroup_v1 as v1;
+use crate::cgroup_v2 as v2;
+use crate::cgroupfs;
+use crate::error::CgroupError;
+use crate::mountinfo::{Hierarchy, Place};
+use crate::stats::Stats;
+
+/// How long kill and remove wait for the kernel (freezing, processes exiting) before failing.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A cgroup path on a host's hierarchies. Creating the value touches nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cgroup {
+    path: String,
+    hierarchy: Hierarchy,
+}
+
+/// The controllers ct writes limits to, with what the user asked that needs each.
+const MEMORY: (&str, &str) = ("memory", "memory limits (--memory, --memory-swap)");
+const CPU: (&str, &str) = ("cpu", "cpu limits (--cpus, --cpu-shares)");
+const CPUSET: (&str, &str) = ("cpuset", "cpuset limits (--cpuset-cpus)");
+const PIDS: (&str, &str) = ("pids", "a pids limit (--pids-limit)");
+
+impl Cgroup {
+    /// `cgroups_path` (read as in `cgroups_path.rs`, relative ones under `parent`) on `h`.
+    pub fn new(h: &Hierarchy, cgroups_path: &str, parent: &str) -> Result<Cgroup, CgroupError> {
+        Ok(Cgroup {
+            path: crate::cgroups_path::resolve(cgroups_path, parent)?,
+            hierarchy: h.clone(),
+        })
+    }
+
+    /// The absolute cgroups path (`/ct/web`), as it goes in `linux.cgroupsPath`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn hierarchy(&self) -> &Hierarchy {
+        &self.hierarchy
+    }
+
+    fn under(&self, mount: &Path) -> PathBuf {
+        mount.join(self.path.trim_start_matches('/'))
+    }
+
+    /// This cgroup's directory for `controller`, wherever the controller lives.
+    pub fn dir_of(&self, controller: &str) -> Option<PathBuf> {
+        match self.hierarchy.place(controller) {
+            Place::V1(m) => Some(self.under(&m)),
+            Place::V2 => self.v2_dir(),
+            Place::Absent => None,
+        }
+    }
+
+    /// The directory in the unified hierarchy, if the host has one.
+    pub fn v2_dir(&self) -> Option<PathBuf> {
+        self.hierarchy.v2.as_deref().map(|m| self.under(m))
+    }
+
+    /// Every directory this cgroup has (one per v1 hierarchy, plus the v2 one), with the root
+    /// of the hierarchy it is in.
+    pub fn dirs(&self) -> Vec<(PathBuf, PathBuf)> {
+        let mut out: Vec<(PathBuf, PathBuf)> = self
+            .hierarchy
+            .v1_mounts()
+            .into_keys()
+            .map(|m| (self.under(&m), m))
+            .collect();
+        if let Some(m) = &self.hierarchy.v2 {
+            out.push((self.under(m), m.clone()));
+        }
+        out
+    }
+
+    /// Does the cgroup exist in any hierarchy?
+    pub fn exists(&self) -> bool {
+        self.dirs().iter().any(|(d, _)| d.is_dir())
+    }
+
+    fn v2_controllers_used(&self) -> BTreeSet<String> {
+        [MEMORY, CPU, CPUSET, PIDS]
+            .iter()
+            .filter(|(c, _)| self.hierarchy.place(c) == Place::V2)
+            .map(|(c, _)| c.to_string())
+            .collect()
+    }
+
+    /// mkdir the cgroup in every hierarchy. Returns whether any directory was new.
+    pub fn create(&self) -> Result<bool, CgroupError> {
+        let cpuset_mount = match self.hierarchy.place("cpuset") {
+            Place::V1(m) => Some(m),
+            _ => None,
+        };
+        let mut any = false;
+        for (dir, root) in self.dirs() {
+            let is_v2 = Some(&root) == self.hierarchy.v2.as_ref();
+            if is_v2 {
+                v2::enable_controllers(&root, &dir, &self.v2_controllers_used())?;
+            }
+            let is_cpuset = Some(&root) == cpuset_mount.as_ref();
+            any |= cgroupfs::mkdir_levels(&root, &dir, |level| {
+                if is_cpuset {
+                    v1::inherit_cpuset(level)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(any)
+    }
+
+    fn need(
+        &self,
+        (controller, needed_for): (&'static str, &'static str),
+    ) -> Result<(Place, PathBuf), CgroupError> {
+        let place = self.hierarchy.place(controller);
+        let dir = self.dir_of(controller);
+        match (place, dir) {
+            (Place::Absent, _) | (_, None) => Err(CgroupError::ControllerAbsent {
+                controller,
+                needed_for,
+                where_: match &self.hierarchy.v2 {
+                    Some(root) if self.hierarchy.v1.is_empty() => format!(
+                        " in the unified hierarchy at '{}' (cgroup.controllers: {})",
+                        root.display(),
+                        v2::controllers(root)
+                            .ok()
+                            .filter(|s| !s.is_empty())
+                            .unwrap_or_else(|| "none".into())
+                    ),
+                    _ => String::new(),
+                },
+            }),
+            (p, Some(d)) => Ok((p, d)),
+        }
+    }
+
+    /// Write the limits in `r` (memory, cpu, cpuset, pids, and on v2 the `unified` map). The
+    /// device, block I/O, hugetlb, network and rdma sections are not applied by ct.
+    pub fn set(&self, r: &LinuxResources) -> Result<(), CgroupError> {
+        if let Some(m) = r.memory() {
+            let wants = m.limit().is_some()
+                || m.swap().is_some()
+                || m.reservation().is_some()
+                || m.swappiness().is_some()
+                || m.disable_oom_killer() == Some(true);
+            if wants {
+                match self.need(MEMORY)? {
+                    (Place::V2, d) => v2::set_memory(&d, m)?,
+                    (_, d) => v1::set_memory(&d, m)?,
+                }
+            }
+        }
+        if let Some(c) = r.cpu() {
+            let wants = c.shares().is_some()
+                || c.quota().is_some()
+                || c.period().is_some()
+                || c.burst().is_some()
+                || c.idle().is_some()
+                || c.realtime_period().is_some()
+                || c.realtime_runtime().is_some();
+            if wants {
+                match self.need(CPU)? {
+                    (Place::V2, d) => v2::set_cpu(&d, c)?,
+                    (_, d) => v1::set_cpu(&d, c)?,
+                }
+            }
+            let cpus = c.cpus().as_deref().filter(|s| !s.is_empty());
+            let mems = c.mems().as_deref().filter(|s| !s.is_empty());
+            if cpus.is_some() || mems.is_some() {
+                let (_, d) = self.need(CPUSET)?;
+                if let Some(v) = cpus {
+                    cgroupfs::write(&d.join("cpuset.cpus"), v)?;
+                }
+                if let Some(v) = mems {
+                    cgroupfs::write(&d.join("cpuset.mems"), v)?;
+                }
+            }
+        }
+        if let Some(p) = r.pids() {
+            let (_, d) = self.need(PIDS)?;
+            let v = if p.limit() > 0 {
+                p.limit().to_string()
+            } else {
+                "max".into()
+            };
+            cgroupfs::write(&d.join("pids.max"), &v)?;
+        }
+        if let Some(map) = r.unified().as_ref().filter(|m| !m.is_empty()) {
+            let Some(d) = self.v2_dir() else {
+                return Err(CgroupError::ControllerAbsent {
+                    controller: "cgroup2",
+                    needed_for: "linux.resources.unified",
+                    where_: String::new(),
+                });
+            };
+            let mut keys: Vec<_> = map.iter().collect();
+            keys.sort();
+            for (k, v) in keys {
+                if k.contains('/') || k.starts_with('.') || k.is_empty() {
+                    return Err(CgroupError::InvalidValue {
+                        what: "linux.resources.unified key",
+                        value: k.clone(),
+                        reason: "must be a plain cgroup file name like memory.high".into(),
+                    });
+                }
+                cgroupfs::write(&d.join(k), v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Move process `pid` (and so, later, everything it forks) into the cgroup in every
+    /// hierarchy.
+    pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
+        for (dir, _) in self.dirs() {
+            let procs = dir.join("cgroup.procs");
+            cgroupfs::write(&procs, &pid.to_string()).map_err(|e| match e {
+                CgroupError::Write { source, .. } => CgroupError::Move {
+                    pid,
+                    path: procs.clone(),
+                    source,
+                },
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// create + set + add_pid. A cgroup this call created is removed again if a step fails.
+    pub fn apply(
+        &self,
+        resources: Option<&LinuxResources>,
+        pid: Option<i32>,
+    ) -> Result<(), CgroupError> {
+        let created = self.create()?;
+        let r = (|| {
+            if let Some(r) = resources {
+                self.set(r)?;
+            }
+            if let Some(pid) = pid {
+                self.add_pid(pid)?;
+            }
+            Ok(())
+        })();
+        if r.is_err() && created {
+            let _ = self.remove();
+        }
+        r
+    }
+
+    /// The processes in the cgroup and below it, in any hierarchy, sorted.
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        let mut out = Vec::new();
+        for (dir, _) in self.dirs() {
+            cgroupfs::procs_tree(&dir, &mut out)?;
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Usage and limits. Fails with NotFound when the cgroup exists nowhere.
+    pub fn stats(&self) -> Result<Stats, CgroupError> {
+        if !self.exists() {
+            return Err(CgroupError::NotFound {
+                path: self.path.clone(),
+            });
+        }
+        let existing = |c: &str| self.dir_of(c).filter(|d| d.is_dir());
+        let memory = match (self.hierarchy.place("memory"), existing("memory")) {
+            (Place::V1(_), Some(d)) => Some(v1::memory_stats(&d)?),
+            (Place::V2, Some(d)) => Some(v2::memory_stats(&d)?),
+            _ => None,
+        };
+        let cpu_v1 = matches!(self.hierarchy.place("cpuacct"), Place::V1(_))
+            || matches!(self.hierarchy.place("cpu"), Place::V1(_));
+        let cpu = if cpu_v1 {
+            v1::cpu_stats(
+                existing("cpu").as_deref(),
+                existing("cpuacct").as_deref(),
+                existing("cpuset").as_deref(),
+            )?
+        } else {
+            match self.v2_dir().filter(|d| d.is_dir()) {
+                Some(d) => v2::cpu_stats(&d, self.hierarchy.place("cpuset") == Place::V2)?,
+                None => None,
+            }
+        };
+        let pids = match (self.hierarchy.place("pids"), existing("pids")) {
+            (Place::V1(_), Some(d)) => Some(v1::pids_stats(&d)?),
+            (Place::V2, Some(d)) => Some(v2::pids_stats(&d)?),
+            _ => None,
+        };
+        Ok(Stats {
+            path: self.path.clone(),
+            layout: self.hierarchy.layout(),
+            processes: self.pids()?,
+            memory,
+            cpu,
+            pids,
+        })
+    }
+
+    /// Freeze (or thaw) every process: v1 `freezer.state`, else v2 `cgroup.freeze`.
+    pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        match (self.hierarchy.place("freezer"), self.v2_dir()) {
+            (Place::V1(m), _) => v1::freeze(&self.under(&m), frozen, WAIT),
+            (_, Some(d)) => v2::freeze(&d, frozen, WAIT),
+            _ => Err(CgroupError::ControllerAbsent {
+                controller: "freezer",
+                needed_for: "freezing",
+                where_: String::new(),
+            }),
+        }
+    }
+
+    /// SIGKILL everything inside and wait until the kernel has it all gone.
+    pub fn kill(&self) -> Result<(), CgroupError> {
+        if !self.exists() {
+            return Ok(());
+        }
+        // v1: freeze first so that nothing forks between reading cgroup.procs and the kills.
+        let v1_freezer = match self.hierarchy.place("freezer") {
+            Place::V1(m) => Some(self.under(&m)).filter(|d| d.is_dir()),
+            _ => None,
+        };
+        let frozen = match &v1_freezer {
+            Some(d) if !self.pids()?.is_empty() => v1::freeze(d, true, WAIT).is_ok(),
+            _ => false,
+        };
+        // v2 (hybrid hosts too): the kernel kills the whole subtree itself.
+        if let Some(d) = self.v2_dir().filter(|d| d.is_dir()) {
+            v2::kill(&d)?;
+        }
+        let deadline = Instant::now() + WAIT;
+        let mut thawed = !frozen;
+        loop {
+            let left = self.pids()?;
+            if left.is_empty() {
+                return Ok(());
+            }
+            for pid in &left {
+                // SAFETY: kill(2) with a pid read from this cgroup's cgroup.procs and a
+                // constant signal; no memory is shared with the callee.
+                let rc = unsafe { libc::kill(*pid, libc::SIGKILL) };
+                if rc != 0 {
+                    let e = std::io::Error::last_os_error();
+                    if e.raw_os_error() != Some(libc::ESRCH) {
+                        return Err(CgroupError::Kill {
+                            pid: *pid,
+                            path: PathBuf::from(&self.path),
+                            source: e,
+                        });
+                    }
+                }
+            }
+            if !thawed {
+                // Frozen tasks act on the pending SIGKILL once thawed.
+                if let Some(d) = &v1_freezer {
+                    v1::freeze(d, false, WAIT)?;
+                }
+                thawed = true;
+            }
+            if Instant::now() >= deadline {
+                return Err(CgroupError::StillPopulated {
+                    path: PathBuf::from(&self.path),
+                    pids: left,
+                    secs: WAIT.as_secs(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Kill what is left, then rmdir the cgroup (and any child cgroups) in every hierarchy.
+    /// Removing a cgroup that does not exist is not an error (returns false).
+    pub fn remove(&self) -> Result<bool, CgroupError> {
+        if !self.exists() {
+            return Ok(false);
+        }
+        self.kill()?;
+        for (dir, _) in self.dirs() {
+            cgroupfs::rmdir_tree(&dir, WAIT)?;
+        }
+        Ok(true)
+    }
+}

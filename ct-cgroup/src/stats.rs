@@ -1,0 +1,174 @@
+//! What a cgroup has used and what it may use, gathered from the controllers' accounting files
+//! (v1: `memory.usage_in_bytes`, `memory.max_usage_in_bytes`, `memory.oom_control`,
+//! `cpuacct.usage`, `pids.current`; v2: `memory.current`, `memory.peak`, `memory.events`,
+//! `cpu.stat`, `pids.current`), as one serializable value for `ct-cgroup stats` and ct-ls.
+//! A section is `None` when its controller is absent on this host.
+
+use serde::Serialize;
+
+use crate::docker_units::human;
+use crate::mountinfo::Layout;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    /// The absolute cgroups path (`/ct/web`).
+    pub path: String,
+    pub layout: Layout,
+    /// Processes in the cgroup and below it.
+    pub processes: Vec<i32>,
+    pub memory: Option<MemoryStats>,
+    pub cpu: Option<CpuStats>,
+    pub pids: Option<PidsStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemoryStats {
+    /// Bytes in use now (page cache included, as the kernel charges it).
+    pub current: u64,
+    /// Highest use seen (`None` if this kernel does not record it).
+    pub peak: Option<u64>,
+    /// The limit in bytes; `None` is unlimited.
+    pub limit: Option<u64>,
+    /// Memory+swap limit (v1 `memory.memsw.limit_in_bytes`) or swap limit (v2
+    /// `memory.swap.max`); `None` is unlimited or not accounted.
+    pub swap_limit: Option<u64>,
+    /// Processes the OOM killer killed in this cgroup.
+    pub oom_kills: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CpuStats {
+    /// CPU time used, in nanoseconds.
+    pub usage_ns: u64,
+    /// CFS quota per period in microseconds; `None` is unlimited.
+    pub quota_us: Option<u64>,
+    pub period_us: Option<u64>,
+    /// v1 `cpu.shares` (1024 is the default weight).
+    pub shares: Option<u64>,
+    /// v2 `cpu.weight` (100 is the default weight).
+    pub weight: Option<u64>,
+    /// Periods in which the quota ran out, and the time spent throttled.
+    pub nr_throttled: Option<u64>,
+    pub throttled_ns: Option<u64>,
+    /// `cpuset.cpus` when the cpuset controller is there.
+    pub cpuset_cpus: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PidsStats {
+    /// Tasks (threads included) in the cgroup now.
+    pub current: u64,
+    /// `pids.max`; `None` is unlimited.
+    pub limit: Option<u64>,
+    /// fork(2)/clone(2) calls refused because of the limit (`pids.events` "max").
+    pub refused: Option<u64>,
+}
+
+impl CpuStats {
+    /// The limit in CPUs (`0.5`), if there is one.
+    pub fn cpus(&self) -> Option<f64> {
+        match (self.quota_us, self.period_us) {
+            (Some(q), Some(p)) if p > 0 => Some(q as f64 / p as f64),
+            _ => None,
+        }
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+impl Stats {
+    /// A two-column table for people.
+    pub fn table(&self) -> String {
+        let mut rows: Vec<(&str, String)> = vec![
+            ("CGROUP", self.path.clone()),
+            ("LAYOUT", format!("{:?}", self.layout).to_lowercase()),
+            (
+                "PROCESSES",
+                format!(
+                    "{} {}",
+                    self.processes.len(),
+                    if self.processes.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{:?}", self.processes)
+                    }
+                )
+                .trim_end()
+                .to_string(),
+            ),
+        ];
+        match &self.memory {
+            Some(m) => {
+                let limit = m.limit.map(human).unwrap_or_else(|| "unlimited".into());
+                rows.push((
+                    "MEMORY",
+                    format!(
+                        "{} / {} (peak {})",
+                        human(m.current),
+                        limit,
+                        m.peak.map(human).unwrap_or_else(|| "-".into())
+                    ),
+                ));
+                if let Some(s) = m.swap_limit {
+                    rows.push(("SWAP LIMIT", human(s)));
+                }
+                rows.push(("OOM KILLS", opt(m.oom_kills)));
+            }
+            None => rows.push(("MEMORY", "- (no memory controller)".into())),
+        }
+        match &self.cpu {
+            Some(c) => {
+                let limit = c
+                    .cpus()
+                    .map(|n| format!("{n:.2} CPUs"))
+                    .unwrap_or_else(|| "unlimited".into());
+                rows.push((
+                    "CPU",
+                    format!("{:.3}s used, limit {limit}", c.usage_ns as f64 / 1e9),
+                ));
+                if let Some(t) = c.nr_throttled {
+                    rows.push((
+                        "THROTTLED",
+                        format!(
+                            "{t} periods, {:.3}s",
+                            c.throttled_ns.unwrap_or(0) as f64 / 1e9
+                        ),
+                    ));
+                }
+                if let Some(s) = c.shares {
+                    rows.push(("CPU SHARES", s.to_string()));
+                }
+                if let Some(w) = c.weight {
+                    rows.push(("CPU WEIGHT", w.to_string()));
+                }
+                if let Some(cpus) = &c.cpuset_cpus {
+                    rows.push(("CPUSET", cpus.clone()));
+                }
+            }
+            None => rows.push(("CPU", "- (no cpu accounting)".into())),
+        }
+        match &self.pids {
+            Some(p) => rows.push((
+                "PIDS",
+                format!(
+                    "{} / {}{}",
+                    p.current,
+                    p.limit
+                        .map(|l| l.to_string())
+                        .unwrap_or_else(|| "unlimited".into()),
+                    p.refused
+                        .filter(|r| *r > 0)
+                        .map(|r| format!(" ({r} forks refused)"))
+                        .unwrap_or_default()
+                ),
+            )),
+            None => rows.push(("PIDS", "- (no pids controller)".into())),
+        }
+        let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        rows.iter()
+            .map(|(k, v)| format!("{k:<w$}  {v}\n"))
+            .collect()
+    }
+}
