@@ -119,7 +119,7 @@ fn write(p: &Path, s: &str) {
 fn whiteout(p: &Path) {
     let c = CString::new(p.as_os_str().as_bytes()).unwrap();
     // SAFETY: NUL-terminated path; makes a 0:0 character device, overlayfs' whiteout.
-    let r = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o000, 0) };
+    let r = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR, 0) };
     assert_eq!(r, 0, "mknod {}", p.display());
 }
 
