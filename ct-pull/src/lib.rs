@@ -1,3 +1,219 @@
-//! ct-pull: fetch an image's manifest, config and blobs from a registry (or import an archive) into the OCI image layout.
+//! ct-pull: fetch an image — manifest, config, layers — from a registry, or import it from an
+//! archive, into ct's image store: ONE OCI image layout in `$CT_ROOT/images` (see
+//! `docs/LAYOUT.md`), where `skopeo`, `umoci` and the next ct stage read it.
 //!
-//! Not implemented yet: this crate is a placeholder so the workspace has its final shape.
+//! Where an image can come from ([`Source`]):
+//!
+//! | argument | read by |
+//! | --- | --- |
+//! | `alpine`, `host:port/ns/name:tag`, `name@sha256:…` | `registry_pull.rs` (distribution v2) |
+//! | `oci:DIR[:REF]`, `oci-archive:FILE[:REF]` | `oci_import.rs` |
+//! | `docker-archive:FILE[:REF]` (`docker save`) | `docker_archive.rs` |
+//! | `FILE.tar`, `.tar.gz`, `.tgz`, `.tar.zst` with `--tag` | `rootfs_tarball.rs` |
+//!
+//! Whatever the source, blobs land only verified (`verified_blob.rs`), `index.json` changes
+//! only under the layout lock, and the result is one line: the canonical reference pinned to
+//! the manifest digest, `docker.io/library/alpine:3.20@sha256:…`.
+
+pub mod credentials;
+pub mod distribution;
+pub mod docker_archive;
+pub mod error;
+pub mod manifest;
+pub mod oci_import;
+pub mod platform;
+pub mod progress;
+pub mod registry_pull;
+pub mod rootfs_tarball;
+pub mod token_auth;
+pub mod verified_blob;
+
+use std::path::{Path, PathBuf};
+
+use ct_layout::digest::Digest;
+use ct_layout::image_layout::ImageLayout;
+use ct_layout::reference::Reference;
+use ct_layout::Store;
+
+pub use error::PullError;
+
+use credentials::Credentials;
+use distribution::HttpOptions;
+use platform::Platform;
+use progress::Progress;
+
+/// Everything a pull can be told on the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub http: HttpOptions,
+    pub creds: Option<Credentials>,
+    pub platform: Option<Platform>,
+    /// Blobs downloaded at once.
+    pub jobs: usize,
+    pub quiet: bool,
+    /// The name for an import (required for a plain tarball).
+    pub tag: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            http: HttpOptions::default(),
+            creds: None,
+            platform: None,
+            jobs: 4,
+            quiet: false,
+            tag: None,
+        }
+    }
+}
+
+/// Where the image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Registry(Reference),
+    OciDir { dir: PathBuf, name: Option<String> },
+    OciArchive { file: PathBuf, name: Option<String> },
+    DockerArchive { file: PathBuf, name: Option<String> },
+    Tarball(PathBuf),
+}
+
+/// `PATH[:NAME]` as skopeo splits it: at the first `:` after the path.
+fn path_and_name(s: &str) -> (PathBuf, Option<String>) {
+    match s.split_once(':') {
+        Some((p, n)) if !n.is_empty() => (PathBuf::from(p), Some(n.to_string())),
+        Some((p, _)) => (PathBuf::from(p), None),
+        None => (PathBuf::from(s), None),
+    }
+}
+
+const TARBALL_SUFFIXES: &[&str] = &[".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd"];
+
+impl Source {
+    /// Read the argument: a transport prefix, an existing tarball path, else a reference.
+    pub fn parse(s: &str) -> Result<Source, PullError> {
+        if let Some(rest) = s.strip_prefix("oci:") {
+            let (dir, name) = path_and_name(rest);
+            return Ok(Source::OciDir { dir, name });
+        }
+        if let Some(rest) = s.strip_prefix("oci-archive:") {
+            let (file, name) = path_and_name(rest);
+            return Ok(Source::OciArchive { file, name });
+        }
+        if let Some(rest) = s.strip_prefix("docker-archive:") {
+            let (file, name) = path_and_name(rest);
+            return Ok(Source::DockerArchive { file, name });
+        }
+        if let Some(rest) = s.strip_prefix("docker://") {
+            return Ok(Source::Registry(rest.parse()?));
+        }
+        if TARBALL_SUFFIXES.iter().any(|x| s.ends_with(x)) && Path::new(s).is_file() {
+            return Ok(Source::Tarball(PathBuf::from(s)));
+        }
+        Ok(Source::Registry(s.parse()?))
+    }
+}
+
+/// Parse a `--tag` or archive-embedded name as a reference (docker's normalization).
+pub fn parse_tag(tag: &str) -> Result<Reference, PullError> {
+    tag.parse().map_err(|source| PullError::Tag {
+        tag: tag.to_string(),
+        source,
+    })
+}
+
+/// The index entry for a manifest.
+pub fn descriptor(
+    media_type: &str,
+    digest: &Digest,
+    size: u64,
+    platform: Option<&Platform>,
+) -> Result<oci_spec::image::Descriptor, PullError> {
+    let mut v =
+        serde_json::json!({"mediaType": media_type, "digest": digest.to_string(), "size": size});
+    if let Some(p) = platform {
+        v["platform"] = serde_json::json!({"os": p.os, "architecture": p.architecture});
+        if let Some(var) = &p.variant {
+            v["platform"]["variant"] = serde_json::json!(var);
+        }
+    }
+    serde_json::from_value(v).map_err(|source| PullError::Json {
+        what: "index entry".into(),
+        source,
+    })
+}
+
+/// Name an image in `index.json`: `repo:tag`, or `repo@MANIFEST-DIGEST` without a tag.
+pub fn name_image(
+    layout: &ImageLayout,
+    reference: &Reference,
+    digest: &Digest,
+    desc: oci_spec::image::Descriptor,
+) -> Result<(), PullError> {
+    let name = match &reference.tag {
+        Some(_) => reference.store_name(),
+        None => format!("{}@{}", reference.repository(), digest),
+    };
+    layout.set_ref(&name, &desc)?;
+    Ok(())
+}
+
+/// Pull or import `input` into the store; returns what to print: the canonical reference
+/// pinned to the manifest digest.
+pub fn pull(input: &str, opts: &Options, store: &Store) -> Result<Reference, PullError> {
+    let source = Source::parse(input)?;
+    let layout = ImageLayout::of_store(store);
+    layout.init()?;
+    let progress = Progress::new(opts.quiet);
+    match source {
+        Source::Registry(r) => registry_pull::pull(&r, opts, &layout, &progress),
+        Source::OciDir { dir, name } => {
+            oci_import::import_dir(&dir, name.as_deref(), opts, &layout)
+        }
+        Source::OciArchive { file, name } => {
+            oci_import::import_archive(&file, name.as_deref(), opts, &layout)
+        }
+        Source::DockerArchive { file, name } => {
+            docker_archive::import(&file, name.as_deref(), opts, &layout)
+        }
+        Source::Tarball(file) => rootfs_tarball::import(&file, opts, &layout),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources() {
+        assert_eq!(
+            Source::parse("oci:/tmp/x:busybox:1").unwrap(),
+            Source::OciDir {
+                dir: "/tmp/x".into(),
+                name: Some("busybox:1".into())
+            }
+        );
+        assert_eq!(
+            Source::parse("oci-archive:/a.tar").unwrap(),
+            Source::OciArchive {
+                file: "/a.tar".into(),
+                name: None
+            }
+        );
+        assert!(matches!(
+            Source::parse("docker-archive:/a.tar:x:1").unwrap(),
+            Source::DockerArchive { name: Some(n), .. } if n == "x:1"
+        ));
+        assert_eq!(
+            Source::parse("alpine").unwrap(),
+            Source::Registry("docker.io/library/alpine:latest".parse().unwrap())
+        );
+        // A tarball name that does not exist is read as a reference (and fails as one).
+        assert!(matches!(
+            Source::parse("Nope.tar"),
+            Err(PullError::Reference(_))
+        ));
+        let e = Source::parse("bad::ref").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+    }
+}

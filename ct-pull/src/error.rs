@@ -1,0 +1,185 @@
+//! Every way a pull can fail, one variant per step, each carrying what failed (a URL, a blob
+//! digest, a path) and its cause, so the tool prints ONE line like
+//! `ct-pull: blob sha256:… from http://127.0.0.1:5000/…: digest mismatch: got sha256:…`.
+//! The variant decides the exit code: 2 for what the user typed wrong, 1 for everything else.
+
+use std::io;
+use std::path::PathBuf;
+
+use ct_layout::digest::Digest;
+use ct_layout::pipe::{EXIT_FAILURE, EXIT_USAGE};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    // --- usage errors (exit 2) ---
+    #[error(transparent)]
+    Reference(#[from] ct_layout::reference::ReferenceError),
+    #[error("invalid --platform '{0}': expected os/arch[/variant], e.g. linux/arm64/v8")]
+    PlatformSyntax(String),
+    #[error("invalid --creds: expected USER:PASSWORD")]
+    CredsSyntax,
+    #[error("{0} needs --tag NAME to name the imported image")]
+    NeedTag(String),
+    #[error("invalid --tag '{tag}'")]
+    Tag {
+        tag: String,
+        #[source]
+        source: ct_layout::reference::ReferenceError,
+    },
+    #[error(transparent)]
+    Input(#[from] ct_layout::pipe::InputError),
+
+    // --- setting up ---
+    #[error("cannot read CA file '{path}'")]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("invalid CA certificate in '{path}'")]
+    CaCert {
+        path: PathBuf,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("cannot set up the HTTP client")]
+    Client(#[source] reqwest::Error),
+    #[error("cannot read credentials from '{path}'")]
+    CredsFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("malformed credentials file '{path}'")]
+    CredsJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("credentials for {registry} in '{path}' are not base64 of USER:PASSWORD")]
+    CredsEncoding { registry: String, path: PathBuf },
+
+    // --- talking to the registry ---
+    #[error("cannot reach {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url} is not a registry (GET /v2/ answered {status})")]
+    NotRegistry { url: String, status: u16 },
+    #[error("{what} not found: {url}")]
+    NotFound { what: String, url: String },
+    #[error("unauthorized: {url}: {detail}")]
+    Unauthorized { url: String, detail: String },
+    #[error("{url}: registry answered {status}{detail}")]
+    Status {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("{url}: gave up after {attempts} attempts: registry answered {status}")]
+    RetriesExhausted {
+        url: String,
+        attempts: u32,
+        status: u16,
+    },
+    #[error("token server {realm} answered {status}")]
+    TokenStatus { realm: String, status: u16 },
+    #[error("token server {realm} sent no token")]
+    TokenMissing { realm: String },
+    #[error("cannot read {what} from {url}")]
+    Body {
+        what: String,
+        url: String,
+        #[source]
+        source: io::Error,
+    },
+
+    // --- what the registry sent ---
+    #[error("blob {digest}: digest mismatch: got {got}")]
+    DigestMismatch { digest: Digest, got: Digest },
+    #[error("blob {digest}: size mismatch: expected {expected} bytes, got {got}")]
+    SizeMismatch {
+        digest: Digest,
+        expected: u64,
+        got: u64,
+    },
+    #[error("{what} is larger than the {limit}-byte limit")]
+    TooLarge { what: String, limit: u64 },
+    #[error("unsupported media type '{media_type}' for {what}")]
+    MediaType { what: String, media_type: String },
+    #[error("malformed JSON in {what}")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("invalid digest in {what}")]
+    BadDigest {
+        what: String,
+        #[source]
+        source: ct_layout::digest::DigestError,
+    },
+    #[error("{reference} has no image for {wanted}; it offers: {offered}")]
+    NoPlatform {
+        reference: String,
+        wanted: String,
+        offered: String,
+    },
+
+    // --- the local store and imports ---
+    #[error("cannot {action} '{path}'")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Layout(#[from] ct_layout::image_layout::LayoutError),
+    #[error("'{path}': {detail}")]
+    Archive { path: PathBuf, detail: String },
+}
+
+impl PullError {
+    /// 2 for usage errors, 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            PullError::Reference(_)
+            | PullError::PlatformSyntax(_)
+            | PullError::CredsSyntax
+            | PullError::NeedTag(_)
+            | PullError::Tag { .. }
+            | PullError::Input(_) => EXIT_USAGE,
+            _ => EXIT_FAILURE,
+        }
+    }
+
+    /// A `hint:` line for failures with a known usual cause.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            PullError::Unauthorized { .. } => Some(
+                "log in with `skopeo login` / `docker login`, or pass --creds USER:PASSWORD",
+            ),
+            PullError::Connect { .. } => Some(
+                "plain HTTP is used only for loopback hosts or with --insecure; for a private CA pass --ca-file",
+            ),
+            PullError::NoPlatform { .. } => Some("choose one with --platform os/arch[/variant]"),
+            _ => None,
+        }
+    }
+}
+
+/// Map an io::Error to [`PullError::Io`] for `path`.
+pub fn io_err(
+    action: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(io::Error) -> PullError {
+    let path = path.into();
+    move |source| PullError::Io {
+        action,
+        path,
+        source,
+    }
+}

@@ -1,0 +1,178 @@
+//! Platforms of multi-arch images (image-spec `image-index.md`, field `platform`): an index
+//! lists one manifest per `os/architecture[/variant]`, and a puller picks the one that runs
+//! here — the host's, as Go names it (`amd64`, `arm64`, `arm/v7`…) — or the one asked for with
+//! `--platform`. When none matches, the error lists every platform the image offers.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use crate::error::PullError;
+use crate::manifest::Descriptor;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    #[serde(default)]
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// This machine, in Go's GOOS/GOARCH names.
+    pub fn host() -> Platform {
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "arm" => "arm",
+            "powerpc64" => "ppc64le",
+            "s390x" => "s390x",
+            "riscv64" => "riscv64",
+            other => other,
+        };
+        let variant = match architecture {
+            "arm64" => Some("v8".to_string()),
+            "arm" => Some("v7".to_string()),
+            _ => None,
+        };
+        Platform {
+            os: "linux".into(),
+            architecture: architecture.into(),
+            variant,
+        }
+    }
+
+    /// Does an index entry's platform satisfy this wanted one. A missing variant on either
+    /// side matches any; `arm64` without a variant means `v8`.
+    pub fn accepts(&self, offered: &Platform) -> bool {
+        let norm = |p: &Platform| match (p.architecture.as_str(), p.variant.as_deref()) {
+            ("arm64", None) => Some("v8".to_string()),
+            (_, v) => v.map(str::to_string),
+        };
+        self.os == offered.os
+            && self.architecture == offered.architecture
+            && match (norm(self), norm(offered)) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Platform {
+    type Err = PullError;
+    fn from_str(s: &str) -> Result<Platform, PullError> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let ok =
+            |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !(2..=3).contains(&parts.len()) || !parts.iter().all(ok) {
+            return Err(PullError::PlatformSyntax(s.to_string()));
+        }
+        Ok(Platform {
+            os: parts[0].to_string(),
+            architecture: parts[1].to_string(),
+            variant: parts.get(2).map(|v| v.to_string()),
+        })
+    }
+}
+
+/// Pick the manifest for `want` from an index's entries.
+pub fn select<'a>(
+    entries: &'a [Descriptor],
+    want: &Platform,
+    reference: &str,
+) -> Result<&'a Descriptor, PullError> {
+    // With a variant asked for, an exact variant match beats an entry without one.
+    let exact = entries.iter().find(|d| {
+        d.platform
+            .as_ref()
+            .is_some_and(|p| want.accepts(p) && p.variant.is_some() == want.variant.is_some())
+    });
+    if let Some(d) = exact.or_else(|| {
+        entries
+            .iter()
+            .find(|d| d.platform.as_ref().is_some_and(|p| want.accepts(p)))
+    }) {
+        return Ok(d);
+    }
+    let mut offered: Vec<String> = entries
+        .iter()
+        .filter_map(|d| d.platform.as_ref())
+        .filter(|p| p.os != "unknown")
+        .map(|p| p.to_string())
+        .collect();
+    offered.dedup();
+    Err(PullError::NoPlatform {
+        reference: reference.to_string(),
+        wanted: want.to_string(),
+        offered: if offered.is_empty() {
+            "nothing with a platform".into()
+        } else {
+            offered.join(", ")
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
+        Descriptor {
+            media_type: crate::manifest::OCI_MANIFEST.into(),
+            digest: format!("sha256:{}", "0".repeat(64)),
+            size: 1,
+            platform: Some(Platform {
+                os: os.into(),
+                architecture: arch.into(),
+                variant: variant.map(Into::into),
+            }),
+        }
+    }
+
+    #[test]
+    fn parses_and_prints() {
+        let p: Platform = "linux/arm64/v8".parse().unwrap();
+        assert_eq!(p.to_string(), "linux/arm64/v8");
+        assert!("linux".parse::<Platform>().is_err());
+        assert!("linux//x".parse::<Platform>().is_err());
+        assert!("a/b/c/d".parse::<Platform>().is_err());
+    }
+
+    #[test]
+    fn selects_by_platform_and_lists_offers() {
+        let idx = vec![
+            entry("linux", "amd64", None),
+            entry("linux", "arm", Some("v6")),
+            entry("linux", "arm", Some("v7")),
+            entry("linux", "arm64", Some("v8")),
+            entry("unknown", "unknown", None),
+        ];
+        let pick = |s: &str| {
+            select(&idx, &s.parse().unwrap(), "r").map(|d| d.platform.clone().unwrap().to_string())
+        };
+        assert_eq!(pick("linux/amd64").unwrap(), "linux/amd64");
+        assert_eq!(pick("linux/arm/v7").unwrap(), "linux/arm/v7");
+        assert_eq!(pick("linux/arm64").unwrap(), "linux/arm64/v8");
+        let e = pick("linux/s390x").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "r has no image for linux/s390x; it offers: linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64/v8"
+        );
+        assert!(
+            select(&idx, &Platform::host(), "r").is_ok()
+                || Platform::host().architecture != "amd64"
+        );
+    }
+}

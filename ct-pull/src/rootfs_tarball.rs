@@ -1,0 +1,140 @@
+//! Importing a plain root-filesystem tarball (`.tar`, `.tar.gz`/`.tgz`, `.tar.zst`) as a
+//! one-layer image, the way `docker import` does:
+//!
+//! 1. the file, as it is, becomes the layer blob (media type from its magic number);
+//! 2. its `diff_id` is the sha256 of the decompressed tar stream (which also proves it
+//!    decompresses and is a tar: `ustar` at offset 257 of the first header);
+//! 3. a default config: linux/host architecture, `PATH` set, `Cmd ["/bin/sh"]`, `created` now;
+//! 4. an OCI manifest over both, named by `--tag` (required: a tarball carries no name).
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ct_layout::digest::{Digest, Verifier};
+use ct_layout::image_layout::ImageLayout;
+use ct_layout::reference::Reference;
+
+use crate::docker_archive::{sniff_file, Compression};
+use crate::error::{io_err, PullError};
+use crate::manifest;
+use crate::platform::Platform;
+use crate::verified_blob::store_reader;
+use crate::{descriptor, name_image, parse_tag, Options};
+
+/// The sha256 of the decompressed stream, checking that it is a tar.
+fn diff_id(path: &Path, comp: Compression) -> Result<Digest, PullError> {
+    let f = BufReader::with_capacity(1 << 20, File::open(path).map_err(io_err("open", path))?);
+    let mut r: Box<dyn Read> = match comp {
+        Compression::None => Box::new(f),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(f)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(f).map_err(io_err("decompress", path))?,
+        ),
+    };
+    let mut head = [0u8; 512];
+    let not_tar = || PullError::Archive {
+        path: path.to_path_buf(),
+        detail: "not a tar archive (no ustar header)".into(),
+    };
+    r.read_exact(&mut head).map_err(|_| not_tar())?;
+    if &head[257..262] != b"ustar" {
+        return Err(not_tar());
+    }
+    let mut v = Verifier::new(io::sink());
+    v.absorb(&head);
+    io::copy(&mut r, &mut v).map_err(|e| PullError::Archive {
+        path: path.to_path_buf(),
+        detail: format!("cannot decompress: {e}"),
+    })?;
+    Ok(v.finish().0)
+}
+
+/// Seconds since the epoch as RFC 3339 UTC (civil-from-days, Howard Hinnant's algorithm).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `FILE.tar[.gz|.zst]` with `--tag NAME`.
+pub fn import(file: &Path, opts: &Options, layout: &ImageLayout) -> Result<Reference, PullError> {
+    let Some(tag) = &opts.tag else {
+        return Err(PullError::NeedTag(file.display().to_string()));
+    };
+    let target = parse_tag(tag)?;
+    let comp = sniff_file(file)?;
+    let diff = diff_id(file, comp)?;
+    let f = File::open(file).map_err(io_err("open", file))?;
+    let (layer, size) = store_reader(layout, f, None)?;
+    let now = rfc3339(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    );
+    let host = opts.platform.clone().unwrap_or_else(Platform::host);
+    let mut config = serde_json::json!({
+        "created": now,
+        "architecture": host.architecture,
+        "os": host.os,
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": ["/bin/sh"],
+        },
+        "rootfs": {"type": "layers", "diff_ids": [diff.to_string()]},
+        "history": [{"created": now, "created_by": format!("ct-pull {}", file.display())}],
+    });
+    if let Some(v) = &host.variant {
+        config["variant"] = serde_json::json!(v);
+    }
+    let json_err = |source| PullError::Json {
+        what: "new config".into(),
+        source,
+    };
+    let cb = serde_json::to_vec(&config).map_err(json_err)?;
+    let cd = layout.write_blob(&cb)?;
+    let m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": manifest::OCI_MANIFEST,
+        "config": {"mediaType": manifest::OCI_CONFIG, "digest": cd.to_string(), "size": cb.len()},
+        "layers": [{"mediaType": comp.media_type(), "digest": layer.to_string(), "size": size}],
+    });
+    let mb = serde_json::to_vec(&m).map_err(json_err)?;
+    let digest = layout.write_blob(&mb)?;
+    let desc = descriptor(
+        manifest::OCI_MANIFEST,
+        &digest,
+        mb.len() as u64,
+        Some(&host),
+    )?;
+    name_image(layout, &target, &digest, desc)?;
+    Ok(target.with_digest(digest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}
