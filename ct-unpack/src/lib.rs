@@ -1,3 +1,284 @@
-//! ct-unpack: unpack image layers into the shared layer store and write an OCI runtime bundle.
+//! ct-unpack: from an image in the store to an OCI runtime bundle.
 //!
-//! Not implemented yet: this crate is a placeholder so the workspace has its final shape.
+//! Steps, in order:
+//! 1. Find the image (`image_manifest.rs`): ref → manifest → config and layers.
+//! 2. Layered bundle (default): make sure every layer is in the layer store, extracting the
+//!    missing ones in parallel (`layer_store.rs`, `tar_extract.rs`). A second container of the
+//!    same image skips this step entirely.
+//!    `--flat`: apply all layers in order into the bundle's own `rootfs/` instead.
+//! 3. Resolve the user through the image's `/etc/passwd` and `/etc/group` (`passwd.rs`).
+//! 4. Write `config.json` (`runtime_config.rs`) and `ct.json` (layers bottom first, the contract
+//!    ct-mount reads) into a hidden temp bundle, then `rename(2)` it to
+//!    `$CT_ROOT/containers/ID` with `RENAME_NOREPLACE`: a bundle exists whole or not at all.
+
+pub mod compression;
+pub mod image_manifest;
+pub mod layer_store;
+pub mod overlay_lookup;
+pub mod passwd;
+pub mod resolve_in_root;
+pub mod runtime_config;
+pub mod tar_extract;
+pub mod whiteout;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use ct_layout::bundle::{Bundle, Note, RootfsMode};
+use ct_layout::image_layout::ImageLayout;
+use ct_layout::paths::{new_id, valid_id};
+use ct_layout::Store;
+
+use crate::image_manifest::ImageError;
+use crate::layer_store::{LayerError, TempTree};
+use crate::passwd::UserError;
+use crate::runtime_config::{ConfigError, Overrides};
+use crate::tar_extract::{Extractor, Target};
+
+/// What to unpack and how.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The image reference as typed, or as ct-pull printed it.
+    pub image: String,
+    /// The container id; a fresh random one if `None`.
+    pub id: Option<String>,
+    /// A human name (`--name`): becomes the id too.
+    pub name: Option<String>,
+    /// Apply the layers into a plain `rootfs/` instead of using the layer store.
+    pub flat: bool,
+    pub overrides: Overrides,
+    /// Progress on stderr.
+    pub verbose: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("invalid container id '{0}' (1-64 of A-Z a-z 0-9 _ . -, not starting with . or -)")]
+    BadId(String),
+    #[error("container '{0}' already exists")]
+    Exists(String),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error("cannot resolve the container's user")]
+    User(#[from] UserError),
+    #[error("cannot make the runtime config")]
+    Config(#[from] ConfigError),
+    #[error("cannot {action} '{path}'")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write the bundle")]
+    Bundle(#[from] ct_layout::bundle::BundleError),
+}
+
+impl UnpackError {
+    /// `hint:` lines for the user.
+    pub fn hints(&self) -> Vec<&'static str> {
+        match self {
+            UnpackError::Image(ImageError::NotFound(_)) => {
+                vec!["pull it first: ct-pull REF | ct-unpack; list images with: ct-ls images"]
+            }
+            UnpackError::Exists(_) => vec!["choose another --name, or remove the old container"],
+            UnpackError::Layer(LayerError::DiffId { .. }) => {
+                vec!["the blob is not what the image config says; pull the image again"]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> UnpackError + 'a {
+    move |source| UnpackError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// RFC 3339 UTC timestamp of `t` (civil date from days since the epoch, Howard Hinnant's
+/// algorithm), without pulling in a date crate.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `renameat2(RENAME_NOREPLACE)`: move `from` to `to` unless `to` exists.
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let f = resolve_in_root::cstr(from)?;
+    let t = resolve_in_root::cstr(to)?;
+    // SAFETY: valid NUL-terminated paths; AT_FDCWD for both.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Unpack `opts.image` from `store` into a new bundle; returns it.
+pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
+    let start = Instant::now();
+    let id = match (&opts.name, &opts.id) {
+        (Some(n), _) => n.clone(),
+        (None, Some(i)) => i.clone(),
+        (None, None) => new_id(),
+    };
+    if !valid_id(&id) {
+        return Err(UnpackError::BadId(id));
+    }
+    let final_dir = store.bundle(&id);
+    if final_dir.exists() {
+        return Err(UnpackError::Exists(id));
+    }
+
+    let layout = ImageLayout::of_store(store);
+    let image = image_manifest::load(&layout, &opts.image)?;
+    let say = |msg: String| {
+        if opts.verbose {
+            eprintln!("ct-unpack: {msg}");
+        }
+    };
+
+    let containers = store.containers();
+    fs::create_dir_all(&containers).map_err(io_err("create", &containers))?;
+    let tmp = TempTree::new(containers.join(format!(".tmp-{id}-{}", new_id())));
+    fs::create_dir(tmp.path()).map_err(io_err("create", tmp.path()))?;
+    let rootfs = tmp.path().join(ct_layout::bundle::ROOTFS);
+    fs::create_dir(&rootfs).map_err(io_err("create", &rootfs))?;
+
+    let (passwd, group) = if opts.flat {
+        let mut ex = Extractor::new(&rootfs, Target::Flat).map_err(io_err("open", &rootfs))?;
+        for layer in &image.layers {
+            layer_store::apply_verified(&layout, layer, &mut ex)?;
+        }
+        say(format!(
+            "applied {} layers into rootfs/",
+            image.layers.len()
+        ));
+        let root = resolve_in_root::open_root(&rootfs).map_err(io_err("open", &rootfs))?;
+        let read = |p: &str| {
+            resolve_in_root::open_in_root(&root, Path::new(p), libc::O_RDONLY)
+                .ok()
+                .and_then(|fd| {
+                    use std::io::Read;
+                    let mut s = String::new();
+                    fs::File::from(fd)
+                        .take(16 << 20)
+                        .read_to_string(&mut s)
+                        .ok()
+                        .map(|_| s)
+                })
+        };
+        (read("etc/passwd"), read("etc/group"))
+    } else {
+        let n = layer_store::ensure_all(store, &layout, &image.layers)?;
+        say(format!(
+            "{} of {} layers extracted, the rest were in the store",
+            n,
+            image.layers.len()
+        ));
+        let dirs: Vec<PathBuf> = image
+            .layers
+            .iter()
+            .map(|l| store.layer(&l.diff_id))
+            .collect();
+        (
+            overlay_lookup::read(&dirs, Path::new("etc/passwd"), 16 << 20),
+            overlay_lookup::read(&dirs, Path::new("etc/group"), 16 << 20),
+        )
+    };
+
+    let user_spec = runtime_config::user_spec(&image.config, &opts.overrides);
+    let user = passwd::resolve(&user_spec, passwd.as_deref(), group.as_deref())?;
+    let hostname = opts
+        .overrides
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id.chars().take(63).collect());
+    let seccomp = serde_json::to_value(ct_layout::seccomp_default::profile()).ok();
+    let spec = runtime_config::build(
+        &image.config,
+        &opts.overrides,
+        &user,
+        &hostname,
+        &final_dir,
+        seccomp,
+    )?;
+    for v in runtime_config::volumes(&image.config)? {
+        let d = tmp.path().join(runtime_config::volume_dir(&v));
+        fs::create_dir_all(&d).map_err(io_err("create", &d))?;
+    }
+    let staged = Bundle::new(tmp.path());
+    staged.save_config(&spec)?;
+    staged.save_note(&Note {
+        id: id.clone(),
+        image: image.name.clone(),
+        manifest: image.manifest.clone(),
+        layers: image.layers.iter().map(|l| l.diff_id.clone()).collect(),
+        rootfs: if opts.flat {
+            RootfsMode::Flat
+        } else {
+            RootfsMode::Overlay
+        },
+        created: rfc3339(SystemTime::now()),
+        name: opts.name.clone(),
+    })?;
+    let src = tmp.disarm();
+    if let Err(e) = rename_noreplace(&src, &final_dir) {
+        let _ = fs::remove_dir_all(&src);
+        if e.raw_os_error() == Some(libc::EEXIST) || e.raw_os_error() == Some(libc::ENOTEMPTY) {
+            return Err(UnpackError::Exists(id));
+        }
+        return Err(io_err("move into place", &final_dir)(e));
+    }
+    ct_layout::atomic::sync_dir(&containers).map_err(io_err("sync", &containers))?;
+    say(format!("bundle ready in {:?}", start.elapsed()));
+    Ok(Bundle::new(final_dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(951_782_400); // leap day 2000
+        assert_eq!(rfc3339(t), "2000-02-29T00:00:00Z");
+    }
+}

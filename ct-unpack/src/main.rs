@@ -1,20 +1,84 @@
 //! ct-unpack: unpack image layers into the shared layer store and write an OCI runtime bundle.
+//! Thin CLI over the `ct_unpack` library: parse, unpack, print the bundle directory.
 
 use clap::Parser;
+use ct_layout::pipe::{self, EXIT_FAILURE};
+use ct_layout::Store;
+use ct_unpack::runtime_config::Overrides;
+use ct_unpack::{unpack, Options};
 
-/// unpack image layers into the shared layer store and write an OCI runtime bundle.
+/// Unpack an image from the store into an OCI runtime bundle.
 ///
-/// NOT IMPLEMENTED YET: this tool is a placeholder and always exits 1.
+/// Reads an image reference (as typed, or the line ct-pull printed) from the argument or one
+/// line of stdin. Each layer is extracted once into $CT_ROOT/layers/sha256/DIFF_ID and shared;
+/// the bundle $CT_ROOT/containers/ID gets config.json (from the image config plus docker-like
+/// defaults), ct.json (the layers, bottom first) and an empty rootfs/ for ct-mount — or, with
+/// --flat, a rootfs/ holding all layers applied. Prints the bundle directory.
+///
+/// Exit codes: 0 ok, 1 failure (no such image, corrupt layer, bad user...), 2 usage.
 #[derive(Parser)]
 #[command(name = "ct-unpack", version)]
 struct Cli {
-    /// Ignored.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+    /// Image reference (default: one line of stdin).
+    image: Option<String>,
+    /// Container name; it is also the id.
+    #[arg(long, conflicts_with = "id")]
+    name: Option<String>,
+    /// Container id (default: 12 random hex digits).
+    #[arg(long)]
+    id: Option<String>,
+    /// Apply all layers into a plain rootfs/ (no overlay needed) instead of the layer store.
+    #[arg(long)]
+    flat: bool,
+    /// Set an environment variable (KEY=VALUE, or KEY to copy ours). Repeatable.
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
+    env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    workdir: Option<String>,
+    /// User to run as: user, uid, user:group or uid:gid (names from the image's /etc/passwd).
+    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
+    user: Option<String>,
+    /// Hostname (default: the container id).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Progress on stderr.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Command and arguments replacing the image's Cmd (after --).
+    #[arg(last = true, value_name = "CMD")]
+    cmd: Vec<String>,
 }
 
 fn main() {
-    let _ = Cli::parse();
-    eprintln!("ct-unpack: not implemented yet");
-    std::process::exit(ct_layout::pipe::EXIT_FAILURE);
+    ct_layout::cli::generate_if_asked::<Cli>();
+    let cli = Cli::parse();
+    let image = match pipe::input(cli.image, "image reference") {
+        Ok(i) => i,
+        Err(e) => {
+            pipe::report("ct-unpack", &e, &[]);
+            std::process::exit(pipe::EXIT_USAGE);
+        }
+    };
+    let opts = Options {
+        image,
+        id: cli.id,
+        name: cli.name,
+        flat: cli.flat,
+        overrides: Overrides {
+            env: cli.env,
+            workdir: cli.workdir,
+            user: cli.user,
+            hostname: cli.hostname,
+            cmd: cli.cmd,
+        },
+        verbose: cli.verbose,
+    };
+    match unpack(&Store::from_env(), &opts) {
+        Ok(bundle) => pipe::emit(bundle.dir.display()),
+        Err(e) => {
+            pipe::report("ct-unpack", &e, &e.hints());
+            std::process::exit(EXIT_FAILURE);
+        }
+    }
 }

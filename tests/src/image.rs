@@ -268,3 +268,214 @@ pub fn busybox_image(layout: &ImageLayout, name: &str) -> Digest {
 pub fn is_layout(path: &Path) -> bool {
     path.join("oci-layout").is_file() && path.join("index.json").is_file()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Comparing unpacked trees (ct-unpack --flat, ct-mount's overlay, umoci unpack).
+
+/// What a tree comparison looks at for one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// `f` file, `d` dir, `l` symlink, `c` char device, `b` block device, `p` fifo, `s` socket.
+    pub kind: char,
+    /// Permission bits including setuid/setgid/sticky (not for symlinks).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Regular files: size and sha256 of the content.
+    pub size: u64,
+    pub sha256: Option<String>,
+    /// Symlinks: the target.
+    pub link: Option<String>,
+    /// Devices: (major, minor).
+    pub rdev: Option<(u32, u32)>,
+    /// Extended attributes except overlayfs' own `trusted.overlay.*` and `security.selinux`.
+    pub xattrs: std::collections::BTreeMap<String, Vec<u8>>,
+    /// Files with more than one link: the first path (sorted) sharing the inode in this tree.
+    pub hardlink_group: Option<String>,
+}
+
+fn list_xattrs(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = std::collections::BTreeMap::new();
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let mut names = vec![0u8; 65536];
+    // SAFETY: valid path and buffer of the given length.
+    let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    if n <= 0 {
+        return out;
+    }
+    names.truncate(n as usize);
+    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let key = String::from_utf8_lossy(name).into_owned();
+        if key.starts_with("trusted.overlay.") || key == "security.selinux" {
+            continue;
+        }
+        let k = std::ffi::CString::new(name).unwrap();
+        let mut val = vec![0u8; 65536];
+        // SAFETY: valid strings and buffer of the given length.
+        let m =
+            unsafe { libc::lgetxattr(c.as_ptr(), k.as_ptr(), val.as_mut_ptr().cast(), val.len()) };
+        if m >= 0 {
+            val.truncate(m as usize);
+            out.insert(key, val);
+        }
+    }
+    out
+}
+
+/// Snapshot of every path below `root` (relative; the root itself is `""`), not crossing into
+/// other filesystems' content beyond what `read_dir` shows.
+pub fn tree(root: &Path) -> std::collections::BTreeMap<String, Node> {
+    use sha2::Digest as _;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = std::collections::BTreeMap::new();
+    let mut inodes: std::collections::BTreeMap<(u64, u64), String> = Default::default();
+    let mut stack = vec![root.to_path_buf()];
+    let mut all = Vec::new();
+    while let Some(p) = stack.pop() {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        if m.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        }
+        all.push((p, m));
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    for (p, m) in all {
+        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let ft = m.file_type();
+        let kind = if ft.is_file() {
+            'f'
+        } else if ft.is_dir() {
+            'd'
+        } else if ft.is_symlink() {
+            'l'
+        } else if ft.is_char_device() {
+            'c'
+        } else if ft.is_block_device() {
+            'b'
+        } else if ft.is_fifo() {
+            'p'
+        } else {
+            's'
+        };
+        let (size, sha256) = if kind == 'f' {
+            let bytes = std::fs::read(&p).unwrap();
+            (m.len(), Some(hex_lower(&sha2::Sha256::digest(&bytes))))
+        } else {
+            (0, None)
+        };
+        let hardlink_group = if kind == 'f' && m.nlink() > 1 {
+            Some(
+                inodes
+                    .entry((m.dev(), m.ino()))
+                    .or_insert_with(|| rel.clone())
+                    .clone(),
+            )
+        } else {
+            None
+        };
+        let rdev = if kind == 'c' || kind == 'b' {
+            let r = m.rdev();
+            Some((libc::major(r), libc::minor(r)))
+        } else {
+            None
+        };
+        out.insert(
+            rel,
+            Node {
+                kind,
+                mode: if kind == 'l' { 0 } else { m.mode() & 0o7777 },
+                uid: m.uid(),
+                gid: m.gid(),
+                size,
+                sha256,
+                link: if kind == 'l' {
+                    Some(
+                        std::fs::read_link(&p)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                    )
+                } else {
+                    None
+                },
+                rdev,
+                xattrs: list_xattrs(&p),
+                hardlink_group,
+            },
+        );
+    }
+    out
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Human-readable differences between two trees (empty when equal).
+pub fn tree_diff(a: &Path, b: &Path) -> Vec<String> {
+    let (ta, tb) = (tree(a), tree(b));
+    let mut out = Vec::new();
+    for (k, va) in &ta {
+        match tb.get(k) {
+            None => out.push(format!("only in {}: /{k} {va:?}", a.display())),
+            Some(vb) if vb != va => out.push(format!("differs: /{k}\n  {va:?}\n  {vb:?}")),
+            _ => {}
+        }
+    }
+    for (k, vb) in &tb {
+        if !ta.contains_key(k) {
+            out.push(format!("only in {}: /{k} {vb:?}", b.display()));
+        }
+    }
+    out
+}
+
+/// Panic with the differences unless the trees under `a` and `b` are equal in type, mode,
+/// owner, size, content hash, link target, device numbers, xattrs and hardlink structure.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let d = tree_diff(a, b);
+    assert!(
+        d.is_empty(),
+        "trees differ ({} vs {}):\n{}",
+        a.display(),
+        b.display(),
+        d.join("\n")
+    );
+}
+
+/// `umoci unpack --image LAYOUT:NAME DEST` (as root, so owners are kept); returns
+/// `DEST/rootfs`.
+pub fn umoci_unpack(layout_dir: &Path, name: &str, dest: &Path) -> std::path::PathBuf {
+    let out = Command::new("umoci")
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}:{}", layout_dir.display(), name))
+        .arg(dest)
+        .output()
+        .expect("umoci is installed");
+    assert!(
+        out.status.success(),
+        "umoci unpack failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dest.join("rootfs")
+}
+
+/// A tar entry with PAX records (xattrs as `SCHILY.xattr.NAME`), for fixtures.
+pub fn append_with_pax(
+    b: &mut tar::Builder<Vec<u8>>,
+    header: &mut tar::Header,
+    path: &str,
+    pax: &[(&str, &[u8])],
+    data: &[u8],
+) {
+    if !pax.is_empty() {
+        b.append_pax_extensions(pax.iter().map(|(k, v)| (*k, *v)))
+            .unwrap();
+    }
+    header.set_size(data.len() as u64);
+    b.append_data(header, path, data).unwrap();
+}

@@ -1,0 +1,266 @@
+//! The layer store, `$CT_ROOT/layers/sha256/HEX`: each layer extracted once, keyed by its
+//! diff_id (the sha256 of the uncompressed tar), so the gzip and the zstd copy of one layer are
+//! one directory, shared read-only by every image and container (they are overlayfs lower dirs).
+//!
+//! Extracting one layer, crash-safe and race-free:
+//! 1. Take `$CT_ROOT/locks/layer-HEX.lock` (`flock(2)`), so two ct-unpacks never extract the
+//!    same layer at once; if the layer appeared meanwhile, done.
+//! 2. Remove leftovers of crashed extractions of this layer (`layers/tmp/HEX-*`): nobody else
+//!    can own them while we hold the lock.
+//! 3. Extract into a fresh `layers/tmp/HEX-RANDOM`, hashing the decompressed stream as the tar
+//!    reader consumes it (and to the end of the stream, past the tar's end marker).
+//! 4. Compare with the diff_id; on mismatch delete the temp dir and fail.
+//! 5. `syncfs(2)` once for the whole tree (cheaper than an fsync per file), `rename(2)` into
+//!    `layers/sha256/HEX`, fsync `layers/sha256`. Until that rename the layer does not exist.
+//!
+//! Independent layers are extracted in parallel, one thread per CPU, largest first.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ct_layout::image_layout::ImageLayout;
+use ct_layout::lock::Lock;
+use ct_layout::{Digest, Store};
+use sha2::{Digest as _, Sha256};
+
+use crate::compression;
+use crate::image_manifest::Layer;
+use crate::tar_extract::{ExtractError, Extractor, Stats, Target};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error("cannot {action} '{path}'")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("layer {blob}: missing from the image store (pull the image again)")]
+    MissingBlob { blob: Digest },
+    #[error("layer {blob}")]
+    Extract {
+        blob: Digest,
+        #[source]
+        source: ExtractError,
+    },
+    #[error("layer {blob}: uncompressed content is {actual}, the image says {expected}")]
+    DiffId {
+        blob: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LayerError + 'a {
+    move |source| LayerError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A reader that hashes everything read through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// Read the rest of the stream and return the digest of all of it.
+    pub fn finish(mut self) -> io::Result<Digest> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(Digest::from_hasher(self.hasher))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Removes a directory tree on drop unless disarmed: an interrupted or failed extraction leaves
+/// nothing behind.
+pub struct TempTree {
+    path: Option<PathBuf>,
+}
+
+impl TempTree {
+    pub fn new(path: PathBuf) -> TempTree {
+        TempTree { path: Some(path) }
+    }
+    pub fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+    pub fn disarm(mut self) -> PathBuf {
+        self.path.take().unwrap_or_default()
+    }
+}
+
+impl Drop for TempTree {
+    fn drop(&mut self) {
+        if let Some(p) = &self.path {
+            let _ = fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// Open the blob of `layer` and stream its tar through `extractor`, verifying the diff_id.
+pub fn apply_verified(
+    layout: &ImageLayout,
+    layer: &Layer,
+    extractor: &mut Extractor,
+) -> Result<Stats, LayerError> {
+    let path = layout.blob_path(&layer.blob);
+    let file = File::open(&path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => LayerError::MissingBlob {
+            blob: layer.blob.clone(),
+        },
+        _ => io_err("open", &path)(e),
+    })?;
+    let reader = compression::open(file, layer.compression).map_err(io_err("decompress", &path))?;
+    let mut hashing = HashingReader::new(reader);
+    let stats = extractor
+        .apply(&mut hashing)
+        .map_err(|source| LayerError::Extract {
+            blob: layer.blob.clone(),
+            source,
+        })?;
+    let actual = hashing.finish().map_err(io_err("decompress", &path))?;
+    if actual != layer.diff_id {
+        return Err(LayerError::DiffId {
+            blob: layer.blob.clone(),
+            expected: layer.diff_id.clone(),
+            actual,
+        });
+    }
+    Ok(stats)
+}
+
+fn random_suffix() -> String {
+    ct_layout::paths::new_id()
+}
+
+/// Is layer `diff_id` complete in the store.
+pub fn present(store: &Store, diff_id: &Digest) -> bool {
+    store.layer(diff_id).is_dir()
+}
+
+/// Make sure one layer is in the store. Returns true when this call extracted it.
+pub fn ensure(store: &Store, layout: &ImageLayout, layer: &Layer) -> Result<bool, LayerError> {
+    let dest = store.layer(&layer.diff_id);
+    if dest.is_dir() {
+        return Ok(false);
+    }
+    let lock_path = store
+        .locks()
+        .join(format!("layer-{}.lock", layer.diff_id.hex()));
+    let _lock = Lock::exclusive(&lock_path).map_err(io_err("lock", &lock_path))?;
+    if dest.is_dir() {
+        return Ok(false);
+    }
+    let tmp_root = store.layers_tmp();
+    fs::create_dir_all(&tmp_root).map_err(io_err("create", &tmp_root))?;
+    if let Ok(rd) = fs::read_dir(&tmp_root) {
+        let prefix = format!("{}-", layer.diff_id.hex());
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let tmp = TempTree::new(tmp_root.join(format!("{}-{}", layer.diff_id.hex(), random_suffix())));
+    fs::create_dir(tmp.path()).map_err(io_err("create", tmp.path()))?;
+    fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .map_err(io_err("chmod", tmp.path()))?;
+    let mut ex = Extractor::new(tmp.path(), Target::Layer).map_err(io_err("open", tmp.path()))?;
+    apply_verified(layout, layer, &mut ex)?;
+    drop(ex);
+    let f = File::open(tmp.path()).map_err(io_err("open", tmp.path()))?;
+    // SAFETY: syncfs on a valid fd; flushes the filesystem holding the new tree.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } < 0 {
+        return Err(io_err("sync", tmp.path())(io::Error::last_os_error()));
+    }
+    let parent = dest.parent().unwrap_or(Path::new("/")).to_path_buf();
+    fs::create_dir_all(&parent).map_err(io_err("create", &parent))?;
+    let src = tmp.disarm();
+    if let Err(e) = fs::rename(&src, &dest) {
+        let _ = fs::remove_dir_all(&src);
+        return Err(io_err("move into place", &dest)(e));
+    }
+    ct_layout::atomic::sync_dir(&parent).map_err(io_err("sync", &parent))?;
+    Ok(true)
+}
+
+/// Make sure all `layers` are in the store, extracting missing ones in parallel. Returns how
+/// many were extracted by this call.
+pub fn ensure_all(
+    store: &Store,
+    layout: &ImageLayout,
+    layers: &[Layer],
+) -> Result<usize, LayerError> {
+    let mut todo: Vec<&Layer> = Vec::new();
+    for l in layers {
+        if !present(store, &l.diff_id) && !todo.iter().any(|t| t.diff_id == l.diff_id) {
+            todo.push(l);
+        }
+    }
+    if todo.is_empty() {
+        return Ok(0);
+    }
+    // Largest first, so the long one starts early and the small ones fill the gaps.
+    todo.sort_by_key(|l| std::cmp::Reverse(l.size));
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(todo.len());
+    let queue = Mutex::new(todo.into_iter());
+    let done = Mutex::new(0usize);
+    let failed: Mutex<Option<LayerError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    return;
+                }
+                let next = queue.lock().ok().and_then(|mut q| q.next());
+                let Some(layer) = next else { return };
+                match ensure(store, layout, layer) {
+                    Ok(extracted) => {
+                        if extracted {
+                            if let Ok(mut d) = done.lock() {
+                                *d += 1;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        if let Ok(mut f) = failed.lock() {
+                            f.get_or_insert(e);
+                        }
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    Ok(done.into_inner().unwrap_or(0))
+}

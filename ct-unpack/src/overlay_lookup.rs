@@ -1,0 +1,124 @@
+//! Reading one file of an image without mounting it: look through the layer directories top
+//! first, the way overlayfs would (kernel `Documentation/filesystems/overlayfs.rst`):
+//!
+//! 1. In each layer, every parent directory on the way must be a directory; a 0:0 character
+//!    device (whiteout) or any other non-directory there ends the search: the file is gone.
+//! 2. The file itself: a regular file is the answer; a whiteout means deleted; a symlink is
+//!    followed inside that layer only (`RESOLVE_IN_ROOT`), which covers the usual case.
+//! 3. A parent marked opaque (`trusted.overlay.opaque=y`) hides all lower layers: stop there.
+//!
+//! Used for the image's `/etc/passwd` and `/etc/group` when resolving `User`.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::resolve_in_root::{open_in_root, open_root};
+use crate::whiteout;
+
+fn is_whiteout(m: &fs::Metadata) -> bool {
+    m.file_type().is_char_device() && m.rdev() == 0
+}
+
+fn is_opaque(dir: &Path) -> bool {
+    let Ok(c) = crate::resolve_in_root::cstr(dir) else {
+        return false;
+    };
+    let Ok(k) = std::ffi::CString::new(whiteout::OVERLAY_OPAQUE_XATTR) else {
+        return false;
+    };
+    let mut buf = [0u8; 4];
+    // SAFETY: valid NUL-terminated strings and a buffer of the length passed.
+    let n = unsafe { libc::lgetxattr(c.as_ptr(), k.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    n == 1 && buf[0] == b'y'
+}
+
+/// The contents of `path` (relative, e.g. `etc/passwd`) in the image made of `layers` (layer
+/// directories, bottom first), or `None` if the image has no such regular file. Reads at most
+/// `limit` bytes.
+pub fn read(layers: &[PathBuf], path: &Path, limit: u64) -> Option<String> {
+    'layers: for dir in layers.iter().rev() {
+        let mut sofar = dir.clone();
+        let parents: Vec<_> = path
+            .parent()
+            .map(|p| p.components().collect())
+            .unwrap_or_default();
+        let mut opaque = is_opaque(dir);
+        for c in parents {
+            sofar.push(c);
+            match fs::symlink_metadata(&sofar) {
+                Ok(m) if m.is_dir() => opaque |= is_opaque(&sofar),
+                Ok(_) => return None,
+                Err(_) => {
+                    if opaque {
+                        return None;
+                    }
+                    continue 'layers;
+                }
+            }
+        }
+        let full = dir.join(path);
+        match fs::symlink_metadata(&full) {
+            Ok(m) if is_whiteout(&m) => return None,
+            Ok(m) if m.is_file() || m.file_type().is_symlink() => {
+                let root = open_root(dir).ok()?;
+                let fd = open_in_root(&root, path, libc::O_RDONLY).ok()?;
+                let mut s = String::new();
+                fs::File::from(fd).take(limit).read_to_string(&mut s).ok()?;
+                return Some(s);
+            }
+            Ok(_) => return None,
+            Err(_) if opaque => return None,
+            Err(_) => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_layer_wins_and_whiteouts_hide() {
+        let t = tempfile::tempdir().unwrap();
+        let l1 = t.path().join("l1");
+        let l2 = t.path().join("l2");
+        let l3 = t.path().join("l3");
+        for l in [&l1, &l2, &l3] {
+            fs::create_dir_all(l.join("etc")).unwrap();
+        }
+        fs::write(l1.join("etc/passwd"), "one").unwrap();
+        fs::write(l1.join("etc/group"), "g1").unwrap();
+        let p = Path::new("etc/passwd");
+        let g = Path::new("etc/group");
+        assert_eq!(
+            read(&[l1.clone(), l2.clone()], p, 100).as_deref(),
+            Some("one")
+        );
+        fs::write(l2.join("etc/passwd"), "two").unwrap();
+        assert_eq!(
+            read(&[l1.clone(), l2.clone()], p, 100).as_deref(),
+            Some("two")
+        );
+        assert_eq!(
+            read(&[l1.clone(), l2.clone()], g, 100).as_deref(),
+            Some("g1")
+        );
+        // A whiteout in l3 hides both.
+        let c = crate::resolve_in_root::cstr(&l3.join("etc/passwd")).unwrap();
+        // SAFETY: test: valid path, makes a 0:0 char device (needs root, like the whole crate).
+        assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR, 0) }, 0);
+        let all = [l1.clone(), l2.clone(), l3.clone()];
+        assert_eq!(read(&all, p, 100), None);
+        // Symlinks are followed inside their layer.
+        std::os::unix::fs::symlink("/etc/group", l2.join("etc/alias")).unwrap();
+        assert_eq!(read(&all, Path::new("etc/alias"), 100).as_deref(), None);
+        fs::write(l2.join("etc/group"), "g2").unwrap();
+        assert_eq!(
+            read(&all, Path::new("etc/alias"), 100).as_deref(),
+            Some("g2")
+        );
+    }
+}

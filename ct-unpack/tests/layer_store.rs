@@ -1,0 +1,375 @@
+//! The layer store and the bundle: layers extracted once, keyed by diff_id, whiteouts in
+//! overlayfs form, verified before they appear, shared by every container.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use common::{header, lgetxattr, read_json, Env};
+use ct_layout::Digest;
+use ct_tests::image::{busybox_layer, Compression, Image, TarBuilder};
+use serde_json::json;
+
+#[test]
+fn bundle_from_busybox_and_second_container_reuses_layers() {
+    let env = Env::new();
+    let layer = busybox_layer();
+    let diff_id = Digest::of(&layer);
+    let manifest = Image::new()
+        .layer(layer, Compression::Gzip)
+        .config(json!({"Cmd": ["/bin/sh", "-c", "echo hi"], "Env": ["A=1"], "WorkingDir": "/tmp"}))
+        .write(&env.layout(), "localhost/busybox:1");
+    let bundle = env.unpack(&["--name", "web", "localhost/busybox:1"]);
+    assert_eq!(bundle, env.store.bundle("web"));
+    let note = read_json(&bundle.join("ct.json"));
+    assert_eq!(note["id"], "web");
+    assert_eq!(note["name"], "web");
+    assert_eq!(note["image"], "localhost/busybox:1");
+    assert_eq!(note["manifest"], manifest.to_string());
+    assert_eq!(note["layers"], json!([diff_id.to_string()]));
+    assert_eq!(note["rootfs"], "overlay");
+    let cfg = read_json(&bundle.join("config.json"));
+    assert_eq!(cfg["process"]["args"], json!(["/bin/sh", "-c", "echo hi"]));
+    assert_eq!(cfg["process"]["cwd"], "/tmp");
+    assert_eq!(cfg["hostname"], "web");
+    // Docker's default seccomp profile (ct_layout::seccomp_default) is in.
+    let names: usize = cfg["linux"]["seccomp"]["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["names"].as_array().unwrap().len())
+        .sum();
+    assert!(names > 100, "{names} syscalls allowed");
+    assert_eq!(cfg["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+    assert!(bundle.join("rootfs").is_dir());
+    assert_eq!(
+        fs::read_dir(bundle.join("rootfs")).unwrap().count(),
+        0,
+        "overlay mount point"
+    );
+    let layer_dir = env.store.layer(&diff_id);
+    assert!(layer_dir.join("bin/busybox").is_file());
+    assert_eq!(
+        fs::read_link(layer_dir.join("bin/ls")).unwrap().to_str(),
+        Some("busybox")
+    );
+    let ino = fs::metadata(&layer_dir).unwrap().ino();
+    let stamp = fs::metadata(layer_dir.join("bin/busybox"))
+        .unwrap()
+        .ctime_nsec();
+
+    // The second container: no layer work, only a bundle (input from stdin, as in a pipe).
+    let mut c = env.cmd();
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = c.arg("--id").arg("second").spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("localhost/busybox:1@{manifest}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        env.store.bundle("second").to_str().unwrap()
+    );
+    assert_eq!(fs::metadata(&layer_dir).unwrap().ino(), ino);
+    assert_eq!(
+        fs::metadata(layer_dir.join("bin/busybox"))
+            .unwrap()
+            .ctime_nsec(),
+        stamp
+    );
+    assert_eq!(env.layer_dirs().len(), 1);
+    assert_eq!(env.layer_tmp_entries(), 0);
+
+    // A fresh random id when none is given.
+    let b3 = env.unpack(&["localhost/busybox:1"]);
+    let b3 = b3.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        b3.chars().all(|c| c.is_ascii_hexdigit()) && b3.len() == 12,
+        "{b3}"
+    );
+
+    // The same name twice is refused and leaves the first alone.
+    let out = env.run(&["--name", "web", "localhost/busybox:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("ct-unpack: container 'web' already exists"));
+    assert!(bundle.join("config.json").is_file());
+    // No temp bundles left behind.
+    let hidden = fs::read_dir(env.store.containers())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(hidden, 0);
+}
+
+#[test]
+fn whiteouts_are_stored_in_overlay_form() {
+    let env = Env::new();
+    let lower = TarBuilder::new()
+        .dir("etc", 0o755)
+        .file("etc/gone", 0o644, b"x")
+        .dir("opq", 0o755)
+        .file("opq/lower", 0o644, b"lower")
+        .finish();
+    let mut upper = TarBuilder::new()
+        .dir("etc", 0o755)
+        .file("etc/.wh.gone", 0o644, b"")
+        .file("opq/before", 0o644, b"b")
+        .file("opq/.wh..wh..opq", 0o644, b"")
+        .file("opq/after", 0o644, b"a")
+        // A whiteout of a same-layer entry does not hide it (image-spec: lower layers only).
+        .file("etc/mine", 0o644, b"m")
+        .file("etc/.wh.mine", 0o644, b"")
+        // An entry after its own whiteout replaces it.
+        .file("etc/.wh.back", 0o644, b"")
+        .file("etc/back", 0o644, b"again");
+    // A whiteout for a directory that only exists below.
+    upper = upper.file(".wh.var", 0o644, b"");
+    let upper = upper.finish();
+    let up_id = Digest::of(&upper);
+    Image::new()
+        .layer(lower, Compression::Gzip)
+        .layer(upper, Compression::Zstd)
+        .write(&env.layout(), "localhost/wh:1");
+    env.unpack(&["localhost/wh:1"]);
+    let l = env.store.layer(&up_id);
+    let m = fs::symlink_metadata(l.join("etc/gone")).unwrap();
+    assert!(m.file_type().is_char_device());
+    assert_eq!(m.rdev(), 0);
+    assert!(fs::symlink_metadata(l.join("var"))
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    assert_eq!(
+        lgetxattr(&l.join("opq"), "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
+    assert_eq!(fs::read(l.join("opq/before")).unwrap(), b"b");
+    assert_eq!(fs::read(l.join("opq/after")).unwrap(), b"a");
+    assert_eq!(fs::read(l.join("etc/mine")).unwrap(), b"m");
+    assert_eq!(fs::read(l.join("etc/back")).unwrap(), b"again");
+    // No `.wh.` name anywhere in the store.
+    for d in env.layer_dirs() {
+        for n in ct_tests::image::tree(&d).keys() {
+            assert!(!n.contains(".wh."), "{n} materialised in {}", d.display());
+        }
+    }
+}
+
+#[test]
+fn gzip_and_zstd_copies_are_one_layer_and_tar_works() {
+    let env = Env::new();
+    let tar = TarBuilder::new()
+        .dir("d", 0o755)
+        .file("d/f", 0o644, b"same")
+        .finish();
+    let id = Digest::of(&tar);
+    Image::new()
+        .layer(tar.clone(), Compression::Gzip)
+        .write(&env.layout(), "localhost/g:1");
+    Image::new()
+        .layer(tar.clone(), Compression::Zstd)
+        .write(&env.layout(), "localhost/z:1");
+    Image::new()
+        .layer(tar, Compression::None)
+        .write(&env.layout(), "localhost/t:1");
+    for name in ["localhost/g:1", "localhost/z:1", "localhost/t:1"] {
+        env.unpack(&[name]);
+    }
+    assert_eq!(env.layer_dirs(), vec![env.store.layer(&id)]);
+    for name in ["localhost/g:1", "localhost/z:1", "localhost/t:1"] {
+        let b = env.unpack(&["--flat", name]);
+        assert_eq!(fs::read(b.join("rootfs/d/f")).unwrap(), b"same");
+    }
+}
+
+#[test]
+fn layer_that_fails_verification_never_appears() {
+    let env = Env::new();
+    let good = TarBuilder::new().file("ok", 0o644, b"fine").finish();
+    let bad = TarBuilder::new().file("evil", 0o644, b"tampered").finish();
+    let layout = env.layout();
+    // An image whose config promises `good` but whose blob holds `bad`.
+    Image::new()
+        .layer(good.clone(), Compression::Gzip)
+        .write(&layout, "localhost/v:1");
+    let blob = layout
+        .blobs()
+        .unwrap()
+        .into_iter()
+        .find(|d| {
+            let b = fs::read(layout.blob_path(d)).unwrap();
+            b.starts_with(&[0x1f, 0x8b])
+        })
+        .unwrap();
+    // Overwrite the blob in place (the store's own digest check is ct-pull's; this models a
+    // layer whose content does not match its diff_id).
+    fs::write(layout.blob_path(&blob), Compression::Gzip.compress(&bad)).unwrap();
+    // Leftovers of a crashed extraction of the same layer are cleaned up too.
+    let stale = env
+        .store
+        .layers_tmp()
+        .join(format!("{}-stale", Digest::of(&good).hex()));
+    fs::create_dir_all(stale.join("junk")).unwrap();
+    for flat in [false, true] {
+        let mut args = vec!["--name", if flat { "f" } else { "o" }, "localhost/v:1"];
+        if flat {
+            args.insert(0, "--flat");
+        }
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with(&format!(
+                "ct-unpack: layer {blob}: uncompressed content is "
+            )),
+            "{err}"
+        );
+        assert!(err.contains("hint: "), "{err}");
+        assert_eq!(
+            err.lines().filter(|l| !l.starts_with("hint:")).count(),
+            1,
+            "{err}"
+        );
+    }
+    assert!(env.layer_dirs().is_empty());
+    assert_eq!(env.layer_tmp_entries(), 0);
+    assert_eq!(fs::read_dir(env.store.containers()).unwrap().count(), 0);
+}
+
+#[test]
+fn missing_image_and_bad_id_are_clear_errors() {
+    let env = Env::new();
+    ct_tests::image::busybox_image(&env.layout(), "localhost/busybox:1");
+    let out = env.run(&["nope:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("ct-unpack: no image 'nope:1' in the store\nhint: "),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    let out = env.run(&["--id", "../x", "localhost/busybox:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("ct-unpack: invalid container id '../x'")
+    );
+    let out = env.run(&["--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    // Unknown user in the image.
+    let out = env.run(&["-u", "ghost", "localhost/busybox:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("ct-unpack: cannot resolve the container's user: user 'ghost' not found in the image's /etc/passwd"));
+}
+
+#[test]
+fn user_is_resolved_through_the_layers_and_overrides_apply() {
+    let env = Env::new();
+    let top = TarBuilder::new()
+        .dir("etc", 0o755)
+        .file(
+            "etc/passwd",
+            0o644,
+            b"root:x:0:0:root:/root:/bin/sh\napp:x:1234:2345:app:/home/app:/bin/sh\n",
+        )
+        .file(
+            "etc/group",
+            0o644,
+            b"root:x:0:\napp:x:2345:\nextra:x:77:app\nwheel:x:10:\n",
+        )
+        .finish();
+    Image::new()
+        .layer(busybox_layer(), Compression::Gzip)
+        .layer(top, Compression::Gzip)
+        .config(json!({
+            "Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo default"], "User": "app",
+            "Env": ["PATH=/bin", "KEEP=1", "CHANGE=old"], "WorkingDir": "/srv",
+            "ExposedPorts": {"8080/tcp": {}}, "StopSignal": "SIGTERM",
+            "Labels": {"com.example.k": "v"}, "Volumes": {"/data": {}}
+        }))
+        .write(&env.layout(), "localhost/app:1");
+    let b = env.unpack(&["localhost/app:1"]);
+    let cfg = read_json(&b.join("config.json"));
+    let p = &cfg["process"];
+    assert_eq!(
+        p["user"],
+        json!({"uid": 1234, "gid": 2345, "additionalGids": [77]})
+    );
+    assert_eq!(p["args"], json!(["/bin/sh", "-c", "echo default"]));
+    assert_eq!(
+        p["env"],
+        json!(["PATH=/bin", "KEEP=1", "CHANGE=old", "HOME=/home/app"])
+    );
+    assert_eq!(
+        cfg["annotations"]["org.opencontainers.image.exposedPorts"],
+        "8080/tcp"
+    );
+    assert_eq!(
+        cfg["annotations"]["org.opencontainers.image.stopSignal"],
+        "SIGTERM"
+    );
+    assert_eq!(cfg["annotations"]["com.example.k"], "v");
+    let vol = cfg["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["destination"] == "/data")
+        .unwrap()
+        .clone();
+    assert!(std::path::Path::new(vol["source"].as_str().unwrap()).is_dir());
+
+    let b = env.unpack(&[
+        "-e",
+        "CHANGE=new",
+        "-e",
+        "ADDED=x",
+        "-w",
+        "/tmp",
+        "-u",
+        "app:wheel",
+        "--hostname",
+        "box",
+        "localhost/app:1",
+        "--",
+        "id",
+        "-u",
+    ]);
+    let cfg = read_json(&b.join("config.json"));
+    let p = &cfg["process"];
+    assert_eq!(p["user"], json!({"uid": 1234, "gid": 10}));
+    assert_eq!(p["args"], json!(["/bin/sh", "-c", "id", "-u"]));
+    assert_eq!(
+        p["env"],
+        json!([
+            "PATH=/bin",
+            "KEEP=1",
+            "CHANGE=new",
+            "ADDED=x",
+            "HOME=/home/app"
+        ])
+    );
+    assert_eq!(p["cwd"], "/tmp");
+    assert_eq!(cfg["hostname"], "box");
+    // With --flat the same user comes from the flat rootfs.
+    let b = env.unpack(&["--flat", "localhost/app:1"]);
+    assert_eq!(
+        read_json(&b.join("config.json"))["process"]["user"]["uid"],
+        1234
+    );
+    assert_eq!(read_json(&b.join("ct.json"))["rootfs"], "flat");
+    let _ = header(tar::EntryType::Fifo, 0o644);
+}
