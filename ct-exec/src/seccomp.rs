@@ -21,6 +21,8 @@
 //!    unless two of them test the same argument index — then each becomes its own rule (ORed),
 //!    which is how docker's profile writes "personality(0) or personality(8) or ...".
 //!    The program is then exported as raw BPF (`seccomp_export_bpf`) into memory.
+//!    [`compile_cached`] does the same through a cache of compiled programs (a file per
+//!    profile under `$CT_RUN/seccomp`), because libseccomp needs milliseconds for a big profile.
 //! 2. [`install`] (in the child, after everything else and just before execve):
 //!    `seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog)` with the profile's `flags`, or
 //!    `prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)` on a kernel without seccomp(2) (only when no
@@ -56,6 +58,10 @@ const BPF_MAXINSNS: usize = 4096;
 const SYSCALL_ARGS: usize = 6;
 /// `SECCOMP_RET_DATA` is 16 bits wide: the errno (or trace value) must fit.
 const RET_DATA_MAX: u32 = 0xffff;
+/// seccomp(2) `SECCOMP_FILTER_FLAG_*` bits (<linux/seccomp.h>).
+const FLAG_TSYNC: u64 = 1;
+const FLAG_LOG: u64 = 1 << 1;
+const FLAG_SPEC_ALLOW: u64 = 1 << 2;
 /// EPERM, the errno runc and docker use when a profile gives none.
 const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
 
@@ -118,7 +124,7 @@ pub enum SeccompError {
 #[derive(Clone)]
 pub struct Program {
     filter: Vec<libc::sock_filter>,
-    flags: libc::c_ulong,
+    flags: u64,
     rules: usize,
     skipped: Vec<String>,
 }
@@ -215,7 +221,8 @@ pub fn install(program: &Program) -> Result<(), SeccompError> {
         libc::syscall(
             libc::SYS_seccomp,
             libc::SECCOMP_SET_MODE_FILTER,
-            program.flags,
+            // Only the three SECCOMP_FILTER_FLAG_* bits: fits a c_ulong everywhere.
+            program.flags as libc::c_ulong,
             &prog as *const libc::sock_fprog,
         )
     };
@@ -405,14 +412,12 @@ fn action(
     })
 }
 
-fn filter_flags(profile: &LinuxSeccomp) -> libc::c_ulong {
+fn filter_flags(profile: &LinuxSeccomp) -> u64 {
     profile.flags().iter().flatten().fold(0, |bits, flag| {
         bits | match flag {
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
-                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
-            }
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
         }
     })
 }
@@ -503,6 +508,9 @@ fn export_bpf(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, Seccomp
         })
         .collect())
 }
+
+mod bpf_cache;
+pub use bpf_cache::{cache_path, compile_cached};
 
 #[cfg(test)]
 mod bpf_eval;

@@ -407,3 +407,53 @@ fn docker_default_profile_compiles_and_behaves() {
         eperm
     );
 }
+
+fn insns(p: &Program) -> Vec<(u16, u8, u8, u32)> {
+    p.instructions()
+        .iter()
+        .map(|i| (i.code, i.jt, i.jf, i.k))
+        .collect()
+}
+
+#[test]
+fn cache_returns_the_same_program_and_is_really_read() {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("tempdir: {e}"),
+    };
+    let cache = dir.path().join("seccomp");
+    let default = ct_layout::seccomp_default::profile();
+    let fresh = compile(&default).unwrap_or_else(|e| panic!("{e}"));
+    let first = compile_cached(&default, &cache).unwrap_or_else(|e| panic!("{e}"));
+    let path = cache_path(&default, &cache).unwrap_or_else(|| panic!("no cache path"));
+    assert!(path.is_file(), "a miss writes {}", path.display());
+    let second = compile_cached(&default, &cache).unwrap_or_else(|e| panic!("{e}"));
+    for p in [&first, &second] {
+        assert_eq!(insns(p), insns(&fresh));
+        assert_eq!(p.flags(), fresh.flags());
+        assert_eq!(p.rule_count(), fresh.rule_count());
+        assert_eq!(p.skipped_syscalls(), fresh.skipped_syscalls());
+    }
+
+    // A hit is served from the file: plant another valid program under this profile's key.
+    let other = program(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["a_name_ct_skips","mkdir"],
+            "action":"SCMP_ACT_ERRNO"}]}"#,
+    );
+    let other_json = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":
+        ["a_name_ct_skips","mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#;
+    compile_cached(&profile(other_json), &cache).unwrap_or_else(|e| panic!("{e}"));
+    let other_path = cache_path(&profile(other_json), &cache).unwrap_or_else(|| panic!("path"));
+    assert_ne!(other_path, path, "different profiles have different keys");
+    std::fs::copy(&other_path, &path).unwrap_or_else(|e| panic!("{e}"));
+    let planted = compile_cached(&default, &cache).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(insns(&planted), insns(&other));
+    assert_eq!(planted.skipped_syscalls(), ["a_name_ct_skips"]);
+
+    // A damaged entry is a miss: recompiled and replaced.
+    std::fs::write(&path, b"CTSECCMP garbage").unwrap_or_else(|e| panic!("{e}"));
+    let repaired = compile_cached(&default, &cache).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(insns(&repaired), insns(&fresh));
+    let again = std::fs::read(&path).unwrap_or_default();
+    assert!(again.len() > 8 * fresh.instructions().len());
+}

@@ -1,0 +1,144 @@
+//! A cache of compiled seccomp programs, so a container start does not pay libseccomp's
+//! compile time (about 7 ms for docker's default profile over x86_64 + i386 + x32) again and
+//! again for the same profile. crun keeps such a cache too.
+//!
+//! Steps:
+//! 1. Key: sha256 of the profile's JSON, the libseccomp version, the identity of the loaded
+//!    libseccomp object (path, size, mtime — Debian patches syscall tables without bumping the
+//!    version), the architecture ct was built for and this file format's version.
+//! 2. Hit: `DIR/<key>.bpf` is read and checked (magic, lengths); a file that does not check out
+//!    is treated as a miss and replaced.
+//! 3. Miss: [`super::compile`], then the program is written with `ct_layout::atomic` (temp file,
+//!    fsync, rename), so a crash never leaves a torn program for the next start to load.
+//!
+//! The cache is only an optimization: failing to write it costs time next start, never the
+//! run. It belongs under `$CT_RUN` (tmpfs, root only) — whoever can write there can already
+//! change containers' configs.
+
+use std::ffi::CStr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::LinuxSeccomp;
+
+use super::{compile, Program, SeccompError};
+
+const MAGIC: &[u8; 8] = b"CTSECCMP";
+const FORMAT: u32 = 1;
+const HEADER: usize = 8 + 4 + 8 + 8 + 4 + 4;
+const INSN: usize = 8;
+
+/// Like [`compile`], but through a cache of compiled programs in `dir` (created if missing;
+/// use `Store::from_env().run.join("seccomp")`). Returns the same [`Program`] `compile` would.
+pub fn compile_cached(profile: &LinuxSeccomp, dir: &Path) -> Result<Program, SeccompError> {
+    let Some(path) = cache_path(profile, dir) else {
+        return compile(profile);
+    };
+    if let Some(program) = std::fs::read(&path).ok().and_then(|b| decode(&b)) {
+        return Ok(program);
+    }
+    let program = compile(profile)?;
+    // Best effort, see the module note.
+    let _ = ct_layout::atomic::write(&path, &encode(&program));
+    Ok(program)
+}
+
+/// `DIR/<sha256 hex>.bpf`, or None when the profile cannot be serialized (then: no cache).
+pub fn cache_path(profile: &LinuxSeccomp, dir: &Path) -> Option<PathBuf> {
+    let mut key = Vec::with_capacity(16 * 1024);
+    key.extend_from_slice(b"ct-seccomp-cache\0");
+    key.extend_from_slice(&FORMAT.to_le_bytes());
+    key.extend_from_slice(std::env::consts::ARCH.as_bytes());
+    key.push(0);
+    if let Ok(v) = libseccomp::ScmpVersion::current() {
+        key.extend_from_slice(format!("{}.{}.{}\0", v.major, v.minor, v.micro).as_bytes());
+    }
+    key.extend_from_slice(library_identity().as_bytes());
+    key.push(0);
+    key.extend_from_slice(&serde_json::to_vec(profile).ok()?);
+    let digest = ct_layout::Digest::of(&key);
+    Some(dir.join(format!("{}.bpf", digest.hex())))
+}
+
+/// Path, size and mtime of the object that holds libseccomp's syscall tables (the shared
+/// library, or the executable itself when linked statically).
+fn library_identity() -> String {
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the symbol up.
+    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"seccomp_syscall_resolve_name".as_ptr()) };
+    if sym.is_null() {
+        return String::new();
+    }
+    // SAFETY: an all-zero Dl_info is a valid value for dladdr to fill in.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: sym is an address inside a loaded object; info is a valid out-pointer.
+    if unsafe { libc::dladdr(sym, &mut info) } == 0 || info.dli_fname.is_null() {
+        return String::new();
+    }
+    // SAFETY: dladdr set dli_fname to a NUL-terminated string owned by the loader.
+    let name = unsafe { CStr::from_ptr(info.dli_fname) }
+        .to_string_lossy()
+        .into_owned();
+    let path = if name.is_empty() {
+        "/proc/self/exe".to_string()
+    } else {
+        name
+    };
+    match std::fs::metadata(&path) {
+        Ok(m) => format!("{path}:{}:{}:{}", m.ino(), m.size(), m.mtime()),
+        Err(_) => path,
+    }
+}
+
+fn encode(p: &Program) -> Vec<u8> {
+    let skipped = p.skipped.join("\n");
+    let mut out = Vec::with_capacity(HEADER + p.filter.len() * INSN + skipped.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT.to_le_bytes());
+    out.extend_from_slice(&p.flags.to_le_bytes());
+    out.extend_from_slice(&(p.rules as u64).to_le_bytes());
+    out.extend_from_slice(&(p.filter.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(skipped.len() as u32).to_le_bytes());
+    for i in &p.filter {
+        out.extend_from_slice(&i.code.to_le_bytes());
+        out.push(i.jt);
+        out.push(i.jf);
+        out.extend_from_slice(&i.k.to_le_bytes());
+    }
+    out.extend_from_slice(skipped.as_bytes());
+    out
+}
+
+fn decode(b: &[u8]) -> Option<Program> {
+    let u32_at = |o: usize| Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?));
+    if b.get(..8)? != MAGIC || u32_at(8)? != FORMAT {
+        return None;
+    }
+    let flags = u64_at(12)?;
+    let rules = usize::try_from(u64_at(20)?).ok()?;
+    let count = u32_at(28)? as usize;
+    let skipped_len = u32_at(32)? as usize;
+    if count == 0 || count > super::BPF_MAXINSNS || b.len() != HEADER + count * INSN + skipped_len {
+        return None;
+    }
+    let filter = b[HEADER..HEADER + count * INSN]
+        .chunks_exact(INSN)
+        .map(|c| libc::sock_filter {
+            code: u16::from_le_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let skipped = std::str::from_utf8(&b[HEADER + count * INSN..]).ok()?;
+    Some(Program {
+        filter,
+        flags,
+        rules,
+        skipped: skipped
+            .split('\n')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+    })
+}
