@@ -1,20 +1,162 @@
-//! ct-exec: run an OCI bundle: namespaces, pivot_root, /proc and /dev, privileges, exec.
+//! ct-exec: run an OCI bundle as a container. Thin CLI over the `ct_exec` library.
 
-use clap::Parser;
+use std::io::Read;
 
-/// run an OCI bundle: namespaces, pivot_root, /proc and /dev, privileges, exec.
+use clap::{Args, Parser, Subcommand};
+use ct_exec::oci_config::Overrides;
+use ct_exec::run::RunOptions;
+use ct_exec::ExecError;
+use ct_layout::pipe::report;
+use ct_layout::Store;
+
+/// Run an OCI bundle as a container: namespaces, mounts, pivot_root, /dev, identity,
+/// capabilities, rlimits, seccomp, then the command — in the foreground, with its stdin,
+/// stdout and stderr, its signals and its exit status.
 ///
-/// NOT IMPLEMENTED YET: this tool is a placeholder and always exits 1.
+/// BUNDLE is a directory with config.json and rootfs/ (from ct-unpack, `runc spec` or
+/// `umoci unpack`), or the id of a container in $CT_ROOT/containers; without it, one line
+/// is read from stdin.
+///
+/// Not applied yet: linux.resources and linux.cgroupsPath (ct-exec warns when a config has
+/// them; use ct-cgroup), hooks, AppArmor/SELinux labels, ioPriority, scheduler (warnings).
+///
+/// Exit codes: the container's status (128+N when it was killed by signal N); 125 ct-exec
+/// itself failed; 126 the command cannot be run; 127 the command was not found; 2 usage.
+/// `kill` and `delete`: 0 ok, 1 failure.
 #[derive(Parser)]
-#[command(name = "ct-exec", version)]
+#[command(
+    name = "ct-exec",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Cli {
-    /// Ignored.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Bundle directory or container id (default: one line of stdin).
+    bundle: Option<String>,
+    /// Command and arguments, replacing process.args.
+    #[arg(last = true)]
+    command: Vec<String>,
+    /// Set an environment variable (KEY=VALUE, or KEY to copy it from here). Repeatable.
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
+    env: Vec<String>,
+    /// Working directory in the container (replaces process.cwd).
+    #[arg(short, long = "workdir", value_name = "DIR")]
+    workdir: Option<String>,
+    /// User: uid[:gid] or name[:group] from the rootfs's /etc/passwd and /etc/group.
+    #[arg(short, long, value_name = "USER")]
+    user: Option<String>,
+    /// Hostname (needs a new uts namespace).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// A pseudo-terminal, in raw mode, with window size changes forwarded.
+    #[arg(short, long)]
+    tty: bool,
+    /// With -t: forward stdin to the terminal. (Without -t stdin is always passed through.)
+    #[arg(short, long)]
+    interactive: bool,
+    /// Detach: print the container id and leave it running, output in
+    /// $CT_RUN/containers/ID/container.log.
+    #[arg(short, long)]
+    detach: bool,
+    /// Run a tiny init as PID 1 that reaps zombies and forwards signals.
+    #[arg(long)]
+    init: bool,
+    /// Container id (default: the bundle's name for bundles in $CT_ROOT, else random).
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Send a signal (name or number, default TERM) to a container's process.
+    Kill {
+        id: String,
+        #[arg(default_value = "TERM")]
+        signal: String,
+    },
+    /// Remove a stopped container's state (with --force, kill it first).
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+}
+
+/// One line of stdin, read a byte at a time so that nothing after it is taken from the
+/// container's stdin.
+fn bundle_from_stdin() -> Result<String, ExecError> {
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(ct_layout::pipe::InputError::Missing("bundle").into());
+    }
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    let mut raw = stdin.lock();
+    while raw
+        .read(&mut b)
+        .map_err(|e| ct_layout::pipe::InputError::Read("bundle", e))?
+        == 1
+    {
+        if b[0] == b'\n' {
+            break;
+        }
+        line.push(b[0]);
+    }
+    let s = String::from_utf8_lossy(&line).trim().to_string();
+    if s.is_empty() {
+        return Err(ct_layout::pipe::InputError::Missing("bundle").into());
+    }
+    Ok(s)
 }
 
 fn main() {
-    let _ = Cli::parse();
-    eprintln!("ct-exec: not implemented yet");
-    std::process::exit(ct_layout::pipe::EXIT_FAILURE);
+    ct_layout::cli::generate_if_asked::<Cli>();
+    let cli = Cli::parse();
+    let store = Store::from_env();
+    let r = match cli.cmd {
+        Some(Cmd::Kill { id, signal }) => match ct_exec::signals::parse(&signal) {
+            Some(sig) => ct_exec::lifecycle::kill(&store, &id, sig).map(|_| 0),
+            None => Err(ExecError::Signal(signal)),
+        },
+        Some(Cmd::Delete { force, id }) => {
+            ct_exec::lifecycle::delete(&store, &id, force).map(|_| 0)
+        }
+        None => {
+            let a = cli.run;
+            let opts = RunOptions {
+                id: a.id,
+                init: a.init,
+                detach: a.detach,
+                interactive: a.interactive,
+                overrides: Overrides {
+                    args: a.command,
+                    env: a.env,
+                    cwd: a.workdir,
+                    user: a.user,
+                    hostname: a.hostname,
+                    tty: a.tty,
+                },
+            };
+            match a.bundle.map(Ok).unwrap_or_else(bundle_from_stdin) {
+                Ok(b) => ct_exec::run::run(&store, &b, &opts),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match r {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            report("ct-exec", &e, &e.hints());
+            std::process::exit(e.exit_code());
+        }
+    }
 }

@@ -1,0 +1,267 @@
+//! What the container's first process does between `clone(2)` and `execve(2)`, in order.
+//! Each step is one small module; this file is the table of contents.
+//!
+//!  1. namespaces: join the `path` ones; on the slow path create the new ones now (`unshare`)
+//!  2. handshake: tell the parent "ready" (it writes uid/gid maps, places us in the cgroup),
+//!     wait for "go"
+//!  3. user namespace: become its root (`setresuid(0)`)
+//!  4. cgroup namespace: `unshare(CLONE_NEWCGROUP)`, now that we are in our cgroup
+//!  5. slow path only: `fork` into the new pid/time namespace; the parent half exits
+//!  6. terminal: new session, the pty slave as controlling terminal and fds 0 1 2
+//!  7. hostname, domainname (uts namespace)
+//!  8. `oom_score_adj`
+//!  9. root filesystem: propagation, rootfs bind, the mounts list, devices, `/dev/console`,
+//!     `pivot_root`, sysctl, maskedPaths, readonlyPaths, read-only root
+//! 10. working directory
+//! 11. rlimits
+//! 12. credentials: bounding set, groups, gid, uid, capabilities, umask, no_new_privs
+//! 13. `--init`: fork; PID 1 stays behind as the init
+//! 14. seccomp filter (the very last thing: after it, even ct-exec's own syscalls are filtered)
+//! 15. restore the signal mask and SIGPIPE, find the command in PATH, `execve`
+//!
+//! Any failure is sent to the parent as `E<code> <message>` and the process exits with code.
+
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::SigSet;
+use nix::unistd::{fork, ForkResult};
+
+use crate::oci_config::Plan;
+use crate::{credentials, devices, exec, init, masked_paths, mounts, namespaces, pivot_root};
+use crate::{rlimits, sync_socket, sysctl, user_ns};
+
+/// Installs the seccomp filter (built in the parent, where errors are reported early).
+pub type SeccompInstall<'a> = &'a dyn Fn() -> Result<(), String>;
+
+pub struct ChildArgs<'a> {
+    pub plan: &'a Plan,
+    pub sock: RawFd,
+    pub pty_slave: Option<(RawFd, PathBuf)>,
+    pub old_mask: SigSet,
+    pub init: bool,
+    pub seccomp: Option<SeccompInstall<'a>>,
+}
+
+fn fail(sock: RawFd, code: i32, msg: &str) -> ! {
+    let _ = sync_socket::send(sock, format!("E{code} {msg}").as_bytes());
+    // SAFETY: _exit skips destructors and atexit handlers that belong to the parent's copy.
+    unsafe { libc::_exit(code) }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    ct_layout::pipe::chain(e)
+}
+
+/// The child's whole life. Never returns.
+pub fn main(a: ChildArgs) -> ! {
+    let sock = a.sock;
+    match setup(&a) {
+        Ok(never) => match never {},
+        Err((code, msg)) => fail(sock, code, &msg),
+    }
+}
+
+type Step<T> = Result<T, (i32, String)>;
+
+fn own<E: std::error::Error>(e: E) -> (i32, String) {
+    (125, chain(&e))
+}
+
+fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
+    let p = a.plan;
+    let ns = &p.ns;
+
+    // 1.
+    namespaces::join_all(&ns.joins).map_err(own)?;
+    if ns.slow {
+        namespaces::unshare(ns.new_flags & !libc::CLONE_NEWPID).map_err(own)?;
+    }
+
+    // 2.
+    sync_socket::send(a.sock, b"R").map_err(|e| (125, format!("handshake: {e}")))?;
+    let go = sync_socket::recv(a.sock);
+    match go.as_deref() {
+        Ok(b"G") => {}
+        // The parent gave up (and reported why): leave quietly.
+        // SAFETY: see fail().
+        _ => unsafe { libc::_exit(125) },
+    }
+
+    // 3.
+    if ns.new_user {
+        user_ns::become_root().map_err(|e| {
+            (
+                125,
+                format!("cannot become root in the user namespace: {e}"),
+            )
+        })?;
+    }
+
+    // 4.
+    if ns.new_cgroup {
+        namespaces::unshare(libc::CLONE_NEWCGROUP).map_err(own)?;
+    }
+
+    // 5.
+    if ns.slow && (ns.new_pid || ns.pid_joined || ns.new_time) {
+        let mut f = 0;
+        if ns.new_pid {
+            f |= libc::CLONE_NEWPID;
+        }
+        if ns.new_time {
+            f |= namespaces::flag(oci_spec::runtime::LinuxNamespaceType::Time);
+        }
+        namespaces::unshare(f).map_err(own)?;
+        for (clock, v) in &p.time_offsets {
+            std::fs::write("/proc/self/timens_offsets", format!("{clock} {v}"))
+                .map_err(|e| (125, format!("cannot set time offset {clock} {v}: {e}")))?;
+        }
+        // SAFETY: this process is single-threaded; the child only continues this setup.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {}
+            Ok(ForkResult::Parent { child }) => {
+                let _ = sync_socket::send(a.sock, format!("P{child}").as_bytes());
+                // SAFETY: see fail().
+                unsafe { libc::_exit(0) }
+            }
+            Err(e) => return Err((125, format!("cannot fork into the new pid namespace: {e}"))),
+        }
+    }
+
+    // 6.
+    if let Some((slave, _)) = &a.pty_slave {
+        crate::pty::attach(*slave).map_err(own)?;
+    }
+
+    // 7.
+    if let Some(h) = &p.hostname {
+        nix::unistd::sethostname(h)
+            .map_err(|e| (125, format!("cannot set hostname '{h}': {e}")))?;
+    }
+    if let Some(d) = &p.domainname {
+        // SAFETY: d is valid for d.len() bytes.
+        if unsafe { libc::setdomainname(d.as_ptr() as *const libc::c_char, d.len()) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err((125, format!("cannot set domainname '{d}': {e}")));
+        }
+    }
+
+    // 8.
+    if let Some(adj) = p.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            (
+                125,
+                format!("cannot set oomScoreAdj {adj}: {e} (lowering it needs CAP_SYS_RESOURCE)"),
+            )
+        })?;
+    }
+
+    // 9.
+    let userns = ns.user;
+    if ns.mount {
+        rootfs(a, userns)?;
+    } else {
+        pivot_root::chroot(&p.rootfs).map_err(own)?;
+    }
+
+    // 10.
+    if !p.cwd.is_dir() {
+        let _ = std::fs::create_dir_all(&p.cwd);
+    }
+    std::env::set_current_dir(&p.cwd).map_err(|e| {
+        (
+            125,
+            format!(
+                "cannot change to working directory '{}': {e}",
+                p.cwd.display()
+            ),
+        )
+    })?;
+
+    // 11.
+    rlimits::apply(&p.rlimits).map_err(own)?;
+
+    // 12.
+    credentials::apply(&p.identity).map_err(own)?;
+
+    // 13.
+    if a.init {
+        init::block_all();
+        // SAFETY: single-threaded; the child goes on to exec.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                if a.pty_slave.is_some() {
+                    // The command's process group gets the terminal, so ^C reaches it.
+                    // SAFETY: setpgid/tcsetpgrp on ourselves and our controlling terminal.
+                    unsafe {
+                        libc::setpgid(0, 0);
+                        libc::tcsetpgrp(0, libc::getpid());
+                    }
+                }
+            }
+            Ok(ForkResult::Parent { child }) => {
+                // The parent must see end-of-file when the command execs: close our copy.
+                // SAFETY: closing our own fd once.
+                unsafe { libc::close(a.sock) };
+                // seccomp first, so init runs under the same filter as the command.
+                if let Some(install) = a.seccomp {
+                    let _ = install();
+                }
+                init::run(child)
+            }
+            Err(e) => return Err((125, format!("cannot fork the command from --init: {e}"))),
+        }
+    }
+
+    // 14.
+    if let Some(install) = a.seccomp {
+        install().map_err(|e| (125, e))?;
+    }
+
+    // 15.
+    crate::signals::restore_for_exec(&a.old_mask);
+    let cmd = p.args[0].to_string_lossy().into_owned();
+    let path = exec::path_of(&p.env);
+    let prog = exec::lookup(&cmd, &path)
+        .map_err(|(errno, e)| (exec::exit_code(errno), format!("cannot run '{cmd}': {e}")))?;
+    let e = exec::execve(&prog, &p.args, &p.env);
+    let code = exec::exit_code(e.raw_os_error().unwrap_or(libc::EACCES));
+    Err((code, format!("cannot run '{cmd}': {e}")))
+}
+
+/// Step 9.
+fn rootfs(a: &ChildArgs, userns: bool) -> Step<()> {
+    let p = a.plan;
+    let root = &p.rootfs;
+    pivot_root::prepare(root, p.propagation).map_err(own)?;
+    for m in &p.mounts {
+        mounts::mount_one(root, m, userns).map_err(own)?;
+    }
+    for d in &p.devices {
+        devices::create(root, d, userns).map_err(own)?;
+    }
+    devices::links(root).map_err(own)?;
+    if let Some((_, slave_path)) = &a.pty_slave {
+        devices::console(root, slave_path).map_err(own)?;
+    }
+    pivot_root::pivot(root).map_err(own)?;
+    for (k, v) in &p.sysctl {
+        sysctl::set(k, v).map_err(own)?;
+    }
+    for m in &p.masked {
+        masked_paths::mask(m).map_err(own)?;
+    }
+    for r in &p.readonly {
+        masked_paths::readonly(r).map_err(own)?;
+    }
+    if p.root_readonly {
+        masked_paths::remount_ro(Path::new("/")).map_err(|e| {
+            (
+                125,
+                format!("cannot make the root filesystem read-only: {e}"),
+            )
+        })?;
+    }
+    Ok(())
+}

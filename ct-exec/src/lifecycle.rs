@@ -1,0 +1,62 @@
+//! `ct-exec kill ID [SIGNAL]` and `ct-exec delete [--force] ID`: acting on a container through
+//! its runtime state (`$CT_RUN/containers/ID/state.json`, the runtime spec's "State").
+//!
+//! * kill: load the state, check that its pid is still the container's (the recorded start
+//!   time guards against a recycled pid), `kill(2)` it.
+//! * delete: a stopped container's state directory is removed; a running one is refused, or
+//!   with `--force` killed (SIGKILL) first, waiting (bounded) until it is gone and the process
+//!   that watched it has recorded the end.
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use ct_layout::state::{State, StateError, Status};
+use ct_layout::Store;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::ExecError;
+
+pub fn kill(store: &Store, id: &str, sig: Signal) -> Result<(), ExecError> {
+    let st = State::load(store, id)?.refreshed();
+    let pid = match (st.status, st.pid) {
+        (Status::Running | Status::Created, Some(pid)) => pid,
+        _ => return Err(ExecError::NotRunning(id.into())),
+    };
+    nix::sys::signal::kill(Pid::from_raw(pid), sig).map_err(|e| ExecError::Kill {
+        id: id.into(),
+        source: e.into(),
+    })
+}
+
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ExecError> {
+    let st = State::load(store, id)?.refreshed();
+    if st.status != Status::Stopped {
+        if !force {
+            return Err(ExecError::StillRunning(id.into()));
+        }
+        if let Some(pid) = st.pid {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        // Wait for the process to go, then (briefly) for its watcher to write `stopped`, so it
+        // does not re-create the directory after we removed it.
+        let start = Instant::now();
+        let mut gone_at = None;
+        while start.elapsed() < Duration::from_secs(10) {
+            match State::load(store, id) {
+                Err(StateError::NotFound(_)) => return Ok(()),
+                Ok(s) if s.status == Status::Stopped => break,
+                Ok(s) if !s.process_alive() => {
+                    let t = *gone_at.get_or_insert_with(Instant::now);
+                    if t.elapsed() > Duration::from_millis(500) {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            sleep(Duration::from_millis(10));
+        }
+    }
+    State::remove(store, id)?;
+    Ok(())
+}

@@ -1,0 +1,439 @@
+//! The config's `mounts` list, mounted in order into the new mount namespace (mount(2),
+//! mount_namespaces(7)).
+//!
+//! Each entry's `options` split three ways, like mount(8) does:
+//! * flags (`ro nosuid nodev noexec relatime strictatime bind rbind …`) → `mountflags`;
+//! * propagation (`private rshared slave …`) → a second `mount(2)` call, because the kernel
+//!   takes propagation changes alone;
+//! * everything else (`mode=755 size=64k newinstance gid=5 …`) → the filesystem's `data`.
+//!
+//! Steps for one entry:
+//! 1. Resolve the destination inside the rootfs without following symlinks out of it
+//!    ([`crate::rootfs_path`]); create it (a directory, or an empty file when binding a file).
+//! 2. A bind mount is made first (`MS_BIND`, `MS_REC` for rbind), then remounted with
+//!    `MS_REMOUNT|MS_BIND|flags`, because the kernel ignores `ro`/`nosuid`/… on the bind itself.
+//!    Any other type is mounted in one call with its flags and data.
+//! 3. Propagation flags, if any.
+//!
+//! `cgroup` is special: on a cgroup v1 (or hybrid) host it means "a tmpfs with one cgroup
+//! hierarchy per controller below it", as the host has; on a pure v2 host, one `cgroup2`.
+//! `sysfs` can only be mounted by the owner of the network namespace; when the container has
+//! a user namespace but not its own network namespace, the host's `/sys` is bind-mounted instead.
+
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Mount;
+
+use crate::rootfs_path::{self, ResolveError};
+
+#[derive(Debug, Clone)]
+pub struct MountPlan {
+    pub destination: PathBuf,
+    pub typ: String,
+    pub source: Option<PathBuf>,
+    pub flags: libc::c_ulong,
+    pub propagation: Vec<libc::c_ulong>,
+    pub data: String,
+    pub bind: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error("mount '{0}': destination must be an absolute path")]
+    Relative(PathBuf),
+    #[error("mount '{dest}': option '{option}' is not supported")]
+    Option { dest: PathBuf, option: String },
+    #[error("mount '{0}': a bind mount needs a source")]
+    NoSource(PathBuf),
+    #[error("mount '{dest}': bind source '{source_path}' does not exist")]
+    Missing { dest: PathBuf, source_path: PathBuf },
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error("cannot create mount point '{path}'")]
+    Mkdir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot mount {what} on '{dest}'")]
+    Mount {
+        what: String,
+        dest: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// (name, set, clear) like mount(8)'s option table. `clear` options turn a flag off.
+const FLAGS: &[(&str, libc::c_ulong, bool)] = &[
+    ("ro", libc::MS_RDONLY, false),
+    ("rw", libc::MS_RDONLY, true),
+    ("nosuid", libc::MS_NOSUID, false),
+    ("suid", libc::MS_NOSUID, true),
+    ("nodev", libc::MS_NODEV, false),
+    ("dev", libc::MS_NODEV, true),
+    ("noexec", libc::MS_NOEXEC, false),
+    ("exec", libc::MS_NOEXEC, true),
+    ("sync", libc::MS_SYNCHRONOUS, false),
+    ("async", libc::MS_SYNCHRONOUS, true),
+    ("dirsync", libc::MS_DIRSYNC, false),
+    ("remount", libc::MS_REMOUNT, false),
+    ("mand", libc::MS_MANDLOCK, false),
+    ("nomand", libc::MS_MANDLOCK, true),
+    ("noatime", libc::MS_NOATIME, false),
+    ("atime", libc::MS_NOATIME, true),
+    ("nodiratime", libc::MS_NODIRATIME, false),
+    ("diratime", libc::MS_NODIRATIME, true),
+    ("relatime", libc::MS_RELATIME, false),
+    ("norelatime", libc::MS_RELATIME, true),
+    ("strictatime", libc::MS_STRICTATIME, false),
+    ("nostrictatime", libc::MS_STRICTATIME, true),
+    ("lazytime", libc::MS_LAZYTIME, false),
+    ("nolazytime", libc::MS_LAZYTIME, true),
+    ("silent", libc::MS_SILENT, false),
+    ("loud", libc::MS_SILENT, true),
+];
+
+/// Propagation option → flags.
+pub fn propagation(name: &str) -> Option<libc::c_ulong> {
+    Some(match name {
+        "private" => libc::MS_PRIVATE,
+        "rprivate" => libc::MS_PRIVATE | libc::MS_REC,
+        "shared" => libc::MS_SHARED,
+        "rshared" => libc::MS_SHARED | libc::MS_REC,
+        "slave" => libc::MS_SLAVE,
+        "rslave" => libc::MS_SLAVE | libc::MS_REC,
+        "unbindable" => libc::MS_UNBINDABLE,
+        "runbindable" => libc::MS_UNBINDABLE | libc::MS_REC,
+        _ => return None,
+    })
+}
+
+impl MountPlan {
+    /// Parse one config entry. Relative bind sources are relative to the bundle.
+    pub fn from_spec(m: &Mount, bundle: &Path) -> Result<MountPlan, MountError> {
+        let dest = m.destination().clone();
+        if !dest.is_absolute() {
+            return Err(MountError::Relative(dest));
+        }
+        let mut p = MountPlan {
+            destination: dest.clone(),
+            typ: m.typ().clone().unwrap_or_default(),
+            source: m.source().clone(),
+            flags: 0,
+            propagation: Vec::new(),
+            data: String::new(),
+            bind: false,
+        };
+        let mut data = Vec::new();
+        for o in m.options().iter().flatten() {
+            let o = o.as_str();
+            if let Some((_, f, clear)) = FLAGS.iter().find(|(n, _, _)| *n == o) {
+                if *clear {
+                    p.flags &= !f;
+                } else {
+                    p.flags |= f;
+                }
+            } else if o == "bind" {
+                p.bind = true;
+            } else if o == "rbind" {
+                p.bind = true;
+                p.flags |= libc::MS_REC;
+            } else if let Some(pr) = propagation(o) {
+                p.propagation.push(pr);
+            } else if matches!(o, "idmap" | "ridmap" | "tmpcopyup" | "rro" | "rrw")
+                || o.starts_with("X-")
+            {
+                return Err(MountError::Option {
+                    dest,
+                    option: o.into(),
+                });
+            } else {
+                data.push(o);
+            }
+        }
+        if p.typ == "bind" {
+            p.bind = true;
+        }
+        p.data = data.join(",");
+        if p.bind {
+            let src = p.source.clone().ok_or(MountError::NoSource(dest.clone()))?;
+            let src = if src.is_absolute() {
+                src
+            } else {
+                bundle.join(src)
+            };
+            if !src.exists() {
+                return Err(MountError::Missing {
+                    dest,
+                    source_path: src,
+                });
+            }
+            p.source = Some(src);
+        }
+        Ok(p)
+    }
+}
+
+fn cstr(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
+}
+
+/// mount(2) with Rust types. `None` arguments become NULL.
+pub fn mount(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> io::Result<()> {
+    let src = source.map(cstr);
+    let tgt = cstr(target);
+    let fs = fstype.and_then(|t| CString::new(t).ok());
+    let d = data
+        .filter(|d| !d.is_empty())
+        .and_then(|d| CString::new(d).ok());
+    // SAFETY: every pointer is either NULL or a NUL-terminated string that lives until return.
+    let r = unsafe {
+        libc::mount(
+            src.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            tgt.as_ptr(),
+            fs.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            flags,
+            d.as_ref()
+                .map_or(std::ptr::null(), |s| s.as_ptr() as *const libc::c_void),
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Flags that a remount must keep: in a user namespace the kernel refuses to clear
+/// nosuid/nodev/noexec/ro locked by the host, so a remount repeats what is already set.
+pub fn locked_flags(path: &Path) -> libc::c_ulong {
+    let c = cstr(path);
+    // SAFETY: statvfs writes into the zeroed struct we pass; c is NUL-terminated.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: see above.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return 0;
+    }
+    let mut f = 0;
+    for (st, ms) in [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if s.f_flag & st != 0 {
+            f |= ms;
+        }
+    }
+    f
+}
+
+/// Mount one entry below `rootfs`. `userns_without_netns` selects the sysfs fallback.
+pub fn mount_one(rootfs: &Path, m: &MountPlan, userns: bool) -> Result<(), MountError> {
+    let dest = rootfs_path::resolve(rootfs, &m.destination)?;
+    let file_target = m.bind && m.source.as_deref().is_some_and(|s| !s.is_dir());
+    make_mountpoint(&dest, file_target)?;
+    let err = |what: &str, source: io::Error| MountError::Mount {
+        what: what.to_string(),
+        dest: m.destination.clone(),
+        source,
+    };
+    if m.bind {
+        let src = m.source.as_deref();
+        mount(
+            src,
+            &dest,
+            None,
+            libc::MS_BIND | (m.flags & libc::MS_REC),
+            None,
+        )
+        .map_err(|e| {
+            err(
+                &format!("bind '{}'", src.unwrap_or(Path::new("")).display()),
+                e,
+            )
+        })?;
+        let extra = m.flags & !libc::MS_REC;
+        if extra != 0 {
+            let keep = if userns { locked_flags(&dest) } else { 0 };
+            mount(
+                None,
+                &dest,
+                None,
+                libc::MS_REMOUNT | libc::MS_BIND | extra | keep,
+                None,
+            )
+            .map_err(|e| err("remount of bind", e))?;
+        }
+    } else if m.typ == "cgroup" {
+        mount_cgroup(&dest, m).map_err(|e| err("cgroup", e))?;
+    } else {
+        let src = m.source.clone().unwrap_or_else(|| PathBuf::from(&m.typ));
+        let r = mount(Some(&src), &dest, Some(&m.typ), m.flags, Some(&m.data));
+        match r {
+            Err(e) if m.typ == "sysfs" && e.raw_os_error() == Some(libc::EPERM) && userns => {
+                mount(
+                    Some(Path::new("/sys")),
+                    &dest,
+                    None,
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )
+                .map_err(|e| err("bind of host /sys", e))?;
+                let keep = locked_flags(&dest);
+                let _ = mount(
+                    None,
+                    &dest,
+                    None,
+                    libc::MS_REMOUNT | libc::MS_BIND | m.flags | keep,
+                    None,
+                );
+            }
+            Err(e) => return Err(err(&format!("{} ({})", m.typ, m.data), e)),
+            Ok(()) => {}
+        }
+    }
+    for p in &m.propagation {
+        mount(None, &dest, None, *p, None).map_err(|e| err("propagation", e))?;
+    }
+    Ok(())
+}
+
+pub fn make_mountpoint(dest: &Path, file: bool) -> Result<(), MountError> {
+    let mk = |path: &Path, e: io::Error| MountError::Mkdir {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    if file {
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(|e| mk(parent, e))?;
+        }
+        if fs::symlink_metadata(dest).is_err() {
+            fs::File::create(dest).map_err(|e| mk(dest, e))?;
+        }
+    } else {
+        fs::create_dir_all(dest).map_err(|e| mk(dest, e))?;
+    }
+    Ok(())
+}
+
+/// The host's cgroup hierarchies as (mount point basename, fstype, super options).
+fn host_hierarchies() -> Vec<(String, String, String)> {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for line in info.lines() {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL…] - FSTYPE SOURCE SUPER_OPTS
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mp = left.split(' ').nth(4).unwrap_or("");
+        let mut r = right.split(' ');
+        let fstype = r.next().unwrap_or("");
+        let super_opts = r.nth(1).unwrap_or("");
+        if (fstype == "cgroup" || fstype == "cgroup2") && mp.starts_with("/sys/fs/cgroup") {
+            let name = mp
+                .trim_start_matches("/sys/fs/cgroup")
+                .trim_start_matches('/');
+            let opts: Vec<&str> = super_opts
+                .split(',')
+                .filter(|o| !matches!(*o, "rw" | "ro"))
+                .collect();
+            out.push((name.to_string(), fstype.to_string(), opts.join(",")));
+        }
+    }
+    out
+}
+
+fn mount_cgroup(dest: &Path, m: &MountPlan) -> io::Result<()> {
+    let hier = host_hierarchies();
+    if hier.len() == 1 && hier[0].0.is_empty() {
+        return mount(
+            Some(Path::new("cgroup2")),
+            dest,
+            Some("cgroup2"),
+            m.flags,
+            None,
+        );
+    }
+    let base = m.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
+    mount(
+        Some(Path::new("tmpfs")),
+        dest,
+        Some("tmpfs"),
+        base,
+        Some("mode=755"),
+    )?;
+    for (name, fstype, opts) in &hier {
+        if name.is_empty() {
+            continue;
+        }
+        let d = dest.join(name);
+        fs::create_dir_all(&d)?;
+        mount(
+            Some(Path::new(fstype)),
+            &d,
+            Some(fstype),
+            m.flags & !libc::MS_REMOUNT,
+            Some(opts),
+        )?;
+    }
+    if m.flags & libc::MS_RDONLY != 0 {
+        mount(
+            None,
+            dest,
+            None,
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | base,
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_split_into_flags_propagation_and_data() {
+        let m: Mount = serde_json::from_value(serde_json::json!({
+            "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k", "rslave", "ro", "rw"]
+        }))
+        .unwrap();
+        let p = MountPlan::from_spec(&m, Path::new("/b")).unwrap();
+        assert_eq!(p.flags, libc::MS_NOSUID | libc::MS_STRICTATIME);
+        assert_eq!(p.data, "mode=755,size=65536k");
+        assert_eq!(p.propagation, vec![libc::MS_SLAVE | libc::MS_REC]);
+        let bad: Mount = serde_json::from_value(serde_json::json!({
+            "destination": "/x", "type": "bind", "source": "/", "options": ["idmap"]
+        }))
+        .unwrap();
+        assert!(matches!(
+            MountPlan::from_spec(&bad, Path::new("/b")),
+            Err(MountError::Option { .. })
+        ));
+        let rel: Mount = serde_json::from_value(serde_json::json!({
+            "destination": "x", "type": "tmpfs"
+        }))
+        .unwrap();
+        assert!(matches!(
+            MountPlan::from_spec(&rel, Path::new("/b")),
+            Err(MountError::Relative(_))
+        ));
+    }
+}

@@ -1,0 +1,523 @@
+//! The parent side of `ct-exec BUNDLE`: from a bundle to a running container and back to its
+//! exit status. In order:
+//!
+//! 1. Find the bundle, read `config.json`, name every key that is not implemented, resolve a
+//!    [`Plan`]; compile the seccomp profile. Any error here leaves nothing behind.
+//! 2. Claim `$CT_RUN/containers/ID` and write `state.json` (`creating`).
+//! 3. `-d`: fork a monitor that does the rest in its own session with output to a log file;
+//!    the caller waits for "running" (or the error), prints the id and exits.
+//! 4. Create the handshake socket, the pty (`-t`), block the forwarded signals, become a child
+//!    subreaper (so a container process forked on the slow path is re-parented to us), and
+//!    `clone(2)` with the namespace flags — the raw syscall, with fork semantics, no threads.
+//! 5. Handshake: on "ready", write the uid/gid maps and place the child in its cgroup, then
+//!    "go"; end-of-file means the command was executed: state `running`, with pid and its start
+//!    time.
+//! 6. Relay: signals to the container, pty bytes both ways, until the container process exits;
+//!    its status becomes ours (128+N for a signal).
+//! 7. Foreground: remove the state directory. Detached: the monitor records `stopped` and the
+//!    exit code, for `ct-exec delete` to remove.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use ct_layout::bundle::Bundle;
+use ct_layout::state::{self, State, Status};
+use ct_layout::Store;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::child::{self, ChildArgs};
+use crate::oci_config::{check_keys, Overrides, Plan};
+use crate::{cgroup, init, pty, signals, sync_socket, user_ns, ExecError};
+
+/// What the command line asked for, beyond the config.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Container id; default: the bundle's directory name for bundles in the store, else random.
+    pub id: Option<String>,
+    pub init: bool,
+    pub detach: bool,
+    /// Forward stdin to the terminal (`-i` with `-t`).
+    pub interactive: bool,
+    pub overrides: Overrides,
+}
+
+/// The log file of a detached container.
+pub fn log_path(store: &Store, id: &str) -> PathBuf {
+    store.run_containers().join(id).join("container.log")
+}
+
+/// Step 1 (reading): the config as typed spec, after naming unsupported keys.
+pub fn load_config(bundle: &Bundle) -> Result<oci_spec::runtime::Spec, ExecError> {
+    let path = bundle.config_path();
+    let bytes = fs::read(&path).map_err(|source| ExecError::ConfigRead {
+        path: path.clone(),
+        source,
+    })?;
+    let raw: Value = serde_json::from_slice(&bytes).map_err(|source| ExecError::ConfigParse {
+        path: path.clone(),
+        source,
+    })?;
+    let (warnings, errors) = check_keys(&raw);
+    if let Some(e) = errors.first() {
+        return Err(ExecError::Unsupported(e.clone()));
+    }
+    for w in warnings {
+        eprintln!("ct-exec: warning: config.json: {w}");
+    }
+    serde_json::from_value(raw).map_err(|source| ExecError::ConfigParse { path, source })
+}
+
+/// Removes the state directory when dropped, unless disarmed.
+struct StateDir {
+    dir: PathBuf,
+    armed: bool,
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Step 2.
+fn claim(
+    store: &Store,
+    id: &str,
+    bundle: &Path,
+    plan: &Plan,
+) -> Result<(State, StateDir), ExecError> {
+    let base = store.run_containers();
+    fs::create_dir_all(&base).map_err(|source| ExecError::StateDir {
+        path: base.clone(),
+        source,
+    })?;
+    let dir = base.join(id);
+    if let Err(e) = fs::create_dir(&dir) {
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            return Err(ExecError::StateDir {
+                path: dir,
+                source: e,
+            });
+        }
+        let old = State::load(store, id).ok().map(State::refreshed);
+        match old {
+            Some(s) if s.status != Status::Stopped => return Err(ExecError::InUse(id.into())),
+            Some(s) if s.exit_code.is_some() => return Err(ExecError::Exists(id.into())),
+            // Left over by a ct-exec that was killed: reclaim it.
+            _ => {
+                let _ = fs::remove_dir_all(&dir);
+                fs::create_dir(&dir).map_err(|source| ExecError::StateDir {
+                    path: dir.clone(),
+                    source,
+                })?;
+            }
+        }
+    }
+    let guard = StateDir { dir, armed: true };
+    let mut st = State::new(id, bundle.to_path_buf());
+    st.created = Some(crate::rfc3339::now());
+    if let Some(a) = plan.spec.annotations() {
+        st.annotations = a.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    }
+    st.save(store)?;
+    Ok((st, guard))
+}
+
+/// `ct-exec [BUNDLE]`: run the container; returns the exit status to exit with.
+pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError> {
+    let bundle = Bundle::find(store, input)?;
+    let spec = load_config(&bundle)?;
+    let plan = Plan::new(spec, &bundle.dir, &o.overrides)?;
+    let seccomp = crate::seccomp_hook::prepare(&plan.spec)?;
+    if let Some(w) = cgroup::ignored(&plan) {
+        eprintln!("ct-exec: warning: {w}");
+    }
+    if o.detach && plan.terminal {
+        return Err(ExecError::Usage(
+            "-d cannot be combined with a terminal (-t or process.terminal)".into(),
+        ));
+    }
+    let id = match &o.id {
+        Some(id) if ct_layout::paths::valid_id(id) => id.clone(),
+        Some(id) => return Err(ExecError::Usage(format!("invalid container id '{id}'"))),
+        None if bundle.dir.parent() == Some(store.containers().as_path())
+            && ct_layout::paths::valid_id(&bundle.id()) =>
+        {
+            bundle.id()
+        }
+        None => ct_layout::paths::new_id(),
+    };
+    let (mut st, mut guard) = claim(store, &id, &bundle.dir, &plan)?;
+    if o.detach {
+        return detach(store, &plan, st, guard, o, seccomp.as_deref());
+    }
+    let r = supervise(store, &plan, &mut st, o, None, seccomp.as_deref());
+    guard.armed = true;
+    r
+}
+
+/// Step 3.
+fn detach(
+    store: &Store,
+    plan: &Plan,
+    mut st: State,
+    mut guard: StateDir,
+    o: &RunOptions,
+    seccomp: Option<child::SeccompInstall>,
+) -> Result<i32, ExecError> {
+    let log = log_path(store, &st.id);
+    let logf = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(|source| ExecError::StateDir {
+            path: log.clone(),
+            source,
+        })?;
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| ExecError::Spawn {
+            step: "pipe",
+            source: e.into(),
+        })?;
+    // SAFETY: ct-exec is single-threaded; the monitor child only runs ct-exec's own code.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(ExecError::Spawn {
+            step: "fork the monitor",
+            source: e.into(),
+        }),
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(r);
+            let _ = nix::unistd::setsid();
+            if let Ok(null) = fs::File::open("/dev/null") {
+                let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
+            }
+            let _ = nix::unistd::dup2(logf.as_raw_fd(), 1);
+            let _ = nix::unistd::dup2(logf.as_raw_fd(), 2);
+            drop(logf);
+            let res = supervise(store, plan, &mut st, o, Some(w), seccomp);
+            let code = match res {
+                Ok(code) => {
+                    st.status = Status::Stopped;
+                    st.exit_code = Some(code);
+                    if st.save(store).is_ok() {
+                        guard.armed = false;
+                    }
+                    0
+                }
+                Err(e) => {
+                    eprintln!("ct-exec: {}", ct_layout::pipe::chain(&e));
+                    e.exit_code()
+                }
+            };
+            drop(guard);
+            // SAFETY: leave without unwinding into the caller's half of the program.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { .. }) => {
+            drop(w);
+            guard.armed = false;
+            let mut msg = String::new();
+            let _ = fs::File::from(r).read_to_string(&mut msg);
+            if msg == "ok" {
+                ct_layout::pipe::emit(&st.id);
+                return Ok(0);
+            }
+            match parse_error(msg.as_bytes()) {
+                Some((code, message)) => Err(ExecError::Container { code, message }),
+                None => Err(ExecError::Spawn {
+                    step: "start the detached container",
+                    source: io::Error::other(format!("monitor exited; see '{}'", log.display())),
+                }),
+            }
+        }
+    }
+}
+
+fn parse_error(m: &[u8]) -> Option<(i32, String)> {
+    let s = std::str::from_utf8(m.strip_prefix(b"E")?).ok()?;
+    let (code, msg) = s.split_once(' ')?;
+    Some((code.parse().ok()?, msg.to_string()))
+}
+
+/// The raw clone(2) syscall with a NULL stack: fork semantics plus namespace flags.
+fn clone_child(flags: libc::c_int) -> io::Result<i32> {
+    // SAFETY: with a NULL stack the child continues on a copy-on-write copy of our stack, like
+    // fork(2); ct-exec is single-threaded, so no lock can be held by a thread that is gone.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(r as i32)
+}
+
+fn kill_and_reap(pid: i32) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = waitpid(Pid::from_raw(pid), None);
+}
+
+/// Steps 4 to 6. `ready` (detached runs) gets "ok" or the error once the command runs.
+fn supervise(
+    store: &Store,
+    plan: &Plan,
+    st: &mut State,
+    o: &RunOptions,
+    ready: Option<OwnedFd>,
+    seccomp: Option<child::SeccompInstall>,
+) -> Result<i32, ExecError> {
+    let report = |ready: &Option<OwnedFd>, e: &ExecError| {
+        if let Some(w) = ready {
+            let msg = format!("E{} {}", e.exit_code(), ct_layout::pipe::chain(e));
+            let _ = nix::unistd::write(w, msg.as_bytes());
+        }
+    };
+    let r = spawn(store, plan, st, o, seccomp, &ready);
+    let (container, sfd, master) = match r {
+        Ok(x) => x,
+        Err(e) => {
+            report(&ready, &e);
+            return Err(e);
+        }
+    };
+    if let Some(w) = ready {
+        let _ = nix::unistd::write(&w, b"ok");
+    }
+    let _raw = match &master {
+        Some(_) if o.interactive => Some(pty::RawMode::enter()),
+        _ => None,
+    };
+    relay(container, sfd, master, o.interactive)
+}
+
+type Spawned = (i32, SignalFd, Option<OwnedFd>);
+
+fn spawn(
+    store: &Store,
+    plan: &Plan,
+    st: &mut State,
+    o: &RunOptions,
+    seccomp: Option<child::SeccompInstall>,
+    _ready: &Option<OwnedFd>,
+) -> Result<Spawned, ExecError> {
+    let spawn_err = |step: &'static str| move |source: io::Error| ExecError::Spawn { step, source };
+    let (psock, csock) = sync_socket::pair().map_err(spawn_err("socketpair"))?;
+    let pty = match plan.terminal {
+        true => Some(pty::open(plan.console_size)?),
+        false => None,
+    };
+    let handled = signals::handled();
+    let old_mask = signals::block(&handled).map_err(|e| spawn_err("sigprocmask")(e.into()))?;
+    let sfd = SignalFd::with_flags(&handled, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| spawn_err("signalfd")(e.into()))?;
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+
+    let pid = clone_child(plan.ns.clone_flags()).map_err(spawn_err("clone"))?;
+    if pid == 0 {
+        drop(psock);
+        child::main(ChildArgs {
+            plan,
+            sock: csock.as_raw_fd(),
+            pty_slave: pty
+                .as_ref()
+                .map(|p| (p.slave.as_raw_fd(), p.slave_path.clone())),
+            old_mask,
+            init: o.init,
+            seccomp,
+        });
+    }
+    drop(csock);
+    let master = pty.map(|p| p.master);
+
+    let mut container = pid;
+    loop {
+        let msg = sync_socket::recv(psock.as_raw_fd()).map_err(spawn_err("handshake"))?;
+        match msg.first() {
+            None => break,
+            Some(b'R') => {
+                let r = place(plan, pid);
+                if let Err(e) = r {
+                    kill_and_reap(pid);
+                    return Err(e);
+                }
+                sync_socket::send(psock.as_raw_fd(), b"G").map_err(spawn_err("handshake"))?;
+            }
+            Some(b'P') => {
+                container = std::str::from_utf8(&msg[1..])
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(pid);
+            }
+            Some(b'E') => {
+                let (code, message) =
+                    parse_error(&msg).unwrap_or((125, String::from_utf8_lossy(&msg).into()));
+                let _ = waitpid(Pid::from_raw(pid), None);
+                if container != pid {
+                    let _ = waitpid(Pid::from_raw(container), None);
+                }
+                return Err(ExecError::Container { code, message });
+            }
+            Some(_) => {}
+        }
+    }
+    st.status = Status::Running;
+    st.pid = Some(container);
+    st.pid_start = state::pid_start_time(container);
+    st.save(store)?;
+    Ok((container, sfd, master))
+}
+
+/// Step 5's parent work: uid/gid maps, then the cgroup.
+fn place(plan: &Plan, pid: i32) -> Result<(), ExecError> {
+    if plan.ns.new_user {
+        user_ns::write_maps(pid, &plan.uid_map, &plan.gid_map)?;
+    }
+    cgroup::place(plan, pid)?;
+    Ok(())
+}
+
+fn write_all(fd: RawFd, mut buf: &[u8]) -> bool {
+    while !buf.is_empty() {
+        // SAFETY: write reads at most buf.len() bytes from buf.
+        let n = unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) };
+        if n < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return false;
+        }
+        buf = &buf[n as usize..];
+    }
+    true
+}
+
+fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: read writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// Step 6.
+fn relay(
+    container: i32,
+    sfd: SignalFd,
+    master: Option<OwnedFd>,
+    interactive: bool,
+) -> Result<i32, ExecError> {
+    let mut status = None;
+    let mut master_open = master.is_some();
+    let mut stdin_open = master.is_some() && interactive;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while let Ok(Some(si)) = sfd.read_signal() {
+            let sig = si.ssi_signo as i32;
+            if sig == libc::SIGCHLD {
+                loop {
+                    match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                        Ok(WaitStatus::StillAlive) | Err(_) => break,
+                        Ok(s) if s.pid() == Some(Pid::from_raw(container)) => {
+                            status = init::status_code(s);
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            } else if sig == libc::SIGWINCH && master.is_some() {
+                if let (Some(ws), Some(m)) = (pty::window_size(0), &master) {
+                    pty::set_window_size(m.as_raw_fd(), &ws);
+                }
+            } else if let Ok(s) = Signal::try_from(sig) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(container), s);
+            }
+        }
+        if let Some(code) = status {
+            if let (true, Some(m)) = (master_open, &master) {
+                // What the container printed last is still in the pty: drain it.
+                // SAFETY: fcntl on our own fd.
+                unsafe { libc::fcntl(m.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+                while let Ok(n @ 1..) = read_some(m.as_raw_fd(), &mut buf) {
+                    write_all(1, &buf[..n]);
+                }
+            }
+            let _ = io::stdout().flush();
+            return Ok(code);
+        }
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        // SAFETY: fd 0 stays open for the life of the process.
+        let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+        let mi = match (&master, master_open) {
+            (Some(m), true) => {
+                fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+                Some(fds.len() - 1)
+            }
+            _ => None,
+        };
+        let ii = if stdin_open {
+            fds.push(PollFd::new(stdin, PollFlags::POLLIN));
+            Some(fds.len() - 1)
+        } else {
+            None
+        };
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(ExecError::Spawn {
+                    step: "poll",
+                    source: e.into(),
+                })
+            }
+        }
+        let ready = |i: Option<usize>| {
+            i.and_then(|i| fds[i].revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (m_ready, i_ready) = (ready(mi), ready(ii));
+        drop(fds);
+        if m_ready {
+            if let Some(m) = &master {
+                match read_some(m.as_raw_fd(), &mut buf) {
+                    Ok(n @ 1..) => {
+                        write_all(1, &buf[..n]);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    _ => master_open = false,
+                }
+            }
+        }
+        if i_ready {
+            if let Some(m) = &master {
+                match read_some(0, &mut buf) {
+                    Ok(n @ 1..) => {
+                        write_all(m.as_raw_fd(), &buf[..n]);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    _ => {
+                        // End of input: type the terminal's EOF character (^D).
+                        write_all(m.as_raw_fd(), b"\x04");
+                        stdin_open = false;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The parent ↔ child handshake over a `socketpair(AF_UNIX, SOCK_SEQPACKET)` (unix(7)):
+//! message boundaries come for free, and both ends are close-on-exec, so the parent reading
+//! end-of-file means the container's command was executed.
+//!
+//! Messages, in order:
+//! * child → parent `R`: "my namespaces exist": the parent writes the uid/gid maps and
+//!   places the child in its cgroup;
+//! * parent → child `G`: go on;
+//! * child → parent `P<pid>`: on the slow path, the host pid of the forked container process;
+//! * child → parent `E<code> <message>`: setup failed; ct-exec prints the message and exits
+//!   with the code (125, or 126/127 for exec failures);
+//! * end of file: `execve` succeeded.
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+pub fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair writes two fds into the array.
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just created and are owned by nothing else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+pub fn send(fd: RawFd, msg: &[u8]) -> io::Result<()> {
+    // SAFETY: send reads msg.len() bytes from msg.
+    let r = unsafe {
+        libc::send(
+            fd,
+            msg.as_ptr() as *const libc::c_void,
+            msg.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// One message; an empty vector means end of file.
+pub fn recv(fd: RawFd) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: recv writes at most buf.len() bytes into buf.
+        let r = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        buf.truncate(r as usize);
+        return Ok(buf);
+    }
+}
