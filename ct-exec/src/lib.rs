@@ -1,4 +1,136 @@
-//! ct-exec: run an OCI bundle: namespaces, pivot_root, /proc and /dev, privileges, exec.
+//! ct-exec: an OCI runtime. Runs a bundle (`config.json` + `rootfs/`) as a container: new
+//! namespaces, the mounts, `pivot_root`, devices, identity and capabilities, then `execve`.
 //!
-//! Not implemented yet: this crate is a placeholder so the workspace has its final shape.
+//! Read it in this order: [`run`] (the parent: from a bundle to an exit status), [`child`]
+//! (the container's first process, step by step), then one module per kernel primitive —
+//! [`namespaces`], [`user_ns`], [`mounts`], [`rootfs_path`], [`devices`], [`pivot_root`],
+//! [`masked_paths`], [`sysctl`], [`rlimits`], [`capabilities`], [`credentials`], [`pty`],
+//! [`signals`], [`init`], [`exec`], [`seccomp`]. [`lifecycle`] is `kill` and `delete`.
+//!
+//! Exit codes (chroot(1)'s): the container's own status (128+N when killed by signal N);
+//! 125 when ct-exec itself fails; 126 when the command cannot be run; 127 when it is not found.
+
+pub mod capabilities;
+pub mod cgroup;
+pub mod child;
+pub mod credentials;
+pub mod devices;
+pub mod exec;
+pub mod init;
+pub mod lifecycle;
+pub mod masked_paths;
+pub mod mounts;
+pub mod namespaces;
+pub mod oci_config;
+pub mod pivot_root;
+pub mod pty;
+pub mod rfc3339;
+pub mod rlimits;
+pub mod rootfs_path;
+pub mod run;
+pub mod seccomp_hook;
+pub mod signals;
+pub mod sync_socket;
+pub mod sysctl;
+pub mod user_ns;
+
+use std::io;
+use std::path::PathBuf;
+
+use ct_layout::pipe::{EXIT_FAILURE, EXIT_RUNTIME_FAILURE};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Input(#[from] ct_layout::pipe::InputError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Bundle(#[from] ct_layout::bundle::BundleError),
+    #[error("cannot read '{path}'")]
+    ConfigRead {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("invalid config '{path}'")]
+    ConfigParse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("config.json: {0} is not supported by ct-exec")]
+    Unsupported(String),
+    #[error(transparent)]
+    Config(#[from] oci_config::ConfigError),
+    #[error(transparent)]
+    UserNs(#[from] user_ns::UserNsError),
+    #[error(transparent)]
+    Pty(#[from] pty::PtyError),
+    #[error(transparent)]
+    Cgroup(#[from] cgroup::CgroupError),
+    #[error("seccomp profile")]
+    Seccomp(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot create '{path}'")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    State(#[from] ct_layout::state::StateError),
+    #[error("container '{0}' is already running")]
+    InUse(String),
+    #[error("container '{0}' exists (stopped); remove it with: ct-exec delete {0}")]
+    Exists(String),
+    #[error("cannot {step}")]
+    Spawn {
+        step: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    /// The container's first process reported a failure; `code` is 125, 126 or 127.
+    #[error("{message}")]
+    Container { code: i32, message: String },
+    #[error("container '{0}' is not running")]
+    NotRunning(String),
+    #[error("container '{0}' is running; stop it first (ct-exec kill {0}) or use delete --force")]
+    StillRunning(String),
+    #[error("unknown signal '{0}'")]
+    Signal(String),
+    #[error("cannot signal container '{id}'")]
+    Kill {
+        id: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl ExecError {
+    /// The documented exit code for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ExecError::Container { code, .. } => *code,
+            ExecError::Usage(_) | ExecError::Input(_) => ct_layout::pipe::EXIT_USAGE,
+            ExecError::NotRunning(_)
+            | ExecError::StillRunning(_)
+            | ExecError::Signal(_)
+            | ExecError::Kill { .. } => EXIT_FAILURE,
+            _ => EXIT_RUNTIME_FAILURE,
+        }
+    }
+
+    /// `hint:` lines for known gotchas.
+    pub fn hints(&self) -> Vec<&'static str> {
+        match self {
+            ExecError::Bundle(_) => {
+                vec!["a bundle is a directory with config.json and rootfs/ (runc spec, umoci unpack, ct-unpack)"]
+            }
+            ExecError::Config(oci_config::ConfigError::Rlimit(_)) => {
+                vec!["raising a hard limit needs CAP_SYS_RESOURCE; check `ulimit -H -a`"]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
 pub mod seccomp;
