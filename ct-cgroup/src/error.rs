@@ -121,7 +121,7 @@ impl CgroupError {
                     ("cpu.cfs_quota_us" | "cpu.max", libc::EINVAL) => {
                         vec!["the quota must be at least 1000 us and fit below the parent's quota"]
                     }
-                    ("cpuset.cpus" | "cpuset.mems", libc::EINVAL) => {
+                    ("cpuset.cpus" | "cpuset.mems", libc::EINVAL | libc::ERANGE) => {
                         vec!["the list must name CPUs (or memory nodes) the parent cgroup has, e.g. 0-1 or 0,1"]
                     }
                     ("cgroup.subtree_control", libc::EBUSY) => {
