@@ -274,6 +274,102 @@ fn parse_pax_time(v: &str) -> Option<libc::timespec> {
     })
 }
 
+/// A file stored sparse in the PAX formats of GNU tar (`GNU.sparse.*` records, versions 0.1
+/// and 1.0; the old GNU 'S' type is parsed by the `tar` crate itself).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaxSparse {
+    /// The real name (`GNU.sparse.name`); the header's is `GNUSparseFile.N/NAME`.
+    pub name: Option<PathBuf>,
+    /// The file's real size.
+    pub size: u64,
+    /// 0.1: the map from the header; 1.0: `None`, the map leads the data.
+    pub map: Option<Vec<(u64, u64)>>,
+}
+
+fn pax_sparse<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Option<PaxSparse>> {
+    let Some(pax) = entry.pax_extensions()? else {
+        return Ok(None);
+    };
+    let mut sp = PaxSparse::default();
+    let mut is_sparse = false;
+    let mut v1 = false;
+    for ext in pax {
+        let ext = ext?;
+        let (Ok(k), Ok(v)) = (ext.key(), ext.value()) else {
+            continue;
+        };
+        let num = || {
+            v.parse::<u64>()
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("bad {k}")))
+        };
+        match k {
+            "GNU.sparse.major" => {
+                is_sparse = true;
+                v1 = v == "1";
+            }
+            "GNU.sparse.name" => sp.name = Some(PathBuf::from(v)),
+            "GNU.sparse.realsize" | "GNU.sparse.size" => {
+                is_sparse = true;
+                sp.size = num()?;
+            }
+            "GNU.sparse.map" => {
+                is_sparse = true;
+                let nums: Result<Vec<u64>, _> = v.split(',').map(str::parse::<u64>).collect();
+                let nums = nums.map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidData, "bad GNU.sparse.map")
+                })?;
+                sp.map = Some(
+                    nums.chunks(2)
+                        .filter(|c| c.len() == 2)
+                        .map(|c| (c[0], c[1]))
+                        .collect(),
+                );
+            }
+            _ => {}
+        }
+    }
+    if !is_sparse {
+        return Ok(None);
+    }
+    if v1 {
+        sp.map = None;
+    }
+    Ok(Some(sp))
+}
+
+/// Read the 1.0 sparse map that leads the data: decimal numbers, one per line (count, then
+/// offset/size pairs), padded to a 512-byte block.
+fn read_sparse_map<R: Read>(r: &mut R) -> io::Result<Vec<(u64, u64)>> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad GNU sparse 1.0 map");
+    let mut block = [0u8; 512];
+    let mut nums: Vec<u64> = Vec::new();
+    let mut cur = String::new();
+    let mut want: Option<usize> = None;
+    loop {
+        r.read_exact(&mut block)?;
+        for &b in block.iter() {
+            if b == b'\n' {
+                nums.push(cur.parse().map_err(|_| bad())?);
+                cur.clear();
+                if want.is_none() {
+                    let n = usize::try_from(nums[0]).map_err(|_| bad())?;
+                    if n > 1 << 20 {
+                        return Err(bad());
+                    }
+                    want = Some(1 + 2 * n);
+                }
+            } else if b.is_ascii_digit() {
+                cur.push(b as char);
+            } else {
+                return Err(bad());
+            }
+            if want.is_some_and(|w| nums.len() == w) {
+                return Ok(nums[1..].chunks(2).map(|c| (c[0], c[1])).collect());
+            }
+        }
+    }
+}
+
 /// Applies layers to one root directory.
 pub struct Extractor {
     root: OwnedFd,
@@ -309,16 +405,20 @@ impl Extractor {
         let entries = ar.entries().map_err(fail("read the tar stream", here))?;
         for entry in entries {
             let mut entry = entry.map_err(fail("read a tar entry", here))?;
-            let raw = entry
+            let mut raw = entry
                 .path()
                 .map_err(fail("read a tar entry name", here))?
                 .into_owned();
+            let sparse = pax_sparse(&mut entry).map_err(fail("read the PAX header of", &raw))?;
+            if let Some(n) = sparse.as_ref().and_then(|s| s.name.clone()) {
+                raw = n;
+            }
             let path = clean(&raw);
             stats.entries += 1;
             match whiteout::classify(&path) {
                 Kind::Opaque(dir) => self.opaque(&dir)?,
                 Kind::Whiteout(p) => self.whiteout(&p)?,
-                Kind::Entry(p) => stats.bytes += self.entry(&mut entry, &p)?,
+                Kind::Entry(p) => stats.bytes += self.entry(&mut entry, &p, sparse.as_ref())?,
             }
         }
         self.finish_dirs()?;
@@ -412,6 +512,7 @@ impl Extractor {
         &mut self,
         entry: &mut tar::Entry<'_, R>,
         p: &Path,
+        sparse: Option<&PaxSparse>,
     ) -> Result<u64, ExtractError> {
         use tar::EntryType as T;
         let kind = entry.header().entry_type();
@@ -486,10 +587,14 @@ impl Extractor {
                     0o600,
                 )
                 .map_err(fail("create file", p))?;
-                let size = entry.size();
-                written = self
-                    .copy(entry, &fd, kind == T::GNUSparse, size)
-                    .map_err(fail("write file", p))?;
+                written = match sparse {
+                    Some(sp) => Self::copy_pax_sparse(entry, &fd, sp),
+                    None => {
+                        let size = entry.size();
+                        self.copy(entry, &fd, kind == T::GNUSparse, size)
+                    }
+                }
+                .map_err(fail("write file", p))?;
                 apply_meta_fd(&fd, &m, true).map_err(fail("set metadata on", p))?;
             }
             T::Symlink => {
@@ -613,6 +718,43 @@ impl Extractor {
             // SAFETY: plain ftruncate on a valid fd.
             cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) })?;
         }
+        Ok(total)
+    }
+
+    /// PAX sparse: write each (offset, size) chunk at its offset, leave the rest as holes.
+    fn copy_pax_sparse<R: Read>(
+        entry: &mut tar::Entry<'_, R>,
+        fd: &OwnedFd,
+        sp: &PaxSparse,
+    ) -> io::Result<u64> {
+        let map = match &sp.map {
+            Some(m) => m.clone(),
+            None => read_sparse_map(entry)?,
+        };
+        let mut buf = vec![0u8; 128 * 1024];
+        let mut total = 0;
+        for (off, len) in map {
+            if off.checked_add(len).is_none_or(|end| end > sp.size) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "sparse chunk beyond the file size",
+                ));
+            }
+            // SAFETY: plain lseek on a valid fd.
+            if unsafe { libc::lseek(fd.as_raw_fd(), off as libc::off_t, libc::SEEK_SET) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut left = len;
+            while left > 0 {
+                let n = (left as usize).min(buf.len());
+                entry.read_exact(&mut buf[..n])?;
+                write_all_fd(fd, &buf[..n])?;
+                left -= n as u64;
+            }
+            total += len;
+        }
+        // SAFETY: plain ftruncate on a valid fd.
+        cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), sp.size as libc::off_t) })?;
         Ok(total)
     }
 
@@ -781,6 +923,22 @@ mod tests {
         let t = parse_pax_time("12").unwrap();
         assert_eq!((t.tv_sec, t.tv_nsec), (12, 0));
         assert!(parse_pax_time("x").is_none());
+    }
+
+    #[test]
+    fn sparse_map_1_0() {
+        let mut data = b"3\n0\n5\n4096\n10\n9000\n0\n".to_vec();
+        data.resize(512, 0);
+        data.extend_from_slice(b"payload");
+        let mut r = &data[..];
+        assert_eq!(
+            read_sparse_map(&mut r).unwrap(),
+            vec![(0, 5), (4096, 10), (9000, 0)]
+        );
+        assert_eq!(r, b"payload");
+        let mut bad = b"x\n".to_vec();
+        bad.resize(512, 0);
+        assert!(read_sparse_map(&mut &bad[..]).is_err());
     }
 
     #[test]
