@@ -1,0 +1,165 @@
+//! seccomp through the real runtime: busybox bundles with a `linux.seccomp` profile run by the
+//! `ct-exec` binary (as root: namespaces, pivot_root). One profile denies mkdir with EPERM and
+//! the container's `mkdir` must say "Operation not permitted"; docker's default profile
+//! (`ct_layout::seccomp_default`, what ct-unpack puts in config.json) must run a shell normally
+//! and still refuse `unshare` and `mount`.
+//!
+//! Each test has its own bundle, `CT_ROOT` and `CT_RUN` in a temp dir; the container's mounts
+//! live in its own mount namespace and vanish with it.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Bundle {
+    dir: tempfile::TempDir,
+}
+
+/// docker's default capabilities: enough for a shell, without CAP_SYS_ADMIN.
+const CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// A busybox bundle (rootfs from Debian's busybox-static) whose config carries `seccomp`.
+fn bundle(seccomp: Value) -> Bundle {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let rootfs = dir.path().join("bundle/rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap_or_else(|e| panic!("mkdir rootfs: {e}"));
+    let layer = ct_tests::image::busybox_layer();
+    tar::Archive::new(layer.as_slice())
+        .unpack(&rootfs)
+        .unwrap_or_else(|e| panic!("unpack busybox: {e}"));
+    let config = json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/bin"],
+            "cwd": "/",
+            "noNewPrivileges": true,
+            "capabilities": {
+                "bounding": CAPS, "effective": CAPS, "permitted": CAPS
+            }
+        },
+        "root": {"path": "rootfs", "readonly": false},
+        "hostname": "seccomp",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}
+        ],
+        "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"},
+                           {"type": "uts"}, {"type": "network"}],
+            "seccomp": seccomp
+        }
+    });
+    let text = serde_json::to_vec_pretty(&config).unwrap_or_default();
+    std::fs::write(dir.path().join("bundle/config.json"), text)
+        .unwrap_or_else(|e| panic!("config.json: {e}"));
+    Bundle { dir }
+}
+
+impl Bundle {
+    /// `ct-exec BUNDLE -- sh -c SCRIPT`, with this test's own CT_ROOT/CT_RUN; killed after
+    /// 60 s.
+    fn run(&self, script: &str) -> Output {
+        let base = self.dir.path();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ct-exec"))
+            .arg(base.join("bundle"))
+            .args(["--", "sh", "-c", script])
+            .env("CT_ROOT", base.join("root"))
+            .env("CT_RUN", base.join("run"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn ct-exec: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("wait ct-exec: {e}"))
+    }
+
+    fn run_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn container_mkdir_fails_with_eperm_under_a_profile_denying_it() {
+    let b = bundle(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    }));
+    let out = b.run(
+        "mkdir /tmp/denied; echo mkdir=$?; touch /tmp/file && echo touch-ok; \
+         grep '^Seccomp:' /proc/self/status",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert_eq!(
+        stdout, "mkdir=1\ntouch-ok\nSeccomp:\t2\n",
+        "stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("mkdir: can't create directory '/tmp/denied': Operation not permitted"),
+        "{stderr}"
+    );
+    assert!(!b.run_dir().join("bundle/rootfs/tmp/denied").exists());
+    assert!(b.run_dir().join("bundle/rootfs/tmp/file").exists());
+}
+
+#[test]
+fn container_runs_normally_under_the_default_profile() {
+    let profile = serde_json::to_value(ct_layout::seccomp_default::profile()).unwrap_or_default();
+    let b = bundle(profile);
+    let out = b.run(
+        "echo hello; ls /bin/busybox; mkdir /tmp/d && echo mkdir-ok; x=$(echo sub); \
+         echo sub-$x; sleep 0 & wait $! && echo bg-ok; grep '^Seccomp:' /proc/self/status; \
+         unshare -U true; echo unshare=$?; mount -t tmpfs none /tmp/d; echo mount=$?",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert_eq!(
+        stdout, "hello\n/bin/busybox\nmkdir-ok\nsub-sub\nbg-ok\nSeccomp:\t2\nunshare=1\nmount=1\n",
+        "stderr: {stderr}"
+    );
+    assert!(stderr.contains("Operation not permitted"), "{stderr}");
+}
