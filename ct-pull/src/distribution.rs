@@ -223,6 +223,8 @@ impl RegistryClient {
                         })
                     }
                 },
+                // A 400 to plain HTTP after HTTPS failed: a TLS server we could not verify.
+                400 if last_err.is_some() => break,
                 _ => return Err(PullError::NotRegistry { url, status }),
             };
             return Ok(RegistryClient {

@@ -86,6 +86,7 @@ pub struct Registry {
     dir: tempfile::TempDir,
     auth: Auth,
     issuer: Option<TokenIssuer>,
+    tls: bool,
 }
 
 /// A free port on 127.0.0.1 (the kernel picks it; there is a small race until it is used).
@@ -112,9 +113,19 @@ impl Registry {
     /// Start a registry with `auth` (panics with the registry's log if it does not come up in
     /// 20 s). Retries with another port if the chosen one was taken meanwhile.
     pub fn start(auth: Auth) -> Registry {
+        Registry::start_with(auth, false)
+    }
+
+    /// Like [`Registry::start`], but serving HTTPS only, with a certificate for `127.0.0.1`
+    /// and `localhost` signed by a CA made with `openssl` ([`Registry::ca_file`]).
+    pub fn start_tls(auth: Auth) -> Registry {
+        Registry::start_with(auth, true)
+    }
+
+    fn start_with(auth: Auth, tls: bool) -> Registry {
         let mut last = String::new();
         for _ in 0..3 {
-            match Registry::try_start(auth.clone()) {
+            match Registry::try_start(auth.clone(), tls) {
                 Ok(r) => return r,
                 Err(log) => last = log,
             }
@@ -122,7 +133,7 @@ impl Registry {
         panic!("docker-registry did not start:\n{last}");
     }
 
-    fn try_start(auth: Auth) -> Result<Registry, String> {
+    fn try_start(auth: Auth, tls: bool) -> Result<Registry, String> {
         let dir = tempfile::Builder::new()
             .prefix("ct-registry-")
             .tempdir()
@@ -177,8 +188,60 @@ impl Registry {
                 yaml
             }
         };
+        let tls_yaml = if tls {
+            // A CA, and a server certificate it signs: rustls (like browsers) refuses a CA
+            // certificate presented as the server's own.
+            let p = |n: &str| dir.path().join(n);
+            run(Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
+                .args(["-subj", "/CN=ct-test-ca", "-keyout"])
+                .arg(p("ca.key"))
+                .arg("-out")
+                .arg(p("ca.crt"))
+                .stderr(Stdio::piped()));
+            run(Command::new("openssl")
+                .args([
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ])
+                .arg("-keyout")
+                .arg(p("tls.key"))
+                .arg("-out")
+                .arg(p("tls.csr"))
+                .stderr(Stdio::piped()));
+            std::fs::write(
+                p("ext.cnf"),
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+            )
+            .expect("write ext.cnf");
+            run(Command::new("openssl")
+                .args(["x509", "-req", "-days", "2", "-CAcreateserial", "-in"])
+                .arg(p("tls.csr"))
+                .arg("-CA")
+                .arg(p("ca.crt"))
+                .arg("-CAkey")
+                .arg(p("ca.key"))
+                .arg("-extfile")
+                .arg(p("ext.cnf"))
+                .arg("-out")
+                .arg(p("tls.crt"))
+                .stderr(Stdio::piped()));
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                p("tls.crt").display(),
+                p("tls.key").display()
+            )
+        } else {
+            String::new()
+        };
         let config = format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: ct-test-secret\n{auth_yaml}",
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: ct-test-secret\n{tls_yaml}{auth_yaml}",
             storage.display()
         );
         let config_path = dir.path().join("config.yml");
@@ -198,6 +261,7 @@ impl Registry {
             dir,
             auth,
             issuer,
+            tls,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -206,7 +270,8 @@ impl Registry {
                 return Err(format!("exited with {status}:\n{}", reg.log()));
             }
             if let Some(code) = http_status(reg.addr(), "/v2/") {
-                if code == 200 || code == 401 {
+                // A TLS registry answers a plain-HTTP probe with 400: it is up.
+                if code == 200 || code == 401 || (tls && code == 400) {
                     return Ok(reg);
                 }
             }
@@ -230,9 +295,16 @@ impl Registry {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` for [`Registry::start_tls`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.host())
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host())
+    }
+
+    /// The PEM certificate of the CA that signed a TLS registry's certificate (None for
+    /// plain HTTP): what a client passes as its extra CA.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.tls.then(|| self.dir.path().join("ca.crt"))
     }
 
     /// `127.0.0.1:PORT/REPO[:TAG]`.
@@ -252,6 +324,23 @@ impl Registry {
     /// The registry's log so far (access log included), for assertion messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// Every request the registry served so far, as `METHOD PATH` (from its access log).
+    /// E.g. count blob fetches: `reg.requests().iter().filter(|r| r.contains("/blobs/")).count()`.
+    pub fn requests(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|l| {
+                let q = l.find("\"")?;
+                let rest = &l[q + 1..];
+                let end = rest.find("\"")?;
+                let mut parts = rest[..end].split(' ');
+                let (m, p) = (parts.next()?, parts.next()?);
+                matches!(m, "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE")
+                    .then(|| format!("{m} {p}"))
+            })
+            .collect()
     }
 
     /// How many token requests the issuer has answered (0 without token auth).
