@@ -105,10 +105,7 @@ pub enum SeccompError {
     ReadBack(#[source] io::Error),
     #[error("seccomp BPF program has {0} instructions; the kernel accepts at most 4096")]
     TooLong(usize),
-    #[error(
-        "cannot install the seccomp filter: {0} (hint: the kernel needs no_new_privs or \
-         CAP_SYS_ADMIN to accept a filter; EINVAL means a flag this kernel lacks)"
-    )]
+    #[error("cannot install the seccomp filter")]
     Install(#[source] io::Error),
     #[error("cannot install the seccomp filter: thread {0} could not be synchronized (TSYNC)")]
     Tsync(i64),
@@ -116,6 +113,25 @@ pub enum SeccompError {
         "cannot install the seccomp filter: seccomp(2) is missing and prctl cannot pass flags"
     )]
     FlagsNeedSeccompSyscall,
+}
+
+impl SeccompError {
+    /// A `hint:` line for the kernel gotchas behind an install error, if one applies.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            SeccompError::Install(e) if e.raw_os_error() == Some(libc::EACCES) => Some(
+                "the kernel accepts a seccomp filter only with no_new_privs or CAP_SYS_ADMIN: \
+                 set process.noNewPrivileges, or install the filter before dropping CAP_SYS_ADMIN",
+            ),
+            SeccompError::Install(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                Some("this kernel does not know a flag in linux.seccomp.flags")
+            }
+            SeccompError::Tsync(_) | SeccompError::FlagsNeedSeccompSyscall => {
+                Some("drop linux.seccomp.flags, which this kernel cannot apply")
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A compiled filter: classic BPF ready for seccomp(2), plus the flags to pass with it.

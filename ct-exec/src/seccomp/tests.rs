@@ -457,3 +457,16 @@ fn cache_returns_the_same_program_and_is_really_read() {
     let again = std::fs::read(&path).unwrap_or_default();
     assert!(again.len() > 8 * fresh.instructions().len());
 }
+
+#[test]
+fn install_errors_read_as_one_line_with_a_hint() {
+    let e = SeccompError::Install(io::Error::from_raw_os_error(libc::EACCES));
+    assert_eq!(
+        ct_layout::pipe::chain(&e),
+        "cannot install the seccomp filter: Permission denied (os error 13)"
+    );
+    assert!(e.hint().is_some_and(|h| h.contains("noNewPrivileges")));
+    let e = SeccompError::Install(io::Error::from_raw_os_error(libc::EINVAL));
+    assert!(e.hint().is_some_and(|h| h.contains("linux.seccomp.flags")));
+    assert!(SeccompError::TooLong(5000).hint().is_none());
+}
