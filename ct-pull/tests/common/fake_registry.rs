@@ -60,7 +60,7 @@ pub enum Reply {
 pub type Hook = Arc<dyn Fn(&Req) -> Reply + Send + Sync>;
 
 struct Content {
-    /// tag → (media type, manifest digest)
+    /// ref name (`one:1`) → manifest digest
     tags: HashMap<String, String>,
     /// digest → bytes (manifests and blobs alike)
     blobs: HashMap<String, Vec<u8>>,
@@ -92,8 +92,8 @@ impl Default for Config {
 }
 
 impl FakeRegistry {
-    /// Serve the images of the layout at `dir` (each ref name `x:tag` under its tag, any
-    /// repository name) and let `hook` decide about each request.
+    /// Serve the images of the layout at `dir` (ref name `NAME:TAG` as `…/NAME:TAG` under any
+    /// repository path) and let `hook` decide about each request.
     pub fn serve(dir: &Path, cfg: Config, hook: Hook) -> FakeRegistry {
         let layout = ImageLayout::at(dir);
         let mut content = Content {
@@ -112,8 +112,7 @@ impl FakeRegistry {
                 .media_types
                 .insert(digest.clone(), desc.media_type().to_string());
             if let Some(n) = ref_name(desc) {
-                let tag = n.rsplit(':').next().unwrap().to_string();
-                content.tags.insert(tag, digest);
+                content.tags.insert(n.to_string(), digest);
             }
         }
         // Manifests named by index entries get their media type from their own JSON.
@@ -307,7 +306,10 @@ fn handle(
         _ => ("", ""),
     };
     let digest = if kind == "manifest" && !what.starts_with("sha256:") {
-        content.tags.get(what).cloned()
+        // /v2/any/path/NAME/manifests/TAG serves the layout's image named NAME:TAG.
+        let repo = &path[4..path.rfind("/manifests/").unwrap_or(4)];
+        let name = repo.rsplit('/').next().unwrap_or(repo);
+        content.tags.get(&format!("{name}:{what}")).cloned()
     } else {
         Some(what.to_string())
     };

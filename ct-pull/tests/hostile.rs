@@ -1,0 +1,390 @@
+//! ct-pull against broken and hostile registries (a small test server, `common::fake_registry`,
+//! serving fixture images and misbehaving on demand): corrupt blobs, 5xx, resets, hangs,
+//! redirects, oversized or malformed manifests, expired tokens — and a pull killed halfway.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::fake_registry::{Config, FakeRegistry, Reply, Req};
+use common::*;
+use ct_layout::image_layout::ImageLayout;
+use ct_layout::Digest;
+use ct_tests::image::{busybox_layer, Compression, Image};
+
+/// A layout with `one:1` (busybox) and `big:1` (busybox + a 6 MiB incompressible layer).
+struct Fx {
+    _t: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    one: Digest,
+    one_layer: Digest,
+    big: Digest,
+    big_layer: Digest,
+    big_layer_size: u64,
+}
+
+fn layers_of(dir: &std::path::Path, m: &Digest) -> Vec<(Digest, u64)> {
+    let v: serde_json::Value = ImageLayout::at(dir).read_json(m).unwrap();
+    v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["digest"].as_str().unwrap().parse().unwrap(),
+                l["size"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn fx() -> Fx {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("fx");
+    let layout = ImageLayout::at(&dir);
+    let one = Image::new()
+        .layer(busybox_layer(), Compression::Gzip)
+        .write(&layout, "one:1");
+    let big = Image::new()
+        .layer(busybox_layer(), Compression::Gzip)
+        .layer(data_layer("big", 6, 1 << 20), Compression::None)
+        .write(&layout, "big:1");
+    let one_layer = layers_of(&dir, &one)[0].0.clone();
+    let (big_layer, big_layer_size) = layers_of(&dir, &big)[1].clone();
+    Fx {
+        _t: t,
+        dir,
+        one,
+        one_layer,
+        big,
+        big_layer,
+        big_layer_size,
+    }
+}
+
+fn serve(
+    fx: &Fx,
+    cfg: Config,
+    hook: impl Fn(&Req) -> Reply + Send + Sync + 'static,
+) -> FakeRegistry {
+    FakeRegistry::serve(&fx.dir, cfg, Arc::new(hook))
+}
+
+fn assert_store_empty(env: &Env) {
+    assert!(ref_names(env).is_empty(), "{:?}", ref_names(env));
+    check_store(env);
+}
+
+#[test]
+fn corrupted_blob_is_rejected_and_nothing_lands() {
+    let fx = fx();
+    let bad = fx.one_layer.to_string();
+    let reg = serve(&fx, Config::default(), move |r| {
+        if r.is_blob(&bad) {
+            Reply::Corrupt
+        } else {
+            Reply::Normal
+        }
+    });
+    let env = Env::new();
+    let e = failure(&env.run(&[&format!("{}/t/one:1", reg.host())]), 1);
+    assert!(
+        e.starts_with(&format!(
+            "ct-pull: blob {}: digest mismatch: got sha256:",
+            fx.one_layer
+        )),
+        "{e}"
+    );
+    assert!(!env.layout().has_blob(&fx.one_layer, None));
+    assert!(
+        !env.layout().has_blob(&fx.one, None),
+        "manifest stored without its layers"
+    );
+    assert_store_empty(&env);
+    // Nothing left in tmp either, not even an empty partial.
+    let left: Vec<_> = std::fs::read_dir(env.root().join("tmp")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn server_errors_are_retried_with_backoff_then_given_up() {
+    let fx = fx();
+    let layer = fx.one_layer.to_string();
+    let n = Arc::new(AtomicUsize::new(0));
+    let always = Arc::new(AtomicBool::new(false));
+    let (n2, always2) = (n.clone(), always.clone());
+    let reg = serve(&fx, Config::default(), move |r| {
+        if r.is_blob(&layer)
+            && (always2.load(Ordering::SeqCst) || n2.fetch_add(1, Ordering::SeqCst) < 2)
+        {
+            Reply::Status(503, "{}".into())
+        } else {
+            Reply::Normal
+        }
+    });
+    let env = Env::new();
+    let r = format!("{}/t/one:1", reg.host());
+    assert_eq!(env.pull(&[&r]), format!("{r}@{}", fx.one));
+    let gets = reg
+        .requests()
+        .iter()
+        .filter(|q| q.is_blob(&fx.one_layer.to_string()))
+        .count();
+    assert_eq!(gets, 3, "two 503s, then success");
+    always.store(true, Ordering::SeqCst);
+    let env = Env::new();
+    let e = failure(&env.run(&["--retries", "2", &r]), 1);
+    assert!(
+        e.ends_with("gave up after 3 attempts: registry answered 503"),
+        "{e}"
+    );
+    assert_store_empty(&env);
+}
+
+#[test]
+fn reset_connection_resumes_with_range() {
+    let fx = fx();
+    let layer = fx.big_layer.to_string();
+    let n = Arc::new(AtomicUsize::new(0));
+    let n2 = n.clone();
+    let reg = serve(&fx, Config::default(), move |r| {
+        if r.is_blob(&layer) && n2.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::Reset
+        } else {
+            Reply::Normal
+        }
+    });
+    let env = Env::new();
+    let r = format!("{}/t/big:1", reg.host());
+    assert_eq!(env.pull(&[&r]), format!("{r}@{}", fx.big));
+    let gets: Vec<Req> = reg
+        .requests()
+        .into_iter()
+        .filter(|q| q.is_blob(&fx.big_layer.to_string()))
+        .collect();
+    assert_eq!(gets.len(), 2);
+    assert_eq!(gets[0].header("range"), None);
+    let range = gets[1].header("range").expect("second GET resumes");
+    let from: u64 = range
+        .trim_start_matches("bytes=")
+        .trim_end_matches('-')
+        .parse()
+        .unwrap();
+    assert!(from > 0 && from < fx.big_layer_size, "{range}");
+    check_store(&env);
+}
+
+#[test]
+fn blob_redirects_are_followed() {
+    let fx = fx();
+    let reg = serve(&fx, Config::default(), |r| {
+        if r.path.contains("/blobs/") {
+            Reply::Redirect
+        } else {
+            Reply::Normal
+        }
+    });
+    let env = Env::new();
+    let r = format!("{}/t/one:1", reg.host());
+    assert_eq!(env.pull(&[&r]), format!("{r}@{}", fx.one));
+    // config + layer, each asked twice: the original URL and the redirect target.
+    let blob_reqs = reg
+        .requests()
+        .iter()
+        .filter(|q| q.path.contains("/blobs/"))
+        .count();
+    assert_eq!(blob_reqs, 4);
+    check_store(&env);
+}
+
+#[test]
+fn a_silent_registry_times_out() {
+    let fx = fx();
+    let reg = serve(&fx, Config::default(), |r| {
+        if r.path.contains("/manifests/") {
+            Reply::Silent
+        } else {
+            Reply::Normal
+        }
+    });
+    let env = Env::new();
+    let start = Instant::now();
+    let out = env.run(&[
+        "--timeout",
+        "1",
+        "--retries",
+        "1",
+        &format!("{}/t/one:1", reg.host()),
+    ]);
+    let e = failure(&out, 1);
+    assert!(e.contains("cannot reach") && e.contains("timed out"), "{e}");
+    // Bounded: two attempts of 1 s plus backoff, not the 30 s default.
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert_store_empty(&env);
+}
+
+#[test]
+fn broken_manifests_get_one_line_errors() {
+    let fx = fx();
+    let which = Arc::new(AtomicUsize::new(0));
+    let w = which.clone();
+    let reg = serve(&fx, Config::default(), move |r| {
+        if !r.path.contains("/manifests/") {
+            return Reply::Normal;
+        }
+        match w.load(Ordering::SeqCst) {
+            0 => Reply::Body(
+                "application/vnd.oci.image.manifest.v1+json".into(),
+                b"{\"schemaVersion\": 2, \"config\": ".to_vec(),
+            ),
+            1 => Reply::Body(
+                "application/vnd.docker.distribution.manifest.v1+prettyjws".into(),
+                br#"{"schemaVersion":1,"name":"t/one"}"#.to_vec(),
+            ),
+            2 => Reply::Body(
+                "application/vnd.oci.image.manifest.v1+json".into(),
+                vec![b' '; 5 << 20],
+            ),
+            _ => Reply::Status(
+                404,
+                r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#.into(),
+            ),
+        }
+    });
+    let env = Env::new();
+    let r = format!("{}/t/one:1", reg.host());
+    let e = failure(&env.run(&[&r]), 1);
+    assert!(
+        e.starts_with("ct-pull: malformed JSON in manifest sha256:")
+            && e.contains(&format!(" of {r}: EOF while parsing")),
+        "{e}"
+    );
+    which.store(1, Ordering::SeqCst);
+    let e = failure(&env.run(&[&r]), 1);
+    assert!(
+        e.contains("unsupported media type 'schemaVersion 1'"),
+        "{e}"
+    );
+    which.store(2, Ordering::SeqCst);
+    let e = failure(&env.run(&[&r]), 1);
+    assert!(e.contains("is larger than the 4194304-byte limit"), "{e}");
+    which.store(3, Ordering::SeqCst);
+    let e = failure(&env.run(&[&r]), 1);
+    assert!(
+        e.starts_with(&format!("ct-pull: manifest {r} not found: ")),
+        "{e}"
+    );
+    assert_store_empty(&env);
+}
+
+#[test]
+fn bearer_token_is_refreshed_on_401() {
+    let fx = fx();
+    let layer = fx.one_layer.to_string();
+    let once = Arc::new(AtomicBool::new(true));
+    let o = once.clone();
+    let reg = serve(
+        &fx,
+        Config {
+            ranges: true,
+            bearer: true,
+        },
+        move |r| {
+            if r.is_blob(&layer) && o.swap(false, Ordering::SeqCst) {
+                Reply::Unauthorized
+            } else {
+                Reply::Normal
+            }
+        },
+    );
+    let env = Env::new();
+    let r = format!("{}/t/one:1", reg.host());
+    assert_eq!(env.pull(&[&r]), format!("{r}@{}", fx.one));
+    assert_eq!(
+        reg.tokens.load(Ordering::SeqCst),
+        2,
+        "one token, one refresh"
+    );
+    let auths: Vec<String> = reg
+        .requests()
+        .iter()
+        .filter(|q| q.is_blob(&fx.one_layer.to_string()))
+        .map(|q| q.header("authorization").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(auths, ["Bearer tok-1", "Bearer tok-2"]);
+}
+
+/// Start a pull that stalls halfway through the big layer, wait for bytes in the partial
+/// file, SIGKILL it, then run again.
+fn killed_halfway_then_completed(ranges: bool) {
+    let fx = fx();
+    let layer = fx.big_layer.to_string();
+    let hang = Arc::new(AtomicBool::new(true));
+    let h = hang.clone();
+    let reg = serve(
+        &fx,
+        Config {
+            ranges,
+            bearer: false,
+        },
+        move |r| {
+            if r.is_blob(&layer) && h.load(Ordering::SeqCst) {
+                Reply::Hang
+            } else {
+                Reply::Normal
+            }
+        },
+    );
+    let env = Env::new();
+    let r = format!("{}/t/big:1", reg.host());
+    let mut child = env
+        .cmd(&[&r])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = env
+        .root()
+        .join(format!("tmp/{}.partial", fx.big_layer.hex()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "no partial download appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let had = std::fs::metadata(&partial).unwrap().len();
+    assert!(had > 0 && had < fx.big_layer_size);
+    assert!(
+        !env.layout().has_blob(&fx.big_layer, None),
+        "unverified blob in blobs/"
+    );
+    assert!(ref_names(&env).is_empty());
+
+    hang.store(false, Ordering::SeqCst);
+    assert_eq!(env.pull(&[&r]), format!("{r}@{}", fx.big));
+    let gets: Vec<Req> = reg
+        .requests()
+        .into_iter()
+        .filter(|q| q.is_blob(&fx.big_layer.to_string()))
+        .collect();
+    assert_eq!(gets.len(), 2);
+    assert_eq!(
+        gets[1].header("range"),
+        Some(format!("bytes={had}-").as_str())
+    );
+    assert!(!partial.exists());
+    check_store(&env);
+}
+
+#[test]
+fn pull_killed_halfway_resumes_with_range() {
+    killed_halfway_then_completed(true);
+}
+
+#[test]
+fn pull_killed_halfway_restarts_cleanly_without_range_support() {
+    killed_halfway_then_completed(false);
+}
