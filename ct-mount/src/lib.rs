@@ -378,3 +378,37 @@ pub fn unmount(store: &Store, input: &str) -> Result<(Bundle, bool), MountError>
     }
     Ok((bundle, was))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_unavailable_hints_at_flat() {
+        let e = MountError::Overlay(OverlayError::Unavailable(io::Error::from_raw_os_error(
+            libc::ENODEV,
+        )));
+        assert_eq!(
+            ct_layout::pipe::chain(&e),
+            "overlayfs is not available in this kernel: No such device (os error 19)"
+        );
+        assert_eq!(
+            e.hints(),
+            ["use ct-unpack --flat: a bundle with a plain rootfs needs no overlay"]
+        );
+    }
+
+    #[test]
+    fn busy_and_permission_errors_have_hints() {
+        let e = MountError::Unmount {
+            path: "/b/rootfs".into(),
+            source: io::Error::from_raw_os_error(libc::EBUSY),
+        };
+        assert!(e.hints()[0].contains("stop the container first"));
+        let e = MountError::Overlay(OverlayError::Syscall {
+            call: "fsmount",
+            source: io::Error::from_raw_os_error(libc::EPERM),
+        });
+        assert_eq!(e.hints(), ["mounting needs root (CAP_SYS_ADMIN)"]);
+    }
+}

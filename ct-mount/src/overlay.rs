@@ -124,7 +124,13 @@ impl OverlayError {
 
 /// Mount `ov` at `target`, with the new API when the kernel has it.
 pub fn mount(target: &Path, ov: &Overlay) -> Result<Api, OverlayError> {
-    let fs = match fsopen("overlay") {
+    mount_as("overlay", target, ov)
+}
+
+/// [`mount`] with the filesystem type's name given: tests ask for one the kernel does not
+/// have, to see the "overlayfs is not available" path taken for real.
+pub fn mount_as(fs_type: &str, target: &Path, ov: &Overlay) -> Result<Api, OverlayError> {
+    let fs = match fsopen(fs_type) {
         Ok(fs) => fs,
         Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
             return Err(OverlayError::Unavailable(e))

@@ -553,3 +553,89 @@ fn the_upper_root_takes_the_image_roots_mode_and_owner() {
         (0o750, 1000, 1001)
     );
 }
+
+#[test]
+fn a_kernel_without_the_filesystem_is_reported_as_unavailable() {
+    // fsopen(2) of a filesystem type the kernel does not know fails with ENODEV, exactly as
+    // it does for "overlay" on a kernel built without overlayfs.
+    let f = Fixture::new();
+    let (_, l1) = f.layer(1);
+    let (_, l2) = f.layer(2);
+    let target = f.tmp.path().join("m");
+    fs::create_dir(&target).unwrap();
+    let ov = ct_mount::overlay::Overlay {
+        lower: vec![l2, l1],
+        upper: None,
+    };
+    let e = ct_mount::overlay::mount_as("ctnosuchfs", &target, &ov).unwrap_err();
+    assert!(
+        matches!(e, ct_mount::overlay::OverlayError::Unavailable(_)),
+        "{e:?}"
+    );
+    let e = ct_mount::MountError::Overlay(e);
+    assert!(e
+        .hints()
+        .iter()
+        .any(|h| h.starts_with("use ct-unpack --flat")));
+    assert!(f.mounted().is_empty());
+}
+
+#[test]
+fn a_failure_after_mounting_unmounts_again() {
+    // config.json cannot be replaced (the bundle dir is immutable), so the mount that already
+    // succeeded must be undone: nothing half-mounted, config.json as it was.
+    let f = Fixture::new();
+    let layers = three_layers(&f);
+    let b = f.bundle("imm", &layers, RootfsMode::Overlay);
+    fs::create_dir(b.upper()).unwrap();
+    fs::create_dir(b.work()).unwrap();
+    let cfg = fs::read(b.config_path()).unwrap();
+    struct Immutable(PathBuf);
+    impl Drop for Immutable {
+        fn drop(&mut self) {
+            let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        }
+    }
+    let st = Command::new("chattr")
+        .arg("+i")
+        .arg(&b.dir)
+        .status()
+        .unwrap();
+    assert!(st.success(), "chattr +i");
+    let _imm = Immutable(b.dir.clone());
+    let o = f.run(&["--tmpfs", "/run", "imm"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with(&format!(
+            "ct-mount: cannot write '{}'",
+            b.config_path().display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(f.mounted().is_empty(), "the overlay was unmounted again");
+    assert_eq!(fs::read(b.config_path()).unwrap(), cfg);
+}
+
+#[test]
+fn concurrent_mounts_of_one_bundle_stack_nothing() {
+    let f = Fixture::new();
+    let layers = three_layers(&f);
+    let b = f.bundle("race", &layers, RootfsMode::Overlay);
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            Command::new(BIN)
+                .arg("race")
+                .env("CT_ROOT", &f.store.root)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        ok(&c.wait_with_output().unwrap());
+    }
+    assert_eq!(f.mounted(), vec![b.rootfs()], "exactly one overlay");
+}
