@@ -20,7 +20,9 @@
 //!    equals the default action is redundant and dropped; the `args` of one rule are ANDed,
 //!    unless two of them test the same argument index — then each becomes its own rule (ORed),
 //!    which is how docker's profile writes "personality(0) or personality(8) or ...".
-//!    The program is then exported as raw BPF (`seccomp_export_bpf`) into memory.
+//!    The program is then exported as raw BPF (`seccomp_export_bpf`) into memory, and, when
+//!    the default action refuses, a short stub goes in front that answers ENOSYS for syscalls
+//!    newer than any the profile names (runc does the same; see `seccomp/enosys_stub.rs`).
 //!    [`compile_cached`] does the same through a cache of compiled programs (a file per
 //!    profile under `$CT_RUN/seccomp`), because libseccomp needs milliseconds for a big profile.
 //! 2. [`install`] (in the child, after everything else and just before execve):
@@ -187,7 +189,30 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
     let mut ctx = build_context(profile)?;
     let (mut rules, mut skipped) = (0usize, Vec::new());
     add_rules(&mut ctx, profile, &mut rules, &mut skipped)?;
-    let filter = export_bpf(&ctx)?;
+    let mut filter = export_bpf(&ctx)?;
+    let default = action(
+        profile.default_action(),
+        profile.default_errno_ret(),
+        "the default action",
+    )?;
+    if enosys_stub::wanted(default) {
+        let mut arches = vec![ScmpArch::native()];
+        arches.extend(
+            profile
+                .architectures()
+                .iter()
+                .flatten()
+                .map(|a| scmp_arch(*a)),
+        );
+        let names = profile
+            .syscalls()
+            .iter()
+            .flatten()
+            .flat_map(|r| r.names().iter().map(String::as_str));
+        let mut stub = enosys_stub::stub(&arches, names);
+        stub.append(&mut filter);
+        filter = stub;
+    }
     if filter.len() > BPF_MAXINSNS {
         return Err(SeccompError::TooLong(filter.len()));
     }
@@ -526,6 +551,7 @@ fn export_bpf(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, Seccomp
 }
 
 mod bpf_cache;
+mod enosys_stub;
 pub use bpf_cache::{cache_path, compile_cached};
 
 #[cfg(test)]

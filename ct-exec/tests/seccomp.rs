@@ -198,6 +198,33 @@ fn default_errno_applies_to_unlisted_syscalls() {
 }
 
 #[test]
+fn syscalls_newer_than_the_profile_fail_with_enosys_not_the_default_errno() {
+    // The highest syscall named is exit_group (231 on x86_64, 252 on i386).
+    let p = program(
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,"syscalls":[
+            {"names":["exit","exit_group","getpid"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    );
+    let end = in_child(&p, false, || {
+        // SAFETY: raw syscalls; fanotify_init(0, 0) and times(NULL) write nothing.
+        unsafe {
+            // Older than the profile's newest syscall: the default errno.
+            if libc::syscall(libc::SYS_times, 0) != -1 || errno() != libc::EPERM {
+                return 1;
+            }
+            // Newer: ENOSYS, as from a kernel that lacks it (glibc then falls back).
+            if libc::syscall(libc::SYS_fanotify_init, 0, 0) != -1 || errno() != libc::ENOSYS {
+                return 2;
+            }
+            if libc::syscall(libc::SYS_getpid) <= 0 {
+                return 3;
+            }
+        }
+        0
+    });
+    assert_eq!(end, End::Exited(0));
+}
+
+#[test]
 fn personality_argument_condition_is_honoured() {
     // Only the query form personality(0xffffffff) passes; switching ASLR off is refused.
     let p = program(

@@ -5,7 +5,8 @@
 //! Steps:
 //! 1. Key: sha256 of the profile's JSON, the libseccomp version, the identity of the loaded
 //!    libseccomp object (path, size, mtime — Debian patches syscall tables without bumping the
-//!    version), the architecture ct was built for and this file format's version.
+//!    version) and of the running executable (a new ct-exec may compile differently), the
+//!    architecture ct was built for and this file format's version.
 //! 2. Hit: `DIR/<key>.bpf` is read and checked (magic, lengths); a file that does not check out
 //!    is treated as a miss and replaced.
 //! 3. Miss: [`super::compile`], then the program is written with `ct_layout::atomic` (temp file,
@@ -24,7 +25,7 @@ use oci_spec::runtime::LinuxSeccomp;
 use super::{compile, Program, SeccompError};
 
 const MAGIC: &[u8; 8] = b"CTSECCMP";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const HEADER: usize = 8 + 4 + 8 + 8 + 4 + 4;
 const INSN: usize = 8;
 
@@ -55,6 +56,9 @@ pub fn cache_path(profile: &LinuxSeccomp, dir: &Path) -> Option<PathBuf> {
     }
     key.extend_from_slice(library_identity().as_bytes());
     key.push(0);
+    // The program that compiles (ct-exec itself): a new build may compile differently.
+    key.extend_from_slice(file_identity("/proc/self/exe").as_bytes());
+    key.push(0);
     key.extend_from_slice(&serde_json::to_vec(profile).ok()?);
     let digest = ct_layout::Digest::of(&key);
     Some(dir.join(format!("{}.bpf", digest.hex())))
@@ -83,9 +87,20 @@ fn library_identity() -> String {
     } else {
         name
     };
-    match std::fs::metadata(&path) {
-        Ok(m) => format!("{path}:{}:{}:{}", m.ino(), m.size(), m.mtime()),
-        Err(_) => path,
+    file_identity(&path)
+}
+
+/// `path:inode:size:mtime` (following symlinks), or just the path if it cannot be read.
+fn file_identity(path: &str) -> String {
+    match std::fs::metadata(path) {
+        Ok(m) => format!(
+            "{path}:{}:{}:{}.{}",
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec()
+        ),
+        Err(_) => path.to_string(),
     }
 }
 

@@ -470,3 +470,73 @@ fn install_errors_read_as_one_line_with_a_hint() {
     assert!(e.hint().is_some_and(|h| h.contains("linux.seccomp.flags")));
     assert!(SeccompError::TooLong(5000).hint().is_none());
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys_on_every_abi() {
+    const X32: i64 = 0x4000_0000;
+    let p = match compile(&ct_layout::seccomp_default::profile()) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    let eperm = RET_ERRNO | 1;
+    let enosys = RET_ERRNO | libc::ENOSYS as u32;
+    // The highest x86_64 syscall docker's profile names is futex_requeue (456).
+    assert_eq!(verdict(&p, 456, [0; 6]), RET_ALLOW);
+    for nr in [457, 462, 999, 0x3fff_ffff] {
+        assert_eq!(verdict(&p, nr, [0; 6]), enosys, "x86_64 syscall {nr}");
+    }
+    // Unlisted but older than the profile: the default action.
+    assert_eq!(verdict(&p, libc::SYS_mount, [0; 6]), eperm);
+    // i386: mkdir is 39; 999 is past anything.
+    assert_eq!(verdict_on(&p, AUDIT_ARCH_I386, 39, [0; 6]), RET_ALLOW);
+    assert_eq!(verdict_on(&p, AUDIT_ARCH_I386, 999, [0; 6]), enosys);
+    assert_eq!(
+        verdict_on(&p, AUDIT_ARCH_I386, 21, [0; 6]),
+        eperm,
+        "i386 mount"
+    );
+    // x32: the x86_64 arch with bit 30 in the number.
+    assert_eq!(
+        verdict_on(&p, AUDIT_ARCH_X86_64, X32, [0; 6]),
+        RET_ALLOW,
+        "x32 read"
+    );
+    assert_eq!(verdict_on(&p, AUDIT_ARCH_X86_64, X32 | 999, [0; 6]), enosys);
+    assert_eq!(
+        verdict_on(&p, AUDIT_ARCH_X86_64, X32 | 165, [0; 6]),
+        eperm,
+        "x32 mount"
+    );
+    // An ABI the profile does not list is still killed.
+    assert_eq!(
+        verdict_on(&p, AUDIT_ARCH_AARCH64, 999, [0; 6]),
+        RET_KILL_THREAD
+    );
+}
+
+#[test]
+fn no_enosys_stub_when_the_default_allows_or_is_enosys() {
+    let allow = program(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],
+            "action":"SCMP_ACT_ERRNO"}]}"#,
+    );
+    assert_eq!(verdict(&allow, 999, [0; 6]), RET_ALLOW);
+    let with_stub = program(
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["mkdir"],
+            "action":"SCMP_ACT_ALLOW"}]}"#,
+    );
+    let enosys_default = program(
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[{"names":["mkdir"],
+            "action":"SCMP_ACT_ALLOW"}]}"#,
+    );
+    assert!(with_stub.instructions().len() > enosys_default.instructions().len());
+    assert_eq!(
+        verdict(&with_stub, 999, [0; 6]),
+        RET_ERRNO | libc::ENOSYS as u32
+    );
+    assert_eq!(
+        verdict(&enosys_default, 999, [0; 6]),
+        RET_ERRNO | libc::ENOSYS as u32
+    );
+}
