@@ -414,3 +414,50 @@ fn runc_runs_an_unpacked_and_mounted_bundle_as_the_image_says() {
     Env::line(&env.run("ct-mount", &["--unmount", &b.dir.to_string_lossy()]));
     assert!(mounts_under(&env.store.root).is_empty());
 }
+
+#[test]
+fn the_pipeline_works_through_pipes_and_a_flat_bundle_passes_through() {
+    let env = Env::new();
+    let image = "localhost/cases:1";
+    env.add(image, &cases_image());
+    let pipe = |extra: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "\"$0\" {extra} {image} | \"$1\" | \"$1\" --unmount | \"$1\""
+            ))
+            .arg(bin("ct-unpack"))
+            .arg(bin("ct-mount"))
+            .env("CT_ROOT", &env.store.root)
+            .env("CT_RUN", &env.store.run)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // unpack | mount | unmount | mount: each stage reads the line the one before printed.
+    let o = pipe("--id layered");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = env.store.bundle("layered");
+    assert_eq!(Env::line(&o), dir.to_str().unwrap());
+    assert_eq!(mounts_under(&env.store.root), vec![dir.join("rootfs")]);
+
+    let o = pipe("--flat --id flat");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let flat = env.store.bundle("flat");
+    assert_eq!(Env::line(&o), flat.to_str().unwrap());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "ct-mount: '{}' is a flat bundle (ct-unpack --flat): nothing to mount",
+            flat.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(mounts_under(&env.store.root), vec![dir.join("rootfs")]);
+    // The flat tree and the overlay tree are the same tree.
+    assert_same(
+        &snapshot(&flat.join("rootfs")).without_root(),
+        &snapshot(&dir.join("rootfs")).without_root(),
+        "flat rootfs vs overlay rootfs",
+    );
+}
