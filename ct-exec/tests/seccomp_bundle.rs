@@ -163,3 +163,63 @@ fn container_runs_normally_under_the_default_profile() {
     );
     assert!(stderr.contains("Operation not permitted"), "{stderr}");
 }
+
+/// The same default profile under Debian's runc: the profile is valid OCI for another runtime
+/// (runc compiles it with its own libseccomp), and behaves the same there.
+#[test]
+fn runc_runs_the_default_profile_the_same_way() {
+    let profile = serde_json::to_value(ct_layout::seccomp_default::profile()).unwrap_or_default();
+    let b = bundle(profile);
+    let config_path = b.run_dir().join("bundle/config.json");
+    let mut config: Value = std::fs::read(&config_path)
+        .ok()
+        .and_then(|t| serde_json::from_slice(&t).ok())
+        .unwrap_or_else(|| panic!("read back config.json"));
+    config["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "echo hello; grep '^Seccomp:' /proc/self/status; unshare -U true; echo unshare=$?"
+    ]);
+    std::fs::write(
+        &config_path,
+        serde_json::to_vec(&config).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("config.json: {e}"));
+    let id = format!("ct-seccomp-{}", std::process::id());
+    let state = b.run_dir().join("runc-state");
+    let mut child = Command::new("runc")
+        .arg("--root")
+        .arg(&state)
+        .args(["run", "--bundle"])
+        .arg(b.run_dir().join("bundle"))
+        .arg(&id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn runc: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("wait runc: {e}"));
+    // Whatever happened, leave no runc state behind.
+    let _ = Command::new("runc")
+        .arg("--root")
+        .arg(&state)
+        .args(["delete", "--force", &id])
+        .output();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert_eq!(
+        stdout, "hello\nSeccomp:\t2\nunshare=1\n",
+        "stderr: {stderr}"
+    );
+}
