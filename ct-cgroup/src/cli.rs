@@ -266,10 +266,7 @@ fn run_inner(cli: Cli) -> Result<(), CgroupError> {
                 cg.apply(Some(&res), Some(pid))?;
                 pipe::emit(cg.path());
             } else {
-                let input = pipe::input(cli.bundle, "bundle").map_err(|e| CgroupError::Bundle {
-                    input: "-".into(),
-                    source: ct_layout::bundle::BundleError::NotFound(e.to_string()),
-                })?;
+                let input = pipe::input(cli.bundle, "bundle")?;
                 let b = Bundle::find(&Store::from_env(), &input).map_err(|source| {
                     CgroupError::Bundle {
                         input: input.clone(),
@@ -305,9 +302,9 @@ pub fn run(cli: Cli) -> i32 {
         Err(e) => {
             pipe::report(TOOL, &e, &e.hints());
             match e {
-                CgroupError::InvalidValue { .. } | CgroupError::InvalidPath { .. } => {
-                    pipe::EXIT_USAGE
-                }
+                CgroupError::InvalidValue { .. }
+                | CgroupError::InvalidPath { .. }
+                | CgroupError::Input(ct_layout::pipe::InputError::Missing(_)) => pipe::EXIT_USAGE,
                 _ => pipe::EXIT_FAILURE,
             }
         }

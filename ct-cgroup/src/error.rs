@@ -94,6 +94,8 @@ pub enum CgroupError {
         #[source]
         source: ct_layout::bundle::BundleError,
     },
+    #[error(transparent)]
+    Input(#[from] ct_layout::pipe::InputError),
     #[error("bundle '{dir}' has no linux.cgroupsPath in config.json (run ct-cgroup on it first)")]
     NoCgroupsPath { dir: PathBuf },
 }

@@ -142,4 +142,11 @@ fn missing_bundle_is_one_line_error() {
         stderr(&o),
         "ct-cgroup: bundle 'nope': no bundle 'nope' (neither a directory with config.json nor a container id)"
     );
+    // No argument and an empty stdin: a usage error.
+    let o = p.ct(&["--memory", "64m"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "ct-cgroup: no bundle given: pass it as an argument or as one line on stdin"
+    );
 }

@@ -343,3 +343,39 @@ fn rm_of_unknown_cgroup_fails_with_one_line() {
         stderr(&o)
     );
 }
+
+#[test]
+fn rm_kills_processes_that_keep_forking() {
+    // auto: on this hybrid host cgroup.kill in the cgroup2 tree does it; v1: the cgroup2 mount
+    // is ignored, so it is the v1 path alone: freezer.state FROZEN, SIGKILL each pid, THAWED.
+    for mode in ["auto", "v1"] {
+        let mut h = ct_cgroup::Hierarchy::detect().unwrap();
+        if mode == "v1" {
+            h.v2 = None;
+            h.v2_controllers.clear();
+        }
+        let p = Parent::on(&format!("forker-{mode}"), h);
+        let env = [("CT_CGROUP_MODE", mode)];
+        // Three loops forking /bin/true as fast as they can: between reading cgroup.procs and
+        // the kills new pids keep appearing, which is why v1 freezes the cgroup first.
+        let mut sh = Gated::sh(
+            "for i in 1 2 3; do (while :; do /bin/true; done) >/dev/null 2>&1 </dev/null & done; wait",
+        );
+        let pid = sh.pid().to_string();
+        ok(&p.ct_env(&["--pid", &pid, "--name", "f", "--pids-limit", "64"], &env));
+        sh.go();
+        let cg = p.child("f");
+        common::wait_for(Duration::from_secs(10), || {
+            (cg.pids().unwrap().len() >= 4).then_some(())
+        });
+        ok(&p.ct_env(&["rm", "f"], &env));
+        assert!(!cg.exists(), "{mode}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(sh.child.wait().unwrap().signal(), Some(9), "{mode}");
+        assert!(
+            p.children_left().is_empty(),
+            "{mode}: {:?}",
+            p.children_left()
+        );
+    }
+}
