@@ -92,8 +92,16 @@ fn bundle_gets_cgroup_limits_recorded_and_printed() {
     assert_eq!(st["path"], path.as_str());
     assert_eq!(st["memory"]["limit"], 32u64 << 20);
     assert_eq!(st["pids"]["limit"], 50);
+    // What ct-ls calls for a container's row.
+    let b1 = ct_layout::bundle::Bundle::new(&s.bundle);
+    let lib = ct_cgroup::stats_of_bundle(&b1)
+        .unwrap()
+        .expect("cgroup exists");
+    assert_eq!(lib.path, path);
+    assert_eq!(lib.memory.unwrap().limit, Some(32 << 20));
     ok(&p.ct_env(&["rm", "web1"], &env));
     assert!(!cg.exists());
+    assert!(ct_cgroup::stats_of_bundle(&b1).unwrap().is_none());
     let o = p.ct_env(&["stats", "web1"], &env);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(

@@ -335,6 +335,25 @@ fn rm_of_unknown_cgroup_fails_with_one_line() {
     );
     let o = p.ct(&["stats", "nope"]);
     assert_eq!(o.status.code(), Some(1));
+    // A process that is gone: one line plus a hint, and the cgroup made for it is removed.
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let gone = c.id().to_string();
+    c.wait().unwrap();
+    let o = p.ct(&["--pid", &gone, "--name", "gone", "--memory", "64m"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.starts_with(&format!(
+            "ct-cgroup: cannot move process {gone} into '/sys/fs/cgroup/"
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains("No such process")
+            && e.ends_with("hint: no such process (it may have exited already)"),
+        "{e}"
+    );
+    assert!(!p.child("gone").exists());
     let o = p.ct(&["--memory", "64x", "--pid", "1"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
