@@ -245,7 +245,7 @@ fn rootfs(a: &ChildArgs, userns: bool) -> Step<()> {
     if let Some((_, slave_path)) = &a.pty_slave {
         devices::console(root, slave_path).map_err(own)?;
     }
-    pivot_root::pivot(root).map_err(own)?;
+    pivot_root::pivot(root, p.propagation).map_err(own)?;
     for (k, v) in &p.sysctl {
         sysctl::set(k, v).map_err(own)?;
     }

@@ -17,6 +17,7 @@
 //!
 //! `cgroup` is special: on a cgroup v1 (or hybrid) host it means "a tmpfs with one cgroup
 //! hierarchy per controller below it", as the host has; on a pure v2 host, one `cgroup2`.
+//! Inside a user namespace the kernel refuses v1 hierarchies: the host's tree is bound instead.
 //! `sysfs` can only be mounted by the owner of the network namespace; when the container has
 //! a user namespace but not its own network namespace, the host's `/sys` is bind-mounted instead.
 
@@ -279,7 +280,27 @@ pub fn mount_one(rootfs: &Path, m: &MountPlan, userns: bool) -> Result<(), Mount
             .map_err(|e| err("remount of bind", e))?;
         }
     } else if m.typ == "cgroup" {
-        mount_cgroup(&dest, m).map_err(|e| err("cgroup", e))?;
+        match mount_cgroup(&dest, m) {
+            // Only the host's user namespace may mount cgroup v1 hierarchies: a container
+            // with its own user namespace gets the host's tree bound (read-only if asked).
+            Err(e) if userns && e.raw_os_error() == Some(libc::EPERM) => {
+                let host = Path::new("/sys/fs/cgroup");
+                mount(Some(host), &dest, None, libc::MS_BIND | libc::MS_REC, None)
+                    .map_err(|e| err("bind of host /sys/fs/cgroup", e))?;
+                if m.flags & libc::MS_RDONLY != 0 {
+                    let keep = locked_flags(&dest);
+                    mount(
+                        None,
+                        &dest,
+                        None,
+                        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | keep,
+                        None,
+                    )
+                    .map_err(|e| err("read-only remount of /sys/fs/cgroup", e))?;
+                }
+            }
+            r => r.map_err(|e| err("cgroup", e))?,
+        }
     } else {
         let src = m.source.clone().unwrap_or_else(|| PathBuf::from(&m.typ));
         let r = mount(Some(&src), &dest, Some(&m.typ), m.flags, Some(&m.data));

@@ -6,7 +6,8 @@
 //!
 //! 1. Set the propagation of `/` (recursively) to the config's `rootfsPropagation`, private by
 //!    default, so nothing done here propagates back to the host's mounts — and nothing the host
-//!    mounts later appears in the container.
+//!    mounts later appears in the container. (`pivot_root` refuses a shared new root, so a
+//!    shared propagation is set private here and shared again after the pivot.)
 //! 2. Bind-mount the rootfs onto itself: `pivot_root` needs the new root to be a mount point.
 //!    (Then the mounts list, devices and so on are mounted below it.)
 //! 3. `chdir(rootfs)`, then `pivot_root(".", ".")`: the new root and the old one are stacked on
@@ -14,7 +15,7 @@
 //! 4. Make the old root a recursive slave, then `umount2(".", MNT_DETACH)`: the host's tree is
 //!    gone from the container. (Slave first, or the detach would propagate to the host's own
 //!    shared mounts.)
-//! 5. `chdir("/")`.
+//! 5. `chdir("/")`, and make `/` shared if `rootfsPropagation` asked for it.
 
 use std::ffi::CString;
 use std::io;
@@ -61,6 +62,11 @@ pub fn propagation_flags(name: &str) -> Result<libc::c_ulong, PivotError> {
 
 /// Steps 1 and 2.
 pub fn prepare(rootfs: &Path, flags: libc::c_ulong) -> Result<(), PivotError> {
+    let flags = if flags & libc::MS_SHARED != 0 {
+        libc::MS_PRIVATE | libc::MS_REC
+    } else {
+        flags
+    };
     // A shared root would leak every container mount to the host: go private (or slave)
     // first, then give / the propagation the config asks for.
     mount(
@@ -93,8 +99,8 @@ pub fn prepare(rootfs: &Path, flags: libc::c_ulong) -> Result<(), PivotError> {
     })
 }
 
-/// Steps 3 to 5.
-pub fn pivot(rootfs: &Path) -> Result<(), PivotError> {
+/// Steps 3 to 5. `flags` is the `rootfsPropagation` given to [`prepare`].
+pub fn pivot(rootfs: &Path, flags: libc::c_ulong) -> Result<(), PivotError> {
     let perr = |source: io::Error| PivotError::Pivot {
         path: rootfs.to_path_buf(),
         source,
@@ -119,6 +125,14 @@ pub fn pivot(rootfs: &Path) -> Result<(), PivotError> {
         return Err(PivotError::Detach(io::Error::last_os_error()));
     }
     std::env::set_current_dir("/").map_err(perr)?;
+    if flags & libc::MS_SHARED != 0 {
+        mount(None, Path::new("/"), None, flags, None).map_err(|source| {
+            PivotError::RootPropagation {
+                what: "rshared".into(),
+                source,
+            }
+        })?;
+    }
     Ok(())
 }
 

@@ -137,7 +137,7 @@ pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError>
     let bundle = Bundle::find(store, input)?;
     let spec = load_config(&bundle)?;
     let plan = Plan::new(spec, &bundle.dir, &o.overrides)?;
-    let seccomp = crate::seccomp_hook::prepare(&plan.spec)?;
+    let seccomp = crate::seccomp_hook::prepare(&plan.spec, store)?;
     if let Some(w) = cgroup::ignored(&plan) {
         eprintln!("ct-exec: warning: {w}");
     }
