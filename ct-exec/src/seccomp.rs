@@ -38,9 +38,12 @@
 //! x32). libseccomp is what runc and crun use, so our BPF matches theirs.
 //!
 //! Supported: every action except `SCMP_ACT_NOTIFY` (which needs a seccomp agent on
-//! `listenerPath`; it is an error naming it), every `SCMP_CMP_*` operator, every architecture in
-//! the runtime spec (all are known to libseccomp 2.5), and the flags
-//! `SECCOMP_FILTER_FLAG_TSYNC`, `_LOG` and `_SPEC_ALLOW`. Unknown action/operator/arch/flag
+//! `listenerPath`; it is an error naming it), every `SCMP_CMP_*` operator, the flags
+//! `SECCOMP_FILTER_FLAG_TSYNC`, `_LOG` and `_SPEC_ALLOW`, and every architecture in the runtime
+//! spec of the host's byte order (on x86_64: X86_64, X86, X32, ARM, AARCH64, MIPSEL*, PPC64LE,
+//! RISCV64). An architecture of the other byte order (MIPS, MIPS64*, PPC, PPC64, S390, S390X on
+//! x86_64) cannot be in the same filter; it can never run here either, so it is skipped and
+//! listed in [`Program::skipped_architectures`] for a warning. Unknown action/operator/arch/flag
 //! *names* never reach this module: the typed `oci_spec` parser rejects the config with
 //! "unknown variant `NAME`".
 
@@ -48,6 +51,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::fd::{FromRawFd, OwnedFd};
 
+use libseccomp::error::SeccompErrno;
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
@@ -145,6 +149,7 @@ pub struct Program {
     flags: u64,
     rules: usize,
     skipped: Vec<String>,
+    skipped_arches: Vec<String>,
 }
 
 impl Program {
@@ -168,6 +173,13 @@ impl Program {
     pub fn skipped_syscalls(&self) -> &[String] {
         &self.skipped
     }
+
+    /// Architectures from `architectures` that cannot share a filter with this host's (an ABI
+    /// of the other byte order, e.g. SCMP_ARCH_S390X on x86_64: libseccomp refuses it with
+    /// EDOM). No process of that ABI can run here, so nothing is lost; print a warning.
+    pub fn skipped_architectures(&self) -> &[String] {
+        &self.skipped_arches
+    }
 }
 
 impl std::fmt::Debug for Program {
@@ -177,6 +189,7 @@ impl std::fmt::Debug for Program {
             .field("flags", &self.flags)
             .field("rules", &self.rules)
             .field("skipped", &self.skipped)
+            .field("skipped_arches", &self.skipped_arches)
             .finish()
     }
 }
@@ -186,7 +199,7 @@ impl std::fmt::Debug for Program {
 /// Errors: `SCMP_ACT_NOTIFY`, an argument index above 5, an errno above 65535, a rule
 /// libseccomp refuses (each naming the syscall), or a program longer than the kernel accepts.
 pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
-    let mut ctx = build_context(profile)?;
+    let (mut ctx, skipped_arches) = build_context(profile)?;
     let (mut rules, mut skipped) = (0usize, Vec::new());
     add_rules(&mut ctx, profile, &mut rules, &mut skipped)?;
     let mut filter = export_bpf(&ctx)?;
@@ -202,6 +215,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
                 .architectures()
                 .iter()
                 .flatten()
+                .filter(|a| !skipped_arches.iter().any(|s| s == arch_name(**a)))
                 .map(|a| scmp_arch(*a)),
         );
         let names = profile
@@ -221,13 +235,14 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Program, SeccompError> {
         flags: filter_flags(profile),
         rules,
         skipped,
+        skipped_arches,
     })
 }
 
 /// libseccomp's own text rendering of the filter ("pseudo filter code", seccomp_export_pfc(3)):
 /// for humans and tests reading what [`compile`] builds. Not needed to run a container.
 pub fn pseudo_code(profile: &LinuxSeccomp) -> Result<String, SeccompError> {
-    let mut ctx = build_context(profile)?;
+    let (mut ctx, _) = build_context(profile)?;
     let (mut rules, mut skipped) = (0, Vec::new());
     add_rules(&mut ctx, profile, &mut rules, &mut skipped)?;
     let mut file = memfd()?;
@@ -299,8 +314,9 @@ pub fn install(program: &Program) -> Result<(), SeccompError> {
     }
 }
 
-/// The filter context with its default action and architectures, but no rules yet.
-fn build_context(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompError> {
+/// The filter context with its default action and architectures, but no rules yet; and the
+/// architectures skipped because they have the other byte order.
+fn build_context(profile: &LinuxSeccomp) -> Result<(ScmpFilterContext, Vec<String>), SeccompError> {
     let default = action(
         profile.default_action(),
         profile.default_errno_ret(),
@@ -310,6 +326,7 @@ fn build_context(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompErr
         action: format!("{:?}", default),
         source,
     })?;
+    let mut skipped = Vec::new();
     for arch in profile.architectures().iter().flatten() {
         let scmp = scmp_arch(*arch);
         // The native arch is already in a new context; adding it again is an error (EEXIST).
@@ -319,14 +336,24 @@ fn build_context(profile: &LinuxSeccomp) -> Result<ScmpFilterContext, SeccompErr
                 arch: arch_name(*arch).to_string(),
                 source,
             })?;
-        if !present {
-            ctx.add_arch(scmp).map_err(|source| SeccompError::Arch {
-                arch: arch_name(*arch).to_string(),
-                source,
-            })?;
+        if present {
+            continue;
+        }
+        match ctx.add_arch(scmp) {
+            Ok(_) => {}
+            // One filter serves one byte order: an ABI of the other can never run here.
+            Err(e) if e.errno() == Some(SeccompErrno::EDOM) => {
+                skipped.push(arch_name(*arch).to_string());
+            }
+            Err(source) => {
+                return Err(SeccompError::Arch {
+                    arch: arch_name(*arch).to_string(),
+                    source,
+                })
+            }
         }
     }
-    Ok(ctx)
+    Ok((ctx, skipped))
 }
 
 /// Add every rule of the profile, the way runc's `addSyscall` does.

@@ -25,7 +25,7 @@ use oci_spec::runtime::LinuxSeccomp;
 use super::{compile, Program, SeccompError};
 
 const MAGIC: &[u8; 8] = b"CTSECCMP";
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 const HEADER: usize = 8 + 4 + 8 + 8 + 4 + 4;
 const INSN: usize = 8;
 
@@ -105,7 +105,8 @@ fn file_identity(path: &str) -> String {
 }
 
 fn encode(p: &Program) -> Vec<u8> {
-    let skipped = p.skipped.join("\n");
+    // Skipped syscall names, NUL, skipped architectures; each list one per line.
+    let skipped = format!("{}\0{}", p.skipped.join("\n"), p.skipped_arches.join("\n"));
     let mut out = Vec::with_capacity(HEADER + p.filter.len() * INSN + skipped.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT.to_le_bytes());
@@ -145,15 +146,19 @@ fn decode(b: &[u8]) -> Option<Program> {
             k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
         })
         .collect();
-    let skipped = std::str::from_utf8(&b[HEADER + count * INSN..]).ok()?;
+    let text = std::str::from_utf8(&b[HEADER + count * INSN..]).ok()?;
+    let (skipped, skipped_arches) = text.split_once('\0')?;
+    let lines = |t: &str| -> Vec<String> {
+        t.split('\n')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
     Some(Program {
         filter,
         flags,
         rules,
-        skipped: skipped
-            .split('\n')
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
+        skipped: lines(skipped),
+        skipped_arches: lines(skipped_arches),
     })
 }

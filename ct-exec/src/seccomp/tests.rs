@@ -540,3 +540,36 @@ fn no_enosys_stub_when_the_default_allows_or_is_enosys() {
         RET_ERRNO | libc::ENOSYS as u32
     );
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn architectures_of_the_other_byte_order_are_skipped_and_reported() {
+    let p = program(
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64",
+            "SCMP_ARCH_S390X","SCMP_ARCH_AARCH64","SCMP_ARCH_PPC64","SCMP_ARCH_RISCV64"],
+            "syscalls":[{"names":["mkdirat"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    );
+    assert_eq!(
+        p.skipped_architectures(),
+        ["SCMP_ARCH_S390X", "SCMP_ARCH_PPC64"]
+    );
+    // The little-endian ones are in the filter: mkdirat is 34 on aarch64 and riscv64.
+    assert_eq!(verdict_on(&p, AUDIT_ARCH_AARCH64, 34, [0; 6]), RET_ALLOW);
+    assert_eq!(verdict_on(&p, 0xC000_00F3, 34, [0; 6]), RET_ALLOW);
+    assert_eq!(
+        verdict_on(&p, AUDIT_ARCH_AARCH64, 33, [0; 6]),
+        RET_ERRNO | 1
+    );
+    // mknodat (33) is older than mkdirat: the default; unlinkat (35) is newer: ENOSYS.
+    assert_eq!(
+        verdict_on(&p, AUDIT_ARCH_AARCH64, 35, [0; 6]),
+        RET_ERRNO | libc::ENOSYS as u32
+    );
+    // The cache keeps the list.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let json = r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_S390"]}"#;
+    for _ in 0..2 {
+        let c = compile_cached(&profile(json), dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.skipped_architectures(), ["SCMP_ARCH_S390"]);
+    }
+}
