@@ -105,27 +105,50 @@ impl Cgroup {
             .collect()
     }
 
-    /// mkdir the cgroup in every hierarchy. Returns whether any directory was new.
+    /// mkdir the cgroup in every hierarchy. Returns whether any directory was new. On failure
+    /// every directory this call made is removed again.
     pub fn create(&self) -> Result<bool, CgroupError> {
         let cpuset_mount = match self.hierarchy.place("cpuset") {
             Place::V1(m) => Some(m),
             _ => None,
         };
-        let mut any = false;
-        for (dir, root) in self.dirs() {
-            let is_v2 = Some(&root) == self.hierarchy.v2.as_ref();
-            if is_v2 {
-                v2::enable_controllers(&root, &dir, &self.v2_controllers_used())?;
-            }
-            let is_cpuset = Some(&root) == cpuset_mount.as_ref();
-            any |= cgroupfs::mkdir_levels(&root, &dir, |level| {
-                if is_cpuset {
-                    v1::inherit_cpuset(level)?;
+        let mut made: Vec<PathBuf> = Vec::new();
+        let r = (|| {
+            for (dir, root) in self.dirs() {
+                let is_cpuset = Some(&root) == cpuset_mount.as_ref();
+                if let Some(top) = cgroupfs::mkdir_levels(&root, &dir, |level| {
+                    if is_cpuset {
+                        v1::inherit_cpuset(level)?;
+                    }
+                    Ok(())
+                })? {
+                    made.push(top);
                 }
-                Ok(())
-            })?;
+                // With every level there, delegate the controllers down to the leaf's parent
+                // (the kernel adds their files to existing children).
+                if Some(&root) == self.hierarchy.v2.as_ref() {
+                    v2::enable_controllers(&root, &dir, &self.v2_controllers_used())?;
+                }
+            }
+            Ok(())
+        })();
+        match r {
+            Ok(()) => Ok(!made.is_empty()),
+            Err(e) => {
+                for top in made.iter().rev() {
+                    let _ = cgroupfs::rmdir_tree(top, Duration::ZERO);
+                }
+                Err(e)
+            }
         }
-        Ok(any)
+    }
+
+    /// rmdir whatever is empty, killing nothing: the undo of a failed apply, which must not
+    /// kill a process that was handed to it.
+    fn discard(&self) {
+        for (dir, _) in self.dirs() {
+            let _ = cgroupfs::rmdir_tree(&dir, Duration::ZERO);
+        }
     }
 
     fn need(
@@ -246,7 +269,8 @@ impl Cgroup {
         Ok(())
     }
 
-    /// create + set + add_pid. A cgroup this call created is removed again if a step fails.
+    /// create + set + add_pid. A cgroup this call created is removed again if a step fails
+    /// (without killing anything: a pid half moved in keeps running, and its directories stay).
     pub fn apply(
         &self,
         resources: Option<&LinuxResources>,
@@ -263,7 +287,7 @@ impl Cgroup {
             Ok(())
         })();
         if r.is_err() && created {
-            let _ = self.remove();
+            self.discard();
         }
         r
     }
@@ -340,20 +364,32 @@ impl Cgroup {
             return Ok(());
         }
         // v1: freeze first so that nothing forks between reading cgroup.procs and the kills.
+        // A freeze that does not complete in time is still worth the kills; either way it is
+        // undone (THAWED) below, because frozen tasks act on SIGKILL only once thawed.
         let v1_freezer = match self.hierarchy.place("freezer") {
             Place::V1(m) => Some(self.under(&m)).filter(|d| d.is_dir()),
             _ => None,
         };
-        let frozen = match &v1_freezer {
-            Some(d) if !self.pids()?.is_empty() => v1::freeze(d, true, WAIT).is_ok(),
-            _ => false,
-        };
+        let mut to_thaw = None;
+        if let Some(d) = v1_freezer {
+            if !self.pids()?.is_empty() {
+                let _ = v1::freeze(&d, true, Duration::from_secs(1));
+                to_thaw = Some(d);
+            }
+        }
+        let r = self.kill_all(&mut to_thaw);
+        if let Some(d) = to_thaw {
+            let _ = v1::freeze(&d, false, WAIT);
+        }
+        r
+    }
+
+    fn kill_all(&self, to_thaw: &mut Option<PathBuf>) -> Result<(), CgroupError> {
         // v2 (hybrid hosts too): the kernel kills the whole subtree itself.
         if let Some(d) = self.v2_dir().filter(|d| d.is_dir()) {
             v2::kill(&d)?;
         }
         let deadline = Instant::now() + WAIT;
-        let mut thawed = !frozen;
         loop {
             let left = self.pids()?;
             if left.is_empty() {
@@ -374,12 +410,8 @@ impl Cgroup {
                     }
                 }
             }
-            if !thawed {
-                // Frozen tasks act on the pending SIGKILL once thawed.
-                if let Some(d) = &v1_freezer {
-                    v1::freeze(d, false, WAIT)?;
-                }
-                thawed = true;
+            if let Some(d) = to_thaw.take() {
+                v1::freeze(&d, false, WAIT)?;
             }
             if Instant::now() >= deadline {
                 return Err(CgroupError::StillPopulated {

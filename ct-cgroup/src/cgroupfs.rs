@@ -86,32 +86,44 @@ pub fn read_key(path: &Path, key: &str) -> Result<Option<i64>, CgroupError> {
 }
 
 /// mkdir(2) `dir` and the missing directories above it (stopping at `root`, which must exist),
-/// calling `made` on each one created, top first. Returns whether anything was created.
+/// calling `made` on each one created, top first. Returns the topmost directory it created
+/// (`None` if all existed); on failure, what it created is removed again.
 pub fn mkdir_levels(
     root: &Path,
     dir: &Path,
     mut made: impl FnMut(&Path) -> Result<(), CgroupError>,
-) -> Result<bool, CgroupError> {
+) -> Result<Option<PathBuf>, CgroupError> {
     let rel = dir.strip_prefix(root).unwrap_or(dir);
     let mut cur = root.to_path_buf();
-    let mut any = false;
+    let mut top: Option<PathBuf> = None;
+    let undo = |top: &Option<PathBuf>| {
+        if let Some(t) = top {
+            let _ = rmdir_tree(t, std::time::Duration::ZERO);
+        }
+    };
     for c in rel.components() {
         cur.push(c);
         match fs::create_dir(&cur) {
             Ok(()) => {
-                any = true;
-                made(&cur)?;
+                if top.is_none() {
+                    top = Some(cur.clone());
+                }
+                if let Err(e) = made(&cur) {
+                    undo(&top);
+                    return Err(e);
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(source) => {
+                undo(&top);
                 return Err(CgroupError::Create {
                     path: cur.clone(),
                     source,
-                })
+                });
             }
         }
     }
-    Ok(any)
+    Ok(top)
 }
 
 /// The pids in `dir/cgroup.procs` and in every cgroup below it.
@@ -207,14 +219,27 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fs::create_dir(d.path().join("a")).unwrap();
         let mut seen = vec![];
-        let any = mkdir_levels(d.path(), &d.path().join("a/b/c"), |p| {
+        let top = mkdir_levels(d.path(), &d.path().join("a/b/c"), |p| {
             seen.push(p.strip_prefix(d.path()).unwrap().to_path_buf());
             Ok(())
         })
         .unwrap();
-        assert!(any);
+        assert_eq!(top, Some(d.path().join("a/b")));
         assert_eq!(seen, [PathBuf::from("a/b"), PathBuf::from("a/b/c")]);
-        assert!(!mkdir_levels(d.path(), &d.path().join("a/b/c"), |_| Ok(())).unwrap());
+        assert_eq!(
+            mkdir_levels(d.path(), &d.path().join("a/b/c"), |_| Ok(())).unwrap(),
+            None
+        );
+        // A failing step undoes the levels this call made, and only those.
+        let e = mkdir_levels(d.path(), &d.path().join("a/x/y"), |p| {
+            if p.ends_with("y") {
+                Err(CgroupError::NotFound { path: "y".into() })
+            } else {
+                Ok(())
+            }
+        });
+        assert!(e.is_err());
+        assert!(!d.path().join("a/x").exists() && d.path().join("a/b/c").exists());
         rmdir_tree(&d.path().join("a"), std::time::Duration::ZERO).unwrap();
         assert!(!d.path().join("a").exists());
     }

@@ -211,3 +211,19 @@ fn v1_missing_memsw_means_swap_accounting_is_off() {
     let e = cg.set(&r).unwrap_err().to_string();
     assert_eq!(e, "the pids controller is not available on this host (needed for a pids limit (--pids-limit))");
 }
+
+#[test]
+fn v2_new_parent_is_created_then_delegated() {
+    // Only the root exists: ct creates p and p/c, then enables controllers from the root down.
+    let t = tempfile::tempdir().unwrap();
+    level(t.path(), ALL);
+    let h = Hierarchy::unified_at(t.path());
+    let cg = Cgroup::new(&h, "c", "p").unwrap();
+    assert!(cg.create().unwrap());
+    assert!(t.path().join("p/c").is_dir());
+    assert_eq!(
+        read(&t.path().join("cgroup.subtree_control")),
+        "+cpu +cpuset +memory +pids"
+    );
+    assert!(!cg.create().unwrap(), "second create makes nothing new");
+}
