@@ -4,7 +4,10 @@
 //! How docker's profile reads, and how it is resolved here:
 //! 1. `defaultAction: SCMP_ACT_ERRNO` with `defaultErrnoRet: 1`: any syscall not listed fails
 //!    with EPERM (the program sees "not permitted", never a kill).
-//! 2. An allowlist of about 370 syscall names that ordinary programs need. Names of other
+//! 2. An allowlist of about 360 syscall names that ordinary programs need (docker's, plus the
+//!    newer harmless ones recent moby added: cachestat, fchmodat2, futex_wait/wake/requeue,
+//!    map_shadow_stack). A syscall newer than all of them gets ENOSYS from ct-exec's filter
+//!    (as from runc), so libc falls back instead of failing with EPERM. Names of other
 //!    architectures (`chown32`, `_llseek`, `socketcall`, ...) stay in: the filter also covers the
 //!    32-bit ABIs of the host (an x86_64 host runs i386 and x32 binaries), and a runtime skips
 //!    a name its libseccomp does not know.
@@ -16,8 +19,8 @@
 //!    versions, which the OCI format lacks. They are resolved here for docker's default
 //!    capability set (CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID SETFCAP
 //!    SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE): of the capability-gated rules only
-//!    `chroot` (SYS_CHROOT) is in; `mount`, `unshare`, `setns`, `bpf`, `ptrace` of others'
-//!    memory via `kcmp`, module loading, `reboot`, clock setting and so on stay out. The
+//!    `chroot` (SYS_CHROOT) is in; `mount`, `unshare`, `setns`, `bpf`, `kcmp`,
+//!    `open_by_handle_at`, module loading, `reboot`, clock setting and so on stay out. The
 //!    architecture-gated names are those of the architecture ct is built for, and the
 //!    minimum-kernel rule (`ptrace` since 4.8) is in, as ct needs newer kernels anyway.
 //!    `keyctl`, `add_key` and `request_key` are not in docker's list either (the keyring is not
