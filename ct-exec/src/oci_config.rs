@@ -234,47 +234,54 @@ fn matches(pattern: &str, path: &str) -> bool {
 pub fn check_keys(v: &Value) -> (Vec<String>, Vec<String>) {
     let mut warn = Vec::new();
     let mut err = Vec::new();
-    fn walk(v: &Value, path: String, warn: &mut Vec<String>, err: &mut Vec<String>) {
-        let children: Vec<(String, &Value)> = match v {
-            Value::Object(o) => o.iter().map(|(k, v)| (k.clone(), v)).collect(),
+    // `path` is the key as printed; `generic` the same with array indexes and free-form map
+    // keys (which may contain dots, like annotations) replaced by `*`.
+    fn walk(v: &Value, path: &str, generic: &str, warn: &mut Vec<String>, err: &mut Vec<String>) {
+        let children: Vec<(String, bool, &Value)> = match v {
+            Value::Object(o) => o.iter().map(|(k, v)| (k.clone(), false, v)).collect(),
             Value::Array(a) => a
                 .iter()
                 .enumerate()
-                .map(|(i, v)| (i.to_string(), v))
+                .map(|(i, v)| (i.to_string(), true, v))
                 .collect(),
             _ => return,
         };
-        for (k, child) in children {
-            let p = if path.is_empty() {
-                k
-            } else {
-                format!("{path}.{k}")
+        let free_form = KNOWN.contains(&format!("{generic}.*").as_str());
+        for (k, index, child) in children {
+            let join = |a: &str, b: &str| {
+                if a.is_empty() {
+                    b.to_string()
+                } else {
+                    format!("{a}.{b}")
+                }
             };
-            let generic: String = p
-                .split('.')
-                .map(|c| if c.parse::<usize>().is_ok() { "*" } else { c })
-                .collect::<Vec<_>>()
-                .join(".");
-            if ERROR_IF_SET.iter().any(|e| matches(e, &generic)) {
+            let p = join(path, &k);
+            let literal = join(generic, &k);
+            let g = if index || (free_form && !KNOWN.contains(&literal.as_str())) {
+                join(generic, "*")
+            } else {
+                literal
+            };
+            if ERROR_IF_SET.iter().any(|e| matches(e, &g)) {
                 if !is_empty(child) {
                     err.push(p);
                 }
                 continue;
             }
-            if WARN_IF_SET.iter().any(|e| matches(e, &generic)) {
+            if WARN_IF_SET.iter().any(|e| matches(e, &g)) {
                 if !is_empty(child) {
                     warn.push(format!("{p} is ignored"));
                 }
                 continue;
             }
-            if !KNOWN.iter().any(|e| matches(e, &generic)) {
+            if !KNOWN.iter().any(|e| matches(e, &g)) {
                 warn.push(format!("unknown key {p} is ignored"));
                 continue;
             }
-            walk(child, p, warn, err);
+            walk(child, &p, &g, warn, err);
         }
     }
-    walk(v, String::new(), &mut warn, &mut err);
+    walk(v, "", "", &mut warn, &mut err);
     (warn, err)
 }
 
@@ -563,7 +570,9 @@ mod tests {
         let v = json!({
             "ociVersion": "1.0.2",
             "process": {"args": ["sh"], "apparmorProfile": "x", "selinuxLabel": "", "bogus": 1},
-            "linux": {"intelRdt": {"closID": "a"}, "namespaces": [{"type": "pid"}]},
+            "linux": {"intelRdt": {"closID": "a"}, "namespaces": [{"type": "pid"}],
+                "sysctl": {"net.ipv4.ip_forward": "1"}},
+            "annotations": {"org.example.k": "v"},
             "hooks": {"prestart": [{"path": "/bin/true"}]},
         });
         let (warn, err) = check_keys(&v);
@@ -574,6 +583,12 @@ mod tests {
         assert!(warn.contains(&"unknown key process.bogus is ignored".to_string()));
         assert!(warn.contains(&"hooks is ignored".to_string()));
         assert!(!warn.iter().any(|w| w.contains("selinuxLabel")));
+        assert!(
+            !warn
+                .iter()
+                .any(|w| w.contains("annotations") || w.contains("sysctl")),
+            "{warn:?}"
+        );
         assert_eq!(err, vec!["linux.intelRdt".to_string()]);
     }
 

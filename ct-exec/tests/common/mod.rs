@@ -216,16 +216,14 @@ impl Drop for Fixture {
     fn drop(&mut self) {
         for id in self.state_dirs() {
             let p = self.run.join("containers").join(&id).join("state.json");
-            if let Ok(v) = fs::read(&p).map(|b| serde_json::from_slice::<Value>(&b)) {
-                if let Ok(v) = v {
-                    if let Some(pid) = v["pid"].as_i64() {
-                        let start = v["pidStart"].as_u64();
-                        if start.is_some() && ct_layout::state::pid_start_time(pid as i32) == start
-                        {
-                            // SAFETY: kill(2) of a pid we checked is the container's.
-                            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                        }
-                    }
+            let Ok(Ok(v)) = fs::read(&p).map(|b| serde_json::from_slice::<Value>(&b)) else {
+                continue;
+            };
+            if let Some(pid) = v["pid"].as_i64() {
+                let start = v["pidStart"].as_u64();
+                if start.is_some() && ct_layout::state::pid_start_time(pid as i32) == start {
+                    // SAFETY: kill(2) of a pid we checked is the container's.
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
                 }
             }
         }

@@ -1,0 +1,385 @@
+//! The container as a process: exit statuses, stdio, signals, --init, a terminal, detached
+//! runs with kill/delete, and the runtime state they leave.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn exit_status_of_the_container_and_of_ct_exec_itself() {
+    let f = Fixture::new();
+    let b = f.bundle("b", |_| {});
+    let b = b.to_str().unwrap();
+    assert_eq!(
+        f.run(&[b, "--", "sh", "-c", "exit 3"]).status.code(),
+        Some(3)
+    );
+    let out = f.run(&[b, "--", "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(
+        stderr(&out)
+            .lines()
+            .any(|l| l.starts_with("ct-exec: cannot run 'no-such-command': ")),
+        "{}",
+        stderr(&out)
+    );
+    let out = f.run(&[b, "--", "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot run '/etc/passwd': Permission denied"));
+    let out = f.run(&[f.tmp.path().join("nope").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(125));
+    // Killed by a signal: 128+N (the shell is not PID 1 under --init, so it can die of it).
+    let out = f.run(&[b, "--init", "--", "sh", "-c", "kill -USR1 $$"]);
+    assert_eq!(out.status.code(), Some(128 + 10), "{}", stderr(&out));
+    assert!(f.state_dirs().is_empty());
+}
+
+#[test]
+fn stdio_passes_through_both_ways() {
+    let f = Fixture::new();
+    let b = f.bundle("b", |_| {});
+    let input: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    let out = f.run_with(
+        &[
+            b.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "tr a-z A-Z; echo to-stderr >&2",
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), input.to_uppercase());
+    assert!(stderr(&out).ends_with("to-stderr\n"));
+}
+
+/// Spawn ct-exec with piped output collected by a thread.
+struct Running {
+    child: std::process::Child,
+    out: Arc<Mutex<String>>,
+}
+
+impl Running {
+    fn start(f: &Fixture, args: &[&str]) -> Running {
+        let mut child = f
+            .cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = Arc::new(Mutex::new(String::new()));
+        let o = out.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut s = o.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Running { child, out }
+    }
+    fn wait_for(&self, text: &str) {
+        assert!(
+            wait_until(Duration::from_secs(10), || self
+                .out
+                .lock()
+                .unwrap()
+                .contains(text)),
+            "no '{text}' in {:?}",
+            self.out.lock().unwrap()
+        );
+    }
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) of our own, not yet reaped child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+    fn wait(mut self) -> i32 {
+        let mut code = None;
+        wait_until(Duration::from_secs(10), || {
+            code = self
+                .child
+                .try_wait()
+                .unwrap()
+                .map(|s| s.code().unwrap_or(-1));
+            code.is_some()
+        });
+        code.unwrap_or_else(|| {
+            let _ = self.child.kill();
+            panic!("ct-exec did not exit")
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn signals_are_forwarded_to_the_container() {
+    let f = Fixture::new();
+    let b = f.bundle("b", |_| {});
+    let script = "for s in INT HUP QUIT USR1 USR2 WINCH; do trap \"echo got $s\" $s; done; \
+                  trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.02; done";
+    let r = Running::start(&f, &[b.to_str().unwrap(), "--", "sh", "-c", script]);
+    r.wait_for("ready");
+    for (sig, name) in [
+        (libc::SIGINT, "INT"),
+        (libc::SIGHUP, "HUP"),
+        (libc::SIGQUIT, "QUIT"),
+        (libc::SIGUSR1, "USR1"),
+        (libc::SIGUSR2, "USR2"),
+        (libc::SIGWINCH, "WINCH"),
+    ] {
+        r.signal(sig);
+        r.wait_for(&format!("got {name}"));
+    }
+    r.signal(libc::SIGTERM);
+    r.wait_for("got TERM");
+    assert_eq!(r.wait(), 7);
+}
+
+/// Zombies among the descendants of `pid`.
+fn zombie_descendants(pid: i32) -> usize {
+    let mut todo = vec![pid];
+    let mut z = 0;
+    while let Some(p) = todo.pop() {
+        let kids =
+            std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        for k in kids.split_whitespace() {
+            let k: i32 = k.parse().unwrap();
+            let stat = std::fs::read_to_string(format!("/proc/{k}/stat")).unwrap_or_default();
+            if stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, r)| r.starts_with('Z'))
+            {
+                z += 1;
+            }
+            todo.push(k);
+        }
+    }
+    z
+}
+
+#[test]
+fn init_reaps_zombies_and_forwards_signals() {
+    let f = Fixture::new();
+    let b = f.bundle("b", |_| {});
+    let b = b.to_str().unwrap();
+    let out = f.run(&[b, "--init", "--", "cat", "/proc/1/comm"]);
+    assert_eq!(stdout(&out), "ct-init\n", "{}", stderr(&out));
+    // An orphan is re-parented to PID 1; once it exits, only a reaping PID 1 clears it. With
+    // `exec sleep` as PID 1 nobody reaps it; under --init, init does.
+    let script = "(sleep 0.1 &); echo up; exec sleep 60";
+    for (init, zombies) in [(false, 1), (true, 0)] {
+        let mut args = vec![b, "--id", if init { "with-init" } else { "no-init" }];
+        if init {
+            args.push("--init");
+        }
+        args.extend(["--", "sh", "-c", script]);
+        let r = Running::start(&f, &args);
+        r.wait_for("up");
+        let id = if init { "with-init" } else { "no-init" };
+        assert!(wait_until(Duration::from_secs(5), || f.state(id)["status"]
+            == "running"));
+        let pid = f.state(id)["pid"].as_i64().unwrap() as i32;
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(zombie_descendants(pid), zombies, "init={init}");
+        r.signal(libc::SIGKILL);
+    }
+    // A plain `sleep` as PID 1 would ignore SIGTERM; under init it dies of it.
+    let r = Running::start(
+        &f,
+        &[b, "--init", "--", "sh", "-c", "echo up; exec sleep 60"],
+    );
+    r.wait_for("up");
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.wait(), 128 + 15);
+}
+
+#[test]
+fn foreground_state_is_recorded_then_removed() {
+    let f = Fixture::new();
+    let b = f.bundle("b", |v| v["annotations"] = json!({"org.example/k": "v"}));
+    let r = Running::start(
+        &f,
+        &[
+            b.to_str().unwrap(),
+            "--id",
+            "fg1",
+            "--",
+            "sh",
+            "-c",
+            "echo up; sleep 60",
+        ],
+    );
+    r.wait_for("up");
+    assert!(wait_until(Duration::from_secs(5), || f.state("fg1")
+        ["status"]
+        == "running"));
+    let st = f.state("fg1");
+    assert_eq!(st["ociVersion"], "1.2.0");
+    assert_eq!(st["id"], "fg1");
+    assert_eq!(st["status"], "running");
+    assert_eq!(st["bundle"], b.to_str().unwrap());
+    assert_eq!(st["annotations"]["org.example/k"], "v");
+    assert!(st["created"].as_str().unwrap().ends_with('Z'));
+    let pid = st["pid"].as_i64().unwrap() as i32;
+    assert_eq!(
+        ct_layout::state::pid_start_time(pid),
+        st["pidStart"].as_u64()
+    );
+    // The same id cannot run twice.
+    let out = f.run(&[b.to_str().unwrap(), "--id", "fg1"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("container 'fg1' is already running"));
+    let out = f.run(&["kill", "fg1", "KILL"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(r.wait(), 128 + 9);
+    assert!(f.state_dirs().is_empty());
+}
+
+#[test]
+fn detached_run_kill_and_delete() {
+    let f = Fixture::new();
+    let b = f.bundle("b", |_| {});
+    let script = "trap 'echo bye; exit 9' TERM; echo started; while :; do sleep 0.02; done";
+    let out = f.run(&[b.to_str().unwrap(), "-d", "--", "sh", "-c", script]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    assert!(ct_layout::paths::valid_id(&id) && stdout(&out).lines().count() == 1);
+    let st = f.state(&id);
+    assert_eq!(st["status"], "running");
+    let log = f.run.join("containers").join(&id).join("container.log");
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("started"))
+    }));
+    // Running: delete refuses.
+    let out = f.run(&["delete", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with(&format!("ct-exec: container '{id}' is running")));
+    // Signals by name or number.
+    let out = f.run(&["kill", &id, "15"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(wait_until(Duration::from_secs(5), || f.state(&id)
+        ["status"]
+        == "stopped"));
+    assert_eq!(f.state(&id)["exitCode"], 9);
+    assert!(std::fs::read_to_string(&log).unwrap().contains("bye"));
+    let out = f.run(&["kill", &id, "TERM"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is not running"));
+    let out = f.run(&["kill", &id, "NOSUCHSIG"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "ct-exec: unknown signal 'NOSUCHSIG'\n");
+    assert_eq!(f.run(&["delete", &id]).status.code(), Some(0));
+    assert!(f.state_dirs().is_empty());
+
+    // --force kills a running one first.
+    let out = f.run(&[
+        b.to_str().unwrap(),
+        "-d",
+        "--id",
+        "forced",
+        "--",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(stdout(&out), "forced\n", "{}", stderr(&out));
+    let pid = f.state("forced")["pid"].as_i64().unwrap() as i32;
+    let out = f.run(&["delete", "--force", "forced"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(f.state_dirs().is_empty());
+    assert!(wait_until(Duration::from_secs(5), || {
+        ct_layout::state::pid_start_time(pid).is_none()
+    }));
+}
+
+#[test]
+fn terminal_in_raw_mode_with_window_size_forwarded() {
+    let f = Fixture::new();
+    let b = f.bundle("b", |_| {});
+    let ws = nix::pty::Winsize {
+        ws_row: 33,
+        ws_col: 101,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&ws), None).unwrap();
+    let slave = pty.slave.as_raw_fd();
+    let mut cmd = f.cmd();
+    cmd.args([b.to_str().unwrap(), "-t", "-i", "--", "sh"])
+        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+    // SAFETY: setsid and TIOCSCTTY between fork and exec touch only the child.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(pty.slave);
+    let _ = slave;
+    let master = std::fs::File::from(pty.master);
+    let out = Arc::new(Mutex::new(String::new()));
+    let o = out.clone();
+    let mut reader = master.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            o.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut w = master.try_clone().unwrap();
+    let seen = |t: &str| wait_until(Duration::from_secs(10), || out.lock().unwrap().contains(t));
+    w.write_all(b"[ -t 0 ] && echo IS-A-TTY; stty size | tr ' ' x\r")
+        .unwrap();
+    assert!(seen("IS-A-TTY"), "{:?}", out.lock().unwrap());
+    assert!(seen("33x101"), "{:?}", out.lock().unwrap());
+    // Resize the outer terminal: the kernel sends ct-exec SIGWINCH, which copies the size on.
+    let ws2 = libc::winsize {
+        ws_row: 40,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize.
+    unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws2) };
+    std::thread::sleep(Duration::from_millis(200));
+    w.write_all(b"stty size | tr ' ' x\r").unwrap();
+    assert!(seen("40x120"), "{:?}", out.lock().unwrap());
+    // Raw mode: ^C goes through the terminal to the container's shell, not to ct-exec.
+    w.write_all(b"sleep 30\r").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    w.write_all(b"\x03").unwrap();
+    w.write_all(b"echo still-here; exit 5\r").unwrap();
+    assert!(seen("still-here"), "{:?}", out.lock().unwrap());
+    let mut code = None;
+    wait_until(Duration::from_secs(10), || {
+        code = child.try_wait().unwrap().map(|s| s.code());
+        code.is_some()
+    });
+    if code.is_none() {
+        let _ = child.kill();
+    }
+    assert_eq!(code, Some(Some(5)), "{:?}", out.lock().unwrap());
+}
