@@ -1,0 +1,181 @@
+//! Bundles from the three makers ct-exec must run (ct-unpack, `umoci unpack`, `runc spec`),
+//! bundles it must refuse cleanly, and the absence of leaks after many runs.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::process::Command;
+
+use common::*;
+use ct_layout::image_layout::ImageLayout;
+use serde_json::json;
+
+#[test]
+fn umoci_unpacked_bundle_runs() {
+    let f = Fixture::new();
+    let layout = ImageLayout::at(f.tmp.path().join("oci"));
+    ct_tests::image::busybox_image(&layout, "localhost/busybox:1");
+    let dest = f.tmp.path().join("umoci-bundle");
+    ct_tests::image::umoci_unpack(&layout.dir, "localhost/busybox:1", &dest);
+    let out = f.run(&[
+        dest.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "echo from-umoci; hostname",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // umoci's config asks for a terminal: the output came through a pty (\r\n line ends).
+    assert!(
+        stdout(&out).starts_with("from-umoci\r\n"),
+        "{:?}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn ct_unpack_bundle_runs_with_its_seccomp_profile() {
+    let f = Fixture::new();
+    let layout = ImageLayout::at(f.root.join("images"));
+    ct_tests::image::busybox_image(&layout, "localhost/busybox:1");
+    let out = Command::new(ct_tests::bins::bin("ct-unpack"))
+        .env("CT_ROOT", &f.root)
+        .env("CT_RUN", &f.run)
+        .args(["--flat", "--name", "web", "localhost/busybox:1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // By id, as the pipeline passes it; docker's default profile forbids unshare(2)
+    // without CAP_SYS_ADMIN.
+    let out = f.run(&[
+        "web",
+        "--",
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status; unshare -n true || echo blocked",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("Seccomp:\t2\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).ends_with("blocked\n"));
+    assert!(f.state_dirs().is_empty());
+}
+
+/// The host's mount table, for before/after comparisons.
+fn host_mounts() -> String {
+    fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
+
+fn mounts_under(p: &std::path::Path) -> usize {
+    let p = p.to_str().unwrap();
+    host_mounts().lines().filter(|l| l.contains(p)).count()
+}
+
+#[test]
+fn bad_bundles_give_one_line_errors_and_leave_nothing() {
+    let f = Fixture::new();
+    let check = |args: &[&str], want: &str| {
+        let out = f.run(args);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {}", stderr(&out));
+        let e = stderr(&out);
+        let first = e.lines().find(|l| !l.contains("warning:")).unwrap_or("");
+        assert!(
+            first.starts_with(want),
+            "{args:?}: got {e:?}, want {want:?}"
+        );
+        assert!(
+            e.lines()
+                .filter(|l| !l.starts_with("hint:") && !l.contains("warning:"))
+                .count()
+                == 1,
+            "{e}"
+        );
+        assert!(f.state_dirs().is_empty(), "{args:?} left state");
+        assert_eq!(mounts_under(f.tmp.path()), 0, "{args:?} left mounts");
+    };
+    // No config.json.
+    let empty = f.tmp.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    check(&[empty.to_str().unwrap()], "ct-exec: no bundle '");
+    // Invalid JSON.
+    let b = f.bundle("badjson", |_| {});
+    fs::write(b.join("config.json"), "{ not json").unwrap();
+    check(
+        &[b.to_str().unwrap()],
+        &format!("ct-exec: invalid config '{}/config.json': ", b.display()),
+    );
+    // Unknown namespace.
+    let b = f.bundle("badns", |v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "bogus"}));
+    });
+    check(&[b.to_str().unwrap()], "ct-exec: invalid config '");
+    // Nonexistent rootfs.
+    let b = f.bundle("noroot", |v| v["root"]["path"] = json!("missing"));
+    check(
+        &[b.to_str().unwrap()],
+        &format!(
+            "ct-exec: root filesystem '{}/missing' is not a directory",
+            b.display()
+        ),
+    );
+    // A mount destination escaping the rootfs through a symlink.
+    let outside = f.tmp.path().join("outside");
+    let b = f.bundle("escape", |v| {
+        v["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"}));
+    });
+    symlink("../../outside", b.join("rootfs/evil")).unwrap();
+    check(
+        &[b.to_str().unwrap()],
+        "ct-exec: '/evil/x' escapes the root filesystem through the symlink",
+    );
+    assert!(!outside.exists());
+    // Something ct-exec does not implement and must not ignore.
+    let b = f.bundle("rdt", |v| v["linux"]["intelRdt"] = json!({"closID": "x"}));
+    check(
+        &[b.to_str().unwrap()],
+        "ct-exec: config.json: linux.intelRdt is not supported",
+    );
+    // Something it ignores, saying so.
+    let b = f.bundle("hooks", |v| {
+        v["hooks"] = json!({"prestart": [{"path": "/bin/true"}]})
+    });
+    let out = f.run(&[b.to_str().unwrap(), "--", "true"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("ct-exec: warning: config.json: hooks is ignored"));
+}
+
+#[test]
+fn no_leftovers_after_100_runs() {
+    let f = Fixture::new();
+    let mark = unique("ct-leak-");
+    let b = f.bundle("b", |v| {
+        v["process"]["env"] = json!([format!("MARK={mark}"), "PATH=/bin"]);
+    });
+    let before = mounts_under(f.tmp.path());
+    for i in 0..100 {
+        let out = f.run(&[b.to_str().unwrap(), "--", "true"]);
+        assert_eq!(out.status.code(), Some(0), "run {i}: {}", stderr(&out));
+    }
+    assert!(f.state_dirs().is_empty());
+    assert_eq!(mounts_under(f.tmp.path()), before);
+    // No process carrying the container's environment survives.
+    let mut alive = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(env) = fs::read(e.path().join("environ")) {
+            if String::from_utf8_lossy(&env).contains(&mark) {
+                alive.push(e.file_name());
+            }
+        }
+    }
+    assert!(alive.is_empty(), "leftover processes {alive:?}");
+}
