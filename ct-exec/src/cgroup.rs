@@ -1,32 +1,66 @@
-//! `linux.cgroupsPath` and `linux.resources`: the container's process is put in its cgroup
-//! (with memory, cpu and pids limits applied) *before* it executes anything, by the parent,
-//! while the child waits in the handshake. The cgroup code is shared with ct-cgroup.
+//! `linux.cgroupsPath` and `linux.resources` (cgroups(7)): the container's process is put in
+//! its cgroup, with the memory, cpu and pids limits written, *before* it executes anything —
+//! by the parent, while the child waits in the handshake. The cgroup code is ct-cgroup's
+//! library (`ct_cgroup::apply`), so ct-exec and ct-cgroup agree on paths and on v1, v2 and
+//! hybrid hosts.
 //!
-//! Until the `ct_cgroup` library is wired in, nothing is applied: ct-exec says so on stderr
-//! whenever the config asks for it, and `--help` says so too.
+//! Steps:
+//! 1. Which cgroup: `linux.cgroupsPath` as runc reads it (absolute from each hierarchy's root,
+//!    relative under `$CT_CGROUP_PARENT` or `ct`); with resources but no path, `/ct/ID`; with
+//!    neither, none at all (nothing to do, nothing to pay).
+//! 2. Parent, on the child's "ready": create it on every hierarchy, write the limits, move the
+//!    child's pid in (a fork on the slow path inherits it).
+//! 3. When the container has exited (foreground run, or the monitor of a detached one): remove
+//!    the cgroup again, so nothing is left behind.
+
+use oci_spec::runtime::LinuxResources;
 
 use crate::oci_config::Plan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("cannot place pid {pid} in cgroup '{path}': {message}")]
+    #[error("cannot place pid {pid} in cgroup '{path}'")]
     Place {
         pid: i32,
         path: String,
-        message: String,
+        #[source]
+        source: ct_cgroup::CgroupError,
     },
 }
 
-/// The warning to print for a config whose cgroup settings are not applied, if any.
-pub fn ignored(plan: &Plan) -> Option<String> {
+/// Step 1.
+pub fn path_for(plan: &Plan, id: &str) -> Option<String> {
     match (&plan.cgroups_path, plan.has_resources) {
-        (_, true) => Some("linux.resources is ignored: cgroup limits are not applied by this build of ct-exec (use ct-cgroup)".into()),
-        (Some(p), false) => Some(format!("linux.cgroupsPath '{}' is ignored: the container stays in ct-exec's cgroup", p.display())),
-        (None, false) => None,
+        (Some(p), _) if !p.as_os_str().is_empty() => Some(p.to_string_lossy().into_owned()),
+        (_, true) => Some(ct_cgroup::default_path(id)),
+        _ => None,
     }
 }
 
-/// Place `pid` (the child, waiting in the handshake) in the container's cgroup.
-pub fn place(_plan: &Plan, _pid: i32) -> Result<(), CgroupError> {
-    Ok(())
+fn resources(plan: &Plan) -> Option<&LinuxResources> {
+    plan.spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+}
+
+/// Step 2.
+pub fn place(plan: &Plan, path: &str, pid: i32) -> Result<(), CgroupError> {
+    ct_cgroup::apply(path, resources(plan), pid)
+        .map(|_| ())
+        .map_err(|source| CgroupError::Place {
+            pid,
+            path: path.to_string(),
+            source,
+        })
+}
+
+/// Step 3. A failure is reported, not fatal: the container has already run.
+pub fn remove(path: &str) {
+    if let Err(e) = ct_cgroup::remove(path) {
+        eprintln!(
+            "ct-exec: warning: cannot remove cgroup '{path}': {}",
+            ct_layout::pipe::chain(&e)
+        );
+    }
 }

@@ -17,8 +17,10 @@ use ct_layout::Store;
 /// `umoci unpack`), or the id of a container in $CT_ROOT/containers; without it, one line
 /// is read from stdin.
 ///
-/// Not applied yet: linux.resources and linux.cgroupsPath (ct-exec warns when a config has
-/// them; use ct-cgroup), hooks, AppArmor/SELinux labels, ioPriority, scheduler (warnings).
+/// linux.cgroupsPath and linux.resources are applied with ct-cgroup's code: the process is in
+/// its cgroup before the command starts, and the cgroup is removed when the container ends.
+/// Not applied (each named in a warning when present): hooks, AppArmor/SELinux labels,
+/// ioPriority, scheduler, execCPUAffinity.
 ///
 /// Exit codes: the container's status (128+N when it was killed by signal N); 125 ct-exec
 /// itself failed; 126 the command cannot be run; 127 the command was not found; 2 usage.

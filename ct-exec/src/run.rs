@@ -138,9 +138,6 @@ pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError>
     let spec = load_config(&bundle)?;
     let plan = Plan::new(spec, &bundle.dir, &o.overrides)?;
     let seccomp = crate::seccomp_hook::prepare(&plan.spec, store)?;
-    if let Some(w) = cgroup::ignored(&plan) {
-        eprintln!("ct-exec: warning: {w}");
-    }
     if o.detach && plan.terminal {
         return Err(ExecError::Usage(
             "-d cannot be combined with a terminal (-t or process.terminal)".into(),
@@ -156,12 +153,21 @@ pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError>
         }
         None => ct_layout::paths::new_id(),
     };
-    let (mut st, mut guard) = claim(store, &id, &bundle.dir, &plan)?;
+    let (mut st, guard) = claim(store, &id, &bundle.dir, &plan)?;
+    let cg = cgroup::path_for(&plan, &id);
     if o.detach {
-        return detach(store, &plan, st, guard, o, seccomp.as_deref());
+        return detach(store, &plan, st, guard, o, seccomp.as_deref(), cg);
     }
-    let r = supervise(store, &plan, &mut st, o, None, seccomp.as_deref());
-    guard.armed = true;
+    let r = supervise(
+        store,
+        &plan,
+        &mut st,
+        o,
+        None,
+        seccomp.as_deref(),
+        cg.as_deref(),
+    );
+    drop(guard);
     r
 }
 
@@ -173,6 +179,7 @@ fn detach(
     mut guard: StateDir,
     o: &RunOptions,
     seccomp: Option<child::SeccompInstall>,
+    cg: Option<String>,
 ) -> Result<i32, ExecError> {
     let log = log_path(store, &st.id);
     let logf = fs::OpenOptions::new()
@@ -203,7 +210,7 @@ fn detach(
             let _ = nix::unistd::dup2(logf.as_raw_fd(), 1);
             let _ = nix::unistd::dup2(logf.as_raw_fd(), 2);
             drop(logf);
-            let res = supervise(store, plan, &mut st, o, Some(w), seccomp);
+            let res = supervise(store, plan, &mut st, o, Some(w), seccomp, cg.as_deref());
             let code = match res {
                 Ok(code) => {
                     st.status = Status::Stopped;
@@ -281,6 +288,23 @@ fn supervise(
     o: &RunOptions,
     ready: Option<OwnedFd>,
     seccomp: Option<child::SeccompInstall>,
+    cg: Option<&str>,
+) -> Result<i32, ExecError> {
+    let r = supervise_in(store, plan, st, o, ready, seccomp, cg);
+    if let Some(path) = cg {
+        cgroup::remove(path);
+    }
+    r
+}
+
+fn supervise_in(
+    store: &Store,
+    plan: &Plan,
+    st: &mut State,
+    o: &RunOptions,
+    ready: Option<OwnedFd>,
+    seccomp: Option<child::SeccompInstall>,
+    cg: Option<&str>,
 ) -> Result<i32, ExecError> {
     let report = |ready: &Option<OwnedFd>, e: &ExecError| {
         if let Some(w) = ready {
@@ -288,7 +312,7 @@ fn supervise(
             let _ = nix::unistd::write(w, msg.as_bytes());
         }
     };
-    let r = spawn(store, plan, st, o, seccomp, &ready);
+    let r = spawn(store, plan, st, o, seccomp, cg);
     let (container, sfd, master) = match r {
         Ok(x) => x,
         Err(e) => {
@@ -314,7 +338,7 @@ fn spawn(
     st: &mut State,
     o: &RunOptions,
     seccomp: Option<child::SeccompInstall>,
-    _ready: &Option<OwnedFd>,
+    cg: Option<&str>,
 ) -> Result<Spawned, ExecError> {
     let spawn_err = |step: &'static str| move |source: io::Error| ExecError::Spawn { step, source };
     let (psock, csock) = sync_socket::pair().map_err(spawn_err("socketpair"))?;
@@ -352,7 +376,7 @@ fn spawn(
         match msg.first() {
             None => break,
             Some(b'R') => {
-                let r = place(plan, pid);
+                let r = place(plan, cg, pid);
                 if let Err(e) = r {
                     kill_and_reap(pid);
                     return Err(e);
@@ -385,11 +409,13 @@ fn spawn(
 }
 
 /// Step 5's parent work: uid/gid maps, then the cgroup.
-fn place(plan: &Plan, pid: i32) -> Result<(), ExecError> {
+fn place(plan: &Plan, cg: Option<&str>, pid: i32) -> Result<(), ExecError> {
     if plan.ns.new_user {
         user_ns::write_maps(pid, &plan.uid_map, &plan.gid_map)?;
     }
-    cgroup::place(plan, pid)?;
+    if let Some(path) = cg {
+        cgroup::place(plan, path, pid)?;
+    }
     Ok(())
 }
 

@@ -84,8 +84,6 @@ fn runc_spec_bundle_is_isolated() {
             .to_str()
             .unwrap()
     );
-    // A new cgroup namespace: our own cgroup is its root.
-    assert!(p.get("cgroup").contains("::/;") || p.get("cgroup").contains(":/;"));
     assert!(f.state_dirs().is_empty(), "foreground run left state");
 }
 
@@ -527,4 +525,36 @@ fn seccomp_profile_blocks_a_syscall_with_its_errno() {
         stderr(&out)
     );
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn cgroup_with_resources_is_in_place_before_the_command_and_removed_after() {
+    let f = Fixture::new();
+    let name = unique("ct-exec-test-");
+    let b = f.bundle("b", |v| {
+        v["linux"]["cgroupsPath"] = json!(format!("/{name}"));
+        v["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 20}});
+        ns_list(v).push(json!({"type": "cgroup"}));
+    });
+    // In its own cgroup namespace, the container's cgroup is the root of what it sees.
+    let out = f.run(&[b.to_str().unwrap(), "--", "cat", "/proc/self/cgroup"]);
+    assert!(
+        stdout(&out).lines().all(|l| l.ends_with(":/")),
+        "{}",
+        stdout(&out)
+    );
+    let out = f.run(&[
+        b.to_str().unwrap(),
+        "--",
+        "cat",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "/sys/fs/cgroup/pids/pids.max",
+    ]);
+    assert_eq!(stdout(&out), "67108864\n20\n", "{}", stderr(&out));
+    assert!(!std::path::Path::new("/sys/fs/cgroup/memory")
+        .join(&name)
+        .exists());
+    assert!(!std::path::Path::new("/sys/fs/cgroup/pids")
+        .join(&name)
+        .exists());
 }
