@@ -1,3 +1,355 @@
-//! ct-net: give a container a network: netns, bridge, veth, addresses, NAT, published ports.
+//! ct-net: give a container a network — a network namespace, a bridge, a veth pair, an
+//! address from a pool, NAT to the outside and published ports — the way docker's default
+//! bridge network does, with every piece a standard kernel object you can inspect with
+//! `ip netns`, `ip link`, `ip addr` and `nft list table ip ct`.
 //!
-//! Not implemented yet: this crate is a placeholder so the workspace has its final shape.
+//! The steps of `ct-net BUNDLE`, each in the file named after its primitive:
+//!
+//! 1. `netns.rs`    a named network namespace `/run/netns/ID`, `lo` up.
+//! 2. `bridge.rs`   the bridge (`ct0`) with the gateway address, forwarding, NAT base rules.
+//! 3. `lease.rs`    an address leased in `$CT_ROOT/net/BRIDGE/leases.json` under a flock.
+//! 4. `nft.rs`      DNAT rules for `-p` published ports in ct's own nftables table.
+//! 5. `veth.rs`     the veth pair: host end on the bridge, `eth0` inside, address, route.
+//! 6. `etc_files.rs` hosts, hostname and resolv.conf in the bundle;
+//!    `oci_config.rs` their mounts and the namespace path in `config.json`;
+//!    `cni_result.rs` the CNI result in `BUNDLE/net.json`.
+//!
+//! `ct-net --down` undoes them in reverse; `cni.rs` offers the same as a CNI plugin.
+//! Netlink requests are built with `netlink-packet-route` and sent by `rtnetlink.rs`.
+
+pub mod bridge;
+pub mod cni;
+pub mod cni_result;
+pub mod etc_files;
+pub mod ipv4_subnet;
+pub mod lease;
+pub mod netns;
+pub mod nft;
+pub mod oci_config;
+pub mod publish;
+pub mod rtnetlink;
+pub mod sysctl;
+pub mod veth;
+
+use std::fs;
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use ct_layout::bundle::{Bundle, BundleError};
+use ct_layout::paths::valid_id;
+use ct_layout::Store;
+
+pub use bridge::NetOpts;
+pub use cni_result::CniResult;
+pub use ipv4_subnet::Subnet;
+pub use publish::PortMapping;
+
+/// Everything that can go wrong, one variant per step.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error("container id '{0}' cannot name a network namespace")]
+    InvalidId(String),
+    #[error("bundle '{0}' already has a network (net.json exists)")]
+    AlreadyWired(PathBuf),
+    #[error("'{owner}' is already attached to '{bridge}' with {ip}")]
+    AlreadyAttached {
+        owner: String,
+        ip: Ipv4Addr,
+        bridge: String,
+    },
+    #[error("network namespace '{}' already exists", path.display())]
+    NetnsExists { path: PathBuf },
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Subnet(#[from] ipv4_subnet::SubnetError),
+    #[error("network '{bridge}' has {what} {have}, not {want}")]
+    NetworkMismatch {
+        bridge: String,
+        what: &'static str,
+        have: String,
+        want: String,
+    },
+    #[error("subnet {subnet} overlaps {with}")]
+    SubnetOverlap { subnet: Subnet, with: String },
+    #[error("address pool {subnet} is exhausted")]
+    PoolExhausted { subnet: Subnet },
+    #[error("address {ip} is already leased to '{owner}'")]
+    IpTaken { ip: Ipv4Addr, owner: String },
+    #[error("address {ip} is not a usable address of {subnet}")]
+    IpOutside { ip: Ipv4Addr, subnet: Subnet },
+    #[error("port {port} is already published by '{owner}'")]
+    PortTaken { port: String, owner: String },
+    #[error("cannot lock '{}'", path.display())]
+    StoreLock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read '{}'", path.display())]
+    StoreRead {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("invalid JSON in '{}'", path.display())]
+    StoreParse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write '{}'", path.display())]
+    StoreWrite {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write '{}'", path.display())]
+    WriteFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{what}")]
+    Netlink {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{what} network namespace '{}'", path.display())]
+    Netns {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot set '{}'", path.display())]
+    Sysctl {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{what}")]
+    Nft {
+        what: String,
+        #[source]
+        source: Box<nftables::helper::NftablesError>,
+    },
+}
+
+impl Error {
+    /// Hints for errors with a known cause and remedy.
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            Error::AlreadyWired(b) => {
+                vec![format!("tear it down first: ct-net --down {}", b.display())]
+            }
+            Error::NetnsExists { path } => vec![format!(
+                "a container with this id is wired, or a run crashed: ct-net --down {}",
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            )],
+            Error::SubnetOverlap { .. } => vec!["pick another one with --subnet".into()],
+            Error::PoolExhausted { .. } => {
+                vec!["tear down unused containers, or use a larger subnet on another bridge".into()]
+            }
+            Error::Netlink { source, .. } | Error::Netns { source, .. }
+                if source.raw_os_error() == Some(libc::EPERM) =>
+            {
+                vec!["ct-net needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)".into()]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Is this a mistake in how ct-net was called (exit 2) rather than a failure (exit 1)?
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Usage(_) | Error::Subnet(_))
+    }
+}
+
+/// `--network`: what kind of network the container gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Its own namespace on the bridge, with NAT and published ports.
+    Bridge,
+    /// Its own namespace with only loopback.
+    None,
+    /// The host's namespace (no isolation).
+    Host,
+}
+
+/// What `ct-net BUNDLE` was asked for.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    pub mode: Mode,
+    pub net: NetOpts,
+    pub ip: Option<Ipv4Addr>,
+    pub ports: Vec<PortMapping>,
+}
+
+/// The interface name inside ct's own containers.
+pub const IFNAME: &str = "eth0";
+
+/// `ct-net BUNDLE`: wire the container; returns the bundle directory.
+pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
+    if o.mode != Mode::Bridge && (!o.ports.is_empty() || o.ip.is_some()) {
+        return Err(Error::Usage(
+            "--publish and --ip need --network bridge".into(),
+        ));
+    }
+    let bundle = Bundle::find(store, input)?;
+    let id = bundle.id();
+    if !valid_id(&id) {
+        return Err(Error::InvalidId(id));
+    }
+    if bundle.net_result().exists() {
+        return Err(Error::AlreadyWired(bundle.dir.clone()));
+    }
+    let spec = bundle.load_config()?;
+    let hostname = spec.hostname().clone().unwrap_or_else(|| id.clone());
+
+    if o.mode == Mode::Host {
+        let dns = etc_files::host_dns(true);
+        let hosts =
+            fs::read_to_string("/etc/hosts").unwrap_or_else(|_| etc_files::hosts(&hostname, None));
+        let result = CniResult {
+            cni_version: cni_result::CNI_VERSION.into(),
+            dns: dns.clone(),
+            ..Default::default()
+        };
+        let r = finish(&bundle, &hostname, &hosts, &result, None);
+        if r.is_err() {
+            undo_bundle(&bundle, &netns::path_of(&id));
+        }
+        return r.map(|()| bundle.dir);
+    }
+
+    let nspath = netns::path_of(&id);
+    if nspath.exists() {
+        return Err(Error::NetnsExists { path: nspath });
+    }
+    let (nspath, inner) = netns::create(&id)?;
+    let nets = lease::NetStore::new(store.net());
+    let mut attached = false;
+    let r = (|| {
+        let result = if o.mode == Mode::Bridge {
+            let r = veth::attach(
+                &nets,
+                &o.net,
+                veth::Attachment {
+                    owner: &id,
+                    ifname: IFNAME,
+                    netns: &nspath,
+                    ip: o.ip,
+                    ports: &o.ports,
+                    inner: Some(inner),
+                },
+            )?;
+            attached = true;
+            r
+        } else {
+            CniResult {
+                cni_version: cni_result::CNI_VERSION.into(),
+                interfaces: vec![cni_result::Interface {
+                    name: "lo".into(),
+                    mac: None,
+                    sandbox: Some(nspath.display().to_string()),
+                }],
+                ..Default::default()
+            }
+        };
+        let hosts = etc_files::hosts(&hostname, result.address());
+        finish(&bundle, &hostname, &hosts, &result, Some(&nspath))
+    })();
+    if let Err(e) = r {
+        if attached {
+            let _ = veth::detach(&nets, &id, IFNAME);
+        }
+        let _ = netns::remove(&id);
+        undo_bundle(&bundle, &nspath);
+        return Err(e);
+    }
+    Ok(bundle.dir)
+}
+
+/// Files, net.json, then config.json last (what a runtime reads is complete or untouched).
+fn finish(
+    bundle: &Bundle,
+    hostname: &str,
+    hosts: &str,
+    result: &CniResult,
+    netns: Option<&std::path::Path>,
+) -> Result<(), Error> {
+    etc_files::write(&bundle.dir, hostname, hosts, &result.dns)?;
+    let path = bundle.net_result();
+    ct_layout::atomic::write_json(&path, result)
+        .map_err(|source| Error::WriteFile { path, source })?;
+    let mut spec = bundle.load_config()?;
+    oci_config::set_netns(&mut spec, netns);
+    oci_config::add_mounts(&mut spec, &bundle.dir);
+    bundle.save_config(&spec)?;
+    Ok(())
+}
+
+/// Remove ct-net's files from the bundle and its entries from config.json (best effort).
+fn undo_bundle(bundle: &Bundle, nspath: &std::path::Path) {
+    if let Ok(mut spec) = bundle.load_config() {
+        if oci_config::undo(&mut spec, &bundle.dir, nspath) {
+            let _ = bundle.save_config(&spec);
+        }
+    }
+    etc_files::remove(&bundle.dir);
+    let _ = fs::remove_file(bundle.net_result());
+}
+
+/// `ct-net --down BUNDLE`: remove port rules, veth, lease, namespace, files. Idempotent, and
+/// finishes a half-built network. A container id whose bundle is gone is still torn down if
+/// anything of its network is left. Returns what to print (the bundle, or the id).
+pub fn down(store: &Store, input: &str) -> Result<String, Error> {
+    let nets = lease::NetStore::new(store.net());
+    let (bundle, id) = match Bundle::find(store, input) {
+        Ok(b) => {
+            let id = b.id();
+            (Some(b), id)
+        }
+        Err(BundleError::NotFound(_))
+            if valid_id(input)
+                && (netns::path_of(input).exists() || nets.find(input, IFNAME)?.is_some()) =>
+        {
+            (None, input.to_string())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !valid_id(&id) {
+        return Err(Error::InvalidId(id));
+    }
+    veth::detach(&nets, &id, IFNAME)?;
+    netns::remove(&id)?;
+    match bundle {
+        Some(b) => {
+            let nspath = netns::path_of(&id);
+            let mut spec = b.load_config()?;
+            if oci_config::undo(&mut spec, &b.dir, &nspath) {
+                b.save_config(&spec)?;
+            }
+            etc_files::remove(&b.dir);
+            match fs::remove_file(b.net_result()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::WriteFile {
+                        path: b.net_result(),
+                        source,
+                    })
+                }
+            }
+            Ok(b.dir.display().to_string())
+        }
+        None => Ok(id),
+    }
+}

@@ -1,20 +1,129 @@
 //! ct-net: give a container a network: netns, bridge, veth, addresses, NAT, published ports.
+//! Parses the command line and hands over to the library (`lib.rs` explains the steps).
+
+use std::io::Read;
+use std::net::Ipv4Addr;
 
 use clap::Parser;
+use ct_layout::pipe;
+use ct_net::{bridge, Mode, NetOpts, PortMapping, Subnet, UpOptions};
 
-/// give a container a network: netns, bridge, veth, addresses, NAT, published ports.
+/// Give a container a network: its own network namespace on a bridge, with an address from
+/// a pool, NAT to the outside and published ports.
 ///
-/// NOT IMPLEMENTED YET: this tool is a placeholder and always exits 1.
+/// Reads the bundle (a directory with config.json, or a container id in $CT_ROOT/containers)
+/// from the argument or one line of stdin, and prints it when done. With CNI_COMMAND in the
+/// environment it acts as a CNI plugin instead (ADD, DEL, CHECK, VERSION).
+///
+/// Exit status: 0 done, 1 failure, 2 usage error.
 #[derive(Parser)]
 #[command(name = "ct-net", version)]
 struct Cli {
-    /// Ignored.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+    /// Bundle directory or container id (default: one line of stdin).
+    bundle: Option<String>,
+
+    /// Tear the network down: port rules, veth, address lease, namespace. Idempotent.
+    #[arg(long)]
+    down: bool,
+
+    /// bridge: own namespace on the bridge; none: loopback only; host: the host's network.
+    #[arg(long, value_enum, default_value = "bridge")]
+    network: Mode,
+
+    /// Bridge to attach to; made on first use. Each bridge is one network.
+    #[arg(long, env = "CT_NET_BRIDGE", default_value = bridge::DEFAULT_BRIDGE)]
+    bridge: String,
+
+    /// Subnet of a new network [default: 10.88.0.0/16]; must match an existing one.
+    #[arg(long, env = "CT_NET_SUBNET")]
+    subnet: Option<Subnet>,
+
+    /// nftables table (family ip) for a new network's rules [default: ct].
+    #[arg(long, env = "CT_NET_TABLE")]
+    nft_table: Option<String>,
+
+    /// Ask for this address instead of the lowest free one.
+    #[arg(long)]
+    ip: Option<Ipv4Addr>,
+
+    /// Publish a port: [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp]. Repeatable.
+    #[arg(short = 'p', long = "publish", value_name = "MAPPING")]
+    publish: Vec<PortMapping>,
 }
 
 fn main() {
-    let _ = Cli::parse();
-    eprintln!("ct-net: not implemented yet");
-    std::process::exit(ct_layout::pipe::EXIT_FAILURE);
+    ct_layout::cli::generate_if_asked::<Cli>();
+    if std::env::var_os("CNI_COMMAND").is_some() {
+        let mut stdin = String::new();
+        let read = std::io::stdin().read_to_string(&mut stdin);
+        let (out, ok) = match read {
+            Ok(_) => ct_net::cni::run(&|k| std::env::var(k).ok(), &stdin),
+            Err(e) => (
+                serde_json::json!({"cniVersion": "1.0.0", "code": 5,
+                    "msg": "cannot read the network configuration", "details": e.to_string()})
+                .to_string(),
+                false,
+            ),
+        };
+        if !out.is_empty() {
+            pipe::print_out(&format!("{out}\n"));
+        }
+        std::process::exit(if ok {
+            pipe::EXIT_OK
+        } else {
+            pipe::EXIT_FAILURE
+        });
+    }
+
+    let cli = Cli::parse();
+    if !bridge::valid_ifname(&cli.bridge) {
+        usage(&format!(
+            "invalid bridge name '{}' (1-15 of [A-Za-z0-9._-])",
+            cli.bridge
+        ));
+    }
+    if let Some(t) = cli.nft_table.as_ref().filter(|t| !bridge::valid_table(t)) {
+        usage(&format!("invalid nftables table name '{t}'"));
+    }
+    let input = match pipe::input(cli.bundle, "bundle") {
+        Ok(i) => i,
+        Err(e) => {
+            pipe::report("ct-net", &e, &[]);
+            std::process::exit(pipe::EXIT_USAGE);
+        }
+    };
+    let store = ct_layout::Store::from_env();
+    let r = if cli.down {
+        ct_net::down(&store, &input)
+    } else {
+        let o = UpOptions {
+            mode: cli.network,
+            net: NetOpts {
+                bridge: cli.bridge,
+                subnet: cli.subnet,
+                table: cli.nft_table,
+            },
+            ip: cli.ip,
+            ports: cli.publish,
+        };
+        ct_net::up(&store, &input, &o).map(|p| p.display().to_string())
+    };
+    match r {
+        Ok(line) => pipe::emit(line),
+        Err(e) => {
+            let hints = e.hints();
+            let hints: Vec<&str> = hints.iter().map(String::as_str).collect();
+            pipe::report("ct-net", &e, &hints);
+            std::process::exit(if e.is_usage() {
+                pipe::EXIT_USAGE
+            } else {
+                pipe::EXIT_FAILURE
+            });
+        }
+    }
+}
+
+fn usage(msg: &str) -> ! {
+    eprintln!("ct-net: {msg}");
+    std::process::exit(pipe::EXIT_USAGE);
 }

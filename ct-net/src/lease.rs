@@ -1,0 +1,289 @@
+//! Networks and address leases in `$CT_ROOT/net/` — ct-net's IPAM, in plain JSON files:
+//!
+//! ```text
+//! $CT_ROOT/net/
+//! ├── net.lock                 flock(2): held while reading-then-changing anything below
+//! └── BRIDGE/
+//!     ├── network.json         {"bridge","subnet","gateway","nftTable"}
+//!     └── leases.json          {"10.88.0.2": {"owner","ifname","hostVeth","netns","ports"}}
+//! ```
+//!
+//! Every change is read-modify-write of one file under the one store-wide lock, written with
+//! temp file + rename (`ct_layout::atomic`): concurrent ct-net runs queue on the lock, so an
+//! address is never handed out twice, and a crash leaves either the old or the new file.
+//! One lock for all networks because two checks span networks: subnets must not overlap and
+//! a host port can be published only once.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use ct_layout::atomic;
+use ct_layout::lock::Lock;
+
+use crate::ipv4_subnet::Subnet;
+use crate::publish::PortMapping;
+use crate::Error;
+
+/// One network: a bridge, its subnet and the nftables table its rules live in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Network {
+    pub bridge: String,
+    pub subnet: Subnet,
+    pub gateway: Ipv4Addr,
+    pub nft_table: String,
+}
+
+/// Who holds an address, and what to undo when it is released.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    /// Container id (ct's bundles) or CNI_CONTAINERID.
+    pub owner: String,
+    pub ifname: String,
+    pub host_veth: String,
+    pub netns: PathBuf,
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+}
+
+impl Lease {
+    pub fn is(&self, owner: &str, ifname: &str) -> bool {
+        self.owner == owner && self.ifname == ifname
+    }
+}
+
+pub type Leases = BTreeMap<Ipv4Addr, Lease>;
+
+/// `$CT_ROOT/net`.
+pub struct NetStore {
+    dir: PathBuf,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Error> {
+    match fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|source| Error::StoreParse {
+                path: path.to_path_buf(),
+                source,
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::StoreRead {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+impl NetStore {
+    pub fn new(dir: impl Into<PathBuf>) -> NetStore {
+        NetStore { dir: dir.into() }
+    }
+
+    /// Take the store-wide lock (blocks while another ct-net holds it).
+    pub fn lock(&self) -> Result<Lock, Error> {
+        let path = self.dir.join("net.lock");
+        Lock::exclusive(&path).map_err(|source| Error::StoreLock { path, source })
+    }
+
+    fn network_file(&self, bridge: &str) -> PathBuf {
+        self.dir.join(bridge).join("network.json")
+    }
+    fn leases_file(&self, bridge: &str) -> PathBuf {
+        self.dir.join(bridge).join("leases.json")
+    }
+
+    pub fn network(&self, bridge: &str) -> Result<Option<Network>, Error> {
+        read_json(&self.network_file(bridge))
+    }
+
+    pub fn save_network(&self, net: &Network) -> Result<(), Error> {
+        let path = self.network_file(&net.bridge);
+        atomic::write_json(&path, net).map_err(|source| Error::StoreWrite { path, source })
+    }
+
+    /// Every network recorded in the store.
+    pub fn networks(&self) -> Result<Vec<Network>, Error> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(Error::StoreRead {
+                    path: self.dir.clone(),
+                    source,
+                })
+            }
+        };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.path().is_dir() {
+                if let Some(n) = self.network(&name)? {
+                    out.push(n);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.bridge.cmp(&b.bridge));
+        Ok(out)
+    }
+
+    pub fn leases(&self, bridge: &str) -> Result<Leases, Error> {
+        let raw: Option<BTreeMap<String, Lease>> = read_json(&self.leases_file(bridge))?;
+        let mut out = Leases::new();
+        for (k, v) in raw.unwrap_or_default() {
+            let ip = k.parse().map_err(|_| Error::StoreParse {
+                path: self.leases_file(bridge),
+                source: serde::de::Error::custom(format!("bad address key '{k}'")),
+            })?;
+            out.insert(ip, v);
+        }
+        Ok(out)
+    }
+
+    pub fn save_leases(&self, bridge: &str, leases: &Leases) -> Result<(), Error> {
+        let path = self.leases_file(bridge);
+        let raw: BTreeMap<String, &Lease> =
+            leases.iter().map(|(k, v)| (k.to_string(), v)).collect();
+        atomic::write_json(&path, &raw).map_err(|source| Error::StoreWrite { path, source })
+    }
+
+    /// The network and address leased to `owner`/`ifname`, if any.
+    pub fn find(
+        &self,
+        owner: &str,
+        ifname: &str,
+    ) -> Result<Option<(Network, Ipv4Addr, Lease)>, Error> {
+        for net in self.networks()? {
+            for (ip, l) in self.leases(&net.bridge)? {
+                if l.is(owner, ifname) {
+                    return Ok(Some((net, ip, l)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// A port mapping of any container in any network that claims the same host socket.
+    pub fn port_conflict(&self, p: &PortMapping) -> Result<Option<String>, Error> {
+        for net in self.networks()? {
+            for l in self.leases(&net.bridge)?.values() {
+                if l.ports.iter().any(|q| q.conflicts(p)) {
+                    return Ok(Some(l.owner.clone()));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Choose an address: the one asked for if it is usable and free, else the lowest free one.
+pub fn pick(subnet: &Subnet, leases: &Leases, want: Option<Ipv4Addr>) -> Result<Ipv4Addr, Error> {
+    match want {
+        Some(ip) if !subnet.is_host(ip) => Err(Error::IpOutside {
+            ip,
+            subnet: *subnet,
+        }),
+        Some(ip) => match leases.get(&ip) {
+            Some(l) => Err(Error::IpTaken {
+                ip,
+                owner: l.owner.clone(),
+            }),
+            None => Ok(ip),
+        },
+        None => subnet
+            .hosts()
+            .find(|ip| !leases.contains_key(ip))
+            .ok_or(Error::PoolExhausted { subnet: *subnet }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(owner: &str) -> Lease {
+        Lease {
+            owner: owner.into(),
+            ifname: "eth0".into(),
+            host_veth: "vethx".into(),
+            netns: "/run/netns/x".into(),
+            ports: vec!["8080:80".parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn picks_lowest_free_then_exhausts() {
+        let net: Subnet = "10.9.0.0/29".parse().unwrap(); // .2 .. .6 usable
+        let mut leases = Leases::new();
+        for i in 2..=6u8 {
+            let ip = pick(&net, &leases, None).unwrap();
+            assert_eq!(ip, Ipv4Addr::new(10, 9, 0, i));
+            leases.insert(ip, lease("c"));
+        }
+        assert!(matches!(
+            pick(&net, &leases, None),
+            Err(Error::PoolExhausted { .. })
+        ));
+        leases.remove(&Ipv4Addr::new(10, 9, 0, 4));
+        assert_eq!(
+            pick(&net, &leases, None).unwrap(),
+            Ipv4Addr::new(10, 9, 0, 4)
+        );
+    }
+
+    #[test]
+    fn asked_for_address() {
+        let net: Subnet = "10.9.0.0/24".parse().unwrap();
+        let mut leases = Leases::new();
+        let want = Ipv4Addr::new(10, 9, 0, 77);
+        assert_eq!(pick(&net, &leases, Some(want)).unwrap(), want);
+        leases.insert(want, lease("a"));
+        assert!(matches!(
+            pick(&net, &leases, Some(want)),
+            Err(Error::IpTaken { .. })
+        ));
+        for bad in [[10, 9, 0, 1], [10, 9, 0, 0], [10, 9, 0, 255], [10, 8, 0, 5]] {
+            assert!(matches!(
+                pick(&net, &leases, Some(Ipv4Addr::from(bad))),
+                Err(Error::IpOutside { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn store_round_trip_and_lookups() {
+        let d = tempfile::tempdir().unwrap();
+        let s = NetStore::new(d.path());
+        let _l = s.lock().unwrap();
+        let net = Network {
+            bridge: "ctt0".into(),
+            subnet: "10.9.0.0/24".parse().unwrap(),
+            gateway: Ipv4Addr::new(10, 9, 0, 1),
+            nft_table: "ctt".into(),
+        };
+        s.save_network(&net).unwrap();
+        let mut leases = Leases::new();
+        leases.insert(Ipv4Addr::new(10, 9, 0, 2), lease("web"));
+        s.save_leases("ctt0", &leases).unwrap();
+        assert_eq!(s.networks().unwrap(), vec![net.clone()]);
+        assert_eq!(s.leases("ctt0").unwrap(), leases);
+        let (n, ip, l) = s.find("web", "eth0").unwrap().unwrap();
+        assert_eq!(
+            (n, ip, l.owner.as_str()),
+            (net, Ipv4Addr::new(10, 9, 0, 2), "web")
+        );
+        assert!(s.find("web", "eth1").unwrap().is_none());
+        assert_eq!(
+            s.port_conflict(&"8080:81/tcp".parse().unwrap()).unwrap(),
+            Some("web".into())
+        );
+        assert_eq!(
+            s.port_conflict(&"8080:81/udp".parse().unwrap()).unwrap(),
+            None
+        );
+    }
+}

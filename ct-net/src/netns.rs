@@ -1,0 +1,174 @@
+//! Named network namespaces, the way `ip netns add` makes them (network_namespaces(7),
+//! unshare(2), setns(2), mount(2)):
+//!
+//! 1. `/run/netns` is made a shared mount point (bind-mounted on itself if needed), so the
+//!    names also appear in mount namespaces created later, e.g. a container's.
+//! 2. An empty file `/run/netns/NAME` is created (O_EXCL: a name is never taken over).
+//! 3. A helper thread calls `unshare(CLONE_NEWNET)`: the thread alone moves to a new, empty
+//!    namespace (namespaces are per thread), the rest of ct-net stays where it was.
+//! 4. The thread bind-mounts its `/proc/thread-self/ns/net` onto the file. The mount keeps
+//!    the namespace alive after the thread exits; anyone can now `setns(2)` into it by path
+//!    (`ip netns exec NAME`, an OCI runtime's `linux.namespaces[].path`).
+//! 5. Still inside, the thread opens a NETLINK_ROUTE socket and sets `lo` up. The socket stays
+//!    bound to the new namespace for its whole life, so the main thread can configure the
+//!    container's side through it without ever entering the namespace.
+//!
+//! Removal is the reverse: `umount2(MNT_DETACH)` and unlink. The namespace itself dies when the
+//! last process in it and the last reference to it are gone.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+
+use crate::rtnetlink::Rtnl;
+use crate::Error;
+
+/// Where `ip netns` looks for names.
+pub const NETNS_DIR: &str = "/run/netns";
+
+pub fn path_of(name: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(name)
+}
+
+fn netns_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Netns {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn nix_io(e: nix::Error) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+/// Step 1: make `/run/netns` a shared mount point, as iproute2 does.
+fn ensure_dir() -> Result<(), Error> {
+    let dir = Path::new(NETNS_DIR);
+    fs::create_dir_all(dir).map_err(netns_err("cannot create", dir))?;
+    // Serialize this with other ct-net runs: two racing bind mounts would stack.
+    let d = File::open(dir).map_err(netns_err("cannot open", dir))?;
+    // SAFETY: flock on a valid, owned descriptor; no memory is passed.
+    if unsafe { libc::flock(d.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(netns_err("cannot lock", dir)(io::Error::last_os_error()));
+    }
+    let shared = || {
+        mount(
+            None::<&str>,
+            dir,
+            None::<&str>,
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        )
+    };
+    match shared() {
+        Ok(()) => Ok(()),
+        // EINVAL: not a mount point yet. Make it one, then share it.
+        Err(nix::Error::EINVAL) => {
+            mount(
+                Some(dir),
+                dir,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| netns_err("cannot bind-mount", dir)(nix_io(e)))?;
+            shared().map_err(|e| netns_err("cannot make shared", dir)(nix_io(e)))
+        }
+        Err(e) => Err(netns_err("cannot make shared", dir)(nix_io(e))),
+    }
+}
+
+/// Steps 2–5: a new named namespace, `lo` up, and a netlink socket inside it.
+pub fn create(name: &str) -> Result<(PathBuf, Rtnl), Error> {
+    ensure_dir()?;
+    let path = path_of(name);
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(&path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(Error::NetnsExists { path });
+        }
+        Err(e) => return Err(netns_err("cannot create", &path)(e)),
+    }
+    let p = path.clone();
+    let made = std::thread::spawn(move || -> Result<Rtnl, Error> {
+        unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| netns_err("cannot unshare for", &p)(nix_io(e)))?;
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &p,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| netns_err("cannot bind-mount", &p)(nix_io(e)))?;
+        let mut rt = Rtnl::open().map_err(netns_err("cannot open netlink in", &p))?;
+        let lo = rt
+            .link_by_name("lo")
+            .and_then(|l| l.ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV)))
+            .map_err(netns_err("cannot find lo in", &p))?;
+        rt.set_up(lo.index)
+            .map_err(netns_err("cannot set lo up in", &p))?;
+        Ok(rt)
+    })
+    .join()
+    .unwrap_or_else(|_| {
+        Err(Error::Netns {
+            what: "thread died while creating",
+            path: path.clone(),
+            source: io::Error::other("panic"),
+        })
+    });
+    match made {
+        Ok(rt) => Ok((path, rt)),
+        Err(e) => {
+            let _ = remove(name);
+            Err(e)
+        }
+    }
+}
+
+/// A netlink socket inside the namespace at `path` (any bind-mounted or /proc ns file):
+/// a helper thread `setns(2)`s there, opens the socket and exits.
+pub fn socket_in(path: &Path) -> Result<Rtnl, Error> {
+    let f = File::open(path).map_err(netns_err("cannot open", path))?;
+    let p = path.to_path_buf();
+    std::thread::spawn(move || -> Result<Rtnl, Error> {
+        setns(&f, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| netns_err("cannot enter", &p)(nix_io(e)))?;
+        Rtnl::open().map_err(netns_err("cannot open netlink in", &p))
+    })
+    .join()
+    .unwrap_or_else(|_| {
+        Err(Error::Netns {
+            what: "thread died while entering",
+            path: path.to_path_buf(),
+            source: io::Error::other("panic"),
+        })
+    })
+}
+
+/// Unmount and unlink `/run/netns/NAME`. Missing pieces are fine: removal is idempotent and
+/// also finishes a half-made namespace (a file that was never mounted on).
+pub fn remove(name: &str) -> Result<bool, Error> {
+    let path = path_of(name);
+    match umount2(&path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+        Err(e) => return Err(netns_err("cannot unmount", &path)(nix_io(e))),
+    }
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(netns_err("cannot remove", &path)(e)),
+    }
+}

@@ -1,0 +1,196 @@
+//! nftables rules in a table of ct's own (nft(8), libnftables-json(5)). Everything ct adds
+//! lives in `table ip TABLE` (default `ct`); no other table is ever read or changed, so a
+//! host firewall and docker's or podman's rules are left alone, and `nft delete table ip ct`
+//! removes all of ct's rules at once. The ruleset, as `nft list table ip ct` prints it:
+//!
+//! ```text
+//! table ip ct {
+//!   set subnets { type ipv4_addr; flags interval; elements = { 10.88.0.0/16 } }
+//!   set bridges { type ifname; elements = { "ct0" } }
+//!   chain postrouting { type nat hook postrouting priority srcnat;
+//!     ip saddr @subnets ip daddr != @subnets masquerade        # outbound: only ct's subnets
+//!     oifname @bridges ip saddr 127.0.0.0/8 masquerade }       # 127.0.0.1:PORT, see below
+//!   chain prerouting { type nat hook prerouting priority dstnat;
+//!     fib daddr type local jump ports }                        # traffic from other hosts
+//!   chain output { type nat hook output priority -100;
+//!     fib daddr type local jump ports }                        # traffic from the host itself
+//!   chain ports {
+//!     tcp dport 8080 dnat to 10.88.0.2:80 comment "ct:web/eth0" }
+//! }
+//! ```
+//!
+//! Published ports and 127.0.0.1: locally generated packets never pass `prerouting`, so the
+//! DNAT is repeated in `output`. A connection to 127.0.0.1:8080 is then re-routed to the
+//! bridge with source 127.0.0.1, which the kernel drops as a "martian" unless the outgoing
+//! device has `route_localnet=1` (set on ct's bridge only, see `sysctl.rs`); the second
+//! `postrouting` rule masquerades that source to the gateway address, because the container
+//! would answer 127.0.0.1 to its own loopback. Docker's hairpin mode does the same.
+//!
+//! The base (sets and base chains) is rebuilt idempotently in one transaction on every use:
+//! `add` of an existing table, chain, set or element is a no-op, and the base chains are
+//! flushed and refilled, so a flushed or half-made table is repaired. Port rules carry the
+//! comment `ct:OWNER/IFNAME`; teardown lists the `ports` chain with handles and deletes those.
+//! ct-net drives nft through the `nftables` crate, which runs `nft -j -f -` with a typed JSON
+//! document; the JSON below is exactly `nft -j`'s own form.
+
+use std::net::Ipv4Addr;
+
+use nftables::helper::{self, NftablesError};
+use nftables::schema::{NfListObject, NfObject, Nftables};
+use serde_json::{json, Value};
+
+use crate::lease::Network;
+use crate::publish::PortMapping;
+use crate::Error;
+
+fn nft_err(what: String) -> impl FnOnce(NftablesError) -> Error {
+    move |source| Error::Nft {
+        what,
+        source: Box::new(source),
+    }
+}
+
+fn apply(what: String, cmds: Vec<Value>) -> Result<(), Error> {
+    let doc = json!({ "nftables": cmds });
+    let typed: Nftables = serde_json::from_value(doc).map_err(|e| Error::Nft {
+        what: what.clone(),
+        source: Box::new(NftablesError::NftInvalidJson(e)),
+    })?;
+    helper::apply_ruleset_with_args(&typed, helper::DEFAULT_NFT, helper::DEFAULT_ARGS)
+        .map_err(nft_err(what))
+}
+
+fn ip_field(field: &str) -> Value {
+    json!({"payload": {"protocol": "ip", "field": field}})
+}
+
+fn matches(op: &str, left: Value, right: Value) -> Value {
+    json!({"match": {"op": op, "left": left, "right": right}})
+}
+
+/// The sets, base chains and masquerade rules for `net`, (re)made in one transaction.
+pub fn ensure_base(net: &Network) -> Result<(), Error> {
+    let t = net.nft_table.as_str();
+    let chain = |name: &str, hook: &str, prio: i32| {
+        json!({"add": {"chain": {"family": "ip", "table": t, "name": name,
+            "type": "nat", "hook": hook, "prio": prio, "policy": "accept"}}})
+    };
+    let flush =
+        |name: &str| json!({"flush": {"chain": {"family": "ip", "table": t, "name": name}}});
+    let rule = |chain: &str, expr: Vec<Value>| json!({"add": {"rule": {"family": "ip", "table": t, "chain": chain, "expr": expr}}});
+    let local_jump = || {
+        vec![
+            matches(
+                "==",
+                json!({"fib": {"result": "type", "flags": ["daddr"]}}),
+                json!("local"),
+            ),
+            json!({"jump": {"target": "ports"}}),
+        ]
+    };
+    let cmds = vec![
+        json!({"add": {"table": {"family": "ip", "name": t}}}),
+        json!({"add": {"set": {"family": "ip", "table": t, "name": "subnets",
+            "type": "ipv4_addr", "flags": ["interval"]}}}),
+        json!({"add": {"element": {"family": "ip", "table": t, "name": "subnets",
+            "elem": [{"prefix": {"addr": net.subnet.network().to_string(), "len": net.subnet.prefix()}}]}}}),
+        json!({"add": {"set": {"family": "ip", "table": t, "name": "bridges", "type": "ifname"}}}),
+        json!({"add": {"element": {"family": "ip", "table": t, "name": "bridges", "elem": [net.bridge]}}}),
+        chain("postrouting", "postrouting", 100),
+        chain("prerouting", "prerouting", -100),
+        chain("output", "output", -100),
+        json!({"add": {"chain": {"family": "ip", "table": t, "name": "ports"}}}),
+        flush("postrouting"),
+        flush("prerouting"),
+        flush("output"),
+        rule(
+            "postrouting",
+            vec![
+                matches("==", ip_field("saddr"), json!("@subnets")),
+                matches("!=", ip_field("daddr"), json!("@subnets")),
+                json!({"masquerade": null}),
+            ],
+        ),
+        rule(
+            "postrouting",
+            vec![
+                matches("==", json!({"meta": {"key": "oifname"}}), json!("@bridges")),
+                matches(
+                    "==",
+                    ip_field("saddr"),
+                    json!({"prefix": {"addr": "127.0.0.0", "len": 8}}),
+                ),
+                json!({"masquerade": null}),
+            ],
+        ),
+        rule("prerouting", local_jump()),
+        rule("output", local_jump()),
+    ];
+    apply(format!("cannot set up nftables table 'ip {t}'"), cmds)
+}
+
+/// The comment that marks one attachment's port rules.
+pub fn tag(owner: &str, ifname: &str) -> String {
+    format!("ct:{owner}/{ifname}")
+}
+
+/// One DNAT rule per published port, in one transaction.
+pub fn add_ports(table: &str, tag: &str, ip: Ipv4Addr, ports: &[PortMapping]) -> Result<(), Error> {
+    let cmds = ports
+        .iter()
+        .map(|p| {
+            let mut expr = Vec::new();
+            if let Some(h) = p.host_ip {
+                expr.push(matches("==", ip_field("daddr"), json!(h.to_string())));
+            }
+            expr.push(matches(
+                "==",
+                json!({"payload": {"protocol": p.protocol.as_str(), "field": "dport"}}),
+                json!(p.host_port),
+            ));
+            expr.push(json!({"dnat": {"addr": ip.to_string(), "port": p.container_port}}));
+            json!({"add": {"rule": {"family": "ip", "table": table, "chain": "ports",
+                "comment": tag, "expr": expr}}})
+        })
+        .collect();
+    apply(format!("cannot publish ports in table 'ip {table}'"), cmds)
+}
+
+/// Delete every rule in `ports` carrying `tag`. A missing table or chain means there is
+/// nothing to delete.
+pub fn del_ports(table: &str, tag: &str) -> Result<usize, Error> {
+    let listed = helper::get_current_ruleset_with_args(
+        helper::DEFAULT_NFT,
+        ["-a", "list", "chain", "ip", table, "ports"],
+    );
+    let ruleset = match listed {
+        Ok(r) => r,
+        Err(NftablesError::NftFailed { ref stderr, .. })
+            if stderr.contains("No such file or directory") =>
+        {
+            return Ok(0)
+        }
+        Err(e) => return Err(nft_err(format!("cannot list table 'ip {table}'"))(e)),
+    };
+    let cmds: Vec<Value> = ruleset
+        .objects
+        .iter()
+        .filter_map(|o| match o {
+            NfObject::ListObject(NfListObject::Rule(r)) if r.comment.as_deref() == Some(tag) => {
+                r.handle.map(|h| {
+                    json!({"delete": {"rule": {"family": "ip", "table": table,
+                        "chain": "ports", "handle": h, "expr": []}}})
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let n = cmds.len();
+    if n > 0 {
+        apply(
+            format!("cannot remove published ports from table 'ip {table}'"),
+            cmds,
+        )?;
+    }
+    Ok(n)
+}

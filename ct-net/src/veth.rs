@@ -1,0 +1,252 @@
+//! Plugging one container into a network with a veth pair (veth(4)): two virtual Ethernet
+//! devices joined back to back. One end stays on the host as a port of the bridge, the other
+//! is the container's `eth0`. Attaching, in order:
+//!
+//! 1. Under the store lock: refuse an owner that is already attached or a host port that is
+//!    already published; make sure the network exists (`bridge.rs`); lease an address and
+//!    record it with everything teardown will need. From here on any failure is undone by
+//!    [`detach`], which is written to finish a half-made attachment.
+//! 2. Published ports: DNAT rules tagged with the owner (`nft.rs`).
+//! 3. One netlink request creates the pair: host end `vethXXXXXXXXXXX` (a hash of owner and
+//!    interface, so teardown finds it without any record) up on the bridge, peer named `eth0`
+//!    directly inside the container's namespace.
+//! 4. Through a netlink socket inside the namespace: the address, `eth0` up, `lo` up, the
+//!    default route via the gateway.
+//!
+//! Detaching reverses 2–3 and releases the lease last, so a crash in between leaves a record
+//! that a second `--down` uses to finish the job.
+
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::bridge::{self, NetOpts};
+use crate::cni_result::{CniResult, Interface, IpConfig, Route, CNI_VERSION};
+use crate::lease::{self, Lease, NetStore, Network};
+use crate::publish::PortMapping;
+use crate::rtnetlink::{mac_string, Rtnl};
+use crate::{etc_files, netns, nft, Error};
+
+/// What to attach.
+pub struct Attachment<'a> {
+    /// Container id, or CNI_CONTAINERID.
+    pub owner: &'a str,
+    /// Interface name inside the namespace (`eth0`).
+    pub ifname: &'a str,
+    /// The namespace to put it in.
+    pub netns: &'a Path,
+    /// A specific address (`--ip`), else the lowest free one.
+    pub ip: Option<Ipv4Addr>,
+    pub ports: &'a [PortMapping],
+    /// A netlink socket already inside `netns` (ct-net made the namespace), else one is opened.
+    pub inner: Option<Rtnl>,
+}
+
+/// `veth` + 11 hex digits of sha256(owner NUL ifname): 15 characters, the most IFNAMSIZ allows.
+pub fn host_veth_name(owner: &str, ifname: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(owner.as_bytes());
+    h.update([0]);
+    h.update(ifname.as_bytes());
+    format!("veth{}", &hex::encode(h.finalize())[..11])
+}
+
+fn netlink(what: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Netlink { what, source }
+}
+
+/// Steps 1–4; returns the CNI result.
+pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResult, Error> {
+    let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
+    let host_veth = host_veth_name(a.owner, a.ifname);
+    let (net, ip) = {
+        let _lock = nets.lock()?;
+        if let Some((n, ip, _)) = nets.find(a.owner, a.ifname)? {
+            return Err(Error::AlreadyAttached {
+                owner: a.owner.to_string(),
+                ip,
+                bridge: n.bridge,
+            });
+        }
+        for (i, p) in a.ports.iter().enumerate() {
+            if a.ports[..i].iter().any(|q| q.conflicts(p)) {
+                return Err(Error::PortTaken {
+                    port: p.to_string(),
+                    owner: a.owner.to_string(),
+                });
+            }
+            if let Some(owner) = nets.port_conflict(p)? {
+                return Err(Error::PortTaken {
+                    port: p.to_string(),
+                    owner,
+                });
+            }
+        }
+        let net = bridge::ensure(nets, opts, &mut rt)?;
+        let mut leases = nets.leases(&net.bridge)?;
+        let ip = lease::pick(&net.subnet, &leases, a.ip)?;
+        leases.insert(
+            ip,
+            Lease {
+                owner: a.owner.to_string(),
+                ifname: a.ifname.to_string(),
+                host_veth: host_veth.clone(),
+                netns: a.netns.to_path_buf(),
+                ports: a.ports.to_vec(),
+            },
+        );
+        nets.save_leases(&net.bridge, &leases)?;
+        (net, ip)
+    };
+    let (owner, ifname) = (a.owner, a.ifname);
+    match wire(&mut rt, &net, ip, &host_veth, a) {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            let _ = detach(nets, owner, ifname);
+            Err(e)
+        }
+    }
+}
+
+/// Steps 2–4.
+fn wire(
+    rt: &mut Rtnl,
+    net: &Network,
+    ip: Ipv4Addr,
+    host_veth: &str,
+    a: Attachment,
+) -> Result<CniResult, Error> {
+    if !a.ports.is_empty() {
+        nft::add_ports(&net.nft_table, &nft::tag(a.owner, a.ifname), ip, a.ports)?;
+    }
+    let br = rt
+        .link_by_name(&net.bridge)
+        .map_err(netlink(format!("cannot look up bridge '{}'", net.bridge)))?
+        .ok_or_else(|| {
+            netlink(format!("bridge '{}' vanished", net.bridge))(std::io::Error::from_raw_os_error(
+                libc::ENODEV,
+            ))
+        })?;
+    let nsf = File::open(a.netns).map_err(|source| Error::Netns {
+        what: "cannot open",
+        path: a.netns.to_path_buf(),
+        source,
+    })?;
+    rt.add_veth(host_veth, br.index, a.ifname, nsf.as_raw_fd())
+        .map_err(netlink(format!(
+            "cannot create veth pair '{host_veth}' / '{}'",
+            a.ifname
+        )))?;
+    let mut inner = match a.inner {
+        Some(r) => r,
+        None => netns::socket_in(a.netns)?,
+    };
+    let inside = |what: &str| format!("{what} in '{}'", a.netns.display());
+    let eth = inner
+        .link_by_name(a.ifname)
+        .map_err(netlink(inside(&format!("cannot look up '{}'", a.ifname))))?
+        .ok_or_else(|| {
+            netlink(inside(&format!("'{}' did not arrive", a.ifname)))(
+                std::io::Error::from_raw_os_error(libc::ENODEV),
+            )
+        })?;
+    inner
+        .add_addr(eth.index, ip, net.subnet.prefix())
+        .map_err(netlink(inside(&format!(
+            "cannot add {ip} to '{}'",
+            a.ifname
+        ))))?;
+    inner
+        .set_up(eth.index)
+        .map_err(netlink(inside(&format!("cannot set '{}' up", a.ifname))))?;
+    if let Ok(Some(lo)) = inner.link_by_name("lo") {
+        inner
+            .set_up(lo.index)
+            .map_err(netlink(inside("cannot set 'lo' up")))?;
+    }
+    inner
+        .add_default_route(net.gateway, eth.index)
+        .map_err(netlink(inside(&format!(
+            "cannot add a default route via {}",
+            net.gateway
+        ))))?;
+    let host = rt.link_by_name(host_veth).ok().flatten();
+    Ok(CniResult {
+        cni_version: CNI_VERSION.into(),
+        interfaces: vec![
+            Interface {
+                name: net.bridge.clone(),
+                mac: br.mac.as_ref().map(mac_string),
+                sandbox: None,
+            },
+            Interface {
+                name: host_veth.to_string(),
+                mac: host.and_then(|h| h.mac).as_ref().map(mac_string),
+                sandbox: None,
+            },
+            Interface {
+                name: a.ifname.to_string(),
+                mac: eth.mac.as_ref().map(mac_string),
+                sandbox: Some(a.netns.display().to_string()),
+            },
+        ],
+        ips: vec![IpConfig {
+            version: None,
+            address: format!("{ip}/{}", net.subnet.prefix()),
+            gateway: Some(net.gateway),
+            interface: Some(2),
+        }],
+        routes: vec![Route {
+            dst: "0.0.0.0/0".into(),
+            gw: Some(net.gateway),
+        }],
+        dns: etc_files::host_dns(false),
+        port_mappings: a.ports.to_vec(),
+    })
+}
+
+/// Undo an attachment, whole or half-made: port rules, the veth pair, then the lease.
+/// Returns whether a lease was found. Running it again is a no-op.
+pub fn detach(nets: &NetStore, owner: &str, ifname: &str) -> Result<bool, Error> {
+    let found = {
+        let _lock = nets.lock()?;
+        nets.find(owner, ifname)?
+    };
+    if let Some((net, _, lease)) = &found {
+        if !lease.ports.is_empty() {
+            nft::del_ports(&net.nft_table, &nft::tag(owner, ifname))?;
+        }
+    }
+    let name = found
+        .as_ref()
+        .map(|f| f.2.host_veth.clone())
+        .unwrap_or_else(|| host_veth_name(owner, ifname));
+    let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
+    rt.del_link(&name)
+        .map_err(netlink(format!("cannot delete veth '{name}'")))?;
+    if let Some((net, ..)) = &found {
+        let _lock = nets.lock()?;
+        let mut leases = nets.leases(&net.bridge)?;
+        leases.retain(|_, l| !l.is(owner, ifname));
+        nets.save_leases(&net.bridge, &leases)?;
+    }
+    Ok(found.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn veth_names_fit_and_differ() {
+        let a = host_veth_name("web", "eth0");
+        assert_eq!(a.len(), 15);
+        assert!(a.starts_with("veth"));
+        assert_eq!(a, host_veth_name("web", "eth0"));
+        assert_ne!(a, host_veth_name("web", "eth1"));
+        assert_ne!(a, host_veth_name("web2", "eth0"));
+    }
+}
