@@ -550,43 +550,69 @@ impl Extractor {
         let (parent, name) = Self::split(p).map_err(fail("name", p))?;
         self.parent(&parent)
             .map_err(fail("create the parent directory of", p))?;
-        let pfd = match &self.parent_cache {
-            Some((_, fd)) => fd.try_clone().map_err(fail("open the parent of", p))?,
-            None => return Err(fail("open the parent of", p)(io::Error::other("no parent"))),
+        // Borrow the cached parent fd for this entry (no dup). Whatever the entry does happens
+        // to `parent/name`, never to `parent` or above it, so the fd stays valid to put back.
+        let Some((ppath, pfd)) = self.parent_cache.take() else {
+            return Err(fail("open the parent of", p)(io::Error::other("no parent")));
         };
-        let existing = lstat_at(&pfd, &name).map_err(fail("inspect", p))?;
+        let r = self.node(entry, p, &pfd, &name, kind, &m, sparse);
+        self.parent_cache = Some((ppath, pfd));
+        let written = r?;
+        self.touch(p);
+        Ok(written)
+    }
+
+    /// Create the node of one entry as `name` in `pfd`. Creation is tried first; only when
+    /// something is in the way (`EEXIST`) is it inspected and replaced, which saves a `stat`
+    /// per entry in the common case.
+    #[allow(clippy::too_many_arguments)]
+    fn node<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        p: &Path,
+        pfd: &OwnedFd,
+        name: &CString,
+        kind: tar::EntryType,
+        m: &Meta,
+        sparse: Option<&PaxSparse>,
+    ) -> Result<u64, ExtractError> {
+        use tar::EntryType as T;
+        let exists = |e: &io::Error| e.raw_os_error() == Some(libc::EEXIST);
         let mut written = 0;
         match kind {
             T::Directory => {
-                if let Some(st) = existing {
-                    if !is_dir(&st) {
-                        self.remove(&pfd, &name, p)?;
-                        self.mkdir(&pfd, &name, p)?;
+                // SAFETY: valid fd and name.
+                let r = cvt(unsafe { libc::mkdirat(pfd.as_raw_fd(), name.as_ptr(), 0o700) });
+                if let Err(e) = r {
+                    if !exists(&e) {
+                        return Err(fail("create directory", p)(e));
                     }
-                } else {
-                    self.mkdir(&pfd, &name, p)?;
+                    let st = lstat_at(pfd, name).map_err(fail("inspect", p))?;
+                    if !st.as_ref().is_some_and(is_dir) {
+                        self.remove(pfd, name, p)?;
+                        self.mkdir(pfd, name, p)?;
+                    }
                 }
                 let fd = openat(
-                    &pfd,
-                    &name,
+                    pfd,
+                    name,
                     libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
                     0,
                 )
                 .map_err(fail("open directory", p))?;
-                apply_meta_fd(&fd, &m, false).map_err(fail("set metadata on", p))?;
+                apply_meta_fd(&fd, m, false).map_err(fail("set metadata on", p))?;
                 self.dir_times.push((p.to_path_buf(), m.mtime));
             }
             T::Regular | T::Continuous | T::GNUSparse => {
-                if existing.is_some() {
-                    self.remove(&pfd, &name, p)?;
-                }
-                let fd = openat(
-                    &pfd,
-                    &name,
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-                    0o600,
-                )
-                .map_err(fail("create file", p))?;
+                let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+                let fd = match openat(pfd, name, flags, 0o600) {
+                    Ok(fd) => fd,
+                    Err(e) if exists(&e) => {
+                        self.remove(pfd, name, p)?;
+                        openat(pfd, name, flags, 0o600).map_err(fail("create file", p))?
+                    }
+                    Err(e) => return Err(fail("create file", p)(e)),
+                };
                 written = match sparse {
                     Some(sp) => Self::copy_pax_sparse(entry, &fd, sp),
                     None => {
@@ -595,7 +621,7 @@ impl Extractor {
                     }
                 }
                 .map_err(fail("write file", p))?;
-                apply_meta_fd(&fd, &m, true).map_err(fail("set metadata on", p))?;
+                apply_meta_fd(&fd, m, true).map_err(fail("set metadata on", p))?;
             }
             T::Symlink => {
                 let target = entry
@@ -603,14 +629,20 @@ impl Extractor {
                     .ok_or_else(|| fail("read the link target of", p)(io::Error::other("none")))?;
                 let target = CString::new(target.into_owned())
                     .map_err(|_| fail("read the link target of", p)(io::Error::other("NUL")))?;
-                if existing.is_some() {
-                    self.remove(&pfd, &name, p)?;
+                let link = || {
+                    // SAFETY: valid strings and fd.
+                    cvt(unsafe { libc::symlinkat(target.as_ptr(), pfd.as_raw_fd(), name.as_ptr()) })
+                };
+                match link() {
+                    Ok(_) => {}
+                    Err(e) if exists(&e) => {
+                        self.remove(pfd, name, p)?;
+                        link().map_err(fail("create symlink", p))?;
+                    }
+                    Err(e) => return Err(fail("create symlink", p)(e)),
                 }
-                // SAFETY: valid strings and fd.
-                cvt(unsafe { libc::symlinkat(target.as_ptr(), pfd.as_raw_fd(), name.as_ptr()) })
-                    .map_err(fail("create symlink", p))?;
                 self.invalidate(p);
-                apply_meta_at(&pfd, &name, &m, true).map_err(fail("set metadata on", p))?;
+                apply_meta_at(pfd, name, m, true).map_err(fail("set metadata on", p))?;
             }
             T::Link => {
                 let target = entry
@@ -622,13 +654,12 @@ impl Extractor {
                 // resolved in the root, so `/etc/shadow` means the layer's own, never the host's.
                 let tfd = open_in_root(&self.root, &target, libc::O_PATH | libc::O_NOFOLLOW)
                     .map_err(fail("find the hardlink target of", p))?;
-                if let Some(st) = existing {
+                if let Some(st) = lstat_at(pfd, name).map_err(fail("inspect", p))? {
                     let t = fstat(&tfd).map_err(fail("inspect the hardlink target of", p))?;
                     if t.st_ino == st.st_ino && t.st_dev == st.st_dev {
-                        self.touch(p);
                         return Ok(0);
                     }
-                    self.remove(&pfd, &name, p)?;
+                    self.remove(pfd, name, p)?;
                 }
                 // SAFETY: valid fds and strings; AT_EMPTY_PATH links the inode `tfd` refers to
                 // (root has CAP_DAC_READ_SEARCH, which this needs).
@@ -644,8 +675,8 @@ impl Extractor {
                 .map_err(fail("create hardlink", p))?;
             }
             T::Char | T::Block | T::Fifo => {
-                if existing.is_some() {
-                    self.remove(&pfd, &name, p)?;
+                if lstat_at(pfd, name).map_err(fail("inspect", p))?.is_some() {
+                    self.remove(pfd, name, p)?;
                 }
                 let h = entry.header();
                 let major = h.device_major().ok().flatten().unwrap_or(0);
@@ -665,11 +696,10 @@ impl Extractor {
                     )
                 })
                 .map_err(fail("create device node", p))?;
-                apply_meta_at(&pfd, &name, &m, false).map_err(fail("set metadata on", p))?;
+                apply_meta_at(pfd, name, m, false).map_err(fail("set metadata on", p))?;
             }
             _ => {}
         }
-        self.touch(p);
         Ok(written)
     }
 

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# bench/unpack.sh — ct-unpack against `umoci unpack` and against sequential `tar -xzf` of the
+# same layers, on the same multi-layer gzip image (>= 150 MB compressed, built from files on
+# this machine), side by side in one hyperfine run, each run on a FRESH filesystem (tmpfs by
+# default, or a fresh loop-mounted ext4 with FS=ext4), then the cost of a second container
+# from the already unpacked image.
+#
+# Targets (issue 3): ct-unpack <= 0.3x umoci, <= 0.8x sequential tar; second container < 20 ms.
+#
+# Usage: sudo bench/unpack.sh            (RUNS=3 FS=tmpfs|ext4 SRC="dirs to layer")
+# The image is built once and kept in /var/tmp/ct-bench-unpack (delete it to rebuild).
+set -euo pipefail
+
+runs=${RUNS:-3}
+fs=${FS:-tmpfs}
+src_dirs=${SRC:-/usr/bin /usr/include /usr/lib/gcc /usr/libexec /usr/lib/python3.11}
+[ "$(id -u)" = 0 ] || { echo "bench/unpack.sh: needs root (mounts, owners)" >&2; exit 2; }
+for t in hyperfine jq umoci tar gzip sha256sum; do
+    command -v "$t" >/dev/null || { echo "bench/unpack.sh: needs $t" >&2; exit 2; }
+done
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$here/target}
+(cd "$here" && cargo build --release -q -p ct-unpack)
+ct_unpack=$target/release/ct-unpack
+
+cache=/var/tmp/ct-bench-unpack
+img=$cache/image
+name=localhost/bench:1
+
+# --- the image: one gzip layer per source directory ------------------------------------------
+if [ ! -f "$img/index.json" ]; then
+    echo "building the bench image from: $src_dirs" >&2
+    rm -rf "$cache"
+    mkdir -p "$img/blobs/sha256"
+    echo '{"imageLayoutVersion":"1.0.0"}' > "$img/oci-layout"
+    diff_ids=() layers=()
+    for d in $src_dirs; do
+        [ -d "$d" ] || continue
+        t=$cache/layer.tar
+        tar --numeric-owner -C / -cf "$t" "${d#/}"
+        diff=$(sha256sum "$t" | cut -d' ' -f1)
+        gzip -6 -n -c "$t" > "$cache/layer.tgz"
+        dig=$(sha256sum "$cache/layer.tgz" | cut -d' ' -f1)
+        size=$(stat -c %s "$cache/layer.tgz")
+        mv "$cache/layer.tgz" "$img/blobs/sha256/$dig"
+        rm -f "$t"
+        diff_ids+=("\"sha256:$diff\"")
+        layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dig\",\"size\":$size}")
+    done
+    join() { local IFS=,; echo "$*"; }
+    printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' \
+        "$(join "${diff_ids[@]}")" > "$cache/config.json"
+    cdig=$(sha256sum "$cache/config.json" | cut -d' ' -f1)
+    csize=$(stat -c %s "$cache/config.json")
+    mv "$cache/config.json" "$img/blobs/sha256/$cdig"
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' \
+        "$cdig" "$csize" "$(join "${layers[@]}")" > "$cache/manifest.json"
+    mdig=$(sha256sum "$cache/manifest.json" | cut -d' ' -f1)
+    msize=$(stat -c %s "$cache/manifest.json")
+    mv "$cache/manifest.json" "$img/blobs/sha256/$mdig"
+    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' \
+        "$mdig" "$msize" "$name" > "$img/index.json"
+fi
+manifest=$(jq -r '.manifests[0].digest' "$img/index.json" | cut -d: -f2)
+mapfile -t blobs < <(jq -r '.layers[].digest' "$img/blobs/sha256/$manifest" | cut -d: -f2)
+compressed=$(jq '[.layers[].size] | add' "$img/blobs/sha256/$manifest")
+echo "image: ${#blobs[@]} gzip layers, $((compressed / 1000000)) MB compressed" >&2
+
+# --- a fresh filesystem per run ----------------------------------------------------------------
+work=$(mktemp -d /tmp/ct-bench-unpack.XXXXXX)
+mnt=$work/mnt
+mkdir -p "$mnt"
+cleanup() {
+    umount "$mnt" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fresh=$work/fresh.sh
+cat > "$fresh" <<EOF
+#!/bin/sh
+set -e
+umount "$mnt" 2>/dev/null || true
+if [ "$fs" = ext4 ]; then
+    rm -f "$work/ext4.img"
+    truncate -s 6G "$work/ext4.img"
+    mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$work/ext4.img"
+    mount -o loop "$work/ext4.img" "$mnt"
+else
+    mount -t tmpfs -o size=6g ct-bench "$mnt"
+fi
+mkdir -p "$mnt/ct" "$mnt/tar"
+ln -s "$img" "$mnt/ct/images"
+EOF
+chmod +x "$fresh"
+
+tarseq=$work/tar-seq.sh
+{
+    echo '#!/bin/sh'
+    echo 'set -e'
+    for b in "${blobs[@]}"; do
+        echo "tar --same-owner -xzpf '$img/blobs/sha256/$b' -C '$mnt/tar'"
+    done
+} > "$tarseq"
+chmod +x "$tarseq"
+
+export CT_RUN=$work/run
+json=$work/result.json
+hyperfine --runs "$runs" --prepare "$fresh" --export-json "$json" \
+    -n ct-unpack "CT_ROOT=$mnt/ct $ct_unpack --id bench $name" \
+    -n umoci "umoci unpack --image $img:$name $mnt/umoci" \
+    -n tar-seq "$tarseq"
+
+# --- the second container: the layers are in the store already --------------------------------
+"$fresh"
+CT_ROOT=$mnt/ct "$ct_unpack" --id first "$name" >/dev/null
+json2=$work/second.json
+hyperfine --runs 30 --warmup 3 --export-json "$json2" -N \
+    -n second-container "env CT_ROOT=$mnt/ct $ct_unpack $name"
+
+mean() { jq -r --arg n "$2" '.results[] | select(.command == $n) | .mean' "$1"; }
+ct=$(mean "$json" ct-unpack)
+um=$(mean "$json" umoci)
+ts=$(mean "$json" tar-seq)
+second=$(mean "$json2" second-container)
+echo
+echo "fs: $fs   image: ${#blobs[@]} layers, $((compressed / 1000000)) MB gzip"
+awk -v c="$ct" -v u="$um" -v t="$ts" -v s="$second" 'BEGIN {
+    printf "ct-unpack        %8.3f s\n", c
+    printf "umoci unpack     %8.3f s\n", u
+    printf "tar -xzf (seq.)  %8.3f s\n", t
+    printf "ratio ct-unpack / umoci   = %.2fx   (target <= 0.30x)\n", c / u
+    printf "ratio ct-unpack / tar-seq = %.2fx   (target <= 0.80x)\n", c / t
+    printf "second container          = %.1f ms (target < 20 ms)\n", s * 1000
+}'
