@@ -79,6 +79,42 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
 }
 
 impl Stats {
+    /// One short cell for a listing (ct-ls): `12MiB/64MiB 0.50cpu 3/100pids 1oom`, with `-`
+    /// for an absent controller and no limit shown where there is none.
+    pub fn brief(&self) -> String {
+        let mem = match &self.memory {
+            Some(m) => match m.limit {
+                Some(l) => format!("{}/{}", human(m.current), human(l)),
+                None => human(m.current),
+            },
+            None => "-".into(),
+        };
+        let cpu = match &self.cpu {
+            Some(c) => match c.cpus() {
+                Some(n) => format!("{:.1}s/{n:.2}cpu", c.usage_ns as f64 / 1e9),
+                None => format!("{:.1}s", c.usage_ns as f64 / 1e9),
+            },
+            None => "-".into(),
+        };
+        let pids = match &self.pids {
+            Some(p) => match p.limit {
+                Some(l) => format!("{}/{l}pids", p.current),
+                None => format!("{}pids", p.current),
+            },
+            None => format!("{}procs", self.processes.len()),
+        };
+        let mut s = format!("{mem} {cpu} {pids}");
+        if let Some(n) = self
+            .memory
+            .as_ref()
+            .and_then(|m| m.oom_kills)
+            .filter(|n| *n > 0)
+        {
+            s.push_str(&format!(" {n}oom"));
+        }
+        s
+    }
+
     /// A two-column table for people.
     pub fn table(&self) -> String {
         let mut rows: Vec<(&str, String)> = vec![
@@ -170,5 +206,56 @@ impl Stats {
         rows.iter()
             .map(|(k, v)| format!("{k:<w$}  {v}\n"))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brief_and_table() {
+        let mut s = Stats {
+            path: "/ct/web".into(),
+            layout: Layout::Hybrid,
+            processes: vec![7, 9],
+            memory: Some(MemoryStats {
+                current: 12 << 20,
+                peak: Some(64 << 20),
+                limit: Some(64 << 20),
+                swap_limit: None,
+                oom_kills: Some(1),
+            }),
+            cpu: Some(CpuStats {
+                usage_ns: 1_500_000_000,
+                quota_us: Some(50_000),
+                period_us: Some(100_000),
+                shares: Some(1024),
+                weight: None,
+                nr_throttled: Some(3),
+                throttled_ns: Some(0),
+                cpuset_cpus: None,
+            }),
+            pids: Some(PidsStats {
+                current: 2,
+                limit: Some(100),
+                refused: Some(4),
+            }),
+        };
+        assert_eq!(s.brief(), "12MiB/64MiB 1.5s/0.50cpu 2/100pids 1oom");
+        let t = s.table();
+        assert!(
+            t.contains("MEMORY      12MiB / 64MiB (peak 64MiB)\n"),
+            "{t}"
+        );
+        assert!(t.contains("PIDS        2 / 100 (4 forks refused)\n"), "{t}");
+        assert!(
+            t.contains("CPU         1.500s used, limit 0.50 CPUs\n"),
+            "{t}"
+        );
+        s.memory = None;
+        s.pids = None;
+        s.cpu = None;
+        assert_eq!(s.brief(), "- - 2procs");
     }
 }
