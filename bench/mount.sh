@@ -101,10 +101,10 @@ hyperfine --warmup 3 --runs "$runs" --export-json "$work/second.json" \
 stat_of() { jq -r ".results[] | select(.command == \"$2\") | .$3 * 1000" "$1"; }
 echo
 printf '%-32s %9s %9s\n' "" "mean ms" "median ms"
-for row in "mount.json|ct-mount|ct-mount ($total layers, target < 5)" \
-           "mount.json|mount -t overlay|mount -t overlay" \
-           "second.json|ct-unpack | ct-mount|second container (target < 20)"; do
-    IFS='|' read -r f c label <<<"$row"
+for row in "mount.json;ct-mount;ct-mount ($total layers, target < 5)" \
+           "mount.json;mount -t overlay;mount -t overlay" \
+           "second.json;ct-unpack | ct-mount;second container (target < 20)"; do
+    IFS=';' read -r f c label <<<"$row"
     printf '%-32s %9.2f %9.2f\n' "$label" "$(stat_of "$work/$f" "$c" mean)" "$(stat_of "$work/$f" "$c" median)"
 done
 ratio() { awk "BEGIN { printf \"%.2f\", $1 / $2 }"; }
