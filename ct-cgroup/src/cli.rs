@@ -190,9 +190,12 @@ impl Limits {
 /// a name under the parent.
 fn target(h: &Hierarchy, parent: &str, t: &str) -> Result<Cgroup, CgroupError> {
     if let Ok(b) = Bundle::find(&Store::from_env(), t) {
-        let path = oci_config::cgroups_path(&b)?
-            .ok_or(CgroupError::NoCgroupsPath { dir: b.dir.clone() })?;
-        return Cgroup::new(h, &path, parent);
+        match oci_config::cgroups_path(&b)? {
+            Some(path) => return Cgroup::new(h, &path, parent),
+            // A container id without a recorded cgroup may still be a cgroup name (--name).
+            None if !t.contains('/') => {}
+            None => return Err(CgroupError::NoCgroupsPath { dir: b.dir.clone() }),
+        }
     }
     Cgroup::new(h, t, parent)
 }
