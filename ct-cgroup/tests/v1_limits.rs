@@ -335,6 +335,13 @@ fn rm_of_unknown_cgroup_fails_with_one_line() {
     );
     let o = p.ct(&["stats", "nope"]);
     assert_eq!(o.status.code(), Some(1));
+    // --parent wins over CT_CGROUP_PARENT.
+    let other = format!("{}-flag", p.name);
+    let o = p.ct(&["rm", "--parent", &other, "nope"]);
+    assert_eq!(
+        stderr(&o),
+        format!("ct-cgroup: no cgroup '/{other}/nope' on this host")
+    );
     // A process that is gone: one line plus a hint, and the cgroup made for it is removed.
     let mut c = std::process::Command::new("true").spawn().unwrap();
     let gone = c.id().to_string();
