@@ -13,7 +13,8 @@
 //! 5. `syncfs(2)` once for the whole tree (cheaper than an fsync per file), `rename(2)` into
 //!    `layers/sha256/HEX`, fsync `layers/sha256`. Until that rename the layer does not exist.
 //!
-//! Independent layers are extracted in parallel, one thread per CPU, largest first.
+//! Independent layers are extracted in parallel, one thread per CPU (at least two), largest
+//! first.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -226,9 +227,11 @@ pub fn ensure_all(
     }
     // Largest first, so the long one starts early and the small ones fill the gaps.
     todo.sort_by_key(|l| std::cmp::Reverse(l.size));
+    // At least two workers even on one CPU: a layer read from a slow disk leaves the CPU idle.
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
+        .max(2)
         .min(todo.len());
     let queue = Mutex::new(todo.into_iter());
     let done = Mutex::new(0usize);

@@ -28,6 +28,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ct_layout::bundle::{Bundle, Note, RootfsMode};
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::lock::Lock;
 use ct_layout::paths::{new_id, valid_id};
 use ct_layout::Store;
 
@@ -163,6 +164,19 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     if final_dir.exists() {
         return Err(UnpackError::Exists(id));
     }
+    // One ct-unpack per id at a time; holding the lock, leftovers of a crashed run for this id
+    // (`containers/.tmp-ID-*`) are ours to remove.
+    let containers = store.containers();
+    let lock_path = store.locks().join(format!("container-{id}.lock"));
+    let _lock = Lock::exclusive(&lock_path).map_err(io_err("lock", &lock_path))?;
+    if let Ok(rd) = fs::read_dir(&containers) {
+        let prefix = format!(".tmp-{id}-");
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
 
     let layout = ImageLayout::of_store(store);
     let image = image_manifest::load(&layout, &opts.image)?;
@@ -172,7 +186,6 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         }
     };
 
-    let containers = store.containers();
     fs::create_dir_all(&containers).map_err(io_err("create", &containers))?;
     let tmp = TempTree::new(containers.join(format!(".tmp-{id}-{}", new_id())));
     fs::create_dir(tmp.path()).map_err(io_err("create", tmp.path()))?;

@@ -374,3 +374,32 @@ fn user_is_resolved_through_the_layers_and_overrides_apply() {
     assert_eq!(read_json(&b.join("ct.json"))["rootfs"], "flat");
     let _ = header(tar::EntryType::Fifo, 0o644);
 }
+
+#[test]
+fn an_index_picks_this_machines_platform() {
+    let env = Env::new();
+    let host = ct_tests::image::host_arch();
+    let other = if host == "arm64" { "amd64" } else { "arm64" };
+    let mk = |what: &[u8], arch: &str| {
+        Image::new()
+            .layer(
+                TarBuilder::new().file("which", 0o644, what).finish(),
+                Compression::Gzip,
+            )
+            .platform("linux", arch)
+    };
+    ct_tests::image::write_index(
+        &env.layout(),
+        "localhost/multi:1",
+        &[mk(b"other", other), mk(b"host", host)],
+    );
+    let b = env.unpack(&["--flat", "localhost/multi:1"]);
+    assert_eq!(fs::read(b.join("rootfs/which")).unwrap(), b"host");
+    ct_tests::image::write_index(&env.layout(), "localhost/foreign:1", &[mk(b"other", other)]);
+    let out = env.run(&["localhost/foreign:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().next().unwrap(),
+        format!("ct-unpack: image 'localhost/foreign:1' has no manifest for linux/{host}")
+    );
+}
