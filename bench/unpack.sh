@@ -106,31 +106,42 @@ tarseq=$work/tar-seq.sh
 chmod +x "$tarseq"
 
 export CT_RUN=$work/run
-json=$work/result.json
-hyperfine --runs "$runs" --prepare "$fresh" --export-json "$json" \
-    -n ct-unpack "CT_ROOT=$mnt/ct $ct_unpack --id bench $name" \
-    -n umoci "umoci unpack --image $img:$name $mnt/umoci" \
-    -n tar-seq "$tarseq"
+# Rounds interleave the three tools (ct-unpack, umoci, tar, ct-unpack, umoci, tar, ...) so a
+# change in the machine's load hits all of them alike; each run gets a fresh filesystem.
+for r in $(seq 1 "$runs"); do
+    hyperfine --runs 1 --prepare "$fresh" --export-json "$work/round-$r.json" \
+        -n ct-unpack "CT_ROOT=$mnt/ct $ct_unpack --id bench $name" \
+        -n umoci "umoci unpack --image $img:$name $mnt/umoci" \
+        -n tar-seq "$tarseq" >&2
+done
 
 # --- the second container: the layers are in the store already --------------------------------
 "$fresh"
 CT_ROOT=$mnt/ct "$ct_unpack" --id first "$name" >/dev/null
 json2=$work/second.json
 hyperfine --runs 30 --warmup 3 --export-json "$json2" -N \
-    -n second-container "env CT_ROOT=$mnt/ct $ct_unpack $name"
+    -n second-container "env CT_ROOT=$mnt/ct $ct_unpack $name" >&2
 
-mean() { jq -r --arg n "$2" '.results[] | select(.command == $n) | .mean' "$1"; }
-ct=$(mean "$json" ct-unpack)
-um=$(mean "$json" umoci)
-ts=$(mean "$json" tar-seq)
-second=$(mean "$json2" second-container)
+# stat FIELD NAME: mean over the rounds of FIELD (mean = wall, user, system) for NAME.
+stat() {
+    jq -s -r --arg f "$1" --arg n "$2" \
+        '[.[].results[] | select(.command == $n) | .[$f]] | add / length' "$work"/round-*.json
+}
+second=$(jq -r '.results[0].mean' "$json2")
 echo
-echo "fs: $fs   image: ${#blobs[@]} layers, $((compressed / 1000000)) MB gzip"
-awk -v c="$ct" -v u="$um" -v t="$ts" -v s="$second" 'BEGIN {
-    printf "ct-unpack        %8.3f s\n", c
-    printf "umoci unpack     %8.3f s\n", u
-    printf "tar -xzf (seq.)  %8.3f s\n", t
-    printf "ratio ct-unpack / umoci   = %.2fx   (target <= 0.30x)\n", c / u
-    printf "ratio ct-unpack / tar-seq = %.2fx   (target <= 0.80x)\n", c / t
+echo "fs: $fs   image: ${#blobs[@]} layers, $((compressed / 1000000)) MB gzip   rounds: $runs   load: $(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v c="$(stat mean ct-unpack)" -v u="$(stat mean umoci)" -v t="$(stat mean tar-seq)" \
+    -v cc="$(stat user ct-unpack)+$(stat system ct-unpack)" \
+    -v uc="$(stat user umoci)+$(stat system umoci)" \
+    -v tc="$(stat user tar-seq)+$(stat system tar-seq)" -v s="$second" '
+function sum(e,  p) { split(e, p, "+"); return p[1] + p[2] }
+BEGIN {
+    cc = sum(cc); uc = sum(uc); tc = sum(tc)
+    printf "%-18s %10s %10s\n", "", "wall (s)", "cpu (s)"
+    printf "%-18s %10.3f %10.3f\n", "ct-unpack", c, cc
+    printf "%-18s %10.3f %10.3f\n", "umoci unpack", u, uc
+    printf "%-18s %10.3f %10.3f\n", "tar -xzf (seq.)", t, tc
+    printf "ratio ct-unpack / umoci   = %.2fx wall, %.2fx cpu   (target <= 0.30x)\n", c / u, cc / uc
+    printf "ratio ct-unpack / tar-seq = %.2fx wall, %.2fx cpu   (target <= 0.80x)\n", c / t, cc / tc
     printf "second container          = %.1f ms (target < 20 ms)\n", s * 1000
 }'
