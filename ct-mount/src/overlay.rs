@@ -146,7 +146,7 @@ pub fn mount_as(fs_type: &str, target: &Path, ov: &Overlay) -> Result<Api, Overl
             })
         }
     };
-    match mount_new(&fs, target, ov) {
+    match mount_new(&fs, target, ov, None) {
         Err(NewApiError::NoLowerdirPlus) => mount_classic(target, ov).map(|()| Api::Classic),
         Err(NewApiError::Failed(e)) => Err(e),
         Ok(()) => Ok(Api::New),
@@ -165,15 +165,34 @@ impl From<OverlayError> for NewApiError {
     }
 }
 
-fn mount_new(fs: &OwnedFd, target: &Path, ov: &Overlay) -> Result<(), NewApiError> {
+/// The 6.8–6.12 path on any kernel: `lowerdir+` with `/proc/self/fd/N` strings, never fds.
+/// Tests use it, because this kernel would otherwise always take descriptors.
+pub fn mount_by_strings(target: &Path, ov: &Overlay) -> Result<(), OverlayError> {
+    let fs = fsopen("overlay").map_err(OverlayError::Unavailable)?;
+    match mount_new(&fs, target, ov, Some(false)) {
+        Ok(()) => Ok(()),
+        Err(NewApiError::Failed(e)) => Err(e),
+        Err(NewApiError::NoLowerdirPlus) => Err(OverlayError::Syscall {
+            call: "fsconfig(lowerdir+)",
+            source: io::Error::from_raw_os_error(libc::EINVAL),
+        }),
+    }
+}
+
+fn mount_new(
+    fs: &OwnedFd,
+    target: &Path,
+    ov: &Overlay,
+    by_fd: Option<bool>,
+) -> Result<(), NewApiError> {
     // Open every directory first: a missing layer fails before the kernel sees anything.
     let lower = open_all(&ov.lower)?;
     let upper = match &ov.upper {
         Some((u, w)) => Some((open_dir(u)?, open_dir(w)?)),
         None => None,
     };
-    // Unknown until the first layer: does overlayfs take descriptors (6.13+)?
-    let mut by_fd = None;
+    // Unless told, unknown until the first layer: does overlayfs take descriptors (6.13+)?
+    let mut by_fd = by_fd;
     for (i, (fd, path)) in lower.iter().zip(&ov.lower).enumerate() {
         match set_dir(fs, "lowerdir+", fd, path, &mut by_fd) {
             // The very first `lowerdir+` refused as a plain string: the key is unknown.

@@ -286,6 +286,36 @@ fn the_classic_mount_fallback_fits_128_layers_with_short_names() {
 }
 
 #[test]
+fn lowerdir_plus_as_short_strings_fits_128_layers_too() {
+    // What kernels 6.8-6.12 get: overlayfs takes `lowerdir+` but not descriptors, and an
+    // fsconfig string is at most 256 bytes, so each layer is named `/proc/self/fd/N`.
+    let f = Fixture::new();
+    let mut lower = Vec::new();
+    for i in 0..128 {
+        let (_, p) = f.layer(i);
+        write(&p.join(format!("l{i:03}")), &i.to_string());
+        write(&p.join("top"), &i.to_string());
+        lower.push(p);
+    }
+    lower.reverse();
+    let target = f.tmp.path().join("m");
+    let (u, w) = (f.tmp.path().join("u"), f.tmp.path().join("w"));
+    for d in [&target, &u, &w] {
+        fs::create_dir_all(d).unwrap();
+    }
+    ct_mount::overlay::mount_by_strings(
+        &target,
+        &ct_mount::overlay::Overlay {
+            lower,
+            upper: Some((u, w)),
+        },
+    )
+    .unwrap();
+    assert_eq!(fs::read_to_string(target.join("top")).unwrap(), "127");
+    assert_eq!(names(&target).len(), 129);
+}
+
+#[test]
 fn read_only_mounts_without_upper_even_for_one_layer() {
     let f = Fixture::new();
     let (d, l) = f.layer(1);
