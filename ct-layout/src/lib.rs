@@ -19,6 +19,7 @@ pub mod atomic;
 pub mod bundle;
 pub mod cli;
 pub mod digest;
+pub mod gc_lock;
 pub mod image_layout;
 pub mod lock;
 pub mod paths;

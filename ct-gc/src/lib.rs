@@ -1,0 +1,419 @@
+//! ct-gc: the one tool that deletes from the image store. Mark and sweep over the OCI image
+//! layout in `$CT_ROOT/images` and the layer store in `$CT_ROOT/layers`:
+//!
+//! 1. take `$CT_ROOT/locks/gc.lock` exclusively ([`ct_layout::gc_lock`]: writers that land
+//!    blobs or layers before naming them hold it shared), then `locks/images.lock`, the lock
+//!    every writer of `index.json` takes — so no pull names an image while we decide;
+//! 2. `rmi`: drop the names from `index.json` (temp file + rename), refusing an image a
+//!    container was made from unless forced;
+//! 3. mark ([`reachability`]): what `index.json` and every bundle's `ct.json` still reach;
+//! 4. sweep: unmarked blobs (a file unlink is atomic); unmarked layers, each first renamed
+//!    into `layers/tmp/` under its extraction lock and only then deleted, so a crash halfway
+//!    never leaves a half-deleted directory that looks like a complete layer; leftovers of
+//!    interrupted downloads and extractions whose lock nobody holds; stale mounts
+//!    ([`stale_mount`]).
+//!
+//! `rmi` sweeps only what the removed images reached. `prune` sweeps everything unreachable
+//! that is older than the grace period (by ctime, which `rename(2)` sets when a blob or layer
+//! lands), for writers that do not take the gc lock.
+
+pub mod reachability;
+pub mod stale_mount;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ct_layout::bundle::BundleError;
+use ct_layout::image_layout::{digest_of, ref_name, ImageLayout, LayoutError};
+use ct_layout::lock::Lock;
+use ct_layout::{atomic, gc_lock, Digest, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    #[error("cannot lock '{path}'")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read the image store")]
+    Layout(#[source] LayoutError),
+    #[error("no image '{0}' in the store")]
+    NoImage(String),
+    #[error("image '{image}' is used by container '{container}'")]
+    InUse { image: String, container: String },
+    #[error("cannot read ct.json of container '{id}'")]
+    Note {
+        id: String,
+        #[source]
+        source: BundleError,
+    },
+    #[error("cannot read {digest} (reached from {from}); nothing was removed")]
+    Walk {
+        from: String,
+        digest: Digest,
+        #[source]
+        source: LayoutError,
+    },
+    #[error("cannot list '{path}'")]
+    List {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write '{path}'")]
+    WriteIndex {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot remove '{path}'")]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read '{path}'")]
+    Mountinfo {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot unmount '{path}'")]
+    Unmount {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl GcError {
+    pub fn hints(&self) -> Vec<&'static str> {
+        match self {
+            GcError::InUse { .. } => vec![
+                "remove the container first (ct rm ID), or drop only the name with -f (its blobs stay while the container does)",
+            ],
+            GcError::NoImage(_) => vec!["list the images with: ct-ls images"],
+            _ => vec![],
+        }
+    }
+}
+
+/// What a run removed (or, with `dry_run`, would remove).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub untagged: Vec<String>,
+    pub blobs: Vec<Digest>,
+    pub layers: Vec<Digest>,
+    pub temp: Vec<PathBuf>,
+    pub mounts: Vec<PathBuf>,
+    pub bytes: u64,
+}
+
+impl Report {
+    /// One line for humans and scripts.
+    pub fn summary(&self) -> String {
+        format!(
+            "removed {} blobs, {} layers, {} temp files, {} mounts; {} bytes",
+            self.blobs.len(),
+            self.layers.len(),
+            self.temp.len(),
+            self.mounts.len(),
+            self.bytes
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Leave what is younger than this (prune only).
+    pub grace: Duration,
+    /// Only report what would be removed.
+    pub dry_run: bool,
+}
+
+/// The two locks of step 1, held together.
+struct Held {
+    _gc: Lock,
+    _images: Option<Lock>,
+}
+
+fn lock_store(store: &Store, layout: &ImageLayout) -> Result<Held, GcError> {
+    let gc = gc_lock::collect(store).map_err(|source| GcError::Lock {
+        path: gc_lock::path(store),
+        source,
+    })?;
+    let images = if layout.exists() {
+        Some(layout.lock().map_err(GcError::Layout)?)
+    } else {
+        None
+    };
+    Ok(Held {
+        _gc: gc,
+        _images: images,
+    })
+}
+
+/// `ct-gc rmi`: forget the images named by `inputs` (a name as docker reads it, or a manifest
+/// digest prefix) and delete what only they used.
+pub fn rmi(
+    store: &Store,
+    inputs: &[String],
+    force: bool,
+    opts: &Options,
+) -> Result<Report, GcError> {
+    let layout = ImageLayout::of_store(store);
+    let _held = lock_store(store, &layout)?;
+    if !layout.exists() {
+        return Err(GcError::NoImage(
+            inputs.first().cloned().unwrap_or_default(),
+        ));
+    }
+    let before = reachability::mark(store, &layout, &[])?;
+    let mut names = Vec::new();
+    for input in inputs {
+        let (name, desc) = layout
+            .resolve(input)
+            .map_err(GcError::Layout)?
+            .ok_or_else(|| GcError::NoImage(input.clone()))?;
+        if !force {
+            let by_digest = digest_of(&desc)
+                .ok()
+                .and_then(|d| before.users.get(&d).cloned());
+            let by_name = before.users_by_name.get(&name).cloned();
+            if let Some(c) = by_digest.or(by_name).and_then(|v| v.into_iter().next()) {
+                return Err(GcError::InUse {
+                    image: name,
+                    container: c,
+                });
+            }
+        }
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let mut report = Report {
+        untagged: names.clone(),
+        ..Report::default()
+    };
+    if !opts.dry_run {
+        let mut index = layout.read_index().map_err(GcError::Layout)?;
+        let kept: Vec<_> = index
+            .manifests()
+            .iter()
+            .filter(|d| !ref_name(d).is_some_and(|n| names.iter().any(|x| x == n)))
+            .cloned()
+            .collect();
+        index.set_manifests(kept);
+        let path = layout.index_path();
+        atomic::write_json(&path, &index).map_err(|source| GcError::WriteIndex { path, source })?;
+    }
+    let after = reachability::mark(store, &layout, &names)?;
+    let blobs: BTreeSet<_> = before.blobs.difference(&after.blobs).cloned().collect();
+    let layers: BTreeSet<_> = before.layers.difference(&after.layers).cloned().collect();
+    for d in blobs {
+        sweep_blob(&layout, &d, opts.dry_run, &mut report)?;
+    }
+    for d in layers {
+        sweep_layer(store, &d, opts.dry_run, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// `ct-gc prune`: delete every unreachable blob and layer older than the grace period,
+/// leftovers of interrupted downloads and extractions, and stale mounts.
+pub fn prune(store: &Store, opts: &Options) -> Result<Report, GcError> {
+    let layout = ImageLayout::of_store(store);
+    let _held = lock_store(store, &layout)?;
+    let mut report = Report::default();
+    // Mounts first: a stale overlay keeps its layers busy.
+    for m in stale_mount::find(store)? {
+        if !opts.dry_run {
+            stale_mount::unmount(&m)?;
+        }
+        report.mounts.push(m);
+    }
+    let marked = reachability::mark(store, &layout, &[])?;
+    let old = |p: &Path| older_than(p, opts.grace);
+
+    let blob_dir = layout.dir.join("blobs/sha256");
+    for (name, path) in list(&blob_dir)? {
+        match format!("sha256:{name}").parse::<Digest>() {
+            Ok(d) if !marked.blobs.contains(&d) && old(&path) => {
+                sweep_blob(&layout, &d, opts.dry_run, &mut report)?
+            }
+            Ok(_) => {}
+            // A stray temp file of an atomic write that was interrupted.
+            Err(_) if old(&path) => remove_temp(&path, opts.dry_run, &mut report)?,
+            Err(_) => {}
+        }
+    }
+    let layer_dir = store.layers().join("sha256");
+    for (name, path) in list(&layer_dir)? {
+        if let Ok(d) = format!("sha256:{name}").parse::<Digest>() {
+            if !marked.layers.contains(&d) && old(&path) {
+                sweep_layer(store, &d, opts.dry_run, &mut report)?;
+            }
+        }
+    }
+    // Interrupted extractions: `HEX-SUFFIX` under the layer's extraction lock, or ours.
+    for (name, path) in list(&store.layers_tmp())? {
+        let hex = name.split('-').next().unwrap_or("");
+        let free =
+            name.starts_with("gc-") || try_lock(&store.locks().join(format!("layer-{hex}.lock")));
+        if free && (name.starts_with("gc-") || old(&path)) {
+            remove_temp(&path, opts.dry_run, &mut report)?;
+        }
+    }
+    // Interrupted downloads: `HEX.partial` locked by its downloader, import temp dirs.
+    for (name, path) in list(&store.root.join("tmp"))? {
+        let free = !name.ends_with(".partial") || try_lock(&path);
+        if free && old(&path) {
+            remove_temp(&path, opts.dry_run, &mut report)?;
+        }
+    }
+    Ok(report)
+}
+
+fn try_lock(path: &Path) -> bool {
+    matches!(Lock::try_exclusive(path), Ok(Some(_)))
+}
+
+fn list(dir: &Path) -> Result<Vec<(String, PathBuf)>, GcError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(GcError::List {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        let e = e.map_err(|source| GcError::List {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        out.push((e.file_name().to_string_lossy().into_owned(), e.path()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Has `path` been there (ctime: changed, or renamed into place) for at least `grace`.
+fn older_than(path: &Path, grace: Duration) -> bool {
+    if grace.is_zero() {
+        return true;
+    }
+    let Ok(m) = fs::symlink_metadata(path) else {
+        return false;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(i64::MAX);
+    now.saturating_sub(m.ctime()) >= grace.as_secs() as i64
+}
+
+fn sweep_blob(layout: &ImageLayout, d: &Digest, dry: bool, r: &mut Report) -> Result<(), GcError> {
+    let path = layout.blob_path(d);
+    let Ok(m) = fs::symlink_metadata(&path) else {
+        return Ok(());
+    };
+    if !dry {
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(GcError::Remove { path, source }),
+        }
+    }
+    r.bytes += m.len();
+    r.blobs.push(d.clone());
+    Ok(())
+}
+
+fn sweep_layer(store: &Store, d: &Digest, dry: bool, r: &mut Report) -> Result<(), GcError> {
+    let path = store.layer(d);
+    if !path.is_dir() {
+        return Ok(());
+    }
+    let size = tree_size(&path);
+    if !dry {
+        // The extraction lock keeps ct-unpack from finding the layer half gone.
+        let lock_path = store.locks().join(format!("layer-{}.lock", d.hex()));
+        let _lock = Lock::exclusive(&lock_path).map_err(|source| GcError::Lock {
+            path: lock_path.clone(),
+            source,
+        })?;
+        let tmp_root = store.layers_tmp();
+        fs::create_dir_all(&tmp_root).map_err(|source| GcError::Remove {
+            path: tmp_root.clone(),
+            source,
+        })?;
+        let doomed = tmp_root.join(format!("gc-{}-{}", d.hex(), ct_layout::paths::new_id()));
+        fs::rename(&path, &doomed).map_err(|source| GcError::Remove {
+            path: path.clone(),
+            source,
+        })?;
+        fs::remove_dir_all(&doomed).map_err(|source| GcError::Remove {
+            path: doomed.clone(),
+            source,
+        })?;
+    }
+    r.bytes += size;
+    r.layers.push(d.clone());
+    Ok(())
+}
+
+fn remove_temp(path: &Path, dry: bool, r: &mut Report) -> Result<(), GcError> {
+    let is_dir = fs::symlink_metadata(path)
+        .map(|m| m.is_dir())
+        .unwrap_or(false);
+    r.bytes += if is_dir {
+        tree_size(path)
+    } else {
+        fs::symlink_metadata(path).map(|m| m.len()).unwrap_or(0)
+    };
+    if !dry {
+        let res = if is_dir {
+            fs::remove_dir_all(path)
+        } else {
+            fs::remove_file(path)
+        };
+        match res {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(GcError::Remove {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+    r.temp.push(path.to_path_buf());
+    Ok(())
+}
+
+/// Bytes in regular files below `dir` (not following symlinks; bounded by the tree itself).
+fn tree_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    total
+}

@@ -1,0 +1,114 @@
+//! ct-gc: remove images and collect what nothing uses. Thin CLI over the `ct_gc` library.
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use ct_gc::{Options, Report};
+use ct_layout::pipe::{emit, print_out, report, EXIT_FAILURE};
+use ct_layout::Store;
+
+/// Remove images from the store and collect what nothing uses any more: blobs in
+/// $CT_ROOT/images, unpacked layers in $CT_ROOT/layers, leftovers of interrupted downloads and
+/// extractions, and mounts left in the bundles of containers that are gone or stopped.
+///
+/// It is the only ct tool that deletes from the image store. It holds $CT_ROOT/locks/gc.lock
+/// and the images.lock of every index.json writer for its whole mark and sweep, and it never
+/// removes what a container still uses: each bundle's ct.json names its manifest and layers.
+///
+/// Exit codes: 0 ok, 1 failure (no such image, image in use, unreadable store: nothing is
+/// removed), 2 usage.
+#[derive(Parser)]
+#[command(name = "ct-gc", version)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Remove images by name (alpine, host/repo:tag) or manifest digest (prefix of 12+ hex), and
+    /// the blobs and layers only they used. Prints each removed name.
+    Rmi {
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+        /// Remove the name even when a container was made from the image (its blobs and layers
+        /// stay as long as the container does).
+        #[arg(short, long)]
+        force: bool,
+        /// Only show what would be removed.
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+    },
+    /// Collect every unreferenced blob and layer, interrupted downloads and extractions, and
+    /// stale mounts. Prints one summary line.
+    Prune {
+        /// Leave what landed less than SECS seconds ago (for writers that do not take
+        /// gc.lock).
+        #[arg(long, value_name = "SECS", env = "CT_GC_GRACE", default_value_t = 600)]
+        grace: u64,
+        /// Only show what would be removed (one path per line on stderr).
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+    },
+}
+
+fn show(r: &Report, dry: bool) {
+    let verb = if dry { "would remove" } else { "removed" };
+    for d in &r.blobs {
+        eprintln!("ct-gc: {verb} blob {d}");
+    }
+    for d in &r.layers {
+        eprintln!("ct-gc: {verb} layer {d}");
+    }
+    for p in &r.temp {
+        eprintln!("ct-gc: {verb} {}", p.display());
+    }
+    for p in &r.mounts {
+        eprintln!("ct-gc: {verb} mount {}", p.display());
+    }
+}
+
+fn main() {
+    ct_layout::cli::generate_if_asked::<Cli>();
+    let cli = Cli::parse();
+    let store = Store::from_env();
+    let r = match cli.cmd {
+        Cmd::Rmi {
+            images,
+            force,
+            dry_run,
+        } => ct_gc::rmi(
+            &store,
+            &images,
+            force,
+            &Options {
+                grace: Duration::ZERO,
+                dry_run,
+            },
+        )
+        .map(|r| {
+            show(&r, dry_run);
+            print_out(
+                &r.untagged
+                    .iter()
+                    .map(|n| format!("{n}\n"))
+                    .collect::<String>(),
+            );
+        }),
+        Cmd::Prune { grace, dry_run } => ct_gc::prune(
+            &store,
+            &Options {
+                grace: Duration::from_secs(grace),
+                dry_run,
+            },
+        )
+        .map(|r| {
+            show(&r, dry_run);
+            emit(r.summary());
+        }),
+    };
+    if let Err(e) = r {
+        report("ct-gc", &e, &e.hints());
+        std::process::exit(EXIT_FAILURE);
+    }
+}
