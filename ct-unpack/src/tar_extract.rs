@@ -237,7 +237,12 @@ fn apply_meta_at(dir: &OwnedFd, name: &CString, m: &Meta, symlink: bool) -> io::
         cvt(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), m.mode as libc::mode_t, 0) })?;
     }
     for (k, v) in &m.xattrs {
-        lsetxattr_at(dir, name, k, v)?;
+        match lsetxattr_at(dir, name, k, v) {
+            // The kernel allows no user.* xattrs on symlinks (xattr(7)); GNU tar and umoci
+            // skip them too.
+            Err(e) if symlink && e.raw_os_error() == Some(libc::EPERM) => {}
+            r => r?,
+        }
     }
     let ts = [m.mtime, m.mtime];
     // SAFETY: valid fd, name and a two-element timespec array.
@@ -448,13 +453,55 @@ impl Extractor {
     fn parent(&mut self, dir: &Path) -> io::Result<&OwnedFd> {
         let hit = matches!(&self.parent_cache, Some((p, _)) if p == dir);
         if !hit {
-            let fd = mkdir_all_in_root(&self.root, dir)?;
+            let fd = match mkdir_all_in_root(&self.root, dir) {
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ENOTDIR) && self.target == Target::Layer =>
+                {
+                    self.revive_whited_out(dir)?;
+                    mkdir_all_in_root(&self.root, dir)?
+                }
+                r => r?,
+            };
             self.parent_cache = Some((dir.to_path_buf(), fd));
         }
         match &self.parent_cache {
             Some((_, fd)) => Ok(fd),
             None => Err(io::Error::other("parent cache empty")),
         }
+    }
+
+    /// A layer that deletes `D` (`.wh.D`) and then puts entries below `D` means "a new `D`,
+    /// nothing of the old one": in overlay form that is an opaque directory in place of the
+    /// whiteout device.
+    fn revive_whited_out(&mut self, dir: &Path) -> io::Result<()> {
+        let mut sofar = PathBuf::new();
+        for c in dir.components() {
+            let parent = open_in_root(&self.root, &sofar, libc::O_PATH | libc::O_DIRECTORY)?;
+            sofar.push(c);
+            let name = name_c(c.as_os_str())?;
+            let Some(st) = lstat_at(&parent, &name)? else {
+                return Ok(());
+            };
+            if st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == 0 {
+                // SAFETY: valid fd and name.
+                cvt(unsafe { libc::unlinkat(parent.as_raw_fd(), name.as_ptr(), 0) })?;
+                // SAFETY: valid fd and name.
+                cvt(unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) })?;
+                let fd = openat(
+                    &parent,
+                    &name,
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    0,
+                )?;
+                let key = CString::new(whiteout::OVERLAY_OPAQUE_XATTR)
+                    .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+                fsetxattr(&fd, &key, whiteout::OVERLAY_OPAQUE_VALUE)?;
+                self.parent_cache = None;
+            } else if !is_dir(&st) {
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
     fn split(p: &Path) -> io::Result<(PathBuf, CString)> {

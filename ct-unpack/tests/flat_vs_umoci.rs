@@ -74,6 +74,8 @@ fn layer1() -> Vec<u8> {
         .dir("todelete", 0o755)
         .dir("todelete/x", 0o700)
         .file("todelete/x/y", 0o600, b"y")
+        .dir("redo", 0o755)
+        .file("redo/old", 0o644, b"old")
         .dir("usr", 0o755)
         .dir("usr/bin", 0o755)
         .dir("h", 0o755)
@@ -162,6 +164,9 @@ fn layer2() -> Vec<u8> {
         .file("f2d/inside", 0o644, b"i")
         .dir("s2d", 0o711)
         .file(".wh.todelete", 0o644, b"")
+        // Deleted and recreated in the same layer: only the new content.
+        .file(".wh.redo", 0o644, b"")
+        .file("redo/new", 0o644, b"new")
         .file("new/one", 0o644, b"one")
         .hardlink("new/two", "new/one");
     // Metadata of an existing directory changes.
@@ -224,6 +229,7 @@ fn flat_tree_equals_umoci_unpack() {
     // The fixture really exercises what it claims (so the equality above means something).
     let r = |p: &str| ours.join(p);
     assert!(!r("a/gone").exists() && !r("todelete").exists());
+    assert!(!r("redo/old").exists() && r("redo/new").is_file());
     let mut opq: Vec<String> = fs::read_dir(r("a/opq"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -297,6 +303,68 @@ fn flat_tree_equals_umoci_unpack() {
     let data = fs::read(r("sp/holes")).unwrap();
     assert_eq!(&data[4 << 20..(4 << 20) + 5], b"data!");
     assert!(!r("GNUSparseFile.0").exists());
+}
+
+/// Unmounts on drop, so a failing test leaves no mount behind.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let c = std::ffi::CString::new(self.0.to_str().unwrap()).unwrap();
+        // SAFETY: test; valid path.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// The layer store's overlay form of the same image, stacked by the kernel itself (a read-only
+/// overlay of the layer directories from ct.json, top first), shows the same tree as umoci.
+#[test]
+fn layer_store_under_overlayfs_equals_umoci_unpack() {
+    let env = Env::new();
+    let sparse = sparse_layer(env.dir.path(), "posix");
+    Image::new()
+        .layer(layer1(), Compression::Gzip)
+        .layer(layer2(), Compression::None)
+        .layer(sparse, Compression::Gzip)
+        .write(&env.layout(), "localhost/rich:1");
+    let bundle = env.unpack(&["--id", "ov", "localhost/rich:1"]);
+    let note = common::read_json(&bundle.join("ct.json"));
+    let lowers: Vec<String> = note["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|d| {
+            let d: ct_layout::Digest = d.as_str().unwrap().parse().unwrap();
+            env.store.layer(&d).to_str().unwrap().to_string()
+        })
+        .collect();
+    let target = env.dir.path().join("ovl");
+    fs::create_dir(&target).unwrap();
+    let opts = std::ffi::CString::new(format!("lowerdir={}", lowers.join(":"))).unwrap();
+    let t = std::ffi::CString::new(target.to_str().unwrap()).unwrap();
+    // SAFETY: test; valid strings.
+    let r = unsafe {
+        libc::mount(
+            c"overlay".as_ptr(),
+            t.as_ptr(),
+            c"overlay".as_ptr(),
+            libc::MS_RDONLY,
+            opts.as_ptr().cast(),
+        )
+    };
+    assert_eq!(r, 0, "mount overlay: {}", std::io::Error::last_os_error());
+    let _m = Mounted(target.clone());
+    let theirs = umoci_unpack(
+        &env.layout().dir,
+        "localhost/rich:1",
+        &env.dir.path().join("umoci"),
+    );
+    assert_same(
+        &snapshot(&target),
+        &snapshot(&theirs),
+        "overlay of the layer store vs umoci unpack",
+    );
 }
 
 /// The old GNU sparse type ('S'), which umoci 0.4.7 rejects ("unknown typeflag"): the same

@@ -123,6 +123,7 @@ fn whiteouts_are_stored_in_overlay_form() {
         .file("etc/gone", 0o644, b"x")
         .dir("opq", 0o755)
         .file("opq/lower", 0o644, b"lower")
+        .file("redo/old", 0o644, b"o")
         .finish();
     let mut upper = TarBuilder::new()
         .dir("etc", 0o755)
@@ -138,6 +139,10 @@ fn whiteouts_are_stored_in_overlay_form() {
         .file("etc/back", 0o644, b"again");
     // A whiteout for a directory that only exists below.
     upper = upper.file(".wh.var", 0o644, b"");
+    // Deleted, then recreated below in the same layer: an opaque directory.
+    upper = upper
+        .file(".wh.redo", 0o644, b"")
+        .file("redo/new", 0o644, b"n");
     let upper = upper.finish();
     let up_id = Digest::of(&upper);
     Image::new()
@@ -161,6 +166,11 @@ fn whiteouts_are_stored_in_overlay_form() {
     assert_eq!(fs::read(l.join("opq/after")).unwrap(), b"a");
     assert_eq!(fs::read(l.join("etc/mine")).unwrap(), b"m");
     assert_eq!(fs::read(l.join("etc/back")).unwrap(), b"again");
+    assert_eq!(
+        lgetxattr(&l.join("redo"), "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
+    assert_eq!(fs::read(l.join("redo/new")).unwrap(), b"n");
     // No `.wh.` name anywhere in the store.
     for d in env.layer_dirs() {
         for n in ct_tests::tree::snapshot(&d).0.keys() {
@@ -402,4 +412,80 @@ fn an_index_picks_this_machines_platform() {
         String::from_utf8_lossy(&out.stderr).lines().next().unwrap(),
         format!("ct-unpack: image 'localhost/foreign:1' has no manifest for linux/{host}")
     );
+}
+
+#[test]
+fn docker_media_types_unpack() {
+    let env = Env::new();
+    let layout = env.layout();
+    layout.init().unwrap();
+    let tar = TarBuilder::new().file("from-docker", 0o644, b"d").finish();
+    let blob = Compression::Gzip.compress(&tar);
+    let ld = layout.write_blob(&blob).unwrap();
+    let config = serde_json::to_vec(&json!({
+        "architecture": ct_tests::image::host_arch(), "os": "linux",
+        "config": {"Cmd": ["/x"]},
+        "rootfs": {"type": "layers", "diff_ids": [Digest::of(&tar).to_string()]}
+    }))
+    .unwrap();
+    let cd = layout.write_blob(&config).unwrap();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                   "digest": cd.to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "digest": ld.to_string(), "size": blob.len()}]
+    }))
+    .unwrap();
+    let md = layout.write_blob(&manifest).unwrap();
+    let desc = json!({"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                      "digest": md.to_string(), "size": manifest.len()});
+    layout
+        .set_ref("localhost/docker:1", &serde_json::from_value(desc).unwrap())
+        .unwrap();
+    let b = env.unpack(&["--flat", "localhost/docker:1"]);
+    assert_eq!(fs::read(b.join("rootfs/from-docker")).unwrap(), b"d");
+    // An encrypted (unknown) layer type is refused by name.
+    let m2 = String::from_utf8(manifest).unwrap().replace(
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+    );
+    let md2 = layout.write_blob(m2.as_bytes()).unwrap();
+    let desc = json!({"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                      "digest": md2.to_string(), "size": m2.len()});
+    layout
+        .set_ref("localhost/enc:1", &serde_json::from_value(desc).unwrap())
+        .unwrap();
+    let out = env.run(&["localhost/enc:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with(&format!(
+        "ct-unpack: image 'localhost/enc:1': layer {ld} has unsupported media type 'application/vnd.oci.image.layer.v1.tar+gzip+encrypted'"
+    )));
+}
+
+#[test]
+fn user_xattr_on_a_symlink_is_skipped_not_fatal() {
+    let env = Env::new();
+    let mut t = TarBuilder::new().file("target", 0o644, b"t");
+    let mut h = header(tar::EntryType::Symlink, 0o777);
+    h.set_link_name("target").unwrap();
+    ct_tests::image::append_with_pax(
+        t.inner(),
+        &mut h,
+        "link",
+        &[("SCHILY.xattr.user.k", b"v")],
+        b"",
+    );
+    Image::new()
+        .layer(t.finish(), Compression::Gzip)
+        .write(&env.layout(), "localhost/sx:1");
+    for flat in [false, true] {
+        let args: &[&str] = if flat {
+            &["--flat", "localhost/sx:1"]
+        } else {
+            &["localhost/sx:1"]
+        };
+        env.unpack(args);
+    }
 }
