@@ -96,9 +96,24 @@ fn run(cli: Cli) -> Result<String, PullError> {
     Ok(ct_pull::pull(&input, &opts, &store)?.to_string())
 }
 
+/// Parse the command line; a usage error is one `ct-pull: …` line and exit 2, like the rest.
+fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("ct-pull: {}", first.trim_start_matches("error: "));
+            eprintln!("hint: see ct-pull --help");
+            std::process::exit(pipe::EXIT_USAGE);
+        }
+    }
+}
+
 fn main() {
     ct_layout::cli::generate_if_asked::<Cli>();
-    match run(Cli::parse()) {
+    match run(parse()) {
         Ok(line) => pipe::emit(line),
         Err(e) => {
             let hint: Vec<&str> = e.hint().into_iter().collect();

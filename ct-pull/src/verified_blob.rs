@@ -30,6 +30,7 @@ use crate::error::{io_err, PullError};
 use crate::progress::Bar;
 
 const CHUNK: usize = 256 << 10;
+const WRITE_BUFFER: usize = 1 << 20;
 
 /// `$CT_ROOT/tmp/HEX.partial`.
 pub fn partial_path(layout: &ImageLayout, digest: &Digest) -> PathBuf {
@@ -206,17 +207,21 @@ fn stream_once(
     bar.start(size, have);
     let url = resp.url().to_string();
     let mut buf = vec![0u8; CHUNK];
+    // The network hands over small chunks; batch them into large writes.
+    let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, &mut *file);
     loop {
         let n = match resp.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(source) => {
+                // Keep what arrived: the next attempt resumes after it.
+                out.flush().map_err(io_err("write", tmp))?;
                 return Ok(Some(PullError::Body {
                     what: format!("blob {digest}"),
                     url,
                     source,
-                }))
+                }));
             }
         };
         if verifier.written() + n as u64 > size {
@@ -226,10 +231,12 @@ fn stream_once(
                 got: verifier.written() + n as u64,
             });
         }
-        file.write_all(&buf[..n]).map_err(io_err("write", tmp))?;
+        out.write_all(&buf[..n]).map_err(io_err("write", tmp))?;
         verifier.write_all(&buf[..n]).map_err(io_err("hash", tmp))?;
         bar.inc(n as u64);
     }
+    out.flush().map_err(io_err("write", tmp))?;
+    drop(out);
     let (got, written, _) = verifier.finish();
     if written < size {
         return Ok(Some(PullError::SizeMismatch {

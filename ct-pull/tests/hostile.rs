@@ -225,9 +225,22 @@ fn a_silent_registry_times_out() {
     assert_store_empty(&env);
 }
 
+const NOT_JSON: &[u8] = b"this config is not JSON";
+
+fn manifest_with_config(config: &Digest, size: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.to_string(), "size": size},
+        "layers": [],
+    }))
+    .unwrap()
+}
+
 #[test]
 fn broken_manifests_get_one_line_errors() {
     let fx = fx();
+    ImageLayout::at(&fx.dir).write_blob(NOT_JSON).unwrap();
     let which = Arc::new(AtomicUsize::new(0));
     let w = which.clone();
     let reg = serve(&fx, Config::default(), move |r| {
@@ -246,6 +259,14 @@ fn broken_manifests_get_one_line_errors() {
             2 => Reply::Body(
                 "application/vnd.oci.image.manifest.v1+json".into(),
                 vec![b' '; 5 << 20],
+            ),
+            3 => Reply::Body(
+                "application/vnd.oci.image.manifest.v1+json".into(),
+                manifest_with_config(&Digest::of(b"x"), 9 << 20),
+            ),
+            4 => Reply::Body(
+                "application/vnd.oci.image.manifest.v1+json".into(),
+                manifest_with_config(&Digest::of(NOT_JSON), NOT_JSON.len() as u64),
             ),
             _ => Reply::Status(
                 404,
@@ -271,6 +292,19 @@ fn broken_manifests_get_one_line_errors() {
     let e = failure(&env.run(&[&r]), 1);
     assert!(e.contains("is larger than the 4194304-byte limit"), "{e}");
     which.store(3, Ordering::SeqCst);
+    let e = failure(&env.run(&[&r]), 1);
+    assert!(e.contains(" is larger than the 8388608-byte limit"), "{e}");
+    assert!(e.starts_with("ct-pull: config sha256:"), "{e}");
+    which.store(4, Ordering::SeqCst);
+    let e = failure(&env.run(&[&r]), 1);
+    assert!(
+        e.starts_with(&format!(
+            "ct-pull: malformed JSON in config {}",
+            Digest::of(NOT_JSON)
+        )),
+        "{e}"
+    );
+    which.store(5, Ordering::SeqCst);
     let e = failure(&env.run(&[&r]), 1);
     assert!(
         e.starts_with(&format!("ct-pull: manifest {r} not found: ")),
@@ -387,4 +421,53 @@ fn pull_killed_halfway_resumes_with_range() {
 #[test]
 fn pull_killed_halfway_restarts_cleanly_without_range_support() {
     killed_halfway_then_completed(false);
+}
+
+#[test]
+fn manifest_requests_accept_oci_and_docker_types() {
+    let fx = fx();
+    let reg = serve(&fx, Config::default(), |_| Reply::Normal);
+    let env = Env::new();
+    env.pull(&[&format!("{}/t/one:1", reg.host())]);
+    let m = reg
+        .requests()
+        .into_iter()
+        .find(|q| q.path.contains("/manifests/"))
+        .unwrap();
+    let accept = m.header("accept").unwrap().to_string();
+    for t in [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ] {
+        assert!(accept.contains(t), "{accept}");
+    }
+}
+
+#[test]
+fn jobs_flag_bounds_parallel_downloads() {
+    let fx = fx();
+    let inflight = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let (i, m) = (inflight.clone(), max.clone());
+    let reg = serve(&fx, Config::default(), move |r| {
+        if r.path.contains("/blobs/") {
+            // Hold each blob request a moment so that parallel ones overlap here.
+            let now = i.fetch_add(1, Ordering::SeqCst) + 1;
+            m.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(300));
+            i.fetch_sub(1, Ordering::SeqCst);
+        }
+        Reply::Normal
+    });
+    let r = format!("{}/t/big:1", reg.host());
+    Env::new().pull(&["-j", "1", &r]);
+    assert_eq!(max.load(Ordering::SeqCst), 1);
+    max.store(0, Ordering::SeqCst);
+    Env::new().pull(&["-j", "4", &r]);
+    // big:1 has two layers: both at once.
+    assert_eq!(max.load(Ordering::SeqCst), 2);
+    let e = failure(&Env::new().run(&["-j", "0", &r]), 2);
+    assert!(e.contains("-j"), "{e}");
 }

@@ -33,6 +33,13 @@ fn pulls_one_layer_image_and_prints_canonical_reference() {
     // The pinned reference pulls by digest; the name without a tag is REPO@DIGEST.
     let by_digest = format!("{}/test/one@{}", reg.host(), fx.one);
     assert_eq!(env.pull(&[&by_digest]), by_digest);
+    // By digest into an empty store: the manifest is asked for by digest.
+    let fresh = Env::new();
+    assert_eq!(fresh.pull(&[&by_digest]), by_digest);
+    assert!(reg
+        .requests()
+        .contains(&format!("GET /v2/test/one/manifests/{}", fx.one)));
+    assert_eq!(ref_names(&fresh), [by_digest.clone()]);
     // And the input may come on stdin.
     let mut c = env.cmd(&[]);
     c.stdin(std::process::Stdio::piped())
@@ -258,4 +265,76 @@ fn eight_concurrent_pulls_leave_a_valid_layout() {
     let names = ref_names(&env);
     assert_eq!(names.len(), 2);
     let _ = fx;
+}
+
+#[test]
+fn pulls_docker_schema2_manifests_and_lists() {
+    let t = tempfile::tempdir().unwrap();
+    let fx = fixtures(&t.path().join("fx"));
+    let reg = Registry::start(Auth::None);
+    let mut digests = Vec::new();
+    for (name, repo) in [("multi:2", "docker/multi:2"), ("index:1", "docker/index:1")] {
+        let dest = reg.reference(repo);
+        let out = std::process::Command::new("skopeo")
+            .args([
+                "copy",
+                "-q",
+                "--all",
+                "--format",
+                "v2s2",
+                "--dest-tls-verify=false",
+            ])
+            .arg(format!("oci:{}:{name}", fx.dir.display()))
+            .arg(format!("docker://{dest}"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let raw = std::process::Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{dest}"))
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+        digests.push((
+            dest,
+            v["mediaType"].as_str().unwrap().to_string(),
+            raw.stdout,
+        ));
+    }
+    assert_eq!(
+        digests[0].1,
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(
+        digests[1].1,
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    let env = Env::new();
+    // A schema 2 manifest: stored as served, so the digest is the registry's.
+    let (dest, _, raw) = &digests[0];
+    assert_eq!(
+        env.pull(&[dest]),
+        format!("{dest}@{}", ct_layout::Digest::of(raw))
+    );
+    // A manifest list: the host's entry.
+    let (dest, _, raw) = &digests[1];
+    let list: serde_json::Value = serde_json::from_slice(raw).unwrap();
+    let host = list["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == host_arch())
+        .unwrap();
+    assert_eq!(
+        env.pull(&[dest]),
+        format!("{dest}@{}", host["digest"].as_str().unwrap())
+    );
+    let stored = env.layout().refs().unwrap();
+    assert!(stored.iter().all(|(_, d)| d.media_type().to_string()
+        == "application/vnd.docker.distribution.manifest.v2+json"));
+    check_store(&env);
 }
