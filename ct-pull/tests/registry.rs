@@ -39,7 +39,7 @@ fn pulls_one_layer_image_and_prints_canonical_reference() {
     assert!(reg
         .requests()
         .contains(&format!("GET /v2/test/one/manifests/{}", fx.one)));
-    assert_eq!(ref_names(&fresh), [by_digest.clone()]);
+    assert_eq!(ref_names(&fresh), vec![by_digest.clone()]);
     // And the input may come on stdin.
     let mut c = env.cmd(&[]);
     c.stdin(std::process::Stdio::piped())
