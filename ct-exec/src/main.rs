@@ -1,7 +1,5 @@
 //! ct-exec: run an OCI bundle as a container. Thin CLI over the `ct_exec` library.
 
-use std::io::Read;
-
 use clap::{Args, Parser, Subcommand};
 use ct_exec::oci_config::Overrides;
 use ct_exec::run::RunOptions;
@@ -93,22 +91,27 @@ enum Cmd {
 }
 
 /// One line of stdin, read a byte at a time so that nothing after it is taken from the
-/// container's stdin.
+/// container's stdin (`printf 'BUNDLE\ndata' | ct-exec -- cat` prints `data`).
 fn bundle_from_stdin() -> Result<String, ExecError> {
     use std::io::IsTerminal;
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         return Err(ct_layout::pipe::InputError::Missing("bundle").into());
     }
+    // Not through std's Stdin: it is buffered and would swallow what follows the line.
     let mut line = Vec::new();
     let mut b = [0u8; 1];
-    let mut raw = stdin.lock();
-    while raw
-        .read(&mut b)
-        .map_err(|e| ct_layout::pipe::InputError::Read("bundle", e))?
-        == 1
-    {
-        if b[0] == b'\n' {
+    loop {
+        // SAFETY: read(2) of one byte into b.
+        let n = unsafe { libc::read(0, b.as_mut_ptr() as *mut libc::c_void, 1) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(ct_layout::pipe::InputError::Read("bundle", e).into());
+        }
+        if n == 0 || b[0] == b'\n' {
             break;
         }
         line.push(b[0]);

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,6 +39,16 @@ fn exit_status_of_the_container_and_of_ct_exec_itself() {
     let out = f.run(&[b, "--init", "--", "sh", "-c", "kill -USR1 $$"]);
     assert_eq!(out.status.code(), Some(128 + 10), "{}", stderr(&out));
     assert!(f.state_dirs().is_empty());
+}
+
+#[test]
+fn bundle_from_stdin_leaves_the_rest_of_stdin_to_the_container() {
+    let f = Fixture::new();
+    let b = f.bundle("b", |_| {});
+    let input = format!("{}\nfirst line for cat\nsecond\n", b.display());
+    let out = f.run_with(&["--", "cat"], input.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "first line for cat\nsecond\n");
 }
 
 #[test]
@@ -263,6 +273,24 @@ fn detached_run_kill_and_delete() {
     assert!(ct_layout::paths::valid_id(&id) && stdout(&out).lines().count() == 1);
     let st = f.state(&id);
     assert_eq!(st["status"], "running");
+    // ct-ls sees it (when the workspace's binaries are built, as `cargo test --workspace` does).
+    let ls = |all: bool| {
+        let mut c = Command::new(ct_tests::bins::bin("ct-ls"));
+        c.env("CT_ROOT", &f.root)
+            .env("CT_RUN", &f.run)
+            .args(["containers", "--json"]);
+        if all {
+            c.arg("-a");
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let v = ls(false);
+    assert_eq!(v[0]["id"], id.as_str());
+    assert_eq!(v[0]["status"], "running");
+    assert_eq!(v[0]["pid"], st["pid"]);
+    assert!(v[0]["command"].as_str().unwrap().starts_with("sh -c trap"));
     let log = f.run.join("containers").join(&id).join("container.log");
     assert!(wait_until(Duration::from_secs(5), || {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("started"))
@@ -278,6 +306,8 @@ fn detached_run_kill_and_delete() {
         ["status"]
         == "stopped"));
     assert_eq!(f.state(&id)["exitCode"], 9);
+    assert_eq!(ls(false).as_array().unwrap().len(), 0);
+    assert_eq!(ls(true)[0]["exitCode"], 9);
     assert!(std::fs::read_to_string(&log).unwrap().contains("bye"));
     let out = f.run(&["kill", &id, "TERM"]);
     assert_eq!(out.status.code(), Some(1));
