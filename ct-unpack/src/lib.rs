@@ -250,9 +250,37 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         &final_dir,
         seccomp,
     )?;
+    // Image volumes get a directory of their own with the owner and mode the image gives that
+    // path (its content is not copied: the conversion spec leaves seeding optional).
+    let layer_dirs: Vec<PathBuf> = image
+        .layers
+        .iter()
+        .map(|l| store.layer(&l.diff_id))
+        .collect();
     for v in runtime_config::volumes(&image.config)? {
         let d = tmp.path().join(runtime_config::volume_dir(&v));
         fs::create_dir_all(&d).map_err(io_err("create", &d))?;
+        let rel = resolve_in_root::clean(Path::new(&v));
+        let meta = if opts.flat {
+            resolve_in_root::open_root(&rootfs)
+                .and_then(|root| resolve_in_root::open_in_root(&root, &rel, libc::O_PATH))
+                .and_then(|fd| {
+                    fs::metadata(format!(
+                        "/proc/self/fd/{}",
+                        std::os::fd::AsRawFd::as_raw_fd(&fd)
+                    ))
+                })
+                .ok()
+        } else {
+            overlay_lookup::locate(&layer_dirs, &rel).map(|(_, m)| m)
+        };
+        if let Some(m) = meta.filter(|m| m.is_dir()) {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            std::os::unix::fs::chown(&d, Some(m.uid()), Some(m.gid()))
+                .map_err(io_err("chown", &d))?;
+            fs::set_permissions(&d, fs::Permissions::from_mode(m.mode() & 0o7777))
+                .map_err(io_err("chmod", &d))?;
+        }
     }
     let staged = Bundle::new(tmp.path());
     staged.save_config(&spec)?;

@@ -7,7 +7,8 @@
 //!    followed inside that layer only (`RESOLVE_IN_ROOT`), which covers the usual case.
 //! 3. A parent marked opaque (`trusted.overlay.opaque=y`) hides all lower layers: stop there.
 //!
-//! Used for the image's `/etc/passwd` and `/etc/group` when resolving `User`.
+//! Used for the image's `/etc/passwd` and `/etc/group` when resolving `User`, and for the
+//! owner and mode of the image's `VOLUME` directories.
 
 use std::fs;
 use std::io::Read;
@@ -34,10 +35,9 @@ fn is_opaque(dir: &Path) -> bool {
     n == 1 && buf[0] == b'y'
 }
 
-/// The contents of `path` (relative, e.g. `etc/passwd`) in the image made of `layers` (layer
-/// directories, bottom first), or `None` if the image has no such regular file. Reads at most
-/// `limit` bytes.
-pub fn read(layers: &[PathBuf], path: &Path, limit: u64) -> Option<String> {
+/// The layer directory (of `layers`, bottom first) whose entry at `path` (relative) is the one
+/// overlayfs would show, with that entry's `lstat`; `None` if the image has nothing there.
+pub fn locate(layers: &[PathBuf], path: &Path) -> Option<(PathBuf, fs::Metadata)> {
     'layers: for dir in layers.iter().rev() {
         let mut sofar = dir.clone();
         let parents: Vec<_> = path
@@ -58,22 +58,29 @@ pub fn read(layers: &[PathBuf], path: &Path, limit: u64) -> Option<String> {
                 }
             }
         }
-        let full = dir.join(path);
-        match fs::symlink_metadata(&full) {
+        match fs::symlink_metadata(dir.join(path)) {
             Ok(m) if is_whiteout(&m) => return None,
-            Ok(m) if m.is_file() || m.file_type().is_symlink() => {
-                let root = open_root(dir).ok()?;
-                let fd = open_in_root(&root, path, libc::O_RDONLY).ok()?;
-                let mut s = String::new();
-                fs::File::from(fd).take(limit).read_to_string(&mut s).ok()?;
-                return Some(s);
-            }
-            Ok(_) => return None,
+            Ok(m) => return Some((dir.clone(), m)),
             Err(_) if opaque => return None,
             Err(_) => {}
         }
     }
     None
+}
+
+/// The contents of `path` (relative, e.g. `etc/passwd`) in the image made of `layers` (layer
+/// directories, bottom first), or `None` if the image has no such regular file. Reads at most
+/// `limit` bytes.
+pub fn read(layers: &[PathBuf], path: &Path, limit: u64) -> Option<String> {
+    let (dir, m) = locate(layers, path)?;
+    if !(m.is_file() || m.file_type().is_symlink()) {
+        return None;
+    }
+    let root = open_root(&dir).ok()?;
+    let fd = open_in_root(&root, path, libc::O_RDONLY).ok()?;
+    let mut s = String::new();
+    fs::File::from(fd).take(limit).read_to_string(&mut s).ok()?;
+    Some(s)
 }
 
 #[cfg(test)]

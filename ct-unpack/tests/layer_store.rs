@@ -290,7 +290,7 @@ fn missing_image_and_bad_id_are_clear_errors() {
 #[test]
 fn user_is_resolved_through_the_layers_and_overrides_apply() {
     let env = Env::new();
-    let top = TarBuilder::new()
+    let mut top = TarBuilder::new()
         .dir("etc", 0o755)
         .file(
             "etc/passwd",
@@ -301,8 +301,14 @@ fn user_is_resolved_through_the_layers_and_overrides_apply() {
             "etc/group",
             0o644,
             b"root:x:0:\napp:x:2345:\nextra:x:77:app\nwheel:x:10:\n",
-        )
-        .finish();
+        );
+    let mut h = header(tar::EntryType::Directory, 0o750);
+    h.set_uid(1234);
+    h.set_gid(2345);
+    top.inner()
+        .append_data(&mut h, "data", std::io::empty())
+        .unwrap();
+    let top = top.finish();
     Image::new()
         .layer(busybox_layer(), Compression::Gzip)
         .layer(top, Compression::Gzip)
@@ -341,7 +347,13 @@ fn user_is_resolved_through_the_layers_and_overrides_apply() {
         .find(|m| m["destination"] == "/data")
         .unwrap()
         .clone();
-    assert!(std::path::Path::new(vol["source"].as_str().unwrap()).is_dir());
+    let vm = fs::metadata(vol["source"].as_str().unwrap()).unwrap();
+    assert!(vm.is_dir());
+    assert_eq!(
+        (vm.uid(), vm.gid(), vm.mode() & 0o7777),
+        (1234, 2345, 0o750),
+        "the volume has the owner and mode of the image's /data"
+    );
 
     let b = env.unpack(&[
         "-e",
@@ -377,6 +389,11 @@ fn user_is_resolved_through_the_layers_and_overrides_apply() {
     assert_eq!(cfg["hostname"], "box");
     // With --flat the same user comes from the flat rootfs.
     let b = env.unpack(&["--flat", "localhost/app:1"]);
+    let vm = fs::metadata(b.join("volumes/data")).unwrap();
+    assert_eq!(
+        (vm.uid(), vm.gid(), vm.mode() & 0o7777),
+        (1234, 2345, 0o750)
+    );
     assert_eq!(
         read_json(&b.join("config.json"))["process"]["user"]["uid"],
         1234
