@@ -8,7 +8,8 @@
 //!    must not overlap another ct network nor any address configured on this host.
 //! 2. Bridge: create it (fixed MAC, up) if missing, set it up, give it the gateway address.
 //! 3. `ip_forward` and the bridge's `route_localnet` (`sysctl.rs`).
-//! 4. nftables base: masquerade for the subnet, the port chains (`nft.rs`).
+//! 4. nftables base: masquerade for the subnet, the port chains (`nft.rs`) — when the network
+//!    is new, the bridge had to be made, or the table is gone.
 //! 5. Only then record a new network, so a failure leaves no network file behind.
 
 use sha2::{Digest, Sha256};
@@ -128,7 +129,7 @@ pub fn ensure(nets: &NetStore, opts: &NetOpts, rt: &mut Rtnl) -> Result<Network,
     };
 
     let mut created = false;
-    let r = kernel_side(&net, rt, &mut created);
+    let r = kernel_side(&net, rt, &mut created, new);
     if let Err(e) = r {
         // A bridge made by this run for a network that never got recorded is undone.
         if created && new {
@@ -143,7 +144,7 @@ pub fn ensure(nets: &NetStore, opts: &NetOpts, rt: &mut Rtnl) -> Result<Network,
 }
 
 /// Steps 2–4.
-fn kernel_side(net: &Network, rt: &mut Rtnl, created: &mut bool) -> Result<(), Error> {
+fn kernel_side(net: &Network, rt: &mut Rtnl, created: &mut bool, new: bool) -> Result<(), Error> {
     let name = net.bridge.as_str();
     let br = match rt
         .link_by_name(name)
@@ -177,7 +178,13 @@ fn kernel_side(net: &Network, rt: &mut Rtnl, created: &mut bool) -> Result<(), E
         )))?;
     sysctl::enable_forwarding()?;
     sysctl::enable_route_localnet(name)?;
-    nft::ensure_base(net)?;
+    let table_there = nft::table_exists(&net.nft_table).map_err(|source| Error::Netlink {
+        what: format!("cannot look up nftables table 'ip {}'", net.nft_table),
+        source,
+    })?;
+    if new || *created || !table_there {
+        nft::ensure_base(net)?;
+    }
     Ok(())
 }
 

@@ -89,7 +89,7 @@ pub fn host_dns(keep_loopback: bool) -> Dns {
     )
 }
 
-/// Write the three files into the bundle (atomically each).
+/// Write the three files into the bundle (each by temp file + rename).
 pub fn write(bundle: &Path, hostname: &str, hosts: &str, dns: &Dns) -> Result<(), Error> {
     let files = [
         ("hosts", hosts.to_string()),
@@ -98,7 +98,7 @@ pub fn write(bundle: &Path, hostname: &str, hosts: &str, dns: &Dns) -> Result<()
     ];
     for (name, text) in files {
         let path = bundle.join(name);
-        ct_layout::atomic::write(&path, text.as_bytes())
+        crate::write_runtime(&path, text.as_bytes())
             .map_err(|source| Error::WriteFile { path, source })?;
     }
     Ok(())

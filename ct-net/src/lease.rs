@@ -9,8 +9,10 @@
 //! ```
 //!
 //! Every change is read-modify-write of one file under the one store-wide lock, written with
-//! temp file + rename (`ct_layout::atomic`): concurrent ct-net runs queue on the lock, so an
-//! address is never handed out twice, and a crash leaves either the old or the new file.
+//! temp file + rename: concurrent ct-net runs queue on the lock, so an address is never handed
+//! out twice, and a crash leaves either the old or the new file. (`network.json` is fsynced
+//! through `ct_layout::atomic`; leases describe namespaces that die with the machine, so they
+//! skip the fsync, see `write_runtime` in lib.rs.)
 //! One lock for all networks because two checks span networks: subnets must not overlap and
 //! a host port can be published only once.
 
@@ -148,7 +150,7 @@ impl NetStore {
         let path = self.leases_file(bridge);
         let raw: BTreeMap<String, &Lease> =
             leases.iter().map(|(k, v)| (k.to_string(), v)).collect();
-        atomic::write_json(&path, &raw).map_err(|source| Error::StoreWrite { path, source })
+        crate::write_runtime_json(&path, &raw).map_err(|source| Error::StoreWrite { path, source })
     }
 
     /// The network and address leased to `owner`/`ifname`, if any.

@@ -192,6 +192,34 @@ pub struct UpOptions {
     pub ports: Vec<PortMapping>,
 }
 
+/// Replace `path` with `bytes` by temp file + rename (`ct_layout::atomic::temp_path`), without
+/// fsync. For files that describe network state only — leases, net.json, hosts, hostname,
+/// resolv.conf: a crash of ct-net still leaves the old or the new file (rename is atomic), and
+/// after a power loss the namespaces and veths they describe are gone anyway, so waiting for
+/// the disk (two fsyncs per file, most of ct-net's run time on a disk) buys nothing.
+/// Network definitions and config.json still go through `ct_layout::atomic`, synced.
+pub(crate) fn write_runtime(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let tmp = ct_layout::atomic::temp_path(path);
+    let r = fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r
+}
+
+/// [`write_runtime`] of pretty JSON.
+pub(crate) fn write_runtime_json<T: serde::Serialize>(
+    path: &std::path::Path,
+    value: &T,
+) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    write_runtime(path, &bytes)
+}
+
 /// The interface name inside ct's own containers.
 pub const IFNAME: &str = "eth0";
 
@@ -287,8 +315,7 @@ fn finish(
 ) -> Result<(), Error> {
     etc_files::write(&bundle.dir, hostname, hosts, &result.dns)?;
     let path = bundle.net_result();
-    ct_layout::atomic::write_json(&path, result)
-        .map_err(|source| Error::WriteFile { path, source })?;
+    write_runtime_json(&path, result).map_err(|source| Error::WriteFile { path, source })?;
     let mut spec = bundle.load_config()?;
     oci_config::set_netns(&mut spec, netns);
     oci_config::add_mounts(&mut spec, &bundle.dir);

@@ -26,14 +26,19 @@
 //! `postrouting` rule masquerades that source to the gateway address, because the container
 //! would answer 127.0.0.1 to its own loopback. Docker's hairpin mode does the same.
 //!
-//! The base (sets and base chains) is rebuilt idempotently in one transaction on every use:
-//! `add` of an existing table, chain, set or element is a no-op, and the base chains are
-//! flushed and refilled, so a flushed or half-made table is repaired. Port rules carry the
+//! The base (sets and base chains) is built idempotently in one transaction: `add` of an
+//! existing table, chain, set or element is a no-op, and the base chains are flushed and
+//! refilled. It runs when a network is new, when its bridge had to be (re)made, or when the
+//! table is missing (after `nft flush ruleset`); [`table_exists`] asks the kernel directly over
+//! nfnetlink, because starting `nft` costs more than everything else ct-net does. Port rules carry the
 //! comment `ct:OWNER/IFNAME`; teardown lists the `ports` chain with handles and deletes those.
 //! ct-net drives nft through the `nftables` crate, which runs `nft -j -f -` with a typed JSON
 //! document; the JSON below is exactly `nft -j`'s own form.
 
+use std::io;
 use std::net::Ipv4Addr;
+
+use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 
 use nftables::helper::{self, NftablesError};
 use nftables::schema::{NfListObject, NfObject, Nftables};
@@ -127,6 +132,76 @@ pub fn ensure_base(net: &Network) -> Result<(), Error> {
         rule("output", local_jump()),
     ];
     apply(format!("cannot set up nftables table 'ip {t}'"), cmds)
+}
+
+/// Does `table ip NAME` exist? One NFT_MSG_GETTABLE request on a NETLINK_NETFILTER socket
+/// (the message `nft list table` starts with): `nlmsghdr`, `nfgenmsg` {family NFPROTO_IPV4,
+/// version 0, res_id 0}, attribute NFTA_TABLE_NAME. The kernel answers NFT_MSG_NEWTABLE, or
+/// an error with -ENOENT.
+pub fn table_exists(name: &str) -> io::Result<bool> {
+    const NFNL_SUBSYS_NFTABLES: u16 = 10;
+    const NFT_MSG_NEWTABLE: u16 = 0;
+    const NFT_MSG_GETTABLE: u16 = 1;
+    const NFTA_TABLE_NAME: u16 = 1;
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+    const NFPROTO_IPV4: u8 = 2;
+    let mut sock = Socket::new(NETLINK_NETFILTER)?;
+    sock.bind_auto()?;
+    sock.connect(&SocketAddr::new(0, 0))?;
+    let attr_len = 4 + name.len() + 1;
+    let padded = (attr_len + 3) & !3;
+    let len = 16 + 4 + padded;
+    let mut msg = Vec::with_capacity(len);
+    msg.extend_from_slice(&(len as u32).to_ne_bytes());
+    msg.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE).to_ne_bytes());
+    msg.extend_from_slice(&(libc::NLM_F_REQUEST as u16 | libc::NLM_F_ACK as u16).to_ne_bytes());
+    msg.extend_from_slice(&1u32.to_ne_bytes()); // sequence number
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
+    msg.extend_from_slice(&[NFPROTO_IPV4, 0, 0, 0]);
+    msg.extend_from_slice(&(attr_len as u16).to_ne_bytes());
+    msg.extend_from_slice(&NFTA_TABLE_NAME.to_ne_bytes());
+    msg.extend_from_slice(name.as_bytes());
+    msg.resize(len, 0);
+    sock.send(&msg, 0)?;
+    let mut found = false;
+    // Bounded: the answer is one NEWTABLE and one ack (or one error).
+    for _ in 0..8 {
+        let (data, _) = sock.recv_from_full()?;
+        let mut off = 0;
+        while off + 16 <= data.len() {
+            let mlen = u32::from_ne_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]])
+                as usize;
+            let mtype = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
+            if mlen < 16 || off + mlen > data.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "short nfnetlink message",
+                ));
+            }
+            if mtype == NLMSG_ERROR && mlen >= 20 {
+                let code = i32::from_ne_bytes([
+                    data[off + 16],
+                    data[off + 17],
+                    data[off + 18],
+                    data[off + 19],
+                ]);
+                return match code {
+                    0 => Ok(found),
+                    c if -c == libc::ENOENT => Ok(false),
+                    c => Err(io::Error::from_raw_os_error(-c)),
+                };
+            }
+            if mtype == NLMSG_DONE {
+                return Ok(found);
+            }
+            if mtype == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE {
+                found = true;
+            }
+            off += (mlen + 3) & !3;
+        }
+    }
+    Ok(found)
 }
 
 /// The comment that marks one attachment's port rules.

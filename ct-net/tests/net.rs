@@ -142,6 +142,21 @@ fn masquerade_hides_the_container_from_the_outside_host() {
         ],
     );
     assert!(tcp_get(&lab.id("c"), sa(Lab::OUTSIDE, 9000)).is_err());
+    // A table that vanished (`nft flush ruleset`) is rebuilt by the next ct-net run.
+    sh(
+        "ip",
+        &[
+            "netns", "exec", &lab.host, "nft", "delete", "table", "ip", &lab.table,
+        ],
+    );
+    let d = lab.bundle("d");
+    lab.up(&d, &[]);
+    let server = tcp_server(&outside, sa(Lab::OUTSIDE, 9001), "again\n", 1);
+    assert_eq!(
+        tcp_get(&lab.id("d"), sa(Lab::OUTSIDE, 9001)).unwrap(),
+        "again\n"
+    );
+    assert_eq!(server.join().unwrap()[0].ip(), Lab::HOST_UPLINK);
 }
 
 #[test]
