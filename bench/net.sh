@@ -33,6 +33,7 @@ if [ -z "${CT_BENCH_INNER:-}" ]; then
 fi
 
 # --- inside the private network namespace ---
+: "${WORK:?}" "${TAG:?}" "${CT_NET:?}" "${RUNS:?}"
 ip link set lo up
 id=ctbench-$TAG
 ns=cnibench-$TAG
