@@ -270,6 +270,7 @@ impl RegistryClient {
                         service.as_deref(),
                         scope,
                         self.creds.as_ref(),
+                        self.retries,
                     )?);
                 }
                 Ok(token.as_ref().map(|t| format!("Bearer {t}")))
@@ -414,7 +415,7 @@ impl RegistryClient {
 
 /// Send a request, retrying connection failures, resets, timeouts, 429 and 5xx up to
 /// `retries` more times with [`backoff`]. Any other answer is returned as is.
-fn send_retrying(
+pub(crate) fn send_retrying(
     url: &str,
     retries: u32,
     build: impl Fn() -> RequestBuilder,

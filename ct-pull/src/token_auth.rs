@@ -107,27 +107,28 @@ struct TokenResponse {
 /// Largest token response we read (JWTs are a few KiB).
 const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
 
-/// Step 2: ask the realm for a token for `scope`.
+/// Step 2: ask the realm for a token for `scope` (resets, timeouts and 5xx retried).
 pub fn fetch_token(
     http: &reqwest::blocking::Client,
     realm: &str,
     service: Option<&str>,
     scope: &str,
     creds: Option<&Credentials>,
+    retries: u32,
 ) -> Result<String, PullError> {
     let mut query: Vec<(&str, &str)> = vec![("scope", scope)];
     if let Some(s) = service {
         query.push(("service", s));
     }
-    let mut req = http.get(realm).query(&query);
     if let Some(c) = creds {
-        req = req
-            .header(reqwest::header::AUTHORIZATION, basic_header(c))
-            .query(&[("account", c.user.as_str())]);
+        query.push(("account", c.user.as_str()));
     }
-    let resp = req.send().map_err(|source| PullError::Connect {
-        url: realm.to_string(),
-        source,
+    let resp = crate::distribution::send_retrying(realm, retries, || {
+        let req = http.get(realm).query(&query);
+        match creds {
+            Some(c) => req.header(reqwest::header::AUTHORIZATION, basic_header(c)),
+            None => req,
+        }
     })?;
     let status = resp.status().as_u16();
     if status == 401 || status == 403 {

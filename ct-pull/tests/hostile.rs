@@ -314,11 +314,12 @@ fn broken_manifests_get_one_line_errors() {
 }
 
 #[test]
-fn bearer_token_is_refreshed_on_401() {
+fn bearer_token_is_refreshed_on_401_and_token_server_errors_retried() {
     let fx = fx();
     let layer = fx.one_layer.to_string();
     let once = Arc::new(AtomicBool::new(true));
-    let o = once.clone();
+    let token_503 = Arc::new(AtomicBool::new(true));
+    let (o, t503) = (once.clone(), token_503.clone());
     let reg = serve(
         &fx,
         Config {
@@ -326,7 +327,10 @@ fn bearer_token_is_refreshed_on_401() {
             bearer: true,
         },
         move |r| {
-            if r.is_blob(&layer) && o.swap(false, Ordering::SeqCst) {
+            if r.path == "/token" && t503.swap(false, Ordering::SeqCst) {
+                // The token server hiccups once: retried like any request.
+                Reply::Status(503, "{}".into())
+            } else if r.is_blob(&layer) && o.swap(false, Ordering::SeqCst) {
                 Reply::Unauthorized
             } else {
                 Reply::Normal
@@ -470,4 +474,29 @@ fn jobs_flag_bounds_parallel_downloads() {
     assert_eq!(max.load(Ordering::SeqCst), 2);
     let e = failure(&Env::new().run(&["-j", "0", &r]), 2);
     assert!(e.contains("-j"), "{e}");
+}
+
+#[test]
+fn a_blob_larger_than_its_descriptor_is_cut_off() {
+    let fx = fx();
+    let layer = fx.one_layer.to_string();
+    let reg = serve(&fx, Config::default(), move |r| {
+        if r.is_blob(&layer) {
+            Reply::Body("application/octet-stream".into(), vec![0u8; 64 << 20])
+        } else {
+            Reply::Normal
+        }
+    });
+    let env = Env::new();
+    let e = failure(&env.run(&[&format!("{}/t/one:1", reg.host())]), 1);
+    assert!(
+        e.starts_with(&format!(
+            "ct-pull: blob {}: size mismatch: expected ",
+            fx.one_layer
+        )) && e.ends_with(&format!("got {} bytes", 64 << 20)),
+        "{e}"
+    );
+    assert_store_empty(&env);
+    let left: Vec<_> = std::fs::read_dir(env.root().join("tmp")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -255,7 +255,12 @@ fn handle(
         format!("Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\""),
     );
 
+    let reply = hook(&req);
     if path == "/token" {
+        if let Reply::Status(code, body) = &reply {
+            write_head(&mut conn, *code, &[json], body.len())?;
+            return conn.write_all(body.as_bytes());
+        }
         let n = tokens.fetch_add(1, Ordering::SeqCst) + 1;
         let body = format!("{{\"token\":\"tok-{n}\"}}");
         write_head(&mut conn, 200, &[json], body.len())?;
@@ -270,7 +275,6 @@ fn handle(
         write_head(&mut conn, 401, &[json, challenge], body.len())?;
         return conn.write_all(body.as_bytes());
     }
-    let reply = hook(&req);
     match &reply {
         Reply::Status(code, body) => {
             write_head(&mut conn, *code, &[json], body.len())?;
