@@ -226,6 +226,44 @@ fn published_ports_answer_from_outside_and_localhost_tcp_and_udp() {
 }
 
 #[test]
+fn busybox_httpd_in_a_container_answers_on_a_published_port() {
+    let lab = Lab::new("10.231.12.0/24", true);
+    let c = lab.bundle("httpd");
+    lab.up(&c, &["-p", "8000:80"]);
+    let www = lab.root.path().join("www");
+    fs::create_dir_all(&www).unwrap();
+    fs::write(www.join("index.html"), "served by busybox httpd\n").unwrap();
+    let _httpd = Server::start(
+        &lab.id("httpd"),
+        &[
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            www.to_str().unwrap(),
+        ],
+    );
+    let req = "GET /index.html HTTP/1.0\r\n\r\n";
+    // Bounded wait for httpd to listen.
+    let mut answer = Err(std::io::Error::other("never tried"));
+    for _ in 0..50 {
+        answer = tcp_request(&lab.host, sa(Ipv4Addr::LOCALHOST, 8000), req);
+        if answer.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let answer = answer.expect("httpd via 127.0.0.1:8000");
+    assert!(answer.contains("served by busybox httpd"), "{answer}");
+    let outside = lab.outside.clone().unwrap();
+    let answer =
+        tcp_request(&outside, sa(Lab::HOST_UPLINK, 8000), req).expect("httpd from outside");
+    assert!(answer.contains("served by busybox httpd"), "{answer}");
+}
+
+#[test]
 fn twenty_concurrent_runs_get_twenty_distinct_addresses() {
     let lab = Lab::new("10.231.4.0/24", false);
     let bundles: Vec<_> = (0..20).map(|i| lab.bundle(&format!("p{i}"))).collect();

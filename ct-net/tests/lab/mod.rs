@@ -406,3 +406,39 @@ pub fn one_line_error(out: &Output) -> String {
     assert!(out.stdout.is_empty(), "stdout on failure: {:?}", out.stdout);
     first
 }
+
+/// Send `req` over TCP from namespace `ns` to `to` and read the whole answer (5 s timeouts).
+pub fn tcp_request(ns: &str, to: SocketAddr, req: &'static str) -> std::io::Result<String> {
+    in_netns(ns, move || {
+        let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(5))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(req.as_bytes())?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    })
+    .join()
+    .expect("client thread")
+}
+
+/// A process started in a namespace with `ip netns exec`, killed (by its pid) on drop.
+pub struct Server(pub std::process::Child);
+
+impl Server {
+    pub fn start(ns: &str, args: &[&str]) -> Server {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start server");
+        Server(child)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
