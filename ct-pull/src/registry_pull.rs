@@ -109,6 +109,16 @@ pub fn pull(
     }
     if platform.is_none() {
         platform = config_platform(layout, &config_digest);
+        // A single-platform image asked for another platform: refuse, as docker does.
+        if let (Some(want), Some(have)) = (&opts.platform, &platform) {
+            if !want.accepts(have) {
+                return Err(PullError::NoPlatform {
+                    reference: name,
+                    wanted: want.to_string(),
+                    offered: have.to_string(),
+                });
+            }
+        }
     }
 
     let mut layers = Vec::new();

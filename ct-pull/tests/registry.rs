@@ -118,6 +118,16 @@ fn index_picks_host_platform_or_the_one_asked_for() {
             other_arch()
         )
     );
+    // A single-platform image is checked too.
+    let one = reg.reference("test/one:1");
+    let err = failure(&env.run(&["--platform", "linux/s390x", &one]), 1);
+    assert_eq!(
+        err,
+        format!(
+            "ct-pull: {one} has no image for linux/s390x; it offers: linux/{}",
+            host_arch()
+        )
+    );
     let bad = env.run(&["--platform", "linux", &r]);
     assert!(failure(&bad, 2).contains("invalid --platform 'linux'"));
 }
