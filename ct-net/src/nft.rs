@@ -9,7 +9,8 @@
 //!   set bridges { type ifname; elements = { "ct0" } }
 //!   chain postrouting { type nat hook postrouting priority srcnat;
 //!     ip saddr @subnets ip daddr != @subnets masquerade        # outbound: only ct's subnets
-//!     oifname @bridges ip saddr 127.0.0.0/8 masquerade }       # 127.0.0.1:PORT, see below
+//!     oifname @bridges ip saddr 127.0.0.0/8 masquerade         # 127.0.0.1:PORT, see below
+//!     ct status dnat ip saddr @subnets ip daddr @subnets masquerade }  # container → host:PORT
 //!   chain prerouting { type nat hook prerouting priority dstnat;
 //!     fib daddr type local jump ports }                        # traffic from other hosts
 //!   chain output { type nat hook output priority -100;
@@ -25,6 +26,10 @@
 //! device has `route_localnet=1` (set on ct's bridge only, see `sysctl.rs`); the second
 //! `postrouting` rule masquerades that source to the gateway address, because the container
 //! would answer 127.0.0.1 to its own loopback. Docker's hairpin mode does the same.
+//! A container reaching a published port through the host's address is DNATed back into the
+//! subnet; without the third rule the server would answer it directly over the bridge, from
+//! an address the client never called, and the connection would be reset. The bridge port's
+//! hairpin mode (`rtnetlink.rs`) covers a container calling its own published port.
 //!
 //! The base (sets and base chains) is built idempotently in one transaction: `add` of an
 //! existing table, chain, set or element is a no-op, and the base chains are flushed and
@@ -125,6 +130,15 @@ pub fn ensure_base(net: &Network) -> Result<(), Error> {
                     ip_field("saddr"),
                     json!({"prefix": {"addr": "127.0.0.0", "len": 8}}),
                 ),
+                json!({"masquerade": null}),
+            ],
+        ),
+        rule(
+            "postrouting",
+            vec![
+                matches("in", json!({"ct": {"key": "status"}}), json!("dnat")),
+                matches("==", ip_field("saddr"), json!("@subnets")),
+                matches("==", ip_field("daddr"), json!("@subnets")),
                 json!({"masquerade": null}),
             ],
         ),

@@ -22,7 +22,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -188,6 +189,21 @@ impl Rtnl {
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),
         ]));
         self.change(RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL)
+    }
+
+    /// `ip link set dev INDEX type bridge_slave hairpin on`: let the bridge send a frame back
+    /// out of the port it came in on, so a container can reach its own published port
+    /// through the host's address (the DNATed packet returns to the same veth).
+    pub fn set_hairpin(&mut self, index: u32) -> io::Result<()> {
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        m.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+                true,
+            )])),
+        ]));
+        self.change(RouteNetlinkMessage::NewLink(m), 0)
     }
 
     /// `ip link set dev INDEX up`.

@@ -9,7 +9,7 @@
 //! 2. Published ports: DNAT rules tagged with the owner (`nft.rs`).
 //! 3. One netlink request creates the pair: host end `vethXXXXXXXXXXX` (a hash of owner and
 //!    interface, so teardown finds it without any record) up on the bridge, peer named `eth0`
-//!    directly inside the container's namespace.
+//!    directly inside the container's namespace; then hairpin mode on the bridge port.
 //! 4. Through a netlink socket inside the namespace: the address, `eth0` up, `lo` up, the
 //!    default route via the gateway.
 //!
@@ -140,6 +140,16 @@ fn wire(
             "cannot create veth pair '{host_veth}' / '{}'",
             a.ifname
         )))?;
+    let host = rt
+        .link_by_name(host_veth)
+        .map_err(netlink(format!("cannot look up veth '{host_veth}'")))?
+        .ok_or_else(|| {
+            netlink(format!("veth '{host_veth}' vanished"))(std::io::Error::from_raw_os_error(
+                libc::ENODEV,
+            ))
+        })?;
+    rt.set_hairpin(host.index)
+        .map_err(netlink(format!("cannot set hairpin mode on '{host_veth}'")))?;
     let mut inner = match a.inner {
         Some(r) => r,
         None => netns::socket_in(a.netns)?,
@@ -173,7 +183,6 @@ fn wire(
             "cannot add a default route via {}",
             net.gateway
         ))))?;
-    let host = rt.link_by_name(host_veth).ok().flatten();
     Ok(CniResult {
         cni_version: CNI_VERSION.into(),
         interfaces: vec![
@@ -184,7 +193,7 @@ fn wire(
             },
             Interface {
                 name: host_veth.to_string(),
-                mac: host.and_then(|h| h.mac).as_ref().map(mac_string),
+                mac: host.mac.as_ref().map(mac_string),
                 sandbox: None,
             },
             Interface {

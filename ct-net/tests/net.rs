@@ -264,6 +264,30 @@ fn busybox_httpd_in_a_container_answers_on_a_published_port() {
 }
 
 #[test]
+fn containers_reach_published_ports_through_the_host_address() {
+    let lab = Lab::new("10.231.13.0/24", true);
+    let web = lab.bundle("web");
+    let cli = lab.bundle("client");
+    lab.up(&web, &["-p", "8080:80"]);
+    lab.up(&cli, &[]);
+    let server = tcp_server(&lab.id("web"), sa(Ipv4Addr::UNSPECIFIED, 80), "hi\n", 2);
+    // Another container, through the host's address: answered via the host, not directly.
+    let a = tcp_get(&lab.id("client"), sa(Lab::HOST_UPLINK, 8080)).expect("client → host:8080");
+    assert_eq!(a, "hi\n");
+    // The container itself (hairpin: out of and back into the same bridge port).
+    let b = tcp_get(&lab.id("web"), sa(Lab::HOST_UPLINK, 8080)).expect("web → its own port");
+    assert_eq!(b, "hi\n");
+    let peers = server.join().unwrap();
+    assert_eq!(peers.len(), 2);
+    assert!(
+        peers
+            .iter()
+            .all(|p| p.ip() == Ipv4Addr::new(10, 231, 13, 1)),
+        "{peers:?}"
+    );
+}
+
+#[test]
 fn twenty_concurrent_runs_get_twenty_distinct_addresses() {
     let lab = Lab::new("10.231.4.0/24", false);
     let bundles: Vec<_> = (0..20).map(|i| lab.bundle(&format!("p{i}"))).collect();
