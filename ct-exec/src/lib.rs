@@ -96,6 +96,8 @@ pub enum ExecError {
     NotRunning(String),
     #[error("container '{0}' is running; stop it first (ct-exec kill {0}) or use delete --force")]
     StillRunning(String),
+    #[error("interrupted by signal {0} while starting the container")]
+    Interrupted(i32),
     #[error("unknown signal '{0}'")]
     Signal(String),
     #[error("cannot signal container '{id}'")]
@@ -111,6 +113,7 @@ impl ExecError {
     pub fn exit_code(&self) -> i32 {
         match self {
             ExecError::Container { code, .. } => *code,
+            ExecError::Interrupted(sig) => 128 + sig,
             ExecError::Usage(_) | ExecError::Input(_) => ct_layout::pipe::EXIT_USAGE,
             ExecError::NotRunning(_)
             | ExecError::StillRunning(_)

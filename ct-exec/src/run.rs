@@ -313,7 +313,7 @@ fn supervise_in(
         }
     };
     let r = spawn(store, plan, st, o, seccomp, cg);
-    let (container, sfd, master) = match r {
+    let (container, sfd, master, pending) = match r {
         Ok(x) => x,
         Err(e) => {
             report(&ready, &e);
@@ -327,10 +327,10 @@ fn supervise_in(
         Some(_) if o.interactive => Some(pty::RawMode::enter()),
         _ => None,
     };
-    relay(container, sfd, master, o.interactive)
+    relay(container, sfd, master, o.interactive, pending)
 }
 
-type Spawned = (i32, SignalFd, Option<OwnedFd>);
+type Spawned = (i32, SignalFd, Option<OwnedFd>, Vec<i32>);
 
 fn spawn(
     store: &Store,
@@ -371,7 +371,17 @@ fn spawn(
     let master = pty.map(|p| p.master);
 
     let mut container = pid;
+    let mut sfd = sfd;
+    let mut pending = Vec::new();
     loop {
+        // Wait for the child or a signal: ^C while the container is being set up ends it.
+        if let Err(e) = wait_handshake(&psock, &mut sfd, &mut pending) {
+            kill_and_reap(pid);
+            if container != pid {
+                kill_and_reap(container);
+            }
+            return Err(e);
+        }
         let msg = sync_socket::recv(psock.as_raw_fd()).map_err(spawn_err("handshake"))?;
         match msg.first() {
             None => break,
@@ -405,7 +415,49 @@ fn spawn(
     st.pid = Some(container);
     st.pid_start = state::pid_start_time(container);
     st.save(store)?;
-    Ok((container, sfd, master))
+    Ok((container, sfd, master, pending))
+}
+
+/// Block until the handshake socket is readable. Terminating signals (INT TERM HUP QUIT)
+/// abort the start; others are kept in `pending` for the relay.
+fn wait_handshake(
+    sock: &OwnedFd,
+    sfd: &mut SignalFd,
+    pending: &mut Vec<i32>,
+) -> Result<(), ExecError> {
+    loop {
+        let mut fds = [
+            PollFd::new(sock.as_fd(), PollFlags::POLLIN),
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(ExecError::Spawn {
+                    step: "poll",
+                    source: e.into(),
+                })
+            }
+        }
+        let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+        // The socket first: once the command is executed (end of file), a signal is the
+        // container's to receive, not a reason to abort.
+        if ready(&fds[0]) {
+            return Ok(());
+        }
+        if ready(&fds[1]) {
+            while let Ok(Some(si)) = sfd.read_signal() {
+                let sig = si.ssi_signo as i32;
+                match sig {
+                    libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT => {
+                        return Err(ExecError::Interrupted(sig))
+                    }
+                    _ => pending.push(sig),
+                }
+            }
+        }
+    }
 }
 
 /// Step 5's parent work: uid/gid maps, then the cgroup.
@@ -449,14 +501,19 @@ fn relay(
     sfd: SignalFd,
     master: Option<OwnedFd>,
     interactive: bool,
+    mut pending: Vec<i32>,
 ) -> Result<i32, ExecError> {
     let mut status = None;
     let mut master_open = master.is_some();
     let mut stdin_open = master.is_some() && interactive;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
+        // Signals that arrived during the handshake first, then the signalfd's.
+        let mut signals = std::mem::take(&mut pending);
         while let Ok(Some(si)) = sfd.read_signal() {
-            let sig = si.ssi_signo as i32;
+            signals.push(si.ssi_signo as i32);
+        }
+        for sig in signals {
             if sig == libc::SIGCHLD {
                 loop {
                     match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {

@@ -62,6 +62,7 @@ fn ct_unpack_bundle_runs_with_its_seccomp_profile() {
         stdout(&out)
     );
     assert!(stdout(&out).ends_with("blocked\n"));
+    assert!(!stderr(&out).contains("config.json"), "{}", stderr(&out));
     assert!(f.state_dirs().is_empty());
 }
 

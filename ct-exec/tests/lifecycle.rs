@@ -413,3 +413,29 @@ fn terminal_in_raw_mode_with_window_size_forwarded() {
     }
     assert_eq!(code, Some(Some(5)), "{:?}", out.lock().unwrap());
 }
+
+#[test]
+fn interrupt_during_setup_ends_the_start_and_leaves_nothing() {
+    let f = Fixture::new();
+    // Opening a fifo as a namespace path blocks the child mid-setup, deterministically.
+    let fifo = f.tmp.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let b = f.bundle("b", |v| {
+        for ns in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "uts" {
+                ns["path"] = json!(fifo);
+            }
+        }
+        v.as_object_mut().unwrap().remove("hostname");
+    });
+    let r = Running::start(&f, &[b.to_str().unwrap(), "--id", "stuck"]);
+    assert!(wait_until(Duration::from_secs(5), || f
+        .state_dirs()
+        .contains(&"stuck".to_string())));
+    std::thread::sleep(Duration::from_millis(200));
+    r.signal(libc::SIGINT);
+    assert_eq!(r.wait(), 128 + libc::SIGINT);
+    assert!(f.state_dirs().is_empty());
+}
