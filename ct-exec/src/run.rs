@@ -11,7 +11,8 @@
 //!    `clone(2)` with the namespace flags — the raw syscall, with fork semantics, no threads.
 //! 5. Handshake: on "ready", write the uid/gid maps and place the child in its cgroup, then
 //!    "go"; end-of-file means the command was executed: state `running`, with pid and its start
-//!    time.
+//!    time. A terminating signal (INT TERM HUP QUIT) before that ends the start: the child is
+//!    killed, the state removed, and ct-exec exits 128+N.
 //! 6. Relay: signals to the container, pty bytes both ways, until the container process exits;
 //!    its status becomes ours (128+N for a signal).
 //! 7. Foreground: remove the state directory. Detached: the monitor records `stopped` and the
