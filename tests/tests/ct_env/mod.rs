@@ -1,0 +1,227 @@
+//! The world one `ct` end-to-end test runs in, and how it is torn down. Each [`Ct`] has its own
+//! `CT_ROOT`/`CT_RUN` in a temp dir and its own bridge, subnet, nftables table and cgroup
+//! parent (the stages' env overrides), so tests run in parallel without meeting. Dropping it
+//! — also when an assertion failed — removes every container with `ct rm -f --all`, then
+//! anything a broken run could have left: mounts below the temp dir, the network namespaces
+//! named after its containers, the bridge, the table and the cgroup parent on every hierarchy.
+//! Every command runs under `timeout(1)`, so no test waits forever.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use ct_layout::image_layout::ImageLayout;
+use ct_tests::bins::bin;
+use ct_tests::image::busybox_image;
+use ct_tests::mounts::unmount_all_under;
+use ct_tests::registry::Registry;
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+pub struct Ct {
+    pub root: PathBuf,
+    pub run: PathBuf,
+    pub bridge: String,
+    pub subnet: String,
+    pub table: String,
+    pub cgparent: String,
+    bindir: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+/// The `ct` script at the root of the source tree.
+pub fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ct")
+}
+
+impl Ct {
+    pub fn new() -> Ct {
+        let dir = tempfile::tempdir().unwrap();
+        let pid = std::process::id();
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        Ct {
+            root: dir.path().join("root"),
+            run: dir.path().join("run"),
+            bridge: format!("ctb{}x{n}", pid % 100_000),
+            subnet: format!("10.{}.{}.0/24", 200 + pid % 50, (pid / 50 * 16 + n) % 250),
+            table: format!("ctt{pid}x{n}"),
+            cgparent: format!("cttest-{pid}-{n}"),
+            bindir: bin("ct-exec").parent().unwrap().to_path_buf(),
+            dir,
+        }
+    }
+
+    /// `ct ARGS…` with this world's environment (bounded by `timeout 120`).
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("timeout");
+        c.args(["-k", "5", "120"]).arg(script()).args(args);
+        let path = format!(
+            "{}:{}",
+            self.bindir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        c.env("PATH", path)
+            .env("CT_ROOT", &self.root)
+            .env("CT_RUN", &self.run)
+            .env("CT_NET_BRIDGE", &self.bridge)
+            .env("CT_NET_SUBNET", &self.subnet)
+            .env("CT_NET_TABLE", &self.table)
+            .env("CT_CGROUP_PARENT", &self.cgparent)
+            .env_remove("CT_GC_GRACE")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn out(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Run `ct ARGS…`, assert success, return stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.out(args);
+        assert!(
+            o.status.success(),
+            "ct {args:?} exited {:?}: {}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    /// Write a busybox image into a temp layout and push it to `reg` as `repo_tag`.
+    pub fn push_busybox(&self, reg: &Registry, repo_tag: &str) -> String {
+        let d = self
+            .dir
+            .path()
+            .join(format!("push-{}", repo_tag.replace(['/', ':'], "_")));
+        let layout = ImageLayout::at(&d);
+        busybox_image(&layout, "busybox:1");
+        reg.push_layout(&d, "busybox:1", repo_tag)
+    }
+
+    pub fn containers(&self) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.root.join("containers"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// `/sys/fs/cgroup/CTRL/PARENT/ID/FILE` (cgroup v1 hierarchy of this host).
+    pub fn cgroup_file(&self, ctrl: &str, id: &str, file: &str) -> PathBuf {
+        PathBuf::from("/sys/fs/cgroup")
+            .join(ctrl)
+            .join(&self.cgparent)
+            .join(id)
+            .join(file)
+    }
+
+    /// Cgroup directories left below this world's parent, on every hierarchy.
+    pub fn cgroups_left(&self) -> Vec<PathBuf> {
+        let mut left = Vec::new();
+        for h in fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let p = h.path().join(&self.cgparent);
+            for c in fs::read_dir(&p).into_iter().flatten().flatten() {
+                if c.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    left.push(c.path());
+                }
+            }
+        }
+        left
+    }
+
+    /// Interfaces enslaved to this world's bridge (the host ends of veth pairs).
+    pub fn bridge_ports(&self) -> String {
+        let o = Command::new("ip")
+            .args(["-o", "link", "show", "master", &self.bridge])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn netns(&self) -> Vec<String> {
+        fs::read_dir("/run/netns")
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Ct {
+    fn drop(&mut self) {
+        let ids = self.containers();
+        let _ = self.cmd(&["rm", "-f", "--all"]).output();
+        unmount_all_under(self.dir.path());
+        for id in ids {
+            if self.netns().contains(&id) {
+                let _ = Command::new("ip").args(["netns", "del", &id]).output();
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.table])
+            .output();
+        for h in fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let p = h.path().join(&self.cgparent);
+            for c in fs::read_dir(&p).into_iter().flatten().flatten() {
+                let _ = fs::remove_dir(c.path());
+            }
+            let _ = fs::remove_dir(&p);
+        }
+    }
+}
+
+/// Poll `f` every 50 ms for up to `secs` seconds.
+pub fn wait_for<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `GET /` on 127.0.0.1:port; the response body, if anything answered.
+pub fn http_get(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

@@ -1,0 +1,130 @@
+//! minict's user story through `ct`: pull an image from a (loopback) registry, list it, run a
+//! container with a name, start it again after it exited (on the same filesystem), remove it.
+//! And `ct --dry-run` prints the pipeline without running anything.
+
+mod ct_env;
+
+use ct_env::{stderr, stdout, Ct};
+use ct_tests::registry::{Auth, Registry};
+
+#[test]
+fn pull_run_named_start_again_rm() {
+    let reg = Registry::start(Auth::None);
+    let ct = Ct::new();
+    let r = ct.push_busybox(&reg, "minict/busybox:1");
+
+    let pulled = ct.ok(&["pull", &r]);
+    assert!(pulled.starts_with(&format!("{r}@sha256:")), "{pulled}");
+    assert_eq!(pulled.lines().count(), 1);
+    let images = ct.ok(&["images", "-q"]);
+    assert_eq!(images, format!("{r}\n"));
+
+    // First run: no /note yet, so it writes one; the exit status is the container's.
+    let script = "cat /note 2>/dev/null || echo first run > /note; exit 7";
+    let o = ct.out(&[
+        "run",
+        "--name",
+        "box",
+        "--network",
+        "none",
+        &r,
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(ct.containers(), vec!["box"]);
+
+    // A second run with the same name is refused; the first container is untouched.
+    let o = ct.out(&["run", "--name", "box", &r, "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "ct: a container 'box' exists; remove it with: ct rm box\n"
+    );
+
+    // Start it again, attached: same command, same filesystem (its upper dir), by id prefix.
+    let o = ct.out(&["start", "-a", "bo"]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "first run\n");
+
+    assert_eq!(ct.ok(&["rm", "box"]), "box\n");
+    assert!(ct.containers().is_empty());
+    assert!(!ct.run.join("containers/box").exists());
+    let o = ct.out(&["rm", "box"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "ct: no container 'box'\n");
+}
+
+#[test]
+fn ps_lists_running_and_exited_containers() {
+    let reg = Registry::start(Auth::None);
+    let ct = Ct::new();
+    let r = ct.push_busybox(&reg, "minict/busybox:2");
+    ct.ok(&["pull", &r]);
+    let o = ct.out(&["run", "--name", "done", "--network", "none", &r, "true"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        "--network",
+        "none",
+        &r,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(ct.ok(&["ps", "-q"]), "up\n");
+    let mut all: Vec<String> = ct
+        .ok(&["ps", "-a", "-q"])
+        .lines()
+        .map(String::from)
+        .collect();
+    all.sort();
+    assert_eq!(all, vec!["done", "up"]);
+    let table = ct.ok(&["ps", "-a"]);
+    let done = table.lines().find(|l| l.starts_with("done")).unwrap_or("");
+    assert!(
+        done.contains("stopped (0)") || done.contains("exited (0)"),
+        "{table}"
+    );
+    assert!(done.contains(&r) && done.contains(" true "), "{table}");
+    ct.ok(&["rm", "-f", "up", "done"]);
+    assert_eq!(ct.ok(&["ps", "-a", "-q"]), "");
+}
+
+#[test]
+fn dry_run_prints_the_pipeline_and_runs_nothing() {
+    let ct = Ct::new();
+    let out = ct.ok(&[
+        "--dry-run",
+        "run",
+        "--name",
+        "web",
+        "-e",
+        "A=1",
+        "-v",
+        "/srv:/data:ro",
+        "-p",
+        "8080:80",
+        "--memory",
+        "64m",
+        "--cpus",
+        "0.5",
+        "example.com/app:1",
+        "echo",
+        "hi there",
+    ]);
+    assert_eq!(
+        out,
+        "bundle=$(ct-pull example.com/app:1 | ct-unpack --name web -e A=1 -- echo hi\\ there | \
+         ct-mount -v /srv:/data:ro | ct-net --network bridge -p 8080:80 | \
+         ct-cgroup --memory 64m --cpus 0.5)\nct-exec \"$bundle\"\n"
+    );
+    assert!(!ct.root.join("containers").exists());
+    assert!(!ct.root.join("images").exists());
+    let out = ct.ok(&["--dry-run", "rm", "--all"]);
+    assert_eq!(out, "");
+}

@@ -1,0 +1,85 @@
+//! mini-docker's user story through `ct`: `run` pulls the image when it is absent (and not when
+//! it is present), and `--rootfs DIR` runs a command in a plain root filesystem, writing into
+//! that very directory.
+
+mod ct_env;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+
+use ct_env::{stderr, stdout, Ct};
+use ct_tests::registry::{Auth, Registry};
+
+#[test]
+fn run_pulls_when_absent_and_only_then() {
+    let reg = Registry::start(Auth::None);
+    let ct = Ct::new();
+    let r = ct.push_busybox(&reg, "minidocker/busybox:1");
+    assert_eq!(ct.ok(&["images", "-q"]), "");
+    let o = ct.out(&["run", "--rm", "--network", "none", &r, "echo", "hi"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hi\n");
+    assert_eq!(ct.ok(&["images", "-q"]), format!("{r}\n"));
+    assert!(ct.containers().is_empty(), "--rm removed the container");
+
+    // Present now: the pipeline starts at ct-unpack, so the registry is not asked again.
+    let dry = ct.ok(&["--dry-run", "run", "--rm", "--name", "x", &r, "true"]);
+    assert!(
+        dry.starts_with(&format!(
+            "bundle=$(ct-unpack --name x {r} -- true | ct-mount"
+        )),
+        "{dry}"
+    );
+    let before = reg.requests().len();
+    let o = ct.out(&["run", "--rm", "--network", "none", &r, "true"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        reg.requests().len(),
+        before,
+        "no registry request for a present image"
+    );
+}
+
+#[test]
+fn rootfs_runs_a_command_in_a_plain_directory() {
+    let ct = Ct::new();
+    let dir = ct.dir.path().join("myroot");
+    for d in ["bin", "proc", "dev", "sys", "tmp", "etc"] {
+        fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
+    for a in ["sh", "echo", "cat", "hostname"] {
+        symlink("busybox", dir.join("bin").join(a)).unwrap();
+    }
+    let dirs = dir.to_str().unwrap();
+    let o = ct.out(&[
+        "run",
+        "--name",
+        "plain",
+        "--network",
+        "none",
+        "--rootfs",
+        dirs,
+        "/bin/sh",
+        "-c",
+        "echo made inside > /made; hostname; exit 4",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "plain\n");
+    assert_eq!(
+        fs::read_to_string(dir.join("made")).unwrap(),
+        "made inside\n"
+    );
+    assert_eq!(ct.ok(&["rm", "plain"]), "plain\n");
+    assert!(
+        dir.join("bin/busybox").is_file(),
+        "rm never touches the user's rootfs"
+    );
+
+    let o = ct.out(&["run", "--rootfs", "/nonexistent/dir", "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "ct: --rootfs: '/nonexistent/dir' is not a directory\n"
+    );
+}

@@ -1,0 +1,103 @@
+//! After `ct rm --all` and `ct prune` nothing is left: no mounts, no veths on the bridge, no
+//! network namespaces, no cgroups, no address leases, no port rules, no runtime state, no
+//! bundles, and no blob or layer that no image names.
+
+mod ct_env;
+
+use std::fs;
+use std::process::Command;
+
+use ct_env::{stderr, wait_for, Ct};
+use ct_tests::mounts::mounts_under;
+use ct_tests::registry::{free_port, Auth, Registry};
+
+#[test]
+fn rm_all_and_prune_leave_nothing() {
+    let reg = Registry::start(Auth::None);
+    let ct = Ct::new();
+    let keep = ct.push_busybox(&reg, "left/keep:1");
+    let gone = ct.push_busybox(&reg, "left/gone:1");
+    ct.ok(&["pull", &keep]);
+    let port = free_port().to_string();
+    let p = format!("127.0.0.1:{port}:80");
+    ct.ok(&[
+        "run", "-d", "--name", "a", "-p", &p, "--memory", "32m", &gone, "sleep", "300",
+    ]);
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "b",
+        "--pids-limit",
+        "10",
+        &keep,
+        "sleep",
+        "300",
+    ]);
+    let o = ct.out(&["run", "--name", "c", "--init", &keep, "true"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    ct.ok(&["run", "--rm", "-d", "--name", "d", &keep, "true"]);
+    ct.out(&["run", "--name", "e", &keep, "/no/such/command"]);
+    // An orphan blob, as a crashed import would leave.
+    fs::write(
+        ct.root.join("images/blobs/sha256").join("ab".repeat(32)),
+        b"x",
+    )
+    .unwrap();
+    let lease_file = ct.root.join("net").join(&ct.bridge).join("leases.json");
+    assert_ne!(fs::read_to_string(&lease_file).unwrap().trim(), "{}");
+    assert!(!mounts_under(&ct.root).is_empty());
+    assert!(!ct.cgroups_left().is_empty());
+    // --rm -d: the container removes itself once it has exited.
+    assert!(
+        wait_for(10, || (!ct.containers().contains(&"d".to_string()))
+            .then_some(()))
+        .is_some()
+    );
+
+    assert_eq!(ct.ok(&["rmi", "-f", &gone]), format!("{gone}\n"));
+    let o = ct.out(&["rm", "--all"]);
+    assert!(
+        stderr(&o).contains("container 'a' is running"),
+        "{}",
+        stderr(&o)
+    );
+    ct.ok(&["stop", "-t", "1", "a"]);
+    ct.ok(&["stop", "-t", "1", "b"]);
+    ct.ok(&["rm", "--all"]);
+    let out = ct.cmd(&["prune"]).env("CT_GC_GRACE", "0").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    assert!(
+        mounts_under(&ct.root).is_empty(),
+        "{:?}",
+        mounts_under(&ct.root)
+    );
+    assert_eq!(ct.bridge_ports(), "", "no veth left on the bridge");
+    for id in ["a", "b", "c", "d", "e"] {
+        assert!(!ct.netns().contains(&id.to_string()), "netns {id} left");
+    }
+    assert!(ct.cgroups_left().is_empty(), "{:?}", ct.cgroups_left());
+    assert_eq!(fs::read_to_string(&lease_file).unwrap().trim(), "{}");
+    let rules = Command::new("nft")
+        .args(["list", "table", "ip", &ct.table])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&rules.stdout).contains(&port),
+        "port rule left"
+    );
+    assert!(ct.containers().is_empty());
+    let state: Vec<_> = fs::read_dir(ct.run.join("containers"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(state.is_empty(), "{state:?}");
+    // Only what `keep` names is left: manifest, config, one layer blob, one layer dir.
+    let blobs = fs::read_dir(ct.root.join("images/blobs/sha256"))
+        .unwrap()
+        .count();
+    let layers = fs::read_dir(ct.root.join("layers/sha256")).unwrap().count();
+    assert_eq!((blobs, layers), (3, 1));
+    assert_eq!(ct.ok(&["images", "-q"]), format!("{keep}\n"));
+}
