@@ -406,6 +406,48 @@ fn down_is_idempotent_and_finishes_a_half_built_network() {
     lab.ok(&["--down", &id]);
     assert!(!netns_exists(&id));
     lab.up(&c, &[]);
+    lab.down(&c);
+
+    // The state a crash between "lease recorded, port rule added" and "veth made" leaves:
+    // a namespace, a lease with its ports, a tagged rule, no net.json, config untouched.
+    sh("ip", &["netns", "add", &id]);
+    let leases = lab
+        .store()
+        .join("net")
+        .join(&lab.bridge)
+        .join("leases.json");
+    let lease = serde_json::json!({"10.231.6.9": {"owner": id, "ifname": "eth0",
+        "hostVeth": "vethdeadbeef000", "netns": format!("/run/netns/{id}"),
+        "ports": [{"hostPort": 7071, "containerPort": 71, "protocol": "tcp", "hostIP": ""}]}});
+    fs::write(&leases, lease.to_string()).unwrap();
+    let comment = format!("\"ct:{id}/eth0\"");
+    sh(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &lab.host,
+            "nft",
+            "add",
+            "rule",
+            "ip",
+            &lab.table,
+            "ports",
+            "tcp",
+            "dport",
+            "7071",
+            "dnat",
+            "to",
+            "10.231.6.9:71",
+            "comment",
+            &comment,
+        ],
+    );
+    assert_eq!(lab.port_rules().len(), 1);
+    lab.down(&c);
+    assert!(!netns_exists(&id));
+    assert!(lab.leases().is_empty());
+    assert!(lab.port_rules().is_empty());
 }
 
 #[test]
