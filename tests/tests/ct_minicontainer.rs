@@ -151,3 +151,38 @@ fn import_images_rmi_prune() {
     let layers = fs::read_dir(ct.root.join("layers/sha256")).unwrap().count();
     assert_eq!((blobs, layers), (0, 0));
 }
+
+#[test]
+#[ignore = "needs `ct-exec exec ID -- CMD` (entering a running container), not in ct-exec yet"]
+fn exec_enters_a_running_container() {
+    let reg = Registry::start(Auth::None);
+    let ct = Ct::new();
+    let r = ct.push_busybox(&reg, "mc/busybox:3");
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        "-e",
+        "WHO=inside",
+        "--pids-limit",
+        "20",
+        &r,
+        "sleep",
+        "60",
+    ]);
+    let o = ct.out(&[
+        "exec",
+        "up",
+        "sh",
+        "-c",
+        "echo $WHO; hostname; cat /proc/1/comm; cat /proc/self/cgroup | grep pids",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..3], &["inside", "up", "sleep"], "{out}");
+    assert!(lines[3].ends_with(&format!("/{}/up", ct.cgparent)), "{out}");
+    let o = ct.out(&["exec", "up", "sh", "-c", "exit 3"]);
+    assert_eq!(o.status.code(), Some(3));
+}

@@ -44,7 +44,15 @@ fn pull_run_named_start_again_rm() {
         "ct: a container 'box' exists; remove it with: ct rm box\n"
     );
 
-    // Start it again, attached: same command, same filesystem (its upper dir), by id prefix.
+    // Start it again, attached: same command, same filesystem (its upper dir), by id prefix
+    // — even after its rootfs was unmounted (start mounts it again).
+    let o = std::process::Command::new(ct_tests::bins::bin("ct-mount"))
+        .args(["--unmount", "box"])
+        .env("CT_ROOT", &ct.root)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(ct_tests::mounts::mounts_under(&ct.root).is_empty());
     let o = ct.out(&["start", "-a", "bo"]);
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
     assert_eq!(stdout(&o), "first run\n");
@@ -91,7 +99,28 @@ fn ps_lists_running_and_exited_containers() {
         "{table}"
     );
     assert!(done.contains(&r) && done.contains(" true "), "{table}");
-    ct.ok(&["rm", "-f", "up", "done"]);
+    // start without -a: detached, its output in the log.
+    ct.ok(&["stop", "-t", "1", "up"]);
+    assert_eq!(ct.ok(&["ps", "-q"]), "");
+    let o = ct.out(&[
+        "run",
+        "--name",
+        "talk",
+        "--network",
+        "none",
+        &r,
+        "sh",
+        "-c",
+        "echo said",
+    ]);
+    assert_eq!(stdout(&o), "said\n");
+    assert_eq!(ct.ok(&["start", "talk"]), "talk\n");
+    let said = ct_env::wait_for(10, || {
+        let l = ct.ok(&["logs", "talk"]);
+        (l == "said\n").then_some(l)
+    });
+    assert!(said.is_some(), "ct logs talk");
+    ct.ok(&["rm", "-f", "up", "done", "talk"]);
     assert_eq!(ct.ok(&["ps", "-a", "-q"]), "");
 }
 
