@@ -64,6 +64,8 @@ pub enum Error {
     NetnsExists { path: PathBuf },
     #[error("{0}")]
     Usage(String),
+    #[error("{0} panicked")]
+    Panicked(&'static str),
     #[error(transparent)]
     Subnet(#[from] ipv4_subnet::SubnetError),
     #[error("network '{bridge}' has {what} {have}, not {want}")]
@@ -355,11 +357,13 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
     if !valid_id(&id) {
         return Err(Error::InvalidId(id));
     }
-    veth::detach(&nets, &id, IFNAME)?;
-    netns::remove(&id)?;
-    match bundle {
-        Some(b) => {
-            let nspath = netns::path_of(&id);
+    // The bundle's side (config.json, synced to disk) and the kernel's side (deleting a veth
+    // waits for RCU grace periods) are independent, and every step tolerates the others being
+    // done or not, so they run at the same time: teardown takes the longer of the two waits,
+    // not their sum.
+    let nspath = netns::path_of(&id);
+    let bundle_side = bundle.map(|b| {
+        std::thread::spawn(move || -> Result<String, Error> {
             let mut spec = b.load_config()?;
             if oci_config::undo(&mut spec, &b.dir, &nspath) {
                 b.save_config(&spec)?;
@@ -376,7 +380,15 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
                 }
             }
             Ok(b.dir.display().to_string())
-        }
+        })
+    });
+    let kernel_side = veth::detach(&nets, &id, IFNAME).and_then(|_| netns::remove(&id));
+    let printed = match bundle_side {
+        Some(h) => h
+            .join()
+            .unwrap_or(Err(Error::Panicked("teardown of the bundle files"))),
         None => Ok(id),
-    }
+    };
+    kernel_side?;
+    printed
 }
