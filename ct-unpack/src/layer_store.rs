@@ -155,6 +155,16 @@ fn random_suffix() -> String {
     ct_layout::paths::new_id()
 }
 
+/// `syncfs(2)` on the filesystem holding `path`: one flush for a whole new tree.
+pub fn syncfs(path: &Path) -> io::Result<()> {
+    let f = File::open(path)?;
+    // SAFETY: syncfs on a valid fd; no memory is passed.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Is layer `diff_id` complete in the store.
 pub fn present(store: &Store, diff_id: &Digest) -> bool {
     store.layer(diff_id).is_dir()
@@ -193,11 +203,7 @@ pub fn ensure(store: &Store, layout: &ImageLayout, layer: &Layer) -> Result<bool
     let mut ex = Extractor::new(tmp.path(), Target::Layer).map_err(io_err("open", tmp.path()))?;
     apply_verified(layout, layer, &mut ex)?;
     drop(ex);
-    let f = File::open(tmp.path()).map_err(io_err("open", tmp.path()))?;
-    // SAFETY: syncfs on a valid fd; flushes the filesystem holding the new tree.
-    if unsafe { libc::syncfs(f.as_raw_fd()) } < 0 {
-        return Err(io_err("sync", tmp.path())(io::Error::last_os_error()));
-    }
+    syncfs(tmp.path()).map_err(io_err("sync", tmp.path()))?;
     let parent = dest.parent().unwrap_or(Path::new("/")).to_path_buf();
     fs::create_dir_all(&parent).map_err(io_err("create", &parent))?;
     let src = tmp.disarm();

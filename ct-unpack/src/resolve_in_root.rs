@@ -129,6 +129,9 @@ fn mkdir_all_depth(root: &OwnedFd, dir: &Path, depth: u32) -> io::Result<OwnedFd
         // SAFETY: valid parent fd and NUL-terminated name.
         let r = unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) };
         if r == 0 {
+            // Exactly 0755 whatever the umask, as tar and umoci give implicit parents.
+            // SAFETY: valid parent fd and name; the directory was just created by us.
+            unsafe { libc::fchmodat(parent.as_raw_fd(), name.as_ptr(), 0o755, 0) };
             continue;
         }
         let e = io::Error::last_os_error();
