@@ -506,3 +506,40 @@ fn user_xattr_on_a_symlink_is_skipped_not_fatal() {
         env.unpack(args);
     }
 }
+
+#[test]
+fn implicit_directories_are_0755_whatever_the_umask() {
+    let env = Env::new();
+    let tar = TarBuilder::new()
+        .file("no/dir/entries/f", 0o600, b"x")
+        .finish();
+    let id = Digest::of(&tar);
+    Image::new()
+        .layer(tar, Compression::Gzip)
+        .write(&env.layout(), "localhost/um:1");
+    for flat in ["", "--flat"] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask 077; exec \"$0\" {flat} localhost/um:1"))
+            .arg(env!("CARGO_BIN_EXE_ct-unpack"))
+            .env("CT_ROOT", &env.store.root)
+            .env("CT_RUN", &env.store.run)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let b = std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+        let root = if flat.is_empty() {
+            env.store.layer(&id)
+        } else {
+            b.join("rootfs")
+        };
+        for d in ["", "no", "no/dir", "no/dir/entries"] {
+            let m = fs::metadata(root.join(d)).unwrap().mode() & 0o7777;
+            assert_eq!(m, 0o755, "{flat} /{d}");
+        }
+    }
+}
