@@ -59,11 +59,21 @@ impl Ct {
 
     /// `ct ARGS…` with this world's environment (bounded by `timeout 120`).
     pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.program(&script().to_string_lossy(), 120);
+        c.args(args);
+        c
+    }
+
+    /// Any program under `timeout SECS` with this world's environment; the tools and `ct`
+    /// are first in PATH.
+    pub fn program(&self, prog: &str, secs: u32) -> Command {
         let mut c = Command::new("timeout");
-        c.args(["-k", "5", "120"]).arg(script()).args(args);
+        c.args(["-k", "5", &secs.to_string(), prog]);
+        let repo = script().parent().unwrap().to_path_buf();
         let path = format!(
-            "{}:{}",
+            "{}:{}:{}",
             self.bindir.display(),
+            repo.display(),
             std::env::var("PATH").unwrap_or_default()
         );
         c.env("PATH", path)
