@@ -507,7 +507,12 @@ fn relay(
     let mut status = None;
     let mut master_open = master.is_some();
     let mut stdin_open = master.is_some() && interactive;
-    let mut buf = vec![0u8; 64 * 1024];
+    // Only a terminal needs copying; without one the container has our fds themselves.
+    let mut buf = if master.is_some() {
+        vec![0u8; 64 * 1024]
+    } else {
+        Vec::new()
+    };
     loop {
         // Signals that arrived during the handshake first, then the signalfd's.
         let mut signals = std::mem::take(&mut pending);
