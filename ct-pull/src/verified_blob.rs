@@ -30,7 +30,8 @@ use crate::error::{io_err, PullError};
 use crate::progress::Bar;
 
 const CHUNK: usize = 256 << 10;
-const WRITE_BUFFER: usize = 1 << 20;
+/// Bytes gathered from the network before one write(2) and one hash update.
+const BATCH: usize = 1 << 20;
 
 /// `$CT_ROOT/tmp/HEX.partial`.
 pub fn partial_path(layout: &ImageLayout, digest: &Digest) -> PathBuf {
@@ -206,37 +207,52 @@ fn stream_once(
     }
     bar.start(size, have);
     let url = resp.url().to_string();
-    let mut buf = vec![0u8; CHUNK];
-    // The network hands over small chunks; batch them into large writes.
-    let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, &mut *file);
+    // The network hands over small chunks: gather them, then write and hash in large batches.
+    let mut buf = vec![0u8; BATCH];
+    let mut filled = 0;
+    let mut broken = None;
     loop {
-        let n = match resp.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
+        let eof = match resp.read(&mut buf[filled..]) {
+            Ok(0) => true,
+            Ok(n) => {
+                let seen = verifier.written() + (filled + n) as u64;
+                if seen > size {
+                    return Err(PullError::SizeMismatch {
+                        digest: digest.clone(),
+                        expected: size,
+                        got: seen,
+                    });
+                }
+                filled += n;
+                false
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(source) => {
-                // Keep what arrived: the next attempt resumes after it.
-                out.flush().map_err(io_err("write", tmp))?;
-                return Ok(Some(PullError::Body {
+                // Keep what arrived (written below): the next attempt resumes after it.
+                broken = Some(PullError::Body {
                     what: format!("blob {digest}"),
-                    url,
+                    url: url.clone(),
                     source,
-                }));
+                });
+                true
             }
         };
-        if verifier.written() + n as u64 > size {
-            return Err(PullError::SizeMismatch {
-                digest: digest.clone(),
-                expected: size,
-                got: verifier.written() + n as u64,
-            });
+        if filled > 0 && (eof || filled >= BATCH - BATCH / 4) {
+            file.write_all(&buf[..filled])
+                .map_err(io_err("write", tmp))?;
+            verifier
+                .write_all(&buf[..filled])
+                .map_err(io_err("hash", tmp))?;
+            bar.inc(filled as u64);
+            filled = 0;
         }
-        out.write_all(&buf[..n]).map_err(io_err("write", tmp))?;
-        verifier.write_all(&buf[..n]).map_err(io_err("hash", tmp))?;
-        bar.inc(n as u64);
+        if eof {
+            break;
+        }
     }
-    out.flush().map_err(io_err("write", tmp))?;
-    drop(out);
+    if let Some(e) = broken {
+        return Ok(Some(e));
+    }
     let (got, written, _) = verifier.finish();
     if written < size {
         return Ok(Some(PullError::SizeMismatch {
