@@ -31,6 +31,7 @@ enum What {
 }
 
 fn main() {
+    ct_layout::cli::generate_if_asked::<Cli>();
     let cli = Cli::parse();
     let store = Store::from_env();
     let r = match cli.what {
