@@ -500,3 +500,15 @@ fn a_blob_larger_than_its_descriptor_is_cut_off() {
     let left: Vec<_> = std::fs::read_dir(env.root().join("tmp")).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn loopback_tries_https_first_and_insecure_goes_straight_to_http() {
+    let fx = fx();
+    let reg = serve(&fx, Config::default(), |_| Reply::Normal);
+    let r = format!("{}/t/one:1", reg.host());
+    let tls = |reg: &FakeRegistry| reg.requests().iter().filter(|q| q.method == "TLS").count();
+    Env::new().pull(&[&r]);
+    assert_eq!(tls(&reg), 1, "one HTTPS probe, then plain HTTP");
+    Env::new().pull(&["--insecure", &r]);
+    assert_eq!(tls(&reg), 1, "--insecure never tries HTTPS");
+}

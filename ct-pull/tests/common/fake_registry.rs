@@ -226,6 +226,17 @@ fn handle(
 ) -> std::io::Result<()> {
     conn.set_nonblocking(false)?;
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // A TLS ClientHello (record type 0x16): this server speaks plain HTTP only. Log it and hang
+    // up, the way a plain-HTTP registry fails an HTTPS probe.
+    let mut first = [0u8; 1];
+    if conn.peek(&mut first)? == 1 && first[0] == 0x16 {
+        log.lock().unwrap().push(Req {
+            method: "TLS".into(),
+            path: String::new(),
+            headers: HashMap::new(),
+        });
+        return Ok(());
+    }
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
