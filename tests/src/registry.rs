@@ -12,6 +12,13 @@
 //! 3. `docker-registry serve config.yml`, then poll `GET /v2/` until it answers (bounded);
 //! 4. on drop: SIGTERM the registry by its pid, wait for it, stop the issuer, remove the dir.
 //!
+//! API: [`Registry::start`]`(Auth::None | Auth::basic(u, p) | Auth::token(u, p, anonymous_pull))`,
+//! [`Registry::start_tls`] (HTTPS, CA in [`Registry::ca_file`]); [`Registry::host`]
+//! (`127.0.0.1:PORT`), [`Registry::reference`]`("repo:tag")`, [`Registry::url`];
+//! [`Registry::push_layout`]`(layout_dir, ref_name_in_layout, "repo:tag")` (skopeo copy, digests
+//! preserved, all platforms); [`Registry::requests`] (`"GET /v2/…"` from the access log),
+//! [`Registry::token_requests`], [`Registry::log`], [`Registry::storage`].
+//!
 //! ```no_run
 //! use ct_tests::registry::{Auth, Registry};
 //! let reg = Registry::start(Auth::None);
