@@ -512,3 +512,29 @@ fn loopback_tries_https_first_and_insecure_goes_straight_to_http() {
     Env::new().pull(&["--insecure", &r]);
     assert_eq!(tls(&reg), 1, "--insecure never tries HTTPS");
 }
+
+#[test]
+fn a_blob_stalled_midway_times_out_and_resumes() {
+    let fx = fx();
+    let layer = fx.big_layer.to_string();
+    let first = Arc::new(AtomicBool::new(true));
+    let f = first.clone();
+    let reg = serve(&fx, Config::default(), move |r| {
+        if r.is_blob(&layer) && f.swap(false, Ordering::SeqCst) {
+            Reply::Hang
+        } else {
+            Reply::Normal
+        }
+    });
+    let env = Env::new();
+    let r = format!("{}/t/big:1", reg.host());
+    assert_eq!(env.pull(&["--timeout", "1", &r]), format!("{r}@{}", fx.big));
+    let gets: Vec<Req> = reg
+        .requests()
+        .into_iter()
+        .filter(|q| q.is_blob(&fx.big_layer.to_string()))
+        .collect();
+    assert_eq!(gets.len(), 2);
+    assert!(gets[1].header("range").is_some_and(|r| r != "bytes=0-"));
+    check_store(&env);
+}
