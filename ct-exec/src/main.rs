@@ -20,8 +20,9 @@ use ct_layout::Store;
 /// Not applied (each named in a warning when present): hooks, AppArmor/SELinux labels,
 /// ioPriority, scheduler, execCPUAffinity.
 ///
-/// Exit codes: the container's status (128+N when it was killed by signal N); 125 ct-exec
-/// itself failed; 126 the command cannot be run; 127 the command was not found; 2 usage.
+/// Exit codes: the container's status (128+N when it was killed by signal N, or when ct-exec
+/// was interrupted by signal N while starting it); 125 ct-exec itself failed; 126 the command
+/// cannot be run; 127 the command was not found; 2 usage.
 /// `kill` and `delete`: 0 ok, 1 failure.
 #[derive(Parser)]
 #[command(
