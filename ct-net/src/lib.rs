@@ -321,7 +321,7 @@ fn finish(
     let mut spec = bundle.load_config()?;
     oci_config::set_netns(&mut spec, netns);
     oci_config::add_mounts(&mut spec, &bundle.dir);
-    bundle.save_config(&spec)?;
+    oci_config::save(bundle, &spec)?;
     Ok(())
 }
 
@@ -329,7 +329,7 @@ fn finish(
 fn undo_bundle(bundle: &Bundle, nspath: &std::path::Path) {
     if let Ok(mut spec) = bundle.load_config() {
         if oci_config::undo(&mut spec, &bundle.dir, nspath) {
-            let _ = bundle.save_config(&spec);
+            let _ = oci_config::save(bundle, &spec);
         }
     }
     etc_files::remove(&bundle.dir);
@@ -366,7 +366,7 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
         std::thread::spawn(move || -> Result<String, Error> {
             let mut spec = b.load_config()?;
             if oci_config::undo(&mut spec, &b.dir, &nspath) {
-                b.save_config(&spec)?;
+                oci_config::save(&b, &spec)?;
             }
             etc_files::remove(&b.dir);
             match fs::remove_file(b.net_result()) {

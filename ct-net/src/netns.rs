@@ -4,14 +4,15 @@
 //! 1. `/run/netns` is made a shared mount point (bind-mounted on itself if needed), so the
 //!    names also appear in mount namespaces created later, e.g. a container's.
 //! 2. An empty file `/run/netns/NAME` is created (O_EXCL: a name is never taken over).
-//! 3. A helper thread calls `unshare(CLONE_NEWNET)`: the thread alone moves to a new, empty
-//!    namespace (namespaces are per thread), the rest of ct-net stays where it was.
-//! 4. The thread bind-mounts its `/proc/thread-self/ns/net` onto the file. The mount keeps
-//!    the namespace alive after the thread exits; anyone can now `setns(2)` into it by path
+//! 3. The thread keeps a descriptor of its current namespace and calls
+//!    `unshare(CLONE_NEWNET)`: it alone moves to a new, empty namespace (network namespaces
+//!    are per thread).
+//! 4. It bind-mounts its `/proc/thread-self/ns/net` onto the file. The mount keeps the
+//!    namespace alive when nothing runs in it; anyone can now `setns(2)` into it by path
 //!    (`ip netns exec NAME`, an OCI runtime's `linux.namespaces[].path`).
-//! 5. Still inside, the thread opens a NETLINK_ROUTE socket and sets `lo` up. The socket stays
-//!    bound to the new namespace for its whole life, so the main thread can configure the
-//!    container's side through it without ever entering the namespace.
+//! 5. Still inside, it opens a NETLINK_ROUTE socket and sets `lo` up, then `setns(2)`s back
+//!    home. The socket stays bound to the new namespace for its whole life, so ct-net
+//!    configures the container's side through it from outside.
 //!
 //! Removal is the reverse: `umount2(MNT_DETACH)` and unlink. The namespace itself dies when the
 //! last process in it and the last reference to it are gone.
@@ -100,35 +101,7 @@ pub fn create(name: &str) -> Result<(PathBuf, Rtnl), Error> {
         }
         Err(e) => return Err(netns_err("cannot create", &path)(e)),
     }
-    let p = path.clone();
-    let made = std::thread::spawn(move || -> Result<Rtnl, Error> {
-        unshare(CloneFlags::CLONE_NEWNET)
-            .map_err(|e| netns_err("cannot unshare for", &p)(nix_io(e)))?;
-        mount(
-            Some("/proc/thread-self/ns/net"),
-            &p,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| netns_err("cannot bind-mount", &p)(nix_io(e)))?;
-        let mut rt = Rtnl::open().map_err(netns_err("cannot open netlink in", &p))?;
-        let lo = rt
-            .link_by_name("lo")
-            .and_then(|l| l.ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV)))
-            .map_err(netns_err("cannot find lo in", &p))?;
-        rt.set_up(lo.index)
-            .map_err(netns_err("cannot set lo up in", &p))?;
-        Ok(rt)
-    })
-    .join()
-    .unwrap_or_else(|_| {
-        Err(Error::Netns {
-            what: "thread died while creating",
-            path: path.clone(),
-            source: io::Error::other("panic"),
-        })
-    });
+    let made = enter_new(&path);
     match made {
         Ok(rt) => Ok((path, rt)),
         Err(e) => {
@@ -136,6 +109,40 @@ pub fn create(name: &str) -> Result<(PathBuf, Rtnl), Error> {
             Err(e)
         }
     }
+}
+
+/// Steps 3–5 on the calling thread, which returns to its own namespace before this returns
+/// (even on failure). No helper thread: under load every extra thread start and join is a
+/// scheduling round trip, and this is the hot path of `ct-net BUNDLE`.
+fn enter_new(path: &Path) -> Result<Rtnl, Error> {
+    let home = File::open("/proc/thread-self/ns/net").map_err(netns_err(
+        "cannot open the current",
+        Path::new("/proc/thread-self/ns/net"),
+    ))?;
+    unshare(CloneFlags::CLONE_NEWNET)
+        .map_err(|e| netns_err("cannot unshare for", path)(nix_io(e)))?;
+    let inside = (|| {
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| netns_err("cannot bind-mount", path)(nix_io(e)))?;
+        let mut rt = Rtnl::open().map_err(netns_err("cannot open netlink in", path))?;
+        let lo = rt
+            .link_by_name("lo")
+            .and_then(|l| l.ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV)))
+            .map_err(netns_err("cannot find lo in", path))?;
+        rt.set_up(lo.index)
+            .map_err(netns_err("cannot set lo up in", path))?;
+        Ok(rt)
+    })();
+    // Back home whatever happened; the socket stays bound to the new namespace.
+    setns(&home, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| netns_err("cannot return from", path)(nix_io(e)))?;
+    inside
 }
 
 /// A netlink socket inside the namespace at `path` (any bind-mounted or /proc ns file):

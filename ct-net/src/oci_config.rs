@@ -10,11 +10,43 @@
 //! Teardown removes exactly what was added: the mounts whose source is one of those bundle
 //! files, and a namespace path that points at the namespace ct-net made.
 
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use ct_layout::bundle::{Bundle, BundleError};
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Mount, Spec};
 
 use crate::etc_files;
+
+/// Replace `config.json` the way `Bundle::save_config` does (temp file, fsync, rename) minus
+/// the final fsync of the directory. The file's data is on disk before its new name can be, so
+/// a crash never leaves a torn or empty config.json; if power fails before the rename itself
+/// reaches the disk, the old config.json comes back, which is right: it names no namespace,
+/// and the namespace the new one named does not survive a reboot either. The directory fsync
+/// was half of ct-net's wall time on a busy disk.
+pub fn save(bundle: &Bundle, spec: &Spec) -> Result<(), BundleError> {
+    let path = bundle.config_path();
+    let err = |source| BundleError::Write {
+        path: path.clone(),
+        source,
+    };
+    let mut bytes = serde_json::to_vec_pretty(spec).map_err(|e| err(io::Error::other(e)))?;
+    bytes.push(b'\n');
+    let tmp = ct_layout::atomic::temp_path(&path);
+    let r = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| fs::rename(&tmp, &path));
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r.map_err(err)
+}
 
 fn namespaces(spec: &mut Spec) -> &mut Vec<LinuxNamespace> {
     let linux = spec.linux_mut().get_or_insert_with(Default::default);
