@@ -180,3 +180,58 @@ fn no_leftovers_after_100_runs() {
     }
     assert!(alive.is_empty(), "leftover processes {alive:?}");
 }
+
+/// Unmounts the overlay of a ct bundle on drop (`ct-mount --unmount`).
+struct Unmount<'a>(&'a Fixture, &'a str);
+impl Drop for Unmount<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new(ct_tests::bins::bin("ct-mount"))
+            .env("CT_ROOT", &self.0.root)
+            .env("CT_RUN", &self.0.run)
+            .args(["--unmount", self.1])
+            .output();
+        let _ = Command::new(ct_tests::bins::bin("ct-cgroup"))
+            .env("CT_ROOT", &self.0.root)
+            .env("CT_RUN", &self.0.run)
+            .args(["rm", self.1])
+            .output();
+    }
+}
+
+#[test]
+fn ct_pipeline_overlay_rootfs_with_cgroup_limits() {
+    let f = Fixture::new();
+    let layout = ImageLayout::at(f.root.join("images"));
+    ct_tests::image::busybox_image(&layout, "localhost/busybox:1");
+    let name = unique("pipe");
+    let tool = |t: &str, args: &[&str]| {
+        let o = Command::new(ct_tests::bins::bin(t))
+            .env("CT_ROOT", &f.root)
+            .env("CT_RUN", &f.run)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{t}: {}", stderr(&o));
+        stdout(&o).trim().to_string()
+    };
+    let bundle = tool("ct-unpack", &["--name", &name, "localhost/busybox:1"]);
+    let _guard = Unmount(&f, &name);
+    tool("ct-mount", &[&bundle]);
+    tool(
+        "ct-cgroup",
+        &["--memory", "64m", "--pids-limit", "50", &bundle],
+    );
+    let out = f.run(&[
+        &name,
+        "--",
+        "sh",
+        "-c",
+        "echo written > /root/file; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "67108864\n50\n");
+    // The write went to the container's own overlay upper dir, not to the shared layer.
+    let upper = std::path::Path::new(&bundle).join("upper/root/file");
+    assert_eq!(fs::read_to_string(upper).unwrap(), "written\n");
+    assert!(f.state_dirs().is_empty());
+}
