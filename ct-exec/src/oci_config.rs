@@ -495,7 +495,8 @@ impl Plan {
             uid,
             gid,
             groups: user.additional_gids().clone().unwrap_or_default(),
-            umask: user.umask(),
+            // Like runc: a config without one gets 0022, not whatever ct-exec was started with.
+            umask: Some(user.umask().unwrap_or(0o022)),
             caps,
             no_new_privs: process.no_new_privileges().unwrap_or(false),
         };

@@ -558,3 +558,21 @@ fn cgroup_with_resources_is_in_place_before_the_command_and_removed_after() {
         .join(&name)
         .exists());
 }
+
+#[test]
+fn umask_defaults_to_0022_whatever_ct_exec_had() {
+    let f = Fixture::new();
+    let b = f.bundle("b", |_| {});
+    let mut c = f.cmd();
+    c.args([b.to_str().unwrap(), "--", "sh", "-c", "umask"]);
+    // SAFETY: umask(2) between fork and exec only affects the child.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        c.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    let out = c.output().unwrap();
+    assert_eq!(stdout(&out), "0022\n", "{}", stderr(&out));
+}
