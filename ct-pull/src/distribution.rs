@@ -446,7 +446,7 @@ pub(crate) fn send_retrying(
             Err(source) => {
                 return Err(PullError::Connect {
                     url: url.to_string(),
-                    source,
+                    source: crate::error::HttpCause(source),
                 })
             }
         }

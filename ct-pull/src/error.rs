@@ -64,7 +64,7 @@ pub enum PullError {
     Connect {
         url: String,
         #[source]
-        source: reqwest::Error,
+        source: HttpCause,
     },
     #[error("{url} is not a registry (GET /v2/ answered {status})")]
     NotRegistry { url: String, status: u16 },
@@ -159,17 +159,39 @@ impl PullError {
     /// A `hint:` line for failures with a known usual cause.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            PullError::Unauthorized { .. } => Some(
-                "log in with `skopeo login` / `docker login`, or pass --creds USER:PASSWORD",
-            ),
-            PullError::Connect { .. } => Some(
-                "plain HTTP is used only for loopback hosts or with --insecure; for a private CA pass --ca-file",
-            ),
+            PullError::Unauthorized { .. } => {
+                Some("log in with `skopeo login` / `docker login`, or pass --creds USER:PASSWORD")
+            }
+            PullError::Connect { source, .. } if source.to_string().contains("certificate") => {
+                Some("for a registry with a private CA pass --ca-file FILE.pem")
+            }
             PullError::NoPlatform { .. } => Some("choose one with --platform os/arch[/variant]"),
             _ => None,
         }
     }
 }
+
+/// Why an HTTP request failed, said briefly: reqwest wraps the cause in several layers
+/// ("error sending request for url (…): client error (Connect): tcp connect error: …"); the
+/// innermost one ("Connection refused", "invalid peer certificate: UnknownIssuer") is what a
+/// human needs, and a timeout says so.
+#[derive(Debug)]
+pub struct HttpCause(pub reqwest::Error);
+
+impl std::fmt::Display for HttpCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_timeout() {
+            return f.write_str("timed out");
+        }
+        let mut inner: &dyn std::error::Error = &self.0;
+        while let Some(s) = inner.source() {
+            inner = s;
+        }
+        write!(f, "{inner}")
+    }
+}
+
+impl std::error::Error for HttpCause {}
 
 /// Map an io::Error to [`PullError::Io`] for `path`.
 pub fn io_err(

@@ -241,8 +241,17 @@ fn tls_registry_needs_its_ca() {
     let env = Env::new();
     // Without the CA the HTTPS handshake fails, and the plain-HTTP fallback for loopback
     // hosts meets a TLS server: no pull.
-    let e = failure(&env.run(&["--retries", "0", &r]), 1);
-    assert!(e.contains(&reg.host()), "{e}");
+    let out = env.run(&["--retries", "0", &r]);
+    let e = failure(&out, 1);
+    assert!(
+        e.starts_with(&format!(
+            "ct-pull: cannot reach https://{}/v2/: ",
+            reg.host()
+        )) && e.contains("certificate"),
+        "{e}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("hint: for a registry with a private CA pass --ca-file"));
     let ca = reg.ca_file().unwrap();
     let out = env.pull(&["--ca-file", ca.to_str().unwrap(), &r]);
     assert_eq!(out, format!("{r}@{}", fx.one));
