@@ -28,7 +28,8 @@ use crate::publish::PortMapping;
 use crate::rtnetlink::Rtnl;
 use crate::{netns, veth, Error};
 
-pub const SUPPORTED: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+/// CNI versions whose ADD/DEL/CHECK/VERSION ct-net speaks (1.1 adds STATUS and GC, not done).
+pub const SUPPORTED: [&str; 4] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0"];
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
