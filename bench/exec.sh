@@ -15,7 +15,7 @@ set -euo pipefail
 
 runs=${RUNS:-200}
 [ "$(id -u)" = 0 ] || { echo "bench/exec.sh: needs root (namespaces, mounts)" >&2; exit 2; }
-for t in hyperfine jq runc crun unshare /usr/bin/time busybox; do
+for t in hyperfine jq awk runc crun unshare /usr/bin/time busybox; do
     command -v "$t" >/dev/null || { echo "bench/exec.sh: needs $t (apt-get install hyperfine jq runc crun time busybox-static)" >&2; exit 2; }
 done
 
@@ -65,9 +65,10 @@ mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .mean' "$work
 rss() { awk -v n="$1" '$1 == n {print $2}' "$work/rss.txt"; }
 ct_t=$(mean ct-exec); crun_t=$(mean crun); runc_t=$(mean runc)
 echo
-printf 'mean wall time: ct-exec %.1f ms, crun %.1f ms, runc %.1f ms\n' \
-    "$(echo "$ct_t * 1000" | bc -l)" "$(echo "$crun_t * 1000" | bc -l)" "$(echo "$runc_t * 1000" | bc -l)"
-printf 'ratio ct-exec/crun: %.2f   ct-exec/runc: %.2f   (target: <= 0.80 of crun)\n' \
-    "$(echo "$ct_t / $crun_t" | bc -l)" "$(echo "$ct_t / $runc_t" | bc -l)"
-printf 'peak RSS: ct-exec %s KiB, crun %s KiB, runc %s KiB; ratio ct-exec/crun: %.2f\n' \
-    "$(rss ct-exec)" "$(rss crun)" "$(rss runc)" "$(echo "$(rss ct-exec) / $(rss crun)" | bc -l)"
+awk -v c="$ct_t" -v r="$crun_t" -v u="$runc_t" 'BEGIN {
+    printf "mean wall time: ct-exec %.1f ms, crun %.1f ms, runc %.1f ms\n", c * 1000, r * 1000, u * 1000
+    printf "ratio ct-exec/crun: %.2f   ct-exec/runc: %.2f   (target: <= 0.80 of crun)\n", c / r, c / u
+}'
+awk -v c="$(rss ct-exec)" -v r="$(rss crun)" -v u="$(rss runc)" 'BEGIN {
+    printf "peak RSS: ct-exec %d KiB, crun %d KiB, runc %d KiB; ratio ct-exec/crun: %.2f\n", c, r, u, c / r
+}'
