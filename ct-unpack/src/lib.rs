@@ -214,20 +214,7 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
             "applied {} layers into rootfs/",
             image.layers.len()
         ));
-        let root = resolve_in_root::open_root(&rootfs).map_err(io_err("open", &rootfs))?;
-        let read = |p: &str| {
-            resolve_in_root::open_in_root(&root, Path::new(p), libc::O_RDONLY)
-                .ok()
-                .and_then(|fd| {
-                    use std::io::Read;
-                    let mut s = String::new();
-                    fs::File::from(fd)
-                        .take(16 << 20)
-                        .read_to_string(&mut s)
-                        .ok()
-                        .map(|_| s)
-                })
-        };
+        let read = |p: &str| overlay_lookup::read_in_root(&rootfs, Path::new(p), 16 << 20);
         (read("etc/passwd"), read("etc/group"))
     } else {
         let n = layer_store::ensure_all(store, &layout, &image.layers)?;

@@ -76,10 +76,26 @@ pub fn read(layers: &[PathBuf], path: &Path, limit: u64) -> Option<String> {
     if !(m.is_file() || m.file_type().is_symlink()) {
         return None;
     }
-    let root = open_root(&dir).ok()?;
-    let fd = open_in_root(&root, path, libc::O_RDONLY).ok()?;
+    read_in_root(&dir, path, limit)
+}
+
+/// Read `path` inside the tree at `dir` (resolved with `RESOLVE_IN_ROOT`), only if it is a
+/// regular file: `O_NONBLOCK` and the type check keep an image's `/etc/passwd` that is a FIFO
+/// or a device from hanging or flooding us.
+pub fn read_in_root(dir: &Path, path: &Path, limit: u64) -> Option<String> {
+    let root = open_root(dir).ok()?;
+    let fd = open_in_root(
+        &root,
+        path,
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
+    )
+    .ok()?;
+    let f = fs::File::from(fd);
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
     let mut s = String::new();
-    fs::File::from(fd).take(limit).read_to_string(&mut s).ok()?;
+    f.take(limit).read_to_string(&mut s).ok()?;
     Some(s)
 }
 

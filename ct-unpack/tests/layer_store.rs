@@ -543,3 +543,49 @@ fn implicit_directories_are_0755_whatever_the_umask() {
         }
     }
 }
+
+#[test]
+fn a_fifo_as_etc_passwd_does_not_hang_user_lookup() {
+    let env = Env::new();
+    let mut t = TarBuilder::new().dir("etc", 0o755);
+    let mut h = header(tar::EntryType::Fifo, 0o644);
+    t.inner()
+        .append_data(&mut h, "etc/passwd", std::io::empty())
+        .unwrap();
+    Image::new()
+        .layer(t.finish(), Compression::Gzip)
+        .config(json!({"Cmd": ["/x"], "User": "app"}))
+        .write(&env.layout(), "localhost/fifo:1");
+    for flat in [false, true] {
+        let mut c = env.cmd();
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if flat {
+            c.arg("--flat");
+        }
+        let mut child = c.arg("localhost/fifo:1").spawn().unwrap();
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if start.elapsed() > std::time::Duration::from_secs(30) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let status = status.expect("ct-unpack hung on a FIFO /etc/passwd");
+        assert_eq!(status.code(), Some(1));
+        let mut err = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(err.contains("user 'app' not found"), "{err}");
+    }
+}
