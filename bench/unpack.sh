@@ -106,11 +106,12 @@ tarseq=$work/tar-seq.sh
 chmod +x "$tarseq"
 
 export CT_RUN=$work/run
-# Rounds interleave the three tools (ct-unpack, umoci, tar, ct-unpack, umoci, tar, ...) so a
+# Rounds interleave the tools (ct-unpack, ct-unpack --flat, umoci, tar, ct-unpack, ...) so a
 # change in the machine's load hits all of them alike; each run gets a fresh filesystem.
 for r in $(seq 1 "$runs"); do
     hyperfine --runs 1 --prepare "$fresh" --export-json "$work/round-$r.json" \
         -n ct-unpack "CT_ROOT=$mnt/ct $ct_unpack --id bench $name" \
+        -n ct-unpack-flat "CT_ROOT=$mnt/ct $ct_unpack --flat --id flat $name" \
         -n umoci "umoci unpack --image $img:$name $mnt/umoci" \
         -n tar-seq "$tarseq" >&2
 done
@@ -131,17 +132,20 @@ second=$(jq -r '.results[0].mean' "$json2")
 echo
 echo "fs: $fs   image: ${#blobs[@]} layers, $((compressed / 1000000)) MB gzip   rounds: $runs   load: $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -v c="$(stat mean ct-unpack)" -v u="$(stat mean umoci)" -v t="$(stat mean tar-seq)" \
+    -v f="$(stat mean ct-unpack-flat)" -v fc="$(stat user ct-unpack-flat)+$(stat system ct-unpack-flat)" \
     -v cc="$(stat user ct-unpack)+$(stat system ct-unpack)" \
     -v uc="$(stat user umoci)+$(stat system umoci)" \
     -v tc="$(stat user tar-seq)+$(stat system tar-seq)" -v s="$second" '
 function sum(e,  p) { split(e, p, "+"); return p[1] + p[2] }
 BEGIN {
-    cc = sum(cc); uc = sum(uc); tc = sum(tc)
+    cc = sum(cc); uc = sum(uc); tc = sum(tc); fc = sum(fc)
     printf "%-18s %10s %10s\n", "", "wall (s)", "cpu (s)"
     printf "%-18s %10.3f %10.3f\n", "ct-unpack", c, cc
+    printf "%-18s %10.3f %10.3f\n", "ct-unpack --flat", f, fc
     printf "%-18s %10.3f %10.3f\n", "umoci unpack", u, uc
     printf "%-18s %10.3f %10.3f\n", "tar -xzf (seq.)", t, tc
     printf "ratio ct-unpack / umoci   = %.2fx wall, %.2fx cpu   (target <= 0.30x)\n", c / u, cc / uc
     printf "ratio ct-unpack / tar-seq = %.2fx wall, %.2fx cpu   (target <= 0.80x)\n", c / t, cc / tc
+    printf "ratio --flat / umoci      = %.2fx wall, %.2fx cpu\n", f / u, fc / uc
     printf "second container          = %.1f ms (target < 20 ms)\n", s * 1000
 }'
