@@ -179,6 +179,7 @@ fn hostile_layers_touch_nothing_outside() {
         }
         let name = format!("localhost/evil{i}:1");
         img.write(&env.layout(), &name);
+        let images_before = snapshot(&env.layout().dir);
         for flat in [false, true] {
             let id = format!("c{i}{}", if flat { "f" } else { "o" });
             let mut args = vec!["--id", &id, &name];
@@ -215,6 +216,12 @@ fn hostile_layers_touch_nothing_outside() {
                 case.name
             );
             assert_eq!(fs::read(outside.join("secret")).unwrap(), b"do not touch");
+            assert_eq!(
+                snapshot(&env.layout().dir),
+                images_before,
+                "{}: image store changed",
+                case.name
+            );
             for h in &case.host {
                 assert!(!Path::new(h).exists(), "{}: {h} was created", case.name);
             }
