@@ -1,0 +1,173 @@
+//! ct-ls as users run it: the real binary over a store written by the fixture builder, with
+//! a container state pointing at a live process of the test's own. (Its presence also makes
+//! `cargo test --workspace` build `target/debug/ct-ls`, which the cross-tool tests call.)
+
+use std::process::{Child, Command, Output};
+
+use ct_layout::bundle::{Bundle, Note, RootfsMode};
+use ct_layout::image_layout::ImageLayout;
+use ct_layout::state::{State, Status};
+use ct_layout::Store;
+use ct_tests::image::{busybox_image, host_arch};
+
+fn ct_ls(store: &Store, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ct-ls"))
+        .args(args)
+        .env("CT_ROOT", &store.root)
+        .env("CT_RUN", &store.run)
+        .output()
+        .expect("run ct-ls")
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "ct-ls failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).expect("utf-8 output")
+}
+
+/// A child process that is killed and reaped when the test ends, even by a panic.
+struct Sleeper(Child);
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn world() -> (tempfile::TempDir, Store) {
+    let t = tempfile::tempdir().expect("tempdir");
+    let store = Store::new(t.path().join("root"), t.path().join("run"));
+    (t, store)
+}
+
+#[test]
+fn images_table_json_and_quiet() {
+    let (_t, store) = world();
+    let layout = ImageLayout::of_store(&store);
+    let digest = busybox_image(&layout, "localhost/ls/busybox:1");
+
+    let q = stdout(&ct_ls(&store, &["images", "-q"]));
+    assert_eq!(q, "localhost/ls/busybox:1\n");
+
+    let table = stdout(&ct_ls(&store, &["images"]));
+    let mut lines = table.lines();
+    let header = lines.next().expect("header line");
+    assert!(header.starts_with("REFERENCE"), "{table}");
+    let row = lines.next().expect("one row");
+    assert!(row.contains("localhost/ls/busybox:1"), "{table}");
+    assert!(row.contains(&format!("linux/{}", host_arch())), "{table}");
+    assert!(lines.next().is_none(), "{table}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&ct_ls(&store, &["images", "--json"]))).expect("json");
+    let rows = json.as_array().expect("array");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["digest"], digest.to_string());
+}
+
+#[test]
+fn an_empty_store_lists_nothing() {
+    let (_t, store) = world();
+    assert_eq!(stdout(&ct_ls(&store, &["images", "-q"])), "");
+    assert_eq!(stdout(&ct_ls(&store, &["layers", "-q"])), "");
+    assert_eq!(stdout(&ct_ls(&store, &["containers", "-q"])), "");
+    let json = stdout(&ct_ls(&store, &["containers", "-a", "--json"]));
+    assert_eq!(json.trim(), "[]");
+}
+
+fn bundle_with_state(store: &Store, id: &str, pid: Option<i32>, status: Status) -> Bundle {
+    let dir = store.bundle(id);
+    std::fs::create_dir_all(dir.join("rootfs")).expect("bundle dir");
+    let bundle = Bundle::new(&dir);
+    std::fs::write(
+        bundle.config_path(),
+        r#"{"ociVersion":"1.2.0","process":{"args":["sleep","60"],"cwd":"/"},"root":{"path":"rootfs"},
+            "linux":{"resources":{"memory":{"limit":67108864},"pids":{"limit":100}}}}"#,
+    )
+    .expect("config.json");
+    std::fs::write(
+        bundle.net_result(),
+        r#"{"cniVersion":"1.0.0","ips":[{"address":"10.77.0.9/24"}],
+            "portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}"#,
+    )
+    .expect("net.json");
+    bundle
+        .save_note(&Note {
+            id: id.to_string(),
+            image: "localhost/ls/busybox:1".into(),
+            manifest: ct_layout::Digest::of(b"m"),
+            layers: vec![],
+            rootfs: RootfsMode::Flat,
+            created: "2026-01-01T00:00:00Z".into(),
+            name: None,
+        })
+        .expect("ct.json");
+    let mut state = State::new(id, dir.clone());
+    state.status = status;
+    state.pid = pid;
+    state.pid_start = pid.and_then(ct_layout::state::pid_start_time);
+    std::fs::create_dir_all(store.run_containers().join(id)).expect("state dir");
+    state.save(store).expect("state.json");
+    bundle
+}
+
+#[test]
+fn containers_show_status_address_ports_and_limits() {
+    let (_t, store) = world();
+    let sleeper = Sleeper(
+        Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("spawn sleep"),
+    );
+    let pid = sleeper.0.id() as i32;
+    bundle_with_state(&store, "web", Some(pid), Status::Running);
+    bundle_with_state(&store, "old", None, Status::Stopped);
+
+    // Without -a only the running one; with -a both.
+    assert_eq!(stdout(&ct_ls(&store, &["containers", "-q"])), "web\n");
+    let all = stdout(&ct_ls(&store, &["containers", "-a", "-q"]));
+    let mut ids: Vec<&str> = all.lines().collect();
+    ids.sort();
+    assert_eq!(ids, ["old", "web"]);
+
+    let table = stdout(&ct_ls(&store, &["containers"]));
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("web"))
+        .unwrap_or_else(|| panic!("no row for web in:\n{table}"));
+    assert!(row.contains("running"), "{table}");
+    assert!(row.contains(&pid.to_string()), "{table}");
+    assert!(row.contains("10.77.0.9"), "{table}");
+    assert!(row.contains("8080"), "{table}");
+    assert!(row.contains("localhost/ls/busybox:1"), "{table}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&ct_ls(&store, &["containers", "--json"]))).expect("json");
+    let web = &json.as_array().expect("array")[0];
+    assert_eq!(web["id"], "web");
+    assert_eq!(web["pid"], pid);
+    let text = web.to_string();
+    assert!(text.contains("67108864"), "memory limit missing: {text}");
+
+    // The process ends: the container is reported stopped, not running.
+    drop(sleeper);
+    assert_eq!(stdout(&ct_ls(&store, &["containers", "-q"])), "");
+}
+
+#[test]
+fn usage_errors_exit_2_and_man_page_renders() {
+    let (_t, store) = world();
+    let o = ct_ls(&store, &["nonsense"]);
+    assert_eq!(o.status.code(), Some(2));
+    let man = Command::new(env!("CARGO_BIN_EXE_ct-ls"))
+        .env("CT_GENERATE", "man")
+        .output()
+        .expect("ct-ls man");
+    assert!(man.status.success());
+    assert!(String::from_utf8_lossy(&man.stdout).contains(".TH ct-ls"));
+}
