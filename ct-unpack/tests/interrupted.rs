@@ -209,3 +209,52 @@ fn independent_layers_are_extracted_in_parallel() {
         assert!(env.store.layer(id).is_dir());
     }
 }
+
+/// Two ct-unpacks of one image at once: the second waits on the layer's lock and finds the
+/// layer done, instead of extracting it a second time (with the blob a FIFO, a second reader
+/// would steal half the bytes and fail both).
+#[test]
+fn concurrent_unpacks_extract_a_layer_once() {
+    let env = Env::new();
+    let tar = many_files("c", 200);
+    let diff_id = Digest::of(&tar);
+    Image::new()
+        .layer(tar, Compression::Gzip)
+        .write(&env.layout(), "localhost/conc:1");
+    let blob = layer_blob(&env, std::slice::from_ref(&diff_id)).remove(0);
+    let bytes = fifo_instead_of(&blob);
+    let spawn = |id: &str| {
+        let mut c = env.cmd();
+        c.args(["--id", id, "localhost/conc:1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        KillOnDrop(c.spawn().unwrap())
+    };
+    let mut a = spawn("a");
+    let mut w = writer_when_read(&blob, Duration::from_secs(20)).expect("the first opens the blob");
+    let mut b = spawn("b");
+    // Give the second one time to reach the layer (and block on its lock).
+    std::thread::sleep(Duration::from_millis(500));
+    w.write_all(&bytes).unwrap();
+    drop(w);
+    for (name, child) in [("a", &mut a), ("b", &mut b)] {
+        let out = wait_with_limit(&mut child.0, Duration::from_secs(60));
+        assert_eq!(out, Some(0), "ct-unpack {name}");
+    }
+    restore(&blob, &bytes);
+    assert_eq!(env.layer_dirs(), vec![env.store.layer(&diff_id)]);
+    assert_eq!(env.layer_tmp_entries(), 0);
+    assert!(env.store.bundle("a").join("config.json").is_file());
+    assert!(env.store.bundle("b").join("config.json").is_file());
+}
+
+fn wait_with_limit(child: &mut Child, limit: Duration) -> Option<i32> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
