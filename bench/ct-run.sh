@@ -13,7 +13,7 @@
 # its overlay, network namespace, veth, address and cgroup, runs `true`, and removes it all.
 #
 # Prints hyperfine's table, then the ratio of mean wall times (target: ct <= 0.15 x podman).
-# Usage: sudo bench/ct-run.sh   (RUNS=N timed runs each, default 30)
+# Usage: sudo bench/ct-run.sh   (RUNS=N timed runs each, default 30; NOBUILD=1 skips the build)
 set -euo pipefail
 
 runs=${RUNS:-30}
@@ -24,7 +24,8 @@ done
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$here/target}
-(cd "$here" && cargo build --release -q --workspace --bins)
+# NOBUILD=1 times the release binaries already built.
+[ -n "${NOBUILD:-}" ] || (cd "$here" && cargo build --release -q --workspace --bins)
 
 work=$(mktemp -d /tmp/ct-bench-run.XXXXXX)
 export CT_ROOT=$work/ct/root CT_RUN=$work/ct/run
@@ -62,6 +63,10 @@ pod_cmd="${pod[*]} run --rm --ulimit nofile=1024:20000 --ulimit nproc=1024:1024 
 $ct_cmd || { echo "bench/ct-run.sh: failed: $ct_cmd" >&2; exit 1; }
 $pod_cmd || { echo "bench/ct-run.sh: failed: $pod_cmd" >&2; exit 1; }
 
+# The same without a network (no veth, address, NAT): what the rest of each costs.
 hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/times.json" \
-	-n "ct run --rm" "$ct_cmd" -n "podman run --rm" "$pod_cmd"
-jq -r '.results | "ratio (mean wall time, ct / podman): \(.[0].mean / .[1].mean * 1000 | round / 1000)"' "$work/times.json"
+	-n "ct run --rm" "$ct_cmd" -n "podman run --rm" "$pod_cmd" \
+	-n "ct run --rm --network none" "${ct_cmd/--rm/--rm --network none}" \
+	-n "podman run --rm --network none" "${pod_cmd/--rm/--rm --network none}"
+jq -r '.results | "ratio (mean wall time, ct / podman): \(.[0].mean / .[1].mean * 1000 | round / 1000)",
+	"ratio with --network none:          \(.[2].mean / .[3].mean * 1000 | round / 1000)"' "$work/times.json"
