@@ -589,3 +589,44 @@ fn a_fifo_as_etc_passwd_does_not_hang_user_lookup() {
         assert!(err.contains("user 'app' not found"), "{err}");
     }
 }
+
+#[test]
+fn env_without_value_is_copied_from_ours_like_docker() {
+    let env = Env::new();
+    ct_tests::image::busybox_image(&env.layout(), "localhost/busybox:1");
+    let out = env
+        .cmd()
+        .env("CT_UNPACK_TEST_PASS", "through")
+        .env_remove("CT_UNPACK_TEST_UNSET")
+        .args([
+            "-e",
+            "CT_UNPACK_TEST_PASS",
+            "-e",
+            "CT_UNPACK_TEST_UNSET",
+            "localhost/busybox:1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b = std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    let e = read_json(&b.join("config.json"))["process"]["env"].clone();
+    let e: Vec<&str> = e
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(e.contains(&"CT_UNPACK_TEST_PASS=through"), "{e:?}");
+    assert!(
+        !e.iter().any(|v| v.starts_with("CT_UNPACK_TEST_UNSET")),
+        "{e:?}"
+    );
+    let out = env.run(&["-e", "=x", "localhost/busybox:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("ct-unpack: cannot make the runtime config: invalid environment entry '=x'"));
+}
