@@ -164,6 +164,17 @@ fn cases(outside: &Path, tag: &str) -> Vec<Case> {
     v
 }
 
+/// Removes, even when the test fails, any host file an escape would have created.
+struct RemoveOnDrop(Vec<String>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
 #[test]
 fn hostile_layers_touch_nothing_outside() {
     let env = Env::new();
@@ -172,6 +183,12 @@ fn hostile_layers_touch_nothing_outside() {
     fs::write(outside.join("secret"), b"do not touch").unwrap();
     let tag = format!("{}", std::process::id());
     let before = snapshot(&outside);
+    let _cleanup = RemoveOnDrop(
+        cases(&outside, &tag)
+            .into_iter()
+            .flat_map(|c| c.host)
+            .collect(),
+    );
     for (i, case) in cases(&outside, &tag).into_iter().enumerate() {
         let mut img = Image::new();
         for l in &case.layers {
