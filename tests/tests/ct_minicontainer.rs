@@ -121,6 +121,17 @@ fn import_images_rmi_prune() {
     let imported = ct.ok(&["import", tar.to_str().unwrap(), "local/bb:1"]);
     assert!(imported.starts_with("docker.io/local/bb:1@sha256:"));
     assert_eq!(ct.ok(&["images", "-q"]), "docker.io/local/bb:1\n");
+    let image: serde_json::Value =
+        serde_json::from_str(&ct.ok(&["inspect", "local/bb:1"])).unwrap();
+    let digest = imported.trim().rsplit_once('@').unwrap().1;
+    assert_eq!(image["Digest"], digest);
+    assert_eq!(
+        image["Config"]["rootfs"]["diff_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let o = ct.out(&[
         "run",
         "--name",

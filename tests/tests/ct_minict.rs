@@ -120,6 +120,21 @@ fn ps_lists_running_and_exited_containers() {
         (l == "said\n").then_some(l)
     });
     assert!(said.is_some(), "ct logs talk");
+    // logs -f follows a running container until it exits.
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "tick",
+        "--network",
+        "none",
+        &r,
+        "sh",
+        "-c",
+        "echo one; sleep 1; echo two",
+    ]);
+    assert_eq!(ct.ok(&["logs", "-f", "tick"]), "one\ntwo\n");
+    ct.ok(&["rm", "tick"]);
     ct.ok(&["rm", "-f", "up", "done", "talk"]);
     assert_eq!(ct.ok(&["ps", "-a", "-q"]), "");
 }
