@@ -116,9 +116,10 @@ pub struct Report {
 
 impl Report {
     /// One line for humans and scripts.
-    pub fn summary(&self) -> String {
+    pub fn summary(&self, dry_run: bool) -> String {
         format!(
-            "removed {} blobs, {} layers, {} temp files, {} mounts; {} bytes",
+            "{} {} blobs, {} layers, {} temp files, {} mounts; {} bytes",
+            if dry_run { "would remove" } else { "removed" },
             self.blobs.len(),
             self.layers.len(),
             self.temp.len(),

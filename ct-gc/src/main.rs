@@ -104,7 +104,7 @@ fn main() {
         )
         .map(|r| {
             show(&r, dry_run);
-            emit(r.summary());
+            emit(r.summary(dry_run));
         }),
     };
     if let Err(e) = r {

@@ -197,7 +197,7 @@ fn prune_leaves_fresh_and_locked_leftovers_and_takes_old_ones() {
 
     let dry = env.ok("ct-gc", &["prune", "--grace", "0", "--dry-run"]);
     assert!(
-        dry.starts_with("removed 1 blobs, 0 layers, 2 temp files"),
+        dry.starts_with("would remove 1 blobs, 0 layers, 2 temp files"),
         "{dry}"
     );
     assert!(env.blobs().contains(&orphan), "--dry-run removes nothing");
@@ -272,4 +272,39 @@ fn unknown_image_and_corrupt_manifest_are_one_line_errors_that_remove_nothing() 
     );
     assert_eq!(e.lines().count(), 1);
     assert!(env.blobs().contains(&orphan));
+}
+
+#[test]
+fn prune_finishes_a_layer_deletion_that_was_interrupted() {
+    let env = Env::new();
+    two_images(&env);
+    env.ok("ct-unpack", &["base:1", "--name", "tmp"]);
+    fs::remove_dir_all(env.store.bundle("tmp")).unwrap();
+    // A crash after the rename into layers/tmp: never under layers/sha256 half-deleted.
+    let tmp = env.store.layers_tmp();
+    fs::create_dir_all(tmp.join(format!("gc-{}-x/bin", "c".repeat(64)))).unwrap();
+    // An extraction in progress (its lock held) and one that died (lock free).
+    let busy = tmp.join(format!("{}-a", "d".repeat(64)));
+    let dead = tmp.join(format!("{}-b", "e".repeat(64)));
+    fs::create_dir_all(&busy).unwrap();
+    fs::create_dir_all(&dead).unwrap();
+    let held = ct_layout::lock::Lock::exclusive(
+        env.store
+            .locks()
+            .join(format!("layer-{}.lock", "d".repeat(64))),
+    )
+    .unwrap();
+    let out = env.ok("ct-gc", &["prune", "--grace", "0"]);
+    assert!(
+        out.starts_with("removed 0 blobs, 0 layers, 2 temp files"),
+        "{out}"
+    );
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(left, vec![busy]);
+    assert_eq!(env.layers().len(), 1, "the named layer stays");
+    drop(held);
 }

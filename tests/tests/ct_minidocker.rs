@@ -83,3 +83,26 @@ fn rootfs_runs_a_command_in_a_plain_directory() {
         "ct: --rootfs: '/nonexistent/dir' is not a directory\n"
     );
 }
+
+#[test]
+fn a_failing_stage_leaves_nothing_behind() {
+    let reg = Registry::start(Auth::None);
+    let ct = Ct::new();
+    let r = ct.push_busybox(&reg, "minidocker/busybox:2");
+    let missing = reg.reference("minidocker/nope:1");
+    let o = ct.out(&["run", "--name", "x", &missing, "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("ct-pull: "), "{}", stderr(&o));
+    assert!(ct.containers().is_empty());
+
+    // ct-cgroup refuses the limit after ct-unpack, ct-mount and ct-net made their part:
+    // all of it is undone.
+    let o = ct.out(&["run", "--name", "y", "--cpuset-cpus", "99", &r, "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ct-cgroup: "), "{}", stderr(&o));
+    assert!(ct.containers().is_empty(), "{:?}", ct.containers());
+    assert!(ct_tests::mounts::mounts_under(&ct.root).is_empty());
+    assert!(!ct.netns().contains(&"y".to_string()));
+    assert_eq!(ct.bridge_ports(), "");
+    assert!(ct.cgroups_left().is_empty());
+}
