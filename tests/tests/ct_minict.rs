@@ -169,6 +169,20 @@ fn dry_run_prints_the_pipeline_and_runs_nothing() {
     );
     assert!(!ct.root.join("containers").exists());
     assert!(!ct.root.join("images").exists());
+    // docker's --flag=value spelling.
+    let out = ct.ok(&[
+        "--dry-run",
+        "run",
+        "--name=w",
+        "--network=none",
+        "--memory=1g",
+        "img",
+        "true",
+    ]);
+    assert!(
+        out.starts_with("bundle=$(ct-pull img | ct-unpack --name w -- true | ct-mount | ct-net --network none | ct-cgroup --memory 1g)\n"),
+        "{out}"
+    );
     let out = ct.ok(&["--dry-run", "rm", "--all"]);
     assert_eq!(out, "");
 }
