@@ -38,6 +38,25 @@ fn run_pulls_when_absent_and_only_then() {
         before,
         "no registry request for a present image"
     );
+
+    // -w, -u, --hostname reach the container (through ct-unpack's config.json).
+    let o = ct.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-w",
+        "/tmp",
+        "-u",
+        "nobody",
+        "--hostname",
+        "h1",
+        &r,
+        "sh",
+        "-c",
+        "pwd; id -u; hostname",
+    ]);
+    assert_eq!(stdout(&o), "/tmp\n65534\nh1\n", "{}", stderr(&o));
 }
 
 #[test]
