@@ -6,7 +6,8 @@
 //! config's `process.args`), the status (a `running` state whose pid is gone — or was
 //! recycled, checked by its start time — is `stopped`), pid, created, the address and
 //! published ports (ct-net's CNI result `net.json`: `ips[].address`, `portMappings`) and the
-//! limits in the config's `linux.resources` (memory, cpu quota/period, pids).
+//! limits in the config's `linux.resources` (memory, cpu quota/period, pids), and for a live
+//! container the usage its cgroup reports (ct-cgroup's stats: memory, CPU time, pids, OOM kills).
 //!
 //! Steps: list the state directories; refresh each status; read the bundle's files, each
 //! optional (a missing or unreadable one leaves its columns `-`); skip stopped ones unless `-a`.
@@ -54,6 +55,24 @@ pub struct ContainerRow {
     pub addresses: Vec<String>,
     pub ports: Vec<Port>,
     pub limits: Limits,
+    /// Current usage from the container's cgroup (ct-cgroup's stats), while it runs.
+    pub usage: Option<Usage>,
+}
+
+/// What a running container's cgroup reports: one cell for the table, the whole for `--json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    pub brief: String,
+    pub stats: Value,
+}
+
+/// Usage of a live container's cgroup; `None` when it has none or it is gone.
+fn usage(bundle: &Bundle) -> Option<Usage> {
+    let stats = ct_cgroup::stats_of_bundle(bundle).ok().flatten()?;
+    Some(Usage {
+        brief: stats.brief(),
+        stats: serde_json::to_value(&stats).ok()?,
+    })
 }
 
 fn read_json(path: &Path) -> Option<Value> {
@@ -126,7 +145,9 @@ fn row(st: State) -> ContainerRow {
     let (addresses, ports) = read_json(&bundle.net_result())
         .map(|n| network(&n))
         .unwrap_or_default();
+    let usage = if live { usage(&bundle) } else { None };
     ContainerRow {
+        usage,
         name: note.as_ref().and_then(|n| n.name.clone()),
         image: note.map(|n| n.image),
         command,
@@ -237,6 +258,7 @@ pub fn render(rows: &[ContainerRow], format: &Format) -> String {
                         "memory": r.limits.memory, "cpuQuota": r.limits.cpu_quota,
                         "cpuPeriod": r.limits.cpu_period, "pids": r.limits.pids,
                     },
+                    "usage": r.usage.as_ref().map(|u| &u.stats),
                 })
             })
             .collect();
@@ -271,13 +293,14 @@ pub fn render(rows: &[ContainerRow], format: &Format) -> String {
                 dash(&r.addresses),
                 dash(&r.ports.iter().map(Port::human).collect::<Vec<_>>()),
                 r.limits.human(),
+                r.usage.as_ref().map_or("-".into(), |u| u.brief.clone()),
             ]
         })
         .collect();
     crate::table(
         &[
             "ID", "NAME", "IMAGE", "COMMAND", "STATUS", "PID", "CREATED", "ADDRESS", "PORTS",
-            "LIMITS",
+            "LIMITS", "USAGE",
         ],
         &table_rows,
     )

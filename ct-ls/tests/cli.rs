@@ -85,7 +85,7 @@ fn bundle_with_state(store: &Store, id: &str, pid: Option<i32>, status: Status) 
     let bundle = Bundle::new(&dir);
     std::fs::write(
         bundle.config_path(),
-        r#"{"ociVersion":"1.2.0","process":{"args":["sleep","60"],"cwd":"/"},"root":{"path":"rootfs"},
+        r#"{"ociVersion":"1.2.0","process":{"args":["sleep","60"],"cwd":"/","user":{"uid":0,"gid":0}},"root":{"path":"rootfs"},
             "linux":{"resources":{"memory":{"limit":67108864},"pids":{"limit":100}}}}"#,
     )
     .expect("config.json");
@@ -170,4 +170,62 @@ fn usage_errors_exit_2_and_man_page_renders() {
         .expect("ct-ls man");
     assert!(man.status.success());
     assert!(String::from_utf8_lossy(&man.stdout).contains(".TH ct-ls"));
+}
+
+/// The container's cgroup, removed (with what is left inside) when the test ends.
+struct CgroupGuard(String);
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        let _ = ct_cgroup::remove(&self.0);
+        if let Some(parent) = std::path::Path::new(&self.0).parent() {
+            let _ = ct_cgroup::remove(&parent.to_string_lossy());
+        }
+    }
+}
+
+#[test]
+fn a_running_container_shows_its_cgroup_usage() {
+    let (_t, store) = world();
+    let sleeper = Sleeper(
+        Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("spawn sleep"),
+    );
+    let pid = sleeper.0.id() as i32;
+    let path = format!("/ct-ls-test-{}/web", std::process::id());
+    let guard = CgroupGuard(path.clone());
+    ct_cgroup::apply(&path, None, pid).expect("place the sleeper in a cgroup");
+    let bundle = bundle_with_state(&store, "web", Some(pid), Status::Running);
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.config_path()).expect("read config"))
+            .expect("config json");
+    config["linux"]["cgroupsPath"] = serde_json::Value::String(path.clone());
+    std::fs::write(bundle.config_path(), config.to_string()).expect("write config");
+
+    let table = stdout(&ct_ls(&store, &["containers"]));
+    assert!(
+        table.lines().next().unwrap_or("").contains("USAGE"),
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&ct_ls(&store, &["containers", "--json"]))).expect("json");
+    let usage = &json[0]["usage"];
+    assert_eq!(usage["path"], path.as_str(), "{json}");
+    let procs: Vec<i64> = usage["processes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no processes in {usage}"))
+        .iter()
+        .filter_map(|p| p.as_i64())
+        .collect();
+    assert_eq!(procs, [i64::from(pid)], "{usage}");
+
+    // Stopped containers report no usage.
+    drop(sleeper);
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&ct_ls(&store, &["containers", "-a", "--json"])))
+            .expect("json");
+    assert!(json[0]["usage"].is_null(), "{json}");
+    drop(guard);
 }
