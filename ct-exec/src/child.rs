@@ -14,9 +14,14 @@
 //!     `pivot_root`, sysctl, maskedPaths, readonlyPaths, read-only root
 //! 10. working directory
 //! 11. rlimits
-//! 12. credentials: bounding set, groups, gid, uid, capabilities, umask, no_new_privs
+//! 12. credentials: bounding set, groups, gid, uid, capabilities, umask, no_new_privs —
+//!     except that without `noNewPrivileges` the seccomp filter goes in first (as runc does):
+//!     the kernel only accepts a filter from a process with no_new_privs or CAP_SYS_ADMIN, and
+//!     CAP_SYS_ADMIN is usually gone once capabilities are dropped. The profile must then
+//!     allow what follows (docker's does: capset, setresuid, setgroups, prctl, execve).
 //! 13. `--init`: fork; PID 1 stays behind as the init
-//! 14. seccomp filter (the very last thing: after it, even ct-exec's own syscalls are filtered)
+//! 14. seccomp filter, with `noNewPrivileges` (the very last thing: after it, even ct-exec's
+//!     own syscalls are filtered)
 //! 15. restore the signal mask and SIGPIPE, find the command in PATH, `execve`
 //!
 //! Any failure is sent to the parent as `E<code> <message>` and the process exits with code.
@@ -183,6 +188,12 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
     rlimits::apply(&p.rlimits).map_err(own)?;
 
     // 12.
+    let early_seccomp = !p.identity.no_new_privs;
+    if early_seccomp {
+        if let Some(install) = a.seccomp {
+            install().map_err(|e| (125, e))?;
+        }
+    }
     credentials::apply(&p.identity).map_err(own)?;
 
     // 13.
@@ -204,8 +215,9 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
                 // The parent must see end-of-file when the command execs: close our copy.
                 // SAFETY: closing our own fd once.
                 unsafe { libc::close(a.sock) };
-                // seccomp first, so init runs under the same filter as the command.
-                if let Some(install) = a.seccomp {
+                // seccomp first, so init runs under the same filter as the command (already
+                // in place when it went in before the credentials).
+                if let (Some(install), false) = (a.seccomp, early_seccomp) {
                     let _ = install();
                 }
                 init::run(child)
@@ -215,7 +227,7 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
     }
 
     // 14.
-    if let Some(install) = a.seccomp {
+    if let (Some(install), false) = (a.seccomp, early_seccomp) {
         install().map_err(|e| (125, e))?;
     }
 

@@ -3,7 +3,8 @@
 //! exists, so a bad profile is a one-line error (through the cache of compiled programs in
 //! `$CT_RUN/seccomp`, so a start does not pay libseccomp's compile time again); installed by
 //! the child as its very last step before `execve`, after capabilities are dropped and
-//! `no_new_privs` is set.
+//! `no_new_privs` is set — or, when `noNewPrivileges` is false, just before the credentials
+//! change, while the child still has CAP_SYS_ADMIN (see [`crate::child`], step 12).
 
 use ct_layout::Store;
 use oci_spec::runtime::Spec;

@@ -37,6 +37,11 @@ const CAPS: [&str; 14] = [
 
 /// A busybox bundle (rootfs from Debian's busybox-static) whose config carries `seccomp`.
 fn bundle(seccomp: Value) -> Bundle {
+    bundle_with(seccomp, |_| {})
+}
+
+/// The same, with `edit` applied to the config before it is written.
+fn bundle_with(seccomp: Value, edit: impl FnOnce(&mut Value)) -> Bundle {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let rootfs = dir.path().join("bundle/rootfs");
     std::fs::create_dir_all(&rootfs).unwrap_or_else(|e| panic!("mkdir rootfs: {e}"));
@@ -70,6 +75,8 @@ fn bundle(seccomp: Value) -> Bundle {
             "seccomp": seccomp
         }
     });
+    let mut config = config;
+    edit(&mut config);
     let text = serde_json::to_vec_pretty(&config).unwrap_or_default();
     std::fs::write(dir.path().join("bundle/config.json"), text)
         .unwrap_or_else(|e| panic!("config.json: {e}"));
@@ -140,6 +147,39 @@ fn container_mkdir_fails_with_eperm_under_a_profile_denying_it() {
     );
     assert!(!b.run_dir().join("bundle/rootfs/tmp/denied").exists());
     assert!(b.run_dir().join("bundle/rootfs/tmp/file").exists());
+}
+
+/// `noNewPrivileges: false`, a non-root user, no CAP_SYS_ADMIN: the kernel accepts the filter
+/// only while the process still has CAP_SYS_ADMIN, so it must go in before the credentials
+/// change (as runc does). Installed after them, the start fails with EACCES (exit 125).
+#[test]
+fn profile_without_no_new_privs_for_a_user_without_sys_admin() {
+    let b = bundle_with(
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        }),
+        |c| {
+            c["process"]["noNewPrivileges"] = json!(false);
+            c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        },
+    );
+    let out = b.run(
+        "mkdir /tmp/denied; echo mkdir=$?; id -u;          grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status",
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert_eq!(
+        stdout, "mkdir=1\n1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t0\nSeccomp:\t2\n",
+        "stderr: {stderr}"
+    );
+    assert!(stderr.contains("Operation not permitted"), "{stderr}");
+    assert!(!b.run_dir().join("bundle/rootfs/tmp/denied").exists());
 }
 
 #[test]
