@@ -48,7 +48,7 @@ pub struct ChildArgs<'a> {
     pub seccomp: Option<SeccompInstall<'a>>,
 }
 
-fn fail(sock: RawFd, code: i32, msg: &str) -> ! {
+pub(crate) fn fail(sock: RawFd, code: i32, msg: &str) -> ! {
     let _ = sync_socket::send(sock, format!("E{code} {msg}").as_bytes());
     // SAFETY: _exit skips destructors and atexit handlers that belong to the parent's copy.
     unsafe { libc::_exit(code) }
@@ -67,9 +67,9 @@ pub fn main(a: ChildArgs) -> ! {
     }
 }
 
-type Step<T> = Result<T, (i32, String)>;
+pub(crate) type Step<T> = Result<T, (i32, String)>;
 
-fn own<E: std::error::Error>(e: E) -> (i32, String) {
+pub(crate) fn own<E: std::error::Error>(e: E) -> (i32, String) {
     (125, chain(&e))
 }
 
@@ -170,6 +170,13 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
         pivot_root::chroot(&p.rootfs).map_err(own)?;
     }
 
+    become_process(a)
+}
+
+/// Steps 10 to 15: from a process inside the container's namespaces and root to its command.
+/// Shared with `ct-exec exec` ([`crate::nsenter`]), whose process gets here by `setns(2)`.
+pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
+    let p = a.plan;
     // 10.
     if !p.cwd.is_dir() {
         let _ = std::fs::create_dir_all(&p.cwd);

@@ -5,7 +5,8 @@
 //! (the container's first process, step by step), then one module per kernel primitive —
 //! [`namespaces`], [`user_ns`], [`mounts`], [`rootfs_path`], [`devices`], [`pivot_root`],
 //! [`masked_paths`], [`sysctl`], [`rlimits`], [`capabilities`], [`credentials`], [`pty`],
-//! [`signals`], [`init`], [`exec`], [`seccomp`]. [`lifecycle`] is `kill` and `delete`.
+//! [`signals`], [`init`], [`exec`], [`seccomp`]. [`lifecycle`] is `kill` and `delete`;
+//! [`nsenter`] is `exec`, a new process in a running container.
 //!
 //! Exit codes (chroot(1)'s): the container's own status (128+N when killed by signal N);
 //! 125 when ct-exec itself fails; 126 when the command cannot be run; 127 when it is not found.
@@ -21,6 +22,7 @@ pub mod lifecycle;
 pub mod masked_paths;
 pub mod mounts;
 pub mod namespaces;
+pub mod nsenter;
 pub mod oci_config;
 pub mod pivot_root;
 pub mod pty;
@@ -94,6 +96,14 @@ pub enum ExecError {
     Container { code: i32, message: String },
     #[error("container '{0}' is not running")]
     NotRunning(String),
+    #[error("no container '{0}'")]
+    NoSuchContainer(String),
+    #[error("cannot {what}")]
+    Enter {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("container '{0}' is running; stop it first (ct-exec kill {0}) or use delete --force")]
     StillRunning(String),
     #[error("interrupted by signal {0} while starting the container")]
@@ -116,6 +126,7 @@ impl ExecError {
             ExecError::Interrupted(sig) => 128 + sig,
             ExecError::Usage(_) | ExecError::Input(_) => ct_layout::pipe::EXIT_USAGE,
             ExecError::NotRunning(_)
+            | ExecError::NoSuchContainer(_)
             | ExecError::StillRunning(_)
             | ExecError::Signal(_)
             | ExecError::Kill { .. } => EXIT_FAILURE,

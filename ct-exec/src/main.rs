@@ -23,6 +23,7 @@ use ct_layout::Store;
 /// Exit codes: the container's status (128+N when it was killed by signal N, or when ct-exec
 /// was interrupted by signal N while starting it); 125 ct-exec itself failed; 126 the command
 /// cannot be run; 127 the command was not found; 2 usage.
+/// `exec`: as a run, and 1 when the container does not exist or is not running.
 /// `kill` and `delete`: 0 ok, 1 failure.
 #[derive(Parser)]
 #[command(
@@ -77,6 +78,11 @@ struct RunArgs {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run a new process in a running container: its namespaces (setns), its cgroup,
+    /// capabilities, rlimits, no_new_privs, seccomp profile, environment and working directory
+    /// from its config.json (unless overridden). Exit status as for a run; 1 when the
+    /// container does not exist or is not running.
+    Exec(ExecArgs),
     /// Send a signal (name or number, default TERM) to a container's process.
     Kill {
         id: String,
@@ -89,6 +95,30 @@ enum Cmd {
         force: bool,
         id: String,
     },
+}
+
+#[derive(Args)]
+struct ExecArgs {
+    /// Container id (or a prefix of exactly one).
+    id: String,
+    /// Command and arguments (default: the config's process.args), after the id or after `--`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+    /// Set an environment variable (KEY=VALUE, or KEY to copy it from here). Repeatable.
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
+    env: Vec<String>,
+    /// Working directory in the container (replaces process.cwd).
+    #[arg(short, long = "workdir", value_name = "DIR")]
+    workdir: Option<String>,
+    /// User: uid[:gid] or name[:group] from the rootfs's /etc/passwd and /etc/group.
+    #[arg(short, long, value_name = "USER")]
+    user: Option<String>,
+    /// A pseudo-terminal, in raw mode, with window size changes forwarded.
+    #[arg(short, long)]
+    tty: bool,
+    /// With -t: forward stdin to the terminal. (Without -t stdin is always passed through.)
+    #[arg(short, long)]
+    interactive: bool,
 }
 
 /// One line of stdin, read a byte at a time so that nothing after it is taken from the
@@ -133,6 +163,25 @@ fn main() {
             Some(sig) => ct_exec::lifecycle::kill(&store, &id, sig).map(|_| 0),
             None => Err(ExecError::Signal(signal)),
         },
+        Some(Cmd::Exec(a)) => {
+            let command = match a.command.first().map(String::as_str) {
+                Some("--") => a.command[1..].to_vec(),
+                _ => a.command,
+            };
+            let opts = ct_exec::nsenter::ExecOptions {
+                id: a.id,
+                interactive: a.interactive,
+                overrides: Overrides {
+                    args: command,
+                    env: a.env,
+                    cwd: a.workdir,
+                    user: a.user,
+                    hostname: None,
+                    tty: a.tty,
+                },
+            };
+            ct_exec::nsenter::exec(&store, &opts)
+        }
         Some(Cmd::Delete { force, id }) => {
             ct_exec::lifecycle::delete(&store, &id, force).map(|_| 0)
         }

@@ -331,7 +331,15 @@ fn supervise_in(
     relay(container, sfd, master, o.interactive, pending)
 }
 
-type Spawned = (i32, SignalFd, Option<OwnedFd>, Vec<i32>);
+pub(crate) type Spawned = (i32, SignalFd, Option<OwnedFd>, Vec<i32>);
+
+/// What the new process gets: the handshake socket, the pty slave (fd and path) with `-t`,
+/// and the signal mask to restore before `execve`.
+pub(crate) struct ChildIo {
+    pub sock: RawFd,
+    pub pty_slave: Option<(RawFd, PathBuf)>,
+    pub old_mask: nix::sys::signal::SigSet,
+}
 
 fn spawn(
     store: &Store,
@@ -340,6 +348,37 @@ fn spawn(
     o: &RunOptions,
     seccomp: Option<child::SeccompInstall>,
     cg: Option<&str>,
+) -> Result<Spawned, ExecError> {
+    let spawned = start(
+        plan,
+        plan.ns.clone_flags(),
+        |io| {
+            child::main(ChildArgs {
+                plan,
+                sock: io.sock,
+                pty_slave: io.pty_slave,
+                old_mask: io.old_mask,
+                init: o.init,
+                seccomp,
+            })
+        },
+        |pid| place(plan, cg, pid),
+    )?;
+    st.status = Status::Running;
+    st.pid = Some(spawned.0);
+    st.pid_start = state::pid_start_time(spawned.0);
+    st.save(store)?;
+    Ok(spawned)
+}
+
+/// Steps 4 and 5 for any process ct-exec starts (`run`, and `exec` into a running
+/// container): `child` runs in the new process and never returns; `place` runs in the parent
+/// on the child's "ready". Returns once the command has been executed.
+pub(crate) fn start(
+    plan: &Plan,
+    clone_flags: libc::c_int,
+    child: impl FnOnce(ChildIo) -> std::convert::Infallible,
+    place: impl Fn(i32) -> Result<(), ExecError>,
 ) -> Result<Spawned, ExecError> {
     let spawn_err = |step: &'static str| move |source: io::Error| ExecError::Spawn { step, source };
     let (psock, csock) = sync_socket::pair().map_err(spawn_err("socketpair"))?;
@@ -354,19 +393,18 @@ fn spawn(
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
 
-    let pid = clone_child(plan.ns.clone_flags()).map_err(spawn_err("clone"))?;
+    let pid = clone_child(clone_flags).map_err(spawn_err("clone"))?;
     if pid == 0 {
         drop(psock);
-        child::main(ChildArgs {
-            plan,
+        // The child never comes back here: `child` ends in execve or _exit.
+        #[allow(unreachable_code)]
+        match child(ChildIo {
             sock: csock.as_raw_fd(),
             pty_slave: pty
                 .as_ref()
                 .map(|p| (p.slave.as_raw_fd(), p.slave_path.clone())),
             old_mask,
-            init: o.init,
-            seccomp,
-        });
+        }) {}
     }
     drop(csock);
     let master = pty.map(|p| p.master);
@@ -387,7 +425,7 @@ fn spawn(
         match msg.first() {
             None => break,
             Some(b'R') => {
-                let r = place(plan, cg, pid);
+                let r = place(pid);
                 if let Err(e) = r {
                     kill_and_reap(pid);
                     return Err(e);
@@ -412,10 +450,6 @@ fn spawn(
             Some(_) => {}
         }
     }
-    st.status = Status::Running;
-    st.pid = Some(container);
-    st.pid_start = state::pid_start_time(container);
-    st.save(store)?;
     Ok((container, sfd, master, pending))
 }
 
@@ -497,7 +531,7 @@ fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Step 6.
-fn relay(
+pub(crate) fn relay(
     container: i32,
     sfd: SignalFd,
     master: Option<OwnedFd>,

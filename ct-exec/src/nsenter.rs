@@ -1,0 +1,250 @@
+//! `ct-exec exec ID [-- CMD]`: a new process inside a running container, by `setns(2)` into
+//! the namespaces of its first process (namespaces(7), nsenter(1)), as `runc exec` does.
+//!
+//! In order:
+//! 1. Find the container (`$CT_RUN/containers/ID/state.json`, an exact id or a unique id
+//!    prefix) and check that its process is alive (and is still the one recorded: the start
+//!    time guards against a recycled pid).
+//! 2. Read its bundle's `config.json` into a [`Plan`] as `run` does, with this command line's
+//!    overrides: the command, `-e`, `-w`, `-u`, `-t`. The seccomp profile is compiled.
+//! 3. Open `/proc/PID/ns/*` for every namespace the container's process is in and we are not
+//!    (comparing the namespace files' inode numbers). Opened by the parent, before any
+//!    process exists, so the paths resolve in the host's `/proc`; checked again that the pid
+//!    is still the container's once the files are open.
+//! 4. `clone(2)` a child (no flags); on its "ready", the parent moves it into the container's
+//!    cgroup (the config's `cgroupsPath`, through ct-cgroup), then says "go".
+//! 5. The child joins: the user namespace first (it gives the capabilities needed to join the
+//!    ones it owns), then uts, ipc, net, cgroup, pid, time, and the mount namespace last
+//!    (joining it changes our root and working directory to the container's).
+//! 6. A pid namespace applies only to children: the child forks once more and reports the
+//!    grandchild's host pid (`P<pid>`); that one is inside, and goes on.
+//! 7. As in `run` (see [`crate::child`], steps 6, 8, 10-15): the terminal, `oomScoreAdj`, the
+//!    working directory, rlimits, credentials and capabilities, no_new_privs, seccomp, execve.
+//! 8. The parent relays signals (and the terminal's bytes) until the process exits; its
+//!    status becomes ours.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+
+use ct_layout::bundle::Bundle;
+use ct_layout::state::{State, StateError, Status};
+use ct_layout::Store;
+use nix::unistd::{fork, ForkResult};
+
+use crate::child::{self, ChildArgs};
+use crate::oci_config::{Overrides, Plan};
+use crate::run::{self, ChildIo};
+use crate::{sync_socket, ExecError};
+
+/// What `ct-exec exec` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// Container id, or a prefix of exactly one.
+    pub id: String,
+    /// Forward stdin to the terminal (`-i` with `-t`).
+    pub interactive: bool,
+    pub overrides: Overrides,
+}
+
+/// The namespaces under `/proc/PID/ns/`, in the order they are joined: user first, mount last.
+const ORDER: &[(&str, libc::c_int)] = &[
+    ("user", libc::CLONE_NEWUSER),
+    ("uts", libc::CLONE_NEWUTS),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("net", libc::CLONE_NEWNET),
+    ("cgroup", libc::CLONE_NEWCGROUP),
+    ("pid", libc::CLONE_NEWPID),
+    ("time", 0x80), // CLONE_NEWTIME
+    ("mnt", libc::CLONE_NEWNS),
+];
+
+/// One namespace to join.
+struct Join {
+    name: &'static str,
+    flag: libc::c_int,
+    file: File,
+}
+
+/// Step 1: an exact id, else the one container whose id starts with `id`.
+fn find(store: &Store, id: &str) -> Result<State, ExecError> {
+    match State::load(store, id) {
+        Ok(s) => return Ok(s),
+        Err(StateError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let all = State::list(store)?;
+    let mut hits = all.into_iter().filter(|s| s.id.starts_with(id));
+    match (hits.next(), hits.next()) {
+        (Some(s), None) if !id.is_empty() => Ok(s),
+        (Some(_), Some(_)) => Err(ExecError::Usage(format!(
+            "container id prefix '{id}' is ambiguous"
+        ))),
+        _ => Err(ExecError::NoSuchContainer(id.into())),
+    }
+}
+
+/// Step 3.
+fn open_namespaces(pid: i32) -> Result<Vec<Join>, ExecError> {
+    let mut out = Vec::new();
+    for &(name, flag) in ORDER {
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let mine = format!("/proc/self/ns/{name}");
+        // A kernel without this namespace type has neither file.
+        let Ok(m) = std::fs::metadata(&mine) else {
+            continue;
+        };
+        let file = File::open(&theirs).map_err(|source| ExecError::Enter {
+            what: format!("open '{theirs}'"),
+            source,
+        })?;
+        let t = file.metadata().map_err(|source| ExecError::Enter {
+            what: format!("stat '{theirs}'"),
+            source,
+        })?;
+        // Joining our own user namespace is EINVAL, and any other one we are in is a no-op.
+        if (t.dev(), t.ino()) != (m.dev(), m.ino()) {
+            out.push(Join { name, flag, file });
+        }
+    }
+    Ok(out)
+}
+
+/// `ct-exec exec`: run the command in the container; returns the exit status to exit with.
+pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
+    // 1.
+    let st = find(store, &o.id)?.refreshed();
+    let pid = match (st.status, st.pid) {
+        (Status::Running, Some(pid)) => pid,
+        _ => return Err(ExecError::NotRunning(st.id)),
+    };
+    // 2.
+    let bundle = Bundle::new(st.bundle.clone());
+    let spec = run::load_config(&bundle)?;
+    let mut plan = Plan::new(spec, &bundle.dir, &o.overrides)?;
+    // A terminal only when asked for on this command line, as `runc exec -t`.
+    plan.terminal = o.overrides.tty;
+    let seccomp = crate::seccomp_hook::prepare(&plan.spec, store)?;
+    // 3.
+    let joins = open_namespaces(pid)?;
+    if !st.process_alive() {
+        return Err(ExecError::NotRunning(st.id));
+    }
+    let pid_ns = joins
+        .iter()
+        .any(|j| j.flag == libc::CLONE_NEWPID || j.flag == 0x80);
+    let cg = crate::cgroup::path_for(&plan, &st.id);
+    // 4. to 7.
+    let (container, sfd, master, pending) = run::start(
+        &plan,
+        0,
+        |io| enter(&plan, &joins, pid_ns, io, seccomp.as_deref()),
+        |child| join_cgroup(cg.as_deref(), child),
+    )?;
+    drop(joins);
+    // 8.
+    let _raw = match &master {
+        Some(_) if o.interactive => Some(crate::pty::RawMode::enter()),
+        _ => None,
+    };
+    run::relay(container, sfd, master, o.interactive, pending)
+}
+
+/// Step 4, in the parent: the container's cgroup, when it has one.
+fn join_cgroup(path: Option<&str>, pid: i32) -> Result<(), ExecError> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let place = |source| crate::cgroup::CgroupError::Place {
+        pid,
+        path: path.to_string(),
+        source,
+    };
+    let cg = ct_cgroup::open(path).map_err(place)?;
+    if cg.exists() {
+        cg.add_pid(pid).map_err(place)?;
+    }
+    Ok(())
+}
+
+/// Steps 4 to 7, in the child. Never returns.
+fn enter(
+    plan: &Plan,
+    joins: &[Join],
+    pid_ns: bool,
+    io: ChildIo,
+    seccomp: Option<child::SeccompInstall>,
+) -> std::convert::Infallible {
+    let sock = io.sock;
+    match enter_steps(plan, joins, pid_ns, &io, seccomp) {
+        Ok(never) => never,
+        Err((code, msg)) => child::fail(sock, code, &msg),
+    }
+}
+
+fn enter_steps(
+    plan: &Plan,
+    joins: &[Join],
+    pid_ns: bool,
+    io: &ChildIo,
+    seccomp: Option<child::SeccompInstall>,
+) -> child::Step<std::convert::Infallible> {
+    // 4.
+    sync_socket::send(io.sock, b"R").map_err(|e| (125, format!("handshake: {e}")))?;
+    match sync_socket::recv(io.sock).as_deref() {
+        Ok(b"G") => {}
+        // SAFETY: _exit skips destructors that belong to the parent's copy.
+        _ => unsafe { libc::_exit(125) },
+    }
+    // 5.
+    for j in joins {
+        // SAFETY: setns on a namespace file we own, with its type, in this single-threaded
+        // process.
+        if unsafe { libc::setns(j.file.as_raw_fd(), j.flag) } != 0 {
+            let e = io::Error::last_os_error();
+            return Err((
+                125,
+                format!(
+                    "cannot join the container's {} namespace (setns): {e}",
+                    j.name
+                ),
+            ));
+        }
+    }
+    // 6.
+    if pid_ns {
+        // SAFETY: single-threaded; the child only continues this setup.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {}
+            Ok(ForkResult::Parent { child }) => {
+                let _ = sync_socket::send(io.sock, format!("P{child}").as_bytes());
+                // SAFETY: see above.
+                unsafe { libc::_exit(0) }
+            }
+            Err(e) => {
+                return Err((
+                    125,
+                    format!("cannot fork into the container's pid namespace: {e}"),
+                ))
+            }
+        }
+    }
+    // 7.
+    if let Some((slave, _)) = &io.pty_slave {
+        crate::pty::attach(*slave).map_err(child::own)?;
+    }
+    if let Some(adj) = plan.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| (125, format!("cannot set oomScoreAdj {adj}: {e}")))?;
+    }
+    let a = ChildArgs {
+        plan,
+        sock: io.sock,
+        pty_slave: io.pty_slave.clone(),
+        old_mask: io.old_mask,
+        init: false,
+        seccomp,
+    };
+    child::become_process(&a)
+}
