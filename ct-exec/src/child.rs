@@ -93,6 +93,14 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
         _ => unsafe { libc::_exit(125) },
     }
 
+    // What a `cgroup` mount will show: our cgroups, now that the parent has placed us, and
+    // before a cgroup namespace makes the paths relative.
+    let cgroups = if ns.mount && p.mounts.iter().any(|m| m.typ == "cgroup") {
+        mounts::CgroupView::read(ns.new_cgroup)
+    } else {
+        mounts::CgroupView::None
+    };
+
     // 3.
     if ns.new_user {
         user_ns::become_root().map_err(|e| {
@@ -165,7 +173,7 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
     // 9.
     let userns = ns.user;
     if ns.mount {
-        rootfs(a, userns)?;
+        rootfs(a, userns, &cgroups)?;
     } else {
         pivot_root::chroot(&p.rootfs).map_err(own)?;
     }
@@ -250,12 +258,12 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
 }
 
 /// Step 9.
-fn rootfs(a: &ChildArgs, userns: bool) -> Step<()> {
+fn rootfs(a: &ChildArgs, userns: bool, cgroups: &mounts::CgroupView) -> Step<()> {
     let p = a.plan;
     let root = &p.rootfs;
     pivot_root::prepare(root, p.propagation).map_err(own)?;
     for m in &p.mounts {
-        mounts::mount_one(root, m, userns).map_err(own)?;
+        mounts::mount_one(root, m, userns, cgroups).map_err(own)?;
     }
     for d in &p.devices {
         devices::create(root, d, userns).map_err(own)?;

@@ -17,7 +17,14 @@
 //!
 //! `cgroup` is special: on a cgroup v1 (or hybrid) host it means "a tmpfs with one cgroup
 //! hierarchy per controller below it", as the host has; on a pure v2 host, one `cgroup2`.
-//! Inside a user namespace the kernel refuses v1 hierarchies: the host's tree is bound instead.
+//! What each hierarchy shows is the container's own cgroup, never the host's siblings:
+//! * in a new cgroup namespace, a fresh mount of each hierarchy, whose root is the namespace's
+//!   root — the container's cgroup;
+//! * without one (or in a user namespace, where the kernel refuses to mount v1 hierarchies),
+//!   as runc does: the container's own directory of each hierarchy (from `/proc/self/cgroup`,
+//!   read once the parent has placed it) is bind-mounted there, then remounted with the
+//!   entry's flags (`ro`, `nosuid` …).
+//!
 //! `sysfs` can only be mounted by the owner of the network namespace; when the container has
 //! a user namespace but not its own network namespace, the host's `/sys` is bind-mounted instead.
 
@@ -242,8 +249,52 @@ pub fn locked_flags(path: &Path) -> libc::c_ulong {
     f
 }
 
-/// Mount one entry below `rootfs`. `userns_without_netns` selects the sysfs fallback.
-pub fn mount_one(rootfs: &Path, m: &MountPlan, userns: bool) -> Result<(), MountError> {
+/// The container's own cgroups, as `/proc/self/cgroup` lines (hierarchy id, controllers,
+/// path), read after the parent placed it and before any cgroup namespace: what a `cgroup`
+/// mount shows.
+#[derive(Debug, Clone, Default)]
+pub enum CgroupView {
+    /// In a new cgroup namespace: fresh mounts show it (the lines are for the fallback).
+    Namespace(Vec<(String, String)>),
+    /// No cgroup namespace: bind the container's own directories.
+    Own(Vec<(String, String)>),
+    /// Not read yet (read when needed).
+    #[default]
+    None,
+}
+
+impl CgroupView {
+    /// Read `/proc/self/cgroup`.
+    pub fn read(namespace: bool) -> CgroupView {
+        let own = read_own();
+        if namespace {
+            CgroupView::Namespace(own)
+        } else {
+            CgroupView::Own(own)
+        }
+    }
+}
+
+/// `/proc/self/cgroup` as (controllers, path) pairs.
+fn read_own() -> Vec<(String, String)> {
+    let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
+            Some((ctrl.to_string(), path.to_string()))
+        })
+        .collect()
+}
+
+/// Mount one entry below `rootfs`. `userns` selects the fallbacks for what only the host's
+/// user namespace may mount (sysfs, cgroup v1).
+pub fn mount_one(
+    rootfs: &Path,
+    m: &MountPlan,
+    userns: bool,
+    cgroups: &CgroupView,
+) -> Result<(), MountError> {
     let dest = rootfs_path::resolve(rootfs, &m.destination)?;
     let file_target = m.bind && m.source.as_deref().is_some_and(|s| !s.is_dir());
     make_mountpoint(&dest, file_target)?;
@@ -280,27 +331,18 @@ pub fn mount_one(rootfs: &Path, m: &MountPlan, userns: bool) -> Result<(), Mount
             .map_err(|e| err("remount of bind", e))?;
         }
     } else if m.typ == "cgroup" {
-        match mount_cgroup(&dest, m) {
-            // Only the host's user namespace may mount cgroup v1 hierarchies: a container
-            // with its own user namespace gets the host's tree bound (read-only if asked).
-            Err(e) if userns && e.raw_os_error() == Some(libc::EPERM) => {
-                let host = Path::new("/sys/fs/cgroup");
-                mount(Some(host), &dest, None, libc::MS_BIND | libc::MS_REC, None)
-                    .map_err(|e| err("bind of host /sys/fs/cgroup", e))?;
-                if m.flags & libc::MS_RDONLY != 0 {
-                    let keep = locked_flags(&dest);
-                    mount(
-                        None,
-                        &dest,
-                        None,
-                        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | keep,
-                        None,
-                    )
-                    .map_err(|e| err("read-only remount of /sys/fs/cgroup", e))?;
+        let r = match cgroups {
+            CgroupView::Namespace(own) => match mount_cgroup(&dest, m) {
+                // Only the host's user namespace may mount cgroup v1 hierarchies.
+                Err(e) if userns && e.raw_os_error() == Some(libc::EPERM) => {
+                    bind_cgroup(&dest, m, own, userns)
                 }
-            }
-            r => r.map_err(|e| err("cgroup", e))?,
-        }
+                r => r,
+            },
+            CgroupView::Own(own) => bind_cgroup(&dest, m, own, userns),
+            CgroupView::None => bind_cgroup(&dest, m, &read_own(), userns),
+        };
+        r.map_err(|e| err("cgroup", e))?;
     } else {
         let src = m.source.clone().unwrap_or_else(|| PathBuf::from(&m.typ));
         let r = mount(Some(&src), &dest, Some(&m.typ), m.flags, Some(&m.data));
@@ -351,8 +393,9 @@ pub fn make_mountpoint(dest: &Path, file: bool) -> Result<(), MountError> {
     Ok(())
 }
 
-/// The host's cgroup hierarchies as (mount point basename, fstype, super options).
-fn host_hierarchies() -> Vec<(String, String, String)> {
+/// The host's cgroup hierarchies as (mount point basename, fstype, super options, root of
+/// the mount within its hierarchy).
+fn host_hierarchies() -> Vec<(String, String, String, String)> {
     let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
     };
@@ -362,6 +405,7 @@ fn host_hierarchies() -> Vec<(String, String, String)> {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
         };
+        let root = left.split(' ').nth(3).unwrap_or("/");
         let mp = left.split(' ').nth(4).unwrap_or("");
         let mut r = right.split(' ');
         let fstype = r.next().unwrap_or("");
@@ -374,7 +418,12 @@ fn host_hierarchies() -> Vec<(String, String, String)> {
                 .split(',')
                 .filter(|o| !matches!(*o, "rw" | "ro"))
                 .collect();
-            out.push((name.to_string(), fstype.to_string(), opts.join(",")));
+            out.push((
+                name.to_string(),
+                fstype.to_string(),
+                opts.join(","),
+                root.to_string(),
+            ));
         }
     }
     out
@@ -399,7 +448,7 @@ fn mount_cgroup(dest: &Path, m: &MountPlan) -> io::Result<()> {
         base,
         Some("mode=755"),
     )?;
-    for (name, fstype, opts) in &hier {
+    for (name, fstype, opts, _) in &hier {
         if name.is_empty() {
             continue;
         }
@@ -419,6 +468,96 @@ fn mount_cgroup(dest: &Path, m: &MountPlan) -> io::Result<()> {
             dest,
             None,
             libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | base,
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// The directory of our own cgroup in one host hierarchy: its mount point joined with our
+/// path there (minus the mount's own root, when the host mounted a subtree).
+fn own_dir(
+    mount_point: &Path,
+    fstype: &str,
+    opts: &str,
+    root: &str,
+    own: &[(String, String)],
+) -> Option<PathBuf> {
+    let opts: Vec<&str> = opts.split(',').collect();
+    let path = own.iter().find_map(|(ctrl, path)| {
+        let hit = if fstype == "cgroup2" {
+            ctrl.is_empty()
+        } else {
+            !ctrl.is_empty() && ctrl.split(',').all(|c| opts.contains(&c))
+        };
+        hit.then_some(path.as_str())
+    })?;
+    let rel = match root {
+        "/" => path,
+        r => path.strip_prefix(r)?,
+    };
+    Some(mount_point.join(rel.trim_start_matches('/')))
+}
+
+/// Bind `src` on `dst`, then remount it with the entry's flags.
+fn bind_remount(src: &Path, dst: &Path, m: &MountPlan, userns: bool) -> io::Result<()> {
+    mount(Some(src), dst, None, libc::MS_BIND | libc::MS_REC, None)?;
+    let flags = m.flags & (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
+    if flags != 0 {
+        let keep = if userns { locked_flags(dst) } else { 0 };
+        mount(
+            None,
+            dst,
+            None,
+            libc::MS_REMOUNT | libc::MS_BIND | flags | keep,
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// runc's cgroup mount without a cgroup namespace: each hierarchy's directory of the
+/// container's own cgroup, bound (read-only when asked) where the container looks for it.
+fn bind_cgroup(
+    dest: &Path,
+    m: &MountPlan,
+    own: &[(String, String)],
+    userns: bool,
+) -> io::Result<()> {
+    let hier = host_hierarchies();
+    let host = Path::new("/sys/fs/cgroup");
+    if hier.len() == 1 && hier[0].0.is_empty() {
+        let (_, fstype, opts, root) = &hier[0];
+        let src = own_dir(host, fstype, opts, root, own)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+        return bind_remount(&src, dest, m, userns);
+    }
+    let base = m.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
+    mount(
+        Some(Path::new("tmpfs")),
+        dest,
+        Some("tmpfs"),
+        base,
+        Some("mode=755"),
+    )?;
+    for (name, fstype, opts, root) in &hier {
+        if name.is_empty() {
+            continue;
+        }
+        let Some(src) = own_dir(&host.join(name), fstype, opts, root, own) else {
+            continue;
+        };
+        let d = dest.join(name);
+        fs::create_dir_all(&d)?;
+        bind_remount(&src, &d, m, userns)?;
+    }
+    if m.flags & libc::MS_RDONLY != 0 {
+        let keep = if userns { locked_flags(dest) } else { 0 };
+        mount(
+            None,
+            dest,
+            None,
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | base | keep,
             None,
         )?;
     }

@@ -235,3 +235,62 @@ fn ct_pipeline_overlay_rootfs_with_cgroup_limits() {
     assert_eq!(fs::read_to_string(upper).unwrap(), "written\n");
     assert!(f.state_dirs().is_empty());
 }
+
+/// ct-net's bundle: `mounts` bind `BUNDLE/hosts`, `hostname` and `resolv.conf` onto /etc files
+/// the image may not have. The mount points are created inside the rootfs — /etc itself when
+/// missing — and a dangling absolute symlink in the image (`/etc/resolv.conf ->
+/// /HOSTDIR/resolv.conf`) is followed inside the rootfs, never to the host's path.
+#[test]
+fn ct_net_etc_files_are_created_inside_the_rootfs() {
+    let f = Fixture::new();
+    let host_dir = std::path::PathBuf::from("/").join(unique("ct-exec-test-nothere-"));
+    let target = host_dir.join("resolv.conf");
+    // Should the runtime follow the link to the host, remove what it made there.
+    struct RmHost(std::path::PathBuf);
+    impl Drop for RmHost {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+    let _guard = RmHost(host_dir.clone());
+    let files = ["hosts", "hostname", "resolv.conf"];
+    let mounts: Vec<serde_json::Value> = files
+        .iter()
+        .map(|n| {
+            json!({"destination": format!("/etc/{n}"), "type": "bind", "source": n,
+                        "options": ["rbind", "ro"]})
+        })
+        .collect();
+    let b = f.bundle("b", |v| {
+        v["mounts"].as_array_mut().unwrap().extend(mounts);
+    });
+    for n in files {
+        fs::write(b.join(n), format!("from-{n}\n")).unwrap();
+    }
+    // An image without /etc at all …
+    fs::remove_dir_all(b.join("rootfs/etc")).unwrap();
+    let cat = "cat /etc/hosts /etc/hostname /etc/resolv.conf";
+    let out = f.run(&[b.to_str().unwrap(), "--", "sh", "-c", cat]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "from-hosts\nfrom-hostname\nfrom-resolv.conf\n"
+    );
+    assert!(b.join("rootfs/etc/hosts").is_file());
+    // … and one whose /etc/resolv.conf is a dangling absolute symlink.
+    fs::remove_file(b.join("rootfs/etc/resolv.conf")).unwrap();
+    symlink(&target, b.join("rootfs/etc/resolv.conf")).unwrap();
+    let out = f.run(&[b.to_str().unwrap(), "--", "sh", "-c", cat]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "from-hosts\nfrom-hostname\nfrom-resolv.conf\n"
+    );
+    let inside = b.join("rootfs").join(target.strip_prefix("/").unwrap());
+    assert!(inside.is_file(), "{}", inside.display());
+    assert!(
+        !host_dir.exists(),
+        "created on the host: {}",
+        host_dir.display()
+    );
+}

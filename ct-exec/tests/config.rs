@@ -559,6 +559,49 @@ fn cgroup_with_resources_is_in_place_before_the_command_and_removed_after() {
         .exists());
 }
 
+/// Without a cgroup namespace (runc spec's namespaces), `/sys/fs/cgroup` shows the container's
+/// own cgroup in each hierarchy (bound, read-only), as runc does: its limits are at the top
+/// and nothing of the host's tree — no sibling, no parent — is reachable.
+#[test]
+fn cgroup_mount_without_a_namespace_shows_only_the_containers_own_cgroup() {
+    let f = Fixture::new();
+    let name = unique("ct-exec-test-");
+    let b = f.bundle("b", |v| {
+        v["linux"]["cgroupsPath"] = json!(format!("/{name}"));
+        v["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 20}});
+    });
+    // A sibling of the container's cgroup on the host, which must stay invisible.
+    let sibling = std::path::Path::new("/sys/fs/cgroup/memory").join(format!("{name}-sibling"));
+    fs::create_dir(&sibling).unwrap();
+    struct Rmdir(std::path::PathBuf);
+    impl Drop for Rmdir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir(&self.0);
+        }
+    }
+    let _guard = Rmdir(sibling.clone());
+    let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; \
+        find /sys/fs/cgroup/memory /sys/fs/cgroup/pids -mindepth 1 -type d | wc -l; \
+        ls /sys/fs/cgroup/memory | grep -c sibling; \
+        echo 1 > /sys/fs/cgroup/pids/pids.max 2>/dev/null && echo writable || echo read-only; \
+        grep -c ' /sys/fs/cgroup/' /proc/self/mountinfo";
+    let out = f.run(&[b.to_str().unwrap(), "--", "sh", "-c", script]);
+    let hierarchies = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(" /sys/fs/cgroup/") && l.contains(" - cgroup"))
+        .count();
+    assert_eq!(
+        stdout(&out),
+        format!("67108864\n20\n0\n0\nread-only\n{hierarchies}\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!std::path::Path::new("/sys/fs/cgroup/memory")
+        .join(&name)
+        .exists());
+}
+
 #[test]
 fn umask_defaults_to_0022_whatever_ct_exec_had() {
     let f = Fixture::new();
