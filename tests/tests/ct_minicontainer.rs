@@ -164,7 +164,6 @@ fn import_images_rmi_prune() {
 }
 
 #[test]
-#[ignore = "needs `ct-exec exec ID -- CMD` (entering a running container), not in ct-exec yet"]
 fn exec_enters_a_running_container() {
     let reg = Registry::start(Auth::None);
     let ct = Ct::new();
@@ -193,7 +192,11 @@ fn exec_enters_a_running_container() {
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(&lines[..3], &["inside", "up", "sleep"], "{out}");
-    assert!(lines[3].ends_with(&format!("/{}/up", ct.cgparent)), "{out}");
+    // In the container's cgroup namespace its own cgroup is the root ("/../x" if outside).
+    assert!(lines[3].ends_with(":pids:/"), "{out}");
+    // …and it is counted there: sleep plus this cat.
+    let o = ct.out(&["exec", "up", "cat", "/sys/fs/cgroup/pids/pids.current"]);
+    assert_eq!(stdout(&o), "2\n", "{}", stderr(&o));
     let o = ct.out(&["exec", "up", "sh", "-c", "exit 3"]);
     assert_eq!(o.status.code(), Some(3));
 }
