@@ -10,7 +10,11 @@
 mod common;
 
 use std::fs;
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Read};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
@@ -127,6 +131,40 @@ fn exec_joins_the_running_container() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("tty-ok"), "{}", stdout(&out));
+    // Signals sent to ct-exec reach the process (and its exit status comes back).
+    let mut c = f.cmd();
+    let script = "trap 'echo got-term; exit 5' TERM; echo ready; while :; do sleep 0.05; done";
+    c.args(["exec", &id, "--", "sh", "-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let cpid = child.id() as i32;
+    // Watchdog: never wait for ever.
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) && !d.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !d.load(Ordering::SeqCst) {
+            // SAFETY: kill(2) of our own child, not reaped before `done` is set.
+            unsafe { libc::kill(cpid, libc::SIGKILL) };
+        }
+    });
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    // SAFETY: kill(2) of our own child (ct-exec), still running: it has not printed its end.
+    unsafe { libc::kill(cpid, libc::SIGTERM) };
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    done.store(true, Ordering::SeqCst);
+    assert_eq!(rest, "got-term\n");
+    assert_eq!(status.code(), Some(5));
     // stdin passes through.
     let out = f.run_with(&["exec", &id, "--", "cat"], b"piped\n");
     assert_eq!(stdout(&out), "piped\n", "{}", stderr(&out));
