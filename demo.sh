@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 export CT_ROOT=${CT_ROOT:-/var/lib/ct} CT_RUN=${CT_RUN:-/run/ct}
-need=(docker-registry skopeo umoci busybox-static jq iproute2 nftables)
+need=(docker-registry skopeo umoci busybox-static jq iproute2 nftables libseccomp-dev pkg-config curl)
 missing=()
 for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -24,8 +24,10 @@ PATH=$PWD/target/release:$PATH
 
 work=$(mktemp -d /tmp/ct-demo.XXXXXX)
 registry_pid=
+id=demo-$$
 cleanup() {
-    [[ -n $registry_pid ]] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+    ./ct rm -f "$id" >/dev/null 2>&1 || true
+    if [[ -n $registry_pid ]]; then kill "$registry_pid" 2>/dev/null; wait "$registry_pid" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,6 +62,8 @@ YML
     image=127.0.0.1:$port/demo/busybox:latest
 fi
 
-echo "demo: ct-pull $image | ct-unpack | ct-mount | ct-exec -- echo hello from ct" >&2
-ct-pull "$image" | ct-unpack | ct-mount | ct-exec -- echo hello from ct
+echo "demo: ct-pull $image | ct-unpack --name $id | ct-mount | ct-net | ct-cgroup --memory 64m | ct-exec -- …" >&2
+# shellcheck disable=SC2016 # the $(…) run inside the container
+ct-pull "$image" | ct-unpack --name "$id" | ct-mount | ct-net | ct-cgroup --memory 64m |
+    ct-exec -- sh -c 'echo "hello from ct: $(hostname), $(ip -4 -o addr show eth0 | awk "{print \$4}"), memory limit $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"'
 ct-ls images

@@ -20,7 +20,7 @@ use crate::rtnetlink::Rtnl;
 use crate::{nft, sysctl, Error};
 
 pub const DEFAULT_BRIDGE: &str = "ct0";
-pub const DEFAULT_SUBNET: &str = "10.88.0.0/16";
+pub const DEFAULT_SUBNET: &str = "10.66.0.0/16";
 pub const DEFAULT_TABLE: &str = "ct";
 
 /// Which network to use: the bridge names it; subnet and table only matter when it is new

@@ -5,7 +5,7 @@
 //!   `CNI_CONTAINERID`, `CNI_NETNS` (a namespace path the runtime made), `CNI_IFNAME`,
 //!   `CNI_ARGS`, `CNI_PATH`.
 //! * The network configuration comes as JSON on stdin:
-//!   `{"cniVersion":"1.0.0","name":"ct","type":"ct-net","bridge":"ct0","subnet":"10.88.0.0/16",
+//!   `{"cniVersion":"1.0.0","name":"ct","type":"ct-net","bridge":"ct0","subnet":"10.66.0.0/16",
 //!     "nftTable":"ct","dataDir":"/var/lib/ct","runtimeConfig":{"portMappings":[…]}}`
 //!   (`subnet` may also be given as `ipam.subnet`; `dataDir` is `$CT_ROOT`, default from the
 //!   environment like the command line tool).

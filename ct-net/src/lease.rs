@@ -5,7 +5,7 @@
 //! ├── net.lock                 flock(2): held while reading-then-changing anything below
 //! └── BRIDGE/
 //!     ├── network.json         {"bridge","subnet","gateway","nftTable"}
-//!     └── leases.json          {"10.88.0.2": {"owner","ifname","hostVeth","netns","ports"}}
+//!     └── leases.json          {"10.66.0.2": {"owner","ifname","hostVeth","netns","ports"}}
 //! ```
 //!
 //! Every change is read-modify-write of one file under the one store-wide lock, written with

@@ -34,7 +34,7 @@ struct Cli {
     #[arg(long, env = "CT_NET_BRIDGE", default_value = bridge::DEFAULT_BRIDGE)]
     bridge: String,
 
-    /// Subnet of a new network [default: 10.88.0.0/16]; must match an existing one.
+    /// Subnet of a new network [default: 10.66.0.0/16]; must match an existing one.
     #[arg(long, env = "CT_NET_SUBNET")]
     subnet: Option<Subnet>,
 

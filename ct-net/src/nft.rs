@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! table ip ct {
-//!   set subnets { type ipv4_addr; flags interval; elements = { 10.88.0.0/16 } }
+//!   set subnets { type ipv4_addr; flags interval; elements = { 10.66.0.0/16 } }
 //!   set bridges { type ifname; elements = { "ct0" } }
 //!   chain postrouting { type nat hook postrouting priority srcnat;
 //!     ip saddr @subnets ip daddr != @subnets masquerade        # outbound: only ct's subnets
@@ -16,7 +16,7 @@
 //!   chain output { type nat hook output priority -100;
 //!     fib daddr type local jump ports }                        # traffic from the host itself
 //!   chain ports {
-//!     tcp dport 8080 dnat to 10.88.0.2:80 comment "ct:web/eth0" }
+//!     tcp dport 8080 dnat to 10.66.0.2:80 comment "ct:web/eth0" }
 //! }
 //! ```
 //!
