@@ -9,8 +9,13 @@
 //! limits in the config's `linux.resources` (memory, cpu quota/period, pids), and for a live
 //! container the usage its cgroup reports (ct-cgroup's stats: memory, CPU time, pids, OOM kills).
 //!
-//! Steps: list the state directories; refresh each status; read the bundle's files, each
-//! optional (a missing or unreadable one leaves its columns `-`); skip stopped ones unless `-a`.
+//! Status as docker shows it: `running`, `exited (CODE)` (the spec's `stopped`), and `created`
+//! for a bundle in `$CT_ROOT/containers` that no runtime state names (made, never started, or
+//! its state deleted).
+//!
+//! Steps: list the state directories; refresh each status; with `-a` add the bundles without
+//! state; read the bundle's files, each optional (a missing or unreadable one leaves its
+//! columns `-`); skip stopped and created ones unless `-a`.
 
 use std::fs;
 use std::path::Path;
@@ -163,14 +168,50 @@ fn row(st: State) -> ContainerRow {
     }
 }
 
-/// Containers sorted by id; stopped ones only with `all`.
+/// Containers sorted by id; stopped and created ones only with `all`.
 pub fn rows(store: &Store, all: bool) -> Result<Vec<ContainerRow>, LsError> {
-    Ok(State::list(store)?
+    let mut states: Vec<State> = State::list(store)?
         .into_iter()
         .map(State::refreshed)
+        .collect();
+    if all {
+        states.extend(created(store, &states));
+        states.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    Ok(states
+        .into_iter()
         .filter(|s| all || s.status != Status::Stopped)
         .map(row)
         .collect())
+}
+
+/// Bundles in `$CT_ROOT/containers` that no runtime state names: made (by ct-unpack or by
+/// hand) but not running, in the runtime spec's words `created`. Dot-entries are bundles
+/// still being built.
+fn created(store: &Store, known: &[State]) -> Vec<State> {
+    let Ok(rd) = fs::read_dir(store.containers()) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let id = e.file_name().to_str()?.to_string();
+            let dir = e.path();
+            if id.starts_with('.')
+                || known.iter().any(|s| s.id == id)
+                || !dir.join(ct_layout::bundle::CONFIG).is_file()
+            {
+                return None;
+            }
+            let mut st = State::new(&id, dir.clone());
+            st.status = Status::Created;
+            st.created = Bundle::new(&dir)
+                .load_note()
+                .ok()
+                .flatten()
+                .map(|n| n.created);
+            Some(st)
+        })
+        .collect()
 }
 
 /// `64M`, `1.5G` (binary units, like docker's `--memory`).
@@ -273,7 +314,8 @@ pub fn render(rows: &[ContainerRow], format: &Format) -> String {
         .iter()
         .map(|r| {
             let status = match (r.status, r.exit_code) {
-                (Status::Stopped, Some(c)) => format!("stopped ({c})"),
+                (Status::Stopped, Some(c)) => format!("exited ({c})"),
+                (Status::Stopped, None) => "exited".into(),
                 (s, _) => s.to_string(),
             };
             let mut command = r.command.clone().unwrap_or_else(|| "-".into());
@@ -427,7 +469,7 @@ mod tests {
         let table = render(&all, &Format::default());
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[0].starts_with("ID "));
-        assert!(lines[2].contains("stopped (3)"), "{table}");
+        assert!(lines[2].contains("exited (3)"), "{table}");
         assert!(
             lines[3].contains("10.88.0.5/16") && lines[3].contains("mem 64M cpu 0.50 pids 100")
         );

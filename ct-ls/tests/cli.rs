@@ -80,6 +80,21 @@ fn an_empty_store_lists_nothing() {
 }
 
 fn bundle_with_state(store: &Store, id: &str, pid: Option<i32>, status: Status) -> Bundle {
+    let bundle = bundle_only(store, id);
+    let mut state = State::new(id, bundle.dir.clone());
+    state.status = status;
+    state.pid = pid;
+    state.pid_start = pid.and_then(ct_layout::state::pid_start_time);
+    if status == Status::Stopped {
+        state.exit_code = Some(3);
+    }
+    std::fs::create_dir_all(store.run_containers().join(id)).expect("state dir");
+    state.save(store).expect("state.json");
+    bundle
+}
+
+/// A bundle as ct-unpack leaves it: no runtime state yet.
+fn bundle_only(store: &Store, id: &str) -> Bundle {
     let dir = store.bundle(id);
     std::fs::create_dir_all(dir.join("rootfs")).expect("bundle dir");
     let bundle = Bundle::new(&dir);
@@ -106,12 +121,6 @@ fn bundle_with_state(store: &Store, id: &str, pid: Option<i32>, status: Status) 
             name: None,
         })
         .expect("ct.json");
-    let mut state = State::new(id, dir.clone());
-    state.status = status;
-    state.pid = pid;
-    state.pid_start = pid.and_then(ct_layout::state::pid_start_time);
-    std::fs::create_dir_all(store.run_containers().join(id)).expect("state dir");
-    state.save(store).expect("state.json");
     bundle
 }
 
@@ -127,13 +136,26 @@ fn containers_show_status_address_ports_and_limits() {
     let pid = sleeper.0.id() as i32;
     bundle_with_state(&store, "web", Some(pid), Status::Running);
     bundle_with_state(&store, "old", None, Status::Stopped);
+    bundle_only(&store, "made");
+    // A bundle still being built (ct-unpack's hidden temp dir) is never listed.
+    std::fs::create_dir_all(store.containers().join(".tmp-x-1")).expect("temp bundle");
+    std::fs::write(store.containers().join(".tmp-x-1/config.json"), "{}").expect("temp config");
 
-    // Without -a only the running one; with -a both.
+    // Without -a only the running one; with -a the exited one and the never-started one too.
     assert_eq!(stdout(&ct_ls(&store, &["containers", "-q"])), "web\n");
     let all = stdout(&ct_ls(&store, &["containers", "-a", "-q"]));
-    let mut ids: Vec<&str> = all.lines().collect();
-    ids.sort();
-    assert_eq!(ids, ["old", "web"]);
+    assert_eq!(all.lines().collect::<Vec<_>>(), ["made", "old", "web"]);
+    let table = stdout(&ct_ls(&store, &["containers", "-a"]));
+    let status_of = |id: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("no row for {id} in:\n{table}"))
+            .to_string()
+    };
+    assert!(status_of("old").contains("exited (3)"), "{table}");
+    assert!(status_of("made").contains("created"), "{table}");
+    assert!(status_of("made").contains("2026-01-01 00:00:00"), "{table}");
 
     let table = stdout(&ct_ls(&store, &["containers"]));
     let row = table
