@@ -227,9 +227,12 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
                 }
             }
             Ok(ForkResult::Parent { child }) => {
-                // The parent must see end-of-file when the command execs: close our copy.
+                // The parent must see end-of-file when the command execs: close our copy, and
+                // every other fd the command's execve closes (a detached start's "ready" pipe
+                // among them), or their readers wait for as long as init lives.
                 // SAFETY: closing our own fd once.
                 unsafe { libc::close(a.sock) };
+                init::close_exec_fds();
                 // seccomp first, so init runs under the same filter as the command (already
                 // in place when it went in before the credentials).
                 if let (Some(install), false) = (a.seccomp, early_seccomp) {

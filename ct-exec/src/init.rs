@@ -7,9 +7,13 @@
 //!
 //! 1. blocks every signal (so none has its default effect on PID 1) and forks the command;
 //! 2. the command's process restores the original signal mask and execs;
-//! 3. init waits with `sigwaitinfo(2)`: on SIGCHLD it reaps every exited child with
+//! 3. init closes every close-on-exec fd, as the `execve(2)` it never makes would have: ct-exec's
+//!    own fds (the handshake socket, the signalfd, a pty master, a detached start's "ready"
+//!    pipe) must not live as long as the container — a reader waiting for end-of-file on one
+//!    would wait for the container's whole life;
+//! 4. init waits with `sigwaitinfo(2)`: on SIGCHLD it reaps every exited child with
 //!    `waitpid(-1, WNOHANG)`; any other signal is passed on to the command;
-//! 4. when the command exits, init exits with its status (128+N for a signal N); the kernel then
+//! 5. when the command exits, init exits with its status (128+N for a signal N); the kernel then
 //!    kills whatever is left in the namespace.
 
 use nix::sys::signal::{SigSet, Signal};
@@ -25,6 +29,34 @@ pub fn block_all() {
     );
 }
 
+/// Step 3: close what `execve(2)` would close, the fds marked `FD_CLOEXEC`; the rest (stdio,
+/// fds passed in on purpose) init keeps, as an exec'd init (tini) would. The open fds are listed
+/// from `/proc/self/fd`; without a `/proc` in the container, every fd below the NOFILE limit is
+/// tried.
+pub fn close_exec_fds() {
+    let listed: Option<Vec<i32>> = std::fs::read_dir("/proc/self/fd").ok().map(|rd| {
+        rd.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect()
+    });
+    let fds = listed.unwrap_or_else(|| {
+        let max = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map(|(soft, _)| soft.min(1 << 20) as i32)
+            .unwrap_or(1024);
+        (0..max).collect()
+    });
+    for fd in fds.into_iter().filter(|&fd| fd > 2) {
+        // SAFETY: fcntl/close on fd numbers of this process; the directory fd used to list
+        // them is already closed, so F_GETFD fails on it and it is skipped.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC != 0 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
 /// An exit status as a shell reports it.
 pub fn status_code(s: WaitStatus) -> Option<i32> {
     match s {
@@ -34,7 +66,7 @@ pub fn status_code(s: WaitStatus) -> Option<i32> {
     }
 }
 
-/// Steps 3 and 4. Never returns.
+/// Steps 4 and 5. Never returns.
 pub fn run(child: Pid) -> ! {
     // SAFETY: PR_SET_NAME copies at most 16 bytes from the NUL-terminated literal.
     unsafe {

@@ -454,3 +454,75 @@ fn interrupt_during_setup_ends_the_start_and_leaves_nothing() {
     assert_eq!(r.wait(), 128 + libc::SIGINT);
     assert!(f.state_dirs().is_empty());
 }
+
+/// `-d --init` used to hang: ct-init, a forked copy of ct-exec that never execs, kept the
+/// write end of the monitor's "ready" pipe (and every other close-on-exec fd), so the caller
+/// never saw end-of-file and never printed the id.
+#[test]
+fn detach_with_init_returns_the_id() {
+    let f = Fixture::new();
+    let b = f.bundle("b", |_| {});
+    let mut c = f.cmd();
+    c.args([
+        b.to_str().unwrap(),
+        "-d",
+        "--init",
+        "--id",
+        "dinit",
+        "--",
+        "sh",
+        "-c",
+        "echo started; exec sleep 60",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    // Bounded: a hang is killed after 10 s and shows up as a missing exit code.
+    let out = wait_output(c.spawn().unwrap(), Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "dinit\n");
+    let st = f.state("dinit");
+    assert_eq!(st["status"], "running");
+    let pid = st["pid"].as_i64().unwrap() as i32;
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap(),
+        "ct-init\n"
+    );
+    // Init holds exactly the fds its command got through execve: none of ct-exec's own (the
+    // rest, stdio and what the caller passed without close-on-exec, both have).
+    let fds = |pid: i32| -> Vec<(String, String)> {
+        let mut v: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let target = std::fs::read_link(e.path()).unwrap_or_default();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    target.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    let cmd: i32 = kids.trim().parse().unwrap();
+    assert_eq!(fds(pid), fds(cmd));
+    let log = f.run.join("containers/dinit/container.log");
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("started"))
+    }));
+    // Init passes SIGTERM on to `sleep`, which dies of it; the monitor records the end.
+    let out = f.run(&["kill", "dinit", "TERM"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(wait_until(Duration::from_secs(5), || f.state("dinit")
+        ["status"]
+        == "stopped"));
+    assert_eq!(f.state("dinit")["exitCode"], 128 + 15);
+    let out = f.run(&["delete", "dinit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(f.state_dirs().is_empty());
+    assert!(wait_until(Duration::from_secs(5), || {
+        ct_layout::state::pid_start_time(pid).is_none()
+    }));
+}
