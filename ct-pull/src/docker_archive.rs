@@ -20,13 +20,14 @@ use std::path::{Path, PathBuf};
 use ct_layout::digest::Digest;
 use ct_layout::image_layout::ImageLayout;
 use ct_layout::reference::Reference;
+use ct_layout::Store;
 use serde::Deserialize;
 
 use crate::error::{io_err, PullError};
 use crate::manifest;
 use crate::oci_import::unpack_to_temp;
 use crate::verified_blob::store_reader;
-use crate::{descriptor, name_image, parse_tag, registry_pull, Options};
+use crate::{descriptor, hold_off_gc, name_image, parse_tag, registry_pull, Options};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -95,8 +96,11 @@ pub fn import(
     file: &Path,
     name: Option<&str>,
     opts: &Options,
+    store: &Store,
     layout: &ImageLayout,
 ) -> Result<Reference, PullError> {
+    // The temp dir in `$CT_ROOT/tmp` and the blobs stay ct-gc's business only once named.
+    let _gc = hold_off_gc(store)?;
     let dir = unpack_to_temp(file, layout)?;
     let root = dir.path();
     let mpath = root.join("manifest.json");

@@ -11,7 +11,8 @@
 //! | `docker-archive:FILE[:REF]` (`docker save`) | `docker_archive.rs` |
 //! | `FILE.tar`, `.tar.gz`, `.tgz`, `.tar.zst` with `--tag` | `rootfs_tarball.rs` |
 //!
-//! Whatever the source, blobs land only verified (`verified_blob.rs`), `index.json` changes
+//! Whatever the source, blobs land only verified (`verified_blob.rs`) and under a shared
+//! `locks/gc.lock` ([`hold_off_gc`]) kept until the image is named, `index.json` changes
 //! only under the layout lock, and the result is one line: the canonical reference pinned to
 //! the manifest digest, `docker.io/library/alpine:3.20@sha256:…`.
 
@@ -158,6 +159,16 @@ pub fn name_image(
     Ok(())
 }
 
+/// Keep `ct-gc` from sweeping while blobs are in the store but not yet named in `index.json`
+/// (`ct_layout::gc_lock`): a shared `flock(2)` on `locks/gc.lock`, held from before the first
+/// blob lands (or is found present and reused) until [`name_image`] has written the name.
+/// Taken while holding no other lock: ct-gc takes gc.lock, then images.lock, so taking it
+/// under images.lock could deadlock.
+pub fn hold_off_gc(store: &Store) -> Result<ct_layout::lock::Lock, PullError> {
+    ct_layout::gc_lock::hold_off(store)
+        .map_err(error::io_err("lock", ct_layout::gc_lock::path(store)))
+}
+
 /// Pull or import `input` into the store; returns what to print: the canonical reference
 /// pinned to the manifest digest.
 pub fn pull(input: &str, opts: &Options, store: &Store) -> Result<Reference, PullError> {
@@ -166,17 +177,17 @@ pub fn pull(input: &str, opts: &Options, store: &Store) -> Result<Reference, Pul
     layout.init()?;
     let progress = Progress::new(opts.quiet);
     match source {
-        Source::Registry(r) => registry_pull::pull(&r, opts, &layout, &progress),
+        Source::Registry(r) => registry_pull::pull(&r, opts, store, &layout, &progress),
         Source::OciDir { dir, name } => {
-            oci_import::import_dir(&dir, name.as_deref(), opts, &layout)
+            oci_import::import_dir(&dir, name.as_deref(), opts, store, &layout)
         }
         Source::OciArchive { file, name } => {
-            oci_import::import_archive(&file, name.as_deref(), opts, &layout)
+            oci_import::import_archive(&file, name.as_deref(), opts, store, &layout)
         }
         Source::DockerArchive { file, name } => {
-            docker_archive::import(&file, name.as_deref(), opts, &layout)
+            docker_archive::import(&file, name.as_deref(), opts, store, &layout)
         }
-        Source::Tarball(file) => rootfs_tarball::import(&file, opts, &layout),
+        Source::Tarball(file) => rootfs_tarball::import(&file, opts, store, &layout),
     }
 }
 

@@ -7,6 +7,9 @@
 //!    or the only entry; an index entry picks a manifest by platform;
 //! 3. copy config and layers through [`store_reader`], which checks each against its digest;
 //! 4. store the manifest and name it (`--tag`, else REF).
+//!
+//! Steps 1-4 run under a shared `locks/gc.lock` ([`hold_off_gc`]): `ct-gc prune` cleans
+//! `$CT_ROOT/tmp` and unreferenced blobs, and must wait until the name is written.
 
 use std::fs::File;
 use std::path::Path;
@@ -14,15 +17,29 @@ use std::path::Path;
 use ct_layout::digest::Digest;
 use ct_layout::image_layout::{ref_name, ImageLayout};
 use ct_layout::reference::Reference;
+use ct_layout::Store;
 
 use crate::error::{io_err, PullError};
 use crate::manifest::{self, Kind};
 use crate::platform::{self, Platform};
 use crate::verified_blob::store_reader;
-use crate::{descriptor, name_image, parse_tag, registry_pull, Options};
+use crate::{descriptor, hold_off_gc, name_image, parse_tag, registry_pull, Options};
 
 /// `oci:DIR[:REF]`.
 pub fn import_dir(
+    dir: &Path,
+    name: Option<&str>,
+    opts: &Options,
+    store: &Store,
+    layout: &ImageLayout,
+) -> Result<Reference, PullError> {
+    let _gc = hold_off_gc(store)?;
+    import_dir_held(dir, name, opts, layout)
+}
+
+/// The import itself, with ct-gc already held off by the caller (an archive import holds it
+/// from before it unpacks into `$CT_ROOT/tmp`, which `ct-gc prune` cleans).
+fn import_dir_held(
     dir: &Path,
     name: Option<&str>,
     opts: &Options,
@@ -132,10 +149,12 @@ pub fn import_archive(
     file: &Path,
     name: Option<&str>,
     opts: &Options,
+    store: &Store,
     layout: &ImageLayout,
 ) -> Result<Reference, PullError> {
+    let _gc = hold_off_gc(store)?;
     let dir = unpack_to_temp(file, layout)?;
-    import_dir(dir.path(), name, opts, layout).map_err(|e| match e {
+    import_dir_held(dir.path(), name, opts, layout).map_err(|e| match e {
         PullError::Archive { detail, .. } => PullError::Archive {
             path: file.to_path_buf(),
             detail,

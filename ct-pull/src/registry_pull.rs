@@ -9,6 +9,9 @@
 //!    (`verified_blob.rs`);
 //! 6. the manifest blob last — a manifest in the store means its blobs are there too;
 //! 7. name it in `index.json` under the canonical name, under the layout's lock.
+//!
+//! From step 3's answer to step 7 it holds `locks/gc.lock` shared ([`crate::hold_off_gc`]), so
+//! `ct-gc` never sweeps a blob this pull landed or reused but has not named yet.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -16,6 +19,7 @@ use std::sync::Mutex;
 use ct_layout::digest::Digest;
 use ct_layout::image_layout::ImageLayout;
 use ct_layout::reference::Reference;
+use ct_layout::Store;
 
 use crate::credentials;
 use crate::distribution::{read_capped, RegistryClient};
@@ -30,11 +34,14 @@ use crate::Options;
 pub fn pull(
     reference: &Reference,
     opts: &Options,
+    store: &Store,
     layout: &ImageLayout,
     progress: &Progress,
 ) -> Result<Reference, PullError> {
     let name = reference.to_string();
     if let Some(d) = &reference.digest {
+        // Present blobs are reused: keep ct-gc away until the name is written.
+        let _gc = crate::hold_off_gc(store)?;
         if let Some(desc) = present_manifest(layout, d)? {
             crate::name_image(layout, reference, d, desc)?;
             return Ok(pinned(reference, d));
@@ -43,6 +50,10 @@ pub fn pull(
     let creds = credentials::lookup(opts.creds.as_ref(), &reference.domain)?;
     let reg = RegistryClient::connect(reference, &opts.http, creds)?;
     let top = reg.manifest(&reference.manifest_reference(), &format!("manifest {name}"))?;
+    // From the first look at the store (blobs found present are reused, not fetched) until
+    // the name is in `index.json`, a ct-gc sweep must wait; the network round trips above
+    // touch nothing in the store, so they run outside the lock.
+    let _gc = crate::hold_off_gc(store)?;
     let (bytes, media_type, digest, mut platform) = match manifest::kind(&top.media_type) {
         Some(Kind::Index) => {
             let index = manifest::parse_index(&top.bytes, &format!("index {name}"))?;

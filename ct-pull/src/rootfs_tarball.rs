@@ -15,13 +15,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ct_layout::digest::{Digest, Verifier};
 use ct_layout::image_layout::ImageLayout;
 use ct_layout::reference::Reference;
+use ct_layout::Store;
 
 use crate::docker_archive::{sniff_file, Compression};
 use crate::error::{io_err, PullError};
 use crate::manifest;
 use crate::platform::Platform;
 use crate::verified_blob::store_reader;
-use crate::{descriptor, name_image, parse_tag, Options};
+use crate::{descriptor, hold_off_gc, name_image, parse_tag, Options};
 
 /// The sha256 of the decompressed stream, checking that it is a tar.
 fn diff_id(path: &Path, comp: Compression) -> Result<Digest, PullError> {
@@ -73,7 +74,12 @@ pub fn rfc3339(secs: u64) -> String {
 }
 
 /// `FILE.tar[.gz|.zst]` with `--tag NAME`.
-pub fn import(file: &Path, opts: &Options, layout: &ImageLayout) -> Result<Reference, PullError> {
+pub fn import(
+    file: &Path,
+    opts: &Options,
+    store: &Store,
+    layout: &ImageLayout,
+) -> Result<Reference, PullError> {
     let Some(tag) = &opts.tag else {
         return Err(PullError::NeedTag(file.display().to_string()));
     };
@@ -81,6 +87,8 @@ pub fn import(file: &Path, opts: &Options, layout: &ImageLayout) -> Result<Refer
     let comp = sniff_file(file)?;
     let diff = diff_id(file, comp)?;
     let f = File::open(file).map_err(io_err("open", file))?;
+    // Layer, config and manifest land before the name: keep ct-gc away until it is written.
+    let _gc = hold_off_gc(store)?;
     let (layer, size) = store_reader(layout, f, None)?;
     let now = rfc3339(
         SystemTime::now()

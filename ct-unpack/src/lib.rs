@@ -10,6 +10,10 @@
 //! 4. Write `config.json` (`runtime_config.rs`) and `ct.json` (layers bottom first, the contract
 //!    ct-mount reads) into a hidden temp bundle, then `rename(2)` it to
 //!    `$CT_ROOT/containers/ID` with `RENAME_NOREPLACE`: a bundle exists whole or not at all.
+//!
+//! Steps 1-4 hold `$CT_ROOT/locks/gc.lock` shared (`ct_layout::gc_lock::hold_off`): a layer
+//! extracted or reused here is referenced by nothing until `ct.json` is in place, and a
+//! `ct-gc` sweep in between would delete it.
 
 pub mod compression;
 pub mod image_manifest;
@@ -186,6 +190,12 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         }
     }
 
+    // From reading the image (its manifest and layers, found present and reused or extracted
+    // now) until `ct.json` names them, ct-gc must not sweep them: hold `locks/gc.lock` shared.
+    // Taken before any layer lock and never under images.lock — ct-gc takes gc.lock first,
+    // then those — so the order is the same everywhere and cannot deadlock.
+    let gc_path = ct_layout::gc_lock::path(store);
+    let _gc = ct_layout::gc_lock::hold_off(store).map_err(io_err("lock", &gc_path))?;
     let layout = ImageLayout::of_store(store);
     let image = image_manifest::load(&layout, &opts.image)?;
     let say = |msg: String| {
