@@ -29,39 +29,8 @@ img=$cache/image
 name=localhost/bench:1
 
 # --- the image: one gzip layer per source directory ------------------------------------------
-if [ ! -f "$img/index.json" ]; then
-    echo "building the bench image from: $src_dirs" >&2
-    rm -rf "$cache"
-    mkdir -p "$img/blobs/sha256"
-    echo '{"imageLayoutVersion":"1.0.0"}' > "$img/oci-layout"
-    diff_ids=() layers=()
-    for d in $src_dirs; do
-        [ -d "$d" ] || continue
-        t=$cache/layer.tar
-        tar --numeric-owner -C / -cf "$t" "${d#/}"
-        diff=$(sha256sum "$t" | cut -d' ' -f1)
-        gzip -6 -n -c "$t" > "$cache/layer.tgz"
-        dig=$(sha256sum "$cache/layer.tgz" | cut -d' ' -f1)
-        size=$(stat -c %s "$cache/layer.tgz")
-        mv "$cache/layer.tgz" "$img/blobs/sha256/$dig"
-        rm -f "$t"
-        diff_ids+=("\"sha256:$diff\"")
-        layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dig\",\"size\":$size}")
-    done
-    join() { local IFS=,; echo "$*"; }
-    printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' \
-        "$(join "${diff_ids[@]}")" > "$cache/config.json"
-    cdig=$(sha256sum "$cache/config.json" | cut -d' ' -f1)
-    csize=$(stat -c %s "$cache/config.json")
-    mv "$cache/config.json" "$img/blobs/sha256/$cdig"
-    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' \
-        "$cdig" "$csize" "$(join "${layers[@]}")" > "$cache/manifest.json"
-    mdig=$(sha256sum "$cache/manifest.json" | cut -d' ' -f1)
-    msize=$(stat -c %s "$cache/manifest.json")
-    mv "$cache/manifest.json" "$img/blobs/sha256/$mdig"
-    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"%s"}}]}' \
-        "$mdig" "$msize" "$name" > "$img/index.json"
-fi
+. "$here/bench/lib/big-image.sh"
+big_image "$cache" "$name" "$src_dirs"
 manifest=$(jq -r '.manifests[0].digest' "$img/index.json" | cut -d: -f2)
 mapfile -t blobs < <(jq -r '.layers[].digest' "$img/blobs/sha256/$manifest" | cut -d: -f2)
 compressed=$(jq '[.layers[].size] | add' "$img/blobs/sha256/$manifest")
