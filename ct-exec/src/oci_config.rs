@@ -224,10 +224,17 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
+// Component by component without collecting: this runs for every key of config.json against
+// every pattern (a default seccomp profile alone has hundreds of keys), so it must not allocate.
 fn matches(pattern: &str, path: &str) -> bool {
-    let p: Vec<&str> = pattern.split('.').collect();
-    let k: Vec<&str> = path.split('.').collect();
-    p.len() == k.len() && p.iter().zip(&k).all(|(a, b)| *a == "*" || a == b)
+    let (mut p, mut k) = (pattern.split('.'), path.split('.'));
+    loop {
+        match (p.next(), k.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == "*" || a == b => {}
+            _ => return false,
+        }
+    }
 }
 
 /// Step 1 (keys): (warnings, errors), each naming the key.
