@@ -1,5 +1,5 @@
-//! The README's tutorial cannot rot: every ```sh block of its "## Tutorial" section is run, in
-//! order, as one bash script (`set -e -o pipefail`) against a loopback registry serving the
+//! The README cannot rot: every ```sh block of its "## Tutorial" section, and of its
+//! "## The stages, one by one" section, is run, in order, as one bash script per section (`set -e -o pipefail`) against a loopback registry serving the
 //! busybox image as `$IMG`, with this test's own CT_ROOT/CT_RUN, bridge, subnet, nft table and
 //! cgroup parent. Then the output is checked for what each step shows, and the store for what
 //! the last block cleans up.
@@ -8,18 +8,19 @@ mod ct_env;
 
 use std::fs;
 use std::path::Path;
+use std::sync::Mutex;
 
 use ct_env::{stderr, stdout, Ct};
 use ct_tests::registry::{Auth, Registry};
 
-/// The ```sh blocks of the `## Tutorial` section (up to the next `## ` heading).
-fn tutorial_blocks(readme: &str) -> Vec<String> {
+/// The ```sh blocks of the README section headed `## SECTION` (up to the next `## ` heading).
+fn section_blocks(readme: &str, section: &str) -> Vec<String> {
     let mut in_section = false;
     let mut blocks = Vec::new();
     let mut cur: Option<String> = None;
     for line in readme.lines() {
         if cur.is_none() && line.starts_with("## ") {
-            in_section = line.trim() == "## Tutorial";
+            in_section = line.trim().strip_prefix("## ") == Some(section);
             continue;
         }
         if !in_section {
@@ -38,14 +39,22 @@ fn tutorial_blocks(readme: &str) -> Vec<String> {
     blocks
 }
 
-#[test]
-fn every_command_block_of_the_tutorial_runs() {
-    // CT_README checks a draft before it goes into the README.
+/// Both sections name containers `web`, and a container's network namespace is the global
+/// `/run/netns/ID`: the two scripts run one after the other.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The README (or, with CT_README set, a draft of it).
+fn readme() -> String {
     let path = std::env::var_os("CT_README")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"));
-    let readme = fs::read_to_string(&path).unwrap();
-    let blocks = tutorial_blocks(&readme);
+    fs::read_to_string(&path).unwrap()
+}
+
+#[test]
+fn every_command_block_of_the_tutorial_runs() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let blocks = section_blocks(&readme(), "Tutorial");
     assert!(
         blocks.len() >= 10,
         "the tutorial has its blocks: {}",
@@ -90,6 +99,81 @@ fn every_command_block_of_the_tutorial_runs() {
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
+    assert!(ct.containers().is_empty(), "{:?}", ct.containers());
+    assert_eq!(ct.ok(&["images", "-q"]), "");
+    assert!(ct.cgroups_left().is_empty(), "{:?}", ct.cgroups_left());
+}
+
+/// The per-stage reference blocks run too: each one uses `$IMG`, makes its own containers,
+/// scratch dirs and processes, and removes them (and the image) again, so all of them run in
+/// order as one script and leave the store, the runtime state and the cgroups empty.
+#[test]
+fn every_command_block_of_the_stage_sections_runs() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let blocks = section_blocks(&readme(), "The stages, one by one");
+    assert!(
+        blocks.len() >= 8,
+        "every stage has its block: {}",
+        blocks.len()
+    );
+
+    let reg = Registry::start(Auth::None);
+    let ct = Ct::new();
+    let img = ct.push_busybox(&reg, "demo/busybox:latest");
+    let work = ct.dir.path().join("stages");
+    fs::create_dir_all(&work).unwrap();
+    let script = format!("set -e -o pipefail\n{}", blocks.concat());
+    let o = ct
+        .program("bash", 240)
+        .arg("-c")
+        .arg(&script)
+        .env("IMG", &img)
+        .env("TMPDIR", &work)
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(
+        o.status.success(),
+        "stage blocks failed ({:?}):\n{out}\n{}",
+        o.status.code(),
+        stderr(&o)
+    );
+    let digest_ref = format!("{img}@sha256:");
+    for want in [
+        // ct-pull: the pinned reference, both imports, the listing
+        digest_ref.as_str(),
+        "saved/busybox:1@sha256:",
+        "localhost/rootfs:1@sha256:",
+        // ct-unpack: the run, what the flags wrote, the flat rootfs
+        "hi\n",
+        "[[\"httpd\",\"-f\"],[",
+        "\"PORT=80\"",
+        "],\"/srv\",{\"uid\":65534,\"gid\":65534",
+        "/containers/flat\nbin\ndev\netc\n",
+        // ct-mount: the upper dir, volumes and tmpfs, read-only
+        "changed\n",
+        "shared\n1\n",
+        "read-only\n",
+        // ct-net: the published port, a namespace with loopback only
+        "web\n",
+        "1: lo:",
+        // ct-cgroup: the limit seen inside, the cgroup of a process
+        "100\n",
+        &format!("/{}/job\n", ct.cgparent),
+        // ct-exec: flags, init, exec into a running container
+        "1 /tmp 65534 box\n",
+        "my pid is 2\n",
+        "V\n",
+        // ct-gc: refused while a container uses the image
+        "refused\n",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert!(
+        !out.contains("2: eth0"),
+        "--network none has no eth0:\n{out}"
+    );
     assert!(ct.containers().is_empty(), "{:?}", ct.containers());
     assert_eq!(ct.ok(&["images", "-q"]), "");
     assert!(ct.cgroups_left().is_empty(), "{:?}", ct.cgroups_left());
