@@ -357,8 +357,8 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
     if !valid_id(&id) {
         return Err(Error::InvalidId(id));
     }
-    // The bundle's side (config.json, synced to disk) and the kernel's side (deleting a veth
-    // waits for RCU grace periods) are independent, and every step tolerates the others being
+    // The bundle's side (config.json, synced to disk) and the kernel's side (the namespace,
+    // whose removal takes the veth pair with it, see veth::detach_with_netns) are independent, and every step tolerates the others being
     // done or not, so they run at the same time: teardown takes the longer of the two waits,
     // not their sum.
     let nspath = netns::path_of(&id);
@@ -382,7 +382,7 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
             Ok(b.dir.display().to_string())
         })
     });
-    let kernel_side = veth::detach(&nets, &id, IFNAME).and_then(|_| netns::remove(&id));
+    let kernel_side = veth::detach_with_netns(&nets, &id, IFNAME, &|| netns::remove(&id));
     let printed = match bundle_side {
         Some(h) => h
             .join()

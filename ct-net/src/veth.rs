@@ -20,6 +20,7 @@ use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -220,6 +221,50 @@ fn wire(
 /// Undo an attachment, whole or half-made: port rules, the veth pair, then the lease.
 /// Returns whether a lease was found. Running it again is a no-op.
 pub fn detach(nets: &NetStore, owner: &str, ifname: &str) -> Result<bool, Error> {
+    detach_then(nets, owner, ifname, None)
+}
+
+/// How long [`detach_with_netns`] waits for the kernel's namespace cleanup to take the host
+/// end away before deleting it itself. Unheld, it is gone in well under a millisecond; the
+/// wait only runs out when something still holds the namespace.
+const NETNS_CLEANUP_WAIT: Duration = Duration::from_millis(100);
+
+/// [`detach`] for a pair whose peer is in a namespace that goes too: remove the namespace
+/// (`remove_netns`) first. The kernel's namespace cleanup then unregisters the peer and with
+/// it the host end (veth(4): deleting either end deletes the pair), in its own work queue,
+/// while RTM_DELLINK would hold the caller through the RCU grace periods of the unregister
+/// (20-30 ms here). The host end is still waited for, bounded, and deleted by name when it
+/// outlives the wait, so on return the veth is gone and the lease is released as with
+/// [`detach`]. The namespace's removal error, if any, is returned after all of that.
+pub fn detach_with_netns(
+    nets: &NetStore,
+    owner: &str,
+    ifname: &str,
+    remove_netns: &dyn Fn() -> Result<bool, Error>,
+) -> Result<bool, Error> {
+    detach_then(nets, owner, ifname, Some(remove_netns))
+}
+
+/// Has the host end left the kernel's link list (polling `ip link show NAME`, bounded)?
+fn wait_gone(rt: &mut Rtnl, name: &str) -> bool {
+    let deadline = Instant::now() + NETNS_CLEANUP_WAIT;
+    loop {
+        match rt.link_by_name(name) {
+            Ok(None) => return true,
+            Ok(Some(_)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_micros(200))
+            }
+            _ => return false,
+        }
+    }
+}
+
+fn detach_then(
+    nets: &NetStore,
+    owner: &str,
+    ifname: &str,
+    remove_netns: Option<&dyn Fn() -> Result<bool, Error>>,
+) -> Result<bool, Error> {
     let found = {
         let _lock = nets.lock()?;
         nets.find(owner, ifname)?
@@ -234,13 +279,21 @@ pub fn detach(nets: &NetStore, owner: &str, ifname: &str) -> Result<bool, Error>
         .map(|f| f.2.host_veth.clone())
         .unwrap_or_else(|| host_veth_name(owner, ifname));
     let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
-    rt.del_link(&name)
-        .map_err(netlink(format!("cannot delete veth '{name}'")))?;
+    let removed = remove_netns.map(|f| f());
+    // Only a namespace that existed and is now unlinked takes the pair with it.
+    let gone = matches!(removed, Some(Ok(true))) && wait_gone(&mut rt, &name);
+    if !gone {
+        rt.del_link(&name)
+            .map_err(netlink(format!("cannot delete veth '{name}'")))?;
+    }
     if let Some((net, ..)) = &found {
         let _lock = nets.lock()?;
         let mut leases = nets.leases(&net.bridge)?;
         leases.retain(|_, l| !l.is(owner, ifname));
         nets.save_leases(&net.bridge, &leases)?;
+    }
+    if let Some(r) = removed {
+        r?;
     }
     Ok(found.is_some())
 }
