@@ -24,8 +24,9 @@ done
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$here/target}
-# NOBUILD=1 times the release binaries already built.
-[ -n "${NOBUILD:-}" ] || (cd "$here" && cargo build --release -q --workspace --bins)
+# NOBUILD=1 times the release binaries already built. Built as installed (`make build`):
+# ct-exec linked statically, which a plain `cargo build` would replace with a dynamic one.
+[ -n "${NOBUILD:-}" ] || CARGO_TARGET_DIR=$target make -s -C "$here" build >&2
 
 work=$(mktemp -d /tmp/ct-bench-run.XXXXXX)
 export CT_ROOT=$work/ct/root CT_RUN=$work/ct/run
