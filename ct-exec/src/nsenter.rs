@@ -216,7 +216,14 @@ fn enter_steps(
     if pid_ns {
         // SAFETY: single-threaded; the child only continues this setup.
         match unsafe { fork() } {
-            Ok(ForkResult::Child) => {}
+            Ok(ForkResult::Child) => {
+                // Go on once the parent has reaped the intermediate that forked us.
+                match sync_socket::recv(io.sock).as_deref() {
+                    Ok(b"G") => {}
+                    // SAFETY: _exit skips destructors that belong to the parent's copy.
+                    _ => unsafe { libc::_exit(125) },
+                }
+            }
             Ok(ForkResult::Parent { child }) => {
                 let _ = sync_socket::send(io.sock, format!("P{child}").as_bytes());
                 // SAFETY: see above.

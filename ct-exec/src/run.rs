@@ -393,7 +393,7 @@ pub(crate) fn start(
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
 
-    let pid = clone_child(clone_flags).map_err(spawn_err("clone"))?;
+    let mut pid = clone_child(clone_flags).map_err(spawn_err("clone"))?;
     if pid == 0 {
         drop(psock);
         // The child never comes back here: `child` ends in execve or _exit.
@@ -437,6 +437,15 @@ pub(crate) fn start(
                     .ok()
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(pid);
+                // The forking intermediate has exited: reap it before the process inside goes
+                // on, so that from its first instruction only it is in the container's cgroup
+                // (an unreaped zombie still counts in pids.current) and the pid is not reused
+                // under our error paths.
+                if container != pid {
+                    let _ = waitpid(Pid::from_raw(pid), None);
+                    pid = container;
+                }
+                sync_socket::send(psock.as_raw_fd(), b"G").map_err(spawn_err("handshake"))?;
             }
             Some(b'E') => {
                 let (code, message) =

@@ -235,3 +235,18 @@ fn exec_joins_a_user_namespace_first() {
     assert_eq!(p.get("ns_user"), host_ns(pid, "user"));
     assert_eq!(p.get("ns_mnt"), host_ns(pid, "mnt"));
 }
+
+/// Regression: the process that forks into the container's pid namespace used to be reaped
+/// only later, so the new process could see itself counted twice in its cgroup's pids.
+#[test]
+fn exec_is_alone_in_the_cgroup_from_its_first_instruction() {
+    let f = Fixture::new();
+    let cg = format!("/ct-exec-test-{}", unique("p"));
+    let (id, _pid) = start(&f, &cg);
+    for i in 0..50 {
+        let out = f.run(&["exec", &id, "--", "cat", "/sys/fs/cgroup/pids/pids.current"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        // The container's sleep and this cat: nothing of ct-exec's.
+        assert_eq!(stdout(&out), "2\n", "run {i}: {}", stderr(&out));
+    }
+}
