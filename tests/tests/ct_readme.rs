@@ -51,6 +51,47 @@ fn readme() -> String {
     fs::read_to_string(&path).unwrap()
 }
 
+/// Run `blocks` in order as one bash script (`set -e -o pipefail`) in a scratch dir `name`
+/// (also given to the script as `$dir_var`), with `$IMG` the busybox image pushed to `reg`.
+/// Returns the image reference and the script's stdout; fails the test with both streams if
+/// the script fails.
+fn run_blocks(
+    ct: &Ct,
+    reg: &Registry,
+    blocks: &[String],
+    name: &str,
+    dir_var: &str,
+) -> (String, String) {
+    let img = ct.push_busybox(reg, "demo/busybox:latest");
+    let work = ct.dir.path().join(name);
+    fs::create_dir_all(&work).unwrap();
+    let script = format!("set -e -o pipefail\n{}", blocks.concat());
+    let o = ct
+        .program("bash", 240)
+        .arg("-c")
+        .arg(&script)
+        .env("IMG", &img)
+        .env(dir_var, &work)
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{name} blocks failed ({:?}):\n{out}\n{}",
+        o.status.code(),
+        stderr(&o)
+    );
+    (img, out)
+}
+
+/// What every block made, it removed: no containers, no images, no cgroups.
+fn assert_nothing_left(ct: &Ct) {
+    assert!(ct.containers().is_empty(), "{:?}", ct.containers());
+    assert_eq!(ct.ok(&["images", "-q"]), "");
+    assert!(ct.cgroups_left().is_empty(), "{:?}", ct.cgroups_left());
+}
+
 #[test]
 fn every_command_block_of_the_tutorial_runs() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -63,26 +104,7 @@ fn every_command_block_of_the_tutorial_runs() {
 
     let reg = Registry::start(Auth::None);
     let ct = Ct::new();
-    let img = ct.push_busybox(&reg, "demo/busybox:latest");
-    let work = ct.dir.path().join("tutorial");
-    fs::create_dir_all(&work).unwrap();
-    let script = format!("set -e -o pipefail\n{}", blocks.concat());
-    let o = ct
-        .program("bash", 240)
-        .arg("-c")
-        .arg(&script)
-        .env("IMG", &img)
-        .env("WORK", &work)
-        .current_dir(&work)
-        .output()
-        .unwrap();
-    let out = stdout(&o);
-    assert!(
-        o.status.success(),
-        "tutorial failed ({:?}):\n{out}\n{}",
-        o.status.code(),
-        stderr(&o)
-    );
+    let (_img, out) = run_blocks(&ct, &reg, &blocks, "tutorial", "WORK");
     for want in [
         "hello from a bundle\n",
         "hello from runc spec\n",
@@ -99,9 +121,7 @@ fn every_command_block_of_the_tutorial_runs() {
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
-    assert!(ct.containers().is_empty(), "{:?}", ct.containers());
-    assert_eq!(ct.ok(&["images", "-q"]), "");
-    assert!(ct.cgroups_left().is_empty(), "{:?}", ct.cgroups_left());
+    assert_nothing_left(&ct);
 }
 
 /// The per-stage reference blocks run too: each one uses `$IMG`, makes its own containers,
@@ -119,26 +139,7 @@ fn every_command_block_of_the_stage_sections_runs() {
 
     let reg = Registry::start(Auth::None);
     let ct = Ct::new();
-    let img = ct.push_busybox(&reg, "demo/busybox:latest");
-    let work = ct.dir.path().join("stages");
-    fs::create_dir_all(&work).unwrap();
-    let script = format!("set -e -o pipefail\n{}", blocks.concat());
-    let o = ct
-        .program("bash", 240)
-        .arg("-c")
-        .arg(&script)
-        .env("IMG", &img)
-        .env("TMPDIR", &work)
-        .current_dir(&work)
-        .output()
-        .unwrap();
-    let out = stdout(&o);
-    assert!(
-        o.status.success(),
-        "stage blocks failed ({:?}):\n{out}\n{}",
-        o.status.code(),
-        stderr(&o)
-    );
+    let (img, out) = run_blocks(&ct, &reg, &blocks, "stages", "TMPDIR");
     let digest_ref = format!("{img}@sha256:");
     for want in [
         // ct-pull: the pinned reference, both imports, the listing
@@ -174,7 +175,5 @@ fn every_command_block_of_the_stage_sections_runs() {
         !out.contains("2: eth0"),
         "--network none has no eth0:\n{out}"
     );
-    assert!(ct.containers().is_empty(), "{:?}", ct.containers());
-    assert_eq!(ct.ok(&["images", "-q"]), "");
-    assert!(ct.cgroups_left().is_empty(), "{:?}", ct.cgroups_left());
+    assert_nothing_left(&ct);
 }
