@@ -359,21 +359,11 @@ mod tests {
     use super::*;
     use ct_layout::bundle::{Note, RootfsMode};
     use ct_layout::Digest;
-    use std::path::PathBuf;
-
-    struct Tmp(PathBuf);
-    impl Drop for Tmp {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     #[test]
     fn running_and_stopped_containers_with_network_and_limits() {
-        let t =
-            Tmp(std::env::temp_dir()
-                .join(format!("ct-ls-containers-{}", ct_layout::paths::new_id())));
-        let store = Store::new(t.0.join("root"), t.0.join("run"));
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::new(t.path().join("root"), t.path().join("run"));
         assert!(rows(&store, true).unwrap().is_empty());
 
         // A running container: this test process stands in for its pid.
@@ -420,7 +410,7 @@ mod tests {
 
         // A stopped one from a foreign bundle (no note, no net.json), and one whose pid is
         // gone (recorded running, shown stopped).
-        let other = t.0.join("runc-bundle");
+        let other = t.path().join("runc-bundle");
         fs::create_dir_all(&other).unwrap();
         fs::write(
             other.join("config.json"),

@@ -165,14 +165,6 @@ pub fn list(store: &Store, format: &Format) -> Result<(), LsError> {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::path::PathBuf;
-
-    struct Tmp(PathBuf);
-    impl Drop for Tmp {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn put(layout: &ImageLayout, v: &Value) -> (Digest, usize) {
         let b = serde_json::to_vec(v).unwrap();
@@ -193,9 +185,8 @@ mod tests {
 
     #[test]
     fn images_table_json_and_quiet() {
-        let t =
-            Tmp(std::env::temp_dir().join(format!("ct-ls-images-{}", ct_layout::paths::new_id())));
-        let store = Store::new(t.0.join("root"), t.0.join("run"));
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::new(t.path().join("root"), t.path().join("run"));
         assert!(rows(&store).unwrap().is_empty());
         let layout = ImageLayout::of_store(&store);
         layout.init().unwrap();

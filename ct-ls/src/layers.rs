@@ -187,14 +187,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// A temp dir removed on drop (ct-ls has no tempfile dependency).
-    struct Tmp(PathBuf);
-    impl Drop for Tmp {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn image(layout: &ImageLayout, name: &str, diff_ids: &[&Digest]) {
         let config = json!({"rootfs": {"type": "layers", "diff_ids": diff_ids}});
         let cd = layout
@@ -214,9 +206,8 @@ mod tests {
 
     #[test]
     fn layers_with_sizes_and_users() {
-        let t =
-            Tmp(std::env::temp_dir().join(format!("ct-ls-layers-{}", ct_layout::paths::new_id())));
-        let store = Store::new(t.0.join("root"), t.0.join("run"));
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::new(t.path().join("root"), t.path().join("run"));
         assert!(rows(&store).unwrap().is_empty());
         let a = Digest::of(b"a");
         let b = Digest::of(b"b");
