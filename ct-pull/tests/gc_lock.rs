@@ -6,56 +6,17 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use ct_layout::gc_lock;
 use ct_layout::image_layout::ImageLayout;
 use ct_tests::bins::bin;
+use ct_tests::child::Reap;
 use ct_tests::image::{busybox_layer, Compression, Image};
-
-/// Kills the child if the test fails before it was waited for.
-struct Reap(Option<Child>);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Reap {
-    /// Still running after `d`?
-    fn still_running_after(&mut self, d: Duration) -> bool {
-        let end = Instant::now() + d;
-        let c = self.0.as_mut().unwrap();
-        while Instant::now() < end {
-            if c.try_wait().unwrap().is_some() {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        true
-    }
-    /// Wait at most `d` for the exit; true if it succeeded.
-    fn finishes_within(&mut self, d: Duration) -> bool {
-        let end = Instant::now() + d;
-        let c = self.0.as_mut().unwrap();
-        while Instant::now() < end {
-            if let Some(st) = c.try_wait().unwrap() {
-                self.0 = None;
-                return st.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-}
 
 fn source(dir: &Path, names: &[&str]) {
     let src = ImageLayout::at(dir);

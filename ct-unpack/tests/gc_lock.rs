@@ -7,53 +7,17 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use ct_layout::gc_lock;
 use ct_layout::Digest;
 use ct_tests::bins::bin;
+use ct_tests::child::Reap;
 use ct_tests::image::{busybox_layer, Compression, Image, TarBuilder};
-
-/// Kills the child if the test fails before it was waited for.
-struct Reap(Option<Child>);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Reap {
-    fn still_running_after(&mut self, d: Duration) -> bool {
-        let end = Instant::now() + d;
-        let c = self.0.as_mut().unwrap();
-        while Instant::now() < end {
-            if c.try_wait().unwrap().is_some() {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        true
-    }
-    /// The child's output if it exits within `d`.
-    fn output_within(&mut self, d: Duration) -> Option<Output> {
-        let end = Instant::now() + d;
-        while Instant::now() < end {
-            if self.0.as_mut().unwrap().try_wait().unwrap().is_some() {
-                return self.0.take().map(|c| c.wait_with_output().unwrap());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
 
 /// A small layer of its own for image `tag` (so each image has a layer to extract).
 fn own_layer(tag: &str) -> Vec<u8> {

@@ -3,6 +3,7 @@
 //! tools live in `tests/tests/`.
 
 pub mod bins;
+pub mod child;
 pub mod image;
 pub mod mounts;
 pub mod registry;
