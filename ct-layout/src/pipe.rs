@@ -11,9 +11,20 @@
 use std::error::Error;
 use std::io::{self, BufRead, IsTerminal, Write};
 
+// The exit-code table, the same in every tool and in `ct` (README "Exit codes",
+// docs/LAYOUT.md). Verbs that run a container's command (ct-exec run and exec, `ct run`,
+// `ct exec`) use 125 instead of 1, 3 and 4 for their own failures, because 1..=124 are the
+// command's.
+/// Success.
 pub const EXIT_OK: i32 = 0;
+/// The operation failed (a runtime failure: I/O, a kernel refusal, a bad image or registry).
 pub const EXIT_FAILURE: i32 = 1;
+/// Usage: bad flags or arguments.
 pub const EXIT_USAGE: i32 = 2;
+/// What was named does not exist: image, container, bundle, cgroup.
+pub const EXIT_MISSING: i32 = 3;
+/// Conflict: it already exists, is in use, or is still running.
+pub const EXIT_CONFLICT: i32 = 4;
 pub const EXIT_RUNTIME_FAILURE: i32 = 125;
 pub const EXIT_NOT_EXECUTABLE: i32 = 126;
 pub const EXIT_NOT_FOUND: i32 = 127;
@@ -71,6 +82,42 @@ pub fn print_out(text: &str) {
     }
 }
 
+/// Untrusted text (a registry's error body, a value from an image config, a file name from a
+/// layer) for an error message: in single quotes, at most [`QUOTE_MAX`] bytes of it (then
+/// `…`), with control characters, escape sequences, NULs, quotes and backslashes escaped, so
+/// that it can neither paint the terminal nor break the one-line format.
+pub fn quote(text: impl AsRef<[u8]>) -> String {
+    let b = text.as_ref();
+    let cut = b.len() > QUOTE_MAX;
+    let b = &b[..b.len().min(QUOTE_MAX)];
+    let mut s = String::with_capacity(b.len() + 2);
+    s.push('\'');
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\'' => s.push_str("\\'"),
+                '\\' => s.push_str("\\\\"),
+                '\n' => s.push_str("\\n"),
+                '\t' => s.push_str("\\t"),
+                '\r' => s.push_str("\\r"),
+                c if c.is_control() => s.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                c => s.push(c),
+            }
+        }
+        for x in chunk.invalid() {
+            s.push_str(&format!("\\x{x:02x}"));
+        }
+    }
+    if cut {
+        s.push('…');
+    }
+    s.push('\'');
+    s
+}
+
+/// How much of an untrusted text [`quote`] keeps.
+pub const QUOTE_MAX: usize = 200;
+
 /// `err` and its whole `source()` chain on one line, joined by `: `.
 pub fn chain(err: &dyn Error) -> String {
     let mut s = err.to_string();
@@ -112,5 +159,20 @@ mod tests {
         );
         assert!(!s.contains('\n'));
         assert_eq!(input(Some("a".into()), "image").unwrap(), "a");
+    }
+
+    #[test]
+    fn quote_is_short_and_inert() {
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's\\"), "'it\\'s\\\\'");
+        let q = quote(b"\x1b[2J\0\n\xff");
+        assert_eq!(q, "'\\u{1b}[2J\\u{0}\\n\\xff'");
+        let long = quote("x".repeat(1 << 20));
+        assert!(
+            long.len() < QUOTE_MAX + 8 && long.ends_with("…'"),
+            "{}",
+            long.len()
+        );
+        assert!(!quote("\u{9b}31m").contains('\u{9b}'), "C1 CSI escaped");
     }
 }
