@@ -12,19 +12,19 @@ use std::error::Error;
 use std::io::{self, BufRead, IsTerminal, Write};
 
 // The exit-code table, the same in every tool and in `ct` (README "Exit codes",
-// docs/LAYOUT.md). Verbs that run a container's command (ct-exec run and exec, `ct run`,
-// `ct exec`) use 125 instead of 1, 3 and 4 for their own failures, because 1..=124 are the
-// command's.
+// docs/LAYOUT.md), and the same as docker's, podman's and runc's so their scripts keep working:
+//   0 ok · 1 failure — a runtime failure, something named that does not exist (image,
+//   container, bundle, cgroup), or a conflict (already exists, in use, still running); the
+//   one-line message says which · 2 usage (bad flags or arguments).
+// Verbs that run a container's command (ct-exec run and exec, `ct run`, `ct exec`) use 125
+// for their own failures (1..=124 are the command's), 126 not runnable, 127 not found, else
+// the command's own status (128+N when killed by signal N).
 /// Success.
 pub const EXIT_OK: i32 = 0;
-/// The operation failed (a runtime failure: I/O, a kernel refusal, a bad image or registry).
+/// The operation failed: a runtime failure, a missing image/container/bundle, a conflict.
 pub const EXIT_FAILURE: i32 = 1;
 /// Usage: bad flags or arguments.
 pub const EXIT_USAGE: i32 = 2;
-/// What was named does not exist: image, container, bundle, cgroup.
-pub const EXIT_MISSING: i32 = 3;
-/// Conflict: it already exists, is in use, or is still running.
-pub const EXIT_CONFLICT: i32 = 4;
 pub const EXIT_RUNTIME_FAILURE: i32 = 125;
 pub const EXIT_NOT_EXECUTABLE: i32 = 126;
 pub const EXIT_NOT_FOUND: i32 = 127;
