@@ -6,6 +6,7 @@
 #   make                          cargo build --release
 #   PREFIX=/opt/ct make install   binaries, ct, man pages, completions under PREFIX
 #   make uninstall
+#   make test                     install the packages the tests need (.ci/packages), run them
 #
 # DESTDIR stages the install (packaging); PROFILE=debug installs the debug build.
 
@@ -23,7 +24,7 @@ BASHDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 
-.PHONY: all build install install-files uninstall
+.PHONY: all build install install-files uninstall test test-deps
 
 all: build
 
@@ -68,3 +69,19 @@ uninstall:
 	for t in $(TOOLS); do \
 	  rm -f $(BINDIR)/$$t $(MANDIR)/$$t.1 $(BASHDIR)/$$t $(ZSHDIR)/_$$t $(FISHDIR)/$$t.fish; \
 	done
+
+# The README's test command (and CI's, .ci/run): the Debian packages in .ci/packages that are
+# missing, then every test of the workspace. As root: the tests mount, make namespaces and
+# cgroups, and start registries on 127.0.0.1.
+PACKAGES = $(shell sed -e 's/\#.*//' .ci/packages)
+
+test-deps:
+	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make test: installing" $$missing >&2; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+test: test-deps
+	$(CARGO) test --workspace
