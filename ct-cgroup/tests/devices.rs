@@ -1,4 +1,5 @@
-//! Device rules on REAL cgroups, with a process inside that tries to open the host's disk: the
+//! Device rules on REAL cgroups, with a process inside that tries to open a disk of the host
+//! (one the host's root can open: `ct_tests::host_disk`): the
 //! v1 devices controller (`devices.list` after `ct-cgroup BUNDLE`), and a cgroup v2 BPF device
 //! program attached to a directory of this host's cgroup2 mount (`/sys/fs/cgroup/unified` on
 //! the hybrid CI machine, where it is the only thing enforcing: the process stays in the v1
@@ -7,47 +8,14 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
 use common::{ok, stderr, Gated, Parent};
 use ct_cgroup::{devices_bpf, Hierarchy};
+use ct_tests::host_disk::{mknod, openable_block_device};
 use oci_spec::runtime::LinuxResources;
 use serde_json::json;
-
-/// major:minor of the block device that holds the host's `/` (`/dev/vda` here), or of the
-/// first block device the host has when `/` is not on one (an overlay in CI containers).
-fn host_disk() -> (u32, u32) {
-    let dev = fs::metadata("/").unwrap().dev();
-    let major = (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)) as u32;
-    let minor = ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32;
-    if major != 0 {
-        return (major, minor);
-    }
-    let first = fs::read_dir("/sys/dev/block")
-        .unwrap()
-        .flatten()
-        .next()
-        .expect("a block device");
-    let name = first.file_name().to_string_lossy().into_owned();
-    let (a, b) = name.split_once(':').unwrap();
-    (a.parse().unwrap(), b.parse().unwrap())
-}
-
-fn mknod(path: &Path, block: bool, major: u32, minor: u32) {
-    let kind = if block { libc::S_IFBLK } else { libc::S_IFCHR };
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: mknod(2) with a NUL-terminated path that lives across the call.
-    let rc = unsafe { libc::mknod(c.as_ptr(), kind | 0o600, libc::makedev(major, minor)) };
-    assert_eq!(
-        rc,
-        0,
-        "mknod {}: {}",
-        path.display(),
-        std::io::Error::last_os_error()
-    );
-}
 
 /// A process that, once let go, mknods the host's disk and then opens each node, printing
 /// `NAME: ok` or `NAME: <error>` per line.
@@ -100,7 +68,7 @@ fn unified() -> Hierarchy {
 
 #[test]
 fn a_bpf_device_program_on_cgroup2_refuses_the_hosts_disk_and_allows_the_defaults() {
-    let disk = host_disk();
+    let disk = openable_block_device();
     let p = Parent::on("devbpf", unified());
     let t = tempfile::tempdir().unwrap();
     nodes(t.path(), disk);
@@ -177,7 +145,7 @@ fn ct_cgroup_applies_a_bundles_device_rules_on_cgroup_v1() {
         eprintln!("no v1 devices controller on this host: the v2 test covers devices");
         return;
     };
-    let disk = host_disk();
+    let disk = openable_block_device();
     let p = Parent::new("devv1");
     let s = store(
         "dev1",
