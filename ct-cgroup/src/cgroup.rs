@@ -6,7 +6,8 @@
 //! Ordered steps of [`Cgroup::apply`], as runc does them:
 //! 1. mkdir(2) the cgroup in every hierarchy (v1 cpuset levels inherit cpus/mems; v2 levels
 //!    get their parent's `cgroup.subtree_control` set first);
-//! 2. write the limits, so the process never runs unlimited;
+//! 2. write the limits and the device rules (v1 `devices.*` files, or a BPF program on v2),
+//!    so the process never runs unlimited;
 //! 3. write the pid to `cgroup.procs` in every hierarchy.
 //!
 //! Killing (`cgroup.kill` where v2 has it; on v1 `freezer.state` FROZEN, SIGKILL to each pid,
@@ -21,6 +22,8 @@ use oci_spec::runtime::LinuxResources;
 use crate::cgroup_v1 as v1;
 use crate::cgroup_v2 as v2;
 use crate::cgroupfs;
+use crate::device_rules::Policy;
+use crate::devices_bpf;
 use crate::error::CgroupError;
 use crate::mountinfo::{Hierarchy, Place};
 use crate::stats::Stats;
@@ -177,9 +180,27 @@ impl Cgroup {
         }
     }
 
-    /// Write the limits in `r` (memory, cpu, cpuset, pids, and on v2 the `unified` map). The
-    /// device, block I/O, hugetlb, network and rdma sections are not applied by ct.
+    /// Make the cgroup enforce `p`: the v1 devices controller where the host has one, else a
+    /// BPF program on the cgroup2 directory (pure v2, or `CT_CGROUP_MODE=v2`).
+    pub fn set_devices(&self, p: &Policy) -> Result<(), CgroupError> {
+        match (self.hierarchy.place("devices"), self.v2_dir()) {
+            (Place::V1(m), _) => v1::set_devices(&self.under(&m), p),
+            (_, Some(d)) => devices_bpf::attach(&d, p),
+            _ => Err(CgroupError::ControllerAbsent {
+                controller: "devices",
+                needed_for: "linux.resources.devices",
+                where_: String::new(),
+            }),
+        }
+    }
+
+    /// Write the limits in `r` (memory, cpu, cpuset, pids, devices, and on v2 the `unified`
+    /// map). The block I/O, hugetlb, network and rdma sections are not applied by ct (see
+    /// `oci_config::resource_warnings`).
     pub fn set(&self, r: &LinuxResources) -> Result<(), CgroupError> {
+        if let Some(rules) = r.devices() {
+            self.set_devices(&Policy::from_rules(rules)?)?;
+        }
         if let Some(m) = r.memory() {
             let wants = m.limit().is_some()
                 || m.swap().is_some()

@@ -11,6 +11,13 @@
 //!   `cpuset.mems`, and a process cannot join it (ENOSPC) until both are filled: ct copies them
 //!   from the parent at every level it creates.
 //! * pids (`pids.rst`): `pids.max`, `pids.current`; a refused fork(2) counts in `pids.events`.
+//! * devices (`devices.rst`): `devices.list` shows the allowed exceptions (or `a *:* rwm` for
+//!   "allow all"); a line written to `devices.deny` or `devices.allow` changes them (see
+//!   `device_rules.rs`). A fresh cgroup starts as its parent, usually "allow all", so the
+//!   first write is the reset `a` to `devices.deny`, then each allowed exception (runc's
+//!   order). When the cgroup already is an allow list (a second apply, processes may be
+//!   running), only the difference is written, so no allowed device is refused meanwhile. The
+//!   result is read back from `devices.list` and must match.
 //! * freezer (`freezer-subsystem.rst`): write `FROZEN` to `freezer.state` and poll until it
 //!   reads `FROZEN` (it may say `FREEZING` for a while); frozen processes cannot fork, so a
 //!   SIGKILL sent to every listed pid reaches all of them, and they die when `THAWED`.
@@ -21,6 +28,7 @@ use std::time::{Duration, Instant};
 use oci_spec::runtime::{LinuxCpu, LinuxMemory};
 
 use crate::cgroupfs::{read, read_key, read_num, read_opt, write};
+use crate::device_rules::{Access, Policy};
 use crate::error::CgroupError;
 use crate::stats::{CpuStats, MemoryStats, PidsStats};
 
@@ -106,6 +114,60 @@ pub fn set_cpu(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     }
     if let Some(r) = c.realtime_runtime() {
         write(&dir.join("cpu.rt_runtime_us"), &r.to_string())?;
+    }
+    Ok(())
+}
+
+/// Make the devices cgroup at `dir` enforce `target`.
+pub fn set_devices(dir: &Path, target: &Policy) -> Result<(), CgroupError> {
+    let list = dir.join("devices.list");
+    let (allow, deny) = (dir.join("devices.allow"), dir.join("devices.deny"));
+    let current = read(&list)?;
+    let current = Policy::parse_list(&current).ok_or_else(|| CgroupError::Parse {
+        path: list.clone(),
+        content: current.chars().take(80).collect(),
+    })?;
+    // Exceptions add to the default's opposite file, and are taken away through the other.
+    let (add, take) = if target.default_allow {
+        (&deny, &allow)
+    } else {
+        (&allow, &deny)
+    };
+    if current.default_allow || target.default_allow {
+        // devices.list cannot show an allow-all cgroup's deny exceptions: start over.
+        write(if target.default_allow { &allow } else { &deny }, "a")?;
+        for line in target.lines() {
+            write(add, &line)?;
+        }
+    } else {
+        for (d, a) in &target.exceptions {
+            let have = current.exceptions.get(d).copied().unwrap_or_default();
+            let missing = Access(a.0 & !have.0);
+            if !missing.is_empty() {
+                write(add, &format!("{d} {missing}"))?;
+            }
+        }
+        for (d, a) in &current.exceptions {
+            let want = target.exceptions.get(d).copied().unwrap_or_default();
+            let extra = Access(a.0 & !want.0);
+            if !extra.is_empty() {
+                write(take, &format!("{d} {extra}"))?;
+            }
+        }
+    }
+    if !target.default_allow {
+        let now = read(&list)?;
+        if Policy::parse_list(&now).as_ref() != Some(target) {
+            return Err(CgroupError::InvalidValue {
+                what: "device rules",
+                value: target.lines().join(", "),
+                reason: format!(
+                    "'{}' reads '{}' after writing them",
+                    list.display(),
+                    now.replace('\n', ", ")
+                ),
+            });
+        }
     }
     Ok(())
 }

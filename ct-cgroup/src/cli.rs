@@ -22,10 +22,11 @@ use crate::oci_config;
 
 const TOOL: &str = "ct-cgroup";
 
-/// cgroup limits (memory, cpu, pids) on cgroup v1, v2 and hybrid hosts.
+/// cgroup limits (memory, cpu, pids, devices) on cgroup v1, v2 and hybrid hosts.
 ///
 /// Gives a container (BUNDLE: a bundle directory or a container id; default: one line of
-/// stdin) its own cgroup /PARENT/ID with docker-style limits, records linux.cgroupsPath and
+/// stdin) its own cgroup /PARENT/ID with docker-style limits and its config's device rules
+/// (linux.resources.devices, then the devices every runtime allows), records linux.cgroupsPath and
 /// linux.resources in its config.json so the OCI runtime places the container there, and
 /// prints the bundle. With --pid, puts a running process under limits instead and prints the
 /// cgroups path.
@@ -281,9 +282,20 @@ fn run_inner(cli: Cli) -> Result<(), CgroupError> {
                     None => format!("/{}/{}", cli.parent, b.id()),
                 };
                 let cg = Cgroup::new(&h, &path, &cli.parent)?;
+                // The container's cgroup as the runtime will make it: the bundle's resources
+                // (its device rules too) with the flags laid over them.
+                let old = oci_config::resources(&b)?;
+                for w in old
+                    .as_ref()
+                    .map(oci_config::resource_warnings_of)
+                    .unwrap_or_default()
+                {
+                    eprintln!("{TOOL}: warning: {w}");
+                }
+                let merged = oci_config::merge(old, &res);
                 let created = cg.create()?;
                 let done = cg
-                    .set(&res)
+                    .set(&crate::for_container(Some(&merged)))
                     .and_then(|_| oci_config::record(&b, cg.path(), &res));
                 if let Err(e) = done {
                     if created {

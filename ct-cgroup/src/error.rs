@@ -88,6 +88,15 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot {what} '{path}'{detail}", detail = if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
+    Bpf {
+        what: &'static str,
+        path: PathBuf,
+        /// The verifier's last line, when it refused a program.
+        detail: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("bundle '{input}'")]
     Bundle {
         input: String,
@@ -139,6 +148,11 @@ impl CgroupError {
                 if errno(source) == libc::EACCES || errno(source) == libc::EPERM =>
             {
                 vec!["creating and removing cgroups needs root (or a delegated subtree)"]
+            }
+            CgroupError::Bpf { source, .. }
+                if errno(source) == libc::EPERM || errno(source) == libc::EACCES =>
+            {
+                vec!["cgroup v2 device rules are a BPF program: loading one needs CAP_BPF and CAP_SYS_ADMIN (root)"]
             }
             CgroupError::SwapAccountingOff { .. } => {
                 vec!["boot the kernel with swapaccount=1 (cgroup v1) to enable memory.memsw.*, or leave --memory-swap out"]

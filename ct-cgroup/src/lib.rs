@@ -1,4 +1,4 @@
-//! ct-cgroup: cgroup limits (memory, cpu, pids) on cgroup v1, v2 and hybrid hosts.
+//! ct-cgroup: cgroup limits (memory, cpu, pids, devices) on cgroup v1, v2 and hybrid hosts.
 //!
 //! cgroups(7) group processes so the kernel can account and limit what they use together. ct
 //! gives each container one cgroup, found by its OCI `linux.cgroupsPath`, and writes the OCI
@@ -20,8 +20,11 @@
 //! ```
 //!
 //! * [`apply`] creates the cgroup in every hierarchy (each v1 controller, and the unified
-//!   tree), writes the limits, then moves `pid` in. Idempotent for an existing cgroup (as
-//!   ct-cgroup leaves it for a bundle): limits are rewritten, the pid joins.
+//!   tree), writes the limits and the container's device rules (`linux.resources.devices`
+//!   followed by the devices every runtime allows, [`device_rules::RUNTIME_DEFAULTS`]; v1's
+//!   `devices.allow`/`devices.deny`, or a BPF program on v2), then moves `pid` in. Idempotent
+//!   for an existing cgroup (as ct-cgroup leaves it for a bundle): limits are rewritten, the
+//!   pid joins.
 //! * [`remove`] SIGKILLs whatever is left inside (`cgroup.kill` on v2, freeze + kill + thaw on
 //!   v1) and removes the cgroup on every hierarchy; a missing cgroup is not an error.
 //! * [`stats`] reads usage and limits ([`Stats`], `serde::Serialize`).
@@ -31,8 +34,8 @@
 //! ones under ct's parent (`ct`, or `$CT_CGROUP_PARENT`); see [`cgroups_path`].
 //!
 //! Modules: [`mountinfo`] (finding the hierarchies), [`cgroups_path`], [`cgroupfs`] (files,
-//! mkdir/rmdir), [`cgroup_v1`] and [`cgroup_v2`] (controller files), [`cgroup`] (one cgroup on
-//! all hierarchies), [`stats`], [`docker_units`] (`64m`, `--cpus 0.5`), [`oci_config`]
+//! mkdir/rmdir), [`cgroup_v1`] and [`cgroup_v2`] (controller files), [`device_rules`] and
+//! [`devices_bpf`] (device access), [`cgroup`] (one cgroup on all hierarchies), [`stats`], [`docker_units`] (`64m`, `--cpus 0.5`), [`oci_config`]
 //! (recording limits in a bundle), [`cli`].
 
 pub mod cgroup;
@@ -41,6 +44,8 @@ pub mod cgroup_v2;
 pub mod cgroupfs;
 pub mod cgroups_path;
 pub mod cli;
+pub mod device_rules;
+pub mod devices_bpf;
 pub mod docker_units;
 pub mod error;
 pub mod mountinfo;
@@ -61,16 +66,39 @@ pub fn open(cgroups_path: &str) -> Result<Cgroup, CgroupError> {
     Cgroup::new(&Hierarchy::detect()?, cgroups_path, &parent_from_env())
 }
 
-/// Create the cgroup `cgroups_path` on every hierarchy, write `resources`, move `pid` in.
-/// On failure a cgroup this call created is removed again.
+/// Create a container's cgroup `cgroups_path` on every hierarchy, write `resources` and the
+/// container's device rules ([`for_container`]), move `pid` in. On failure a cgroup this call
+/// created is removed again.
 pub fn apply(
     cgroups_path: &str,
     resources: Option<&LinuxResources>,
     pid: i32,
 ) -> Result<Cgroup, CgroupError> {
     let cg = open(cgroups_path)?;
-    cg.apply(resources, Some(pid))?;
+    cg.apply(Some(&for_container(resources)), Some(pid))?;
     Ok(cg)
+}
+
+/// What an OCI runtime applies to a container's cgroup: `resources` with the runtime's own
+/// devices ([`device_rules::RUNTIME_DEFAULTS`]) after its device rules, as runc does — so a
+/// config without device rules still denies every other device.
+pub fn for_container(resources: Option<&LinuxResources>) -> LinuxResources {
+    let mut r = resources.cloned().unwrap_or_default();
+    let mut rules = r.devices().clone().unwrap_or_default();
+    rules.extend(device_rules::RUNTIME_DEFAULTS.iter().map(|d| {
+        let mut o = oci_spec::runtime::LinuxDeviceCgroup::default();
+        o.set_allow(d.allow);
+        o.set_typ(d.kind.map(|k| match k {
+            device_rules::Kind::Char => oci_spec::runtime::LinuxDeviceType::C,
+            device_rules::Kind::Block => oci_spec::runtime::LinuxDeviceType::B,
+        }));
+        o.set_major(d.major.map(i64::from));
+        o.set_minor(d.minor.map(i64::from));
+        o.set_access(Some(d.access.to_string()));
+        o
+    }));
+    r.set_devices(Some(rules));
+    r
 }
 
 /// Kill what is left in `cgroups_path` and remove it on every hierarchy. Returns false when

@@ -3,6 +3,9 @@
 //! limits, so ct-exec — or runc, crun, any OCI runtime — places the container there. The file
 //! is read, changed and replaced atomically (`ct_layout::bundle`), keeping every other field,
 //! and only the sections ct-cgroup was asked to set are changed.
+//!
+//! [`resource_warnings`] names every `linux.resources` key that ct does not apply, so no limit
+//! is dropped without a word (ct-exec and ct-cgroup print them).
 
 use oci_spec::runtime::{Linux, LinuxCpu, LinuxMemory, LinuxResources};
 
@@ -26,6 +29,19 @@ pub fn cgroups_path(bundle: &Bundle) -> Result<Option<String>, CgroupError> {
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned())
         .filter(|p| !p.is_empty()))
+}
+
+/// The bundle's `linux.resources`, if it has them.
+pub fn resources(bundle: &Bundle) -> Result<Option<LinuxResources>, CgroupError> {
+    let spec = bundle.load_config().map_err(bundle_err(bundle))?;
+    Ok(spec.linux().as_ref().and_then(|l| l.resources().clone()))
+}
+
+/// [`resource_warnings`] for parsed resources.
+pub fn resource_warnings_of(r: &LinuxResources) -> Vec<String> {
+    serde_json::to_value(r)
+        .map(|v| resource_warnings(&v))
+        .unwrap_or_default()
 }
 
 /// `base` with the given limits set (oci-spec 0.7 has no setters on LinuxMemory, so this goes
@@ -105,6 +121,85 @@ pub fn record(bundle: &Bundle, path: &str, resources: &LinuxResources) -> Result
     bundle.save_config(&spec).map_err(bundle_err(bundle))
 }
 
+/// `linux.resources` keys ct applies (`*`: any key or index).
+const APPLIED: &[&str] = &[
+    "devices",
+    "devices.*",
+    "devices.*.allow",
+    "devices.*.type",
+    "devices.*.major",
+    "devices.*.minor",
+    "devices.*.access",
+    "memory",
+    "memory.limit",
+    "memory.swap",
+    "memory.reservation",
+    "memory.swappiness",
+    "memory.disableOOMKiller",
+    "cpu",
+    "cpu.shares",
+    "cpu.quota",
+    "cpu.burst",
+    "cpu.period",
+    "cpu.realtimeRuntime",
+    "cpu.realtimePeriod",
+    "cpu.cpus",
+    "cpu.mems",
+    "cpu.idle",
+    "pids",
+    "pids.limit",
+    "unified",
+    "unified.*",
+];
+
+/// One warning per key of the `linux.resources` object `v` that ct does not apply and that is
+/// set (not null, empty or false): `linux.resources.blockIO is not applied`.
+pub fn resource_warnings(v: &serde_json::Value) -> Vec<String> {
+    fn set(v: &serde_json::Value) -> bool {
+        use serde_json::Value;
+        match v {
+            Value::Null | Value::Bool(false) => false,
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+            _ => true,
+        }
+    }
+    fn walk(v: &serde_json::Value, path: &str, generic: &str, out: &mut Vec<String>) {
+        let children: Vec<(String, &serde_json::Value)> = match v {
+            serde_json::Value::Object(o) => o.iter().map(|(k, v)| (k.clone(), v)).collect(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v))
+                .collect(),
+            _ => return,
+        };
+        let sep = if generic.is_empty() { "" } else { "." };
+        for (k, child) in children {
+            let literal = format!("{generic}{sep}{k}");
+            let any = format!("{generic}{sep}*");
+            let g = if APPLIED.contains(&literal.as_str()) {
+                literal
+            } else if APPLIED.contains(&any.as_str()) {
+                any
+            } else {
+                if set(child) {
+                    out.push(format!("linux.resources.{path}{sep}{k} is not applied"));
+                }
+                continue;
+            };
+            // unified's keys are cgroup file names (with dots): values, not more keys.
+            if g != "unified.*" {
+                walk(child, &format!("{path}{sep}{k}"), &g, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, "", "", &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +235,29 @@ mod tests {
         assert_eq!(cgroups_path(&b).unwrap().as_deref(), Some("/ct/x"));
         // Nothing but config.json in the bundle: the write was temp + rename.
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn keys_ct_does_not_apply_are_named() {
+        let w = resource_warnings(&serde_json::json!({
+            "devices": [{"allow": false, "access": "rwm"}],
+            "memory": {"limit": 1, "kernel": 5, "useHierarchy": false, "disableOOMKiller": false},
+            "blockIO": {"weight": 10},
+            "hugepageLimits": [],
+            "rdma": {"mlx": {"hcaHandles": 1}},
+            "unified": {"memory.high": "1"},
+            "network": null,
+            "bogus": 1,
+        }));
+        assert_eq!(
+            w,
+            [
+                "linux.resources.blockIO is not applied",
+                "linux.resources.bogus is not applied",
+                "linux.resources.memory.kernel is not applied",
+                "linux.resources.rdma is not applied",
+            ]
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `linux.cgroupsPath` and `linux.resources` (cgroups(7)): the container's process is put in
-//! its cgroup, with the memory, cpu and pids limits written, *before* it executes anything —
+//! its cgroup, with the memory, cpu and pids limits and the device rules (the config's, then
+//! the devices every runtime allows, as runc: opening any other device node fails with EPERM)
+//! written, *before* it executes anything —
 //! by the parent, while the child waits in the handshake. The cgroup code is ct-cgroup's
 //! library (`ct_cgroup::apply`), so ct-exec and ct-cgroup agree on paths and on v1, v2 and
 //! hybrid hosts.

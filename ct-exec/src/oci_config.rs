@@ -174,10 +174,6 @@ const KNOWN: &[&str] = &[
     "linux.readonlyPaths.*",
     "linux.cgroupsPath",
     "linux.resources",
-    "linux.resources.*",
-    "linux.resources.*.*",
-    "linux.resources.*.*.*",
-    "linux.resources.*.*.*.*",
     "linux.seccomp",
     "linux.seccomp.*",
     "linux.seccomp.*.*",
@@ -283,6 +279,11 @@ pub fn check_keys(v: &Value) -> (Vec<String>, Vec<String>) {
             }
             if !KNOWN.iter().any(|e| matches(e, &g)) {
                 warn.push(format!("unknown key {p} is ignored"));
+                continue;
+            }
+            // ct-cgroup applies the resources, and names what it does not.
+            if g == "linux.resources" {
+                warn.extend(ct_cgroup::oci_config::resource_warnings(child));
                 continue;
             }
             walk(child, &p, &g, warn, err);
@@ -598,6 +599,27 @@ mod tests {
             "{warn:?}"
         );
         assert_eq!(err, vec!["linux.intelRdt".to_string()]);
+    }
+
+    #[test]
+    fn resource_keys_ct_does_not_apply_are_named() {
+        let v = json!({
+            "linux": {"resources": {
+                "devices": [{"allow": false, "access": "rwm"}],
+                "memory": {"limit": 1000000},
+                "blockIO": {"weight": 10},
+                "hugepageLimits": [{"pageSize": "2MB", "limit": 1}],
+            }},
+        });
+        let (warn, err) = check_keys(&v);
+        assert_eq!(
+            warn,
+            [
+                "linux.resources.blockIO is not applied",
+                "linux.resources.hugepageLimits is not applied"
+            ]
+        );
+        assert!(err.is_empty());
     }
 
     #[test]

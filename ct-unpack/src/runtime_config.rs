@@ -25,6 +25,32 @@ use crate::passwd::ResolvedUser;
 /// The `PATH` a container gets when its image does not set one (docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// The device cgroup list docker and podman give a container (applied by ct-cgroup for
+/// ct-exec): deny every device, then allow mknod of any character or block node (opening one
+/// stays refused: a container's root cannot read the host's disk through a node it makes),
+/// and read/write/mknod of null, zero, full, random, urandom, tty, console, ptmx and the pts.
+/// Like docker's, no tun (10:200).
+fn default_device_rules() -> serde_json::Value {
+    let allow = |t: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
+        json!({"allow": true, "type": t, "major": major.unwrap_or(-1),
+               "minor": minor.unwrap_or(-1), "access": access})
+    };
+    json!([
+        {"allow": false, "access": "rwm"},
+        allow("c", None, None, "m"),
+        allow("b", None, None, "m"),
+        allow("c", Some(1), Some(3), "rwm"),
+        allow("c", Some(1), Some(5), "rwm"),
+        allow("c", Some(1), Some(7), "rwm"),
+        allow("c", Some(1), Some(8), "rwm"),
+        allow("c", Some(1), Some(9), "rwm"),
+        allow("c", Some(5), Some(0), "rwm"),
+        allow("c", Some(5), Some(1), "rwm"),
+        allow("c", Some(5), Some(2), "rwm"),
+        allow("c", Some(136), None, "rwm"),
+    ])
+}
+
 /// Docker's default capability set (moby `oci/caps/defaults.go`).
 pub const DEFAULT_CAPS: [&str; 14] = [
     "CAP_CHOWN",
@@ -289,7 +315,7 @@ pub fn build(
         ],
         "maskedPaths": MASKED_PATHS,
         "readonlyPaths": READONLY_PATHS,
-        "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+        "resources": {"devices": default_device_rules()},
     });
     if let Some(s) = seccomp {
         linux["seccomp"] = s;

@@ -4,6 +4,7 @@
 
 pub mod bins;
 pub mod child;
+pub mod host_disk;
 pub mod image;
 pub mod mounts;
 pub mod registry;
