@@ -176,9 +176,16 @@ impl Root {
 
     /// Step 3 for a file (a bind mount's target): its parent made with [`Root::mkdir_all`],
     /// then the file created with `O_CREAT|O_EXCL|O_NOFOLLOW` (never truncating or following
-    /// anything). An existing one is opened in the root as `O_PATH`.
+    /// anything). An existing one is opened in the root as `O_PATH`; a dangling symlink gets
+    /// its target created, inside the root.
     pub fn create_file(&self, path: &Path, mode: u32) -> io::Result<OwnedFd> {
-        let p = clean(path);
+        self.create_file_depth(&clean(path), mode, 0)
+    }
+
+    fn create_file_depth(&self, p: &Path, mode: u32, depth: usize) -> io::Result<OwnedFd> {
+        if depth > MAX_LINKS {
+            return Err(errno(libc::ELOOP));
+        }
         let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
             return Err(errno(libc::EISDIR));
         };
@@ -191,7 +198,14 @@ impl Root {
             Mode::from_raw_mode(mode),
         ) {
             Ok(fd) => Ok(fd),
-            Err(rustix::io::Errno::EXIST) => self.open_in(&p, OFlags::PATH),
+            Err(rustix::io::Errno::EXIST) => match self.open_in(p, OFlags::PATH) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    let target = rfs::readlinkat(&dir, name, Vec::new())?;
+                    let target = Path::new(OsStr::from_bytes(target.as_bytes()));
+                    self.create_file_depth(&clean(&parent.join(target)), mode, depth + 1)
+                }
+                r => r,
+            },
             Err(e) => Err(e.into()),
         }
     }
@@ -320,6 +334,12 @@ mod tests {
         root.mkdir_all(Path::new("/abs/new/deeper"), 0o755).unwrap();
         root.create_file(Path::new("var/rel/f"), 0o644).unwrap();
         root.create_file(Path::new("var/rel/f"), 0o644).unwrap();
+        symlink(t.path().join("outside/secret"), r.join("file-link")).unwrap();
+        root.create_file(Path::new("file-link"), 0o644).unwrap();
+        assert_eq!(
+            fs::read_to_string(t.path().join("outside/secret")).unwrap(),
+            "host"
+        );
         let outside: Vec<_> = fs::read_dir(t.path().join("outside")).unwrap().collect();
         assert_eq!(outside.len(), 1, "only the secret is outside");
         assert!(r.join("run/x").is_dir());
@@ -327,6 +347,9 @@ mod tests {
             .join(t.path().join("outside").strip_prefix("/").unwrap())
             .join("new/deeper")
             .is_dir());
+        assert!(r
+            .join(t.path().join("outside/secret").strip_prefix("/").unwrap())
+            .is_file());
         // A dangling link on the way gets its target made, inside.
         symlink("/nowhere/at/all", r.join("dangling")).unwrap();
         root.mkdir_all(Path::new("dangling/x"), 0o755).unwrap();
