@@ -148,30 +148,22 @@ fn a_mount_through_symlinks_to_host_paths_stays_in_the_root() {
     }
 }
 
-/// Swaps two names in a loop (renameat2 RENAME_EXCHANGE) until dropped: a process of the
-/// container flipping a path component between a directory and a symlink to the host.
+/// Runs `step` in a loop until dropped: a process of the container changing a path under
+/// ct-exec's feet.
 struct Flipper {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<u64>>,
 }
 
 impl Flipper {
-    fn start(pairs: Vec<(PathBuf, PathBuf)>) -> Flipper {
+    fn start(mut step: impl FnMut() + Send + 'static) -> Flipper {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut n = 0u64;
             // Bounded by the caller's time limit, and by a count in case it never stops.
             while !s.load(Ordering::Relaxed) && n < 2_000_000_000 {
-                for (a, b) in &pairs {
-                    let _ = nix::fcntl::renameat2(
-                        None,
-                        a.as_path(),
-                        None,
-                        b.as_path(),
-                        nix::fcntl::RenameFlags::RENAME_EXCHANGE,
-                    );
-                }
+                step();
                 n += 1;
             }
             n
@@ -180,6 +172,22 @@ impl Flipper {
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// Swap each pair of names (renameat2 RENAME_EXCHANGE): a directory and a symlink to
+    /// the host trade places.
+    fn exchange(pairs: Vec<(PathBuf, PathBuf)>) -> Flipper {
+        Flipper::start(move || {
+            for (a, b) in &pairs {
+                let _ = nix::fcntl::renameat2(
+                    None,
+                    a.as_path(),
+                    None,
+                    b.as_path(),
+                    nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+                );
+            }
+        })
     }
 }
 
@@ -224,7 +232,7 @@ fn a_path_component_swapped_for_a_host_symlink_never_leads_ct_exec_onto_the_host
             && fs::read_to_string(host.0.join("null")).ok().as_deref() == Some("precious")
     };
 
-    let flipper = Flipper::start(vec![
+    let flipper = Flipper::exchange(vec![
         (rootfs.join("race"), rootfs.join("race-link")),
         (rootfs.join("dev/race"), rootfs.join("dev/race-link")),
     ]);
@@ -400,4 +408,58 @@ fn a_working_directory_through_an_fd_link_is_not_a_host_directory() {
     // A missing one is still created, inside the root.
     let out = f.run(&[b.to_str().unwrap(), "-w", "/new/dir", "--", "pwd"]);
     assert_eq!(stdout(&out), "/new/dir\n", "stderr: {}", stderr(&out));
+}
+
+#[test]
+fn a_dev_null_swapped_for_a_symlink_never_unmasks_a_kernel_setting() {
+    let f = Fixture::new();
+    let core_pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let b = f.bundle("b", |v| {
+        // The image's own /dev, so a process sharing the rootfs can swap its /dev/null.
+        mounts(v).retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+        v["process"]["args"] = json!(["cat", "/proc/timer_list"]);
+    });
+    let dev = b.join("rootfs/dev");
+    fs::write(dev.join("null"), "").unwrap();
+    // Masking binds /dev/null over /proc/timer_list: through this link it would bind the
+    // container's (writable) view of the host-wide core_pattern there instead.
+    // A real null device and that link, each put in place by an atomic rename, in turn.
+    let flipper = Flipper::start(move || {
+        let (tmp, null) = (dev.join(".swap"), dev.join("null"));
+        let _ = fs::remove_file(&tmp);
+        let _ = symlink("/proc/sys/kernel/core_pattern", &tmp);
+        let _ = fs::rename(&tmp, &null);
+        let _ = nix::sys::stat::mknod(
+            &tmp,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(1, 3),
+        );
+        let _ = fs::rename(&tmp, &null);
+    });
+    let (mut runs, mut ran, mut hits) = (0, 0, 0);
+    let start = Instant::now();
+    while runs < 3000 && start.elapsed() < Duration::from_secs(6) {
+        let out = f.run(&[b.to_str().unwrap()]);
+        runs += 1;
+        if out.status.code() == Some(0) {
+            ran += 1;
+            if !out.stdout.is_empty() {
+                hits += 1;
+            }
+        } else if runs < 5 {
+            eprintln!("{}", stderr(&out));
+        }
+    }
+    drop(flipper);
+    eprintln!("{runs} starts, {ran} ran, {hits} saw a kernel setting at /proc/timer_list");
+    assert!(ran > 0, "no container ran at all");
+    assert_eq!(
+        hits, 0,
+        "{hits} of {runs} starts masked /proc/timer_list with another file"
+    );
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
+        core_pattern
+    );
 }
