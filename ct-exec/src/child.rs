@@ -33,6 +33,7 @@ use nix::sys::signal::SigSet;
 use nix::unistd::{fork, ForkResult};
 
 use crate::oci_config::Plan;
+use crate::rootfs_path::Rootfs;
 use crate::{credentials, devices, exec, init, masked_paths, mounts, namespaces, pivot_root};
 use crate::{rlimits, sync_socket, sysctl, user_ns};
 
@@ -127,7 +128,7 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
         }
         namespaces::unshare(f).map_err(own)?;
         for (clock, v) in &p.time_offsets {
-            std::fs::write("/proc/self/timens_offsets", format!("{clock} {v}"))
+            crate::procfs::write("self/timens_offsets", format!("{clock} {v}").as_bytes())
                 .map_err(|e| (125, format!("cannot set time offset {clock} {v}: {e}")))?;
         }
         // SAFETY: this process is single-threaded; the child only continues this setup.
@@ -169,7 +170,7 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
 
     // 8.
     if let Some(adj) = p.oom_score_adj {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+        crate::procfs::write("self/oom_score_adj", adj.to_string().as_bytes()).map_err(|e| {
             (
                 125,
                 format!("cannot set oomScoreAdj {adj}: {e} (lowering it needs CAP_SYS_RESOURCE)"),
@@ -193,15 +194,12 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
 pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
     let p = a.plan;
     // 10.
-    if !p.cwd.is_dir() {
-        let _ = std::fs::create_dir_all(&p.cwd);
-    }
-    std::env::set_current_dir(&p.cwd).map_err(|e| {
+    working_directory(&p.cwd).map_err(|e| {
         (
             125,
             format!(
-                "cannot change to working directory '{}': {e}",
-                p.cwd.display()
+                "cannot change to working directory {}: {e}",
+                ct_layout::pipe::quote(p.cwd.as_os_str().as_encoded_bytes())
             ),
         )
     })?;
@@ -267,30 +265,48 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
     Err((code, format!("cannot run '{cmd}': {e}")))
 }
 
-/// Step 9.
+/// Step 10: the working directory, resolved inside the container's root only (`/` is that
+/// root by now): openat2 `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`, so neither a symlink nor
+/// `/proc/self/fd/N` leads to a host directory; created there when missing; then `fchdir`.
+fn working_directory(cwd: &Path) -> std::io::Result<()> {
+    use rustix::fs::OFlags;
+    let root = ct_layout::in_root::Root::open(Path::new("/"))?;
+    let dir = match root.open_in(cwd, OFlags::PATH | OFlags::DIRECTORY) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => root.mkdir_all(cwd, 0o755)?,
+        r => r?,
+    };
+    Ok(rustix::process::fchdir(&dir)?)
+}
+
+/// Step 9. Every path in the root is opened through a handle of it ([`crate::rootfs_path`]):
+/// the rootfs before `pivot_root` (opened after its bind onto itself, so lookups see the
+/// mounts made below it), `/` after.
 fn rootfs(a: &ChildArgs, userns: bool, cgroups: &mounts::CgroupView) -> Step<()> {
     let p = a.plan;
     let root = &p.rootfs;
     pivot_root::prepare(root, p.propagation).map_err(own)?;
+    let r = Rootfs::open(root).map_err(own)?;
     for m in &p.mounts {
-        mounts::mount_one(root, m, userns, cgroups).map_err(own)?;
+        mounts::mount_one(&r, m, userns, cgroups).map_err(own)?;
     }
     for d in &p.devices {
-        devices::create(root, d, userns).map_err(own)?;
+        devices::create(&r, d, userns).map_err(own)?;
     }
-    devices::links(root).map_err(own)?;
+    devices::links(&r).map_err(own)?;
     if let Some((_, slave_path)) = &a.pty_slave {
-        devices::console(root, slave_path).map_err(own)?;
+        devices::console(&r, slave_path).map_err(own)?;
     }
+    drop(r);
     pivot_root::pivot(root, p.propagation).map_err(own)?;
     for (k, v) in &p.sysctl {
         sysctl::set(k, v).map_err(own)?;
     }
+    let r = Rootfs::open(Path::new("/")).map_err(own)?;
     for m in &p.masked {
-        masked_paths::mask(m).map_err(own)?;
+        masked_paths::mask(&r, m).map_err(own)?;
     }
-    for r in &p.readonly {
-        masked_paths::readonly(r).map_err(own)?;
+    for ro in &p.readonly {
+        masked_paths::readonly(&r, ro).map_err(own)?;
     }
     if p.root_readonly {
         masked_paths::remount_ro(Path::new("/")).map_err(|e| {

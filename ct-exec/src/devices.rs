@@ -1,7 +1,9 @@
 //! Device nodes in the container's `/dev` (mknod(2), the runtime spec's "Default Devices").
 //!
 //! The `/dev` of a container is normally a fresh tmpfs from the mounts list, so it starts
-//! empty. Steps, all before `pivot_root`:
+//! empty; but it may be the image's own directory, shared with other containers. So every node
+//! and link is made with the `*at` calls relative to an fd of its directory opened inside the
+//! root ([`crate::rootfs_path`]), never by a host path. Steps, all before `pivot_root`:
 //!
 //! 1. The six default character devices `null zero full random urandom tty` (1:3 1:5 1:7 1:8
 //!    1:9 5:0, mode 0666), then every entry of `linux.devices`. Outside a user namespace each
@@ -11,17 +13,17 @@
 //!    and `/dev/ptmx -> pts/ptmx`, so the container's own devpts instance is used.
 //! 3. With a terminal, `/dev/console` is the pty's slave side, bind-mounted.
 
-use std::ffi::CString;
-use std::fs;
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::symlink;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use ct_layout::in_root::clean;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Uid};
 
-use crate::mounts::{make_mountpoint, mount};
-use crate::rootfs_path::{self, ResolveError};
+use crate::mounts::mount;
+use crate::rootfs_path::{target, ResolveError, Rootfs};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DevicePlan {
@@ -98,83 +100,122 @@ impl DevicePlan {
     }
 }
 
-/// Step 1 for one device.
-pub fn create(rootfs: &Path, d: &DevicePlan, userns: bool) -> Result<(), DeviceError> {
-    let dest = rootfs_path::resolve(rootfs, &d.path)?;
+/// The parent directory (created inside the root) and the last component of `path`.
+fn parent_and_name(rootfs: &Rootfs, path: &Path) -> Result<(OwnedFd, OsString), DeviceError> {
+    let err = |source: io::Error| DeviceError::Create {
+        path: path.to_path_buf(),
+        source,
+    };
+    let p = clean(path);
+    let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
+        return Err(DeviceError::Path(path.to_path_buf()));
+    };
+    let dir = rootfs.root.mkdir_all(parent, 0o755).map_err(err)?;
+    Ok((dir, name.to_os_string()))
+}
+
+/// Remove what is at `dir`/`name` (a node of an image's own `/dev`), never a directory.
+fn remove(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
+    match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+            Err(io::Error::from_raw_os_error(libc::EISDIR))
+        }
+        Ok(_) => Ok(rfs::unlinkat(dir, name, AtFlags::empty())?),
+        Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An empty file `dir`/`name`, created here and now (never an existing one, never followed).
+fn new_file(dir: &OwnedFd, name: &OsStr) -> io::Result<OwnedFd> {
+    let flags = OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::WRONLY;
+    Ok(rfs::openat(
+        dir,
+        name,
+        flags | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )?)
+}
+
+/// Step 1 for one device: everything relative to the fd of its directory, the mode and
+/// owner set through an fd of the node checked to be the node just made.
+pub fn create(rootfs: &Rootfs, d: &DevicePlan, userns: bool) -> Result<(), DeviceError> {
     let err = |source: io::Error| DeviceError::Create {
         path: d.path.clone(),
         source,
     };
-    if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent).map_err(err)?;
-    }
+    let (dir, name) = parent_and_name(rootfs, &d.path)?;
     // A node already there (a /dev that is not a fresh tmpfs) is replaced.
-    if fs::symlink_metadata(&dest).is_ok() {
-        fs::remove_file(&dest).map_err(err)?;
-    }
+    remove(&dir, &name).map_err(err)?;
     if userns && d.kind != libc::S_IFIFO {
-        make_mountpoint(&dest, true).map_err(|e| DeviceError::Create {
-            path: d.path.clone(),
-            source: io::Error::other(e.to_string()),
-        })?;
-        return mount(Some(&d.path), &dest, None, libc::MS_BIND, None).map_err(err);
+        let fd = new_file(&dir, &name).map_err(err)?;
+        return mount(Some(&d.path), &target(&fd), None, libc::MS_BIND, None).map_err(err);
     }
-    let c = CString::new(dest.as_os_str().as_bytes()).map_err(|e| err(io::Error::other(e)))?;
-    let dev = libc::makedev(d.major, d.minor);
-    // SAFETY: c is NUL-terminated; mknod creates one node.
-    if unsafe { libc::mknod(c.as_ptr(), d.kind | d.mode as libc::mode_t, dev) } != 0 {
-        return Err(err(io::Error::last_os_error()));
+    let dev = rfs::makedev(d.major, d.minor);
+    let kind = FileType::from_raw_mode(d.kind);
+    rfs::mknodat(&dir, &name, kind, Mode::from_raw_mode(d.mode), dev).map_err(|e| err(e.into()))?;
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rfs::openat(&dir, &name, flags, Mode::empty()).map_err(|e| err(e.into()))?;
+    let st = rfs::fstat(&fd).map_err(|e| err(e.into()))?;
+    let rdev = if d.kind == libc::S_IFIFO {
+        st.st_rdev
+    } else {
+        dev
+    };
+    if FileType::from_raw_mode(st.st_mode) != kind || st.st_rdev != rdev {
+        return Err(err(io::Error::other("replaced while being created")));
     }
-    // mknod's mode is filtered by the umask; chmod sets it exactly.
-    // SAFETY: as above.
-    if unsafe { libc::chmod(c.as_ptr(), d.mode as libc::mode_t) } != 0 {
-        return Err(err(io::Error::last_os_error()));
-    }
-    // SAFETY: as above.
-    if unsafe { libc::chown(c.as_ptr(), d.uid, d.gid) } != 0 {
-        return Err(err(io::Error::last_os_error()));
-    }
-    Ok(())
+    // mknod's mode is filtered by the umask; chmod sets it exactly (through the fd's name:
+    // an O_PATH fd takes no fchmod).
+    rfs::chmod(target(&fd), Mode::from_raw_mode(d.mode)).map_err(|e| err(e.into()))?;
+    rfs::chownat(
+        &fd,
+        "",
+        Some(Uid::from_raw(d.uid)),
+        Some(Gid::from_raw(d.gid)),
+        AtFlags::EMPTY_PATH,
+    )
+    .map_err(|e| err(e.into()))
 }
 
-/// Step 2.
-pub fn links(rootfs: &Path) -> Result<(), DeviceError> {
-    let dev = rootfs_path::resolve(rootfs, Path::new("/dev"))?;
-    for (name, target) in [
+/// Step 2, relative to the fd of the container's `/dev`.
+pub fn links(rootfs: &Rootfs) -> Result<(), DeviceError> {
+    let dev = rootfs.open_in(Path::new("/dev"), OFlags::PATH | OFlags::DIRECTORY)?;
+    for (name, link) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
         ("ptmx", "pts/ptmx"),
     ] {
-        let p = dev.join(name);
-        if fs::symlink_metadata(&p).is_ok() {
+        let err = |source: io::Error| DeviceError::Create {
+            path: PathBuf::from("/dev").join(name),
+            source,
+        };
+        if rfs::statat(&dev, name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
             if name == "ptmx" {
                 // A real ptmx node (no devpts in the mounts) is kept.
                 continue;
             }
-            let _ = fs::remove_file(&p);
+            remove(&dev, OsStr::new(name)).map_err(err)?;
         }
-        symlink(target, &p).map_err(|source| DeviceError::Create {
-            path: PathBuf::from("/dev").join(name),
-            source,
-        })?;
+        rfs::symlinkat(link, &dev, name).map_err(|e| err(e.into()))?;
     }
     Ok(())
 }
 
-/// Step 3: bind the pty slave (a host path like `/dev/pts/3`) onto `/dev/console`.
-pub fn console(rootfs: &Path, slave: &Path) -> Result<(), DeviceError> {
-    let dest = rootfs_path::resolve(rootfs, Path::new("/dev/console"))?;
+/// Step 3: bind the pty slave (a host path like `/dev/pts/3`) onto a `/dev/console` made
+/// here and now.
+pub fn console(rootfs: &Rootfs, slave: &Path) -> Result<(), DeviceError> {
+    let path = Path::new("/dev/console");
     let err = |source: io::Error| DeviceError::Create {
-        path: PathBuf::from("/dev/console"),
+        path: path.to_path_buf(),
         source,
     };
-    if fs::symlink_metadata(&dest).is_ok() {
-        fs::remove_file(&dest).map_err(err)?;
-    }
-    fs::File::create(&dest).map_err(err)?;
-    mount(Some(slave), &dest, None, libc::MS_BIND, None).map_err(err)
+    let (dir, name) = parent_and_name(rootfs, path)?;
+    remove(&dir, &name).map_err(err)?;
+    let fd = new_file(&dir, &name).map_err(err)?;
+    mount(Some(slave), &target(&fd), None, libc::MS_BIND, None).map_err(err)
 }
 
 #[cfg(test)]

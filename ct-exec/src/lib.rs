@@ -25,6 +25,7 @@ pub mod namespaces;
 pub mod nsenter;
 pub mod oci_config;
 pub mod pivot_root;
+pub mod procfs;
 pub mod pty;
 pub mod rfc3339;
 pub mod rlimits;

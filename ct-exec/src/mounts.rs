@@ -8,8 +8,10 @@
 //! * everything else (`mode=755 size=64k newinstance gid=5 …`) → the filesystem's `data`.
 //!
 //! Steps for one entry:
-//! 1. Resolve the destination inside the rootfs without following symlinks out of it
-//!    ([`crate::rootfs_path`]); create it (a directory, or an empty file when binding a file).
+//! 1. Open the destination inside the rootfs, never following symlinks out of it, and create
+//!    it where missing (a directory, or an empty file when binding a file), all through fds
+//!    ([`crate::rootfs_path`]); the mount goes onto that fd. `proc`/`sysfs` need an ordinary
+//!    directory there, not a symlink.
 //! 2. A bind mount is made first (`MS_BIND`, `MS_REC` for rbind), then remounted with
 //!    `MS_REMOUNT|MS_BIND|flags`, because the kernel ignores `ro`/`nosuid`/… on the bind itself.
 //!    Any other type is mounted in one call with its flags and data.
@@ -31,12 +33,15 @@
 use std::ffi::CString;
 use std::fs;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Mount;
 
-use crate::rootfs_path::{self, ResolveError};
+use rustix::fs::OFlags;
+
+use crate::rootfs_path::{target, ResolveError, Rootfs};
 
 #[derive(Debug, Clone)]
 pub struct MountPlan {
@@ -61,6 +66,10 @@ pub enum MountError {
     Missing { dest: PathBuf, source_path: PathBuf },
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    #[error(
+        "mount '{dest}': {typ} must be mounted on an ordinary directory, not through a symlink"
+    )]
+    NotDir { typ: String, dest: PathBuf },
     #[error("cannot create mount point '{path}'")]
     Mkdir {
         path: PathBuf,
@@ -287,22 +296,59 @@ fn read_own() -> Vec<(String, String)> {
         .collect()
 }
 
+/// Step 1: the mount point's fd, created inside the root where missing. `proc` and `sysfs`
+/// go only onto an ordinary directory, never through a final symlink (runc's check after
+/// CVE-2023-28642: a `/proc` that leads elsewhere fools every later write to `/proc`).
+fn mountpoint(rootfs: &Rootfs, m: &MountPlan) -> Result<OwnedFd, MountError> {
+    let mk = |source: io::Error| MountError::Mkdir {
+        path: m.destination.clone(),
+        source,
+    };
+    let file_target = m.bind && m.source.as_deref().is_some_and(|s| !s.is_dir());
+    if m.typ == "proc" || m.typ == "sysfs" {
+        match rootfs
+            .root
+            .open_in(&m.destination, OFlags::PATH | OFlags::NOFOLLOW)
+        {
+            Ok(fd) => {
+                let st = rustix::fs::fstat(&fd).map_err(|e| mk(e.into()))?;
+                if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                    != rustix::fs::FileType::Directory
+                {
+                    return Err(MountError::NotDir {
+                        typ: m.typ.clone(),
+                        dest: m.destination.clone(),
+                    });
+                }
+                return Ok(fd);
+            }
+            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(mk(e)),
+            Err(_) => {}
+        }
+    }
+    if file_target {
+        rootfs.root.create_file(&m.destination, 0o644).map_err(mk)
+    } else {
+        rootfs.root.mkdir_all(&m.destination, 0o755).map_err(mk)
+    }
+}
+
 /// Mount one entry below `rootfs`. `userns` selects the fallbacks for what only the host's
 /// user namespace may mount (sysfs, cgroup v1).
 pub fn mount_one(
-    rootfs: &Path,
+    rootfs: &Rootfs,
     m: &MountPlan,
     userns: bool,
     cgroups: &CgroupView,
 ) -> Result<(), MountError> {
-    let dest = rootfs_path::resolve(rootfs, &m.destination)?;
-    let file_target = m.bind && m.source.as_deref().is_some_and(|s| !s.is_dir());
-    make_mountpoint(&dest, file_target)?;
+    let fd = mountpoint(rootfs, m)?;
+    let dest = target(&fd);
     let err = |what: &str, source: io::Error| MountError::Mount {
         what: what.to_string(),
         dest: m.destination.clone(),
         source,
     };
+    let reopen = |fd: &OwnedFd| rootfs.reopen(fd.as_fd()).map_err(|e| err("reopen", e));
     if m.bind {
         let src = m.source.as_deref();
         mount(
@@ -320,10 +366,12 @@ pub fn mount_one(
         })?;
         let extra = m.flags & !libc::MS_REC;
         if extra != 0 {
-            let keep = if userns { locked_flags(&dest) } else { 0 };
+            let now_fd = reopen(&fd)?;
+            let now = target(&now_fd);
+            let keep = if userns { locked_flags(&now) } else { 0 };
             mount(
                 None,
-                &dest,
+                &now,
                 None,
                 libc::MS_REMOUNT | libc::MS_BIND | extra | keep,
                 None,
@@ -332,15 +380,15 @@ pub fn mount_one(
         }
     } else if m.typ == "cgroup" {
         let r = match cgroups {
-            CgroupView::Namespace(own) => match mount_cgroup(&dest, m) {
+            CgroupView::Namespace(own) => match mount_cgroup(rootfs, &fd, m) {
                 // Only the host's user namespace may mount cgroup v1 hierarchies.
                 Err(e) if userns && e.raw_os_error() == Some(libc::EPERM) => {
-                    bind_cgroup(&dest, m, own, userns)
+                    bind_cgroup(rootfs, &fd, m, own, userns)
                 }
                 r => r,
             },
-            CgroupView::Own(own) => bind_cgroup(&dest, m, own, userns),
-            CgroupView::None => bind_cgroup(&dest, m, &read_own(), userns),
+            CgroupView::Own(own) => bind_cgroup(rootfs, &fd, m, own, userns),
+            CgroupView::None => bind_cgroup(rootfs, &fd, m, &read_own(), userns),
         };
         r.map_err(|e| err("cgroup", e))?;
     } else {
@@ -356,10 +404,12 @@ pub fn mount_one(
                     None,
                 )
                 .map_err(|e| err("bind of host /sys", e))?;
-                let keep = locked_flags(&dest);
+                let now_fd = reopen(&fd)?;
+                let now = target(&now_fd);
+                let keep = locked_flags(&now);
                 let _ = mount(
                     None,
-                    &dest,
+                    &now,
                     None,
                     libc::MS_REMOUNT | libc::MS_BIND | m.flags | keep,
                     None,
@@ -369,28 +419,29 @@ pub fn mount_one(
             Ok(()) => {}
         }
     }
-    for p in &m.propagation {
-        mount(None, &dest, None, *p, None).map_err(|e| err("propagation", e))?;
+    if !m.propagation.is_empty() {
+        let now_fd = reopen(&fd)?;
+        let now = target(&now_fd);
+        for p in &m.propagation {
+            mount(None, &now, None, *p, None).map_err(|e| err("propagation", e))?;
+        }
     }
     Ok(())
 }
 
-pub fn make_mountpoint(dest: &Path, file: bool) -> Result<(), MountError> {
-    let mk = |path: &Path, e: io::Error| MountError::Mkdir {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    if file {
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(|e| mk(parent, e))?;
-        }
-        if fs::symlink_metadata(dest).is_err() {
-            fs::File::create(dest).map_err(|e| mk(dest, e))?;
-        }
-    } else {
-        fs::create_dir_all(dest).map_err(|e| mk(dest, e))?;
+/// A directory `name` in a tmpfs ct-exec just mounted (`top`), as an fd to mount onto.
+fn subdir(top: &OwnedFd, name: &str) -> io::Result<OwnedFd> {
+    match rustix::fs::mkdirat(top, name, rustix::fs::Mode::from_raw_mode(0o755)) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+        Err(e) => return Err(e.into()),
     }
-    Ok(())
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::openat(
+        top,
+        name,
+        flags,
+        rustix::fs::Mode::empty(),
+    )?)
 }
 
 /// The host's cgroup hierarchies as (mount point basename, fstype, super options, root of
@@ -429,8 +480,9 @@ fn host_hierarchies() -> Vec<(String, String, String, String)> {
     out
 }
 
-fn mount_cgroup(dest: &Path, m: &MountPlan) -> io::Result<()> {
+fn mount_cgroup(rootfs: &Rootfs, fd: &OwnedFd, m: &MountPlan) -> io::Result<()> {
     let hier = host_hierarchies();
+    let dest = &target(fd);
     if hier.len() == 1 && hier[0].0.is_empty() {
         return mount(
             Some(Path::new("cgroup2")),
@@ -448,12 +500,14 @@ fn mount_cgroup(dest: &Path, m: &MountPlan) -> io::Result<()> {
         base,
         Some("mode=755"),
     )?;
+    let top = rootfs.reopen(fd.as_fd())?;
+    let dest = &target(&top);
     for (name, fstype, opts, _) in &hier {
         if name.is_empty() {
             continue;
         }
-        let d = dest.join(name);
-        fs::create_dir_all(&d)?;
+        let sub = subdir(&top, name)?;
+        let d = target(&sub);
         mount(
             Some(Path::new(fstype)),
             &d,
@@ -500,10 +554,24 @@ fn own_dir(
 }
 
 /// Bind `src` on `dst`, then remount it with the entry's flags.
-fn bind_remount(src: &Path, dst: &Path, m: &MountPlan, userns: bool) -> io::Result<()> {
-    mount(Some(src), dst, None, libc::MS_BIND | libc::MS_REC, None)?;
+fn bind_remount(
+    rootfs: &Rootfs,
+    src: &Path,
+    dst: &OwnedFd,
+    m: &MountPlan,
+    userns: bool,
+) -> io::Result<()> {
+    mount(
+        Some(src),
+        &target(dst),
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )?;
     let flags = m.flags & (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
     if flags != 0 {
+        let now_fd = rootfs.reopen(dst.as_fd())?;
+        let dst = &target(&now_fd);
         let keep = if userns { locked_flags(dst) } else { 0 };
         mount(
             None,
@@ -519,7 +587,8 @@ fn bind_remount(src: &Path, dst: &Path, m: &MountPlan, userns: bool) -> io::Resu
 /// runc's cgroup mount without a cgroup namespace: each hierarchy's directory of the
 /// container's own cgroup, bound (read-only when asked) where the container looks for it.
 fn bind_cgroup(
-    dest: &Path,
+    rootfs: &Rootfs,
+    fd: &OwnedFd,
     m: &MountPlan,
     own: &[(String, String)],
     userns: bool,
@@ -530,8 +599,9 @@ fn bind_cgroup(
         let (_, fstype, opts, root) = &hier[0];
         let src = own_dir(host, fstype, opts, root, own)
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-        return bind_remount(&src, dest, m, userns);
+        return bind_remount(rootfs, &src, fd, m, userns);
     }
+    let dest = &target(fd);
     let base = m.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
     mount(
         Some(Path::new("tmpfs")),
@@ -540,6 +610,7 @@ fn bind_cgroup(
         base,
         Some("mode=755"),
     )?;
+    let top = rootfs.reopen(fd.as_fd())?;
     for (name, fstype, opts, root) in &hier {
         if name.is_empty() {
             continue;
@@ -547,10 +618,9 @@ fn bind_cgroup(
         let Some(src) = own_dir(&host.join(name), fstype, opts, root, own) else {
             continue;
         };
-        let d = dest.join(name);
-        fs::create_dir_all(&d)?;
-        bind_remount(&src, &d, m, userns)?;
+        bind_remount(rootfs, &src, &subdir(&top, name)?, m, userns)?;
     }
+    let dest = &target(&top);
     if m.flags & libc::MS_RDONLY != 0 {
         let keep = if userns { locked_flags(dest) } else { 0 };
         mount(

@@ -242,7 +242,7 @@ fn enter_steps(
         crate::pty::attach(*slave).map_err(child::own)?;
     }
     if let Some(adj) = plan.oom_score_adj {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+        crate::procfs::write("self/oom_score_adj", adj.to_string().as_bytes())
             .map_err(|e| (125, format!("cannot set oomScoreAdj {adj}: {e}")))?;
     }
     let a = ChildArgs {

@@ -27,7 +27,9 @@ use crate::mounts::{MountError, MountPlan};
 use crate::namespaces::{NsError, NsPlan};
 use crate::pivot_root::{self, PivotError};
 use crate::rlimits::{self, Rlimit, RlimitError};
+use crate::sysctl::SysctlError;
 use crate::user_ns::{self, UserNsError};
+use ct_layout::in_root::Root;
 
 /// Command-line overrides of the config.
 #[derive(Debug, Clone, Default)]
@@ -105,6 +107,8 @@ pub enum ConfigError {
     Rlimit(#[from] RlimitError),
     #[error(transparent)]
     Pivot(#[from] PivotError),
+    #[error(transparent)]
+    Sysctl(#[from] SysctlError),
 }
 
 /// Keys ct-exec implements, as dotted paths; `*` stands for "any array element / map key".
@@ -297,9 +301,12 @@ fn cstring(s: &str, what: &str) -> Result<CString, ConfigError> {
     CString::new(s).map_err(|_| ConfigError::Invalid(format!("{what} contains a NUL byte")))
 }
 
-/// Look up `name` in an /etc/passwd-style file; field 2 is the id, field 3 (passwd) the gid.
-fn lookup_name(file: &Path, name: &str) -> Option<(u32, Option<u32>)> {
-    let text = fs::read_to_string(file).ok()?;
+/// Look up `name` in an /etc/passwd-style file of the image; field 2 is the id, field 3
+/// (passwd) the gid. The file is opened inside the rootfs (openat2 `RESOLVE_IN_ROOT`): the
+/// image's `/etc/passwd -> /etc/passwd` or `-> /root/secret` must not read the host's.
+fn lookup_name(root: &Root, file: &str, name: &str) -> Option<(u32, Option<u32>)> {
+    let bytes = root.read(Path::new(file), 16 << 20).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
     text.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
         if f.first() == Some(&name) {
@@ -318,15 +325,16 @@ pub fn parse_user(s: &str, rootfs: &Path) -> Result<(u32, u32), ConfigError> {
         Some((u, g)) => (u, Some(g)),
         None => (s, None),
     };
+    let root = || Root::open(rootfs).map_err(|_| ConfigError::User(s.into()));
     let (uid, primary) = match u.parse::<u32>() {
         Ok(n) => (n, None),
-        Err(_) => lookup_name(&rootfs.join("etc/passwd"), u).ok_or(ConfigError::User(s.into()))?,
+        Err(_) => lookup_name(&root()?, "/etc/passwd", u).ok_or(ConfigError::User(s.into()))?,
     };
     let gid = match g {
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
             Err(_) => {
-                lookup_name(&rootfs.join("etc/group"), g)
+                lookup_name(&root()?, "/etc/group", g)
                     .ok_or(ConfigError::User(s.into()))?
                     .0
             }
@@ -464,7 +472,7 @@ impl Plan {
             .collect();
         sysctl.sort();
         for (k, _) in &sysctl {
-            crate::sysctl::path_of(k).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            crate::sysctl::check(k, &ns)?;
         }
         let mut time_offsets = Vec::new();
         for (clock, v) in linux.time_offsets().clone().unwrap_or_default() {

@@ -6,12 +6,11 @@
 //! 1. The child is created in the new namespace (`clone(CLONE_NEWUSER|…)`) and waits.
 //! 2. The parent, still privileged in the host namespace, writes `/proc/CHILD/uid_map` and
 //!    `/proc/CHILD/gid_map` — one line `INSIDE OUTSIDE COUNT` per `uidMappings` entry. Each file
-//!    can be written once. A privileged writer need not deny `setgroups` first, so the
+//!    can be written once (through an fd checked to be on procfs, [`crate::procfs`]). A privileged writer need not deny `setgroups` first, so the
 //!    container can still set its supplementary groups.
 //! 3. The child, told to go on, calls `setresgid(0)` / `setresuid(0)` to become the mapped
 //!    root, so the files it creates (device nodes, mount points) belong to the container's root.
 
-use std::fs;
 use std::io;
 use std::path::PathBuf;
 
@@ -54,8 +53,9 @@ fn lines(m: &[LinuxIdMapping]) -> String {
 /// Step 2, run by the parent.
 pub fn write_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<(), UserNsError> {
     for (file, content) in [("uid_map", uid_map), ("gid_map", gid_map)] {
-        let path = PathBuf::from(format!("/proc/{pid}/{file}"));
-        fs::write(&path, content).map_err(|source| UserNsError::Write {
+        let rel = format!("{pid}/{file}");
+        let path = PathBuf::from("/proc").join(&rel);
+        crate::procfs::write(&rel, content.as_bytes()).map_err(|source| UserNsError::Write {
             path,
             content: content.trim().replace('\n', ", "),
             source,

@@ -126,7 +126,8 @@ fn bad_bundles_give_one_line_errors_and_leave_nothing() {
             b.display()
         ),
     );
-    // A mount destination escaping the rootfs through a symlink.
+    // A mount destination through a symlink that climbs out of the rootfs: `..` stops at
+    // the root, as after chroot (and in runc), so the mount lands inside.
     let outside = f.tmp.path().join("outside");
     let b = f.bundle("escape", |v| {
         v["mounts"]
@@ -135,11 +136,10 @@ fn bad_bundles_give_one_line_errors_and_leave_nothing() {
             .push(json!({"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"}));
     });
     symlink("../../outside", b.join("rootfs/evil")).unwrap();
-    check(
-        &[b.to_str().unwrap()],
-        "ct-exec: '/evil/x' escapes the root filesystem through the symlink",
-    );
+    let out = f.run(&[b.to_str().unwrap(), "--", "true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!outside.exists());
+    assert!(b.join("rootfs/outside/x").is_dir());
     // Something ct-exec does not implement and must not ignore.
     let b = f.bundle("rdt", |v| v["linux"]["intelRdt"] = json!({"closID": "x"}));
     check(

@@ -12,6 +12,8 @@
 //! * [`image_layout`] — the OCI image layout in `$CT_ROOT/images`.
 //! * [`bundle`] — OCI runtime bundles in `$CT_ROOT/containers/ID` and ct's note beside them.
 //! * [`state`] — runtime-spec container state in `$CT_RUN/containers/ID/state.json`.
+//! * [`in_root`] — paths inside a container's root, opened so they never lead out of it
+//!   (openat2 `RESOLVE_IN_ROOT`).
 //! * [`pipe`] — the one-line-per-stage pipe protocol and the CLI conventions (exit codes,
 //!   one-line errors).
 
@@ -21,6 +23,7 @@ pub mod cli;
 pub mod digest;
 pub mod gc_lock;
 pub mod image_layout;
+pub mod in_root;
 pub mod lock;
 pub mod paths;
 pub mod pipe;
