@@ -8,8 +8,11 @@
 //!
 //! Steps:
 //! 1. Which cgroup: `linux.cgroupsPath` as runc reads it (absolute from each hierarchy's root,
-//!    relative under `$CT_CGROUP_PARENT` or `ct`); with resources but no path, `/ct/ID`; with
-//!    neither, none at all (nothing to do, nothing to pay).
+//!    relative under `$CT_CGROUP_PARENT` or `ct`); without a path, `/ct/ID` — even with no
+//!    resources at all, as runc does: the device rules are what keeps a process with
+//!    CAP_MKNOD from making and opening the host's disks, so every container started by root
+//!    gets them. (Not root: only with a path or resources; rootless containers get no devices
+//!    but those bind-mounted from the host.)
 //! 2. Parent, on the child's "ready": create it on every hierarchy, write the limits, move the
 //!    child's pid in (a fork on the slow path inherits it).
 //! 3. When the container has exited (foreground run, or the monitor of a detached one): remove
@@ -35,6 +38,7 @@ pub fn path_for(plan: &Plan, id: &str) -> Option<String> {
     match (&plan.cgroups_path, plan.has_resources) {
         (Some(p), _) if !p.as_os_str().is_empty() => Some(p.to_string_lossy().into_owned()),
         (_, true) => Some(ct_cgroup::default_path(id)),
+        _ if nix::unistd::geteuid().is_root() => Some(ct_cgroup::default_path(id)),
         _ => None,
     }
 }

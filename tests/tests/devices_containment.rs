@@ -163,6 +163,16 @@ fn a_container_cannot_open_the_hosts_disk() {
 
 #[test]
 fn a_runc_spec_bundle_cannot_open_the_hosts_disk_under_ct_exec_on_v1_and_v2() {
+    runc_spec_bundle_vs_the_hosts_disk(false);
+}
+
+/// No `linux.resources` at all: still a cgroup with the runtime's device rules, as runc.
+#[test]
+fn a_config_without_resources_cannot_open_the_hosts_disk_either() {
+    runc_spec_bundle_vs_the_hosts_disk(true);
+}
+
+fn runc_spec_bundle_vs_the_hosts_disk(without_resources: bool) {
     let disk = openable_block_device();
     let t = tempfile::tempdir().unwrap();
     let store = Store::new(t.path().join("root"), t.path().join("run"));
@@ -194,11 +204,14 @@ fn a_runc_spec_bundle_cannot_open_the_hosts_disk_under_ct_exec_on_v1_and_v2() {
          head -c 1 /dev/urandom >/dev/null && echo urandom=ok"
     ]);
     v["root"]["readonly"] = json!(false);
+    if without_resources {
+        v["linux"].as_object_mut().unwrap().remove("resources");
+    }
     std::fs::write(&path, v.to_string()).unwrap();
 
     let runc = Runc {
         root: t.path().join("runc"),
-        id: format!("ct-dev-spec-{}", std::process::id()),
+        id: format!("ct-dev-spec-{}-{without_resources}", std::process::id()),
     };
     let r = runc.run(&bundle);
     let want = vec![
