@@ -171,6 +171,15 @@ impl PullError {
     }
 }
 
+impl ct_layout::cli::Failure for PullError {
+    fn exit_code(&self) -> i32 {
+        PullError::exit_code(self)
+    }
+    fn hints(&self) -> Vec<String> {
+        self.hint().into_iter().map(str::to_string).collect()
+    }
+}
+
 /// Why an HTTP request failed, said briefly: reqwest wraps the cause in several layers
 /// ("error sending request for url (…): client error (Connect): tcp connect error: …"); the
 /// innermost one ("Connection refused", "invalid peer certificate: UnknownIssuer") is what a
