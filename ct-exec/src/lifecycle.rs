@@ -48,14 +48,15 @@ pub fn kill(store: &Store, id: &str, sig: Signal) -> Result<(), ExecError> {
 
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ExecError> {
     check_id(id)?;
-    let st = match State::load(store, id) {
-        Ok(st) => st.refreshed(),
+    let recorded = match State::load(store, id) {
+        Ok(st) => st,
         Err(StateError::NotFound(_) | StateError::Json { .. }) if force => {
             State::remove(store, id)?;
             return Ok(());
         }
         Err(e) => return Err(e.into()),
     };
+    let st = recorded.clone().refreshed();
     if st.status != Status::Stopped {
         if !force {
             return Err(ExecError::StillRunning(id.into()));
@@ -63,8 +64,12 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ExecError> {
         if let Some(pid) = st.pid {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
-        // Wait for the process to go, then (briefly) for its watcher to write `stopped`, so it
-        // does not re-create the directory after we removed it.
+    }
+    // Until the state file says `stopped`, the process that watched the container may still be
+    // writing it (a temp file and a rename in the directory): wait for the process to go, then
+    // (briefly) for the watcher, so that it does not re-create the directory after we removed
+    // it — nor make removing it fail with ENOTEMPTY.
+    if recorded.status != Status::Stopped {
         let start = Instant::now();
         let mut gone_at = None;
         while start.elapsed() < Duration::from_secs(10) {
