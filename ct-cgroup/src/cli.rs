@@ -190,15 +190,58 @@ impl Limits {
 /// What `stats`/`rm` were pointed at: a bundle (its cgroupsPath), an absolute cgroups path, or
 /// a name under the parent.
 fn target(h: &Hierarchy, parent: &str, t: &str) -> Result<Cgroup, CgroupError> {
-    if let Ok(b) = Bundle::find(&Store::from_env(), t) {
-        match oci_config::cgroups_path(&b)? {
-            Some(path) => return Cgroup::new(h, &path, parent),
-            // A container id without a recorded cgroup may still be a cgroup name (--name).
-            None if !t.contains('/') => {}
-            None => return Err(CgroupError::NoCgroupsPath { dir: b.dir.clone() }),
-        }
+    match bundle_target(h, parent, t)? {
+        Some(Target::Cgroup(cg)) => Ok(cg),
+        Some(Target::NoCgroup(dir)) => Err(CgroupError::NoCgroupsPath { dir }),
+        None => Cgroup::new(h, t, parent),
     }
-    Cgroup::new(h, t, parent)
+}
+
+/// A target that names a bundle.
+enum Target {
+    /// The cgroup its config.json records.
+    Cgroup(Cgroup),
+    /// It records none (a bundle given as a directory, so it cannot be a cgroup name).
+    NoCgroup(std::path::PathBuf),
+}
+
+fn bundle_target(h: &Hierarchy, parent: &str, t: &str) -> Result<Option<Target>, CgroupError> {
+    let Ok(b) = Bundle::find(&Store::from_env(), t) else {
+        return Ok(None);
+    };
+    match oci_config::cgroups_path(&b)? {
+        Some(path) => Ok(Some(Target::Cgroup(Cgroup::new(h, &path, parent)?))),
+        // A container id without a recorded cgroup may still be a cgroup name (--name).
+        None if !t.contains('/') => Ok(None),
+        None => Ok(Some(Target::NoCgroup(b.dir.clone()))),
+    }
+}
+
+/// `rm`: teardown is idempotent. A bundle whose cgroup is already gone (ct-exec removes it
+/// when the container ends) or that never had one is a notice, not an error; a name or path
+/// that names nothing at all is still an error (a typo must not pass silently).
+fn remove(h: &Hierarchy, parent: &str, t: &str) -> Result<(), CgroupError> {
+    let (cg, of_bundle) = match bundle_target(h, parent, t)? {
+        Some(Target::Cgroup(cg)) => (cg, true),
+        Some(Target::NoCgroup(dir)) => {
+            eprintln!(
+                "{TOOL}: bundle '{}' has no linux.cgroupsPath: nothing to remove",
+                dir.display()
+            );
+            return Ok(());
+        }
+        None => (Cgroup::new(h, t, parent)?, false),
+    };
+    if cg.remove()? {
+        eprintln!("{TOOL}: removed {}", cg.path());
+    } else if of_bundle {
+        eprintln!("{TOOL}: cgroup '{}' is already gone", cg.path());
+    } else {
+        return Err(CgroupError::NotFound {
+            path: cg.path().to_string(),
+        });
+    }
+    Ok(())
 }
 
 fn layout_text(h: &Hierarchy) -> String {
@@ -234,7 +277,9 @@ fn layout_text(h: &Hierarchy) -> String {
     s
 }
 
-fn run_inner(cli: Cli) -> Result<(), CgroupError> {
+/// Run the parsed command line (`ct_layout::cli::main` reports an error and exits with its
+/// code).
+pub fn run(cli: Cli) -> Result<i32, CgroupError> {
     let h = Hierarchy::detect()?;
     match cli.cmd {
         Some(Cmd::Layout) => pipe::print_out(&layout_text(&h)),
@@ -253,13 +298,7 @@ fn run_inner(cli: Cli) -> Result<(), CgroupError> {
         }
         Some(Cmd::Rm { targets }) => {
             for t in targets {
-                let cg = target(&h, &cli.parent, &t)?;
-                if !cg.remove()? {
-                    return Err(CgroupError::NotFound {
-                        path: cg.path().to_string(),
-                    });
-                }
-                eprintln!("{TOOL}: removed {}", cg.path());
+                remove(&h, &cli.parent, &t)?;
             }
         }
         None => {
@@ -307,22 +346,23 @@ fn run_inner(cli: Cli) -> Result<(), CgroupError> {
             }
         }
     }
-    Ok(())
+    Ok(pipe::EXIT_OK)
 }
 
-/// Run the parsed command line; returns the exit code.
-pub fn run(cli: Cli) -> i32 {
-    match run_inner(cli) {
-        Ok(()) => pipe::EXIT_OK,
-        Err(e) => {
-            pipe::report(TOOL, &e, &e.hints());
-            match e {
-                CgroupError::InvalidValue { .. }
-                | CgroupError::InvalidPath { .. }
-                | CgroupError::Input(ct_layout::pipe::InputError::Missing(_)) => pipe::EXIT_USAGE,
-                _ => pipe::EXIT_FAILURE,
-            }
+impl ct_layout::cli::Failure for CgroupError {
+    fn exit_code(&self) -> i32 {
+        match self {
+            CgroupError::InvalidValue { .. }
+            | CgroupError::InvalidPath { .. }
+            | CgroupError::Input(ct_layout::pipe::InputError::Missing(_)) => pipe::EXIT_USAGE,
+            _ => pipe::EXIT_FAILURE,
         }
+    }
+    fn hints(&self) -> Vec<String> {
+        CgroupError::hints(self)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
     }
 }
 

@@ -8,8 +8,10 @@
 //! [`signals`], [`init`], [`exec`], [`seccomp`]. [`lifecycle`] is `kill` and `delete`;
 //! [`nsenter`] is `exec`, a new process in a running container.
 //!
-//! Exit codes (chroot(1)'s): the container's own status (128+N when killed by signal N);
-//! 125 when ct-exec itself fails; 126 when the command cannot be run; 127 when it is not found.
+//! Exit codes (the table in `ct_layout::pipe`): a run or an exec ends with the command's own
+//! status (128+N when killed by signal N), 125 when ct-exec itself fails (chroot(1)'s codes:
+//! 1..=124 belong to the command), 126 when the command cannot be run, 127 when it is not
+//! found. `kill` and `delete` run no command: 0 ok, 1 failure. Usage errors are 2.
 
 pub mod capabilities;
 pub mod cgroup;
@@ -40,7 +42,7 @@ pub mod user_ns;
 use std::io;
 use std::path::PathBuf;
 
-use ct_layout::pipe::{EXIT_FAILURE, EXIT_RUNTIME_FAILURE};
+use ct_layout::pipe::{EXIT_FAILURE, EXIT_RUNTIME_FAILURE, EXIT_USAGE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -119,19 +121,30 @@ pub enum ExecError {
     },
 }
 
+/// The verb that failed: it decides the exit code of a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// A run or an exec: 125 for ct-exec's own failure, as the command's statuses are 0..=124.
+    Run,
+    /// `kill` and `delete`, which run no command: 1 for every failure.
+    Lifecycle,
+}
+
 impl ExecError {
-    /// The documented exit code for this failure.
+    /// The exit code of this failure of a run or an exec.
     pub fn exit_code(&self) -> i32 {
-        match self {
-            ExecError::Container { code, .. } => *code,
-            ExecError::Interrupted(sig) => 128 + sig,
-            ExecError::Usage(_) | ExecError::Input(_) => ct_layout::pipe::EXIT_USAGE,
-            ExecError::NotRunning(_)
-            | ExecError::NoSuchContainer(_)
-            | ExecError::StillRunning(_)
-            | ExecError::Signal(_)
-            | ExecError::Kill { .. } => EXIT_FAILURE,
-            _ => EXIT_RUNTIME_FAILURE,
+        self.exit_code_of(Verb::Run)
+    }
+
+    /// The exit code of this failure of `verb` (the table in `ct_layout::pipe`).
+    pub fn exit_code_of(&self, verb: Verb) -> i32 {
+        match (self, verb) {
+            (ExecError::Usage(_), _) => EXIT_USAGE,
+            (ExecError::Input(e), _) => ct_layout::cli::Failure::exit_code(e),
+            (_, Verb::Lifecycle) => EXIT_FAILURE,
+            (ExecError::Container { code, .. }, Verb::Run) => *code,
+            (ExecError::Interrupted(sig), Verb::Run) => 128 + sig,
+            (_, Verb::Run) => EXIT_RUNTIME_FAILURE,
         }
     }
 
@@ -148,4 +161,17 @@ impl ExecError {
         }
     }
 }
+
+impl ct_layout::cli::Failure for ExecError {
+    fn exit_code(&self) -> i32 {
+        ExecError::exit_code(self)
+    }
+    fn hints(&self) -> Vec<String> {
+        ExecError::hints(self)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 pub mod seccomp;

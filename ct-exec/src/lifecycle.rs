@@ -5,11 +5,15 @@
 //!   time guards against a recycled pid), `kill(2)` it.
 //! * delete: a stopped container's state directory is removed; a running one is refused, or
 //!   with `--force` killed (SIGKILL) first, waiting (bounded) until it is gone and the process
-//!   that watched it has recorded the end.
+//!   that watched it has recorded the end. With `--force` an id that is unknown, or whose
+//!   state was never written (a run that died while creating it), is already deleted: the
+//!   leftover directory, if any, is removed and the call succeeds, as `runc delete --force`.
 
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use ct_layout::paths::valid_id;
+use ct_layout::pipe::quote;
 use ct_layout::state::{State, StateError, Status};
 use ct_layout::Store;
 use nix::sys::signal::Signal;
@@ -17,7 +21,20 @@ use nix::unistd::Pid;
 
 use crate::ExecError;
 
+/// A container id names a directory under `$CT_RUN`: it must be a plain name.
+fn check_id(id: &str) -> Result<(), ExecError> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(ExecError::Usage(format!(
+            "invalid container id {} (1-64 of A-Z a-z 0-9 _ . -, not starting with . or -)",
+            quote(id)
+        )))
+    }
+}
+
 pub fn kill(store: &Store, id: &str, sig: Signal) -> Result<(), ExecError> {
+    check_id(id)?;
     let st = State::load(store, id)?.refreshed();
     let pid = match (st.status, st.pid) {
         (Status::Running | Status::Created, Some(pid)) => pid,
@@ -30,7 +47,16 @@ pub fn kill(store: &Store, id: &str, sig: Signal) -> Result<(), ExecError> {
 }
 
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ExecError> {
-    let st = State::load(store, id)?.refreshed();
+    check_id(id)?;
+    let recorded = match State::load(store, id) {
+        Ok(st) => st,
+        Err(StateError::NotFound(_) | StateError::Json { .. }) if force => {
+            State::remove(store, id)?;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let st = recorded.clone().refreshed();
     if st.status != Status::Stopped {
         if !force {
             return Err(ExecError::StillRunning(id.into()));
@@ -38,8 +64,12 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ExecError> {
         if let Some(pid) = st.pid {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
-        // Wait for the process to go, then (briefly) for its watcher to write `stopped`, so it
-        // does not re-create the directory after we removed it.
+    }
+    // Until the state file says `stopped`, the process that watched the container may still be
+    // writing it (a temp file and a rename in the directory): wait for the process to go, then
+    // (briefly) for the watcher, so that it does not re-create the directory after we removed
+    // it — nor make removing it fail with ENOTEMPTY.
+    if recorded.status != Status::Stopped {
         let start = Instant::now();
         let mut gone_at = None;
         while start.elapsed() < Duration::from_secs(10) {

@@ -3,8 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use ct_exec::oci_config::Overrides;
 use ct_exec::run::RunOptions;
-use ct_exec::ExecError;
-use ct_layout::pipe::report;
+use ct_exec::{ExecError, Verb};
 use ct_layout::Store;
 
 /// Run an OCI bundle as a container: namespaces, mounts, pivot_root, /dev, identity,
@@ -23,8 +22,8 @@ use ct_layout::Store;
 /// Exit codes: the container's status (128+N when it was killed by signal N, or when ct-exec
 /// was interrupted by signal N while starting it); 125 ct-exec itself failed; 126 the command
 /// cannot be run; 127 the command was not found; 2 usage.
-/// `exec`: as a run, and 1 when the container does not exist or is not running.
-/// `kill` and `delete`: 0 ok, 1 failure.
+/// `exec`: as a run (125 when the container does not exist or is not running).
+/// `kill` and `delete`: 0 ok, 1 failure (no such container, still running...), 2 usage.
 #[derive(Parser)]
 #[command(
     name = "ct-exec",
@@ -80,7 +79,7 @@ struct RunArgs {
 enum Cmd {
     /// Run a new process in a running container: its namespaces (setns), its cgroup,
     /// capabilities, rlimits, no_new_privs, seccomp profile, environment and working directory
-    /// from its config.json (unless overridden). Exit status as for a run; 1 when the
+    /// from its config.json (unless overridden). Exit status as for a run; 125 when the
     /// container does not exist or is not running.
     Exec(ExecArgs),
     /// Send a signal (name or number, default TERM) to a container's process.
@@ -89,7 +88,8 @@ enum Cmd {
         #[arg(default_value = "TERM")]
         signal: String,
     },
-    /// Remove a stopped container's state (with --force, kill it first).
+    /// Remove a stopped container's state (with --force, kill it first; an unknown or
+    /// half-created id is then not an error, as with runc).
     Delete {
         #[arg(short, long)]
         force: bool,
@@ -155,9 +155,12 @@ fn bundle_from_stdin() -> Result<String, ExecError> {
 }
 
 fn main() {
-    ct_layout::cli::generate_if_asked::<Cli>();
-    let cli = Cli::parse();
+    let cli = ct_layout::cli::parse::<Cli>("ct-exec");
     let store = Store::from_env();
+    let verb = match cli.cmd {
+        Some(Cmd::Kill { .. } | Cmd::Delete { .. }) => Verb::Lifecycle,
+        _ => Verb::Run,
+    };
     let r = match cli.cmd {
         Some(Cmd::Kill { id, signal }) => match ct_exec::signals::parse(&signal) {
             Some(sig) => ct_exec::lifecycle::kill(&store, &id, sig).map(|_| 0),
@@ -209,9 +212,6 @@ fn main() {
     };
     match r {
         Ok(code) => std::process::exit(code),
-        Err(e) => {
-            report("ct-exec", &e, &e.hints());
-            std::process::exit(e.exit_code());
-        }
+        Err(e) => ct_layout::cli::fail("ct-exec", &e, e.exit_code_of(verb)),
     }
 }

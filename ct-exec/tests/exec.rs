@@ -196,14 +196,15 @@ fn exec_into_a_stopped_or_missing_container_fails_cleanly() {
     assert!(wait_until(Duration::from_secs(10), || {
         ct_layout::state::pid_start_time(pid).is_none()
     }));
+    // exec runs a command, so its own failures are 125 (1 could be the command's status).
     let out = f.run(&["exec", &id, "--", "true"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     assert_eq!(
         stderr(&out),
         format!("ct-exec: container '{id}' is not running\n")
     );
     let out = f.run(&["exec", "no-such-container", "--", "true"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     assert_eq!(stderr(&out), "ct-exec: no container 'no-such-container'\n");
 }
 

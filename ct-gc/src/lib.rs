@@ -103,6 +103,15 @@ impl GcError {
     }
 }
 
+impl ct_layout::cli::Failure for GcError {
+    fn hints(&self) -> Vec<String> {
+        GcError::hints(self)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 /// What a run removed (or, with `dry_run`, would remove).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ct_gc::{Options, Report};
-use ct_layout::pipe::{emit, print_out, report, EXIT_FAILURE};
+use ct_gc::{GcError, Options, Report};
+use ct_layout::pipe::{emit, print_out, EXIT_OK};
 use ct_layout::Store;
 
 /// Remove images from the store and collect what nothing uses any more: blobs in
@@ -68,25 +68,19 @@ fn show(r: &Report, dry: bool) {
     }
 }
 
-fn main() {
-    ct_layout::cli::generate_if_asked::<Cli>();
-    let cli = Cli::parse();
+fn run(cli: Cli) -> Result<i32, GcError> {
     let store = Store::from_env();
-    let r = match cli.cmd {
+    match cli.cmd {
         Cmd::Rmi {
             images,
             force,
             dry_run,
-        } => ct_gc::rmi(
-            &store,
-            &images,
-            force,
-            &Options {
+        } => {
+            let opts = Options {
                 grace: Duration::ZERO,
                 dry_run,
-            },
-        )
-        .map(|r| {
+            };
+            let r = ct_gc::rmi(&store, &images, force, &opts)?;
             show(&r, dry_run);
             print_out(
                 &r.untagged
@@ -94,21 +88,20 @@ fn main() {
                     .map(|n| format!("{n}\n"))
                     .collect::<String>(),
             );
-        }),
-        Cmd::Prune { grace, dry_run } => ct_gc::prune(
-            &store,
-            &Options {
+        }
+        Cmd::Prune { grace, dry_run } => {
+            let opts = Options {
                 grace: Duration::from_secs(grace),
                 dry_run,
-            },
-        )
-        .map(|r| {
+            };
+            let r = ct_gc::prune(&store, &opts)?;
             show(&r, dry_run);
             emit(r.summary(dry_run));
-        }),
-    };
-    if let Err(e) = r {
-        report("ct-gc", &e, &e.hints());
-        std::process::exit(EXIT_FAILURE);
+        }
     }
+    Ok(EXIT_OK)
+}
+
+fn main() {
+    ct_layout::cli::main("ct-gc", run)
 }

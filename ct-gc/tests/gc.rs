@@ -140,7 +140,7 @@ fn rmi_refuses_an_image_a_container_uses_and_force_keeps_its_blobs() {
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).starts_with(
-            "ct-gc: image 'docker.io/library/app:1' is used by container 'web'\nhint: "
+            "ct-gc: image 'docker.io/library/app:1' is used by container 'web'; hint: "
         ),
         "{}",
         stderr(&o)
@@ -253,7 +253,7 @@ fn unknown_image_and_corrupt_manifest_are_one_line_errors_that_remove_nothing() 
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
-        "ct-gc: no image 'nope:1' in the store\nhint: list the images with: ct-ls images\n"
+        "ct-gc: no image 'nope:1' in the store; hint: list the images with: ct-ls images\n"
     );
     let o = env.run("ct-gc", &["rmi"]);
     assert_eq!(o.status.code(), Some(2));

@@ -4,7 +4,9 @@
 //!   (`ct-pull alpine | ct-unpack`). A terminal on stdin with no argument is a usage error.
 //! * Output: exactly one line on stdout for the next stage; everything for humans on stderr.
 //! * A closed pipe downstream is not an error: exit 0 quietly.
-//! * Errors: one line, `TOOL: what failed: cause: cause`, then optional `hint:` lines.
+//! * Errors: ONE line, `TOOL: what failed: cause: cause`, then any `; hint: …`, at most
+//!   [`LINE_MAX`] bytes and with no control character in it ([`report`]); untrusted text in
+//!   it (a registry's answer, an image's config, a file name from a layer) is [`quote`]d.
 //! * Exit codes: 0 ok, 1 failure, 2 usage. ct-exec, which runs a user command, uses 125 for its
 //!   own failure, 126 command not runnable, 127 command not found, else the command's status.
 
@@ -133,12 +135,52 @@ pub fn chain(err: &dyn Error) -> String {
     s
 }
 
-/// Print `TOOL: error: causes` (and any hints) to stderr.
-pub fn report(tool: &str, err: &dyn Error, hints: &[&str]) {
-    eprintln!("{tool}: {}", chain(err));
+/// How long the error part of a message line may be, in bytes (hints come after it).
+pub const LINE_MAX: usize = 1024;
+
+/// `TOOL: error: causes; hint: …` as the ONE line [`report`] prints: control characters
+/// escaped wherever they came from (an OS error, a value the code forgot to [`quote`]), and
+/// the error cut at [`LINE_MAX`] bytes, so that no message can paint the terminal or flood a
+/// log. Hints are ct's own words and are kept whole.
+pub fn line(tool: &str, err: &dyn Error, hints: &[&str]) -> String {
+    let mut s = one_line(&format!("{tool}: {}", chain(err)));
     for h in hints {
-        eprintln!("hint: {h}");
+        s.push_str("; hint: ");
+        s.push_str(&one_line(h));
     }
+    s
+}
+
+/// `text` with every control character escaped (`\n`, `\u{1b}`), cut at [`LINE_MAX`]
+/// bytes (then `…`).
+pub fn one_line(text: &str) -> String {
+    let mut s = String::with_capacity(text.len().min(LINE_MAX + 4));
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        let esc = match c {
+            '\n' => "\\n".to_string(),
+            '\t' => "\\t".to_string(),
+            '\r' => "\\r".to_string(),
+            c if c.is_control() => format!("\\u{{{:x}}}", c as u32),
+            _ => String::new(),
+        };
+        let piece = if esc.is_empty() {
+            &*c.encode_utf8(&mut buf)
+        } else {
+            &esc
+        };
+        if s.len() + piece.len() > LINE_MAX {
+            s.push('…');
+            break;
+        }
+        s.push_str(piece);
+    }
+    s
+}
+
+/// Print the error as one line to stderr (see [`line`]).
+pub fn report(tool: &str, err: &dyn Error, hints: &[&str]) {
+    eprintln!("{}", line(tool, err, hints));
 }
 
 #[cfg(test)]
@@ -174,5 +216,20 @@ mod tests {
             long.len()
         );
         assert!(!quote("\u{9b}31m").contains('\u{9b}'), "C1 CSI escaped");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("registry said {0}")]
+    struct Raw(String);
+
+    #[test]
+    fn a_report_line_is_one_bounded_line_without_control_characters() {
+        let body = "\x1b[2J\x1b]0;title\x07\0\r\n\u{9b}x".repeat(50_000);
+        let l = line("ct-pull", &Raw(body), &["see ct-pull --help"]);
+        assert!(l.starts_with("ct-pull: registry said \\u{1b}[2J\\u{1b}]0;title\\u{7}\\u{0}\\r\\n"));
+        assert!(l.len() <= LINE_MAX + 64, "{}", l.len());
+        assert!(!l.chars().any(char::is_control), "{l}");
+        assert!(l.ends_with("…; hint: see ct-pull --help"), "{l}");
+        assert_eq!(one_line("caf\u{e9} ok"), "caf\u{e9} ok");
     }
 }

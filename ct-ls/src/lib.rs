@@ -26,6 +26,8 @@ pub enum LsError {
     State(#[from] ct_layout::state::StateError),
 }
 
+impl ct_layout::cli::Failure for LsError {}
+
 /// Print rows as a table with left-aligned columns separated by three spaces.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();

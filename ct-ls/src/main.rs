@@ -1,8 +1,9 @@
 //! ct-ls: list images, layers and containers. Thin CLI over the `ct_ls` library.
 
 use clap::{Parser, Subcommand};
-use ct_layout::pipe::{report, EXIT_FAILURE};
+use ct_layout::pipe::EXIT_OK;
 use ct_layout::Store;
+use ct_ls::LsError;
 
 /// List what ct holds: images in the store, unpacked layers, containers.
 ///
@@ -30,17 +31,16 @@ enum What {
     },
 }
 
-fn main() {
-    ct_layout::cli::generate_if_asked::<Cli>();
-    let cli = Cli::parse();
+fn run(cli: Cli) -> Result<i32, LsError> {
     let store = Store::from_env();
-    let r = match cli.what {
-        What::Images(f) => ct_ls::images::list(&store, &f),
-        What::Layers(f) => ct_ls::layers::list(&store, &f),
-        What::Containers { all, format } => ct_ls::containers::list(&store, all, &format),
-    };
-    if let Err(e) = r {
-        report("ct-ls", &e, &[]);
-        std::process::exit(EXIT_FAILURE);
+    match cli.what {
+        What::Images(f) => ct_ls::images::list(&store, &f)?,
+        What::Layers(f) => ct_ls::layers::list(&store, &f)?,
+        What::Containers { all, format } => ct_ls::containers::list(&store, all, &format)?,
     }
+    Ok(EXIT_OK)
+}
+
+fn main() {
+    ct_layout::cli::main("ct-ls", run)
 }

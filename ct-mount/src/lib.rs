@@ -342,6 +342,15 @@ pub fn mount(store: &Store, input: &str, opts: &Options) -> Result<(Bundle, Outc
     Ok((bundle, outcome))
 }
 
+impl ct_layout::cli::Failure for MountError {
+    fn hints(&self) -> Vec<String> {
+        MountError::hints(self)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 /// Unmount the bundle's rootfs if an overlay is mounted there. Returns whether it was.
 pub fn unmount(store: &Store, input: &str) -> Result<(Bundle, bool), MountError> {
     let bundle = Bundle::find(store, input)?;

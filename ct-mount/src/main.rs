@@ -2,11 +2,15 @@
 //! the `ct_mount` library.
 
 use clap::Parser;
-use ct_layout::pipe::{emit, input, report, EXIT_FAILURE, EXIT_USAGE};
+use ct_layout::bundle::BundleError;
+use ct_layout::cli::{self, Failure};
+use ct_layout::pipe::{emit, input, quote, EXIT_OK};
 use ct_layout::Store;
 use ct_mount::overlay::Api;
 use ct_mount::volume::{Tmpfs, Volume};
-use ct_mount::{Options, Outcome};
+use ct_mount::{MountError, Options, Outcome};
+
+const TOOL: &str = "ct-mount";
 
 /// Mount a bundle's root filesystem: overlayfs with the image's layers as lower directories
 /// (top layer first) and a per-container upper/ and work/ in the bundle. Prints the bundle.
@@ -23,7 +27,8 @@ struct Cli {
     /// Mount the layers alone, with no upper dir; also sets root.readonly in config.json.
     #[arg(long, conflicts_with = "unmount")]
     read_only: bool,
-    /// Unmount the bundle's rootfs (succeeds when nothing is mounted). Keeps upper/.
+    /// Unmount the bundle's rootfs (succeeds when nothing is mounted or the bundle is gone).
+    /// Keeps upper/.
     #[arg(long, conflicts_with_all = ["volume", "tmpfs"])]
     unmount: bool,
     /// Bind mount HOST at CTR in the container (config.json mounts; `:ro` read-only).
@@ -34,56 +39,51 @@ struct Cli {
     tmpfs: Vec<Tmpfs>,
 }
 
-fn main() {
-    ct_layout::cli::generate_if_asked::<Cli>();
-    let cli = Cli::parse();
+fn run(cli: Cli) -> Result<i32, MountError> {
     let store = Store::from_env();
-    let what = match input(cli.bundle, "bundle") {
-        Ok(w) => w,
-        Err(e) => {
-            report("ct-mount", &e, &[]);
-            std::process::exit(EXIT_USAGE);
-        }
-    };
-    let r = if cli.unmount {
-        ct_mount::unmount(&store, &what).map(|(b, was)| {
-            if !was {
-                eprintln!("ct-mount: '{}' is not mounted", b.rootfs().display());
+    let what = input(cli.bundle, "bundle").unwrap_or_else(|e| cli::fail(TOOL, &e, e.exit_code()));
+    if cli.unmount {
+        // Undoing what is already undone succeeds: a bundle that is gone has nothing mounted.
+        let (b, was) = match ct_mount::unmount(&store, &what) {
+            Err(MountError::Bundle(BundleError::NotFound(_))) => {
+                eprintln!("{TOOL}: no bundle {}: nothing to unmount", quote(&what));
+                return Ok(EXIT_OK);
             }
-            b
-        })
-    } else {
-        let opts = Options {
-            read_only: cli.read_only,
-            volumes: cli.volume,
-            tmpfs: cli.tmpfs,
+            r => r?,
         };
-        ct_mount::mount(&store, &what, &opts).map(|(b, outcome)| {
-            match outcome {
-                Outcome::Mounted(Api::New) => {}
-                Outcome::Mounted(Api::Classic) => eprintln!(
-                    "ct-mount: mounted with mount(2): this kernel has no overlay lowerdir+ (Linux 6.8)"
-                ),
-                Outcome::AlreadyMounted => {
-                    eprintln!("ct-mount: '{}' is already mounted", b.rootfs().display())
-                }
-                Outcome::Flat => eprintln!(
-                    "ct-mount: '{}' is a flat bundle (ct-unpack --flat): nothing to mount",
-                    b.dir.display()
-                ),
-                Outcome::Foreign => eprintln!(
-                    "ct-mount: '{}' has no ct.json (not made by ct-unpack): nothing to mount",
-                    b.dir.display()
-                ),
-            }
-            b
-        })
-    };
-    match r {
-        Ok(b) => emit(b.dir.display()),
-        Err(e) => {
-            report("ct-mount", &e, &e.hints());
-            std::process::exit(EXIT_FAILURE);
+        if !was {
+            eprintln!("{TOOL}: '{}' is not mounted", b.rootfs().display());
         }
+        emit(b.dir.display());
+        return Ok(EXIT_OK);
     }
+    let opts = Options {
+        read_only: cli.read_only,
+        volumes: cli.volume,
+        tmpfs: cli.tmpfs,
+    };
+    let (b, outcome) = ct_mount::mount(&store, &what, &opts)?;
+    match outcome {
+        Outcome::Mounted(Api::New) => {}
+        Outcome::Mounted(Api::Classic) => eprintln!(
+            "{TOOL}: mounted with mount(2): this kernel has no overlay lowerdir+ (Linux 6.8)"
+        ),
+        Outcome::AlreadyMounted => {
+            eprintln!("{TOOL}: '{}' is already mounted", b.rootfs().display())
+        }
+        Outcome::Flat => eprintln!(
+            "{TOOL}: '{}' is a flat bundle (ct-unpack --flat): nothing to mount",
+            b.dir.display()
+        ),
+        Outcome::Foreign => eprintln!(
+            "{TOOL}: '{}' has no ct.json (not made by ct-unpack): nothing to mount",
+            b.dir.display()
+        ),
+    }
+    emit(b.dir.display());
+    Ok(EXIT_OK)
+}
+
+fn main() {
+    cli::main(TOOL, run)
 }

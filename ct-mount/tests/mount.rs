@@ -341,7 +341,7 @@ fn read_only_mounts_without_upper_even_for_one_layer() {
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).starts_with(&format!(
-            "ct-mount: '{}' is already mounted read-only\nhint: run ct-mount --unmount first",
+            "ct-mount: '{}' is already mounted read-only; hint: run ct-mount --unmount first",
             r.display()
         )),
         "{}",
@@ -477,7 +477,7 @@ fn a_missing_layer_fails_before_mounting_with_a_hint() {
     assert_eq!(
         stderr(&o),
         format!(
-            "ct-mount: layer {missing} is not unpacked: '{}': No such file or directory (os error 2)\nhint: run ct-unpack again: it extracts the layers an image needs\n",
+            "ct-mount: layer {missing} is not unpacked: '{}': No such file or directory (os error 2); hint: run ct-unpack again: it extracts the layers an image needs\n",
             f.store.layer(&missing).display()
         )
     );
@@ -537,7 +537,7 @@ fn no_overlay_upper_possible_is_a_clear_error_with_the_flat_hint() {
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 3, "{err}");
+    assert_eq!(lines.len(), 1, "one line, hints included: {err}");
     assert!(
         lines[0].starts_with(&format!(
             "ct-mount: overlayfs refused upperdir '{}' (kernel: overlay: filesystem on {} not supported as upperdir)",
@@ -546,9 +546,11 @@ fn no_overlay_upper_possible_is_a_clear_error_with_the_flat_hint() {
         )),
         "{err}"
     );
-    assert_eq!(
-        lines[2],
-        "hint: use ct-unpack --flat: a bundle with a plain rootfs needs no overlay"
+    assert!(
+        lines[0].ends_with(
+            "; hint: use ct-unpack --flat: a bundle with a plain rootfs needs no overlay"
+        ),
+        "{err}"
     );
     // Nothing half-made: no mount, and the upper/work dirs this run created are gone.
     assert_eq!(mounts_under(&store.root), Vec::<PathBuf>::new());

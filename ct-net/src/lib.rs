@@ -174,6 +174,19 @@ impl Error {
     }
 }
 
+impl ct_layout::cli::Failure for Error {
+    fn exit_code(&self) -> i32 {
+        if self.is_usage() {
+            ct_layout::pipe::EXIT_USAGE
+        } else {
+            ct_layout::pipe::EXIT_FAILURE
+        }
+    }
+    fn hints(&self) -> Vec<String> {
+        Error::hints(self)
+    }
+}
+
 /// `--network`: what kind of network the container gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {

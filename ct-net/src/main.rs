@@ -5,8 +5,10 @@ use std::io::Read;
 use std::net::Ipv4Addr;
 
 use clap::Parser;
-use ct_layout::pipe;
-use ct_net::{bridge, Mode, NetOpts, PortMapping, Subnet, UpOptions};
+use ct_layout::bundle::BundleError;
+use ct_layout::cli::{self, Failure};
+use ct_layout::pipe::{self, quote};
+use ct_net::{bridge, Error, Mode, NetOpts, PortMapping, Subnet, UpOptions};
 
 /// Give a container a network: its own network namespace on a bridge, with an address from
 /// a pool, NAT to the outside and published ports.
@@ -52,7 +54,6 @@ struct Cli {
 }
 
 fn main() {
-    ct_layout::cli::generate_if_asked::<Cli>();
     if std::env::var_os("CNI_COMMAND").is_some() {
         let mut stdin = String::new();
         let read = std::io::stdin().read_to_string(&mut stdin);
@@ -75,55 +76,48 @@ fn main() {
         });
     }
 
-    let cli = Cli::parse();
-    if !bridge::valid_ifname(&cli.bridge) {
-        usage(&format!(
-            "invalid bridge name '{}' (1-15 of [A-Za-z0-9._-])",
-            cli.bridge
-        ));
-    }
-    if let Some(t) = cli.nft_table.as_ref().filter(|t| !bridge::valid_table(t)) {
-        usage(&format!("invalid nftables table name '{t}'"));
-    }
-    let input = match pipe::input(cli.bundle, "bundle") {
-        Ok(i) => i,
-        Err(e) => {
-            pipe::report("ct-net", &e, &[]);
-            std::process::exit(pipe::EXIT_USAGE);
-        }
-    };
-    let store = ct_layout::Store::from_env();
-    let r = if cli.down {
-        ct_net::down(&store, &input)
-    } else {
-        let o = UpOptions {
-            mode: cli.network,
-            net: NetOpts {
-                bridge: cli.bridge,
-                subnet: cli.subnet,
-                table: cli.nft_table,
-            },
-            ip: cli.ip,
-            ports: cli.publish,
-        };
-        ct_net::up(&store, &input, &o).map(|p| p.display().to_string())
-    };
-    match r {
-        Ok(line) => pipe::emit(line),
-        Err(e) => {
-            let hints = e.hints();
-            let hints: Vec<&str> = hints.iter().map(String::as_str).collect();
-            pipe::report("ct-net", &e, &hints);
-            std::process::exit(if e.is_usage() {
-                pipe::EXIT_USAGE
-            } else {
-                pipe::EXIT_FAILURE
-            });
-        }
-    }
+    cli::main("ct-net", run)
 }
 
-fn usage(msg: &str) -> ! {
-    eprintln!("ct-net: {msg}");
-    std::process::exit(pipe::EXIT_USAGE);
+fn run(cli: Cli) -> Result<i32, Error> {
+    if !bridge::valid_ifname(&cli.bridge) {
+        return Err(Error::Usage(format!(
+            "invalid bridge name {} (1-15 of [A-Za-z0-9._-])",
+            quote(&cli.bridge)
+        )));
+    }
+    if let Some(t) = cli.nft_table.as_ref().filter(|t| !bridge::valid_table(t)) {
+        return Err(Error::Usage(format!(
+            "invalid nftables table name {}",
+            quote(t)
+        )));
+    }
+    let input = pipe::input(cli.bundle, "bundle")
+        .unwrap_or_else(|e| cli::fail("ct-net", &e, e.exit_code()));
+    let store = ct_layout::Store::from_env();
+    if cli.down {
+        // Undoing what is already undone succeeds: no bundle and nothing of its network left.
+        match ct_net::down(&store, &input) {
+            Err(Error::Bundle(BundleError::NotFound(_))) => {
+                eprintln!(
+                    "ct-net: no bundle {} and no network of it: nothing to tear down",
+                    quote(&input)
+                );
+            }
+            r => pipe::emit(r?),
+        }
+        return Ok(pipe::EXIT_OK);
+    }
+    let o = UpOptions {
+        mode: cli.network,
+        net: NetOpts {
+            bridge: cli.bridge,
+            subnet: cli.subnet,
+            table: cli.nft_table,
+        },
+        ip: cli.ip,
+        ports: cli.publish,
+    };
+    pipe::emit(ct_net::up(&store, &input, &o)?.display());
+    Ok(pipe::EXIT_OK)
 }

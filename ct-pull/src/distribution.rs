@@ -24,6 +24,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RANGE, WWW_AUTHENTICATE};
 
 use ct_layout::digest::Digest;
+use ct_layout::pipe::quote;
 use ct_layout::reference::Reference;
 
 use crate::credentials::Credentials;
@@ -115,9 +116,14 @@ pub fn read_capped(resp: Response, cap: u64, what: &str, url: &str) -> Result<Ve
     Ok(out)
 }
 
-/// The message of a registry error body `{"errors":[{"code":…,"message":…}]}`, if any.
+/// What a registry's error answer says, for a message: the first `code message` of a
+/// distribution error body `{"errors":[{"code":…,"message":…}]}`, else the start of the body
+/// itself (a proxy's error page). Quoted — at most 200 bytes, control characters escaped —
+/// because it is the registry's text: it must not paint the terminal or flood a log.
 fn error_detail(resp: Response) -> String {
-    let body = read_capped(resp, 64 << 10, "error", "").unwrap_or_default();
+    // Only the start can be shown; a huge body is not read to its end.
+    let mut body = Vec::new();
+    let _ = resp.take(64 << 10).read_to_end(&mut body);
     #[derive(serde::Deserialize)]
     struct E {
         #[serde(default)]
@@ -129,13 +135,18 @@ fn error_detail(resp: Response) -> String {
     struct Errors {
         errors: Vec<E>,
     }
-    match serde_json::from_slice::<Errors>(&body) {
+    let text = match serde_json::from_slice::<Errors>(&body) {
         Ok(e) => e
             .errors
             .first()
             .map(|e| format!("{} {}", e.code, e.message).trim().to_string())
             .unwrap_or_default(),
-        Err(_) => String::new(),
+        Err(_) => String::from_utf8_lossy(body.trim_ascii()).into_owned(),
+    };
+    if text.is_empty() {
+        String::new()
+    } else {
+        quote(text)
     }
 }
 

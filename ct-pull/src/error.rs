@@ -2,12 +2,14 @@
 //! digest, a path) and its cause, so the tool prints ONE line like
 //! `ct-pull: blob sha256:… from http://127.0.0.1:5000/…: digest mismatch: got sha256:…`.
 //! The variant decides the exit code: 2 for what the user typed wrong, 1 for everything else.
+//! What a registry or an image sent (an error body, a media type, a token realm) is shown
+//! through `pipe::quote`: at most 200 bytes, control characters escaped.
 
 use std::io;
 use std::path::PathBuf;
 
 use ct_layout::digest::Digest;
-use ct_layout::pipe::{EXIT_FAILURE, EXIT_USAGE};
+use ct_layout::pipe::{quote, EXIT_FAILURE, EXIT_USAGE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -84,9 +86,9 @@ pub enum PullError {
         attempts: u32,
         status: u16,
     },
-    #[error("token server {realm} answered {status}")]
+    #[error("token server {} answered {status}", quote(.realm))]
     TokenStatus { realm: String, status: u16 },
-    #[error("token server {realm} sent no token")]
+    #[error("token server {} sent no token", quote(.realm))]
     TokenMissing { realm: String },
     #[error("cannot read {what} from {url}")]
     Body {
@@ -107,7 +109,7 @@ pub enum PullError {
     },
     #[error("{what} is larger than the {limit}-byte limit")]
     TooLarge { what: String, limit: u64 },
-    #[error("unsupported media type '{media_type}' for {what}")]
+    #[error("unsupported media type {} for {what}", quote(.media_type))]
     MediaType { what: String, media_type: String },
     #[error("malformed JSON in {what}")]
     Json {
@@ -168,6 +170,15 @@ impl PullError {
             PullError::NoPlatform { .. } => Some("choose one with --platform os/arch[/variant]"),
             _ => None,
         }
+    }
+}
+
+impl ct_layout::cli::Failure for PullError {
+    fn exit_code(&self) -> i32 {
+        PullError::exit_code(self)
+    }
+    fn hints(&self) -> Vec<String> {
+        self.hint().into_iter().map(str::to_string).collect()
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use ct_layout::pipe::{self, EXIT_FAILURE};
+use ct_layout::pipe;
 use ct_layout::Store;
 use ct_pull::credentials::Credentials;
 use ct_pull::distribution::HttpOptions;
@@ -89,40 +89,14 @@ fn options(cli: &Cli) -> Result<Options, PullError> {
     })
 }
 
-fn run(cli: Cli) -> Result<String, PullError> {
+fn run(cli: Cli) -> Result<i32, PullError> {
     let opts = options(&cli)?;
     let input = pipe::input(cli.image, "image")?;
     let store = Store::from_env();
-    Ok(ct_pull::pull(&input, &opts, &store)?.to_string())
-}
-
-/// Parse the command line; a usage error is one `ct-pull: …` line and exit 2, like the rest.
-fn parse() -> Cli {
-    match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => e.exit(),
-        Err(e) => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("ct-pull: {}", first.trim_start_matches("error: "));
-            eprintln!("hint: see ct-pull --help");
-            std::process::exit(pipe::EXIT_USAGE);
-        }
-    }
+    pipe::emit(ct_pull::pull(&input, &opts, &store)?);
+    Ok(pipe::EXIT_OK)
 }
 
 fn main() {
-    ct_layout::cli::generate_if_asked::<Cli>();
-    match run(parse()) {
-        Ok(line) => pipe::emit(line),
-        Err(e) => {
-            let hint: Vec<&str> = e.hint().into_iter().collect();
-            pipe::report("ct-pull", &e, &hint);
-            std::process::exit(if e.exit_code() == 0 {
-                EXIT_FAILURE
-            } else {
-                e.exit_code()
-            });
-        }
-    }
+    ct_layout::cli::main("ct-pull", run)
 }

@@ -538,3 +538,56 @@ fn a_blob_stalled_midway_times_out_and_resumes() {
     assert!(gets[1].header("range").is_some_and(|r| r != "bytes=0-"));
     check_store(&env);
 }
+
+/// A registry that answers a manifest request with a megabyte of terminal escapes (clear
+/// screen, set the window title), NULs, CRs and newlines — raw, or as the message of a
+/// distribution error body — cannot paint the user's terminal or flood a log: ct-pull prints
+/// exactly one short line, with no control byte in it, naming the status.
+#[test]
+fn a_hostile_registry_error_body_is_one_short_inert_line() {
+    let fx = fx();
+    let junk = "\x1b[2J\x1b]0;pwned\x07\0\r\nline\n";
+    let mega = junk.repeat((1 << 20) / junk.len());
+    let message = junk.repeat((20 << 10) / junk.len());
+    let json = serde_json::json!({"errors": [{"code": "DENIED", "message": message}]}).to_string();
+    let cases = [
+        (400, mega.clone(), "answered 400"),
+        (
+            400,
+            json.clone(),
+            "answered 400: 'DENIED \\u{1b}[2J\\u{1b}]0;pwned",
+        ),
+        (403, json.clone(), "unauthorized: "),
+        (401, mega.clone(), "unauthorized: "),
+        (500, mega.clone(), "answered 500"),
+    ];
+    for (status, body, names) in cases {
+        let reg = serve(&fx, Config::default(), move |r: &Req| {
+            if r.path.contains("/manifests/") {
+                Reply::Status(status, body.clone())
+            } else {
+                Reply::Normal
+            }
+        });
+        let env = Env::new();
+        let out = env.run(&["--retries", "0", &format!("{}/x/one:1", reg.host())]);
+        assert_eq!(out.status.code(), Some(1), "{status}");
+        let err = &out.stderr;
+        let text = String::from_utf8_lossy(err);
+        assert!(
+            err.len() < 600,
+            "{status}: {} bytes: {:?}",
+            err.len(),
+            &text[..text.len().min(2000)]
+        );
+        assert_eq!(err.last(), Some(&b'\n'), "{status}: {text:?}");
+        let line = &err[..err.len() - 1];
+        assert!(
+            !line.iter().any(|&b| b < 0x20 || b == 0x7f),
+            "{status}: a control byte in {text:?}"
+        );
+        assert!(text.starts_with("ct-pull: "), "{status}: {text}");
+        assert!(text.contains(names), "{status}: {text}");
+        assert_store_empty(&env);
+    }
+}

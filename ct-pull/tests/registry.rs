@@ -110,10 +110,11 @@ fn index_picks_host_platform_or_the_one_asked_for() {
     check_store(&env2);
     let out = env.run(&["--platform", "linux/s390x", &r]);
     let err = failure(&out, 1);
+    const HINT: &str = "; hint: choose one with --platform os/arch[/variant]";
     assert_eq!(
         err,
         format!(
-            "ct-pull: {r} has no image for linux/s390x; it offers: linux/{}, linux/{}",
+            "ct-pull: {r} has no image for linux/s390x; it offers: linux/{}, linux/{}{HINT}",
             host_arch(),
             other_arch()
         )
@@ -124,7 +125,7 @@ fn index_picks_host_platform_or_the_one_asked_for() {
     assert_eq!(
         err,
         format!(
-            "ct-pull: {one} has no image for linux/s390x; it offers: linux/{}",
+            "ct-pull: {one} has no image for linux/s390x; it offers: linux/{}{HINT}",
             host_arch()
         )
     );

@@ -99,6 +99,15 @@ impl UnpackError {
     }
 }
 
+impl ct_layout::cli::Failure for UnpackError {
+    fn hints(&self) -> Vec<String> {
+        UnpackError::hints(self)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> UnpackError + 'a {
     move |source| UnpackError::Io {
         action,

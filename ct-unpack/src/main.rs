@@ -2,10 +2,11 @@
 //! Thin CLI over the `ct_unpack` library: parse, unpack, print the bundle directory.
 
 use clap::Parser;
-use ct_layout::pipe::{self, EXIT_FAILURE};
+use ct_layout::cli::{self, Failure};
+use ct_layout::pipe;
 use ct_layout::Store;
 use ct_unpack::runtime_config::Overrides;
-use ct_unpack::{unpack, Options};
+use ct_unpack::{unpack, Options, UnpackError};
 
 /// Unpack an image from the store into an OCI runtime bundle.
 ///
@@ -50,16 +51,9 @@ struct Cli {
     cmd: Vec<String>,
 }
 
-fn main() {
-    ct_layout::cli::generate_if_asked::<Cli>();
-    let cli = Cli::parse();
-    let image = match pipe::input(cli.image, "image reference") {
-        Ok(i) => i,
-        Err(e) => {
-            pipe::report("ct-unpack", &e, &[]);
-            std::process::exit(pipe::EXIT_USAGE);
-        }
-    };
+fn run(cli: Cli) -> Result<i32, UnpackError> {
+    let image = pipe::input(cli.image, "image reference")
+        .unwrap_or_else(|e| cli::fail("ct-unpack", &e, e.exit_code()));
     let opts = Options {
         image,
         id: cli.id,
@@ -74,11 +68,11 @@ fn main() {
         },
         verbose: cli.verbose,
     };
-    match unpack(&Store::from_env(), &opts) {
-        Ok(bundle) => pipe::emit(bundle.dir.display()),
-        Err(e) => {
-            pipe::report("ct-unpack", &e, &e.hints());
-            std::process::exit(EXIT_FAILURE);
-        }
-    }
+    let bundle = unpack(&Store::from_env(), &opts)?;
+    pipe::emit(bundle.dir.display());
+    Ok(pipe::EXIT_OK)
+}
+
+fn main() {
+    cli::main("ct-unpack", run)
 }

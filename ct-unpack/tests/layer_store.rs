@@ -269,7 +269,7 @@ fn missing_image_and_bad_id_are_clear_errors() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("ct-unpack: no image 'nope:1' in the store\nhint: "),
+        err.starts_with("ct-unpack: no image 'nope:1' in the store; hint: "),
         "{err}"
     );
     assert!(out.stdout.is_empty());

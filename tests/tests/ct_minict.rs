@@ -38,7 +38,11 @@ fn pull_run_named_start_again_rm() {
 
     // A second run with the same name is refused; the first container is untouched.
     let o = ct.out(&["run", "--name", "box", &r, "true"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        o.status.code(),
+        Some(125),
+        "a conflict is run's own failure"
+    );
     assert_eq!(
         stderr(&o),
         "ct: a container 'box' exists; remove it with: ct rm box\n"

@@ -96,7 +96,7 @@ fn rootfs_runs_a_command_in_a_plain_directory() {
     );
 
     let o = ct.out(&["run", "--rootfs", "/nonexistent/dir", "true"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(125));
     assert_eq!(
         stderr(&o),
         "ct: --rootfs: '/nonexistent/dir' is not a directory\n"
