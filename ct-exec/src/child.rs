@@ -219,6 +219,7 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
     // 13.
     if a.init {
         init::block_all();
+        init::set_name();
         // SAFETY: single-threaded; the child goes on to exec.
         match unsafe { fork() } {
             Ok(ForkResult::Child) => {

@@ -66,8 +66,9 @@ pub fn status_code(s: WaitStatus) -> Option<i32> {
     }
 }
 
-/// Steps 4 and 5. Never returns.
-pub fn run(child: Pid) -> ! {
+/// Name this process `ct-init` (its `comm`, what `ps` and `/proc/1/comm` show). Called
+/// before the fork, so that the command never sees PID 1 under its old name.
+pub fn set_name() {
     // SAFETY: PR_SET_NAME copies at most 16 bytes from the NUL-terminated literal.
     unsafe {
         libc::prctl(
@@ -78,6 +79,10 @@ pub fn run(child: Pid) -> ! {
             0,
         )
     };
+}
+
+/// Steps 4 and 5. Never returns.
+pub fn run(child: Pid) -> ! {
     let all = SigSet::all();
     loop {
         let sig = match all.wait() {
