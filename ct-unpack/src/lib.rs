@@ -186,6 +186,13 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     if !valid_id(&id) {
         return Err(UnpackError::BadId(id));
     }
+    store
+        .ensure("ct-unpack")
+        .map_err(|(path, source)| UnpackError::Io {
+            action: "create",
+            path,
+            source,
+        })?;
     let final_dir = store.bundle(&id);
     if final_dir.exists() {
         return Err(UnpackError::Exists(id));
