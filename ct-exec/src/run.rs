@@ -97,7 +97,7 @@ fn claim(
     plan: &Plan,
 ) -> Result<(State, StateDir), ExecError> {
     store
-        .ensure("ct-exec")
+        .ensure_run("ct-exec")
         .map_err(|(path, source)| ExecError::StateDir { path, source })?;
     let base = store.run_containers();
     fs::create_dir_all(&base).map_err(|source| ExecError::StateDir {

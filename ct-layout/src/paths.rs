@@ -60,10 +60,18 @@ impl Store {
     /// others, saying so on stderr as `TOOL: notice: tightened '/var/lib/ct' to 0700 (it was
     /// 0755)`. Returns the root that failed with the error.
     pub fn ensure(&self, tool: &str) -> Result<(), (PathBuf, io::Error)> {
-        for dir in [&self.root, &self.run] {
-            ensure_private_dir(dir, tool).map_err(|e| (dir.clone(), e))?;
-        }
-        Ok(())
+        self.ensure_root(tool)?;
+        self.ensure_run(tool)
+    }
+
+    /// [`Store::ensure`] for `$CT_ROOT` alone.
+    pub fn ensure_root(&self, tool: &str) -> Result<(), (PathBuf, io::Error)> {
+        ensure_private_dir(&self.root, tool).map_err(|e| (self.root.clone(), e))
+    }
+
+    /// [`Store::ensure`] for `$CT_RUN` alone (what a tool that only keeps state there needs).
+    pub fn ensure_run(&self, tool: &str) -> Result<(), (PathBuf, io::Error)> {
+        ensure_private_dir(&self.run, tool).map_err(|e| (self.run.clone(), e))
     }
 
     /// `$CT_ROOT/images`: one standard OCI image layout holding every image.
@@ -126,18 +134,28 @@ impl Store {
     }
 }
 
-/// `dir` exists, is a directory, and has mode 0700 (see [`Store::ensure`]).
-fn ensure_private_dir(dir: &Path, tool: &str) -> io::Result<()> {
+/// Create `dir` with mode 0700 (its missing parents with the usual 0755) if it is missing.
+/// Returns whether it was created. Whoever makes a store root first uses this, so that no
+/// store is ever 0755, even for a moment.
+pub fn create_private_dir(dir: &Path) -> io::Result<bool> {
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)?;
     }
     match fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {
             // The umask may have taken bits from 0700, never added any; set it exactly.
-            return fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+            Ok(true)
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `dir` exists, is a directory, and has mode 0700 (see [`Store::ensure`]).
+fn ensure_private_dir(dir: &Path, tool: &str) -> io::Result<()> {
+    if create_private_dir(dir)? {
+        return Ok(());
     }
     let meta = fs::metadata(dir)?;
     if !meta.is_dir() {

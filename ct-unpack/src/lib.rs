@@ -57,6 +57,9 @@ pub struct Options {
     pub overrides: Overrides,
     /// Progress on stderr.
     pub verbose: bool,
+    /// Free-space reserve and per-layer size limit for extraction (`--min-free`,
+    /// `--max-layer-size`).
+    pub limits: ct_layout::free_space::Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -254,7 +257,7 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     let (passwd, group) = if opts.flat {
         let mut ex = Extractor::new(&rootfs, Target::Flat).map_err(io_err("open", &rootfs))?;
         for layer in &image.layers {
-            layer_store::apply_verified(&layout, layer, &mut ex)?;
+            layer_store::apply_verified(&layout, layer, &mut ex, &rootfs, opts.limits)?;
         }
         say(format!(
             "applied {} layers into rootfs/",
@@ -263,7 +266,7 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         let read = |p: &str| overlay_lookup::read_in_root(&rootfs, Path::new(p), 16 << 20);
         (read("etc/passwd"), read("etc/group"))
     } else {
-        let n = layer_store::ensure_all(store, &layout, &image.layers)?;
+        let n = layer_store::ensure_all(store, &layout, &image.layers, opts.limits)?;
         say(format!(
             "{} of {} layers extracted, the rest were in the store",
             n,

@@ -42,6 +42,14 @@ struct Cli {
     /// Hostname (default: the container id).
     #[arg(long)]
     hostname: Option<String>,
+    /// Keep at least SIZE free on the store's file system: extraction stops (and removes the
+    /// partial layer) before going under it [default: 5% of the file system, at most 1G].
+    #[arg(long, value_name = "SIZE", value_parser = ct_layout::free_space::parse_size)]
+    min_free: Option<u64>,
+    /// Refuse a layer that unpacks to more than SIZE (holes of sparse files included), e.g.
+    /// 512M, 2G.
+    #[arg(long, value_name = "SIZE", value_parser = ct_layout::free_space::parse_size)]
+    max_layer_size: Option<u64>,
     /// Progress on stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -73,6 +81,10 @@ fn main() {
             cmd: cli.cmd,
         },
         verbose: cli.verbose,
+        limits: ct_layout::free_space::Limits {
+            min_free: cli.min_free,
+            max_size: cli.max_layer_size,
+        },
     };
     match unpack(&Store::from_env(), &opts) {
         Ok(bundle) => pipe::emit(bundle.dir.display()),

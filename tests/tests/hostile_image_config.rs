@@ -18,12 +18,13 @@ use ct_tests::registry::{Auth, Registry};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+/// Fields drop in order: whatever is mounted below the temp dir is unmounted before it goes.
 struct Env {
+    _unmount: UnmountGuard,
     tmp: TempDir,
     root: PathBuf,
     run: PathBuf,
     reg: Registry,
-    _unmount: UnmountGuard,
 }
 
 impl Env {
@@ -33,11 +34,11 @@ impl Env {
         let run = tmp.path().join("run");
         let _unmount = UnmountGuard::new(tmp.path());
         Env {
+            _unmount,
             tmp,
             root,
             run,
             reg: Registry::start(Auth::None),
-            _unmount,
         }
     }
 
