@@ -15,8 +15,9 @@
 //!
 //! Before `config.json` is saved, [`check_mounts`] reads every entry as hostile (an image's
 //! `VOLUME` became one, and anyone may have edited the file): a destination must stay inside
-//! the container's root and not be `/`; a bind source inside `$CT_ROOT` must be this bundle's
-//! own `rootfs/` or one of its `volumes/NAME` directories — opened with `openat2(2)`
+//! the container's root and not be `/`; a bind source inside `$CT_ROOT` must be one of this
+//! bundle's `volumes/NAME` directories or ct-net's `hosts`/`hostname`/`resolv.conf` files in
+//! it — opened with `openat2(2)`
 //! `RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS` from the bundle directory, so a symlink or `..`
 //! cannot turn it into the bundle itself, its `config.json`, or another container.
 
@@ -206,9 +207,9 @@ fn check_destination(dest: &Path) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// `openat2(dir, path, O_PATH|O_DIRECTORY, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)`: `path` is a
-/// real directory below `dir`, reached without a symlink or a `..` out.
-fn open_beneath(dir: &Path, path: &Path) -> std::io::Result<std::fs::File> {
+/// `openat2(dir, path, O_PATH[|O_DIRECTORY], RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)`: `path` is
+/// below `dir`, reached without a symlink or a `..` out, and not a symlink itself.
+fn open_beneath(dir: &Path, path: &Path, dir_wanted: bool) -> std::io::Result<std::fs::File> {
     use std::os::fd::FromRawFd;
     use std::os::unix::ffi::OsStrExt;
     let base = std::fs::File::open(dir)?;
@@ -216,7 +217,10 @@ fn open_beneath(dir: &Path, path: &Path) -> std::io::Result<std::fs::File> {
         .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: open_how is plain old data; all-zero is its documented empty value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+    let kind = if dir_wanted { libc::O_DIRECTORY } else { 0 };
+    // No O_NOFOLLOW: with O_PATH it would return the symlink itself; RESOLVE_NO_SYMLINKS
+    // refuses a symlink anywhere, the last component included (ELOOP).
+    how.flags = (libc::O_PATH | kind | libc::O_CLOEXEC) as u64;
     how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
     // SAFETY: `p` is NUL-terminated and `how` lives across the call with its exact size.
     let r = unsafe {
@@ -234,6 +238,10 @@ fn open_beneath(dir: &Path, path: &Path) -> std::io::Result<std::fs::File> {
     // SAFETY: openat2 returned a fresh descriptor that nothing else owns.
     Ok(unsafe { std::fs::File::from_raw_fd(r as libc::c_int) })
 }
+
+/// The files ct-net keeps in a bundle and binds over the image's own (`ct-net/src/
+/// etc_files.rs`): regular files, the only bind sources in a bundle besides `volumes/NAME`.
+pub const BUNDLE_FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
 
 /// `path` with `.` and `..` applied lexically (no filesystem access).
 fn lexical(path: &Path) -> PathBuf {
@@ -293,19 +301,27 @@ pub fn check_mounts(
             .strip_prefix(&bundle_lex)
             .or_else(|_| lex.strip_prefix(&bundle_real))
             .map_err(|_| err("it is in the store, outside this bundle"))?;
-        let name = match rel.components().collect::<Vec<_>>().as_slice() {
-            [Component::Normal(v), Component::Normal(n)] if *v == "volumes" => *n,
-            _ => {
-                return Err(err(
-                    "only the bundle's own volumes/NAME may be bound into a container",
-                ))
+        let (own, dir_wanted) = match rel.components().collect::<Vec<_>>().as_slice() {
+            [Component::Normal(v), Component::Normal(n)] if *v == "volumes" => {
+                (Path::new("volumes").join(n), true)
             }
+            [Component::Normal(f)] if BUNDLE_FILES.iter().any(|b| f == b) => {
+                (PathBuf::from(f), false)
+            }
+            _ => return Err(err("only the bundle's own volumes/NAME (and ct-net's hosts, hostname, resolv.conf) may be bound into a container")),
         };
-        open_beneath(bundle_dir, &Path::new("volumes").join(name)).map_err(|_| {
-            err("not a directory of its own below volumes/ (a symlink, or missing)")
-        })?;
-        if real != bundle_real.join("volumes").join(name) {
-            return Err(err("it resolves elsewhere than the bundle's volumes/"));
+        let f = open_beneath(bundle_dir, &own, dir_wanted)
+            .map_err(|_| err("not a file of the bundle's own (a symlink, or missing)"))?;
+        let kind_ok = f
+            .metadata()
+            .is_ok_and(|m| if dir_wanted { m.is_dir() } else { m.is_file() });
+        if !kind_ok {
+            return Err(err(
+                "not a directory (volumes/NAME) or a regular file (hosts…)",
+            ));
+        }
+        if real != bundle_real.join(&own) {
+            return Err(err("it resolves elsewhere than the bundle's own file"));
         }
     }
     Ok(())

@@ -216,7 +216,16 @@ fn an_image_volume_cannot_expose_the_bundle() {
     fs::create_dir(bundle.join("volumes/evil-target")).unwrap();
     std::os::unix::fs::symlink("..", bundle.join("volumes/evil")).unwrap();
     let bundle_s = bundle.display().to_string();
-    let edits: [(Value, &str); 6] = [
+    std::os::unix::fs::symlink("config.json", bundle.join("hostname")).unwrap();
+    let edits: [(Value, &str); 8] = [
+        (
+            json!({"destination": "/etc/hostname", "source": format!("{bundle_s}/hostname"), "type": "bind", "options": ["rbind"]}),
+            "bind mount source",
+        ),
+        (
+            json!({"destination": "/x", "source": format!("{bundle_s}/config.json"), "type": "bind", "options": ["rbind"]}),
+            "bind mount source",
+        ),
         (
             json!({"destination": "/host", "source": bundle_s, "type": "bind", "options": ["rbind", "rw"]}),
             "bind mount source",
@@ -254,8 +263,15 @@ fn an_image_volume_cannot_expose_the_bundle() {
             "nothing mounted"
         );
     }
-    // The bundle's own volume is still fine.
-    fs::write(bundle.join("config.json"), &pristine).unwrap();
+    // The bundle's own volume is still fine, and so is a hosts file as ct-net writes it.
+    fs::write(bundle.join("hosts"), "127.0.0.1 localhost\n").unwrap();
+    let mut c: Value = serde_json::from_slice(&pristine).unwrap();
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/etc/hosts",
+        "source": format!("{bundle_s}/hosts"), "type": "bind", "options": ["rbind", "ro"]}));
+    fs::write(bundle.join("config.json"), serde_json::to_vec(&c).unwrap()).unwrap();
     assert_eq!(env.ok("ct-mount", &[&dir]), dir);
     env.ok("ct-mount", &["--unmount", &dir]);
 }
