@@ -96,6 +96,9 @@ fn claim(
     bundle: &Path,
     plan: &Plan,
 ) -> Result<(State, StateDir), ExecError> {
+    store
+        .ensure_run("ct-exec")
+        .map_err(|(path, source)| ExecError::StateDir { path, source })?;
     let base = store.run_containers();
     fs::create_dir_all(&base).map_err(|source| ExecError::StateDir {
         path: base.clone(),

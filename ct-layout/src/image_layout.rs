@@ -65,6 +65,9 @@ pub struct ImageLayout {
     pub dir: PathBuf,
     lock: PathBuf,
     tmp: PathBuf,
+    /// `$CT_ROOT` for the store's own layout: created private (0700) if [`ImageLayout::init`]
+    /// is the first to make it.
+    store_root: Option<PathBuf>,
 }
 
 impl ImageLayout {
@@ -74,6 +77,7 @@ impl ImageLayout {
             dir: store.images(),
             lock: store.locks().join("images.lock"),
             tmp: store.root.join("tmp"),
+            store_root: Some(store.root.clone()),
         }
     }
 
@@ -90,6 +94,7 @@ impl ImageLayout {
             lock: parent.join(format!(".{name}.lock")),
             tmp: parent.join(format!(".{name}.tmp")),
             dir,
+            store_root: None,
         }
     }
 
@@ -112,6 +117,9 @@ impl ImageLayout {
 
     /// Create `oci-layout`, an empty `index.json` and `blobs/sha256/` where missing.
     pub fn init(&self) -> Result<(), LayoutError> {
+        if let Some(root) = &self.store_root {
+            crate::paths::create_private_dir(root).map_err(io_err("create", root))?;
+        }
         let blobs = self.dir.join("blobs/sha256");
         fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
         fs::create_dir_all(&self.tmp).map_err(io_err("create", &self.tmp))?;

@@ -7,6 +7,7 @@
 //!   (default `/run/ct`).
 //! * [`reference`] — image references read the way docker reads them.
 //! * [`digest`] — content addresses (`sha256:…`) and a hashing writer that checks them.
+//! * [`free_space`] — `statvfs(2)` limits on what one extraction or import may write.
 //! * [`atomic`] — temp file + fsync + rename, so a crash never leaves half a file.
 //! * [`lock`] — `flock(2)` locks that serialize writers of one file.
 //! * [`image_layout`] — the OCI image layout in `$CT_ROOT/images`.
@@ -21,6 +22,7 @@ pub mod atomic;
 pub mod bundle;
 pub mod cli;
 pub mod digest;
+pub mod free_space;
 pub mod gc_lock;
 pub mod image_layout;
 pub mod in_root;

@@ -5,8 +5,17 @@
 //! * `$CT_RUN` (default `/run/ct`): runtime state that dies with the machine — container state
 //!   files, netns bookkeeping, locks for things that only exist while running.
 //!
+//! Both roots are private, mode 0700, as containers-storage makes `/var/lib/containers`: a
+//! pulled layer may hold a setuid-root binary or a device node, and a bundle holds the
+//! `config.json` that decides what its container may do; the directory mode is what keeps
+//! every other host user from reaching them. [`Store::ensure`] creates the roots that way and
+//! tightens a store made by an older ct (0755), with a one-line notice.
+//!
 //! See `docs/LAYOUT.md` for a tour with `ls` and `cat`.
 
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
@@ -44,6 +53,25 @@ impl Store {
             root: root.into(),
             run: run.into(),
         }
+    }
+
+    /// Make sure both roots exist and are private (0700): create a missing one 0700 (its
+    /// missing parents with the usual 0755), and tighten one that grants anything to group or
+    /// others, saying so on stderr as `TOOL: notice: tightened '/var/lib/ct' to 0700 (it was
+    /// 0755)`. Returns the root that failed with the error.
+    pub fn ensure(&self, tool: &str) -> Result<(), (PathBuf, io::Error)> {
+        self.ensure_root(tool)?;
+        self.ensure_run(tool)
+    }
+
+    /// [`Store::ensure`] for `$CT_ROOT` alone.
+    pub fn ensure_root(&self, tool: &str) -> Result<(), (PathBuf, io::Error)> {
+        ensure_private_dir(&self.root, tool).map_err(|e| (self.root.clone(), e))
+    }
+
+    /// [`Store::ensure`] for `$CT_RUN` alone (what a tool that only keeps state there needs).
+    pub fn ensure_run(&self, tool: &str) -> Result<(), (PathBuf, io::Error)> {
+        ensure_private_dir(&self.run, tool).map_err(|e| (self.run.clone(), e))
     }
 
     /// `$CT_ROOT/images`: one standard OCI image layout holding every image.
@@ -106,6 +134,44 @@ impl Store {
     }
 }
 
+/// Create `dir` with mode 0700 (its missing parents with the usual 0755) if it is missing.
+/// Returns whether it was created. Whoever makes a store root first uses this, so that no
+/// store is ever 0755, even for a moment.
+pub fn create_private_dir(dir: &Path) -> io::Result<bool> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {
+            // The umask may have taken bits from 0700, never added any; set it exactly.
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `dir` exists, is a directory, and has mode 0700 (see [`Store::ensure`]).
+fn ensure_private_dir(dir: &Path, tool: &str) -> io::Result<()> {
+    if create_private_dir(dir)? {
+        return Ok(());
+    }
+    let meta = fs::metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        eprintln!(
+            "{tool}: notice: tightened {} to 0700 (it was {mode:04o})",
+            crate::pipe::quote(dir.as_os_str().as_encoded_bytes())
+        );
+    }
+    Ok(())
+}
+
 /// Is `id` a usable container id / name: 1..=64 chars of `[A-Za-z0-9_.-]`, not starting with
 /// `.` or `-`. Ids become directory names, netns names and cgroup names, so they must be plain.
 pub fn valid_id(id: &str) -> bool {
@@ -147,6 +213,25 @@ mod tests {
         assert_eq!(id.len(), 12);
         assert!(valid_id(&id));
         assert_ne!(new_id(), id);
+    }
+
+    #[test]
+    fn ensure_makes_and_tightens_private_roots() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store::new(t.path().join("a/root"), t.path().join("run"));
+        s.ensure("test").unwrap();
+        for d in [&s.root, &s.run] {
+            assert_eq!(
+                fs::metadata(d).unwrap().permissions().mode() & 0o7777,
+                0o700
+            );
+        }
+        fs::set_permissions(&s.root, fs::Permissions::from_mode(0o755)).unwrap();
+        s.ensure("test").unwrap();
+        assert_eq!(
+            fs::metadata(&s.root).unwrap().permissions().mode() & 0o7777,
+            0o700
+        );
     }
 
     #[test]

@@ -242,6 +242,11 @@ pub fn mount(store: &Store, input: &str, opts: &Options) -> Result<(Bundle, Outc
         entries.push(t.to_mount()?);
     }
     let mut changed = volume::apply(&mut spec, entries);
+    volume::check_mounts(
+        spec.mounts().as_deref().unwrap_or_default(),
+        &bundle.dir,
+        &store.root,
+    )?;
     if opts.read_only {
         if let Some(root) = spec.root().clone() {
             if root.readonly() != Some(true) {

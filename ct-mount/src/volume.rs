@@ -12,6 +12,14 @@
 //!
 //! An entry for a destination that is already in `mounts` replaces it in place, so running
 //! ct-mount twice with the same flags changes nothing, and `-v /x:/dev/shm` overrides a default.
+//!
+//! Before `config.json` is saved, [`check_mounts`] reads every entry as hostile (an image's
+//! `VOLUME` became one, and anyone may have edited the file): a destination must stay inside
+//! the container's root and not be `/`; a bind source inside `$CT_ROOT` must be one of this
+//! bundle's `volumes/NAME` directories or ct-net's `hosts`/`hostname`/`resolv.conf` files in
+//! it — opened with `openat2(2)`
+//! `RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS` from the bundle directory, so a symlink or `..`
+//! cannot turn it into the bundle itself, its `config.json`, or another container.
 
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
@@ -32,6 +40,10 @@ pub enum VolumeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("mount destination {}: {why}", ct_layout::pipe::quote(.dest.as_os_str().as_encoded_bytes()))]
+    Destination { dest: PathBuf, why: &'static str },
+    #[error("bind mount source {}: {why}", ct_layout::pipe::quote(.src.as_os_str().as_encoded_bytes()))]
+    BundleSource { src: PathBuf, why: &'static str },
     #[error("cannot build the mount entry for '{0}'")]
     Build(PathBuf, #[source] oci_spec::OciSpecError),
 }
@@ -170,6 +182,149 @@ pub fn apply(spec: &mut Spec, mounts: Vec<Mount>) -> bool {
     }
     spec.set_mounts(Some(all));
     changed
+}
+
+/// A mount destination inside the container's root: absolute, and no `..` climbing above `/`
+/// (the runtime resolves it in the rootfs; lexically it must already stay there), not `/`.
+fn check_destination(dest: &Path) -> Result<(), &'static str> {
+    if !dest.is_absolute() {
+        return Err("not an absolute path");
+    }
+    let mut depth = 0usize;
+    for c in dest.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::ParentDir if depth == 0 => {
+                return Err("its '..' climbs above the container's root")
+            }
+            Component::ParentDir => depth -= 1,
+            _ => {}
+        }
+    }
+    if depth == 0 {
+        return Err("it is the container's root");
+    }
+    Ok(())
+}
+
+/// `openat2(dir, path, O_PATH[|O_DIRECTORY], RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)`: `path` is
+/// below `dir`, reached without a symlink or a `..` out, and not a symlink itself.
+fn open_beneath(dir: &Path, path: &Path, dir_wanted: bool) -> std::io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let base = std::fs::File::open(dir)?;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: open_how is plain old data; all-zero is its documented empty value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    let kind = if dir_wanted { libc::O_DIRECTORY } else { 0 };
+    // No O_NOFOLLOW: with O_PATH it would return the symlink itself; RESOLVE_NO_SYMLINKS
+    // refuses a symlink anywhere, the last component included (ELOOP).
+    how.flags = (libc::O_PATH | kind | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
+    // SAFETY: `p` is NUL-terminated and `how` lives across the call with its exact size.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            std::os::fd::AsRawFd::as_raw_fd(&base),
+            p.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: openat2 returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { std::fs::File::from_raw_fd(r as libc::c_int) })
+}
+
+/// The files ct-net keeps in a bundle and binds over the image's own (`ct-net/src/
+/// etc_files.rs`): regular files, the only bind sources in a bundle besides `volumes/NAME`.
+pub const BUNDLE_FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
+
+/// `path` with `.` and `..` applied lexically (no filesystem access).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Check every entry of `mounts` (see the file's note): `bundle_dir` is the bundle,
+/// `store_root` is `$CT_ROOT`.
+pub fn check_mounts(
+    mounts: &[Mount],
+    bundle_dir: &Path,
+    store_root: &Path,
+) -> Result<(), VolumeError> {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| lexical(p));
+    let (bundle_lex, bundle_real) = (lexical(bundle_dir), canon(bundle_dir));
+    let (root_lex, root_real) = (lexical(store_root), canon(store_root));
+    for m in mounts {
+        check_destination(m.destination()).map_err(|why| VolumeError::Destination {
+            dest: m.destination().clone(),
+            why,
+        })?;
+        let is_bind = m.typ().as_deref() == Some("bind")
+            || m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind");
+        let Some(src) = m.source() else { continue };
+        if !is_bind {
+            continue;
+        }
+        // A relative source is relative to the bundle (runtime-spec config.md#mounts).
+        let lex = lexical(&bundle_dir.join(src));
+        let real = canon(&lex);
+        let in_store = [&lex, &real].iter().any(|p| {
+            [&root_lex, &root_real, &bundle_lex, &bundle_real]
+                .iter()
+                .any(|r| p.starts_with(r))
+        });
+        if !in_store {
+            continue;
+        }
+        let err = |why| VolumeError::BundleSource {
+            src: src.clone(),
+            why,
+        };
+        let rel = lex
+            .strip_prefix(&bundle_lex)
+            .or_else(|_| lex.strip_prefix(&bundle_real))
+            .map_err(|_| err("it is in the store, outside this bundle"))?;
+        let (own, dir_wanted) = match rel.components().collect::<Vec<_>>().as_slice() {
+            [Component::Normal(v), Component::Normal(n)] if *v == "volumes" => {
+                (Path::new("volumes").join(n), true)
+            }
+            [Component::Normal(f)] if BUNDLE_FILES.iter().any(|b| f == b) => {
+                (PathBuf::from(f), false)
+            }
+            _ => return Err(err("only the bundle's own volumes/NAME (and ct-net's hosts, hostname, resolv.conf) may be bound into a container")),
+        };
+        let f = open_beneath(bundle_dir, &own, dir_wanted)
+            .map_err(|_| err("not a file of the bundle's own (a symlink, or missing)"))?;
+        let kind_ok = f
+            .metadata()
+            .is_ok_and(|m| if dir_wanted { m.is_dir() } else { m.is_file() });
+        if !kind_ok {
+            return Err(err(
+                "not a directory (volumes/NAME) or a regular file (hosts…)",
+            ));
+        }
+        if real != bundle_real.join(&own) {
+            return Err(err("it resolves elsewhere than the bundle's own file"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -173,6 +173,9 @@ pub fn hold_off_gc(store: &Store) -> Result<ct_layout::lock::Lock, PullError> {
 /// pinned to the manifest digest.
 pub fn pull(input: &str, opts: &Options, store: &Store) -> Result<Reference, PullError> {
     let source = Source::parse(input)?;
+    store
+        .ensure("ct-pull")
+        .map_err(|(path, e)| error::io_err("create", path)(e))?;
     let layout = ImageLayout::of_store(store);
     layout.init()?;
     let progress = Progress::new(opts.quiet);

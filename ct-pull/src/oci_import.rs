@@ -136,11 +136,32 @@ pub fn unpack_to_temp(file: &Path, layout: &ImageLayout) -> Result<tempfile::Tem
     let mut ar = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, f));
     ar.set_preserve_permissions(false);
     ar.set_overwrite(true);
-    // tar::Archive::unpack refuses entries that would land outside the directory.
-    ar.unpack(dir.path()).map_err(|e| PullError::Archive {
+    let bad = |detail: String| PullError::Archive {
         path: file.to_path_buf(),
-        detail: format!("not a readable tar archive: {e}"),
-    })?;
+        detail,
+    };
+    let unreadable = |e: std::io::Error| bad(format!("not a readable tar archive: {e}"));
+    // What lands in the temp dir is at most what the archive holds, entry by entry, and never
+    // takes the file system under its free-space reserve. A sparse entry could declare any
+    // size for a few bytes (and the layer copied out of it would be written in full): docker
+    // and OCI archives have none, so one is refused.
+    let mut meter = ct_layout::free_space::Meter::new(dir.path(), Default::default())
+        .map_err(io_err("check the free space of", dir.path()))?;
+    for entry in ar.entries().map_err(unreadable)? {
+        let mut entry = entry.map_err(unreadable)?;
+        let name = entry.path_bytes().into_owned();
+        if entry.header().entry_type() == tar::EntryType::GNUSparse {
+            return Err(bad(format!(
+                "entry {} is a sparse file: docker and OCI archives hold none",
+                ct_layout::pipe::quote(&name)
+            )));
+        }
+        meter
+            .add(entry.size(), 0)
+            .map_err(|e| bad(format!("entry {}: {e}", ct_layout::pipe::quote(&name))))?;
+        // unpack_in refuses entries that would land outside the directory.
+        entry.unpack_in(dir.path()).map_err(unreadable)?;
+    }
     Ok(dir)
 }
 

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use ct_layout::atomic;
 use ct_layout::digest::{Digest, Verifier};
+use ct_layout::free_space::{Limits, Meter, MeteredWriter};
 use ct_layout::image_layout::ImageLayout;
 
 use crate::distribution::{backoff, RegistryClient};
@@ -312,7 +313,15 @@ pub fn store_reader(
         .tempfile_in(tmp_dir)
         .map_err(io_err("create a temp file in", tmp_dir))?;
     let path = tmp.path().to_path_buf();
-    let mut v = Verifier::new(io::BufWriter::with_capacity(CHUNK, tmp.as_file()));
+    // An import copies what an archive holds: never past the file system's free-space reserve
+    // (`ct_layout::free_space`).
+    let meter = Meter::new(tmp_dir, Limits::default())
+        .map_err(io_err("check the free space of", tmp_dir))?;
+    let metered = MeteredWriter {
+        inner: tmp.as_file(),
+        meter,
+    };
+    let mut v = Verifier::new(io::BufWriter::with_capacity(CHUNK, metered));
     let limit = expect.map_or(u64::MAX, |(_, s)| s.saturating_add(1));
     io::copy(&mut (&mut reader).take(limit), &mut v).map_err(io_err("copy into", &path))?;
     let (digest, size, mut w) = v.finish();

@@ -14,6 +14,10 @@
 //! 5. `syncfs(2)` once for the whole tree (cheaper than an fsync per file), `rename(2)` into
 //!    `layers/sha256/HEX`, fsync `layers/sha256`. Until that rename the layer does not exist.
 //!
+//! Step 3 stops, and the temp dir goes, when the layer would take the file system under its
+//! free-space reserve or past `--max-layer-size` (`ct_layout::free_space`): a decompression
+//! bomb fills neither the disk nor `layers/tmp`.
+//!
 //! Independent layers are extracted in parallel, one thread per CPU (at least two), largest
 //! first.
 
@@ -23,6 +27,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
+use ct_layout::free_space::{self, Limits, Meter, Stopped};
 use ct_layout::image_layout::ImageLayout;
 use ct_layout::lock::Lock;
 use ct_layout::{Digest, Store};
@@ -49,6 +54,8 @@ pub enum LayerError {
         #[source]
         source: ExtractError,
     },
+    #[error("layer {blob}: {stopped}")]
+    Stopped { blob: Digest, stopped: Stopped },
     #[error("layer {blob}: uncompressed content is {actual}, the image says {expected}")]
     DiffId {
         blob: Digest,
@@ -189,12 +196,28 @@ impl Drop for TempTree {
     }
 }
 
+/// A meter for one layer extracted into `dir` (`ct_layout::free_space`).
+fn meter(dir: &Path, layer: &Layer, limits: Limits) -> Result<Meter, LayerError> {
+    Meter::new(dir, limits).map_err(|e| match free_space::stopped(&e) {
+        Some(stopped) => LayerError::Stopped {
+            blob: layer.blob.clone(),
+            stopped: stopped.clone(),
+        },
+        None => io_err("check the free space of", dir)(e),
+    })
+}
+
 /// Open the blob of `layer` and stream its tar through `extractor`, verifying the diff_id.
+/// The extraction stops, with [`LayerError::Stopped`], when it would take the file system of
+/// `dir` under its reserve or the layer past `limits.max_size`.
 pub fn apply_verified(
     layout: &ImageLayout,
     layer: &Layer,
     extractor: &mut Extractor,
+    dir: &Path,
+    limits: Limits,
 ) -> Result<Stats, LayerError> {
+    extractor.set_meter(Some(meter(dir, layer, limits)?));
     let path = layout.blob_path(&layer.blob);
     let file = File::open(&path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => LayerError::MissingBlob {
@@ -213,9 +236,15 @@ pub fn apply_verified(
     let digest = producer
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("decompression thread panicked")));
-    let stats = applied.map_err(|source| LayerError::Extract {
-        blob: layer.blob.clone(),
-        source,
+    let stats = applied.map_err(|source| match free_space::stopped(&source.source) {
+        Some(stopped) => LayerError::Stopped {
+            blob: layer.blob.clone(),
+            stopped: stopped.clone(),
+        },
+        None => LayerError::Extract {
+            blob: layer.blob.clone(),
+            source,
+        },
     })?;
     if let Some(Err(e)) = drained {
         return Err(io_err("decompress", &path)(e));
@@ -251,7 +280,12 @@ pub fn present(store: &Store, diff_id: &Digest) -> bool {
 }
 
 /// Make sure one layer is in the store. Returns true when this call extracted it.
-pub fn ensure(store: &Store, layout: &ImageLayout, layer: &Layer) -> Result<bool, LayerError> {
+pub fn ensure(
+    store: &Store,
+    layout: &ImageLayout,
+    layer: &Layer,
+    limits: Limits,
+) -> Result<bool, LayerError> {
     let dest = store.layer(&layer.diff_id);
     if dest.is_dir() {
         return Ok(false);
@@ -281,7 +315,7 @@ pub fn ensure(store: &Store, layout: &ImageLayout, layer: &Layer) -> Result<bool
     )
     .map_err(io_err("chmod", tmp.path()))?;
     let mut ex = Extractor::new(tmp.path(), Target::Layer).map_err(io_err("open", tmp.path()))?;
-    apply_verified(layout, layer, &mut ex)?;
+    apply_verified(layout, layer, &mut ex, tmp.path(), limits)?;
     drop(ex);
     syncfs(tmp.path()).map_err(io_err("sync", tmp.path()))?;
     let parent = dest.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -301,6 +335,7 @@ pub fn ensure_all(
     store: &Store,
     layout: &ImageLayout,
     layers: &[Layer],
+    limits: Limits,
 ) -> Result<usize, LayerError> {
     let mut todo: Vec<&Layer> = Vec::new();
     for l in layers {
@@ -330,7 +365,7 @@ pub fn ensure_all(
                 }
                 let next = queue.lock().ok().and_then(|mut q| q.next());
                 let Some(layer) = next else { return };
-                match ensure(store, layout, layer) {
+                match ensure(store, layout, layer, limits) {
                     Ok(extracted) => {
                         if extracted {
                             if let Ok(mut d) = done.lock() {

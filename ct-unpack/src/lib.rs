@@ -16,6 +16,7 @@
 //! `ct-gc` sweep in between would delete it.
 
 pub mod compression;
+pub mod image_config_check;
 pub mod image_manifest;
 pub mod layer_store;
 pub mod overlay_lookup;
@@ -56,6 +57,9 @@ pub struct Options {
     pub overrides: Overrides,
     /// Progress on stderr.
     pub verbose: bool,
+    /// Free-space reserve and per-layer size limit for extraction (`--min-free`,
+    /// `--max-layer-size`).
+    pub limits: ct_layout::free_space::Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +76,12 @@ pub enum UnpackError {
     User(#[from] UserError),
     #[error("cannot make the runtime config")]
     Config(#[from] ConfigError),
+    #[error("refusing image {}", ct_layout::pipe::quote(.image))]
+    BadImage {
+        image: String,
+        #[source]
+        source: image_config_check::Refused,
+    },
     #[error("cannot {action} '{path}'")]
     Io {
         action: &'static str,
@@ -149,6 +159,13 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), UnpackE
     fs::write(path, bytes).map_err(io_err("write", path))
 }
 
+/// `mkdir(path, 0700)`, whatever the umask.
+fn mkdir_private(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    fs::DirBuilder::new().mode(0o700).create(path)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+}
+
 /// `renameat2(RENAME_NOREPLACE)`: move `from` to `to` unless `to` exists.
 fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     let f = resolve_in_root::cstr(from)?;
@@ -181,6 +198,13 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     if !valid_id(&id) {
         return Err(UnpackError::BadId(id));
     }
+    store
+        .ensure("ct-unpack")
+        .map_err(|(path, source)| UnpackError::Io {
+            action: "create",
+            path,
+            source,
+        })?;
     let final_dir = store.bundle(&id);
     if final_dir.exists() {
         return Err(UnpackError::Exists(id));
@@ -207,6 +231,18 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     let _gc = ct_layout::gc_lock::hold_off(store).map_err(io_err("lock", &gc_path))?;
     let layout = ImageLayout::of_store(store);
     let image = image_manifest::load(&layout, &opts.image)?;
+    // The image config is the image builder's word: check it before extracting anything, so
+    // a refused image leaves nothing behind.
+    image_config_check::check(&image.config["config"]).map_err(|source| UnpackError::BadImage {
+        image: image.name.clone(),
+        source,
+    })?;
+    for key in image_config_check::unsupported(&image.config["config"]) {
+        eprintln!(
+            "ct-unpack: warning: image {}: config key '{key}' is not supported",
+            ct_layout::pipe::quote(&image.name)
+        );
+    }
     let say = |msg: String| {
         if opts.verbose {
             eprintln!("ct-unpack: {msg}");
@@ -215,7 +251,10 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
 
     fs::create_dir_all(&containers).map_err(io_err("create", &containers))?;
     let tmp = TempTree::new(containers.join(format!(".tmp-{id}-{}", new_id())));
-    fs::create_dir(tmp.path()).map_err(io_err("create", tmp.path()))?;
+    // The bundle holds config.json, which decides what the container may do: only root may
+    // reach it (the rootfs inside has its own mode, the image's).
+    mkdir_private(tmp.path()).map_err(io_err("create", tmp.path()))?;
+    let volumes_dir = tmp.path().join("volumes");
     let rootfs = tmp.path().join(ct_layout::bundle::ROOTFS);
     fs::create_dir(&rootfs).map_err(io_err("create", &rootfs))?;
     {
@@ -227,7 +266,7 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     let (passwd, group) = if opts.flat {
         let mut ex = Extractor::new(&rootfs, Target::Flat).map_err(io_err("open", &rootfs))?;
         for layer in &image.layers {
-            layer_store::apply_verified(&layout, layer, &mut ex)?;
+            layer_store::apply_verified(&layout, layer, &mut ex, &rootfs, opts.limits)?;
         }
         say(format!(
             "applied {} layers into rootfs/",
@@ -236,7 +275,7 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         let read = |p: &str| overlay_lookup::read_in_root(&rootfs, Path::new(p), 16 << 20);
         (read("etc/passwd"), read("etc/group"))
     } else {
-        let n = layer_store::ensure_all(store, &layout, &image.layers)?;
+        let n = layer_store::ensure_all(store, &layout, &image.layers, opts.limits)?;
         say(format!(
             "{} of {} layers extracted, the rest were in the store",
             n,
@@ -277,8 +316,12 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         .map(|l| store.layer(&l.diff_id))
         .collect();
     for v in runtime_config::volumes(&image.config)? {
+        // `v` is cleaned and its directory name one component (never `.`, `..` or a `/`).
         let d = tmp.path().join(runtime_config::volume_dir(&v));
-        fs::create_dir_all(&d).map_err(io_err("create", &d))?;
+        if !volumes_dir.exists() {
+            mkdir_private(&volumes_dir).map_err(io_err("create", &volumes_dir))?;
+        }
+        fs::create_dir(&d).map_err(io_err("create", &d))?;
         let rel = resolve_in_root::clean(Path::new(&v));
         let meta = if opts.flat {
             resolve_in_root::open_root(&rootfs)

@@ -43,6 +43,14 @@ struct Cli {
     /// Hostname (default: the container id).
     #[arg(long)]
     hostname: Option<String>,
+    /// Keep at least SIZE free on the store's file system: extraction stops (and removes the
+    /// partial layer) before going under it [default: 5% of the file system, at most 1G].
+    #[arg(long, value_name = "SIZE", value_parser = ct_layout::free_space::parse_size)]
+    min_free: Option<u64>,
+    /// Refuse a layer that unpacks to more than SIZE (holes of sparse files included), e.g.
+    /// 512M, 2G.
+    #[arg(long, value_name = "SIZE", value_parser = ct_layout::free_space::parse_size)]
+    max_layer_size: Option<u64>,
     /// Progress on stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -67,6 +75,10 @@ fn run(cli: Cli) -> Result<i32, UnpackError> {
             cmd: cli.cmd,
         },
         verbose: cli.verbose,
+        limits: ct_layout::free_space::Limits {
+            min_free: cli.min_free,
+            max_size: cli.max_layer_size,
+        },
     };
     let bundle = unpack(&Store::from_env(), &opts)?;
     pipe::emit(bundle.dir.display());

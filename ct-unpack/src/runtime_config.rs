@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
+use crate::image_config_check;
 use crate::passwd::ResolvedUser;
 
 /// The `PATH` a container gets when its image does not set one (docker's default).
@@ -116,8 +117,10 @@ pub enum ConfigError {
     RelativeCwd(String),
     #[error("invalid environment entry '{0}' (expected KEY=VALUE)")]
     BadEnv(String),
-    #[error("volume '{0}' is not an absolute path")]
-    BadVolume(String),
+    #[error("working directory {}: {why}", ct_layout::pipe::quote(.dir))]
+    BadCwd { dir: String, why: &'static str },
+    #[error(transparent)]
+    Refused(#[from] image_config_check::Refused),
     #[error("the generated runtime config is invalid")]
     Invalid(#[source] serde_json::Error),
 }
@@ -159,34 +162,23 @@ fn has_env(env: &[String], key: &str) -> bool {
     env.iter().any(|e| e.split('=').next() == Some(key))
 }
 
-/// The directory name (below the bundle) that backs image volume `dest`.
+/// The directory (below the bundle) that backs the image volume at the cleaned path `dest`:
+/// `volumes/NAME`, NAME one path component (`image_config_check::volume_name`).
 pub fn volume_dir(dest: &str) -> String {
-    let s: String = dest
-        .trim_matches('/')
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("volumes/{}", if s.is_empty() { "_".into() } else { s })
+    format!("volumes/{}", image_config_check::volume_name(dest))
 }
 
-/// The image's volumes, sorted, absolute.
+/// The image's volumes, cleaned (`image_config_check::volume_path`), sorted, without
+/// duplicates.
 pub fn volumes(image_config: &Value) -> Result<Vec<String>, ConfigError> {
     let mut out = Vec::new();
     if let Some(m) = image_config["config"]["Volumes"].as_object() {
         for k in m.keys() {
-            if !k.starts_with('/') {
-                return Err(ConfigError::BadVolume(k.clone()));
-            }
-            out.push(k.clone());
+            out.push(image_config_check::volume_path(k)?);
         }
     }
     out.sort();
+    out.dedup();
     Ok(out)
 }
 
@@ -236,14 +228,16 @@ pub fn build(
     }
 
     // 3. cwd
-    let cwd = match (&o.workdir, c["WorkingDir"].as_str()) {
-        (Some(w), _) => w.clone(),
-        (None, Some(w)) if !w.is_empty() => w.to_string(),
-        _ => "/".to_string(),
+    let cwd = match &o.workdir {
+        Some(w) if !w.starts_with('/') => return Err(ConfigError::RelativeCwd(w.clone())),
+        Some(w) => {
+            image_config_check::clean_container_path(w).map_err(|why| ConfigError::BadCwd {
+                dir: w.clone(),
+                why,
+            })?
+        }
+        None => image_config_check::working_dir(c)?.unwrap_or_else(|| "/".to_string()),
     };
-    if !cwd.starts_with('/') {
-        return Err(ConfigError::RelativeCwd(cwd));
-    }
 
     // 5. annotations
     let mut ann: BTreeMap<String, String> = BTreeMap::new();
@@ -499,6 +493,6 @@ mod tests {
             build(&image(), &o, &user(), "h", Path::new("/b"), None),
             Err(ConfigError::RelativeCwd(_))
         ));
-        assert_eq!(volume_dir("/var/lib/my sql"), "volumes/var_lib_my_sql");
+        assert_eq!(volume_dir("/var/lib/my sql"), "volumes/var+lib+my%20sql");
     }
 }

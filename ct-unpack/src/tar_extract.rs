@@ -28,6 +28,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use ct_layout::free_space::Meter;
+
 use crate::resolve_in_root::{clean, cstr, mkdir_all_in_root, open_in_root, open_root};
 use crate::whiteout::{self, Kind};
 
@@ -386,6 +388,8 @@ pub struct Extractor {
     /// `Flat` only: paths this layer created, and all their ancestors.
     touched: HashSet<PathBuf>,
     buf: Vec<u8>,
+    /// Free space and size limits (`ct_layout::free_space`), checked as data is written.
+    meter: Option<Meter>,
 }
 
 impl Extractor {
@@ -397,7 +401,13 @@ impl Extractor {
             dir_times: Vec::new(),
             touched: HashSet::new(),
             buf: vec![0; 256 * 1024],
+            meter: None,
         })
+    }
+
+    /// Count what the next layer writes against `meter`'s limits (one meter per layer).
+    pub fn set_meter(&mut self, meter: Option<Meter>) {
+        self.meter = meter;
     }
 
     /// Apply one layer's uncompressed tar stream.
@@ -420,6 +430,10 @@ impl Extractor {
             }
             let path = clean(&raw);
             stats.entries += 1;
+            if let Some(m) = &mut self.meter {
+                m.entry()
+                    .map_err(|e| fail("create", &path)(io::Error::other(e)))?;
+            }
             match whiteout::classify(&path) {
                 Kind::Opaque(dir) => self.opaque(&dir)?,
                 Kind::Whiteout(p) => self.whiteout(&p)?,
@@ -661,7 +675,7 @@ impl Extractor {
                     Err(e) => return Err(fail("create file", p)(e)),
                 };
                 written = match sparse {
-                    Some(sp) => Self::copy_pax_sparse(entry, &fd, sp),
+                    Some(sp) => Self::copy_pax_sparse(entry, &fd, sp, self.meter.as_mut()),
                     None => {
                         let size = entry.size();
                         self.copy(entry, &fd, kind == T::GNUSparse, size)
@@ -780,12 +794,18 @@ impl Extractor {
             }
             let chunk = &self.buf[..n];
             if sparse && chunk.iter().all(|&b| b == 0) {
+                if let Some(m) = &mut self.meter {
+                    m.add(0, n as u64).map_err(io::Error::other)?;
+                }
                 // SAFETY: plain lseek on a valid fd.
                 if unsafe { libc::lseek(fd.as_raw_fd(), n as libc::off_t, libc::SEEK_CUR) } < 0 {
                     return Err(io::Error::last_os_error());
                 }
                 pending_hole = true;
             } else {
+                if let Some(m) = &mut self.meter {
+                    m.add(n as u64, 0).map_err(io::Error::other)?;
+                }
                 write_all_fd(fd, chunk)?;
                 pending_hole = false;
             }
@@ -803,6 +823,7 @@ impl Extractor {
         entry: &mut tar::Entry<'_, R>,
         fd: &OwnedFd,
         sp: &PaxSparse,
+        mut meter: Option<&mut Meter>,
     ) -> io::Result<u64> {
         let map = match &sp.map {
             Some(m) => m.clone(),
@@ -825,10 +846,19 @@ impl Extractor {
             while left > 0 {
                 let n = (left as usize).min(buf.len());
                 entry.read_exact(&mut buf[..n])?;
+                if let Some(m) = meter.as_deref_mut() {
+                    m.add(n as u64, 0).map_err(io::Error::other)?;
+                }
                 write_all_fd(fd, &buf[..n])?;
                 left -= n as u64;
             }
             total += len;
+        }
+        // The holes count against --max-layer-size: they cost no blocks here, but the file
+        // is that large for every reader.
+        if let Some(m) = meter {
+            m.add(0, sp.size.saturating_sub(total))
+                .map_err(io::Error::other)?;
         }
         // SAFETY: plain ftruncate on a valid fd.
         cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), sp.size as libc::off_t) })?;
