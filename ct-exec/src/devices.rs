@@ -39,13 +39,13 @@ pub struct DevicePlan {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
-    #[error("device '{0}': path must be absolute and below /dev")]
+    #[error("device {}: path must be absolute and below /dev", ct_layout::pipe::quote_path(.0))]
     Path(PathBuf),
-    #[error("device '{0}': type 'a' and 'u' cannot be created (use 'c', 'b' or 'p')")]
+    #[error("device {}: type 'a' and 'u' cannot be created (use 'c', 'b' or 'p')", ct_layout::pipe::quote_path(.0))]
     Type(PathBuf),
     #[error(transparent)]
     Resolve(#[from] ResolveError),
-    #[error("cannot create device '{path}'")]
+    #[error("cannot create device {}", ct_layout::pipe::quote_path(.path))]
     Create {
         path: PathBuf,
         #[source]

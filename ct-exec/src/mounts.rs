@@ -56,13 +56,13 @@ pub struct MountPlan {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
-    #[error("mount '{0}': destination must be an absolute path")]
+    #[error("mount {}: destination must be an absolute path", ct_layout::pipe::quote_path(.0))]
     Relative(PathBuf),
-    #[error("mount '{dest}': option '{option}' is not supported")]
+    #[error("mount {}: option {} is not supported", ct_layout::pipe::quote_path(.dest), ct_layout::pipe::quote(.option))]
     Option { dest: PathBuf, option: String },
-    #[error("mount '{0}': a bind mount needs a source")]
+    #[error("mount {}: a bind mount needs a source", ct_layout::pipe::quote_path(.0))]
     NoSource(PathBuf),
-    #[error("mount '{dest}': bind source '{source_path}' does not exist")]
+    #[error("mount {}: bind source {} does not exist", ct_layout::pipe::quote_path(.dest), ct_layout::pipe::quote_path(.source_path))]
     Missing { dest: PathBuf, source_path: PathBuf },
     #[error(transparent)]
     Resolve(#[from] ResolveError),
@@ -70,13 +70,13 @@ pub enum MountError {
         "mount '{dest}': {typ} must be mounted on an ordinary directory, not through a symlink"
     )]
     NotDir { typ: String, dest: PathBuf },
-    #[error("cannot create mount point '{path}'")]
+    #[error("cannot create mount point {}", ct_layout::pipe::quote_path(.path))]
     Mkdir {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot mount {what} on '{dest}'")]
+    #[error("cannot mount {what} on {}", ct_layout::pipe::quote_path(.dest))]
     Mount {
         what: String,
         dest: PathBuf,

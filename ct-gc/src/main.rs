@@ -70,6 +70,13 @@ fn show(r: &Report, dry: bool) {
 
 fn run(cli: Cli) -> Result<i32, GcError> {
     let store = Store::from_env();
+    if let Err((path, e)) = store.ensure_root("ct-gc") {
+        eprintln!(
+            "ct-gc: cannot create {}: {e}",
+            ct_layout::pipe::quote_path(&path)
+        );
+        std::process::exit(ct_layout::pipe::EXIT_FAILURE);
+    }
     match cli.cmd {
         Cmd::Rmi {
             images,

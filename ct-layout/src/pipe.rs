@@ -117,6 +117,12 @@ pub fn quote(text: impl AsRef<[u8]>) -> String {
     s
 }
 
+/// [`quote`] for a path (from a layer, a bundle, a config).
+pub fn quote_path(path: impl AsRef<std::path::Path>) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    quote(path.as_ref().as_os_str().as_bytes())
+}
+
 /// How much of an untrusted text [`quote`] keeps.
 pub const QUOTE_MAX: usize = 200;
 

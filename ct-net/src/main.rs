@@ -95,6 +95,13 @@ fn run(cli: Cli) -> Result<i32, Error> {
     let input = pipe::input(cli.bundle, "bundle")
         .unwrap_or_else(|e| cli::fail("ct-net", &e, e.exit_code()));
     let store = ct_layout::Store::from_env();
+    if let Err((path, e)) = store.ensure_root("ct-net") {
+        eprintln!(
+            "ct-net: cannot create {}: {e}",
+            ct_layout::pipe::quote_path(&path)
+        );
+        std::process::exit(ct_layout::pipe::EXIT_FAILURE);
+    }
     if cli.down {
         // Undoing what is already undone succeeds: no bundle and nothing of its network left.
         match ct_net::down(&store, &input) {

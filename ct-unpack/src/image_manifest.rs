@@ -48,7 +48,7 @@ pub enum ImageError {
     Malformed { name: String, what: String },
     #[error("image '{name}' has no manifest for linux/{arch}")]
     NoPlatform { name: String, arch: String },
-    #[error("image '{name}': layer {digest} has unsupported media type '{media_type}'")]
+    #[error("image '{name}': layer {digest} has unsupported media type {}", ct_layout::pipe::quote(.media_type))]
     MediaType {
         name: String,
         digest: String,

@@ -19,11 +19,11 @@ pub struct ResolvedUser {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UserError {
-    #[error("user '{0}' not found in the image's /etc/passwd")]
+    #[error("user {} not found in the image's /etc/passwd", ct_layout::pipe::quote(.0))]
     NoUser(String),
-    #[error("group '{0}' not found in the image's /etc/group")]
+    #[error("group {} not found in the image's /etc/group", ct_layout::pipe::quote(.0))]
     NoGroup(String),
-    #[error("invalid user '{0}' (expected user, uid, user:group or uid:gid)")]
+    #[error("invalid user {} (expected user, uid, user:group or uid:gid)", ct_layout::pipe::quote(.0))]
     Invalid(String),
 }
 

@@ -113,9 +113,9 @@ pub struct Overrides {
 pub enum ConfigError {
     #[error("the image has no command (no Entrypoint or Cmd): give one after --")]
     NoCommand,
-    #[error("working directory '{0}' is not absolute")]
+    #[error("working directory {} is not absolute", ct_layout::pipe::quote(.0))]
     RelativeCwd(String),
-    #[error("invalid environment entry '{0}' (expected KEY=VALUE)")]
+    #[error("invalid environment entry {} (expected KEY=VALUE)", ct_layout::pipe::quote(.0))]
     BadEnv(String),
     #[error("working directory {}: {why}", ct_layout::pipe::quote(.dir))]
     BadCwd { dir: String, why: &'static str },

@@ -44,7 +44,7 @@ pub enum Target {
 
 /// One failed step on one tar entry.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {step} '{path}'")]
+#[error("cannot {step} {}", ct_layout::pipe::quote_path(.path))]
 pub struct ExtractError {
     pub step: &'static str,
     pub path: PathBuf,

@@ -211,3 +211,26 @@ fn the_default_store_is_created_private() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout), "700\n700\n", "{o:?}");
 }
+
+/// Every tool that writes under `$CT_ROOT` makes it private first, whichever runs first.
+#[test]
+fn every_tool_that_writes_the_store_keeps_it_private() {
+    for (name, args) in [
+        ("ct-pull", &["oci:/nonexistent-ct-dir"][..]),
+        ("ct-unpack", &["no/such:image"][..]),
+        ("ct-net", &["--down", "no-such-bundle"][..]),
+        ("ct-gc", &["prune", "--dry-run"][..]),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, run) = (tmp.path().join("root"), tmp.path().join("run"));
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        let o = tool(name, &root, &run, args);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(mode(&root), 0o700, "{name}: {e}");
+        assert!(
+            e.contains(&format!("{name}: notice: tightened")),
+            "{name}: {e}"
+        );
+    }
+}
