@@ -5,7 +5,8 @@
 //! (the container's first process, step by step), then one module per kernel primitive —
 //! [`namespaces`], [`user_ns`], [`mounts`], [`rootfs_path`], [`devices`], [`pivot_root`],
 //! [`masked_paths`], [`sysctl`], [`rlimits`], [`capabilities`], [`credentials`], [`pty`],
-//! [`signals`], [`init`], [`exec`], [`seccomp`]. [`lifecycle`] is `kill` and `delete`;
+//! [`signals`], [`init`], [`exec`], [`seccomp`]. [`cloned_binary`] and [`fds`] are what
+//! ct-exec does first, before it touches anything: run from a sealed copy, pass no stray fd. [`lifecycle`] is `kill` and `delete`;
 //! [`nsenter`] is `exec`, a new process in a running container.
 //!
 //! Exit codes (chroot(1)'s): the container's own status (128+N when killed by signal N);
@@ -14,9 +15,11 @@
 pub mod capabilities;
 pub mod cgroup;
 pub mod child;
+pub mod cloned_binary;
 pub mod credentials;
 pub mod devices;
 pub mod exec;
+pub mod fds;
 pub mod init;
 pub mod lifecycle;
 pub mod masked_paths;
@@ -81,9 +84,9 @@ pub enum ExecError {
     },
     #[error(transparent)]
     State(#[from] ct_layout::state::StateError),
-    #[error("container '{0}' is already running")]
+    #[error("container '{0}' already exists and is in use")]
     InUse(String),
-    #[error("container '{0}' exists (stopped); remove it with: ct-exec delete {0}")]
+    #[error("container '{0}' already exists (stopped); remove it with: ct-exec delete {0}")]
     Exists(String),
     #[error("cannot {step}")]
     Spawn {
@@ -108,6 +111,9 @@ pub enum ExecError {
     StillRunning(String),
     #[error("interrupted by signal {0} while starting the container")]
     Interrupted(i32),
+    /// Closing inherited fds, re-executing from a sealed copy, non-dumpable (at startup).
+    #[error("{0}")]
+    Containment(String),
     #[error("unknown signal '{0}'")]
     Signal(String),
     #[error("cannot signal container '{id}'")]
@@ -116,6 +122,17 @@ pub enum ExecError {
         #[source]
         source: io::Error,
     },
+}
+
+/// First thing of the verbs that enter a container (run, exec): run from a sealed copy of the
+/// binary, non-dumpable ([`cloned_binary`]), with no inherited fd above 2 but those passed on
+/// purpose ([`fds`]; `LISTEN_FDS` for `run` only, as runc).
+pub fn contain(listen: bool, preserve: u32) -> Result<fds::Passed, ExecError> {
+    let fail = |what: &str, e: io::Error| ExecError::Containment(format!("{what}: {e}"));
+    cloned_binary::ensure().map_err(|e| fail("cannot run from a sealed copy of ct-exec", e))?;
+    cloned_binary::not_dumpable().map_err(|e| fail("cannot make ct-exec non-dumpable", e))?;
+    let listen = if listen { fds::listen_fds() } else { 0 };
+    fds::keep_only(listen, preserve).map_err(ExecError::Containment)
 }
 
 impl ExecError {

@@ -74,6 +74,10 @@ struct RunArgs {
     /// Container id (default: the bundle's name for bundles in $CT_ROOT, else random).
     #[arg(long, value_name = "ID")]
     id: Option<String>,
+    /// Pass fds 3..3+N to the command (after any from socket activation, LISTEN_FDS); every
+    /// other inherited fd above 2 is closed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    preserve_fds: u32,
 }
 
 #[derive(Subcommand)]
@@ -119,6 +123,9 @@ struct ExecArgs {
     /// With -t: forward stdin to the terminal. (Without -t stdin is always passed through.)
     #[arg(short, long)]
     interactive: bool,
+    /// Pass fds 3..3+N to the command; every other inherited fd above 2 is closed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    preserve_fds: u32,
 }
 
 /// One line of stdin, read a byte at a time so that nothing after it is taken from the
@@ -163,49 +170,57 @@ fn main() {
             Some(sig) => ct_exec::lifecycle::kill(&store, &id, sig).map(|_| 0),
             None => Err(ExecError::Signal(signal)),
         },
-        Some(Cmd::Exec(a)) => {
-            let command = match a.command.first().map(String::as_str) {
-                Some("--") => a.command[1..].to_vec(),
-                _ => a.command,
-            };
-            let opts = ct_exec::nsenter::ExecOptions {
-                id: a.id,
-                interactive: a.interactive,
-                overrides: Overrides {
-                    args: command,
-                    env: a.env,
-                    cwd: a.workdir,
-                    user: a.user,
-                    hostname: None,
-                    tty: a.tty,
-                },
-            };
-            ct_exec::nsenter::exec(&store, &opts)
-        }
+        Some(Cmd::Exec(a)) => match ct_exec::contain(false, a.preserve_fds) {
+            Err(e) => Err(e),
+            Ok(pass_fds) => {
+                let command = match a.command.first().map(String::as_str) {
+                    Some("--") => a.command[1..].to_vec(),
+                    _ => a.command,
+                };
+                let opts = ct_exec::nsenter::ExecOptions {
+                    id: a.id,
+                    interactive: a.interactive,
+                    pass_fds,
+                    overrides: Overrides {
+                        args: command,
+                        env: a.env,
+                        cwd: a.workdir,
+                        user: a.user,
+                        hostname: None,
+                        tty: a.tty,
+                    },
+                };
+                ct_exec::nsenter::exec(&store, &opts)
+            }
+        },
         Some(Cmd::Delete { force, id }) => {
             ct_exec::lifecycle::delete(&store, &id, force).map(|_| 0)
         }
-        None => {
-            let a = cli.run;
-            let opts = RunOptions {
-                id: a.id,
-                init: a.init,
-                detach: a.detach,
-                interactive: a.interactive,
-                overrides: Overrides {
-                    args: a.command,
-                    env: a.env,
-                    cwd: a.workdir,
-                    user: a.user,
-                    hostname: a.hostname,
-                    tty: a.tty,
-                },
-            };
-            match a.bundle.map(Ok).unwrap_or_else(bundle_from_stdin) {
-                Ok(b) => ct_exec::run::run(&store, &b, &opts),
-                Err(e) => Err(e),
+        None => match ct_exec::contain(true, cli.run.preserve_fds) {
+            Err(e) => Err(e),
+            Ok(pass_fds) => {
+                let a = cli.run;
+                let opts = RunOptions {
+                    id: a.id,
+                    pass_fds,
+                    init: a.init,
+                    detach: a.detach,
+                    interactive: a.interactive,
+                    overrides: Overrides {
+                        args: a.command,
+                        env: a.env,
+                        cwd: a.workdir,
+                        user: a.user,
+                        hostname: a.hostname,
+                        tty: a.tty,
+                    },
+                };
+                match a.bundle.map(Ok).unwrap_or_else(bundle_from_stdin) {
+                    Ok(b) => ct_exec::run::run(&store, &b, &opts),
+                    Err(e) => Err(e),
+                }
             }
-        }
+        },
     };
     match r {
         Ok(code) => std::process::exit(code),
