@@ -378,8 +378,15 @@ fn exe_attack(edit: impl FnOnce(&mut Value), args: &[&str], secs: u64) -> Probe 
     while start.elapsed() < Duration::from_secs(secs) && runs < 5000 {
         let mut c = Command::new(&copy);
         c.env("CT_ROOT", &f.root).env("CT_RUN", &f.run);
-        c.args(["exec", "victim", "--"]).args(args);
-        let _ = run_cmd(c);
+        c.args(["exec", "victim", "--"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // A copy that no longer runs (overwritten, or open for writing) ends the loop; the
+        // hash below says why.
+        let Ok(child) = c.spawn() else { break };
+        let _ = wait_output(child, Duration::from_secs(30));
         runs += 1;
     }
     let result = b.join("rootfs/tmp/result");
