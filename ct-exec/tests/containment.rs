@@ -67,12 +67,18 @@ fn host_secret(f: &Fixture) -> (PathBuf, String) {
 
 /// `cmd` gets `fds` (target number, fd) without close-on-exec, as a shell's `7</` does.
 fn give_fds(cmd: &mut Command, fds: Vec<(i32, OwnedFd)>) {
-    // SAFETY: only dup2(2) between fork and exec; the fds stay open in the parent (owned by
+    // SAFETY: only dup2(2)/fcntl(2) between fork and exec; the fds stay open in the parent (owned by
     // the closure) until the command has been spawned.
     unsafe {
         cmd.pre_exec(move || {
             for (to, from) in &fds {
-                if libc::dup2(from.as_raw_fd(), *to) < 0 {
+                // dup2 onto itself keeps close-on-exec: clear it instead.
+                let r = if from.as_raw_fd() == *to {
+                    libc::fcntl(*to, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(from.as_raw_fd(), *to)
+                };
+                if r < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }
