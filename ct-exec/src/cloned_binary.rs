@@ -1,5 +1,5 @@
 //! The runtime binary never shows itself to the container (CVE-2019-5736; runc
-//! `libcontainer/exeseal/cloned_binary_linux.go`). memfd_create(2), fcntl(2) file seals,
+//! `libcontainer/exeseal/`). open_tree(2), mount_setattr(2), memfd_create(2) with file seals,
 //! execveat(2), prctl(2) `PR_SET_DUMPABLE`.
 //!
 //! A process in the container can reach the ct-exec that works in it through
@@ -10,11 +10,20 @@
 //! has exited, that is the host's binary — the next container start runs the attacker's code
 //! as root on the host. So, at startup of the verbs that enter a container (run, exec):
 //!
-//! 1. If `/proc/self/exe` is already a memfd carrying our seals, this is the copy: go on.
-//! 2. Else copy `/proc/self/exe` into `memfd_create("ct-exec", MFD_CLOEXEC|MFD_ALLOW_SEALING)`,
-//!    seal it (`F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE`: no write, no resize, no
-//!    removal of seals, ever), and `execveat(memfd, "", AT_EMPTY_PATH)` with the same argv and
-//!    environment. Step 1 ends the loop: no environment variable a caller could set decides it.
+//! 1. If `/proc/self/exe` is on a read-only mount, or is a memfd carrying our seals, this
+//!    process cannot hand out a writable binary: go on. (This also ends the loop of step 2: no
+//!    environment variable a caller could set decides it.)
+//! 2. Else re-execute from a read-only view of the binary, with the same argv and environment
+//!    (`execveat(fd, "", AT_EMPTY_PATH)`). Cheapest first, as runc ≥ 1.2 prefers its overlayfs
+//!    clone to a copy:
+//!    a. `open_tree(/proc/self/exe, OPEN_TREE_CLONE)`: a detached bind mount of the binary file
+//!       alone, in no mount namespace, made read-only with `mount_setattr(MOUNT_ATTR_RDONLY)`
+//!       (only the host's mount namespace owner could undo it). Writing through it fails with
+//!       EROFS, and it costs a few system calls;
+//!    b. where that is refused (no mount API, no CAP_SYS_ADMIN): a copy in
+//!       `memfd_create("ct-exec", MFD_CLOEXEC|MFD_ALLOW_SEALING)`, sealed
+//!       `F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE` (no write, no resize, no removal
+//!       of seals, ever) — a few milliseconds for a few MB.
 //! 3. `PR_SET_DUMPABLE 0`: the kernel refuses ptrace and `/proc/PID/{exe,mem,environ,fd}` of a
 //!    non-dumpable process to anyone without CAP_SYS_PTRACE over its creator's user namespace
 //!    (the host's), and every process ct-exec forks inherits it. The container's command gets
@@ -23,9 +32,11 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::fs::{MemfdFlags, SealFlags, StatVfsMountFlags};
+use rustix::mount::OpenTreeFlags;
 use rustix::process::DumpableBehavior;
 
 const SEALS: SealFlags = SealFlags::SEAL
@@ -34,21 +45,63 @@ const SEALS: SealFlags = SealFlags::SEAL
     .union(SealFlags::WRITE);
 
 /// Step 1.
-fn is_sealed_copy(exe: &File) -> bool {
-    rustix::fs::fcntl_get_seals(exe).is_ok_and(|s| s.contains(SEALS))
+fn cannot_be_written(exe: &File) -> bool {
+    let ro = rustix::fs::fstatvfs(exe).is_ok_and(|v| v.f_flag.contains(StatVfsMountFlags::RDONLY));
+    ro || rustix::fs::fcntl_get_seals(exe).is_ok_and(|s| s.contains(SEALS))
 }
 
-/// Steps 1 and 2: returns when this process runs from the sealed copy; re-executes otherwise.
-pub fn ensure() -> io::Result<()> {
-    let mut exe = File::open("/proc/self/exe")?;
-    if is_sealed_copy(&exe) {
-        return Ok(());
+/// Step 2a: a read-only detached bind mount of the binary.
+fn read_only_clone() -> io::Result<OwnedFd> {
+    let tree = rustix::mount::open_tree(
+        rustix::fs::CWD,
+        "/proc/self/exe",
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )?;
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: mount_setattr(2) reads `attr` (its size is passed) and changes only the detached
+    // mount `tree` refers to.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
     }
+    Ok(tree)
+}
+
+/// Step 2b: a sealed copy in memory.
+fn sealed_copy(exe: &mut File) -> io::Result<OwnedFd> {
     let mfd = rustix::fs::memfd_create("ct-exec", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
     let mut copy = File::from(mfd);
-    io::copy(&mut exe, &mut copy)?;
-    drop(exe);
+    io::copy(exe, &mut copy)?;
     rustix::fs::fcntl_add_seals(&copy, SEALS)?;
+    Ok(copy.into())
+}
+
+/// Steps 1 and 2: returns when this process runs from a binary that cannot be written through
+/// it; re-executes otherwise.
+pub fn ensure() -> io::Result<()> {
+    let mut exe = File::open("/proc/self/exe")?;
+    if cannot_be_written(&exe) {
+        return Ok(());
+    }
+    let view = match read_only_clone() {
+        Ok(fd) => fd,
+        Err(_) => sealed_copy(&mut exe)?,
+    };
+    drop(exe);
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
         .collect();
@@ -60,9 +113,9 @@ pub fn ensure() -> io::Result<()> {
             CString::new(kv).ok()
         })
         .collect();
-    // execveat(fd, "", AT_EMPTY_PATH) of an ELF file: the memfd being close-on-exec does not
+    // execveat(fd, "", AT_EMPTY_PATH) of an ELF file: the fd being close-on-exec does not
     // matter (only a script would need it to stay open for its interpreter).
-    let e = nix::unistd::fexecve(std::os::fd::AsRawFd::as_raw_fd(&copy), &args, &env);
+    let e = nix::unistd::fexecve(view.as_raw_fd(), &args, &env);
     Err(e.map_or_else(io::Error::from, |never| match never {}))
 }
 

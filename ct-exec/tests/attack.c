@@ -4,8 +4,9 @@
  *   attack tty                 TIOCSTI "echo INJECTED\n" into fd 0, then TIOCSCTTY on fd 0;
  *                              prints tiocsti=ok|E<errno> tiocscty=ok|E<errno> sid=S pid=P
  *   attack exe SECONDS NAME     for SECONDS, scan /proc for processes running the runtime
- *                              (exe ends in "/NAME" or is a "/memfd:ct-exec" copy, or exe
- *                              cannot be read at all): open its exe for writing, keep an
+ *                              (exe ends in "/NAME", is a "/memfd:ct-exec" copy or a
+ *                              detached bind mount "/", or exe cannot be read at all):
+ *                              open its exe for writing, keep an
  *                              O_PATH fd and later reopen it for writing through
  *                              /proc/self/fd (the CVE-2019-5736 trick), PTRACE_SEIZE it
  *                              (counted when, stopped, it still runs the runtime).
@@ -61,6 +62,14 @@ static int try_write(int fd) {
     return ok;
 }
 
+/* The runtime's binary as /proc/PID/exe shows it: the file itself (its path ends in "/NAME"),
+ * a sealed memfd copy, or a detached read-only bind mount of the file alone ("/"). */
+static int is_runtime(const char *target, const char *suffix) {
+    size_t tl = strlen(target), sl = strlen(suffix);
+    return (tl >= sl && strcmp(target + tl - sl, suffix) == 0) ||
+           strncmp(target, "/memfd:ct-exec", 14) == 0 || strcmp(target, "/") == 0;
+}
+
 static int exe(double seconds, const char *name) {
     char suffix[256];
     snprintf(suffix, sizeof suffix, "/%s", name);
@@ -82,10 +91,7 @@ static int exe(double seconds, const char *name) {
             int denied = n < 0 && (errno == EACCES || errno == EPERM);
             if (n >= 0) {
                 target[n] = 0;
-                size_t tl = strlen(target), sl = strlen(suffix);
-                int runtime = (tl >= sl && strcmp(target + tl - sl, suffix) == 0) ||
-                              strncmp(target, "/memfd:ct-exec", 14) == 0;
-                if (!runtime)
+                if (!is_runtime(target, suffix))
                     continue;
             } else if (!denied) {
                 continue;
@@ -98,6 +104,18 @@ static int exe(double seconds, const char *name) {
                 close(w);
             }
             int o = open(link, O_PATH | O_CLOEXEC);
+            if (o >= 0) {
+                /* Only what is still the runtime counts: a process that was denied a moment
+                 * ago may have become the container's own command since. */
+                char self_fd[64], got[512];
+                snprintf(self_fd, sizeof self_fd, "/proc/self/fd/%d", o);
+                ssize_t g = readlink(self_fd, got, sizeof got - 1);
+                got[g < 0 ? 0 : g] = 0;
+                if (g <= 0 || !is_runtime(got, suffix)) {
+                    close(o);
+                    o = -1;
+                }
+            }
             if (o >= 0) {
                 opath++;
                 if (nkept < MAXKEEP)
@@ -113,7 +131,7 @@ static int exe(double seconds, const char *name) {
                 waitpid(pid, &st, __WALL);
                 n = readlink(link, target, sizeof target - 1);
                 target[n < 0 ? 0 : n] = 0;
-                if (n > 0 && (strstr(target, suffix) || strncmp(target, "/memfd:ct-exec", 14) == 0))
+                if (n > 0 && is_runtime(target, suffix))
                     ptraced++;
                 ptrace(PTRACE_DETACH, pid, 0, 0);
             }
