@@ -16,14 +16,14 @@
 //! 2. Else re-execute from a read-only view of the binary, with the same argv and environment
 //!    (`execveat(fd, "", AT_EMPTY_PATH)`). Cheapest first, as runc ≥ 1.2 prefers its overlayfs
 //!    clone to a copy:
-//!    a. `open_tree(/proc/self/exe, OPEN_TREE_CLONE)`: a detached bind mount of the binary file
-//!       alone, in no mount namespace, made read-only with `mount_setattr(MOUNT_ATTR_RDONLY)`
-//!       (only the host's mount namespace owner could undo it). Writing through it fails with
-//!       EROFS, and it costs a few system calls;
-//!    b. where that is refused (no mount API, no CAP_SYS_ADMIN): a copy in
-//!       `memfd_create("ct-exec", MFD_CLOEXEC|MFD_ALLOW_SEALING)`, sealed
-//!       `F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE` (no write, no resize, no removal
-//!       of seals, ever) — a few milliseconds for a few MB.
+//!    - `open_tree(/proc/self/exe, OPEN_TREE_CLONE)`: a detached bind mount of the binary
+//!      file alone, in no mount namespace, made read-only with
+//!      `mount_setattr(MOUNT_ATTR_RDONLY)` (only the host's mount namespace owner could undo
+//!      it). Writing through it fails with EROFS, and it costs a few system calls;
+//!    - where that is refused (no mount API, no CAP_SYS_ADMIN): a copy in
+//!      `memfd_create("ct-exec", MFD_CLOEXEC|MFD_ALLOW_SEALING)`, sealed
+//!      `F_SEAL_SEAL|F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_WRITE` (no write, no resize, no removal
+//!      of seals, ever) — a few milliseconds for a few MB.
 //! 3. `PR_SET_DUMPABLE 0`: the kernel refuses ptrace and `/proc/PID/{exe,mem,environ,fd}` of a
 //!    non-dumpable process to anyone without CAP_SYS_PTRACE over its creator's user namespace
 //!    (the host's), and every process ct-exec forks inherits it. The container's command gets
@@ -50,7 +50,7 @@ fn cannot_be_written(exe: &File) -> bool {
     ro || rustix::fs::fcntl_get_seals(exe).is_ok_and(|s| s.contains(SEALS))
 }
 
-/// Step 2a: a read-only detached bind mount of the binary.
+/// Step 2, first choice: a read-only detached bind mount of the binary.
 fn read_only_clone() -> io::Result<OwnedFd> {
     let tree = rustix::mount::open_tree(
         rustix::fs::CWD,
@@ -81,7 +81,7 @@ fn read_only_clone() -> io::Result<OwnedFd> {
     Ok(tree)
 }
 
-/// Step 2b: a sealed copy in memory.
+/// Step 2, fallback: a sealed copy in memory.
 fn sealed_copy(exe: &mut File) -> io::Result<OwnedFd> {
     let mfd = rustix::fs::memfd_create("ct-exec", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
     let mut copy = File::from(mfd);

@@ -105,6 +105,21 @@ fn detached(f: &Fixture, b: &Path) -> String {
     stdout(&out).trim().to_string()
 }
 
+/// `runc run` of the bundle with `args` as process.args (runc reads the command from the
+/// config only), state under the test's temp dir; the same attack, to show both agree.
+fn runc(f: &Fixture, b: &Path, args: &[&str]) -> Command {
+    let mut v: Value = serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    v["process"]["args"] = json!(args);
+    fs::write(b.join("config.json"), serde_json::to_vec(&v).unwrap()).unwrap();
+    let mut c = Command::new("runc");
+    c.arg("--root")
+        .arg(f.tmp.path().join("runc"))
+        .args(["run", "--bundle"])
+        .arg(b)
+        .arg(unique("runc"));
+    c
+}
+
 const READ_SECRET: &str = "cat /proc/self/fd/7/secret 2>&1; echo; ls /proc/self/fd | tr '\\n' ' '";
 
 /// Point 3, foreground, `-d` and `exec`: an fd the caller left open (a directory of the host)
@@ -125,6 +140,13 @@ fn an_inherited_fd_does_not_reach_the_container() {
         "foreground: {}",
         stdout(&out)
     );
+    // runc agrees.
+    let rb = f.bundle("runc", |_| {});
+    let mut c = runc(&f, &rb, &["sh", "-c", READ_SECRET]);
+    give_fds(&mut c, vec![(7, dir_fd(&dir))]);
+    let out = run_cmd(c);
+    assert_eq!(out.status.code(), Some(0), "runc: {}", stderr(&out));
+    assert!(!stdout(&out).contains(&marker), "runc: {}", stdout(&out));
 
     let mut c = f.cmd();
     c.args([b.to_str().unwrap(), "-d", "--id", "fds-d", "--", "sh", "-c"])
@@ -301,6 +323,15 @@ fn a_container_cannot_type_into_the_hosts_terminal() {
             _ => assert_eq!(p.get("sid"), p.get("pid"), "exec"),
         }
     }
+    // runc agrees.
+    let rb = hostile_bundle(&f, "runc", |_| {});
+    let tty = host_tty();
+    let out = tty.run(runc(&f, &rb, &["/attack", "tty"]));
+    assert_eq!(out.status.code(), Some(0), "runc: {}", stderr(&out));
+    let p = tty_probe(&out);
+    assert_eq!(tty.typed(), "", "runc: the container typed on the host");
+    assert_ne!(p.get("tiocsti"), "ok", "runc");
+    assert_eq!((p.get("pid"), p.get("sid")), ("1", "1"), "runc");
 }
 
 /// Point 4, detached: the container's PID 1 leads its own session too.
