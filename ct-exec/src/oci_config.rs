@@ -374,7 +374,9 @@ fn check_ids(
         .and_then(|l| l.gid_mappings().clone())
         .unwrap_or_default();
     let field = |config: &str| match user {
-        Some(u) if config != "process.user.additionalGids" => format!("-u {u}"),
+        Some(u) if config != "process.user.additionalGids" => {
+            format!("-u {}", ct_layout::pipe::quote(u))
+        }
         _ => format!("config.json: {config}"),
     };
     let mut ids = vec![("process.user.uid", "uid", uid, &uid_maps)];
@@ -671,6 +673,33 @@ mod tests {
             "{warn:?}"
         );
         assert_eq!(err, vec!["linux.intelRdt".to_string()]);
+    }
+
+    #[test]
+    fn ids_are_checked_against_no_id_and_the_mappings() {
+        let spec: Spec = serde_json::from_value(json!({
+            "ociVersion": "1.0.2",
+            "linux": {
+                "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}],
+                "gidMappings": [{"containerID": 5, "hostID": 2000, "size": 1}]
+            }
+        }))
+        .unwrap();
+        assert!(check_ids(&spec, true, None, 9, 5, &[5]).is_ok());
+        assert!(check_ids(&spec, false, None, 70000, 70000, &[]).is_ok());
+        let e = check_ids(&spec, true, None, 10, 5, &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config.json: process.user.uid: uid 10 is not mapped in the container's user namespace (linux.uidMappings)"
+        );
+        let e = check_ids(&spec, true, None, 0, 5, &[5, 6]).unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("config.json: process.user.additionalGids: gid 6 "));
+        let e = check_ids(&spec, false, Some("0:4294967295"), 0, u32::MAX, &[]).unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("-u '0:4294967295': gid 4294967295 is (uid_t)-1"));
     }
 
     #[test]
