@@ -27,24 +27,23 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{json, Value};
 
-/// `tests/attack.c`, compiled once per test binary.
+/// `tests/attack.c`, compiled once per test binary into cargo's scratch directory (under a
+/// name of its own, then renamed into place, so parallel test binaries never see half a file).
 fn attack_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("ct-exec-attack")
-            .tempdir()
-            .unwrap()
-            .keep();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let out = dir.join("attack");
+        let tmp = dir.join(format!("attack.{}", std::process::id()));
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/attack.c");
         let st = Command::new("gcc")
             .args(["-static", "-O2", "-o"])
-            .arg(&out)
+            .arg(&tmp)
             .arg(&src)
             .status()
             .expect("gcc (apt-get install gcc libc6-dev)");
         assert!(st.success(), "cannot build {}", src.display());
+        fs::rename(&tmp, &out).unwrap();
         out
     })
 }
