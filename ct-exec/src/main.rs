@@ -165,62 +165,66 @@ fn main() {
     ct_layout::cli::generate_if_asked::<Cli>();
     let cli = Cli::parse();
     let store = Store::from_env();
+    // The verbs that enter a container first contain ct-exec itself (LISTEN_FDS: `run` only).
+    let contained = match &cli.cmd {
+        Some(Cmd::Exec(a)) => ct_exec::contain(false, a.preserve_fds),
+        None => ct_exec::contain(true, cli.run.preserve_fds),
+        _ => Ok(Default::default()),
+    };
+    let pass_fds = contained.unwrap_or_else(|e| {
+        report("ct-exec", &e, &e.hints());
+        std::process::exit(e.exit_code())
+    });
     let r = match cli.cmd {
         Some(Cmd::Kill { id, signal }) => match ct_exec::signals::parse(&signal) {
             Some(sig) => ct_exec::lifecycle::kill(&store, &id, sig).map(|_| 0),
             None => Err(ExecError::Signal(signal)),
         },
-        Some(Cmd::Exec(a)) => match ct_exec::contain(false, a.preserve_fds) {
-            Err(e) => Err(e),
-            Ok(pass_fds) => {
-                let command = match a.command.first().map(String::as_str) {
-                    Some("--") => a.command[1..].to_vec(),
-                    _ => a.command,
-                };
-                let opts = ct_exec::nsenter::ExecOptions {
-                    id: a.id,
-                    interactive: a.interactive,
-                    pass_fds,
-                    overrides: Overrides {
-                        args: command,
-                        env: a.env,
-                        cwd: a.workdir,
-                        user: a.user,
-                        hostname: None,
-                        tty: a.tty,
-                    },
-                };
-                ct_exec::nsenter::exec(&store, &opts)
-            }
-        },
+        Some(Cmd::Exec(a)) => {
+            let command = match a.command.first().map(String::as_str) {
+                Some("--") => a.command[1..].to_vec(),
+                _ => a.command,
+            };
+            let opts = ct_exec::nsenter::ExecOptions {
+                id: a.id,
+                interactive: a.interactive,
+                pass_fds,
+                overrides: Overrides {
+                    args: command,
+                    env: a.env,
+                    cwd: a.workdir,
+                    user: a.user,
+                    hostname: None,
+                    tty: a.tty,
+                },
+            };
+            ct_exec::nsenter::exec(&store, &opts)
+        }
         Some(Cmd::Delete { force, id }) => {
             ct_exec::lifecycle::delete(&store, &id, force).map(|_| 0)
         }
-        None => match ct_exec::contain(true, cli.run.preserve_fds) {
-            Err(e) => Err(e),
-            Ok(pass_fds) => {
-                let a = cli.run;
-                let opts = RunOptions {
-                    id: a.id,
-                    pass_fds,
-                    init: a.init,
-                    detach: a.detach,
-                    interactive: a.interactive,
-                    overrides: Overrides {
-                        args: a.command,
-                        env: a.env,
-                        cwd: a.workdir,
-                        user: a.user,
-                        hostname: a.hostname,
-                        tty: a.tty,
-                    },
-                };
-                match a.bundle.map(Ok).unwrap_or_else(bundle_from_stdin) {
-                    Ok(b) => ct_exec::run::run(&store, &b, &opts),
-                    Err(e) => Err(e),
-                }
+        None => {
+            let a = cli.run;
+            let opts = RunOptions {
+                id: a.id,
+                pass_fds,
+                init: a.init,
+                detach: a.detach,
+                interactive: a.interactive,
+                overrides: Overrides {
+                    args: a.command,
+                    env: a.env,
+                    cwd: a.workdir,
+                    user: a.user,
+                    hostname: a.hostname,
+                    tty: a.tty,
+                },
+            };
+            match a.bundle.map(Ok).unwrap_or_else(bundle_from_stdin) {
+                Ok(b) => ct_exec::run::run(&store, &b, &opts),
+                Err(e) => Err(e),
             }
-        },
+        }
     };
     match r {
         Ok(code) => std::process::exit(code),
