@@ -129,7 +129,7 @@ pub enum ExecError {
 /// purpose ([`fds`]; `LISTEN_FDS` for `run` only, as runc).
 pub fn contain(listen: bool, preserve: u32) -> Result<fds::Passed, ExecError> {
     let fail = |what: &str, e: io::Error| ExecError::Containment(format!("{what}: {e}"));
-    cloned_binary::ensure().map_err(|e| fail("cannot run from a sealed copy of ct-exec", e))?;
+    cloned_binary::ensure().map_err(|e| fail("cannot run from a read-only view of ct-exec", e))?;
     cloned_binary::not_dumpable().map_err(|e| fail("cannot make ct-exec non-dumpable", e))?;
     let listen = if listen { fds::listen_fds() } else { 0 };
     fds::keep_only(listen, preserve).map_err(ExecError::Containment)

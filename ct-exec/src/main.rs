@@ -162,6 +162,22 @@ fn bundle_from_stdin() -> Result<String, ExecError> {
 }
 
 fn main() {
+    // The verbs that enter a container (run, exec) run from a read-only view of the binary
+    // (ct_exec::cloned_binary). Decided on argv alone, before parsing it: the process that
+    // re-executes does nothing else. contain() below checks again.
+    let verb = std::env::args_os().nth(1);
+    let other = ["kill", "delete", "help", "--help", "-h", "--version", "-V"];
+    if !verb
+        .as_deref()
+        .is_some_and(|v| other.iter().any(|o| v == *o))
+    {
+        if let Err(e) = ct_exec::cloned_binary::ensure() {
+            let e =
+                ExecError::Containment(format!("cannot run from a read-only view of ct-exec: {e}"));
+            report("ct-exec", &e, &[]);
+            std::process::exit(e.exit_code());
+        }
+    }
     ct_layout::cli::generate_if_asked::<Cli>();
     let cli = Cli::parse();
     let store = Store::from_env();
