@@ -115,6 +115,9 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
                 format!("cannot become root in the user namespace: {e}"),
             )
         })?;
+        // Alone in namespaces of its own, nothing in them can ptrace it; non-dumpable, its
+        // /proc/self files would belong to the host's root and be closed to it (runc does the
+        // same).
         if ns.joins.is_empty() {
             crate::cloned_binary::dumpable().map_err(|e| (125, format!("prctl: {e}")))?;
         }

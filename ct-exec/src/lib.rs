@@ -5,9 +5,10 @@
 //! (the container's first process, step by step), then one module per kernel primitive —
 //! [`namespaces`], [`user_ns`], [`mounts`], [`rootfs_path`], [`devices`], [`pivot_root`],
 //! [`masked_paths`], [`sysctl`], [`rlimits`], [`capabilities`], [`credentials`], [`pty`],
-//! [`signals`], [`init`], [`exec`], [`seccomp`]. [`cloned_binary`] and [`fds`] are what
-//! ct-exec does first, before it touches anything: run from a sealed copy, pass no stray fd. [`lifecycle`] is `kill` and `delete`;
-//! [`nsenter`] is `exec`, a new process in a running container.
+//! [`signals`], [`init`], [`exec`], [`seccomp`]. [`lifecycle`] is `kill` and `delete`;
+//! [`nsenter`] is `exec`, a new process in a running container. [`cloned_binary`] and [`fds`]
+//! are what `run` and `exec` do first, before anything else: run from a read-only view of the
+//! binary, non-dumpable, and keep no inherited fd but those passed on purpose.
 //!
 //! Exit codes (chroot(1)'s): the container's own status (128+N when killed by signal N);
 //! 125 when ct-exec itself fails; 126 when the command cannot be run; 127 when it is not found.

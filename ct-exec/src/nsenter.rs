@@ -18,8 +18,11 @@
 //!    (joining it changes our root and working directory to the container's).
 //! 6. A pid namespace applies only to children: the child forks once more and reports the
 //!    grandchild's host pid (`P<pid>`); that one is inside, and goes on.
-//! 7. As in `run` (see [`crate::child`], steps 6, 8, 10-15): a session of its own, the terminal, `oomScoreAdj`, the
-//!    working directory, rlimits, credentials and capabilities, no_new_privs, seccomp, execve.
+//! 7. As in `run` (see [`crate::child`], steps 6, 8, 10-15): a session of its own, the
+//!    terminal, `oomScoreAdj`, the working directory, rlimits, credentials and capabilities,
+//!    no_new_privs, seccomp, execve. Non-dumpable throughout, as ct-exec is from its start
+//!    ([`crate::cloned_binary`]): the container's processes cannot ptrace it or open its
+//!    `/proc/PID/exe`.
 //! 8. The parent relays signals (and the terminal's bytes) until the process exits; its
 //!    status becomes ours.
 

@@ -5,7 +5,8 @@
 //! Steps:
 //! 1. Parent: `openpty(3)` sized like ct-exec's own terminal (TIOCGWINSZ on stdin).
 //! 2. Child, in the session of its own it has started (`setsid(2)`, see [`crate::child`]):
-//!    `ioctl(TIOCSCTTY)` to make the slave its controlling terminal, `dup2` it onto fds 0 1 2, and bind it onto `/dev/console`.
+//!    `ioctl(TIOCSCTTY)` to make the slave its controlling terminal, `dup2` it onto fds 0 1 2,
+//!    and bind it onto `/dev/console`.
 //! 3. Parent: put its own terminal in raw mode (cfmakeraw) — no echo, no line editing, no
 //!    Ctrl-C → SIGINT — so every keystroke goes to the container's terminal, which does all of
 //!    that itself; the original mode is restored on exit.

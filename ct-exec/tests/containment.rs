@@ -66,8 +66,8 @@ fn host_secret(f: &Fixture) -> (PathBuf, String) {
 
 /// `cmd` gets `fds` (target number, fd) without close-on-exec, as a shell's `7</` does.
 fn give_fds(cmd: &mut Command, fds: Vec<(i32, OwnedFd)>) {
-    // SAFETY: only dup2(2)/fcntl(2) between fork and exec; the fds stay open in the parent (owned by
-    // the closure) until the command has been spawned.
+    // SAFETY: only dup2(2)/fcntl(2) between fork and exec; the fds stay open in the parent
+    // (owned by the closure) until the command has been spawned.
     unsafe {
         cmd.pre_exec(move || {
             for (to, from) in &fds {
