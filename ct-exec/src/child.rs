@@ -7,7 +7,9 @@
 //!  3. user namespace: become its root (`setresuid(0)`)
 //!  4. cgroup namespace: `unshare(CLONE_NEWCGROUP)`, now that we are in our cgroup
 //!  5. slow path only: `fork` into the new pid/time namespace; the parent half exits
-//!  6. terminal: new session, the pty slave as controlling terminal and fds 0 1 2
+//!  6. session: `setsid(2)`, always: the host's terminal, if fd 0 is one, is no controlling
+//!     terminal of the container (TIOCSTI into it fails); with `-t` the pty slave becomes the
+//!     controlling terminal and fds 0 1 2
 //!  7. hostname, domainname (uts namespace)
 //!  8. `oom_score_adj`
 //!  9. root filesystem: propagation, rootfs bind, the mounts list, devices, `/dev/console`,
@@ -22,7 +24,9 @@
 //! 13. `--init`: fork; PID 1 stays behind as the init
 //! 14. seccomp filter, with `noNewPrivileges` (the very last thing: after it, even ct-exec's
 //!     own syscalls are filtered)
-//! 15. restore the signal mask and SIGPIPE, find the command in PATH, `execve`
+//! 15. restore the signal mask and SIGPIPE, let the passed fds (`--preserve-fds`,
+//!     `LISTEN_FDS`) survive exec, find the command in PATH, `execve` (which also makes the
+//!     process dumpable again: ct-exec is not, from its start, see [`crate::cloned_binary`])
 //!
 //! Any failure is sent to the parent as `E<code> <message>` and the process exits with code.
 
@@ -47,6 +51,8 @@ pub struct ChildArgs<'a> {
     pub old_mask: SigSet,
     pub init: bool,
     pub seccomp: Option<SeccompInstall<'a>>,
+    /// fds 3..3+N that reach the command.
+    pub pass_fds: crate::fds::Passed,
 }
 
 pub(crate) fn fail(sock: RawFd, code: i32, msg: &str) -> ! {
@@ -110,6 +116,12 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
                 format!("cannot become root in the user namespace: {e}"),
             )
         })?;
+        // Alone in namespaces of its own, nothing in them can ptrace it; non-dumpable, its
+        // /proc/self files would belong to the host's root and be closed to it (runc does the
+        // same).
+        if ns.joins.is_empty() {
+            crate::cloned_binary::dumpable().map_err(|e| (125, format!("prctl: {e}")))?;
+        }
     }
 
     // 4.
@@ -151,9 +163,7 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
     }
 
     // 6.
-    if let Some((slave, _)) = &a.pty_slave {
-        crate::pty::attach(*slave).map_err(own)?;
-    }
+    new_session(&a.pty_slave)?;
 
     // 7.
     if let Some(h) = &p.hostname {
@@ -257,6 +267,7 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
 
     // 15.
     crate::signals::restore_for_exec(&a.old_mask);
+    crate::fds::pass(a.pass_fds).map_err(|e| (125, format!("cannot pass fds: {e}")))?;
     let cmd = p.args[0].to_string_lossy().into_owned();
     let path = exec::path_of(&p.env);
     let prog = exec::lookup(&cmd, &path)
@@ -277,6 +288,16 @@ fn working_directory(cwd: &Path) -> std::io::Result<()> {
         r => r?,
     };
     Ok(rustix::process::fchdir(&dir)?)
+}
+
+/// Step 6: a session of its own, so that no terminal of the host is its controlling
+/// terminal; with `-t`, the pty slave is.
+pub(crate) fn new_session(pty_slave: &Option<(RawFd, PathBuf)>) -> Step<()> {
+    rustix::process::setsid().map_err(|e| (125, format!("cannot start a new session: {e}")))?;
+    if let Some((slave, _)) = pty_slave {
+        crate::pty::attach(*slave).map_err(own)?;
+    }
+    Ok(())
 }
 
 /// Step 9. Every path in the root is opened through a handle of it ([`crate::rootfs_path`]):

@@ -6,7 +6,9 @@
 //! [`namespaces`], [`user_ns`], [`mounts`], [`rootfs_path`], [`devices`], [`pivot_root`],
 //! [`masked_paths`], [`sysctl`], [`rlimits`], [`capabilities`], [`credentials`], [`pty`],
 //! [`signals`], [`init`], [`exec`], [`seccomp`]. [`lifecycle`] is `kill` and `delete`;
-//! [`nsenter`] is `exec`, a new process in a running container.
+//! [`nsenter`] is `exec`, a new process in a running container. [`cloned_binary`] and [`fds`]
+//! are what `run` and `exec` do first, before anything else: run from a read-only view of the
+//! binary, non-dumpable, and keep no inherited fd but those passed on purpose.
 //!
 //! Exit codes (the table in `ct_layout::pipe`): a run or an exec ends with the command's own
 //! status (128+N when killed by signal N), 125 when ct-exec itself fails (chroot(1)'s codes:
@@ -16,9 +18,11 @@
 pub mod capabilities;
 pub mod cgroup;
 pub mod child;
+pub mod cloned_binary;
 pub mod credentials;
 pub mod devices;
 pub mod exec;
+pub mod fds;
 pub mod init;
 pub mod lifecycle;
 pub mod masked_paths;
@@ -84,9 +88,9 @@ pub enum ExecError {
     },
     #[error(transparent)]
     State(#[from] ct_layout::state::StateError),
-    #[error("container '{0}' is already running")]
+    #[error("container '{0}' already exists and is in use")]
     InUse(String),
-    #[error("container '{0}' exists (stopped); remove it with: ct-exec delete {0}")]
+    #[error("container '{0}' already exists (stopped); remove it with: ct-exec delete {0}")]
     Exists(String),
     #[error("cannot {step}")]
     Spawn {
@@ -111,6 +115,9 @@ pub enum ExecError {
     StillRunning(String),
     #[error("interrupted by signal {0} while starting the container")]
     Interrupted(i32),
+    /// Closing inherited fds, re-executing from a sealed copy, non-dumpable (at startup).
+    #[error("{0}")]
+    Containment(String),
     #[error("unknown signal '{0}'")]
     Signal(String),
     #[error("cannot signal container '{id}'")]
@@ -128,6 +135,17 @@ pub enum Verb {
     Run,
     /// `kill` and `delete`, which run no command: 1 for every failure.
     Lifecycle,
+}
+
+/// First thing of the verbs that enter a container (run, exec): run from a sealed copy of the
+/// binary, non-dumpable ([`cloned_binary`]), with no inherited fd above 2 but those passed on
+/// purpose ([`fds`]; `LISTEN_FDS` for `run` only, as runc).
+pub fn contain(listen: bool, preserve: u32) -> Result<fds::Passed, ExecError> {
+    let fail = |what: &str, e: io::Error| ExecError::Containment(format!("{what}: {e}"));
+    cloned_binary::ensure().map_err(|e| fail("cannot run from a read-only view of ct-exec", e))?;
+    cloned_binary::not_dumpable().map_err(|e| fail("cannot make ct-exec non-dumpable", e))?;
+    let listen = if listen { fds::listen_fds() } else { 0 };
+    fds::keep_only(listen, preserve).map_err(ExecError::Containment)
 }
 
 impl ExecError {

@@ -73,6 +73,10 @@ struct RunArgs {
     /// Container id (default: the bundle's name for bundles in $CT_ROOT, else random).
     #[arg(long, value_name = "ID")]
     id: Option<String>,
+    /// Pass fds 3..3+N to the command (after any from socket activation, LISTEN_FDS); every
+    /// other inherited fd above 2 is closed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    preserve_fds: u32,
 }
 
 #[derive(Subcommand)]
@@ -119,6 +123,9 @@ struct ExecArgs {
     /// With -t: forward stdin to the terminal. (Without -t stdin is always passed through.)
     #[arg(short, long)]
     interactive: bool,
+    /// Pass fds 3..3+N to the command; every other inherited fd above 2 is closed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    preserve_fds: u32,
 }
 
 /// One line of stdin, read a byte at a time so that nothing after it is taken from the
@@ -155,12 +162,34 @@ fn bundle_from_stdin() -> Result<String, ExecError> {
 }
 
 fn main() {
+    // The verbs that enter a container (run, exec) run from a read-only view of the binary
+    // (ct_exec::cloned_binary). Decided on argv alone, before parsing it: the process that
+    // re-executes does nothing else. contain() below checks again.
+    let arg1 = std::env::args_os().nth(1);
+    let other = ["kill", "delete", "help", "--help", "-h", "--version", "-V"];
+    if !arg1
+        .as_deref()
+        .is_some_and(|v| other.iter().any(|o| v == *o))
+    {
+        if let Err(e) = ct_exec::cloned_binary::ensure() {
+            let e =
+                ExecError::Containment(format!("cannot run from a read-only view of ct-exec: {e}"));
+            ct_layout::cli::fail("ct-exec", &e, e.exit_code());
+        }
+    }
     let cli = ct_layout::cli::parse::<Cli>("ct-exec");
     let store = Store::from_env();
     let verb = match cli.cmd {
         Some(Cmd::Kill { .. } | Cmd::Delete { .. }) => Verb::Lifecycle,
         _ => Verb::Run,
     };
+    // The verbs that enter a container first contain ct-exec itself (LISTEN_FDS: `run` only).
+    let contained = match &cli.cmd {
+        Some(Cmd::Exec(a)) => ct_exec::contain(false, a.preserve_fds),
+        None => ct_exec::contain(true, cli.run.preserve_fds),
+        _ => Ok(Default::default()),
+    };
+    let pass_fds = contained.unwrap_or_else(|e| ct_layout::cli::fail("ct-exec", &e, e.exit_code()));
     let r = match cli.cmd {
         Some(Cmd::Kill { id, signal }) => match ct_exec::signals::parse(&signal) {
             Some(sig) => ct_exec::lifecycle::kill(&store, &id, sig).map(|_| 0),
@@ -174,6 +203,7 @@ fn main() {
             let opts = ct_exec::nsenter::ExecOptions {
                 id: a.id,
                 interactive: a.interactive,
+                pass_fds,
                 overrides: Overrides {
                     args: command,
                     env: a.env,
@@ -192,6 +222,7 @@ fn main() {
             let a = cli.run;
             let opts = RunOptions {
                 id: a.id,
+                pass_fds,
                 init: a.init,
                 detach: a.detach,
                 interactive: a.interactive,

@@ -18,8 +18,11 @@
 //!    (joining it changes our root and working directory to the container's).
 //! 6. A pid namespace applies only to children: the child forks once more and reports the
 //!    grandchild's host pid (`P<pid>`); that one is inside, and goes on.
-//! 7. As in `run` (see [`crate::child`], steps 6, 8, 10-15): the terminal, `oomScoreAdj`, the
-//!    working directory, rlimits, credentials and capabilities, no_new_privs, seccomp, execve.
+//! 7. As in `run` (see [`crate::child`], steps 6, 8, 10-15): a session of its own, the
+//!    terminal, `oomScoreAdj`, the working directory, rlimits, credentials and capabilities,
+//!    no_new_privs, seccomp, execve. Non-dumpable throughout, as ct-exec is from its start
+//!    ([`crate::cloned_binary`]): the container's processes cannot ptrace it or open its
+//!    `/proc/PID/exe`.
 //! 8. The parent relays signals (and the terminal's bytes) until the process exits; its
 //!    status becomes ours.
 
@@ -46,6 +49,8 @@ pub struct ExecOptions {
     /// Forward stdin to the terminal (`-i` with `-t`).
     pub interactive: bool,
     pub overrides: Overrides,
+    /// The fds passed on purpose (`--preserve-fds`).
+    pub pass_fds: crate::fds::Passed,
 }
 
 /// The namespaces under `/proc/PID/ns/`, in the order they are joined: user first, mount last.
@@ -139,7 +144,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
     let (container, sfd, master, pending) = run::start(
         &plan,
         0,
-        |io| enter(&plan, &joins, pid_ns, io, seccomp.as_deref()),
+        |io| enter(&plan, &joins, pid_ns, io, seccomp.as_deref(), o.pass_fds),
         |child| join_cgroup(cg.as_deref(), child),
     )?;
     drop(joins);
@@ -175,9 +180,10 @@ fn enter(
     pid_ns: bool,
     io: ChildIo,
     seccomp: Option<child::SeccompInstall>,
+    pass_fds: crate::fds::Passed,
 ) -> std::convert::Infallible {
     let sock = io.sock;
-    match enter_steps(plan, joins, pid_ns, &io, seccomp) {
+    match enter_steps(plan, joins, pid_ns, &io, seccomp, pass_fds) {
         Ok(never) => never,
         Err((code, msg)) => child::fail(sock, code, &msg),
     }
@@ -189,6 +195,7 @@ fn enter_steps(
     pid_ns: bool,
     io: &ChildIo,
     seccomp: Option<child::SeccompInstall>,
+    pass_fds: crate::fds::Passed,
 ) -> child::Step<std::convert::Infallible> {
     // 4.
     sync_socket::send(io.sock, b"R").map_err(|e| (125, format!("handshake: {e}")))?;
@@ -238,9 +245,7 @@ fn enter_steps(
         }
     }
     // 7.
-    if let Some((slave, _)) = &io.pty_slave {
-        crate::pty::attach(*slave).map_err(child::own)?;
-    }
+    child::new_session(&io.pty_slave)?;
     if let Some(adj) = plan.oom_score_adj {
         crate::procfs::write("self/oom_score_adj", adj.to_string().as_bytes())
             .map_err(|e| (125, format!("cannot set oomScoreAdj {adj}: {e}")))?;
@@ -252,6 +257,7 @@ fn enter_steps(
         old_mask: io.old_mask,
         init: false,
         seccomp,
+        pass_fds,
     };
     child::become_process(&a)
 }

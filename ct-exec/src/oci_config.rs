@@ -93,6 +93,14 @@ pub enum ConfigError {
     },
     #[error("-u {0}: no such user or group in the rootfs's /etc/passwd or /etc/group")]
     User(String),
+    /// A uid or gid the process cannot be: `field` names where it came from.
+    #[error("{field}: {kind} {id} {why}")]
+    Id {
+        field: String,
+        kind: &'static str,
+        id: u32,
+        why: &'static str,
+    },
     #[error(transparent)]
     Ns(#[from] NsError),
     #[error(transparent)]
@@ -344,6 +352,71 @@ pub fn parse_user(s: &str, rootfs: &Path) -> Result<(u32, u32), ConfigError> {
     Ok((uid, gid))
 }
 
+/// `(u32)-1` is no id: setresuid(-1, -1, -1) and setresgid leave the id unchanged, so the
+/// command would run as ct-exec's own user, root.
+const NO_ID: u32 = u32::MAX;
+
+/// Whether `id` falls in one of the mappings' container-side ranges.
+fn mapped(id: u32, maps: &[oci_spec::runtime::LinuxIdMapping]) -> bool {
+    maps.iter().any(|m| {
+        let start = u64::from(m.container_id());
+        (start..start + u64::from(m.size())).contains(&u64::from(id))
+    })
+}
+
+/// Numeric ids, checked before anything starts: none is 4294967295, and with a user
+/// namespace each is inside its mappings (the kernel would refuse it later, half way through
+/// the container's setup). `user` is the `-u` value when it replaced the config's.
+fn check_ids(
+    spec: &Spec,
+    new_user: bool,
+    user: Option<&str>,
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+) -> Result<(), ConfigError> {
+    let linux = spec.linux().as_ref();
+    let uid_maps = linux
+        .and_then(|l| l.uid_mappings().clone())
+        .unwrap_or_default();
+    let gid_maps = linux
+        .and_then(|l| l.gid_mappings().clone())
+        .unwrap_or_default();
+    let field = |config: &str| match user {
+        Some(u) if config != "process.user.additionalGids" => {
+            format!("-u {}", ct_layout::pipe::quote(u))
+        }
+        _ => format!("config.json: {config}"),
+    };
+    let mut ids = vec![("process.user.uid", "uid", uid, &uid_maps)];
+    ids.push(("process.user.gid", "gid", gid, &gid_maps));
+    ids.extend(
+        groups
+            .iter()
+            .map(|&g| ("process.user.additionalGids", "gid", g, &gid_maps)),
+    );
+    for (config, kind, id, maps) in ids {
+        let why = if id == NO_ID {
+            "is (uid_t)-1, which the kernel takes for \"no id\""
+        } else if new_user && !mapped(id, maps) {
+            if kind == "uid" {
+                "is not mapped in the container's user namespace (linux.uidMappings)"
+            } else {
+                "is not mapped in the container's user namespace (linux.gidMappings)"
+            }
+        } else {
+            continue;
+        };
+        return Err(ConfigError::Id {
+            field: field(config),
+            kind,
+            id,
+            why,
+        });
+    }
+    Ok(())
+}
+
 impl Plan {
     /// Steps 2 and 3. `raw` is the same config as JSON, for the key check done by the caller.
     pub fn new(mut spec: Spec, bundle: &Path, o: &Overrides) -> Result<Plan, ConfigError> {
@@ -415,6 +488,8 @@ impl Plan {
             .map(|b| (b.height() as u16, b.width() as u16));
 
         let ns = NsPlan::from_spec(&spec)?;
+        let groups = user.additional_gids().clone().unwrap_or_default();
+        check_ids(&spec, ns.new_user, o.user.as_deref(), uid, gid, &groups)?;
         let (uid_map, gid_map) = if ns.new_user {
             user_ns::map_contents(&spec)?
         } else {
@@ -510,7 +585,7 @@ impl Plan {
         let identity = Identity {
             uid,
             gid,
-            groups: user.additional_gids().clone().unwrap_or_default(),
+            groups,
             // Like runc: a config without one gets 0022, not whatever ct-exec was started with.
             umask: Some(user.umask().unwrap_or(0o022)),
             caps,
@@ -628,6 +703,33 @@ mod tests {
             ]
         );
         assert!(err.is_empty());
+    }
+
+    #[test]
+    fn ids_are_checked_against_no_id_and_the_mappings() {
+        let spec: Spec = serde_json::from_value(json!({
+            "ociVersion": "1.0.2",
+            "linux": {
+                "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}],
+                "gidMappings": [{"containerID": 5, "hostID": 2000, "size": 1}]
+            }
+        }))
+        .unwrap();
+        assert!(check_ids(&spec, true, None, 9, 5, &[5]).is_ok());
+        assert!(check_ids(&spec, false, None, 70000, 70000, &[]).is_ok());
+        let e = check_ids(&spec, true, None, 10, 5, &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config.json: process.user.uid: uid 10 is not mapped in the container's user namespace (linux.uidMappings)"
+        );
+        let e = check_ids(&spec, true, None, 0, 5, &[5, 6]).unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("config.json: process.user.additionalGids: gid 6 "));
+        let e = check_ids(&spec, false, Some("0:4294967295"), 0, u32::MAX, &[]).unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("-u '0:4294967295': gid 4294967295 is (uid_t)-1"));
     }
 
     #[test]

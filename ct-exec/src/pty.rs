@@ -4,8 +4,9 @@
 //! written to the *master* is typed on it, and what the shell prints is read from the master.
 //! Steps:
 //! 1. Parent: `openpty(3)` sized like ct-exec's own terminal (TIOCGWINSZ on stdin).
-//! 2. Child: `setsid(2)` (a new session with no terminal), `ioctl(TIOCSCTTY)` to make the slave
-//!    its controlling terminal, `dup2` it onto fds 0 1 2, and bind it onto `/dev/console`.
+//! 2. Child, in the session of its own it has started (`setsid(2)`, see [`crate::child`]):
+//!    `ioctl(TIOCSCTTY)` to make the slave its controlling terminal, `dup2` it onto fds 0 1 2,
+//!    and bind it onto `/dev/console`.
 //! 3. Parent: put its own terminal in raw mode (cfmakeraw) — no echo, no line editing, no
 //!    Ctrl-C → SIGINT — so every keystroke goes to the container's terminal, which does all of
 //!    that itself; the original mode is restored on exit.
@@ -85,13 +86,10 @@ pub fn open(size: Option<(u16, u16)>) -> Result<Pty, PtyError> {
     })
 }
 
-/// Step 2, in the child.
+/// Step 2, in the child, a session leader.
 pub fn attach(slave: RawFd) -> Result<(), PtyError> {
-    // SAFETY: setsid/ioctl/dup2 on fds this process owns.
+    // SAFETY: ioctl/dup2 on fds this process owns.
     unsafe {
-        if libc::setsid() < 0 {
-            return Err(PtyError::Controlling(io::Error::last_os_error()));
-        }
         if libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0 {
             return Err(PtyError::Controlling(io::Error::last_os_error()));
         }

@@ -3,7 +3,8 @@
 //!
 //! 1. Find the bundle, read `config.json`, name every key that is not implemented, resolve a
 //!    [`Plan`]; compile the seccomp profile. Any error here leaves nothing behind.
-//! 2. Claim `$CT_RUN/containers/ID` and write `state.json` (`creating`).
+//! 2. Claim `$CT_RUN/containers/ID` atomically (one locked directory renamed into place; see
+//!    [`claim`]) and write `state.json` (`creating`).
 //! 3. `-d`: fork a monitor that does the rest in its own session with output to a log file;
 //!    the caller waits for "running" (or the error), prints the id and exits.
 //! 4. Create the handshake socket, the pty (`-t`), block the forwarded signals, become a child
@@ -31,6 +32,7 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use rustix::fs::{FlockOperation, Mode, OFlags, RenameFlags};
 use serde_json::Value;
 
 use crate::child::{self, ChildArgs};
@@ -47,6 +49,8 @@ pub struct RunOptions {
     /// Forward stdin to the terminal (`-i` with `-t`).
     pub interactive: bool,
     pub overrides: Overrides,
+    /// The fds passed on purpose (`LISTEN_FDS`, `--preserve-fds`).
+    pub pass_fds: crate::fds::Passed,
 }
 
 /// The log file of a detached container.
@@ -75,10 +79,13 @@ pub fn load_config(bundle: &Bundle) -> Result<oci_spec::runtime::Spec, ExecError
     serde_json::from_value(raw).map_err(|source| ExecError::ConfigParse { path, source })
 }
 
-/// Removes the state directory when dropped, unless disarmed.
+/// Removes the state directory when dropped, unless disarmed. Holds the directory's lock
+/// (an flock on the directory itself) for as long as this ct-exec — the monitor, for `-d` —
+/// lives: that is how a claim tells a live container from what a killed ct-exec left.
 struct StateDir {
     dir: PathBuf,
     armed: bool,
+    _lock: OwnedFd,
 }
 
 impl Drop for StateDir {
@@ -89,7 +96,33 @@ impl Drop for StateDir {
     }
 }
 
-/// Step 2.
+fn open_dir(p: &Path) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::open(p, flags, Mode::empty())?)
+}
+
+/// An exclusive flock(2), without waiting: false when another process holds it.
+fn try_lock(fd: &OwnedFd) -> io::Result<bool> {
+    match rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn same_file(fd: &OwnedFd, p: &Path) -> bool {
+    match (rustix::fs::fstat(fd), rustix::fs::lstat(p)) {
+        (Ok(a), Ok(b)) => (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino),
+        _ => false,
+    }
+}
+
+/// Step 2. The claim is one `renameat2(RENAME_NOREPLACE)` of a new, already locked directory
+/// (`.ID.RANDOM`) onto `ID`: of any number of claims at the same moment exactly one wins. A
+/// loser opens `ID` and tries its lock: held — a live ct-exec has it ("already exists");
+/// free — it is a stopped container waiting for `delete` ("already exists"), or what a killed
+/// ct-exec left: then, holding that lock (so no other claim can do the same) and having checked
+/// that `ID` is still the directory it locked, it moves it aside, removes it and claims again.
 fn claim(
     store: &Store,
     id: &str,
@@ -100,47 +133,91 @@ fn claim(
         .ensure_run("ct-exec")
         .map_err(|(path, source)| ExecError::StateDir { path, source })?;
     let base = store.run_containers();
-    fs::create_dir_all(&base).map_err(|source| ExecError::StateDir {
-        path: base.clone(),
-        source,
-    })?;
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source: io::Error| ExecError::StateDir { path, source }
+    };
+    fs::create_dir_all(&base).map_err(err(&base))?;
     let dir = base.join(id);
-    if let Err(e) = fs::create_dir(&dir) {
-        if e.kind() != io::ErrorKind::AlreadyExists {
-            return Err(ExecError::StateDir {
-                path: dir,
-                source: e,
-            });
-        }
-        let old = State::load(store, id).ok().map(State::refreshed);
-        match old {
-            Some(s) if s.status != Status::Stopped => return Err(ExecError::InUse(id.into())),
-            Some(s) if s.exit_code.is_some() => return Err(ExecError::Exists(id.into())),
-            // Left over by a ct-exec that was killed: reclaim it.
-            _ => {
-                let _ = fs::remove_dir_all(&dir);
-                fs::create_dir(&dir).map_err(|source| ExecError::StateDir {
-                    path: dir.clone(),
-                    source,
-                })?;
+    for _ in 0..8 {
+        let tmp = base.join(format!(".{id}.{}", ct_layout::paths::new_id()));
+        fs::create_dir(&tmp).map_err(err(&tmp))?;
+        let lock = open_dir(&tmp);
+        let mut guard = StateDir {
+            dir: tmp.clone(),
+            armed: true,
+            _lock: lock.map_err(err(&tmp))?,
+        };
+        try_lock(&guard._lock).map_err(err(&tmp))?;
+        let renamed = rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &tmp,
+            rustix::fs::CWD,
+            &dir,
+            RenameFlags::NOREPLACE,
+        );
+        match renamed {
+            Ok(()) => {
+                guard.dir = dir;
+                let mut st = State::new(id, bundle.to_path_buf());
+                st.created = Some(crate::rfc3339::now());
+                if let Some(a) = plan.spec.annotations() {
+                    st.annotations = a.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                }
+                st.save(store)?;
+                return Ok((st, guard));
             }
+            Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(err(&dir)(e.into())),
+        }
+        drop(guard);
+        let old = match open_dir(&dir) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(err(&dir)(e)),
+        };
+        if !try_lock(&old).map_err(err(&dir))? {
+            return Err(ExecError::InUse(id.into()));
+        }
+        if !same_file(&old, &dir) {
+            continue;
+        }
+        // Nobody holds the lock, so whatever was "creating" it is gone; a container whose
+        // ct-exec was killed may still run, though.
+        match State::load(store, id).ok().map(State::refreshed) {
+            Some(s) if matches!(s.status, Status::Running | Status::Created) => {
+                return Err(ExecError::InUse(id.into()))
+            }
+            Some(s) if s.exit_code.is_some() => return Err(ExecError::Exists(id.into())),
+            _ => {}
+        }
+        // Left by a ct-exec that was killed: reclaim it.
+        let stale = base.join(format!(".{id}.stale.{}", ct_layout::paths::new_id()));
+        if fs::rename(&dir, &stale).is_ok() {
+            let _ = fs::remove_dir_all(&stale);
         }
     }
-    let guard = StateDir { dir, armed: true };
-    let mut st = State::new(id, bundle.to_path_buf());
-    st.created = Some(crate::rfc3339::now());
-    if let Some(a) = plan.spec.annotations() {
-        st.annotations = a.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    }
-    st.save(store)?;
-    Ok((st, guard))
+    Err(ExecError::InUse(id.into()))
 }
 
 /// `ct-exec [BUNDLE]`: run the container; returns the exit status to exit with.
 pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError> {
     let bundle = Bundle::find(store, input)?;
     let spec = load_config(&bundle)?;
-    let plan = Plan::new(spec, &bundle.dir, &o.overrides)?;
+    let mut plan = Plan::new(spec, &bundle.dir, &o.overrides)?;
+    if o.pass_fds.listen > 0 {
+        // As runc: the command is told how many fds socket activation passed, and that they
+        // are its own (the container's PID 1).
+        let n = o.pass_fds.listen;
+        plan.env.retain(|e| {
+            !e.as_bytes().starts_with(b"LISTEN_FDS=") && !e.as_bytes().starts_with(b"LISTEN_PID=")
+        });
+        plan.env.extend([
+            std::ffi::CString::new(format!("LISTEN_FDS={n}")).unwrap_or_default(),
+            std::ffi::CString::new("LISTEN_PID=1").unwrap_or_default(),
+        ]);
+    }
+    let plan = plan;
     let seccomp = crate::seccomp_hook::prepare(&plan.spec, store)?;
     if o.detach && plan.terminal {
         return Err(ExecError::Usage(
@@ -363,6 +440,7 @@ fn spawn(
                 old_mask: io.old_mask,
                 init: o.init,
                 seccomp,
+                pass_fds: o.pass_fds,
             })
         },
         |pid| place(plan, cg, pid),
@@ -399,6 +477,14 @@ pub(crate) fn start(
     let mut pid = clone_child(clone_flags).map_err(spawn_err("clone"))?;
     if pid == 0 {
         drop(psock);
+        // Everything ct-exec has open closes at the command's execve, whatever it is.
+        if let Err(e) = crate::fds::cloexec_all() {
+            child::fail(
+                csock.as_raw_fd(),
+                125,
+                &format!("cannot mark fds close-on-exec: {e}"),
+            );
+        }
         // The child never comes back here: `child` ends in execve or _exit.
         #[allow(unreachable_code)]
         match child(ChildIo {

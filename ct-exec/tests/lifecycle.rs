@@ -270,7 +270,7 @@ fn foreground_state_is_recorded_then_removed() {
     // The same id cannot run twice.
     let out = f.run(&[b.to_str().unwrap(), "--id", "fg1"]);
     assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("container 'fg1' is already running"));
+    assert!(stderr(&out).contains("container 'fg1' already exists"));
     let out = f.run(&["kill", "fg1", "KILL"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(r.wait(), 128 + 9);
