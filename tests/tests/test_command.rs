@@ -92,6 +92,8 @@ const NEEDED: &[(&str, &str)] = &[
     ("/usr/bin/time", "time"),
     ("/usr/bin/newuidmap", "uidmap"),
     ("/sbin/mkfs.ext4", "e2fsprogs"),
+    ("/usr/bin/gcc", "gcc"),
+    ("/usr/include/stdio.h", "libc6-dev"),
 ];
 
 #[test]
