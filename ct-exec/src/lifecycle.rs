@@ -65,27 +65,23 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ExecError> {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
-    // Until the state file says `stopped`, the process that watched the container may still be
-    // writing it (a temp file and a rename in the directory): wait for the process to go, then
-    // (briefly) for the watcher, so that it does not re-create the directory after we removed
-    // it — nor make removing it fail with ENOTEMPTY.
-    if recorded.status != Status::Stopped {
-        let start = Instant::now();
-        let mut gone_at = None;
-        while start.elapsed() < Duration::from_secs(10) {
-            match State::load(store, id) {
-                Err(StateError::NotFound(_)) => return Ok(()),
-                Ok(s) if s.status == Status::Stopped => break,
-                Ok(s) if !s.process_alive() => {
-                    let t = *gone_at.get_or_insert_with(Instant::now);
-                    if t.elapsed() > Duration::from_millis(500) {
-                        break;
-                    }
-                }
-                _ => {}
-            }
-            sleep(Duration::from_millis(10));
+    // The ct-exec that runs or watches the container (the foreground run, or the monitor of a
+    // detached one) holds an flock(2) on the state directory for as long as it lives (see
+    // `run::claim`), and may still be writing `stopped` into it (a temp file and a rename).
+    // Wait, bounded, until it is gone, so that it neither re-creates the directory after we
+    // removed it nor makes removing it fail with ENOTEMPTY; then remove it holding that lock.
+    let dir = store.run_containers().join(id);
+    let lock = match crate::run::open_dir(&dir) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(ExecError::StateDir { path: dir, source }),
+    };
+    let start = Instant::now();
+    while !crate::run::try_lock(&lock).unwrap_or(true) {
+        if start.elapsed() > Duration::from_secs(10) {
+            break;
         }
+        sleep(Duration::from_millis(5));
     }
     State::remove(store, id)?;
     Ok(())

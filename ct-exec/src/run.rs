@@ -96,13 +96,13 @@ impl Drop for StateDir {
     }
 }
 
-fn open_dir(p: &Path) -> io::Result<OwnedFd> {
+pub(crate) fn open_dir(p: &Path) -> io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     Ok(rustix::fs::open(p, flags, Mode::empty())?)
 }
 
 /// An exclusive flock(2), without waiting: false when another process holds it.
-fn try_lock(fd: &OwnedFd) -> io::Result<bool> {
+pub(crate) fn try_lock(fd: &OwnedFd) -> io::Result<bool> {
     match rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),

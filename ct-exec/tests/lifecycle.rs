@@ -353,6 +353,35 @@ fn detached_run_kill_and_delete() {
     }));
 }
 
+/// `delete --force` right after a detached start, many times: the monitor may still be
+/// recording the end when delete runs; delete waits for it (its lock on the state directory),
+/// so delete never fails with "Directory not empty" and the directory never comes back.
+#[test]
+fn delete_force_of_a_fresh_detached_container_always_removes_it_for_good() {
+    let f = Fixture::new();
+    let b = f.bundle("b", |_| {});
+    for round in 0..15 {
+        let id = format!("fresh{round}");
+        let out = f.run(&[b.to_str().unwrap(), "-d", "--id", &id, "--", "sleep", "60"]);
+        assert_eq!(stdout(&out), format!("{id}\n"), "{}", stderr(&out));
+        let out = f.run(&["delete", "--force", &id]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "round {round}: {}",
+            stderr(&out)
+        );
+        assert!(
+            f.state_dirs().is_empty(),
+            "round {round}: {:?}",
+            f.state_dirs()
+        );
+    }
+    // Nothing re-creates a state directory afterwards.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(f.state_dirs().is_empty(), "{:?}", f.state_dirs());
+}
+
 #[test]
 fn terminal_in_raw_mode_with_window_size_forwarded() {
     let f = Fixture::new();

@@ -103,7 +103,7 @@ fn rows() -> Vec<(&'static str, Vec<&'static str>, i32, Says)> {
             "ct-exec",
             vec!["busy"],
             125,
-            Line("ct-exec: container 'busy' is already running"),
+            Line("ct-exec: container 'busy' already exists and is in use"),
         ),
         (
             "ct-exec",
