@@ -165,6 +165,13 @@ pub fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
 /// rmdir(2) `dir` and every cgroup below it, deepest first. A cgroup whose last process is
 /// still exiting answers EBUSY for a moment, so EBUSY is retried for up to `wait`.
 pub fn rmdir_tree(dir: &Path, wait: std::time::Duration) -> Result<(), CgroupError> {
+    // The common case, a leaf whose processes are gone, is one rmdir(2); only a busy cgroup
+    // (children, or tasks still exiting) is listed for child cgroups first.
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     for sub in subdirs(dir)? {
         rmdir_tree(&sub, wait)?;
     }
