@@ -164,7 +164,7 @@ fn claim(
                 if let Some(a) = plan.spec.annotations() {
                     st.annotations = a.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 }
-                st.save(store)?;
+                st.update(store)?;
                 return Ok((st, guard));
             }
             Err(rustix::io::Errno::EXIST) => {}
@@ -296,7 +296,7 @@ fn detach(
                 Ok(code) => {
                     st.status = Status::Stopped;
                     st.exit_code = Some(code);
-                    if st.save(store).is_ok() {
+                    if st.update(store).is_ok() {
                         guard.armed = false;
                     }
                     0
@@ -448,7 +448,7 @@ fn spawn(
     st.status = Status::Running;
     st.pid = Some(spawned.0);
     st.pid_start = state::pid_start_time(spawned.0);
-    st.save(store)?;
+    st.update(store)?;
     Ok(spawned)
 }
 

@@ -223,7 +223,10 @@ fn init_reaps_zombies_and_forwards_signals() {
                 descendants(pid)
             );
         }
-        r.signal(libc::SIGKILL);
+        // End the container itself, not ct-exec: ct-exec sees it go and removes its cgroup.
+        // SAFETY: kill(2) of the container's pid, read from its state just above.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        r.wait();
     }
     // A plain `sleep` as PID 1 would ignore SIGTERM; under init it dies of it.
     let r = Running::start(

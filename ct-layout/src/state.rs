@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::atomic;
 use crate::paths::Store;
@@ -97,6 +97,17 @@ impl State {
             path,
             source,
         })
+    }
+
+    /// [`State::save`] into the state directory the runtime claimed for the id, never
+    /// re-creating it: a watcher that records `stopped` after a `delete` (or after the whole
+    /// run directory was removed) leaves nothing behind. `NotFound` when it is gone.
+    pub fn update(&self, store: &Store) -> Result<(), StateError> {
+        let path = store.state_file(&self.id);
+        if !path.parent().is_some_and(Path::is_dir) {
+            return Err(StateError::NotFound(self.id.clone()));
+        }
+        self.save(store)
     }
 
     pub fn load(store: &Store, id: &str) -> Result<State, StateError> {
