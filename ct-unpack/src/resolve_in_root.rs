@@ -15,23 +15,10 @@ use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-/// `name` as a relative path inside a root: no root or prefix, no `.`, `..` clamped at the top.
-/// The empty path is the root itself.
-pub fn clean(name: &Path) -> PathBuf {
-    let mut out: Vec<&OsStr> = Vec::new();
-    for c in name.components() {
-        match c {
-            Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-        }
-    }
-    out.iter().collect()
-}
+/// `name` as a relative path inside a root (the empty path is the root itself).
+pub use ct_layout::in_root::clean;
 
 /// A path as a C string (paths from tar entries never contain NUL: tar strings end at NUL).
 pub fn cstr(p: &Path) -> io::Result<CString> {
