@@ -28,17 +28,14 @@ FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 
 all: build
 
-# ct-exec is installed linked statically (glibc static-pie + libseccomp.a: a start maps no
-# ld.so and no shared libc; see bench/exec.sh). crt-static is a flag of the final link only,
-# which `cargo build` cannot set for one binary, hence `cargo rustc`. STATIC_EXEC=0 skips it.
+# ct-exec is installed linked statically, against musl where rustup has (or can add) the
+# target, else glibc: see ct-exec/build-static.sh for why. STATIC_EXEC=0 skips it.
 STATIC_EXEC ?= 1
-MULTIARCH ?= $(shell gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
 
 build:
 	$(CARGO) build --workspace --bins $(if $(filter debug,$(PROFILE)),,--profile $(PROFILE))
 ifeq ($(STATIC_EXEC),1)
-	LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/$(MULTIARCH) \
-	  $(CARGO) rustc -p ct-exec --bin ct-exec $(if $(filter debug,$(PROFILE)),,--profile $(PROFILE)) -- -C target-feature=+crt-static
+	CARGO="$(CARGO)" CARGO_TARGET_DIR="$(TARGET_DIR)" ct-exec/build-static.sh $(PROFILE) >/dev/null
 endif
 
 # One artifact of one tool: fail (naming the tool) when it does not generate it.

@@ -23,16 +23,14 @@ done
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$here/target}
-# ct-exec as it is installed: linked statically (glibc's static-pie, libseccomp.a), so a start
-# maps no ld.so, no shared libc and touches only the few libc functions it calls — most of its
-# peak RSS was those shared-library pages. (crt-static is a flag of the final link only, which
-# `cargo build` cannot set for one binary, hence `cargo rustc`.) Set CT_EXEC_DYNAMIC=1 to
-# measure the plain `cargo build --release` binary instead.
+# ct-exec as it is installed (ct-exec/build-static.sh, which `make` runs): linked
+# statically, against musl where rustup has the target — a start maps no ld.so and no shared
+# libc, and runs none of glibc's cpuid cache probing, which traps to the hypervisor in a VM.
+# Set CT_EXEC_DYNAMIC=1 to measure the plain `cargo build --release` binary instead.
 if [ -n "${CT_EXEC_DYNAMIC:-}" ]; then
     (cd "$here" && cargo build --release -q -p ct-exec)
 else
-    (cd "$here" && LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu \
-        cargo rustc --release -q -p ct-exec --bin ct-exec -- -C target-feature=+crt-static)
+    CARGO_TARGET_DIR=$target "$here/ct-exec/build-static.sh" release >/dev/null
 fi
 ct=$target/release/ct-exec
 

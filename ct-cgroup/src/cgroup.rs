@@ -448,8 +448,19 @@ impl Cgroup {
     /// Kill what is left, then rmdir the cgroup (and any child cgroups) in every hierarchy.
     /// Removing a cgroup that does not exist is not an error (returns false).
     pub fn remove(&self) -> Result<bool, CgroupError> {
-        if !self.exists() {
-            return Ok(false);
+        // The common case, a container that has exited: its cgroup is an empty leaf, and one
+        // rmdir(2) per hierarchy removes it, with nothing read or killed. Only when one of them
+        // is busy (processes left, or child cgroups) are they killed and the trees removed.
+        let (mut existed, mut busy) = (false, false);
+        for (dir, _) in self.dirs() {
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => existed = true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => (existed, busy) = (true, true),
+            }
+        }
+        if !busy {
+            return Ok(existed);
         }
         self.kill()?;
         for (dir, _) in self.dirs() {

@@ -43,6 +43,9 @@ use rustix::fs::OFlags;
 
 use crate::rootfs_path::{target, ResolveError, Rootfs};
 
+/// statvfs(3)'s `ST_RELATIME` flag (Linux's value; musl's libc bindings lack the name).
+const ST_RELATIME: libc::c_ulong = 0x1000;
+
 #[derive(Debug, Clone)]
 pub struct MountPlan {
     pub destination: PathBuf,
@@ -249,7 +252,7 @@ pub fn locked_flags(path: &Path) -> libc::c_ulong {
         (libc::ST_RDONLY, libc::MS_RDONLY),
         (libc::ST_NOATIME, libc::MS_NOATIME),
         (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-        (libc::ST_RELATIME, libc::MS_RELATIME),
+        (ST_RELATIME, libc::MS_RELATIME),
     ] {
         if s.f_flag & st != 0 {
             f |= ms;

@@ -10,12 +10,13 @@
 //! 2. Apply the command-line overrides (`-- CMD`, `-e`, `-w`, `-u`, `--hostname`, `-t`).
 //! 3. Resolve the rootfs, parse mounts, devices, capabilities, rlimits, namespaces, maps.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::CString;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use oci_spec::runtime::Spec;
 use serde_json::Value;
@@ -245,6 +246,43 @@ fn matches(pattern: &str, path: &str) -> bool {
     }
 }
 
+/// A list of key patterns, looked up as runc's key check would be but in a time that does
+/// not grow with the list: every pattern by exact key first (one hash lookup — the common
+/// case, since keys are made generic the same way the patterns are written), then only the
+/// patterns with a `*` one by one.
+struct Patterns {
+    exact: HashSet<&'static str>,
+    wild: Vec<&'static str>,
+}
+
+impl Patterns {
+    fn new(list: &'static [&'static str]) -> Patterns {
+        Patterns {
+            exact: list.iter().copied().collect(),
+            wild: list.iter().copied().filter(|p| p.contains('*')).collect(),
+        }
+    }
+
+    fn matches(&self, key: &str) -> bool {
+        self.exact.contains(key) || self.wild.iter().any(|p| matches(p, key))
+    }
+}
+
+fn known() -> &'static Patterns {
+    static P: OnceLock<Patterns> = OnceLock::new();
+    P.get_or_init(|| Patterns::new(KNOWN))
+}
+
+fn error_if_set() -> &'static Patterns {
+    static P: OnceLock<Patterns> = OnceLock::new();
+    P.get_or_init(|| Patterns::new(ERROR_IF_SET))
+}
+
+fn warn_if_set() -> &'static Patterns {
+    static P: OnceLock<Patterns> = OnceLock::new();
+    P.get_or_init(|| Patterns::new(WARN_IF_SET))
+}
+
 /// Step 1 (keys): (warnings, errors), each naming the key.
 pub fn check_keys(v: &Value) -> (Vec<String>, Vec<String>) {
     let mut warn = Vec::new();
@@ -261,7 +299,7 @@ pub fn check_keys(v: &Value) -> (Vec<String>, Vec<String>) {
                 .collect(),
             _ => return,
         };
-        let free_form = KNOWN.contains(&format!("{generic}.*").as_str());
+        let free_form = known().exact.contains(format!("{generic}.*").as_str());
         for (k, index, child) in children {
             let join = |a: &str, b: &str| {
                 if a.is_empty() {
@@ -272,24 +310,24 @@ pub fn check_keys(v: &Value) -> (Vec<String>, Vec<String>) {
             };
             let p = join(path, &k);
             let literal = join(generic, &k);
-            let g = if index || (free_form && !KNOWN.contains(&literal.as_str())) {
+            let g = if index || (free_form && !known().exact.contains(literal.as_str())) {
                 join(generic, "*")
             } else {
                 literal
             };
-            if ERROR_IF_SET.iter().any(|e| matches(e, &g)) {
+            if error_if_set().matches(&g) {
                 if !is_empty(child) {
                     err.push(p);
                 }
                 continue;
             }
-            if WARN_IF_SET.iter().any(|e| matches(e, &g)) {
+            if warn_if_set().matches(&g) {
                 if !is_empty(child) {
                     warn.push(format!("{p} is ignored"));
                 }
                 continue;
             }
-            if !KNOWN.iter().any(|e| matches(e, &g)) {
+            if !known().matches(&g) {
                 warn.push(format!("unknown key {p} is ignored"));
                 continue;
             }

@@ -15,9 +15,15 @@ use std::io;
 
 use oci_spec::runtime::{PosixRlimitType, Spec};
 
+/// The type of setrlimit(2)'s first argument: an enum in glibc's headers, an int in musl's.
+#[cfg(target_env = "gnu")]
+pub type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+pub type Resource = libc::c_int;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rlimit {
-    pub resource: libc::__rlimit_resource_t,
+    pub resource: Resource,
     pub soft: u64,
     pub hard: u64,
 }
@@ -38,7 +44,7 @@ pub enum RlimitError {
     },
 }
 
-fn resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+fn resource(t: PosixRlimitType) -> Resource {
     match t {
         PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
         PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
@@ -59,7 +65,7 @@ fn resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
     }
 }
 
-pub fn name(r: libc::__rlimit_resource_t) -> String {
+pub fn name(r: Resource) -> String {
     let n = match r {
         libc::RLIMIT_CPU => "CPU",
         libc::RLIMIT_FSIZE => "FSIZE",
@@ -82,7 +88,7 @@ pub fn name(r: libc::__rlimit_resource_t) -> String {
     format!("RLIMIT_{n}")
 }
 
-pub fn get(r: libc::__rlimit_resource_t) -> (u64, u64) {
+pub fn get(r: Resource) -> (u64, u64) {
     let mut l = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

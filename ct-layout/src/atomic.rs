@@ -18,7 +18,7 @@ pub struct AtomicFile {
 /// `.tmp-<random>-<name>` beside `target`.
 pub fn temp_path(target: &Path) -> PathBuf {
     use rand::Rng;
-    let n: u64 = rand::thread_rng().gen();
+    let n: u64 = rand::rngs::OsRng.gen();
     let name = target
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())

@@ -185,9 +185,11 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 /// A fresh random container id: 12 lowercase hex characters, like docker's short ids.
+/// Straight from getrandom(2) (`OsRng`): `thread_rng` would first seed a ChaCha generator,
+/// which costs more than the one syscall for the one value a process draws.
 pub fn new_id() -> String {
     use rand::Rng;
-    let bytes: [u8; 6] = rand::thread_rng().gen();
+    let bytes: [u8; 6] = rand::rngs::OsRng.gen();
     hex::encode(bytes)
 }
 
