@@ -21,7 +21,8 @@ use crate::{nft, sysctl, Error};
 
 pub const DEFAULT_BRIDGE: &str = "ct0";
 pub const DEFAULT_SUBNET: &str = "10.66.0.0/16";
-pub const DEFAULT_TABLE: &str = "ct";
+/// Not `ct`: that is an nft keyword (conntrack), so `nft list table ip ct` is a syntax error.
+pub const DEFAULT_TABLE: &str = "ctnet";
 
 /// Which network to use: the bridge names it; subnet and table only matter when it is new
 /// (given explicitly for an existing network, they must match).

@@ -140,7 +140,7 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
         Some(d) => Store::new(d, Store::from_env().run),
         None => Store::from_env(),
     };
-    let nets = NetStore::new(store.net());
+    let nets = NetStore::host(&store);
     let bridge_name = conf
         .bridge
         .clone()

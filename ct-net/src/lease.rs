@@ -1,20 +1,27 @@
-//! Networks and address leases in `$CT_ROOT/net/` — ct-net's IPAM, in plain JSON files:
+//! Networks and address leases — ct-net's IPAM, in plain JSON files. They live where the
+//! network lives: a bridge, its nftables table and `/run/netns` are host-global, so their
+//! records are too (`/run`, a tmpfs: they die with the machine, as the bridge does), shared by
+//! every store (`$CT_ROOT`) that uses the bridge:
 //!
 //! ```text
-//! $CT_ROOT/net/
+//! /run/ct/net/
 //! ├── net.lock                 flock(2): held while reading-then-changing anything below
 //! └── BRIDGE/
 //!     ├── network.json         {"bridge","subnet","gateway","nftTable"}
-//!     └── leases.json          {"10.66.0.2": {"owner","ifname","hostVeth","netns","ports"}}
+//!     └── leases.json          {"10.66.0.2": {"owner","ifname","hostVeth","netns","ports",
+//!                                             "store","ruleTag"}}
 //! ```
 //!
-//! Every change is read-modify-write of one file under the one store-wide lock, written with
-//! temp file + rename: concurrent ct-net runs queue on the lock, so an address is never handed
-//! out twice, and a crash leaves either the old or the new file. (`network.json` is fsynced
-//! through `ct_layout::atomic`; leases describe namespaces that die with the machine, so they
-//! skip the fsync, see `write_runtime` in lib.rs.)
+//! Every change is read-modify-write of one file under the one host-wide lock, written with
+//! temp file + rename: concurrent ct-net runs of any store queue on the lock, so an address is
+//! never handed out twice, and a crash leaves either the old or the new file.
 //! One lock for all networks because two checks span networks: subnets must not overlap and
 //! a host port can be published only once.
+//!
+//! A lease names its store by a tag (8 hex digits of sha256 of the store's root path): two
+//! stores may both have a container `web`, and each finds, and releases, only its own.
+//! Leases of an older ct-net lived in `$CT_ROOT/net/BRIDGE/`; the first run that takes the lock
+//! moves them here (and copies a network definition the host does not have yet).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -50,19 +57,50 @@ pub struct Lease {
     pub netns: PathBuf,
     #[serde(default)]
     pub ports: Vec<PortMapping>,
+    /// Tag of the store the owner belongs to ([`store_tag`]; empty in an old record).
+    #[serde(default)]
+    pub store: String,
+    /// The comment on this lease's port rules (empty in an old record: `ct:OWNER/IFNAME`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rule_tag: String,
 }
 
 impl Lease {
-    pub fn is(&self, owner: &str, ifname: &str) -> bool {
-        self.owner == owner && self.ifname == ifname
+    pub fn is(&self, store: &str, owner: &str, ifname: &str) -> bool {
+        self.store == store && self.owner == owner && self.ifname == ifname
     }
+
+    /// The comment its port rules carry.
+    pub fn rule_tag(&self) -> String {
+        if self.rule_tag.is_empty() {
+            format!("ct:{}/{}", self.owner, self.ifname)
+        } else {
+            self.rule_tag.clone()
+        }
+    }
+}
+
+/// Where networks and leases live.
+pub const HOST_DIR: &str = "/run/ct/net";
+
+/// 8 hex digits of sha256 of the store's root (made absolute and resolved when it exists):
+/// what tells two stores' containers of the same name apart in shared places.
+pub fn store_tag(root: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let abs = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    hex::encode(Sha256::digest(abs.as_os_str().as_encoded_bytes()))[..8].to_string()
 }
 
 pub type Leases = BTreeMap<Ipv4Addr, Lease>;
 
-/// `$CT_ROOT/net`.
+/// The lease database, seen from one store.
 pub struct NetStore {
+    /// [`HOST_DIR`] (a temporary directory in unit tests).
     dir: PathBuf,
+    /// The store's tag ([`store_tag`]).
+    pub store: String,
+    /// The store's `$CT_ROOT/net`, where older ct-nets kept networks and leases.
+    legacy: Option<PathBuf>,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Error> {
@@ -82,14 +120,84 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, E
 }
 
 impl NetStore {
-    pub fn new(dir: impl Into<PathBuf>) -> NetStore {
-        NetStore { dir: dir.into() }
+    /// The database in `dir`, used by the store tagged `store`, without an old location.
+    pub fn new(dir: impl Into<PathBuf>, store: &str) -> NetStore {
+        NetStore {
+            dir: dir.into(),
+            store: store.to_string(),
+            legacy: None,
+        }
     }
 
-    /// Take the store-wide lock (blocks while another ct-net holds it).
+    /// The host's database ([`HOST_DIR`]) as used by `store`.
+    pub fn host(store: &ct_layout::Store) -> NetStore {
+        NetStore {
+            dir: PathBuf::from(HOST_DIR),
+            store: store_tag(&store.root),
+            legacy: Some(store.net()),
+        }
+    }
+
+    /// Take the host-wide lock (blocks while another ct-net holds it), then move over what
+    /// the store still keeps in the old place.
     pub fn lock(&self) -> Result<Lock, Error> {
         let path = self.dir.join("net.lock");
-        Lock::exclusive(&path).map_err(|source| Error::StoreLock { path, source })
+        if let Err(source) = fs::create_dir_all(&self.dir) {
+            return Err(Error::StoreLock { path, source });
+        }
+        let lock = Lock::exclusive(&path).map_err(|source| Error::StoreLock { path, source })?;
+        self.adopt_legacy()?;
+        Ok(lock)
+    }
+
+    /// `$CT_ROOT/net/BRIDGE/{network,leases}.json` of an older ct-net: a network the host does
+    /// not know yet is copied (the store's copy stays, so a custom subnet survives a reboot);
+    /// leases move here, owned by this store, unless the address is already leased here (the
+    /// duplicate the old per-store files allowed; it is reported and dropped).
+    fn adopt_legacy(&self) -> Result<(), Error> {
+        let Some(old) = &self.legacy else {
+            return Ok(());
+        };
+        let Ok(entries) = fs::read_dir(old) else {
+            return Ok(());
+        };
+        for e in entries.flatten() {
+            let dir = e.path();
+            let old_leases = dir.join("leases.json");
+            let Some(net) = read_json::<Network>(&dir.join("network.json"))? else {
+                continue;
+            };
+            if self.network(&net.bridge)?.is_none() {
+                self.save_network(&net)?;
+            }
+            let Some(raw) = read_json::<BTreeMap<String, Lease>>(&old_leases)? else {
+                continue;
+            };
+            let mut leases = self.leases(&net.bridge)?;
+            for (k, mut l) in raw {
+                let Ok(ip) = k.parse::<Ipv4Addr>() else {
+                    continue;
+                };
+                l.store = self.store.clone();
+                match leases.get(&ip) {
+                    Some(have) if !have.is(&l.store, &l.owner, &l.ifname) => eprintln!(
+                        "ct-net: {ip} of '{}' in {} is leased to '{}' already: not moved",
+                        l.owner,
+                        old_leases.display(),
+                        have.owner
+                    ),
+                    _ => {
+                        leases.insert(ip, l);
+                    }
+                }
+            }
+            self.save_leases(&net.bridge, &leases)?;
+            fs::remove_file(&old_leases).map_err(|source| Error::StoreWrite {
+                path: old_leases.clone(),
+                source,
+            })?;
+        }
+        Ok(())
     }
 
     fn network_file(&self, bridge: &str) -> PathBuf {
@@ -153,7 +261,7 @@ impl NetStore {
         crate::write_runtime_json(&path, &raw).map_err(|source| Error::StoreWrite { path, source })
     }
 
-    /// The network and address leased to `owner`/`ifname`, if any.
+    /// The network and address leased to this store's `owner`/`ifname`, if any.
     pub fn find(
         &self,
         owner: &str,
@@ -161,7 +269,7 @@ impl NetStore {
     ) -> Result<Option<(Network, Ipv4Addr, Lease)>, Error> {
         for net in self.networks()? {
             for (ip, l) in self.leases(&net.bridge)? {
-                if l.is(owner, ifname) {
+                if l.is(&self.store, owner, ifname) {
                     return Ok(Some((net, ip, l)));
                 }
             }
@@ -214,6 +322,8 @@ mod tests {
             host_veth: "vethx".into(),
             netns: "/run/netns/x".into(),
             ports: vec!["8080:80".parse().unwrap()],
+            store: "s1".into(),
+            rule_tag: String::new(),
         }
     }
 
@@ -259,7 +369,7 @@ mod tests {
     #[test]
     fn store_round_trip_and_lookups() {
         let d = tempfile::tempdir().unwrap();
-        let s = NetStore::new(d.path());
+        let s = NetStore::new(d.path(), "s1");
         let _l = s.lock().unwrap();
         let net = Network {
             bridge: "ctt0".into(),

@@ -21,6 +21,7 @@ pub mod bridge;
 pub mod cni;
 pub mod cni_result;
 pub mod etc_files;
+pub mod host_ports;
 pub mod ipv4_subnet;
 pub mod lease;
 pub mod netns;
@@ -85,6 +86,8 @@ pub enum Error {
     IpOutside { ip: Ipv4Addr, subnet: Subnet },
     #[error("port {port} is already published by '{owner}'")]
     PortTaken { port: String, owner: String },
+    #[error("cannot publish port {port}: address already in use by a host socket on {socket}")]
+    PortInUse { port: String, socket: String },
     #[error("cannot lock '{}'", path.display())]
     StoreLock {
         path: PathBuf,
@@ -149,12 +152,9 @@ impl Error {
             Error::AlreadyWired(b) => {
                 vec![format!("tear it down first: ct-net --down {}", b.display())]
             }
-            Error::NetnsExists { path } => vec![format!(
-                "a container with this id is wired, or a run crashed: ct-net --down {}",
-                path.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            )],
+            Error::NetnsExists { .. } => {
+                vec!["a container with this id is wired, or a run crashed: ct-net --down ID".into()]
+            }
             Error::SubnetOverlap { .. } => vec!["pick another one with --subnet".into()],
             Error::PoolExhausted { .. } => {
                 vec!["tear down unused containers, or use a larger subnet on another bridge".into()]
@@ -267,17 +267,18 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
         };
         let r = finish(&bundle, &hostname, &hosts, &result, None);
         if r.is_err() {
-            undo_bundle(&bundle, &netns::path_of(&id));
+            undo_bundle(&bundle, std::path::Path::new("/nonexistent"));
         }
         return r.map(|()| bundle.dir);
     }
 
-    let nspath = netns::path_of(&id);
+    let nets = lease::NetStore::host(store);
+    let nsname = netns::name_for(&nets.store, &id);
+    let nspath = netns::path_of(&nsname);
     if nspath.exists() {
         return Err(Error::NetnsExists { path: nspath });
     }
-    let (nspath, inner) = netns::create(&id)?;
-    let nets = lease::NetStore::new(store.net());
+    let (nspath, inner) = netns::create(&nsname)?;
     let mut attached = false;
     let r = (|| {
         let result = if o.mode == Mode::Bridge {
@@ -313,7 +314,7 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
         if attached {
             let _ = veth::detach(&nets, &id, IFNAME);
         }
-        let _ = netns::remove(&id);
+        let _ = netns::remove(&nsname);
         undo_bundle(&bundle, &nspath);
         return Err(e);
     }
@@ -353,7 +354,8 @@ fn undo_bundle(bundle: &Bundle, nspath: &std::path::Path) {
 /// finishes a half-built network. A container id whose bundle is gone is still torn down if
 /// anything of its network is left. Returns what to print (the bundle, or the id).
 pub fn down(store: &Store, input: &str) -> Result<String, Error> {
-    let nets = lease::NetStore::new(store.net());
+    let nets = lease::NetStore::host(store);
+    let own_ns = |id: &str| netns::path_of(&netns::name_for(&nets.store, id));
     let (bundle, id) = match Bundle::find(store, input) {
         Ok(b) => {
             let id = b.id();
@@ -361,7 +363,7 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
         }
         Err(BundleError::NotFound(_))
             if valid_id(input)
-                && (netns::path_of(input).exists() || nets.find(input, IFNAME)?.is_some()) =>
+                && (own_ns(input).exists() || nets.find(input, IFNAME)?.is_some()) =>
         {
             (None, input.to_string())
         }
@@ -370,12 +372,30 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
     if !valid_id(&id) {
         return Err(Error::InvalidId(id));
     }
+    // The namespace: the one its lease records, else the one config.json names (made by an
+    // older ct-net as /run/netns/ID, or by --network none), else this store's name for it.
+    drop(nets.lock()?);
+    let recorded = nets.find(&id, IFNAME)?.map(|(_, _, l)| l.netns);
+    let configured = bundle.as_ref().and_then(|b| {
+        let spec = b.load_config().ok()?;
+        spec.linux()
+            .as_ref()?
+            .namespaces()
+            .as_ref()?
+            .iter()
+            .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)?
+            .path()
+            .clone()
+            .filter(|p| p.parent() == Some(std::path::Path::new(netns::NETNS_DIR)))
+    });
+    let nspath = recorded.or(configured).unwrap_or_else(|| own_ns(&id));
     // The bundle's side (config.json, synced to disk) and the kernel's side (the namespace,
     // whose removal takes the veth pair with it, see veth::detach_with_netns) are independent, and every step tolerates the others being
     // done or not, so they run at the same time: teardown takes the longer of the two waits,
     // not their sum.
-    let nspath = netns::path_of(&id);
+    let ns_for_bundle = nspath.clone();
     let bundle_side = bundle.map(|b| {
+        let nspath = ns_for_bundle;
         std::thread::spawn(move || -> Result<String, Error> {
             let mut spec = b.load_config()?;
             if oci_config::undo(&mut spec, &b.dir, &nspath) {
@@ -395,7 +415,7 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
             Ok(b.dir.display().to_string())
         })
     });
-    let kernel_side = veth::detach_with_netns(&nets, &id, IFNAME, &|| netns::remove(&id));
+    let kernel_side = veth::detach_with_netns(&nets, &id, IFNAME, &|| netns::remove_path(&nspath));
     let printed = match bundle_side {
         Some(h) => h
             .join()

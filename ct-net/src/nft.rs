@@ -218,9 +218,10 @@ pub fn table_exists(name: &str) -> io::Result<bool> {
     Ok(found)
 }
 
-/// The comment that marks one attachment's port rules.
-pub fn tag(owner: &str, ifname: &str) -> String {
-    format!("ct:{owner}/{ifname}")
+/// The comment that marks one attachment's port rules: `ct:OWNER/IFNAME@STORE`, the store
+/// tag telling apart two stores' containers of the same name.
+pub fn tag(store: &str, owner: &str, ifname: &str) -> String {
+    format!("ct:{owner}/{ifname}@{store}")
 }
 
 /// One DNAT rule per published port, in one transaction.
@@ -245,21 +246,69 @@ pub fn add_ports(table: &str, tag: &str, ip: Ipv4Addr, ports: &[PortMapping]) ->
     apply(format!("cannot publish ports in table 'ip {table}'"), cmds)
 }
 
-/// Delete every rule in `ports` carrying `tag`. A missing table or chain means there is
-/// nothing to delete.
-pub fn del_ports(table: &str, tag: &str) -> Result<usize, Error> {
-    let listed = helper::get_current_ruleset_with_args(
-        helper::DEFAULT_NFT,
-        ["-a", "list", "chain", "ip", table, "ports"],
-    );
-    let ruleset = match listed {
-        Ok(r) => r,
-        Err(NftablesError::NftFailed { ref stderr, .. })
-            if stderr.contains("No such file or directory") =>
-        {
-            return Ok(0)
+/// What [`del_ports`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    /// This many rules carried the tag and are gone now.
+    Rules(usize),
+    /// The table or its `ports` chain does not exist (deleted by hand, or `nft flush
+    /// ruleset`): no rule of anyone is left to remove.
+    TableGone,
+}
+
+/// `{"list": {"chain": …}}` through `nft -j -a -f -`: the rules of `table`'s `ports` chain
+/// with their handles. JSON input is never parsed by nft's command grammar, so a table named
+/// like a keyword (`ct`, the old default) works where `nft list chain ip ct ports` is a syntax
+/// error. `None`: the table or chain does not exist.
+fn list_ports(table: &str) -> Result<Option<Nftables<'static>>, Error> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let what = || format!("cannot list chain 'ports' of table 'ip {table}'");
+    let doc = json!({"nftables": [{"list": {"chain":
+        {"family": "ip", "table": table, "name": "ports"}}}]});
+    let mut child = Command::new("nft")
+        .args(["-j", "-a", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            nft_err(what())(NftablesError::NftExecution {
+                program: "nft".into(),
+                inner: e,
+            })
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(doc.to_string().as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|e| {
+        nft_err(what())(NftablesError::NftExecution {
+            program: "nft".into(),
+            inner: e,
+        })
+    })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if stderr.contains("No such file or directory") {
+            return Ok(None);
         }
-        Err(e) => return Err(nft_err(format!("cannot list table 'ip {table}'"))(e)),
+        return Err(nft_err(what())(NftablesError::NftFailed {
+            program: "nft".into(),
+            hint: "listing the ports chain".into(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        }));
+    }
+    serde_json::from_slice::<Nftables>(&out.stdout)
+        .map(Some)
+        .map_err(|e| nft_err(what())(NftablesError::NftInvalidJson(e)))
+}
+
+/// Delete every rule in `ports` carrying `tag`. A missing table or chain means there is
+/// nothing to delete, which the caller reports.
+pub fn del_ports(table: &str, tag: &str) -> Result<Removed, Error> {
+    let Some(ruleset) = list_ports(table)? else {
+        return Ok(Removed::TableGone);
     };
     let cmds: Vec<Value> = ruleset
         .objects
@@ -281,5 +330,5 @@ pub fn del_ports(table: &str, tag: &str) -> Result<usize, Error> {
             cmds,
         )?;
     }
-    Ok(n)
+    Ok(Removed::Rules(n))
 }

@@ -2,13 +2,15 @@
 //! devices joined back to back. One end stays on the host as a port of the bridge, the other
 //! is the container's `eth0`. Attaching, in order:
 //!
-//! 1. Under the store lock: refuse an owner that is already attached or a host port that is
-//!    already published; make sure the network exists (`bridge.rs`); lease an address and
-//!    record it with everything teardown will need. From here on any failure is undone by
+//! 1. Under the host-wide lock: refuse an owner that is already attached, a host port that is
+//!    already published or that a host process holds (`host_ports.rs`); make sure the network
+//!    exists (`bridge.rs`); reclaim leases whose namespace is gone (their container died
+//!    without a teardown, or the host crashed); lease an address and record it with
+//!    everything teardown will need. From here on any failure is undone by
 //!    [`detach`], which is written to finish a half-made attachment.
 //! 2. Published ports: DNAT rules tagged with the owner (`nft.rs`).
-//! 3. One netlink request creates the pair: host end `vethXXXXXXXXXXX` (a hash of owner and
-//!    interface, so teardown finds it without any record) up on the bridge, peer named `eth0`
+//! 3. One netlink request creates the pair: host end `vethXXXXXXXXXXX` (a hash of store,
+//!    owner and interface, so teardown finds it without any record) up on the bridge, peer named `eth0`
 //!    directly inside the container's namespace; then hairpin mode on the bridge port.
 //! 4. Through a netlink socket inside the namespace: the address, `eth0` up, `lo` up, the
 //!    default route via the gateway.
@@ -29,7 +31,7 @@ use crate::cni_result::{CniResult, Interface, IpConfig, Route, CNI_VERSION};
 use crate::lease::{self, Lease, NetStore, Network};
 use crate::publish::PortMapping;
 use crate::rtnetlink::{mac_string, Rtnl};
-use crate::{etc_files, netns, nft, Error};
+use crate::{etc_files, host_ports, netns, nft, Error};
 
 /// What to attach.
 pub struct Attachment<'a> {
@@ -46,9 +48,12 @@ pub struct Attachment<'a> {
     pub inner: Option<Rtnl>,
 }
 
-/// `veth` + 11 hex digits of sha256(owner NUL ifname): 15 characters, the most IFNAMSIZ allows.
-pub fn host_veth_name(owner: &str, ifname: &str) -> String {
+/// `veth` + 11 hex digits of sha256(store NUL owner NUL ifname): 15 characters, the most
+/// IFNAMSIZ allows. (An old lease records the name it used, without the store.)
+pub fn host_veth_name(store: &str, owner: &str, ifname: &str) -> String {
     let mut h = Sha256::new();
+    h.update(store.as_bytes());
+    h.update([0]);
     h.update(owner.as_bytes());
     h.update([0]);
     h.update(ifname.as_bytes());
@@ -62,7 +67,8 @@ fn netlink(what: String) -> impl FnOnce(std::io::Error) -> Error {
 /// Steps 1–4; returns the CNI result.
 pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResult, Error> {
     let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
-    let host_veth = host_veth_name(a.owner, a.ifname);
+    let host_veth = host_veth_name(&nets.store, a.owner, a.ifname);
+    let rule_tag = nft::tag(&nets.store, a.owner, a.ifname);
     let (net, ip) = {
         let _lock = nets.lock()?;
         if let Some((n, ip, _)) = nets.find(a.owner, a.ifname)? {
@@ -85,9 +91,28 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResul
                     owner,
                 });
             }
+            if let Some(socket) = host_ports::in_use(p) {
+                return Err(Error::PortInUse {
+                    port: p.to_string(),
+                    socket,
+                });
+            }
         }
         let net = bridge::ensure(nets, opts, &mut rt)?;
         let mut leases = nets.leases(&net.bridge)?;
+        let stale: Vec<Ipv4Addr> = leases
+            .iter()
+            .filter(|(_, l)| !l.netns.exists())
+            .map(|(ip, _)| *ip)
+            .collect();
+        if !stale.is_empty() {
+            for ip in stale {
+                if let Some(l) = leases.remove(&ip) {
+                    release_stale(&mut rt, &net, ip, &l);
+                }
+            }
+            nets.save_leases(&net.bridge, &leases)?;
+        }
         let ip = lease::pick(&net.subnet, &leases, a.ip)?;
         leases.insert(
             ip,
@@ -97,13 +122,15 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResul
                 host_veth: host_veth.clone(),
                 netns: a.netns.to_path_buf(),
                 ports: a.ports.to_vec(),
+                store: nets.store.clone(),
+                rule_tag: rule_tag.clone(),
             },
         );
         nets.save_leases(&net.bridge, &leases)?;
         (net, ip)
     };
     let (owner, ifname) = (a.owner, a.ifname);
-    match wire(&mut rt, &net, ip, &host_veth, a) {
+    match wire(&mut rt, &net, ip, &host_veth, &rule_tag, a) {
         Ok(r) => Ok(r),
         Err(e) => {
             let _ = detach(nets, owner, ifname);
@@ -118,10 +145,11 @@ fn wire(
     net: &Network,
     ip: Ipv4Addr,
     host_veth: &str,
+    rule_tag: &str,
     a: Attachment,
 ) -> Result<CniResult, Error> {
     if !a.ports.is_empty() {
-        nft::add_ports(&net.nft_table, &nft::tag(a.owner, a.ifname), ip, a.ports)?;
+        nft::add_ports(&net.nft_table, rule_tag, ip, a.ports)?;
     }
     let br = rt
         .link_by_name(&net.bridge)
@@ -218,6 +246,35 @@ fn wire(
     })
 }
 
+/// A lease whose namespace is gone: its container cannot use it any more (it died without a
+/// teardown, or the host rebooted). Its port rules and host veth go (best effort: a veth
+/// usually went with the namespace), and the caller drops the lease.
+fn release_stale(rt: &mut Rtnl, net: &Network, ip: Ipv4Addr, l: &Lease) {
+    eprintln!(
+        "ct-net: reclaiming {ip} on '{}' from '{}': its namespace {} is gone",
+        net.bridge,
+        l.owner,
+        l.netns.display()
+    );
+    if !l.ports.is_empty() {
+        if let Err(e) = nft::del_ports(&net.nft_table, &l.rule_tag()) {
+            eprintln!("ct-net: {}", ct_layout::pipe::chain(&e));
+        }
+    }
+    let _ = rt.del_link(&l.host_veth);
+}
+
+/// Say that port rules could not be removed because their table or chain is gone.
+pub fn report_removed(removed: nft::Removed, net: &Network, owner: &str) {
+    if removed == nft::Removed::TableGone {
+        eprintln!(
+            "ct-net: nftables table 'ip {}' or its chain 'ports' is gone (removed by hand?): \
+             no port rules of '{owner}' left to remove",
+            net.nft_table
+        );
+    }
+}
+
 /// Undo an attachment, whole or half-made: port rules, the veth pair, then the lease.
 /// Returns whether a lease was found. Running it again is a no-op.
 pub fn detach(nets: &NetStore, owner: &str, ifname: &str) -> Result<bool, Error> {
@@ -271,13 +328,17 @@ fn detach_then(
     };
     if let Some((net, _, lease)) = &found {
         if !lease.ports.is_empty() {
-            nft::del_ports(&net.nft_table, &nft::tag(owner, ifname))?;
+            report_removed(
+                nft::del_ports(&net.nft_table, &lease.rule_tag())?,
+                net,
+                owner,
+            );
         }
     }
     let name = found
         .as_ref()
         .map(|f| f.2.host_veth.clone())
-        .unwrap_or_else(|| host_veth_name(owner, ifname));
+        .unwrap_or_else(|| host_veth_name(&nets.store, owner, ifname));
     let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
     let removed = remove_netns.map(|f| f());
     // Only a namespace that existed and is now unlinked takes the pair with it.
@@ -289,7 +350,7 @@ fn detach_then(
     if let Some((net, ..)) = &found {
         let _lock = nets.lock()?;
         let mut leases = nets.leases(&net.bridge)?;
-        leases.retain(|_, l| !l.is(owner, ifname));
+        leases.retain(|_, l| !l.is(&nets.store, owner, ifname));
         nets.save_leases(&net.bridge, &leases)?;
     }
     if let Some(r) = removed {
@@ -304,11 +365,12 @@ mod tests {
 
     #[test]
     fn veth_names_fit_and_differ() {
-        let a = host_veth_name("web", "eth0");
+        let a = host_veth_name("s1", "web", "eth0");
         assert_eq!(a.len(), 15);
         assert!(a.starts_with("veth"));
-        assert_eq!(a, host_veth_name("web", "eth0"));
-        assert_ne!(a, host_veth_name("web", "eth1"));
-        assert_ne!(a, host_veth_name("web2", "eth0"));
+        assert_eq!(a, host_veth_name("s1", "web", "eth0"));
+        assert_ne!(a, host_veth_name("s1", "web", "eth1"));
+        assert_ne!(a, host_veth_name("s1", "web2", "eth0"));
+        assert_ne!(a, host_veth_name("s2", "web", "eth0"));
     }
 }
