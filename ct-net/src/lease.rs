@@ -4,7 +4,7 @@
 //! every store (`$CT_ROOT`) that uses the bridge:
 //!
 //! ```text
-//! /run/ct/net/
+//! /run/ct/net/                 (of the host's network namespace; `netns-INODE/` of others)
 //! ├── net.lock                 flock(2): held while reading-then-changing anything below
 //! └── BRIDGE/
 //!     ├── network.json         {"bridge","subnet","gateway","nftTable"}
@@ -83,6 +83,22 @@ impl Lease {
 /// Where networks and leases live.
 pub const HOST_DIR: &str = "/run/ct/net";
 
+/// The records of the network namespace ct-net runs in. A bridge is an object of one network
+/// namespace: the host's (the one of PID 1) keeps its records in [`HOST_DIR`], any other one
+/// (ct-net run inside a container, a test lab) in `HOST_DIR/netns-INODE` (its nsfs inode, as
+/// `stat -L /proc/self/ns/net` shows it), so networks of the same name in two namespaces are
+/// never mixed up. When PID 1's namespace cannot be looked at (the kernel refuses it to a
+/// process in another namespace), ct-net is not in it, or cannot tell: the inode it is.
+pub fn host_dir() -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |p: &str| fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    match (ns("/proc/self/ns/net"), ns("/proc/1/ns/net")) {
+        (Ok(me), Ok(init)) if me == init => PathBuf::from(HOST_DIR),
+        (Ok(me), _) => Path::new(HOST_DIR).join(format!("netns-{}", me.1)),
+        _ => PathBuf::from(HOST_DIR),
+    }
+}
+
 /// 8 hex digits of sha256 of the store's root (made absolute and resolved when it exists):
 /// what tells two stores' containers of the same name apart in shared places.
 pub fn store_tag(root: &Path) -> String {
@@ -95,7 +111,7 @@ pub type Leases = BTreeMap<Ipv4Addr, Lease>;
 
 /// The lease database, seen from one store.
 pub struct NetStore {
-    /// [`HOST_DIR`] (a temporary directory in unit tests).
+    /// [`host_dir`] (a temporary directory in unit tests).
     dir: PathBuf,
     /// The store's tag ([`store_tag`]).
     pub store: String,
@@ -132,7 +148,7 @@ impl NetStore {
     /// The host's database ([`HOST_DIR`]) as used by `store`.
     pub fn host(store: &ct_layout::Store) -> NetStore {
         NetStore {
-            dir: PathBuf::from(HOST_DIR),
+            dir: host_dir(),
             store: store_tag(&store.root),
             legacy: Some(store.net()),
         }
@@ -231,7 +247,8 @@ impl NetStore {
         let mut out = Vec::new();
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if e.path().is_dir() {
+            // `netns-INODE`: the records of other namespaces, see host_dir.
+            if e.path().is_dir() && !name.starts_with("netns-") {
                 if let Some(n) = self.network(&name)? {
                     out.push(n);
                 }

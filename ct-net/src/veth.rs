@@ -71,6 +71,7 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResul
     let rule_tag = nft::tag(&nets.store, a.owner, a.ifname);
     let (net, ip) = {
         let _lock = nets.lock()?;
+        reclaim_stale(nets, &mut rt)?;
         if let Some((n, ip, _)) = nets.find(a.owner, a.ifname)? {
             return Err(Error::AlreadyAttached {
                 owner: a.owner.to_string(),
@@ -100,19 +101,7 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResul
         }
         let net = bridge::ensure(nets, opts, &mut rt)?;
         let mut leases = nets.leases(&net.bridge)?;
-        let stale: Vec<Ipv4Addr> = leases
-            .iter()
-            .filter(|(_, l)| !l.netns.exists())
-            .map(|(ip, _)| *ip)
-            .collect();
-        if !stale.is_empty() {
-            for ip in stale {
-                if let Some(l) = leases.remove(&ip) {
-                    release_stale(&mut rt, &net, ip, &l);
-                }
-            }
-            nets.save_leases(&net.bridge, &leases)?;
-        }
+
         let ip = lease::pick(&net.subnet, &leases, a.ip)?;
         leases.insert(
             ip,
@@ -244,6 +233,30 @@ fn wire(
         dns: etc_files::host_dns(false),
         port_mappings: a.ports.to_vec(),
     })
+}
+
+/// Release every lease, of any store, whose namespace is gone. Call with the lock held.
+pub fn reclaim_stale(nets: &NetStore, rt: &mut Rtnl) -> Result<usize, Error> {
+    let mut n = 0;
+    for net in nets.networks()? {
+        let mut leases = nets.leases(&net.bridge)?;
+        let stale: Vec<Ipv4Addr> = leases
+            .iter()
+            .filter(|(_, l)| !l.netns.exists())
+            .map(|(ip, _)| *ip)
+            .collect();
+        if stale.is_empty() {
+            continue;
+        }
+        for ip in stale {
+            if let Some(l) = leases.remove(&ip) {
+                release_stale(rt, &net, ip, &l);
+                n += 1;
+            }
+        }
+        nets.save_leases(&net.bridge, &leases)?;
+    }
+    Ok(n)
 }
 
 /// A lease whose namespace is gone: its container cannot use it any more (it died without a

@@ -125,9 +125,16 @@ impl Lab {
         ct_net::netns::name_for(&ct_net::lease::store_tag(&self.store()), id)
     }
 
-    /// The lab network's record directory (host-global, named after the lab's bridge).
+    /// The lab host's record directory: `/run/ct/net/netns-INODE` (see `lease::host_dir`).
+    pub fn records(&self) -> PathBuf {
+        use std::os::unix::fs::MetadataExt;
+        let ino = fs::metadata(format!("/run/netns/{}", self.host)).map_or(0, |m| m.ino());
+        Path::new(ct_net::lease::HOST_DIR).join(format!("netns-{ino}"))
+    }
+
+    /// The lab network's record directory.
     pub fn net_dir(&self) -> PathBuf {
-        Path::new(ct_net::lease::HOST_DIR).join(&self.bridge)
+        self.records().join(&self.bridge)
     }
 
     /// A minimal bundle: config.json only (no rootfs needed for networking).
@@ -253,13 +260,14 @@ impl Drop for Lab {
                 let _ = Command::new("ip").args(["netns", "del", &ns]).output();
             }
         }
-        let _ = fs::remove_dir_all(self.net_dir());
+        let records = self.records();
         if let Some(o) = &self.outside {
             let _ = Command::new("ip").args(["netns", "del", o]).output();
         }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.host])
             .output();
+        let _ = fs::remove_dir_all(records);
     }
 }
 
