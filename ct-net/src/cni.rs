@@ -1,7 +1,8 @@
 //! ct-net as a CNI plugin (containernetworking/cni `SPEC.md`): when `CNI_COMMAND` is set, the
 //! runtime hands over the container's namespace and ct-net does its bridge networking there.
 //!
-//! * Parameters come from the environment: `CNI_COMMAND` (ADD, DEL, CHECK, VERSION),
+//! * Parameters come from the environment: `CNI_COMMAND` (ADD, DEL, CHECK, VERSION, and
+//!   CNI 1.1's STATUS and GC),
 //!   `CNI_CONTAINERID`, `CNI_NETNS` (a namespace path the runtime made), `CNI_IFNAME`,
 //!   `CNI_ARGS`, `CNI_PATH`.
 //! * The network configuration comes as JSON on stdin:
@@ -9,9 +10,19 @@
 //!     "nftTable":"ct","dataDir":"/var/lib/ct","runtimeConfig":{"portMappings":[…]}}`
 //!   (`subnet` may also be given as `ipam.subnet`; `dataDir` is `$CT_ROOT`, default from the
 //!   environment like the command line tool).
-//! * ADD prints the result (`cni_result.rs`); DEL prints nothing and succeeds when there is
-//!   nothing left to delete; CHECK prints nothing when all is as ADD left it; VERSION prints
-//!   the versions spoken.
+//! * ADD prints the result (`cni_result.rs`); with a `prevResult` (ct-net later in a plugin
+//!   chain) that result extended by ct-net's interfaces, addresses and routes. A static
+//!   address comes from `CNI_ARGS` (`IP=10.66.0.9`) or `runtimeConfig.ips` (the `ips`
+//!   capability, podman `--ip`); `isDefaultGateway: false` leaves the default route alone,
+//!   for a second network in the same namespace (another `CNI_IFNAME`).
+//! * `ipam` with a `type` names an IPAM plugin; ct-net does its own address management, so
+//!   such a configuration is refused (code 7) rather than silently ignored.
+//! * DEL prints nothing and succeeds when there is nothing left to delete, and never looks at
+//!   what it cannot undo anyway (port mappings come from the lease, not the request);
+//!   CHECK (0.4.0 and later only) prints nothing when all is as ADD left it; VERSION prints
+//!   the versions spoken; STATUS succeeds when ct-net can do ADD (its records and `nft` are
+//!   usable); GC releases every attachment of this network and store not named in
+//!   `cni.dev/valid-attachments` (lease, veth, port rules).
 //! * A failure prints `{"cniVersion","code","msg","details"}` on stdout and exits 1, with the
 //!   spec's codes: 1 incompatible version, 4 invalid environment, 6 undecodable config,
 //!   7 invalid network config, 5 I/O failure, 100 and up for ct-net's own failures.
@@ -28,8 +39,8 @@ use crate::publish::PortMapping;
 use crate::rtnetlink::Rtnl;
 use crate::{netns, veth, Error};
 
-/// CNI versions whose ADD/DEL/CHECK/VERSION ct-net speaks (1.1 adds STATUS and GC, not done).
-pub const SUPPORTED: [&str; 4] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0"];
+/// CNI versions ct-net speaks (1.1.0 adds STATUS and GC).
+pub const SUPPORTED: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -44,19 +55,90 @@ struct NetConf {
     data_dir: Option<PathBuf>,
     #[serde(default)]
     runtime_config: RuntimeConfig,
-    prev_result: Option<CniResult>,
+    prev_result: Option<serde_json::Value>,
+    is_default_gateway: Option<bool>,
+    /// GC (CNI 1.1): the attachments the runtime still uses.
+    #[serde(rename = "cni.dev/valid-attachments", default)]
+    valid_attachments: Vec<ValidAttachment>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
 struct Ipam {
+    #[serde(rename = "type")]
+    typ: Option<String>,
     subnet: Option<String>,
 }
 
+/// Port mappings are decoded only by ADD, entry by entry, so a mapping ct-net cannot apply
+/// (an IPv6 `hostIP`, `sctp`) is refused by ADD with a clear code and never makes DEL fail.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RuntimeConfig {
     #[serde(default)]
-    port_mappings: Vec<PortMapping>,
+    port_mappings: Vec<serde_json::Value>,
+    #[serde(default)]
+    ips: Vec<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ValidAttachment {
+    #[serde(rename = "containerID")]
+    container_id: String,
+    ifname: String,
+}
+
+/// The one static address asked for, from `runtimeConfig.ips` or `CNI_ARGS` `IP=`.
+fn static_ip(conf: &NetConf, args: Option<&str>) -> Result<Option<Ipv4Addr>, String> {
+    let from_args = args
+        .unwrap_or_default()
+        .split(';')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "IP")
+        .map(|(_, v)| v.to_string());
+    let asked: Vec<String> = conf
+        .runtime_config
+        .ips
+        .iter()
+        .cloned()
+        .chain(from_args)
+        .collect();
+    let mut out = None;
+    for a in asked {
+        let bare = a.split('/').next().unwrap_or_default();
+        let ip: Ipv4Addr = bare
+            .parse()
+            .map_err(|_| format!("static address '{a}' is not an IPv4 address"))?;
+        if out.is_some_and(|o| o != ip) {
+            return Err("more than one static IPv4 address asked for".into());
+        }
+        out = Some(ip);
+    }
+    Ok(out)
+}
+
+/// Decode the `portMappings` capability: refused (code 7) what ct-net cannot apply.
+fn port_mappings(raw: &[serde_json::Value]) -> Result<Vec<PortMapping>, String> {
+    raw.iter()
+        .map(|v| {
+            let proto = v["protocol"].as_str().unwrap_or("tcp");
+            if proto != "tcp" && proto != "udp" {
+                return Err(format!(
+                    "port mapping {v}: protocol '{proto}' is not supported (tcp, udp)"
+                ));
+            }
+            if v["hostIP"].as_str().is_some_and(|h| h.contains(':')) {
+                return Err(format!(
+                    "port mapping {v}: IPv6 hostIP is not supported (IPv4 only)"
+                ));
+            }
+            let mut v = v.clone();
+            if v["protocol"].is_null() {
+                v["protocol"] = "tcp".into();
+            }
+            serde_json::from_value(v.clone()).map_err(|e| format!("port mapping {v}: {e}"))
+        })
+        .collect()
 }
 
 /// A CNI error result.
@@ -153,6 +235,14 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
             "",
         ));
     }
+    if let Some(t) = conf.ipam.as_ref().and_then(|i| i.typ.as_ref()) {
+        return Err(fail(
+            &v,
+            7,
+            format!("ipam type '{t}' is not supported: ct-net assigns addresses itself"),
+            "leave out \"ipam\" (or give only ipam.subnet); a static address: CNI_ARGS IP= or runtimeConfig.ips",
+        ));
+    }
     let subnet = conf
         .subnet
         .clone()
@@ -185,27 +275,44 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
                     "",
                 ));
             }
-            let mut r = veth::attach(
+            let ports = port_mappings(&conf.runtime_config.port_mappings)
+                .map_err(|m| fail(&v, 7, m, ""))?;
+            let ip =
+                static_ip(&conf, env("CNI_ARGS").as_deref()).map_err(|m| fail(&v, 7, m, ""))?;
+            let r = veth::attach(
                 &nets,
                 &opts,
                 veth::Attachment {
                     owner: &id,
                     ifname: &ifname,
                     netns: &ns,
-                    ip: None,
-                    ports: &conf.runtime_config.port_mappings,
+                    ip,
+                    ports: &ports,
                     inner: None,
+                    default_route: conf.is_default_gateway.unwrap_or(true),
                 },
             )
             .map_err(|e| from_error(&v, &e))?;
-            r.cni_version = v.clone();
+            let mut out = serde_json::to_value(&r)
+                .map_err(|e| fail(&v, 100, "cannot encode result", e.to_string()))?;
+            // `portMappings` is ct-net's own key of net.json, not part of a CNI result.
+            if let Some(o) = out.as_object_mut() {
+                o.remove("portMappings");
+            }
+            if let Some(prev) = &conf.prev_result {
+                out = chain_result(prev, out);
+            }
+            out["cniVersion"] = v.clone().into();
             if v.starts_with("0.") {
-                for ip in &mut r.ips {
-                    ip.version = Some("4".into());
+                if let Some(ips) = out["ips"].as_array_mut() {
+                    for ip in ips {
+                        if ip["version"].is_null() {
+                            ip["version"] = "4".into();
+                        }
+                    }
                 }
             }
-            serde_json::to_string(&r)
-                .map_err(|e| fail(&v, 100, "cannot encode result", e.to_string()))
+            Ok(out.to_string())
         }
         "DEL" => {
             let id = need("CNI_CONTAINERID")?;
@@ -214,15 +321,108 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
             Ok(String::new())
         }
         "CHECK" => {
+            if !at_least(&v, (0, 4, 0)) {
+                return Err(fail(
+                    &v,
+                    1,
+                    format!("CHECK needs cniVersion 0.4.0 or later, not {v}"),
+                    "",
+                ));
+            }
             let id = need("CNI_CONTAINERID")?;
             let ns = PathBuf::from(need("CNI_NETNS")?);
             let ifname = need("CNI_IFNAME")?;
-            check(&nets, &id, &ns, &ifname, conf.prev_result.as_ref())
+            let prev: Option<CniResult> = conf
+                .prev_result
+                .as_ref()
+                .and_then(|p| serde_json::from_value(p.clone()).ok());
+            check(&nets, &id, &ns, &ifname, prev.as_ref())
                 .map_err(|(code, msg)| fail(&v, code, msg, ""))?;
             Ok(String::new())
         }
-        other => Err(fail(&v, 4, format!("unknown CNI_COMMAND '{other}'"), "")),
+        "STATUS" if at_least(&v, (1, 1, 0)) => {
+            status(&nets).map_err(|m| fail(&v, 50, "ct-net cannot add attachments now", m))?;
+            Ok(String::new())
+        }
+        "GC" if at_least(&v, (1, 1, 0)) => {
+            gc(&nets, &opts.bridge, &conf.valid_attachments).map_err(|e| from_error(&v, &e))?;
+            Ok(String::new())
+        }
+        other => Err(fail(
+            &v,
+            4,
+            format!("unknown CNI_COMMAND '{other}' for cniVersion {v}"),
+            "",
+        )),
     }
+}
+
+/// Is the version `v` ("1.0.0") at least `min`?
+fn at_least(v: &str, min: (u32, u32, u32)) -> bool {
+    let mut p = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+    let got = (
+        p.next().unwrap_or(0),
+        p.next().unwrap_or(0),
+        p.next().unwrap_or(0),
+    );
+    got >= min
+}
+
+/// ADD's result after earlier plugins: theirs, then ct-net's interfaces (its `ips[].interface`
+/// indexes shifted past theirs), addresses and routes; DNS from theirs when they set it.
+fn chain_result(prev: &serde_json::Value, mine: serde_json::Value) -> serde_json::Value {
+    let mut out = prev.clone();
+    let list = |v: &serde_json::Value, k: &str| v[k].as_array().cloned().unwrap_or_default();
+    let mut ifaces = list(prev, "interfaces");
+    let shift = ifaces.len() as u64;
+    ifaces.extend(list(&mine, "interfaces"));
+    let mut ips = list(prev, "ips");
+    ips.extend(list(&mine, "ips").into_iter().map(|mut ip| {
+        if let Some(i) = ip["interface"].as_u64() {
+            ip["interface"] = (i + shift).into();
+        }
+        ip
+    }));
+    let mut routes = list(prev, "routes");
+    routes.extend(list(&mine, "routes"));
+    out["interfaces"] = ifaces.into();
+    out["ips"] = ips.into();
+    out["routes"] = routes.into();
+    let prev_dns_empty = prev["dns"].as_object().is_none_or(|d| d.is_empty());
+    if prev_dns_empty {
+        out["dns"] = mine["dns"].clone();
+    }
+    out
+}
+
+/// STATUS: the records can be locked (and moved over) and `nft` runs.
+fn status(nets: &NetStore) -> Result<(), String> {
+    drop(nets.lock().map_err(|e| ct_layout::pipe::chain(&e))?);
+    let nft = std::process::Command::new("nft")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run nft: {e}"))?;
+    if !nft.status.success() {
+        return Err("nft --version failed".into());
+    }
+    Ok(())
+}
+
+/// GC: detach every attachment on `bridge` of this store that the runtime does not list.
+fn gc(nets: &NetStore, bridge: &str, valid: &[ValidAttachment]) -> Result<(), Error> {
+    let leases = {
+        let _lock = nets.lock()?;
+        nets.leases(bridge)?
+    };
+    for l in leases.values() {
+        let keep = valid
+            .iter()
+            .any(|a| a.container_id == l.owner && a.ifname == l.ifname);
+        if l.store == nets.store && !keep {
+            veth::detach(nets, &l.owner, &l.ifname)?;
+        }
+    }
+    Ok(())
 }
 
 /// CHECK: the lease, the host end on the bridge, and the address inside are all still there.
@@ -238,9 +438,14 @@ fn check(
         .find(id, ifname)
         .map_err(io)?
         .ok_or((3, format!("'{id}' has no address on any ct network")))?;
-    if let Some(want) = prev.and_then(|p| p.address()) {
-        if want != ip {
-            return Err((100, format!("prevResult says {want} but the lease is {ip}")));
+    // The prevResult of a chain also holds other plugins' addresses: the lease must be one.
+    if let Some(p) = prev.filter(|p| !p.ips.is_empty()) {
+        let listed = p
+            .ips
+            .iter()
+            .any(|c| c.address.split('/').next() == Some(ip.to_string().as_str()));
+        if !listed {
+            return Err((100, format!("prevResult does not list {ip}, the lease")));
         }
     }
     let mut rt = Rtnl::open().map_err(|e| (100, e.to_string()))?;

@@ -292,6 +292,7 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
                     ip: o.ip,
                     ports: &o.ports,
                     inner: Some(inner),
+                    default_route: true,
                 },
             )?;
             attached = true;

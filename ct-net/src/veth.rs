@@ -46,6 +46,10 @@ pub struct Attachment<'a> {
     pub ports: &'a [PortMapping],
     /// A netlink socket already inside `netns` (ct-net made the namespace), else one is opened.
     pub inner: Option<Rtnl>,
+    /// Route all traffic via this network's gateway (CNI `isDefaultGateway`). Without it the
+    /// interface reaches its own subnet only (the route the kernel makes for the address):
+    /// what a second network in the same namespace wants.
+    pub default_route: bool,
 }
 
 /// `veth` + 11 hex digits of sha256(store NUL owner NUL ifname): 15 characters, the most
@@ -195,12 +199,14 @@ fn wire(
             .set_up(lo.index)
             .map_err(netlink(inside("cannot set 'lo' up")))?;
     }
-    inner
-        .add_default_route(net.gateway, eth.index)
-        .map_err(netlink(inside(&format!(
-            "cannot add a default route via {}",
-            net.gateway
-        ))))?;
+    if a.default_route {
+        inner
+            .add_default_route(net.gateway, eth.index)
+            .map_err(netlink(inside(&format!(
+                "cannot add a default route via {}",
+                net.gateway
+            ))))?;
+    }
     Ok(CniResult {
         cni_version: CNI_VERSION.into(),
         interfaces: vec![
@@ -226,10 +232,14 @@ fn wire(
             gateway: Some(net.gateway),
             interface: Some(2),
         }],
-        routes: vec![Route {
-            dst: "0.0.0.0/0".into(),
-            gw: Some(net.gateway),
-        }],
+        routes: if a.default_route {
+            vec![Route {
+                dst: "0.0.0.0/0".into(),
+                gw: Some(net.gateway),
+            }]
+        } else {
+            Vec::new()
+        },
         dns: etc_files::host_dns(false),
         port_mappings: a.ports.to_vec(),
     })

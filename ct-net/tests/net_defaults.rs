@@ -53,6 +53,7 @@ struct Defaults {
     had_bridge: bool,
     had_table: bool,
     had_records: bool,
+    had_dir: bool,
     _lock: Lock,
 }
 
@@ -74,6 +75,7 @@ impl Defaults {
             had_bridge: bridge_exists(),
             had_table: table_exists(),
             had_records: ct_net::lease::host_dir().join("ct0").exists(),
+            had_dir: ct_net::lease::host_dir().exists(),
             root,
             bundle,
             _lock: lock,
@@ -106,6 +108,10 @@ impl Drop for Defaults {
         }
         if !self.had_records {
             let _ = fs::remove_dir_all(ct_net::lease::host_dir().join("ct0"));
+        }
+        let dir = ct_net::lease::host_dir();
+        if !self.had_dir && dir != Path::new(ct_net::lease::HOST_DIR) {
+            let _ = fs::remove_dir_all(dir);
         }
     }
 }
