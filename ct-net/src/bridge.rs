@@ -1,10 +1,10 @@
 //! The network a container joins: a Linux bridge (a virtual switch, `ip link add type bridge`)
 //! holding the gateway address, plus the host-side settings that make it a NATed network.
 //! Made on first use and then left in place, like docker's `docker0`; every use repairs what
-//! is missing (after a reboot the bridge and the nftables table are gone, the store is not).
+//! is missing (after `nft flush ruleset` or `ip link del`, the records are still there).
 //!
-//! Steps, all under the store lock (`lease.rs`):
-//! 1. Find the network in `$CT_ROOT/net/BRIDGE/network.json`, or check a new one: its subnet
+//! Steps, all under the host-wide lock (`lease.rs`):
+//! 1. Find the network in `/run/ct/net/BRIDGE/network.json`, or check a new one: its subnet
 //!    must not overlap another ct network nor any address configured on this host.
 //! 2. Bridge: create it (fixed MAC, up) if missing, set it up, give it the gateway address.
 //! 3. `ip_forward` and the bridge's `route_localnet` (`sysctl.rs`).
@@ -64,7 +64,7 @@ fn netlink(what: String) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Netlink { what, source }
 }
 
-/// Steps 1–5. Call with the store lock held.
+/// Steps 1–5. Call with the host-wide lock held.
 pub fn ensure(nets: &NetStore, opts: &NetOpts, rt: &mut Rtnl) -> Result<Network, Error> {
     let name = opts.bridge.as_str();
     let (net, new) = match nets.network(name)? {

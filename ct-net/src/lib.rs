@@ -1,14 +1,15 @@
 //! ct-net: give a container a network — a network namespace, a bridge, a veth pair, an
 //! address from a pool, NAT to the outside and published ports — the way docker's default
 //! bridge network does, with every piece a standard kernel object you can inspect with
-//! `ip netns`, `ip link`, `ip addr` and `nft list table ip ct`.
+//! `ip netns`, `ip link`, `ip addr` and `nft list table ip ctnet`.
 //!
 //! The steps of `ct-net BUNDLE`, each in the file named after its primitive:
 //!
-//! 1. `netns.rs`    a named network namespace `/run/netns/ID`, `lo` up.
+//! 1. `netns.rs`    a named network namespace `/run/netns/ID-STORETAG`, `lo` up.
 //! 2. `bridge.rs`   the bridge (`ct0`) with the gateway address, forwarding, NAT base rules.
-//! 3. `lease.rs`    an address leased in `$CT_ROOT/net/BRIDGE/leases.json` under a flock.
-//! 4. `nft.rs`      DNAT rules for `-p` published ports in ct's own nftables table.
+//! 3. `lease.rs`    an address leased in `/run/ct/net/BRIDGE/leases.json` under a flock.
+//! 4. `nft.rs`      DNAT rules for `-p` published ports in ct's own nftables table, after
+//!    `host_ports.rs` made sure no host process holds the port.
 //! 5. `veth.rs`     the veth pair: host end on the bridge, `eth0` inside, address, route.
 //! 6. `etc_files.rs` hosts, hostname and resolv.conf in the bundle;
 //!    `oci_config.rs` their mounts and the namespace path in `config.json`;

@@ -15,7 +15,7 @@ use ct_net::{bridge, Error, Mode, NetOpts, PortMapping, Subnet, UpOptions};
 ///
 /// Reads the bundle (a directory with config.json, or a container id in $CT_ROOT/containers)
 /// from the argument or one line of stdin, and prints it when done. With CNI_COMMAND in the
-/// environment it acts as a CNI plugin instead (ADD, DEL, CHECK, VERSION).
+/// environment it acts as a CNI plugin instead (ADD, DEL, CHECK, VERSION, STATUS, GC).
 ///
 /// Exit status: 0 done, 1 failure, 2 usage error.
 #[derive(Parser)]
@@ -40,7 +40,7 @@ struct Cli {
     #[arg(long, env = "CT_NET_SUBNET")]
     subnet: Option<Subnet>,
 
-    /// nftables table (family ip) for a new network's rules [default: ct].
+    /// nftables table (family ip) for a new network's rules [default: ctnet].
     #[arg(long, env = "CT_NET_TABLE")]
     nft_table: Option<String>,
 

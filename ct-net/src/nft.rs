@@ -1,10 +1,10 @@
 //! nftables rules in a table of ct's own (nft(8), libnftables-json(5)). Everything ct adds
-//! lives in `table ip TABLE` (default `ct`); no other table is ever read or changed, so a
-//! host firewall and docker's or podman's rules are left alone, and `nft delete table ip ct`
-//! removes all of ct's rules at once. The ruleset, as `nft list table ip ct` prints it:
+//! lives in `table ip TABLE` (default `ctnet`); no other table is ever read or changed, so a
+//! host firewall and docker's or podman's rules are left alone, and `nft delete table ip ctnet`
+//! removes all of ct's rules at once. The ruleset, as `nft list table ip ctnet` prints it:
 //!
 //! ```text
-//! table ip ct {
+//! table ip ctnet {
 //!   set subnets { type ipv4_addr; flags interval; elements = { 10.66.0.0/16 } }
 //!   set bridges { type ifname; elements = { "ct0" } }
 //!   chain postrouting { type nat hook postrouting priority srcnat;
@@ -16,7 +16,7 @@
 //!   chain output { type nat hook output priority -100;
 //!     fib daddr type local jump ports }                        # traffic from the host itself
 //!   chain ports {
-//!     tcp dport 8080 dnat to 10.66.0.2:80 comment "ct:web/eth0" }
+//!     tcp dport 8080 dnat to 10.66.0.2:80 comment "ct:web/eth0@1a2b3c4d" }
 //! }
 //! ```
 //!
@@ -36,9 +36,11 @@
 //! refilled. It runs when a network is new, when its bridge had to be (re)made, or when the
 //! table is missing (after `nft flush ruleset`); [`table_exists`] asks the kernel directly over
 //! nfnetlink, because starting `nft` costs more than everything else ct-net does. Port rules carry the
-//! comment `ct:OWNER/IFNAME`; teardown lists the `ports` chain with handles and deletes those.
-//! ct-net drives nft through the `nftables` crate, which runs `nft -j -f -` with a typed JSON
-//! document; the JSON below is exactly `nft -j`'s own form.
+//! comment `ct:OWNER/IFNAME@STORE`; teardown lists the `ports` chain with handles and deletes
+//! those. ct-net drives nft only with JSON documents (`nft -j -f -`, through the `nftables`
+//! crate for changes), never with nft's command grammar: there a table named like a keyword
+//! (`ct`, the default of older versions, is conntrack's) is a syntax error and cannot even be
+//! quoted, while in JSON a name is just a string.
 
 use std::io;
 use std::net::Ipv4Addr;
