@@ -35,6 +35,9 @@ fi
 # --- inside the private network namespace ---
 : "${WORK:?}" "${TAG:?}" "${CT_NET:?}" "${RUNS:?}"
 ip link set lo up
+# ct-net keeps the records of this namespace's networks in /run/ct/net/netns-INODE.
+records=/run/ct/net/netns-$(stat -L -c %i /proc/self/ns/net)
+trap 'rm -rf "$records"' EXIT
 id=ctbench-$TAG
 ns=cnibench-$TAG
 export CT_ROOT=$WORK/root CT_RUN=$WORK/run
