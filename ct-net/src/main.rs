@@ -25,8 +25,18 @@ struct Cli {
     bundle: Option<String>,
 
     /// Tear the network down: port rules, veth, address lease, namespace. Idempotent.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["release", "renew"])]
     down: bool,
+
+    /// The container stopped: give back its address, ports, veth and namespace, and remember
+    /// them in BUNDLE/net.released.json for --renew.
+    #[arg(long, conflicts_with = "renew")]
+    release: bool,
+
+    /// The container starts again: wire it as it was before --release (same ports, the same
+    /// address if free). Nothing to do without a release.
+    #[arg(long)]
+    renew: bool,
 
     /// bridge: own namespace on the bridge; none: loopback only; host: the host's network.
     #[arg(long, value_enum, default_value = "bridge")]
@@ -101,6 +111,14 @@ fn run(cli: Cli) -> Result<i32, Error> {
             ct_layout::pipe::quote_path(&path)
         );
         std::process::exit(ct_layout::pipe::EXIT_FAILURE);
+    }
+    if cli.release {
+        pipe::emit(ct_net::release(&store, &input)?);
+        return Ok(pipe::EXIT_OK);
+    }
+    if cli.renew {
+        pipe::emit(ct_net::renew(&store, &input)?.display());
+        return Ok(pipe::EXIT_OK);
     }
     if cli.down {
         // Undoing what is already undone succeeds: no bundle and nothing of its network left.

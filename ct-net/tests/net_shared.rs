@@ -263,3 +263,45 @@ fn down_after_the_table_was_removed_by_hand_says_so_and_finishes() {
     assert!(!netns_exists(&lab.ns("hand")));
     assert!(!lab.links().iter().any(|l| l.starts_with("veth")));
 }
+
+#[test]
+fn a_stopped_container_gives_back_its_address_and_ports_and_gets_them_again_on_start() {
+    let lab = Lab::new("10.231.26.0/24", false);
+    let c = lab.bundle("stops");
+    let ip = lab.up(&c, &["-p", "8088:80"]);
+    let ns = lab.ns("stops");
+    // Stop: address, port rule, veth and namespace are given back; config.json and the
+    // bundle stay.
+    let out = lab.ok(&["--release", c.to_str().unwrap()]);
+    assert_eq!(out.trim(), c.to_str().unwrap());
+    assert!(lab.leases().is_empty(), "{:?}", lab.leases());
+    assert!(lab.port_rules().is_empty());
+    assert!(!netns_exists(&ns));
+    assert!(!lab.links().iter().any(|l| l.starts_with("veth")));
+    assert!(c.join(ct_net::RELEASED).exists() && !c.join("net.json").exists());
+    // Released twice is fine; meanwhile another container may publish the same port.
+    lab.ok(&["--release", c.to_str().unwrap()]);
+    // Another container meanwhile gets the address given back.
+    let other = lab.bundle("other");
+    assert_eq!(lab.up(&other, &["-p", "8089:80"]), ip);
+    // Start: the same network and port; the old address is taken, so another one.
+    let out = lab.ok(&["--renew", c.to_str().unwrap()]);
+    assert_eq!(out.trim(), c.to_str().unwrap());
+    let second = address(&c).unwrap();
+    assert_ne!(second, ip);
+    assert_eq!(lab.leases().len(), 2);
+    // Stopped and started with nobody in between: the same address again.
+    lab.ok(&["--release", c.to_str().unwrap()]);
+    assert_eq!(lab.leases().len(), 1);
+    lab.ok(&["--renew", c.to_str().unwrap()]);
+    assert_eq!(address(&c), Some(second));
+    assert!(netns_exists(&ns));
+    let rules = lab.port_rules();
+    assert!(rules.iter().any(|r| r.contains("dport 8088")), "{rules:?}");
+    assert!(!c.join(ct_net::RELEASED).exists());
+    // Renewing a wired container does nothing; --down removes it all.
+    lab.ok(&["--renew", c.to_str().unwrap()]);
+    lab.down(&c);
+    lab.down(&other);
+    assert!(lab.leases().is_empty() && lab.port_rules().is_empty());
+}
