@@ -15,6 +15,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::ipv4_subnet::Subnet;
+use crate::ipv6_subnet::Subnet6;
 use crate::lease::{NetStore, Network};
 use crate::rtnetlink::Rtnl;
 use crate::{nft, sysctl, Error};
@@ -30,6 +31,8 @@ pub const DEFAULT_TABLE: &str = "ctnet";
 pub struct NetOpts {
     pub bridge: String,
     pub subnet: Option<Subnet>,
+    /// Dual stack: an IPv6 subnet too (only for a new network; must match an existing one).
+    pub subnet6: Option<Subnet6>,
     pub table: Option<String>,
 }
 
@@ -77,6 +80,14 @@ pub fn ensure(nets: &NetStore, opts: &NetOpts, rt: &mut Rtnl) -> Result<Network,
                     want: want.to_string(),
                 });
             }
+            if let Some(want) = opts.subnet6.filter(|s| Some(*s) != n.subnet6) {
+                return Err(Error::NetworkMismatch {
+                    bridge: n.bridge,
+                    what: "IPv6 subnet",
+                    have: n.subnet6.map_or("none".into(), |s| s.to_string()),
+                    want: want.to_string(),
+                });
+            }
             if let Some(want) = opts.table.as_ref().filter(|t| **t != n.nft_table) {
                 return Err(Error::NetworkMismatch {
                     bridge: n.bridge,
@@ -95,9 +106,17 @@ pub fn ensure(nets: &NetStore, opts: &NetOpts, rt: &mut Rtnl) -> Result<Network,
             for other in nets.networks()? {
                 if other.subnet.overlaps(&subnet) {
                     return Err(Error::SubnetOverlap {
-                        subnet,
+                        subnet: subnet.to_string(),
                         with: format!("ct network '{}' ({})", other.bridge, other.subnet),
                     });
+                }
+                if let (Some(a), Some(b)) = (opts.subnet6, other.subnet6) {
+                    if a.overlaps(&b) {
+                        return Err(Error::SubnetOverlap {
+                            subnet: a.to_string(),
+                            with: format!("ct network '{}' ({b})", other.bridge),
+                        });
+                    }
                 }
             }
             let own = rt
@@ -113,7 +132,7 @@ pub fn ensure(nets: &NetStore, opts: &NetOpts, rt: &mut Rtnl) -> Result<Network,
                 }
                 if Subnet::of(a.addr, a.prefix).overlaps(&subnet) {
                     return Err(Error::SubnetOverlap {
-                        subnet,
+                        subnet: subnet.to_string(),
                         with: format!("address {}/{} of this host", a.addr, a.prefix),
                     });
                 }
@@ -124,6 +143,7 @@ pub fn ensure(nets: &NetStore, opts: &NetOpts, rt: &mut Rtnl) -> Result<Network,
                 subnet,
                 gateway: subnet.gateway(),
                 nft_table: table,
+                subnet6: opts.subnet6,
             };
             (n, true)
         }
@@ -185,6 +205,22 @@ fn kernel_side(net: &Network, rt: &mut Rtnl, created: &mut bool, new: bool) -> R
     })?;
     if new || *created || !table_there {
         nft::ensure_base(net)?;
+    }
+    if let Some(s6) = net.subnet6 {
+        rt.add_addr6(br.index, s6.gateway(), s6.prefix())
+            .map_err(netlink(format!(
+                "cannot add {}/{} to bridge '{name}'",
+                s6.gateway(),
+                s6.prefix()
+            )))?;
+        sysctl::enable_forwarding6()?;
+        let there6 = nft::table6_exists(&net.nft_table).map_err(|source| Error::Netlink {
+            what: format!("cannot look up nftables table 'ip6 {}'", net.nft_table),
+            source,
+        })?;
+        if new || *created || !there6 {
+            nft::ensure_base6(net, &s6)?;
+        }
     }
     Ok(())
 }

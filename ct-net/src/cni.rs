@@ -50,6 +50,8 @@ struct NetConf {
     name: String,
     bridge: Option<String>,
     subnet: Option<String>,
+    /// Dual stack: an IPv6 subnet as well (a ULA such as `fd66::/64`).
+    subnet6: Option<String>,
     ipam: Option<Ipam>,
     nft_table: Option<String>,
     data_dir: Option<PathBuf>,
@@ -125,11 +127,6 @@ fn port_mappings(raw: &[serde_json::Value]) -> Result<Vec<PortMapping>, String> 
             if proto != "tcp" && proto != "udp" {
                 return Err(format!(
                     "port mapping {v}: protocol '{proto}' is not supported (tcp, udp)"
-                ));
-            }
-            if v["hostIP"].as_str().is_some_and(|h| h.contains(':')) {
-                return Err(format!(
-                    "port mapping {v}: IPv6 hostIP is not supported (IPv4 only)"
                 ));
             }
             let mut v = v.clone();
@@ -253,9 +250,16 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
     if let Some(t) = conf.nft_table.as_ref().filter(|t| !bridge::valid_table(t)) {
         return Err(fail(&v, 7, format!("invalid nftTable '{t}'"), ""));
     }
+    let subnet6 = conf
+        .subnet6
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: crate::ipv6_subnet::Subnet6Error| fail(&v, 7, e.to_string(), ""))?;
     let opts = NetOpts {
         bridge: bridge_name,
         subnet,
+        subnet6,
         table: conf.nft_table.clone(),
     };
     let _ = &conf.name;

@@ -72,9 +72,14 @@ pub fn clashes(b: &Bound, p: &PortMapping) -> bool {
     if b.port != p.host_port {
         return false;
     }
-    let wildcard = match b.addr {
-        IpAddr::V4(a) => a.is_unspecified(),
-        IpAddr::V6(a) => a.is_unspecified(),
+    // 0.0.0.0 holds the port on every IPv4 address, :: on every address of both families.
+    let wildcard = match (b.addr, p.host_ip) {
+        (IpAddr::V4(a), Some(IpAddr::V6(_))) => {
+            let _ = a;
+            false
+        }
+        (IpAddr::V4(a), _) => a.is_unspecified(),
+        (IpAddr::V6(a), _) => a.is_unspecified(),
     };
     let mapped = match b.addr {
         IpAddr::V4(a) => Some(a),
@@ -82,7 +87,9 @@ pub fn clashes(b: &Bound, p: &PortMapping) -> bool {
     };
     match p.host_ip {
         None => true,
-        Some(want) => wildcard || mapped == Some(want),
+        Some(want) => {
+            wildcard || b.addr == want || matches!(want, IpAddr::V4(w) if mapped == Some(w))
+        }
     }
 }
 

@@ -26,13 +26,14 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use ct_layout::atomic;
 use ct_layout::lock::Lock;
 
 use crate::ipv4_subnet::Subnet;
+use crate::ipv6_subnet::Subnet6;
 use crate::publish::PortMapping;
 use crate::Error;
 
@@ -44,6 +45,9 @@ pub struct Network {
     pub subnet: Subnet,
     pub gateway: Ipv4Addr,
     pub nft_table: String,
+    /// Dual stack: the IPv6 subnet (gateway `::1` of it), rules in `table ip6 TABLE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<Subnet6>,
 }
 
 /// Who holds an address, and what to undo when it is released.
@@ -55,6 +59,9 @@ pub struct Lease {
     pub ifname: String,
     pub host_veth: String,
     pub netns: PathBuf,
+    /// The IPv6 address of a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
     #[serde(default)]
     pub ports: Vec<PortMapping>,
     /// Tag of the store the owner belongs to ([`store_tag`]; empty in an old record).
@@ -328,6 +335,18 @@ pub fn pick(subnet: &Subnet, leases: &Leases, want: Option<Ipv4Addr>) -> Result<
     }
 }
 
+/// The lowest IPv6 address of `subnet` no lease holds (bounded: one more than there are
+/// leases is always enough to find one).
+pub fn pick6(subnet: &Subnet6, leases: &Leases) -> Result<Ipv6Addr, Error> {
+    let taken: std::collections::HashSet<Ipv6Addr> =
+        leases.values().filter_map(|l| l.ip6).collect();
+    subnet
+        .hosts()
+        .take(taken.len() + 1)
+        .find(|a| !taken.contains(a))
+        .ok_or_else(|| Error::Usage(format!("IPv6 subnet {subnet} is exhausted")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +357,7 @@ mod tests {
             ifname: "eth0".into(),
             host_veth: "vethx".into(),
             netns: "/run/netns/x".into(),
+            ip6: None,
             ports: vec!["8080:80".parse().unwrap()],
             store: "s1".into(),
             rule_tag: String::new(),
@@ -393,6 +413,7 @@ mod tests {
             subnet: "10.9.0.0/24".parse().unwrap(),
             gateway: Ipv4Addr::new(10, 9, 0, 1),
             nft_table: "ctt".into(),
+            subnet6: None,
         };
         s.save_network(&net).unwrap();
         let mut leases = Leases::new();

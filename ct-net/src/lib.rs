@@ -24,6 +24,7 @@ pub mod cni_result;
 pub mod etc_files;
 pub mod host_ports;
 pub mod ipv4_subnet;
+pub mod ipv6_subnet;
 pub mod lease;
 pub mod netns;
 pub mod nft;
@@ -45,6 +46,7 @@ use ct_layout::Store;
 pub use bridge::NetOpts;
 pub use cni_result::CniResult;
 pub use ipv4_subnet::Subnet;
+pub use ipv6_subnet::Subnet6;
 pub use publish::PortMapping;
 
 /// Everything that can go wrong, one variant per step.
@@ -78,7 +80,7 @@ pub enum Error {
         want: String,
     },
     #[error("subnet {subnet} overlaps {with}")]
-    SubnetOverlap { subnet: Subnet, with: String },
+    SubnetOverlap { subnet: String, with: String },
     #[error("address pool {subnet} is exhausted")]
     PoolExhausted { subnet: Subnet },
     #[error("address {ip} is already leased to '{owner}'")]
@@ -567,6 +569,7 @@ pub fn renew(store: &Store, input: &str) -> Result<PathBuf, Error> {
         net: NetOpts {
             bridge: keep.bridge.unwrap_or_else(|| bridge::DEFAULT_BRIDGE.into()),
             subnet: None,
+            subnet6: None,
             table: None,
         },
         ip: keep.ip,

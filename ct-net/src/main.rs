@@ -50,7 +50,12 @@ struct Cli {
     #[arg(long, env = "CT_NET_SUBNET")]
     subnet: Option<Subnet>,
 
-    /// nftables table (family ip) for a new network's rules [default: ctnet].
+    /// Dual stack: an IPv6 subnet for a new network as well (a ULA such as fd66::/64); must
+    /// match an existing one.
+    #[arg(long, env = "CT_NET_SUBNET6")]
+    subnet6: Option<ct_net::Subnet6>,
+
+    /// nftables table (families ip and ip6) for a new network's rules [default: ctnet].
     #[arg(long, env = "CT_NET_TABLE")]
     nft_table: Option<String>,
 
@@ -58,7 +63,8 @@ struct Cli {
     #[arg(long)]
     ip: Option<Ipv4Addr>,
 
-    /// Publish a port: [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp]. Repeatable.
+    /// Publish a port: [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp] ([V6ADDR]:… for an IPv6 host
+    /// address). Repeatable.
     #[arg(short = 'p', long = "publish", value_name = "MAPPING")]
     publish: Vec<PortMapping>,
 }
@@ -138,6 +144,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         net: NetOpts {
             bridge: cli.bridge,
             subnet: cli.subnet,
+            subnet6: cli.subnet6,
             table: cli.nft_table,
         },
         ip: cli.ip,

@@ -150,18 +150,87 @@ pub fn ensure_base(net: &Network) -> Result<(), Error> {
     apply(format!("cannot set up nftables table 'ip {t}'"), cmds)
 }
 
+/// The IPv6 half of a dual-stack network, in `table ip6 TABLE`: the same chains as
+/// [`ensure_base`] for the IPv6 subnet (outbound masquerade, published ports from outside and
+/// from the host, a container reaching a published port through the host's address). There
+/// is no `route_localnet` for IPv6, so `[::1]:PORT` is not forwarded into containers.
+pub fn ensure_base6(net: &Network, s6: &crate::ipv6_subnet::Subnet6) -> Result<(), Error> {
+    let t = net.nft_table.as_str();
+    let f = "ip6";
+    let chain = |name: &str, hook: &str, prio: i32| {
+        json!({"add": {"chain": {"family": f, "table": t, "name": name,
+            "type": "nat", "hook": hook, "prio": prio, "policy": "accept"}}})
+    };
+    let flush = |name: &str| json!({"flush": {"chain": {"family": f, "table": t, "name": name}}});
+    let rule = |chain: &str, expr: Vec<Value>| json!({"add": {"rule": {"family": f, "table": t, "chain": chain, "expr": expr}}});
+    let field = |name: &str| json!({"payload": {"protocol": "ip6", "field": name}});
+    let local_jump = || {
+        vec![
+            matches(
+                "==",
+                json!({"fib": {"result": "type", "flags": ["daddr"]}}),
+                json!("local"),
+            ),
+            json!({"jump": {"target": "ports"}}),
+        ]
+    };
+    let cmds = vec![
+        json!({"add": {"table": {"family": f, "name": t}}}),
+        json!({"add": {"set": {"family": f, "table": t, "name": "subnets",
+            "type": "ipv6_addr", "flags": ["interval"]}}}),
+        json!({"add": {"element": {"family": f, "table": t, "name": "subnets",
+            "elem": [{"prefix": {"addr": s6.network().to_string(), "len": s6.prefix()}}]}}}),
+        chain("postrouting", "postrouting", 100),
+        chain("prerouting", "prerouting", -100),
+        chain("output", "output", -100),
+        json!({"add": {"chain": {"family": f, "table": t, "name": "ports"}}}),
+        flush("postrouting"),
+        flush("prerouting"),
+        flush("output"),
+        rule(
+            "postrouting",
+            vec![
+                matches("==", field("saddr"), json!("@subnets")),
+                matches("!=", field("daddr"), json!("@subnets")),
+                json!({"masquerade": null}),
+            ],
+        ),
+        rule(
+            "postrouting",
+            vec![
+                matches("in", json!({"ct": {"key": "status"}}), json!("dnat")),
+                matches("==", field("saddr"), json!("@subnets")),
+                matches("==", field("daddr"), json!("@subnets")),
+                json!({"masquerade": null}),
+            ],
+        ),
+        rule("prerouting", local_jump()),
+        rule("output", local_jump()),
+    ];
+    apply(format!("cannot set up nftables table 'ip6 {t}'"), cmds)
+}
+
 /// Does `table ip NAME` exist? One NFT_MSG_GETTABLE request on a NETLINK_NETFILTER socket
 /// (the message `nft list table` starts with): `nlmsghdr`, `nfgenmsg` {family NFPROTO_IPV4,
 /// version 0, res_id 0}, attribute NFTA_TABLE_NAME. The kernel answers NFT_MSG_NEWTABLE, or
 /// an error with -ENOENT.
 pub fn table_exists(name: &str) -> io::Result<bool> {
+    table_exists_in(2, name)
+}
+
+/// [`table_exists`] for `table ip6 NAME` (a dual-stack network's IPv6 rules).
+pub fn table6_exists(name: &str) -> io::Result<bool> {
+    table_exists_in(10, name)
+}
+
+/// Does `table FAMILY NAME` exist (`family`: NFPROTO_IPV4 2, NFPROTO_IPV6 10)?
+fn table_exists_in(family: u8, name: &str) -> io::Result<bool> {
     const NFNL_SUBSYS_NFTABLES: u16 = 10;
     const NFT_MSG_NEWTABLE: u16 = 0;
     const NFT_MSG_GETTABLE: u16 = 1;
     const NFTA_TABLE_NAME: u16 = 1;
     const NLMSG_ERROR: u16 = 2;
     const NLMSG_DONE: u16 = 3;
-    const NFPROTO_IPV4: u8 = 2;
     let mut sock = Socket::new(NETLINK_NETFILTER)?;
     sock.bind_auto()?;
     sock.connect(&SocketAddr::new(0, 0))?;
@@ -174,7 +243,7 @@ pub fn table_exists(name: &str) -> io::Result<bool> {
     msg.extend_from_slice(&(libc::NLM_F_REQUEST as u16 | libc::NLM_F_ACK as u16).to_ne_bytes());
     msg.extend_from_slice(&1u32.to_ne_bytes()); // sequence number
     msg.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
-    msg.extend_from_slice(&[NFPROTO_IPV4, 0, 0, 0]);
+    msg.extend_from_slice(&[family, 0, 0, 0]);
     msg.extend_from_slice(&(attr_len as u16).to_ne_bytes());
     msg.extend_from_slice(&NFTA_TABLE_NAME.to_ne_bytes());
     msg.extend_from_slice(name.as_bytes());
@@ -226,26 +295,47 @@ pub fn tag(store: &str, owner: &str, ifname: &str) -> String {
     format!("ct:{owner}/{ifname}@{store}")
 }
 
-/// One DNAT rule per published port, in one transaction.
-pub fn add_ports(table: &str, tag: &str, ip: Ipv4Addr, ports: &[PortMapping]) -> Result<(), Error> {
-    let cmds = ports
-        .iter()
-        .map(|p| {
+/// One DNAT rule per published port and address family, in one transaction: a mapping with
+/// an IPv4 host address only in `table ip`, with an IPv6 one only in `table ip6`, without
+/// one in both (the IPv6 rule only when the container has an IPv6 address, `ip6`).
+pub fn add_ports(
+    table: &str,
+    tag: &str,
+    ip: Ipv4Addr,
+    ip6: Option<std::net::Ipv6Addr>,
+    ports: &[PortMapping],
+) -> Result<(), Error> {
+    let mut cmds = Vec::new();
+    for p in ports {
+        let families: Vec<(&str, String)> = match p.host_ip {
+            Some(std::net::IpAddr::V4(_)) => vec![("ip", ip.to_string())],
+            Some(std::net::IpAddr::V6(_)) => ip6.iter().map(|a| ("ip6", a.to_string())).collect(),
+            None => std::iter::once(("ip", ip.to_string()))
+                .chain(ip6.iter().map(|a| ("ip6", a.to_string())))
+                .collect(),
+        };
+        for (family, to) in families {
             let mut expr = Vec::new();
             if let Some(h) = p.host_ip {
-                expr.push(matches("==", ip_field("daddr"), json!(h.to_string())));
+                expr.push(matches(
+                    "==",
+                    json!({"payload": {"protocol": family, "field": "daddr"}}),
+                    json!(h.to_string()),
+                ));
             }
             expr.push(matches(
                 "==",
                 json!({"payload": {"protocol": p.protocol.as_str(), "field": "dport"}}),
                 json!(p.host_port),
             ));
-            expr.push(json!({"dnat": {"addr": ip.to_string(), "port": p.container_port}}));
-            json!({"add": {"rule": {"family": "ip", "table": table, "chain": "ports",
-                "comment": tag, "expr": expr}}})
-        })
-        .collect();
-    apply(format!("cannot publish ports in table 'ip {table}'"), cmds)
+            expr.push(json!({"dnat": {"addr": to, "port": p.container_port}}));
+            cmds.push(
+                json!({"add": {"rule": {"family": family, "table": table, "chain": "ports",
+                "comment": tag, "expr": expr}}}),
+            );
+        }
+    }
+    apply(format!("cannot publish ports in table '{table}'"), cmds)
 }
 
 /// What [`del_ports`] found.
@@ -262,12 +352,12 @@ pub enum Removed {
 /// with their handles. JSON input is never parsed by nft's command grammar, so a table named
 /// like a keyword (`ct`, the old default) works where `nft list chain ip ct ports` is a syntax
 /// error. `None`: the table or chain does not exist.
-fn list_ports(table: &str) -> Result<Option<Nftables<'static>>, Error> {
+fn list_ports(family: &str, table: &str) -> Result<Option<Nftables<'static>>, Error> {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let what = || format!("cannot list chain 'ports' of table 'ip {table}'");
+    let what = || format!("cannot list chain 'ports' of table '{family} {table}'");
     let doc = json!({"nftables": [{"list": {"chain":
-        {"family": "ip", "table": table, "name": "ports"}}}]});
+        {"family": family, "table": table, "name": "ports"}}}]});
     let mut child = Command::new("nft")
         .args(["-j", "-a", "-f", "-"])
         .stdin(Stdio::piped())
@@ -306,31 +396,45 @@ fn list_ports(table: &str) -> Result<Option<Nftables<'static>>, Error> {
         .map_err(|e| nft_err(what())(NftablesError::NftInvalidJson(e)))
 }
 
-/// Delete every rule in `ports` carrying `tag`. A missing table or chain means there is
-/// nothing to delete, which the caller reports.
-pub fn del_ports(table: &str, tag: &str) -> Result<Removed, Error> {
-    let Some(ruleset) = list_ports(table)? else {
-        return Ok(Removed::TableGone);
-    };
-    let cmds: Vec<Value> = ruleset
-        .objects
-        .iter()
-        .filter_map(|o| match o {
-            NfObject::ListObject(NfListObject::Rule(r)) if r.comment.as_deref() == Some(tag) => {
-                r.handle.map(|h| {
-                    json!({"delete": {"rule": {"family": "ip", "table": table,
-                        "chain": "ports", "handle": h, "expr": []}}})
-                })
-            }
-            _ => None,
-        })
-        .collect();
-    let n = cmds.len();
-    if n > 0 {
-        apply(
-            format!("cannot remove published ports from table 'ip {table}'"),
-            cmds,
-        )?;
+/// Delete every rule in `ports` carrying `tag`, in `table ip` and, when `dual`, `table ip6`.
+/// A missing table or chain means there is nothing to delete, which the caller reports (for
+/// the IPv4 table, always there while the network is).
+pub fn del_ports(table: &str, tag: &str, dual: bool) -> Result<Removed, Error> {
+    let mut found = Removed::TableGone;
+    for family in ["ip", "ip6"] {
+        if family == "ip6" && !dual {
+            continue;
+        }
+        let Some(ruleset) = list_ports(family, table)? else {
+            continue;
+        };
+        let cmds: Vec<Value> = ruleset
+            .objects
+            .iter()
+            .filter_map(|o| match o {
+                NfObject::ListObject(NfListObject::Rule(r))
+                    if r.comment.as_deref() == Some(tag) =>
+                {
+                    r.handle.map(|h| {
+                        json!({"delete": {"rule": {"family": family, "table": table,
+                            "chain": "ports", "handle": h, "expr": []}}})
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        let n = cmds.len();
+        if n > 0 {
+            apply(
+                format!("cannot remove published ports from table '{family} {table}'"),
+                cmds,
+            )?;
+        }
+        found = match (found, family) {
+            (Removed::Rules(m), _) => Removed::Rules(m + n),
+            (Removed::TableGone, "ip") => Removed::Rules(n),
+            (gone, _) => gone,
+        };
     }
-    Ok(Removed::Rules(n))
+    Ok(found)
 }

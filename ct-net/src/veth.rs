@@ -73,7 +73,7 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResul
     let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
     let host_veth = host_veth_name(&nets.store, a.owner, a.ifname);
     let rule_tag = nft::tag(&nets.store, a.owner, a.ifname);
-    let (net, ip) = {
+    let (net, ip, ip6) = {
         let _lock = nets.lock()?;
         reclaim_stale(nets, &mut rt)?;
         if let Some((n, ip, _)) = nets.find(a.owner, a.ifname)? {
@@ -106,7 +106,21 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResul
         let net = bridge::ensure(nets, opts, &mut rt)?;
         let mut leases = nets.leases(&net.bridge)?;
 
+        if net.subnet6.is_none()
+            && a.ports
+                .iter()
+                .any(|p| p.host_ip.is_some_and(|h| h.is_ipv6()))
+        {
+            return Err(Error::Usage(format!(
+                "an IPv6 host address needs a dual-stack network; '{}' has no IPv6 subnet",
+                net.bridge
+            )));
+        }
         let ip = lease::pick(&net.subnet, &leases, a.ip)?;
+        let ip6 = match &net.subnet6 {
+            Some(s6) => Some(lease::pick6(s6, &leases)?),
+            None => None,
+        };
         leases.insert(
             ip,
             Lease {
@@ -114,16 +128,17 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResul
                 ifname: a.ifname.to_string(),
                 host_veth: host_veth.clone(),
                 netns: a.netns.to_path_buf(),
+                ip6,
                 ports: a.ports.to_vec(),
                 store: nets.store.clone(),
                 rule_tag: rule_tag.clone(),
             },
         );
         nets.save_leases(&net.bridge, &leases)?;
-        (net, ip)
+        (net, ip, ip6)
     };
     let (owner, ifname) = (a.owner, a.ifname);
-    match wire(&mut rt, &net, ip, &host_veth, &rule_tag, a) {
+    match wire(&mut rt, &net, (ip, ip6), &host_veth, &rule_tag, a) {
         Ok(r) => Ok(r),
         Err(e) => {
             let _ = detach(nets, owner, ifname);
@@ -136,13 +151,13 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResul
 fn wire(
     rt: &mut Rtnl,
     net: &Network,
-    ip: Ipv4Addr,
+    (ip, ip6): (Ipv4Addr, Option<std::net::Ipv6Addr>),
     host_veth: &str,
     rule_tag: &str,
     a: Attachment,
 ) -> Result<CniResult, Error> {
     if !a.ports.is_empty() {
-        nft::add_ports(&net.nft_table, rule_tag, ip, a.ports)?;
+        nft::add_ports(&net.nft_table, rule_tag, ip, ip6, a.ports)?;
     }
     let br = rt
         .link_by_name(&net.bridge)
@@ -207,6 +222,23 @@ fn wire(
                 net.gateway
             ))))?;
     }
+    let v6 = net.subnet6.zip(ip6);
+    if let Some((s6, a6)) = v6 {
+        inner
+            .add_addr6(eth.index, a6, s6.prefix())
+            .map_err(netlink(inside(&format!(
+                "cannot add {a6} to '{}'",
+                a.ifname
+            ))))?;
+        if a.default_route {
+            inner
+                .add_default_route6(s6.gateway(), eth.index)
+                .map_err(netlink(inside(&format!(
+                    "cannot add a default route via {}",
+                    s6.gateway()
+                ))))?;
+        }
+    }
     Ok(CniResult {
         cni_version: CNI_VERSION.into(),
         interfaces: vec![
@@ -226,17 +258,29 @@ fn wire(
                 sandbox: Some(a.netns.display().to_string()),
             },
         ],
-        ips: vec![IpConfig {
+        ips: std::iter::once(IpConfig {
             version: None,
             address: format!("{ip}/{}", net.subnet.prefix()),
-            gateway: Some(net.gateway),
+            gateway: Some(net.gateway.into()),
             interface: Some(2),
-        }],
+        })
+        .chain(v6.map(|(s6, a6)| IpConfig {
+            version: None,
+            address: format!("{a6}/{}", s6.prefix()),
+            gateway: Some(s6.gateway().into()),
+            interface: Some(2),
+        }))
+        .collect(),
         routes: if a.default_route {
-            vec![Route {
+            std::iter::once(Route {
                 dst: "0.0.0.0/0".into(),
-                gw: Some(net.gateway),
-            }]
+                gw: Some(net.gateway.into()),
+            })
+            .chain(v6.map(|(s6, _)| Route {
+                dst: "::/0".into(),
+                gw: Some(s6.gateway().into()),
+            }))
+            .collect()
         } else {
             Vec::new()
         },
@@ -280,7 +324,7 @@ fn release_stale(rt: &mut Rtnl, net: &Network, ip: Ipv4Addr, l: &Lease) {
         l.netns.display()
     );
     if !l.ports.is_empty() {
-        if let Err(e) = nft::del_ports(&net.nft_table, &l.rule_tag()) {
+        if let Err(e) = nft::del_ports(&net.nft_table, &l.rule_tag(), net.subnet6.is_some()) {
             eprintln!("ct-net: {}", ct_layout::pipe::chain(&e));
         }
     }
@@ -352,7 +396,7 @@ fn detach_then(
     if let Some((net, _, lease)) = &found {
         if !lease.ports.is_empty() {
             report_removed(
-                nft::del_ports(&net.nft_table, &lease.rule_tag())?,
+                nft::del_ports(&net.nft_table, &lease.rule_tag(), net.subnet6.is_some())?,
                 net,
                 owner,
             );
