@@ -311,7 +311,8 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
                 if let Some(ips) = out["ips"].as_array_mut() {
                     for ip in ips {
                         if ip["version"].is_null() {
-                            ip["version"] = "4".into();
+                            let six = ip["address"].as_str().is_some_and(|a| a.contains(':'));
+                            ip["version"] = if six { "6" } else { "4" }.into();
                         }
                     }
                 }

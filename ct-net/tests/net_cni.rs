@@ -380,3 +380,31 @@ fn cni_spec_points_check_version_ipam_static_ip_sctp_status_and_gc() {
         .success());
     assert!(lab.leases().is_empty());
 }
+
+/// A dual-stack network through libcni: both addresses in the result and in the namespace,
+/// an IPv6 port mapping accepted, DEL leaves nothing.
+#[test]
+fn libcni_dual_stack_add_and_del() {
+    let lab = Lab::new("10.231.36.0/24", false);
+    let mut conf = ctnet_conf(&lab, &lab.bridge, "10.231.36.0/24", &lab.table);
+    conf["subnet6"] = "fd66:36::/64".into();
+    let list = json!({"cniVersion": "1.0.0", "name": format!("ds{}", lab.tag), "plugins": [conf]});
+    let ns = Ns::new(format!("cni{}ds", lab.tag));
+    let id = format!("ctr{}ds", lab.tag);
+    let caps = json!({"portMappings": [
+        {"hostPort": 8204, "containerPort": 80, "protocol": "tcp", "hostIP": "fd66:36::1"}]});
+    let r = ok(libcni(&lab, "add", &list, &id, &ns, "eth0", &caps));
+    assert_eq!(r["ips"][0]["address"], "10.231.36.2/24", "{r}");
+    assert_eq!(r["ips"][1]["address"], "fd66:36::2/64", "{r}");
+    assert_eq!(r["ips"][1]["gateway"], "fd66:36::1", "{r}");
+    let inside = sh(
+        "ip",
+        &["-n", &ns.0, "-6", "-o", "addr", "show", "dev", "eth0"],
+    );
+    assert!(inside.contains("fd66:36::2/64"), "{inside}");
+    ok(libcni(&lab, "check", &list, &id, &ns, "eth0", &caps));
+    ok(libcni(&lab, "del", &list, &id, &ns, "eth0", &caps));
+    assert!(lab.leases().is_empty());
+    let left = sh("ip", &["-n", &ns.0, "-o", "link", "show"]);
+    assert!(!left.contains("eth0"), "{left}");
+}
