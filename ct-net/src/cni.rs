@@ -15,8 +15,11 @@
 //!   address comes from `CNI_ARGS` (`IP=10.66.0.9`) or `runtimeConfig.ips` (the `ips`
 //!   capability, podman `--ip`); `isDefaultGateway: false` leaves the default route alone,
 //!   for a second network in the same namespace (another `CNI_IFNAME`).
-//! * `ipam` with a `type` names an IPAM plugin; ct-net does its own address management, so
-//!   such a configuration is refused (code 7) rather than silently ignored.
+//! * `ipam` with a `type` names an IPAM plugin (`host-local`, `static`, `dhcp`, …): ct-net
+//!   runs it from `CNI_PATH` with the same environment and configuration, as a runtime runs
+//!   a plugin, and uses the first IPv4 address it assigns (the network's subnet, when not
+//!   given, is that address's); DEL gives it back there too. A type not in `CNI_PATH` is
+//!   refused (code 7). Without `ipam.type` ct-net leases addresses itself (`lease.rs`).
 //! * DEL prints nothing and succeeds when there is nothing left to delete, and never looks at
 //!   what it cannot undo anyway (port mappings come from the lease, not the request);
 //!   CHECK (0.4.0 and later only) prints nothing when all is as ADD left it; VERSION prints
@@ -232,14 +235,11 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
             "",
         ));
     }
-    if let Some(t) = conf.ipam.as_ref().and_then(|i| i.typ.as_ref()) {
-        return Err(fail(
-            &v,
-            7,
-            format!("ipam type '{t}' is not supported: ct-net assigns addresses itself"),
-            "leave out \"ipam\" (or give only ipam.subnet); a static address: CNI_ARGS IP= or runtimeConfig.ips",
-        ));
-    }
+    // `ipam.type`: addresses come from that IPAM plugin (host-local, static, dhcp, …).
+    let ipam = match conf.ipam.as_ref().and_then(|i| i.typ.as_deref()) {
+        Some(t) => Some(ipam_plugin(env, t).map_err(|m| fail(&v, 7, m, ""))?),
+        None => None,
+    };
     let subnet = conf
         .subnet
         .clone()
@@ -256,7 +256,7 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
         .map(str::parse)
         .transpose()
         .map_err(|e: crate::ipv6_subnet::Subnet6Error| fail(&v, 7, e.to_string(), ""))?;
-    let opts = NetOpts {
+    let mut opts = NetOpts {
         bridge: bridge_name,
         subnet,
         subnet6,
@@ -281,9 +281,17 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
             }
             let ports = port_mappings(&conf.runtime_config.port_mappings)
                 .map_err(|m| fail(&v, 7, m, ""))?;
-            let ip =
+            let mut ip =
                 static_ip(&conf, env("CNI_ARGS").as_deref()).map_err(|m| fail(&v, 7, m, ""))?;
-            let r = veth::attach(
+            if let Some(plugin) = &ipam {
+                let (addr, prefix) = ipam_add(env, plugin, stdin, &v)?;
+                // Without a subnet of its own the network is the one the IPAM address is in.
+                if opts.subnet.is_none() {
+                    opts.subnet = Some(crate::ipv4_subnet::Subnet::of(addr, prefix));
+                }
+                ip = Some(addr);
+            }
+            let attached = veth::attach(
                 &nets,
                 &opts,
                 veth::Attachment {
@@ -295,8 +303,17 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
                     inner: None,
                     default_route: conf.is_default_gateway.unwrap_or(true),
                 },
-            )
-            .map_err(|e| from_error(&v, &e))?;
+            );
+            let r = match attached {
+                Ok(r) => r,
+                Err(e) => {
+                    // Give the IPAM plugin's address back too.
+                    if let Some(plugin) = &ipam {
+                        let _ = ipam_exec(env, plugin, "DEL", stdin, &v);
+                    }
+                    return Err(from_error(&v, &e));
+                }
+            };
             let mut out = serde_json::to_value(&r)
                 .map_err(|e| fail(&v, 100, "cannot encode result", e.to_string()))?;
             // `portMappings` is ct-net's own key of net.json, not part of a CNI result.
@@ -323,6 +340,9 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
             let id = need("CNI_CONTAINERID")?;
             let ifname = need("CNI_IFNAME")?;
             veth::detach(&nets, &id, &ifname).map_err(|e| from_error(&v, &e))?;
+            if let Some(plugin) = &ipam {
+                ipam_exec(env, plugin, "DEL", stdin, &v)?;
+            }
             Ok(String::new())
         }
         "CHECK" => {
@@ -359,6 +379,109 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
             format!("unknown CNI_COMMAND '{other}' for cniVersion {v}"),
             "",
         )),
+    }
+}
+
+/// The IPAM plugin `ipam.type` names: an executable of that name in a `CNI_PATH` directory
+/// (the spec's lookup; the name is a plain file name, never a path).
+fn ipam_plugin(env: &dyn Fn(&str) -> Option<String>, typ: &str) -> Result<PathBuf, String> {
+    if typ.is_empty() || typ.contains('/') || typ == "." || typ == ".." {
+        return Err(format!("invalid ipam type '{typ}'"));
+    }
+    let dirs = env("CNI_PATH").unwrap_or_default();
+    std::env::split_paths(&dirs)
+        .map(|d| d.join(typ))
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("ipam plugin '{typ}' is not in CNI_PATH '{dirs}'"))
+}
+
+/// Run the IPAM plugin for `cmd` the way a runtime runs a plugin: the same `CNI_*`
+/// environment and network configuration; its result (ADD) or nothing. Its error result is
+/// passed on as it is.
+fn ipam_exec(
+    env: &dyn Fn(&str) -> Option<String>,
+    plugin: &Path,
+    cmd: &str,
+    stdin: &str,
+    v: &str,
+) -> Result<serde_json::Value, CniError> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut c = Command::new(plugin);
+    c.env("CNI_COMMAND", cmd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for k in [
+        "CNI_CONTAINERID",
+        "CNI_NETNS",
+        "CNI_IFNAME",
+        "CNI_ARGS",
+        "CNI_PATH",
+    ] {
+        match env(k) {
+            Some(val) => c.env(k, val),
+            None => c.env_remove(k),
+        };
+    }
+    let name = plugin.display().to_string();
+    let mut child = c.spawn().map_err(|e| {
+        fail(
+            v,
+            5,
+            format!("cannot run ipam plugin '{name}'"),
+            e.to_string(),
+        )
+    })?;
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(stdin.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|e| {
+        fail(
+            v,
+            5,
+            format!("cannot run ipam plugin '{name}'"),
+            e.to_string(),
+        )
+    })?;
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&out.stdout).ok();
+    if !out.status.success() {
+        return Err(match parsed {
+            Some(e) if e["code"].is_u64() => CniError {
+                cni_version: v.to_string(),
+                code: e["code"].as_u64().unwrap_or(100) as u32,
+                msg: format!("ipam plugin '{name}': {}", e["msg"].as_str().unwrap_or("")),
+                details: e["details"].as_str().unwrap_or_default().to_string(),
+            },
+            _ => fail(v, 100, format!("ipam plugin '{name}' failed"), ""),
+        });
+    }
+    Ok(parsed.unwrap_or(serde_json::Value::Null))
+}
+
+/// IPAM ADD: the first IPv4 address it assigned, with its prefix length.
+fn ipam_add(
+    env: &dyn Fn(&str) -> Option<String>,
+    plugin: &Path,
+    stdin: &str,
+    v: &str,
+) -> Result<(Ipv4Addr, u8), CniError> {
+    let r = ipam_exec(env, plugin, "ADD", stdin, v)?;
+    let first = r["ips"].as_array().into_iter().flatten().find_map(|ip| {
+        let (a, p) = ip["address"].as_str()?.split_once('/')?;
+        Some((a.parse::<Ipv4Addr>().ok()?, p.parse::<u8>().ok()?))
+    });
+    match first {
+        Some((a, p)) if (8..=30).contains(&p) => Ok((a, p)),
+        _ => {
+            let _ = ipam_exec(env, plugin, "DEL", stdin, v);
+            Err(fail(
+                v,
+                7,
+                "the ipam plugin assigned no IPv4 address in a /8../30 subnet",
+                r.to_string(),
+            ))
+        }
     }
 }
 

@@ -303,9 +303,9 @@ fn cni_spec_points_check_version_ipam_static_ip_sctp_status_and_gc() {
         "{}",
         String::from_utf8_lossy(&st.stdout)
     );
-    // ipam with a type is refused, not ignored; nothing is left.
+    // An ipam type that is not in CNI_PATH is refused, not ignored; nothing is left.
     let mut ipam = conf.clone();
-    ipam["ipam"] = json!({"type": "host-local", "subnet": "10.231.35.0/24"});
+    ipam["ipam"] = json!({"type": "no-such-ipam", "subnet": "10.231.35.0/24"});
     assert_eq!(code(&raw(&lab, "ADD", &ipam, &id1, Some(&ns1), "")), 7);
     // sctp and IPv6 hostIP mappings: ADD refuses them (7), DEL of that config succeeds.
     for pm in [
@@ -407,4 +407,39 @@ fn libcni_dual_stack_add_and_del() {
     assert!(lab.leases().is_empty());
     let left = sh("ip", &["-n", &ns.0, "-o", "link", "show"]);
     assert!(!left.contains("eth0"), "{left}");
+}
+
+/// `ipam` is honoured: the address comes from Debian's `host-local` (a range start) or
+/// `static` IPAM plugin found in CNI_PATH, and DEL gives host-local's reservation back.
+#[test]
+fn libcni_ipam_plugins_host_local_and_static_assign_the_address() {
+    let lab = Lab::new("10.231.37.0/24", false);
+    let store = lab.root.path().join("host-local");
+    let mut hl = ctnet_conf(&lab, &lab.bridge, "10.231.37.0/24", &lab.table);
+    hl["ipam"] = json!({"type": "host-local", "dataDir": store,
+        "ranges": [[{"subnet": "10.231.37.0/24", "rangeStart": "10.231.37.50"}]]});
+    let list = json!({"cniVersion": "1.0.0", "name": format!("hl{}", lab.tag), "plugins": [hl]});
+    let ns = Ns::new(format!("cni{}hl", lab.tag));
+    let id = format!("ctr{}hl", lab.tag);
+    let r = ok(libcni(&lab, "add", &list, &id, &ns, "eth0", &json!({})));
+    assert_eq!(r["ips"][0]["address"], "10.231.37.50/24", "{r}");
+    let reserved = store.join(format!("hl{}", lab.tag)).join("10.231.37.50");
+    assert!(reserved.exists(), "host-local did not reserve it");
+    let inside = sh(
+        "ip",
+        &["-n", &ns.0, "-4", "-o", "addr", "show", "dev", "eth0"],
+    );
+    assert!(inside.contains("10.231.37.50/24"), "{inside}");
+    ok(libcni(&lab, "del", &list, &id, &ns, "eth0", &json!({})));
+    assert!(!reserved.exists(), "host-local kept the address");
+    assert!(lab.leases().is_empty());
+
+    // static: the address written in the configuration.
+    let mut st = ctnet_conf(&lab, &lab.bridge, "10.231.37.0/24", &lab.table);
+    st["ipam"] = json!({"type": "static", "addresses": [{"address": "10.231.37.7/24"}]});
+    let list = json!({"cniVersion": "1.0.0", "name": format!("st{}", lab.tag), "plugins": [st]});
+    let r = ok(libcni(&lab, "add", &list, &id, &ns, "eth0", &json!({})));
+    assert_eq!(r["ips"][0]["address"], "10.231.37.7/24", "{r}");
+    ok(libcni(&lab, "del", &list, &id, &ns, "eth0", &json!({})));
+    assert!(lab.leases().is_empty());
 }
