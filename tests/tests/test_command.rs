@@ -95,6 +95,7 @@ const NEEDED: &[(&str, &str)] = &[
     ("/usr/bin/gcc", "gcc"),
     ("/usr/include/stdio.h", "libc6-dev"),
     ("/usr/bin/go", "golang-go"),
+    ("/usr/bin/podman", "podman"),
     (
         "/usr/share/gocode/src/github.com/containernetworking/cni/libcni/api.go",
         "golang-github-appc-cni-dev",
