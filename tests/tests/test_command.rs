@@ -96,6 +96,7 @@ const NEEDED: &[(&str, &str)] = &[
     ("/usr/include/stdio.h", "libc6-dev"),
     ("/usr/bin/go", "golang-go"),
     ("/usr/bin/podman", "podman"),
+    ("/usr/bin/ctr", "containerd"),
     (
         "/usr/share/gocode/src/github.com/containernetworking/cni/libcni/api.go",
         "golang-github-appc-cni-dev",
