@@ -59,11 +59,7 @@ impl Lab {
             "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
             "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "network"}]}});
         fs::write(dir.join("config.json"), config.to_string()).unwrap();
-        let o = self.run(
-            store,
-            "ct-net",
-            &["-p", &format!("{port}:80"), id],
-        );
+        let o = self.run(store, "ct-net", &["-p", &format!("{port}:80"), id]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
 
