@@ -35,6 +35,9 @@ fi
 # --- inside the private network namespace ---
 : "${WORK:?}" "${TAG:?}" "${CT_NET:?}" "${RUNS:?}"
 ip link set lo up
+# ct-net keeps the records of this namespace's networks in /run/ct/net/netns-INODE.
+records=/run/ct/net/netns-$(stat -L -c %i /proc/self/ns/net)
+trap 'rm -rf "$records"' EXIT
 id=ctbench-$TAG
 ns=cnibench-$TAG
 export CT_ROOT=$WORK/root CT_RUN=$WORK/run
@@ -48,11 +51,32 @@ cat > "$WORK/cni.json" <<JSON
  "ipMasq":true,"ipam":{"type":"host-local","subnet":"10.233.0.0/24","dataDir":"$WORK/ipam",
  "routes":[{"dst":"0.0.0.0/0"}]}}
 JSON
+cat > "$WORK/cni6.json" <<JSON
+{"cniVersion":"1.0.0","name":"cnibench6","type":"bridge","bridge":"cnibr6","isGateway":true,
+ "ipMasq":true,"ipam":{"type":"host-local","dataDir":"$WORK/ipam6",
+ "ranges":[[{"subnet":"10.235.0.0/24"}],[{"subnet":"fd66:235::/64"}]],
+ "routes":[{"dst":"0.0.0.0/0"},{"dst":"::/0"}]}}
+JSON
 cat > "$WORK/ct" <<SH
 #!/bin/sh
 set -e
 $CT_NET --bridge ctbr0 --subnet 10.232.0.0/24 --nft-table ctbench $id >/dev/null
 $CT_NET --down $id >/dev/null
+SH
+cat > "$WORK/ct6" <<SH
+#!/bin/sh
+set -e
+$CT_NET --bridge ctbr6 --subnet 10.234.0.0/24 --subnet6 fd66:234::/64 --nft-table ctbench6 $id >/dev/null
+$CT_NET --down $id >/dev/null
+SH
+cat > "$WORK/cni6" <<SH
+#!/bin/sh
+set -e
+export CNI_CONTAINERID=$ns CNI_NETNS=/run/netns/$ns CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni
+ip netns add $ns
+CNI_COMMAND=ADD /usr/lib/cni/bridge < $WORK/cni6.json >/dev/null
+CNI_COMMAND=DEL /usr/lib/cni/bridge < $WORK/cni6.json >/dev/null
+ip netns del $ns
 SH
 cat > "$WORK/cni" <<SH
 #!/bin/sh
@@ -63,12 +87,17 @@ CNI_COMMAND=ADD /usr/lib/cni/bridge < $WORK/cni.json >/dev/null
 CNI_COMMAND=DEL /usr/lib/cni/bridge < $WORK/cni.json >/dev/null
 ip netns del $ns
 SH
-chmod +x "$WORK/ct" "$WORK/cni"
+chmod +x "$WORK/ct" "$WORK/cni" "$WORK/ct6" "$WORK/cni6"
 
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$WORK/h.json" \
     -n "ct-net (wire + teardown)" "$WORK/ct" \
-    -n "CNI bridge+host-local (netns + ADD + DEL)" "$WORK/cni"
+    -n "CNI bridge+host-local (netns + ADD + DEL)" "$WORK/cni" \
+    -n "ct-net dual stack (wire + teardown)" "$WORK/ct6" \
+    -n "CNI bridge+host-local dual stack (netns + ADD + DEL)" "$WORK/cni6"
 
 ct=$(jq '.results[0].mean' "$WORK/h.json")
 cni=$(jq '.results[1].mean' "$WORK/h.json")
 awk -v a="$ct" -v b="$cni" 'BEGIN { printf "ct-net / CNI bridge+host-local: %.2fx (%.1f ms vs %.1f ms; target <= 0.5x)\n", a/b, a*1000, b*1000 }'
+ct6=$(jq '.results[2].mean' "$WORK/h.json")
+cni6=$(jq '.results[3].mean' "$WORK/h.json")
+awk -v a="$ct6" -v b="$cni6" 'BEGIN { printf "dual stack, ct-net / CNI bridge+host-local: %.2fx (%.1f ms vs %.1f ms; target <= 0.5x)\n", a/b, a*1000, b*1000 }'

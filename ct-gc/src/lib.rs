@@ -34,6 +34,8 @@ use ct_layout::{atomic, gc_lock, Digest, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GcError {
+    #[error("cannot release the network leases of removed containers")]
+    Leases(#[source] Box<ct_net::Error>),
     #[error("cannot lock '{path}'")]
     Lock {
         path: PathBuf,
@@ -120,6 +122,8 @@ pub struct Report {
     pub layers: Vec<Digest>,
     pub temp: Vec<PathBuf>,
     pub mounts: Vec<PathBuf>,
+    /// Network leases of this store's removed or dead containers (`ct_net::gc_leases`).
+    pub leases: Vec<ct_net::Released>,
     pub bytes: u64,
 }
 
@@ -247,6 +251,9 @@ pub fn prune(store: &Store, opts: &Options) -> Result<Report, GcError> {
         }
         report.mounts.push(m);
     }
+    // Addresses, ports, veths and namespaces of this store's containers that are gone.
+    report.leases =
+        ct_net::gc_leases(store, opts.dry_run).map_err(|e| GcError::Leases(Box::new(e)))?;
     let marked = reachability::mark(store, &layout, &[])?;
     let old = |p: &Path| older_than(p, opts.grace);
 

@@ -66,6 +66,13 @@ fn show(r: &Report, dry: bool) {
     for p in &r.mounts {
         eprintln!("ct-gc: {verb} mount {}", p.display());
     }
+    for l in &r.leases {
+        let verb = if dry { "would release" } else { "released" };
+        eprintln!(
+            "ct-gc: {verb} address {} of container '{}' on '{}'",
+            l.ip, l.owner, l.bridge
+        );
+    }
 }
 
 fn run(cli: Cli) -> Result<i32, GcError> {

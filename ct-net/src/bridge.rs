@@ -1,10 +1,10 @@
 //! The network a container joins: a Linux bridge (a virtual switch, `ip link add type bridge`)
 //! holding the gateway address, plus the host-side settings that make it a NATed network.
 //! Made on first use and then left in place, like docker's `docker0`; every use repairs what
-//! is missing (after a reboot the bridge and the nftables table are gone, the store is not).
+//! is missing (after `nft flush ruleset` or `ip link del`, the records are still there).
 //!
-//! Steps, all under the store lock (`lease.rs`):
-//! 1. Find the network in `$CT_ROOT/net/BRIDGE/network.json`, or check a new one: its subnet
+//! Steps, all under the host-wide lock (`lease.rs`):
+//! 1. Find the network in `/run/ct/net/BRIDGE/network.json`, or check a new one: its subnet
 //!    must not overlap another ct network nor any address configured on this host.
 //! 2. Bridge: create it (fixed MAC, up) if missing, set it up, give it the gateway address.
 //! 3. `ip_forward` and the bridge's `route_localnet` (`sysctl.rs`).
@@ -15,13 +15,15 @@
 use sha2::{Digest, Sha256};
 
 use crate::ipv4_subnet::Subnet;
+use crate::ipv6_subnet::Subnet6;
 use crate::lease::{NetStore, Network};
 use crate::rtnetlink::Rtnl;
 use crate::{nft, sysctl, Error};
 
 pub const DEFAULT_BRIDGE: &str = "ct0";
 pub const DEFAULT_SUBNET: &str = "10.66.0.0/16";
-pub const DEFAULT_TABLE: &str = "ct";
+/// Not `ct`: that is an nft keyword (conntrack), so `nft list table ip ct` is a syntax error.
+pub const DEFAULT_TABLE: &str = "ctnet";
 
 /// Which network to use: the bridge names it; subnet and table only matter when it is new
 /// (given explicitly for an existing network, they must match).
@@ -29,6 +31,8 @@ pub const DEFAULT_TABLE: &str = "ct";
 pub struct NetOpts {
     pub bridge: String,
     pub subnet: Option<Subnet>,
+    /// Dual stack: an IPv6 subnet too (only for a new network; must match an existing one).
+    pub subnet6: Option<Subnet6>,
     pub table: Option<String>,
 }
 
@@ -63,7 +67,7 @@ fn netlink(what: String) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Netlink { what, source }
 }
 
-/// Steps 1–5. Call with the store lock held.
+/// Steps 1–5. Call with the host-wide lock held.
 pub fn ensure(nets: &NetStore, opts: &NetOpts, rt: &mut Rtnl) -> Result<Network, Error> {
     let name = opts.bridge.as_str();
     let (net, new) = match nets.network(name)? {
@@ -73,6 +77,14 @@ pub fn ensure(nets: &NetStore, opts: &NetOpts, rt: &mut Rtnl) -> Result<Network,
                     bridge: n.bridge,
                     what: "subnet",
                     have: n.subnet.to_string(),
+                    want: want.to_string(),
+                });
+            }
+            if let Some(want) = opts.subnet6.filter(|s| Some(*s) != n.subnet6) {
+                return Err(Error::NetworkMismatch {
+                    bridge: n.bridge,
+                    what: "IPv6 subnet",
+                    have: n.subnet6.map_or("none".into(), |s| s.to_string()),
                     want: want.to_string(),
                 });
             }
@@ -94,9 +106,17 @@ pub fn ensure(nets: &NetStore, opts: &NetOpts, rt: &mut Rtnl) -> Result<Network,
             for other in nets.networks()? {
                 if other.subnet.overlaps(&subnet) {
                     return Err(Error::SubnetOverlap {
-                        subnet,
+                        subnet: subnet.to_string(),
                         with: format!("ct network '{}' ({})", other.bridge, other.subnet),
                     });
+                }
+                if let (Some(a), Some(b)) = (opts.subnet6, other.subnet6) {
+                    if a.overlaps(&b) {
+                        return Err(Error::SubnetOverlap {
+                            subnet: a.to_string(),
+                            with: format!("ct network '{}' ({b})", other.bridge),
+                        });
+                    }
                 }
             }
             let own = rt
@@ -112,7 +132,7 @@ pub fn ensure(nets: &NetStore, opts: &NetOpts, rt: &mut Rtnl) -> Result<Network,
                 }
                 if Subnet::of(a.addr, a.prefix).overlaps(&subnet) {
                     return Err(Error::SubnetOverlap {
-                        subnet,
+                        subnet: subnet.to_string(),
                         with: format!("address {}/{} of this host", a.addr, a.prefix),
                     });
                 }
@@ -123,6 +143,7 @@ pub fn ensure(nets: &NetStore, opts: &NetOpts, rt: &mut Rtnl) -> Result<Network,
                 subnet,
                 gateway: subnet.gateway(),
                 nft_table: table,
+                subnet6: opts.subnet6,
             };
             (n, true)
         }
@@ -184,6 +205,22 @@ fn kernel_side(net: &Network, rt: &mut Rtnl, created: &mut bool, new: bool) -> R
     })?;
     if new || *created || !table_there {
         nft::ensure_base(net)?;
+    }
+    if let Some(s6) = net.subnet6 {
+        rt.add_addr6(br.index, s6.gateway(), s6.prefix())
+            .map_err(netlink(format!(
+                "cannot add {}/{} to bridge '{name}'",
+                s6.gateway(),
+                s6.prefix()
+            )))?;
+        sysctl::enable_forwarding6()?;
+        let there6 = nft::table6_exists(&net.nft_table).map_err(|source| Error::Netlink {
+            what: format!("cannot look up nftables table 'ip6 {}'", net.nft_table),
+            source,
+        })?;
+        if new || *created || !there6 {
+            nft::ensure_base6(net, &s6)?;
+        }
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! ct-net as a CNI plugin (containernetworking/cni `SPEC.md`): when `CNI_COMMAND` is set, the
 //! runtime hands over the container's namespace and ct-net does its bridge networking there.
 //!
-//! * Parameters come from the environment: `CNI_COMMAND` (ADD, DEL, CHECK, VERSION),
+//! * Parameters come from the environment: `CNI_COMMAND` (ADD, DEL, CHECK, VERSION, and
+//!   CNI 1.1's STATUS and GC),
 //!   `CNI_CONTAINERID`, `CNI_NETNS` (a namespace path the runtime made), `CNI_IFNAME`,
 //!   `CNI_ARGS`, `CNI_PATH`.
 //! * The network configuration comes as JSON on stdin:
@@ -9,9 +10,22 @@
 //!     "nftTable":"ct","dataDir":"/var/lib/ct","runtimeConfig":{"portMappings":[…]}}`
 //!   (`subnet` may also be given as `ipam.subnet`; `dataDir` is `$CT_ROOT`, default from the
 //!   environment like the command line tool).
-//! * ADD prints the result (`cni_result.rs`); DEL prints nothing and succeeds when there is
-//!   nothing left to delete; CHECK prints nothing when all is as ADD left it; VERSION prints
-//!   the versions spoken.
+//! * ADD prints the result (`cni_result.rs`); with a `prevResult` (ct-net later in a plugin
+//!   chain) that result extended by ct-net's interfaces, addresses and routes. A static
+//!   address comes from `CNI_ARGS` (`IP=10.66.0.9`) or `runtimeConfig.ips` (the `ips`
+//!   capability, podman `--ip`); `isDefaultGateway: false` leaves the default route alone,
+//!   for a second network in the same namespace (another `CNI_IFNAME`).
+//! * `ipam` with a `type` names an IPAM plugin (`host-local`, `static`, `dhcp`, …): ct-net
+//!   runs it from `CNI_PATH` with the same environment and configuration, as a runtime runs
+//!   a plugin, and uses the first IPv4 address it assigns (the network's subnet, when not
+//!   given, is that address's); DEL gives it back there too. A type not in `CNI_PATH` is
+//!   refused (code 7). Without `ipam.type` ct-net leases addresses itself (`lease.rs`).
+//! * DEL prints nothing and succeeds when there is nothing left to delete, and never looks at
+//!   what it cannot undo anyway (port mappings come from the lease, not the request);
+//!   CHECK (0.4.0 and later only) prints nothing when all is as ADD left it; VERSION prints
+//!   the versions spoken; STATUS succeeds when ct-net can do ADD (its records and `nft` are
+//!   usable); GC releases every attachment of this network and store not named in
+//!   `cni.dev/valid-attachments` (lease, veth, port rules).
 //! * A failure prints `{"cniVersion","code","msg","details"}` on stdout and exits 1, with the
 //!   spec's codes: 1 incompatible version, 4 invalid environment, 6 undecodable config,
 //!   7 invalid network config, 5 I/O failure, 100 and up for ct-net's own failures.
@@ -28,8 +42,8 @@ use crate::publish::PortMapping;
 use crate::rtnetlink::Rtnl;
 use crate::{netns, veth, Error};
 
-/// CNI versions whose ADD/DEL/CHECK/VERSION ct-net speaks (1.1 adds STATUS and GC, not done).
-pub const SUPPORTED: [&str; 4] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0"];
+/// CNI versions ct-net speaks (1.1.0 adds STATUS and GC).
+pub const SUPPORTED: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -39,24 +53,92 @@ struct NetConf {
     name: String,
     bridge: Option<String>,
     subnet: Option<String>,
+    /// Dual stack: an IPv6 subnet as well (a ULA such as `fd66::/64`).
+    subnet6: Option<String>,
     ipam: Option<Ipam>,
     nft_table: Option<String>,
     data_dir: Option<PathBuf>,
     #[serde(default)]
     runtime_config: RuntimeConfig,
-    prev_result: Option<CniResult>,
+    prev_result: Option<serde_json::Value>,
+    is_default_gateway: Option<bool>,
+    /// GC (CNI 1.1): the attachments the runtime still uses.
+    #[serde(rename = "cni.dev/valid-attachments", default)]
+    valid_attachments: Vec<ValidAttachment>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
 struct Ipam {
+    #[serde(rename = "type")]
+    typ: Option<String>,
     subnet: Option<String>,
 }
 
+/// Port mappings are decoded only by ADD, entry by entry, so a mapping ct-net cannot apply
+/// (an IPv6 `hostIP`, `sctp`) is refused by ADD with a clear code and never makes DEL fail.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RuntimeConfig {
     #[serde(default)]
-    port_mappings: Vec<PortMapping>,
+    port_mappings: Vec<serde_json::Value>,
+    #[serde(default)]
+    ips: Vec<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ValidAttachment {
+    #[serde(rename = "containerID")]
+    container_id: String,
+    ifname: String,
+}
+
+/// The one static address asked for, from `runtimeConfig.ips` or `CNI_ARGS` `IP=`.
+fn static_ip(conf: &NetConf, args: Option<&str>) -> Result<Option<Ipv4Addr>, String> {
+    let from_args = args
+        .unwrap_or_default()
+        .split(';')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "IP")
+        .map(|(_, v)| v.to_string());
+    let asked: Vec<String> = conf
+        .runtime_config
+        .ips
+        .iter()
+        .cloned()
+        .chain(from_args)
+        .collect();
+    let mut out = None;
+    for a in asked {
+        let bare = a.split('/').next().unwrap_or_default();
+        let ip: Ipv4Addr = bare
+            .parse()
+            .map_err(|_| format!("static address '{a}' is not an IPv4 address"))?;
+        if out.is_some_and(|o| o != ip) {
+            return Err("more than one static IPv4 address asked for".into());
+        }
+        out = Some(ip);
+    }
+    Ok(out)
+}
+
+/// Decode the `portMappings` capability: refused (code 7) what ct-net cannot apply.
+fn port_mappings(raw: &[serde_json::Value]) -> Result<Vec<PortMapping>, String> {
+    raw.iter()
+        .map(|v| {
+            let proto = v["protocol"].as_str().unwrap_or("tcp");
+            if proto != "tcp" && proto != "udp" {
+                return Err(format!(
+                    "port mapping {v}: protocol '{proto}' is not supported (tcp, udp)"
+                ));
+            }
+            let mut v = v.clone();
+            if v["protocol"].is_null() {
+                v["protocol"] = "tcp".into();
+            }
+            serde_json::from_value(v.clone()).map_err(|e| format!("port mapping {v}: {e}"))
+        })
+        .collect()
 }
 
 /// A CNI error result.
@@ -140,7 +222,7 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
         Some(d) => Store::new(d, Store::from_env().run),
         None => Store::from_env(),
     };
-    let nets = NetStore::new(store.net());
+    let nets = NetStore::host(&store);
     let bridge_name = conf
         .bridge
         .clone()
@@ -153,6 +235,11 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
             "",
         ));
     }
+    // `ipam.type`: addresses come from that IPAM plugin (host-local, static, dhcp, …).
+    let ipam = match conf.ipam.as_ref().and_then(|i| i.typ.as_deref()) {
+        Some(t) => Some(ipam_plugin(env, t).map_err(|m| fail(&v, 7, m, ""))?),
+        None => None,
+    };
     let subnet = conf
         .subnet
         .clone()
@@ -163,9 +250,16 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
     if let Some(t) = conf.nft_table.as_ref().filter(|t| !bridge::valid_table(t)) {
         return Err(fail(&v, 7, format!("invalid nftTable '{t}'"), ""));
     }
-    let opts = NetOpts {
+    let subnet6 = conf
+        .subnet6
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: crate::ipv6_subnet::Subnet6Error| fail(&v, 7, e.to_string(), ""))?;
+    let mut opts = NetOpts {
         bridge: bridge_name,
         subnet,
+        subnet6,
         table: conf.nft_table.clone(),
     };
     let _ = &conf.name;
@@ -185,44 +279,278 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
                     "",
                 ));
             }
-            let mut r = veth::attach(
+            let ports = port_mappings(&conf.runtime_config.port_mappings)
+                .map_err(|m| fail(&v, 7, m, ""))?;
+            let mut ip =
+                static_ip(&conf, env("CNI_ARGS").as_deref()).map_err(|m| fail(&v, 7, m, ""))?;
+            if let Some(plugin) = &ipam {
+                let (addr, prefix) = ipam_add(env, plugin, stdin, &v)?;
+                // Without a subnet of its own the network is the one the IPAM address is in.
+                if opts.subnet.is_none() {
+                    opts.subnet = Some(crate::ipv4_subnet::Subnet::of(addr, prefix));
+                }
+                ip = Some(addr);
+            }
+            let attached = veth::attach(
                 &nets,
                 &opts,
                 veth::Attachment {
                     owner: &id,
                     ifname: &ifname,
                     netns: &ns,
-                    ip: None,
-                    ports: &conf.runtime_config.port_mappings,
+                    ip,
+                    ports: &ports,
                     inner: None,
+                    default_route: conf.is_default_gateway.unwrap_or(true),
                 },
-            )
-            .map_err(|e| from_error(&v, &e))?;
-            r.cni_version = v.clone();
+            );
+            let r = match attached {
+                Ok(r) => r,
+                Err(e) => {
+                    // Give the IPAM plugin's address back too.
+                    if let Some(plugin) = &ipam {
+                        let _ = ipam_exec(env, plugin, "DEL", stdin, &v);
+                    }
+                    return Err(from_error(&v, &e));
+                }
+            };
+            let mut out = serde_json::to_value(&r)
+                .map_err(|e| fail(&v, 100, "cannot encode result", e.to_string()))?;
+            // `portMappings` is ct-net's own key of net.json, not part of a CNI result.
+            if let Some(o) = out.as_object_mut() {
+                o.remove("portMappings");
+            }
+            if let Some(prev) = &conf.prev_result {
+                out = chain_result(prev, out);
+            }
+            out["cniVersion"] = v.clone().into();
             if v.starts_with("0.") {
-                for ip in &mut r.ips {
-                    ip.version = Some("4".into());
+                if let Some(ips) = out["ips"].as_array_mut() {
+                    for ip in ips {
+                        if ip["version"].is_null() {
+                            let six = ip["address"].as_str().is_some_and(|a| a.contains(':'));
+                            ip["version"] = if six { "6" } else { "4" }.into();
+                        }
+                    }
                 }
             }
-            serde_json::to_string(&r)
-                .map_err(|e| fail(&v, 100, "cannot encode result", e.to_string()))
+            Ok(out.to_string())
         }
         "DEL" => {
             let id = need("CNI_CONTAINERID")?;
             let ifname = need("CNI_IFNAME")?;
             veth::detach(&nets, &id, &ifname).map_err(|e| from_error(&v, &e))?;
+            if let Some(plugin) = &ipam {
+                ipam_exec(env, plugin, "DEL", stdin, &v)?;
+            }
             Ok(String::new())
         }
         "CHECK" => {
+            if !at_least(&v, (0, 4, 0)) {
+                return Err(fail(
+                    &v,
+                    1,
+                    format!("CHECK needs cniVersion 0.4.0 or later, not {v}"),
+                    "",
+                ));
+            }
             let id = need("CNI_CONTAINERID")?;
             let ns = PathBuf::from(need("CNI_NETNS")?);
             let ifname = need("CNI_IFNAME")?;
-            check(&nets, &id, &ns, &ifname, conf.prev_result.as_ref())
+            let prev: Option<CniResult> = conf
+                .prev_result
+                .as_ref()
+                .and_then(|p| serde_json::from_value(p.clone()).ok());
+            check(&nets, &id, &ns, &ifname, prev.as_ref())
                 .map_err(|(code, msg)| fail(&v, code, msg, ""))?;
             Ok(String::new())
         }
-        other => Err(fail(&v, 4, format!("unknown CNI_COMMAND '{other}'"), "")),
+        "STATUS" if at_least(&v, (1, 1, 0)) => {
+            status(&nets).map_err(|m| fail(&v, 50, "ct-net cannot add attachments now", m))?;
+            Ok(String::new())
+        }
+        "GC" if at_least(&v, (1, 1, 0)) => {
+            gc(&nets, &opts.bridge, &conf.valid_attachments).map_err(|e| from_error(&v, &e))?;
+            Ok(String::new())
+        }
+        other => Err(fail(
+            &v,
+            4,
+            format!("unknown CNI_COMMAND '{other}' for cniVersion {v}"),
+            "",
+        )),
     }
+}
+
+/// The IPAM plugin `ipam.type` names: an executable of that name in a `CNI_PATH` directory
+/// (the spec's lookup; the name is a plain file name, never a path).
+fn ipam_plugin(env: &dyn Fn(&str) -> Option<String>, typ: &str) -> Result<PathBuf, String> {
+    if typ.is_empty() || typ.contains('/') || typ == "." || typ == ".." {
+        return Err(format!("invalid ipam type '{typ}'"));
+    }
+    let dirs = env("CNI_PATH").unwrap_or_default();
+    std::env::split_paths(&dirs)
+        .map(|d| d.join(typ))
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("ipam plugin '{typ}' is not in CNI_PATH '{dirs}'"))
+}
+
+/// Run the IPAM plugin for `cmd` the way a runtime runs a plugin: the same `CNI_*`
+/// environment and network configuration; its result (ADD) or nothing. Its error result is
+/// passed on as it is.
+fn ipam_exec(
+    env: &dyn Fn(&str) -> Option<String>,
+    plugin: &Path,
+    cmd: &str,
+    stdin: &str,
+    v: &str,
+) -> Result<serde_json::Value, CniError> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut c = Command::new(plugin);
+    c.env("CNI_COMMAND", cmd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for k in [
+        "CNI_CONTAINERID",
+        "CNI_NETNS",
+        "CNI_IFNAME",
+        "CNI_ARGS",
+        "CNI_PATH",
+    ] {
+        match env(k) {
+            Some(val) => c.env(k, val),
+            None => c.env_remove(k),
+        };
+    }
+    let name = plugin.display().to_string();
+    let mut child = c.spawn().map_err(|e| {
+        fail(
+            v,
+            5,
+            format!("cannot run ipam plugin '{name}'"),
+            e.to_string(),
+        )
+    })?;
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(stdin.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|e| {
+        fail(
+            v,
+            5,
+            format!("cannot run ipam plugin '{name}'"),
+            e.to_string(),
+        )
+    })?;
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&out.stdout).ok();
+    if !out.status.success() {
+        return Err(match parsed {
+            Some(e) if e["code"].is_u64() => CniError {
+                cni_version: v.to_string(),
+                code: e["code"].as_u64().unwrap_or(100) as u32,
+                msg: format!("ipam plugin '{name}': {}", e["msg"].as_str().unwrap_or("")),
+                details: e["details"].as_str().unwrap_or_default().to_string(),
+            },
+            _ => fail(v, 100, format!("ipam plugin '{name}' failed"), ""),
+        });
+    }
+    Ok(parsed.unwrap_or(serde_json::Value::Null))
+}
+
+/// IPAM ADD: the first IPv4 address it assigned, with its prefix length.
+fn ipam_add(
+    env: &dyn Fn(&str) -> Option<String>,
+    plugin: &Path,
+    stdin: &str,
+    v: &str,
+) -> Result<(Ipv4Addr, u8), CniError> {
+    let r = ipam_exec(env, plugin, "ADD", stdin, v)?;
+    let first = r["ips"].as_array().into_iter().flatten().find_map(|ip| {
+        let (a, p) = ip["address"].as_str()?.split_once('/')?;
+        Some((a.parse::<Ipv4Addr>().ok()?, p.parse::<u8>().ok()?))
+    });
+    match first {
+        Some((a, p)) if (8..=30).contains(&p) => Ok((a, p)),
+        _ => {
+            let _ = ipam_exec(env, plugin, "DEL", stdin, v);
+            Err(fail(
+                v,
+                7,
+                "the ipam plugin assigned no IPv4 address in a /8../30 subnet",
+                r.to_string(),
+            ))
+        }
+    }
+}
+
+/// Is the version `v` ("1.0.0") at least `min`?
+fn at_least(v: &str, min: (u32, u32, u32)) -> bool {
+    let mut p = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+    let got = (
+        p.next().unwrap_or(0),
+        p.next().unwrap_or(0),
+        p.next().unwrap_or(0),
+    );
+    got >= min
+}
+
+/// ADD's result after earlier plugins: theirs, then ct-net's interfaces (its `ips[].interface`
+/// indexes shifted past theirs), addresses and routes; DNS from theirs when they set it.
+fn chain_result(prev: &serde_json::Value, mine: serde_json::Value) -> serde_json::Value {
+    let mut out = prev.clone();
+    let list = |v: &serde_json::Value, k: &str| v[k].as_array().cloned().unwrap_or_default();
+    let mut ifaces = list(prev, "interfaces");
+    let shift = ifaces.len() as u64;
+    ifaces.extend(list(&mine, "interfaces"));
+    let mut ips = list(prev, "ips");
+    ips.extend(list(&mine, "ips").into_iter().map(|mut ip| {
+        if let Some(i) = ip["interface"].as_u64() {
+            ip["interface"] = (i + shift).into();
+        }
+        ip
+    }));
+    let mut routes = list(prev, "routes");
+    routes.extend(list(&mine, "routes"));
+    out["interfaces"] = ifaces.into();
+    out["ips"] = ips.into();
+    out["routes"] = routes.into();
+    let prev_dns_empty = prev["dns"].as_object().is_none_or(|d| d.is_empty());
+    if prev_dns_empty {
+        out["dns"] = mine["dns"].clone();
+    }
+    out
+}
+
+/// STATUS: the records can be locked (and moved over) and `nft` runs.
+fn status(nets: &NetStore) -> Result<(), String> {
+    drop(nets.lock().map_err(|e| ct_layout::pipe::chain(&e))?);
+    let nft = std::process::Command::new("nft")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run nft: {e}"))?;
+    if !nft.status.success() {
+        return Err("nft --version failed".into());
+    }
+    Ok(())
+}
+
+/// GC: detach every attachment on `bridge` of this store that the runtime does not list.
+fn gc(nets: &NetStore, bridge: &str, valid: &[ValidAttachment]) -> Result<(), Error> {
+    let leases = {
+        let _lock = nets.lock()?;
+        nets.leases(bridge)?
+    };
+    for l in leases.values() {
+        let keep = valid
+            .iter()
+            .any(|a| a.container_id == l.owner && a.ifname == l.ifname);
+        if l.store == nets.store && !keep {
+            veth::detach(nets, &l.owner, &l.ifname)?;
+        }
+    }
+    Ok(())
 }
 
 /// CHECK: the lease, the host end on the bridge, and the address inside are all still there.
@@ -238,9 +566,14 @@ fn check(
         .find(id, ifname)
         .map_err(io)?
         .ok_or((3, format!("'{id}' has no address on any ct network")))?;
-    if let Some(want) = prev.and_then(|p| p.address()) {
-        if want != ip {
-            return Err((100, format!("prevResult says {want} but the lease is {ip}")));
+    // The prevResult of a chain also holds other plugins' addresses: the lease must be one.
+    if let Some(p) = prev.filter(|p| !p.ips.is_empty()) {
+        let listed = p
+            .ips
+            .iter()
+            .any(|c| c.address.split('/').next() == Some(ip.to_string().as_str()));
+        if !listed {
+            return Err((100, format!("prevResult does not list {ip}, the lease")));
         }
     }
     let mut rt = Rtnl::open().map_err(|e| (100, e.to_string()))?;

@@ -12,7 +12,7 @@
 //!  "portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp","hostIP":""}]}
 //! ```
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::publish::PortMapping;
 
@@ -49,10 +49,10 @@ pub struct IpConfig {
     /// Spec versions before 1.0.0 carry the IP version ("4").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// Address with prefix: `10.88.0.2/16`.
+    /// Address with prefix: `10.88.0.2/16` (or `fd66::2/64` in a dual-stack network).
     pub address: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<IpAddr>,
     /// Index into `interfaces`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<usize>,
@@ -62,7 +62,7 @@ pub struct IpConfig {
 pub struct Route {
     pub dst: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gw: Option<Ipv4Addr>,
+    pub gw: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

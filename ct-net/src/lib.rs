@@ -1,14 +1,15 @@
 //! ct-net: give a container a network — a network namespace, a bridge, a veth pair, an
 //! address from a pool, NAT to the outside and published ports — the way docker's default
 //! bridge network does, with every piece a standard kernel object you can inspect with
-//! `ip netns`, `ip link`, `ip addr` and `nft list table ip ct`.
+//! `ip netns`, `ip link`, `ip addr` and `nft list table ip ctnet`.
 //!
 //! The steps of `ct-net BUNDLE`, each in the file named after its primitive:
 //!
-//! 1. `netns.rs`    a named network namespace `/run/netns/ID`, `lo` up.
+//! 1. `netns.rs`    a named network namespace `/run/netns/ID-STORETAG`, `lo` up.
 //! 2. `bridge.rs`   the bridge (`ct0`) with the gateway address, forwarding, NAT base rules.
-//! 3. `lease.rs`    an address leased in `$CT_ROOT/net/BRIDGE/leases.json` under a flock.
-//! 4. `nft.rs`      DNAT rules for `-p` published ports in ct's own nftables table.
+//! 3. `lease.rs`    an address leased in `/run/ct/net/BRIDGE/leases.json` under a flock.
+//! 4. `nft.rs`      DNAT rules for `-p` published ports in ct's own nftables table, after
+//!    `host_ports.rs` made sure no host process holds the port.
 //! 5. `veth.rs`     the veth pair: host end on the bridge, `eth0` inside, address, route.
 //! 6. `etc_files.rs` hosts, hostname and resolv.conf in the bundle;
 //!    `oci_config.rs` their mounts and the namespace path in `config.json`;
@@ -21,7 +22,9 @@ pub mod bridge;
 pub mod cni;
 pub mod cni_result;
 pub mod etc_files;
+pub mod host_ports;
 pub mod ipv4_subnet;
+pub mod ipv6_subnet;
 pub mod lease;
 pub mod netns;
 pub mod nft;
@@ -43,6 +46,7 @@ use ct_layout::Store;
 pub use bridge::NetOpts;
 pub use cni_result::CniResult;
 pub use ipv4_subnet::Subnet;
+pub use ipv6_subnet::Subnet6;
 pub use publish::PortMapping;
 
 /// Everything that can go wrong, one variant per step.
@@ -76,7 +80,7 @@ pub enum Error {
         want: String,
     },
     #[error("subnet {subnet} overlaps {with}")]
-    SubnetOverlap { subnet: Subnet, with: String },
+    SubnetOverlap { subnet: String, with: String },
     #[error("address pool {subnet} is exhausted")]
     PoolExhausted { subnet: Subnet },
     #[error("address {ip} is already leased to '{owner}'")]
@@ -85,6 +89,8 @@ pub enum Error {
     IpOutside { ip: Ipv4Addr, subnet: Subnet },
     #[error("port {port} is already published by '{owner}'")]
     PortTaken { port: String, owner: String },
+    #[error("cannot publish port {port}: address already in use by a host socket on {socket}")]
+    PortInUse { port: String, socket: String },
     #[error("cannot lock '{}'", path.display())]
     StoreLock {
         path: PathBuf,
@@ -149,12 +155,9 @@ impl Error {
             Error::AlreadyWired(b) => {
                 vec![format!("tear it down first: ct-net --down {}", b.display())]
             }
-            Error::NetnsExists { path } => vec![format!(
-                "a container with this id is wired, or a run crashed: ct-net --down {}",
-                path.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            )],
+            Error::NetnsExists { .. } => {
+                vec!["a container with this id is wired, or a run crashed: ct-net --down ID".into()]
+            }
             Error::SubnetOverlap { .. } => vec!["pick another one with --subnet".into()],
             Error::PoolExhausted { .. } => {
                 vec!["tear down unused containers, or use a larger subnet on another bridge".into()]
@@ -267,17 +270,18 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
         };
         let r = finish(&bundle, &hostname, &hosts, &result, None);
         if r.is_err() {
-            undo_bundle(&bundle, &netns::path_of(&id));
+            undo_bundle(&bundle, std::path::Path::new("/nonexistent"));
         }
         return r.map(|()| bundle.dir);
     }
 
-    let nspath = netns::path_of(&id);
+    let nets = lease::NetStore::host(store);
+    let nsname = netns::name_for(&nets.store, &id);
+    let nspath = netns::path_of(&nsname);
     if nspath.exists() {
         return Err(Error::NetnsExists { path: nspath });
     }
-    let (nspath, inner) = netns::create(&id)?;
-    let nets = lease::NetStore::new(store.net());
+    let (nspath, inner) = netns::create(&nsname)?;
     let mut attached = false;
     let r = (|| {
         let result = if o.mode == Mode::Bridge {
@@ -291,6 +295,7 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
                     ip: o.ip,
                     ports: &o.ports,
                     inner: Some(inner),
+                    default_route: true,
                 },
             )?;
             attached = true;
@@ -313,7 +318,7 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
         if attached {
             let _ = veth::detach(&nets, &id, IFNAME);
         }
-        let _ = netns::remove(&id);
+        let _ = netns::remove(&nsname);
         undo_bundle(&bundle, &nspath);
         return Err(e);
     }
@@ -353,7 +358,8 @@ fn undo_bundle(bundle: &Bundle, nspath: &std::path::Path) {
 /// finishes a half-built network. A container id whose bundle is gone is still torn down if
 /// anything of its network is left. Returns what to print (the bundle, or the id).
 pub fn down(store: &Store, input: &str) -> Result<String, Error> {
-    let nets = lease::NetStore::new(store.net());
+    let nets = lease::NetStore::host(store);
+    let own_ns = |id: &str| netns::path_of(&netns::name_for(&nets.store, id));
     let (bundle, id) = match Bundle::find(store, input) {
         Ok(b) => {
             let id = b.id();
@@ -361,7 +367,7 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
         }
         Err(BundleError::NotFound(_))
             if valid_id(input)
-                && (netns::path_of(input).exists() || nets.find(input, IFNAME)?.is_some()) =>
+                && (own_ns(input).exists() || nets.find(input, IFNAME)?.is_some()) =>
         {
             (None, input.to_string())
         }
@@ -370,18 +376,37 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
     if !valid_id(&id) {
         return Err(Error::InvalidId(id));
     }
+    // The namespace: the one its lease records, else the one config.json names (made by an
+    // older ct-net as /run/netns/ID, or by --network none), else this store's name for it.
+    drop(nets.lock()?);
+    let recorded = nets.find(&id, IFNAME)?.map(|(_, _, l)| l.netns);
+    let configured = bundle.as_ref().and_then(|b| {
+        let spec = b.load_config().ok()?;
+        spec.linux()
+            .as_ref()?
+            .namespaces()
+            .as_ref()?
+            .iter()
+            .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)?
+            .path()
+            .clone()
+            .filter(|p| p.parent() == Some(std::path::Path::new(netns::NETNS_DIR)))
+    });
+    let nspath = recorded.or(configured).unwrap_or_else(|| own_ns(&id));
     // The bundle's side (config.json, synced to disk) and the kernel's side (the namespace,
     // whose removal takes the veth pair with it, see veth::detach_with_netns) are independent, and every step tolerates the others being
     // done or not, so they run at the same time: teardown takes the longer of the two waits,
     // not their sum.
-    let nspath = netns::path_of(&id);
+    let ns_for_bundle = nspath.clone();
     let bundle_side = bundle.map(|b| {
+        let nspath = ns_for_bundle;
         std::thread::spawn(move || -> Result<String, Error> {
             let mut spec = b.load_config()?;
             if oci_config::undo(&mut spec, &b.dir, &nspath) {
                 oci_config::save(&b, &spec)?;
             }
             etc_files::remove(&b.dir);
+            let _ = fs::remove_file(b.dir.join(RELEASED));
             match fs::remove_file(b.net_result()) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -395,7 +420,7 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
             Ok(b.dir.display().to_string())
         })
     });
-    let kernel_side = veth::detach_with_netns(&nets, &id, IFNAME, &|| netns::remove(&id));
+    let kernel_side = veth::detach_with_netns(&nets, &id, IFNAME, &|| netns::remove_path(&nspath));
     let printed = match bundle_side {
         Some(h) => h
             .join()
@@ -404,4 +429,159 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
     };
     kernel_side?;
     printed
+}
+
+/// One lease [`gc_leases`] released (or, dry, would release).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Released {
+    pub owner: String,
+    pub ip: Ipv4Addr,
+    pub bridge: String,
+}
+
+/// Garbage-collect `store`'s network leases: release each lease ct-net made for one of this
+/// store's containers (its namespace is this store's `/run/netns/ID-TAG`) whose container is
+/// gone: the bundle was removed, or the namespace is gone. Its port rules, veth, namespace
+/// and lease go, as with `ct-net --down ID`. Leases of other stores, and CNI attachments
+/// (their namespace is the runtime's; CNI GC handles them), are never touched.
+pub fn gc_leases(store: &Store, dry_run: bool) -> Result<Vec<Released>, Error> {
+    if !lease::host_dir().exists() && !store.net().exists() {
+        return Ok(Vec::new()); // no ct network on this host (and nothing to move over)
+    }
+    let nets = lease::NetStore::host(store);
+    let mut dead = Vec::new();
+    {
+        let _lock = nets.lock()?;
+        for net in nets.networks()? {
+            for (ip, l) in nets.leases(&net.bridge)? {
+                let ours = l.store == nets.store
+                    && l.ifname == IFNAME
+                    && l.netns == netns::path_of(&netns::name_for(&nets.store, &l.owner));
+                if ours && (!store.bundle(&l.owner).exists() || !l.netns.exists()) {
+                    dead.push((
+                        Released {
+                            owner: l.owner.clone(),
+                            ip,
+                            bridge: net.bridge.clone(),
+                        },
+                        l.netns.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    if !dry_run {
+        for (r, ns) in &dead {
+            veth::detach_with_netns(&nets, &r.owner, IFNAME, &|| netns::remove_path(ns))?;
+        }
+    }
+    Ok(dead.into_iter().map(|(r, _)| r).collect())
+}
+
+/// `BUNDLE/net.released.json`: what [`release`] tore down, for [`renew`] to make again —
+/// `{"network":"bridge"|"none","bridge":"ct0","ip":"10.66.0.2","ports":[PORT MAPPING, …]}`.
+pub const RELEASED: &str = "net.released.json";
+
+/// What a stopped container had, to wire it again when it starts.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct ReleaseRecord {
+    network: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bridge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ip: Option<Ipv4Addr>,
+    #[serde(default)]
+    ports: Vec<PortMapping>,
+}
+
+/// `ct-net --release BUNDLE` (a container stopped): give its address, ports, veth and
+/// namespace back, as `--down` does, and keep in `net.released.json` what it had, so
+/// [`renew`] wires it the same way when it starts again. A bundle without a network (never
+/// wired, already released, `--network host`) is left as it is. Returns the bundle.
+pub fn release(store: &Store, input: &str) -> Result<String, Error> {
+    let bundle = Bundle::find(store, input)?;
+    let path = bundle.net_result();
+    let result: CniResult = match fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|source| Error::StoreParse {
+            path: path.clone(),
+            source,
+        })?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(bundle.dir.display().to_string())
+        }
+        Err(source) => return Err(Error::StoreRead { path, source }),
+    };
+    let keep = match (result.address(), result.interfaces.first()) {
+        (Some(ip), Some(br)) => ReleaseRecord {
+            network: "bridge".into(),
+            bridge: Some(br.name.clone()),
+            ip: Some(ip),
+            ports: result.port_mappings.clone(),
+        },
+        (None, Some(_)) => ReleaseRecord {
+            network: "none".into(),
+            bridge: None,
+            ip: None,
+            ports: Vec::new(),
+        },
+        // --network host: nothing of the host's to give back.
+        _ => return Ok(bundle.dir.display().to_string()),
+    };
+    let record = bundle.dir.join(RELEASED);
+    write_runtime_json(&record, &keep).map_err(|source| Error::WriteFile {
+        path: record.clone(),
+        source,
+    })?;
+    down(store, input)?;
+    // down() removes the record too (it undoes everything): write it back.
+    write_runtime_json(&record, &keep).map_err(|source| Error::WriteFile {
+        path: record,
+        source,
+    })?;
+    Ok(bundle.dir.display().to_string())
+}
+
+/// `ct-net --renew BUNDLE` (a released container starts again): wire it as it was — same
+/// network, same published ports, the same address if it is still free (else the lowest
+/// free one). Without a release record there is nothing to do. Returns the bundle.
+pub fn renew(store: &Store, input: &str) -> Result<PathBuf, Error> {
+    let bundle = Bundle::find(store, input)?;
+    let record = bundle.dir.join(RELEASED);
+    let keep: ReleaseRecord = match fs::read(&record) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|source| Error::StoreParse {
+            path: record.clone(),
+            source,
+        })?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(bundle.dir),
+        Err(source) => {
+            return Err(Error::StoreRead {
+                path: record,
+                source,
+            })
+        }
+    };
+    let mut o = UpOptions {
+        mode: if keep.network == "none" {
+            Mode::None
+        } else {
+            Mode::Bridge
+        },
+        net: NetOpts {
+            bridge: keep.bridge.unwrap_or_else(|| bridge::DEFAULT_BRIDGE.into()),
+            subnet: None,
+            subnet6: None,
+            table: None,
+        },
+        ip: keep.ip,
+        ports: keep.ports,
+    };
+    let dir = match up(store, input, &o) {
+        Err(Error::IpTaken { .. }) => {
+            o.ip = None;
+            up(store, input, &o)?
+        }
+        r => r?,
+    };
+    let _ = fs::remove_file(&record);
+    Ok(dir)
 }

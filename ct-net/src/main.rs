@@ -15,7 +15,7 @@ use ct_net::{bridge, Error, Mode, NetOpts, PortMapping, Subnet, UpOptions};
 ///
 /// Reads the bundle (a directory with config.json, or a container id in $CT_ROOT/containers)
 /// from the argument or one line of stdin, and prints it when done. With CNI_COMMAND in the
-/// environment it acts as a CNI plugin instead (ADD, DEL, CHECK, VERSION).
+/// environment it acts as a CNI plugin instead (ADD, DEL, CHECK, VERSION, STATUS, GC).
 ///
 /// Exit status: 0 done, 1 failure, 2 usage error.
 #[derive(Parser)]
@@ -25,8 +25,18 @@ struct Cli {
     bundle: Option<String>,
 
     /// Tear the network down: port rules, veth, address lease, namespace. Idempotent.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["release", "renew"])]
     down: bool,
+
+    /// The container stopped: give back its address, ports, veth and namespace, and remember
+    /// them in BUNDLE/net.released.json for --renew.
+    #[arg(long, conflicts_with = "renew")]
+    release: bool,
+
+    /// The container starts again: wire it as it was before --release (same ports, the same
+    /// address if free). Nothing to do without a release.
+    #[arg(long)]
+    renew: bool,
 
     /// bridge: own namespace on the bridge; none: loopback only; host: the host's network.
     #[arg(long, value_enum, default_value = "bridge")]
@@ -40,7 +50,12 @@ struct Cli {
     #[arg(long, env = "CT_NET_SUBNET")]
     subnet: Option<Subnet>,
 
-    /// nftables table (family ip) for a new network's rules [default: ct].
+    /// Dual stack: an IPv6 subnet for a new network as well (a ULA such as fd66::/64); must
+    /// match an existing one.
+    #[arg(long, env = "CT_NET_SUBNET6")]
+    subnet6: Option<ct_net::Subnet6>,
+
+    /// nftables table (families ip and ip6) for a new network's rules [default: ctnet].
     #[arg(long, env = "CT_NET_TABLE")]
     nft_table: Option<String>,
 
@@ -48,7 +63,8 @@ struct Cli {
     #[arg(long)]
     ip: Option<Ipv4Addr>,
 
-    /// Publish a port: [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp]. Repeatable.
+    /// Publish a port: [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp] ([V6ADDR]:… for an IPv6 host
+    /// address). Repeatable.
     #[arg(short = 'p', long = "publish", value_name = "MAPPING")]
     publish: Vec<PortMapping>,
 }
@@ -102,6 +118,14 @@ fn run(cli: Cli) -> Result<i32, Error> {
         );
         std::process::exit(ct_layout::pipe::EXIT_FAILURE);
     }
+    if cli.release {
+        pipe::emit(ct_net::release(&store, &input)?);
+        return Ok(pipe::EXIT_OK);
+    }
+    if cli.renew {
+        pipe::emit(ct_net::renew(&store, &input)?.display());
+        return Ok(pipe::EXIT_OK);
+    }
     if cli.down {
         // Undoing what is already undone succeeds: no bundle and nothing of its network left.
         match ct_net::down(&store, &input) {
@@ -120,6 +144,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         net: NetOpts {
             bridge: cli.bridge,
             subnet: cli.subnet,
+            subnet6: cli.subnet6,
             table: cli.nft_table,
         },
         ip: cli.ip,

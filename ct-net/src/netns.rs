@@ -36,6 +36,13 @@ pub fn path_of(name: &str) -> PathBuf {
     Path::new(NETNS_DIR).join(name)
 }
 
+/// The namespace name of container `id` of the store tagged `store` (`lease::store_tag`):
+/// `ID-TAG`. `/run/netns` is host-global and two stores may both have a `web`; the suffix
+/// has a fixed length, so two different (store, id) pairs never give the same name.
+pub fn name_for(store: &str, id: &str) -> String {
+    format!("{id}-{store}")
+}
+
 fn netns_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
     move |source| Error::Netns {
         what,
@@ -168,7 +175,12 @@ pub fn socket_in(path: &Path) -> Result<Rtnl, Error> {
 /// Unmount and unlink `/run/netns/NAME`. Missing pieces are fine: removal is idempotent and
 /// also finishes a half-made namespace (a file that was never mounted on).
 pub fn remove(name: &str) -> Result<bool, Error> {
-    let path = path_of(name);
+    remove_path(&path_of(name))
+}
+
+/// [`remove`] by path (a namespace recorded in a lease or config.json).
+pub fn remove_path(path: &Path) -> Result<bool, Error> {
+    let path = path.to_path_buf();
     match umount2(&path, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
         Err(e) => return Err(netns_err("cannot unmount", &path)(nix_io(e))),

@@ -1,10 +1,10 @@
 //! nftables rules in a table of ct's own (nft(8), libnftables-json(5)). Everything ct adds
-//! lives in `table ip TABLE` (default `ct`); no other table is ever read or changed, so a
-//! host firewall and docker's or podman's rules are left alone, and `nft delete table ip ct`
-//! removes all of ct's rules at once. The ruleset, as `nft list table ip ct` prints it:
+//! lives in `table ip TABLE` (default `ctnet`); no other table is ever read or changed, so a
+//! host firewall and docker's or podman's rules are left alone, and `nft delete table ip ctnet`
+//! removes all of ct's rules at once. The ruleset, as `nft list table ip ctnet` prints it:
 //!
 //! ```text
-//! table ip ct {
+//! table ip ctnet {
 //!   set subnets { type ipv4_addr; flags interval; elements = { 10.66.0.0/16 } }
 //!   set bridges { type ifname; elements = { "ct0" } }
 //!   chain postrouting { type nat hook postrouting priority srcnat;
@@ -16,7 +16,7 @@
 //!   chain output { type nat hook output priority -100;
 //!     fib daddr type local jump ports }                        # traffic from the host itself
 //!   chain ports {
-//!     tcp dport 8080 dnat to 10.66.0.2:80 comment "ct:web/eth0" }
+//!     tcp dport 8080 dnat to 10.66.0.2:80 comment "ct:web/eth0@1a2b3c4d" }
 //! }
 //! ```
 //!
@@ -36,9 +36,11 @@
 //! refilled. It runs when a network is new, when its bridge had to be (re)made, or when the
 //! table is missing (after `nft flush ruleset`); [`table_exists`] asks the kernel directly over
 //! nfnetlink, because starting `nft` costs more than everything else ct-net does. Port rules carry the
-//! comment `ct:OWNER/IFNAME`; teardown lists the `ports` chain with handles and deletes those.
-//! ct-net drives nft through the `nftables` crate, which runs `nft -j -f -` with a typed JSON
-//! document; the JSON below is exactly `nft -j`'s own form.
+//! comment `ct:OWNER/IFNAME@STORE`; teardown lists the `ports` chain with handles and deletes
+//! those. ct-net drives nft only with JSON documents (`nft -j -f -`, through the `nftables`
+//! crate for changes), never with nft's command grammar: there a table named like a keyword
+//! (`ct`, the default of older versions, is conntrack's) is a syntax error and cannot even be
+//! quoted, while in JSON a name is just a string.
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -148,18 +150,87 @@ pub fn ensure_base(net: &Network) -> Result<(), Error> {
     apply(format!("cannot set up nftables table 'ip {t}'"), cmds)
 }
 
+/// The IPv6 half of a dual-stack network, in `table ip6 TABLE`: the same chains as
+/// [`ensure_base`] for the IPv6 subnet (outbound masquerade, published ports from outside and
+/// from the host, a container reaching a published port through the host's address). There
+/// is no `route_localnet` for IPv6, so `[::1]:PORT` is not forwarded into containers.
+pub fn ensure_base6(net: &Network, s6: &crate::ipv6_subnet::Subnet6) -> Result<(), Error> {
+    let t = net.nft_table.as_str();
+    let f = "ip6";
+    let chain = |name: &str, hook: &str, prio: i32| {
+        json!({"add": {"chain": {"family": f, "table": t, "name": name,
+            "type": "nat", "hook": hook, "prio": prio, "policy": "accept"}}})
+    };
+    let flush = |name: &str| json!({"flush": {"chain": {"family": f, "table": t, "name": name}}});
+    let rule = |chain: &str, expr: Vec<Value>| json!({"add": {"rule": {"family": f, "table": t, "chain": chain, "expr": expr}}});
+    let field = |name: &str| json!({"payload": {"protocol": "ip6", "field": name}});
+    let local_jump = || {
+        vec![
+            matches(
+                "==",
+                json!({"fib": {"result": "type", "flags": ["daddr"]}}),
+                json!("local"),
+            ),
+            json!({"jump": {"target": "ports"}}),
+        ]
+    };
+    let cmds = vec![
+        json!({"add": {"table": {"family": f, "name": t}}}),
+        json!({"add": {"set": {"family": f, "table": t, "name": "subnets",
+            "type": "ipv6_addr", "flags": ["interval"]}}}),
+        json!({"add": {"element": {"family": f, "table": t, "name": "subnets",
+            "elem": [{"prefix": {"addr": s6.network().to_string(), "len": s6.prefix()}}]}}}),
+        chain("postrouting", "postrouting", 100),
+        chain("prerouting", "prerouting", -100),
+        chain("output", "output", -100),
+        json!({"add": {"chain": {"family": f, "table": t, "name": "ports"}}}),
+        flush("postrouting"),
+        flush("prerouting"),
+        flush("output"),
+        rule(
+            "postrouting",
+            vec![
+                matches("==", field("saddr"), json!("@subnets")),
+                matches("!=", field("daddr"), json!("@subnets")),
+                json!({"masquerade": null}),
+            ],
+        ),
+        rule(
+            "postrouting",
+            vec![
+                matches("in", json!({"ct": {"key": "status"}}), json!("dnat")),
+                matches("==", field("saddr"), json!("@subnets")),
+                matches("==", field("daddr"), json!("@subnets")),
+                json!({"masquerade": null}),
+            ],
+        ),
+        rule("prerouting", local_jump()),
+        rule("output", local_jump()),
+    ];
+    apply(format!("cannot set up nftables table 'ip6 {t}'"), cmds)
+}
+
 /// Does `table ip NAME` exist? One NFT_MSG_GETTABLE request on a NETLINK_NETFILTER socket
 /// (the message `nft list table` starts with): `nlmsghdr`, `nfgenmsg` {family NFPROTO_IPV4,
 /// version 0, res_id 0}, attribute NFTA_TABLE_NAME. The kernel answers NFT_MSG_NEWTABLE, or
 /// an error with -ENOENT.
 pub fn table_exists(name: &str) -> io::Result<bool> {
+    table_exists_in(2, name)
+}
+
+/// [`table_exists`] for `table ip6 NAME` (a dual-stack network's IPv6 rules).
+pub fn table6_exists(name: &str) -> io::Result<bool> {
+    table_exists_in(10, name)
+}
+
+/// Does `table FAMILY NAME` exist (`family`: NFPROTO_IPV4 2, NFPROTO_IPV6 10)?
+fn table_exists_in(family: u8, name: &str) -> io::Result<bool> {
     const NFNL_SUBSYS_NFTABLES: u16 = 10;
     const NFT_MSG_NEWTABLE: u16 = 0;
     const NFT_MSG_GETTABLE: u16 = 1;
     const NFTA_TABLE_NAME: u16 = 1;
     const NLMSG_ERROR: u16 = 2;
     const NLMSG_DONE: u16 = 3;
-    const NFPROTO_IPV4: u8 = 2;
     let mut sock = Socket::new(NETLINK_NETFILTER)?;
     sock.bind_auto()?;
     sock.connect(&SocketAddr::new(0, 0))?;
@@ -172,7 +243,7 @@ pub fn table_exists(name: &str) -> io::Result<bool> {
     msg.extend_from_slice(&(libc::NLM_F_REQUEST as u16 | libc::NLM_F_ACK as u16).to_ne_bytes());
     msg.extend_from_slice(&1u32.to_ne_bytes()); // sequence number
     msg.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
-    msg.extend_from_slice(&[NFPROTO_IPV4, 0, 0, 0]);
+    msg.extend_from_slice(&[family, 0, 0, 0]);
     msg.extend_from_slice(&(attr_len as u16).to_ne_bytes());
     msg.extend_from_slice(&NFTA_TABLE_NAME.to_ne_bytes());
     msg.extend_from_slice(name.as_bytes());
@@ -218,68 +289,152 @@ pub fn table_exists(name: &str) -> io::Result<bool> {
     Ok(found)
 }
 
-/// The comment that marks one attachment's port rules.
-pub fn tag(owner: &str, ifname: &str) -> String {
-    format!("ct:{owner}/{ifname}")
+/// The comment that marks one attachment's port rules: `ct:OWNER/IFNAME@STORE`, the store
+/// tag telling apart two stores' containers of the same name.
+pub fn tag(store: &str, owner: &str, ifname: &str) -> String {
+    format!("ct:{owner}/{ifname}@{store}")
 }
 
-/// One DNAT rule per published port, in one transaction.
-pub fn add_ports(table: &str, tag: &str, ip: Ipv4Addr, ports: &[PortMapping]) -> Result<(), Error> {
-    let cmds = ports
-        .iter()
-        .map(|p| {
+/// One DNAT rule per published port and address family, in one transaction: a mapping with
+/// an IPv4 host address only in `table ip`, with an IPv6 one only in `table ip6`, without
+/// one in both (the IPv6 rule only when the container has an IPv6 address, `ip6`).
+pub fn add_ports(
+    table: &str,
+    tag: &str,
+    ip: Ipv4Addr,
+    ip6: Option<std::net::Ipv6Addr>,
+    ports: &[PortMapping],
+) -> Result<(), Error> {
+    let mut cmds = Vec::new();
+    for p in ports {
+        let families: Vec<(&str, String)> = match p.host_ip {
+            Some(std::net::IpAddr::V4(_)) => vec![("ip", ip.to_string())],
+            Some(std::net::IpAddr::V6(_)) => ip6.iter().map(|a| ("ip6", a.to_string())).collect(),
+            None => std::iter::once(("ip", ip.to_string()))
+                .chain(ip6.iter().map(|a| ("ip6", a.to_string())))
+                .collect(),
+        };
+        for (family, to) in families {
             let mut expr = Vec::new();
             if let Some(h) = p.host_ip {
-                expr.push(matches("==", ip_field("daddr"), json!(h.to_string())));
+                expr.push(matches(
+                    "==",
+                    json!({"payload": {"protocol": family, "field": "daddr"}}),
+                    json!(h.to_string()),
+                ));
             }
             expr.push(matches(
                 "==",
                 json!({"payload": {"protocol": p.protocol.as_str(), "field": "dport"}}),
                 json!(p.host_port),
             ));
-            expr.push(json!({"dnat": {"addr": ip.to_string(), "port": p.container_port}}));
-            json!({"add": {"rule": {"family": "ip", "table": table, "chain": "ports",
-                "comment": tag, "expr": expr}}})
-        })
-        .collect();
-    apply(format!("cannot publish ports in table 'ip {table}'"), cmds)
+            expr.push(json!({"dnat": {"addr": to, "port": p.container_port}}));
+            cmds.push(
+                json!({"add": {"rule": {"family": family, "table": table, "chain": "ports",
+                "comment": tag, "expr": expr}}}),
+            );
+        }
+    }
+    apply(format!("cannot publish ports in table '{table}'"), cmds)
 }
 
-/// Delete every rule in `ports` carrying `tag`. A missing table or chain means there is
-/// nothing to delete.
-pub fn del_ports(table: &str, tag: &str) -> Result<usize, Error> {
-    let listed = helper::get_current_ruleset_with_args(
-        helper::DEFAULT_NFT,
-        ["-a", "list", "chain", "ip", table, "ports"],
-    );
-    let ruleset = match listed {
-        Ok(r) => r,
-        Err(NftablesError::NftFailed { ref stderr, .. })
-            if stderr.contains("No such file or directory") =>
-        {
-            return Ok(0)
-        }
-        Err(e) => return Err(nft_err(format!("cannot list table 'ip {table}'"))(e)),
-    };
-    let cmds: Vec<Value> = ruleset
-        .objects
-        .iter()
-        .filter_map(|o| match o {
-            NfObject::ListObject(NfListObject::Rule(r)) if r.comment.as_deref() == Some(tag) => {
-                r.handle.map(|h| {
-                    json!({"delete": {"rule": {"family": "ip", "table": table,
-                        "chain": "ports", "handle": h, "expr": []}}})
-                })
-            }
-            _ => None,
-        })
-        .collect();
-    let n = cmds.len();
-    if n > 0 {
-        apply(
-            format!("cannot remove published ports from table 'ip {table}'"),
-            cmds,
-        )?;
+/// What [`del_ports`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    /// This many rules carried the tag and are gone now.
+    Rules(usize),
+    /// The table or its `ports` chain does not exist (deleted by hand, or `nft flush
+    /// ruleset`): no rule of anyone is left to remove.
+    TableGone,
+}
+
+/// `{"list": {"chain": …}}` through `nft -j -a -f -`: the rules of `table`'s `ports` chain
+/// with their handles. JSON input is never parsed by nft's command grammar, so a table named
+/// like a keyword (`ct`, the old default) works where `nft list chain ip ct ports` is a syntax
+/// error. `None`: the table or chain does not exist.
+fn list_ports(family: &str, table: &str) -> Result<Option<Nftables<'static>>, Error> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let what = || format!("cannot list chain 'ports' of table '{family} {table}'");
+    let doc = json!({"nftables": [{"list": {"chain":
+        {"family": family, "table": table, "name": "ports"}}}]});
+    let mut child = Command::new("nft")
+        .args(["-j", "-a", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            nft_err(what())(NftablesError::NftExecution {
+                program: "nft".into(),
+                inner: e,
+            })
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(doc.to_string().as_bytes());
     }
-    Ok(n)
+    let out = child.wait_with_output().map_err(|e| {
+        nft_err(what())(NftablesError::NftExecution {
+            program: "nft".into(),
+            inner: e,
+        })
+    })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if stderr.contains("No such file or directory") {
+            return Ok(None);
+        }
+        return Err(nft_err(what())(NftablesError::NftFailed {
+            program: "nft".into(),
+            hint: "listing the ports chain".into(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        }));
+    }
+    serde_json::from_slice::<Nftables>(&out.stdout)
+        .map(Some)
+        .map_err(|e| nft_err(what())(NftablesError::NftInvalidJson(e)))
+}
+
+/// Delete every rule in `ports` carrying `tag`, in `table ip` and, when `dual`, `table ip6`.
+/// A missing table or chain means there is nothing to delete, which the caller reports (for
+/// the IPv4 table, always there while the network is).
+pub fn del_ports(table: &str, tag: &str, dual: bool) -> Result<Removed, Error> {
+    let mut found = Removed::TableGone;
+    for family in ["ip", "ip6"] {
+        if family == "ip6" && !dual {
+            continue;
+        }
+        let Some(ruleset) = list_ports(family, table)? else {
+            continue;
+        };
+        let cmds: Vec<Value> = ruleset
+            .objects
+            .iter()
+            .filter_map(|o| match o {
+                NfObject::ListObject(NfListObject::Rule(r))
+                    if r.comment.as_deref() == Some(tag) =>
+                {
+                    r.handle.map(|h| {
+                        json!({"delete": {"rule": {"family": family, "table": table,
+                            "chain": "ports", "handle": h, "expr": []}}})
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        let n = cmds.len();
+        if n > 0 {
+            apply(
+                format!("cannot remove published ports from table '{family} {table}'"),
+                cmds,
+            )?;
+        }
+        found = match (found, family) {
+            (Removed::Rules(m), _) => Removed::Rules(m + n),
+            (Removed::TableGone, "ip") => Removed::Rules(n),
+            (gone, _) => gone,
+        };
+    }
+    Ok(found)
 }

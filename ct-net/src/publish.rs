@@ -1,9 +1,10 @@
-//! Published ports, docker's `-p [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp]`. One mapping becomes
-//! one DNAT rule (see `nft.rs`) and one entry of the CNI `portMappings` capability:
+//! Published ports, docker's `-p [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp]` (an IPv6 HOSTIP in
+//! brackets: `[::1]:8080:80`). One mapping becomes one DNAT rule per address family it covers
+//! (see `nft.rs`) and one entry of the CNI `portMappings` capability:
 //! `{"hostPort":8080,"containerPort":80,"protocol":"tcp","hostIP":""}`.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -31,25 +32,23 @@ pub struct PortMapping {
     pub protocol: Protocol,
     /// Empty: every address of the host (including 127.0.0.1).
     #[serde(rename = "hostIP", default, with = "host_ip")]
-    pub host_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<IpAddr>,
 }
 
 mod host_ip {
-    use std::net::Ipv4Addr;
+    use std::net::IpAddr;
 
-    pub fn serialize<S: serde::Serializer>(v: &Option<Ipv4Addr>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(v: &Option<IpAddr>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(a) => s.collect_str(a),
             None => s.serialize_str(""),
         }
     }
 
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Ipv4Addr>, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<IpAddr>, D::Error> {
         let s: Option<String> = serde::Deserialize::deserialize(d)?;
         match s.as_deref() {
-            None | Some("") | Some("0.0.0.0") => Ok(None),
+            None | Some("") | Some("0.0.0.0") | Some("::") => Ok(None),
             Some(a) => a.parse().map(Some).map_err(serde::de::Error::custom),
         }
     }
@@ -65,7 +64,7 @@ impl PortMapping {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid port mapping '{0}': expected [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp], ports 1-65535")]
+#[error("invalid port mapping '{0}': expected [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp] (IPv6 HOSTIP in brackets), ports 1-65535")]
 pub struct PortSyntax(pub String);
 
 impl FromStr for PortMapping {
@@ -78,10 +77,19 @@ impl FromStr for PortMapping {
             Some(_) => return Err(bad()),
             None => (s, Protocol::Tcp),
         };
+        // `[V6]:HP:CP`: the address in brackets, then the two ports.
+        let (ip, spec) = match spec.strip_prefix('[') {
+            Some(rest) => {
+                let (a, ports) = rest.split_once("]:").ok_or_else(bad)?;
+                let a: std::net::Ipv6Addr = a.parse().map_err(|_| bad())?;
+                (Some(IpAddr::V6(a)), ports)
+            }
+            None => (None, spec),
+        };
         let parts: Vec<&str> = spec.split(':').collect();
-        let (ip, hp, cp) = match parts.as_slice() {
-            [hp, cp] => (None, hp, cp),
-            [ip, hp, cp] => (Some(ip.parse::<Ipv4Addr>().map_err(|_| bad())?), hp, cp),
+        let (ip, hp, cp) = match (ip, parts.as_slice()) {
+            (ip, [hp, cp]) => (ip, hp, cp),
+            (None, [ip, hp, cp]) => (Some(IpAddr::V4(ip.parse().map_err(|_| bad())?)), hp, cp),
             _ => return Err(bad()),
         };
         let port = |p: &str| match p.parse::<u16>() {
@@ -99,8 +107,10 @@ impl FromStr for PortMapping {
 
 impl fmt::Display for PortMapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(ip) = self.host_ip {
-            write!(f, "{ip}:")?;
+        match self.host_ip {
+            Some(IpAddr::V6(ip)) => write!(f, "[{ip}]:")?,
+            Some(ip) => write!(f, "{ip}:")?,
+            None => {}
         }
         write!(
             f,
@@ -128,8 +138,11 @@ mod tests {
                 host_ip: None
             }
         );
+        let p: PortMapping = "[fd66::1]:8443:443".parse().unwrap();
+        assert_eq!(p.host_ip, Some("fd66::1".parse().unwrap()));
+        assert_eq!(p.to_string(), "[fd66::1]:8443:443/tcp");
         let p: PortMapping = "127.0.0.1:5353:53/udp".parse().unwrap();
-        assert_eq!(p.host_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(p.host_ip, Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
         assert_eq!(p.protocol, Protocol::Udp);
         assert_eq!(p.to_string(), "127.0.0.1:5353:53/udp");
         for bad in [
@@ -138,6 +151,8 @@ mod tests {
             "8080:80/sctp",
             "a:1:2",
             "1:2:3:4",
+            "[::1:80:80",
+            "[1.2.3.4]:80:80",
             "70000:80",
             "",
         ] {

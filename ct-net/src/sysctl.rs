@@ -29,6 +29,12 @@ pub fn enable_forwarding() -> Result<(), Error> {
     set("/proc/sys/net/ipv4/ip_forward", "1")
 }
 
+/// `net/ipv6/conf/all/forwarding = 1`, for a dual-stack network: IPv6's switch is per
+/// interface, `all` turns it on for every one (as docker does for its IPv6 networks).
+pub fn enable_forwarding6() -> Result<(), Error> {
+    set("/proc/sys/net/ipv6/conf/all/forwarding", "1")
+}
+
 pub fn enable_route_localnet(bridge: &str) -> Result<(), Error> {
     set(
         &format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"),

@@ -2,13 +2,15 @@
 //! devices joined back to back. One end stays on the host as a port of the bridge, the other
 //! is the container's `eth0`. Attaching, in order:
 //!
-//! 1. Under the store lock: refuse an owner that is already attached or a host port that is
-//!    already published; make sure the network exists (`bridge.rs`); lease an address and
-//!    record it with everything teardown will need. From here on any failure is undone by
+//! 1. Under the host-wide lock: refuse an owner that is already attached, a host port that is
+//!    already published or that a host process holds (`host_ports.rs`); make sure the network
+//!    exists (`bridge.rs`); reclaim leases whose namespace is gone (their container died
+//!    without a teardown, or the host crashed); lease an address and record it with
+//!    everything teardown will need. From here on any failure is undone by
 //!    [`detach`], which is written to finish a half-made attachment.
 //! 2. Published ports: DNAT rules tagged with the owner (`nft.rs`).
-//! 3. One netlink request creates the pair: host end `vethXXXXXXXXXXX` (a hash of owner and
-//!    interface, so teardown finds it without any record) up on the bridge, peer named `eth0`
+//! 3. One netlink request creates the pair: host end `vethXXXXXXXXXXX` (a hash of store,
+//!    owner and interface, so teardown finds it without any record) up on the bridge, peer named `eth0`
 //!    directly inside the container's namespace; then hairpin mode on the bridge port.
 //! 4. Through a netlink socket inside the namespace: the address, `eth0` up, `lo` up, the
 //!    default route via the gateway.
@@ -29,7 +31,7 @@ use crate::cni_result::{CniResult, Interface, IpConfig, Route, CNI_VERSION};
 use crate::lease::{self, Lease, NetStore, Network};
 use crate::publish::PortMapping;
 use crate::rtnetlink::{mac_string, Rtnl};
-use crate::{etc_files, netns, nft, Error};
+use crate::{etc_files, host_ports, netns, nft, Error};
 
 /// What to attach.
 pub struct Attachment<'a> {
@@ -44,11 +46,18 @@ pub struct Attachment<'a> {
     pub ports: &'a [PortMapping],
     /// A netlink socket already inside `netns` (ct-net made the namespace), else one is opened.
     pub inner: Option<Rtnl>,
+    /// Route all traffic via this network's gateway (CNI `isDefaultGateway`). Without it the
+    /// interface reaches its own subnet only (the route the kernel makes for the address):
+    /// what a second network in the same namespace wants.
+    pub default_route: bool,
 }
 
-/// `veth` + 11 hex digits of sha256(owner NUL ifname): 15 characters, the most IFNAMSIZ allows.
-pub fn host_veth_name(owner: &str, ifname: &str) -> String {
+/// `veth` + 11 hex digits of sha256(store NUL owner NUL ifname): 15 characters, the most
+/// IFNAMSIZ allows. (An old lease records the name it used, without the store.)
+pub fn host_veth_name(store: &str, owner: &str, ifname: &str) -> String {
     let mut h = Sha256::new();
+    h.update(store.as_bytes());
+    h.update([0]);
     h.update(owner.as_bytes());
     h.update([0]);
     h.update(ifname.as_bytes());
@@ -62,9 +71,11 @@ fn netlink(what: String) -> impl FnOnce(std::io::Error) -> Error {
 /// Steps 1–4; returns the CNI result.
 pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResult, Error> {
     let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
-    let host_veth = host_veth_name(a.owner, a.ifname);
-    let (net, ip) = {
+    let host_veth = host_veth_name(&nets.store, a.owner, a.ifname);
+    let rule_tag = nft::tag(&nets.store, a.owner, a.ifname);
+    let (net, ip, ip6) = {
         let _lock = nets.lock()?;
+        reclaim_stale(nets, &mut rt)?;
         if let Some((n, ip, _)) = nets.find(a.owner, a.ifname)? {
             return Err(Error::AlreadyAttached {
                 owner: a.owner.to_string(),
@@ -85,10 +96,31 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResul
                     owner,
                 });
             }
+            if let Some(socket) = host_ports::in_use(p) {
+                return Err(Error::PortInUse {
+                    port: p.to_string(),
+                    socket,
+                });
+            }
         }
         let net = bridge::ensure(nets, opts, &mut rt)?;
         let mut leases = nets.leases(&net.bridge)?;
+
+        if net.subnet6.is_none()
+            && a.ports
+                .iter()
+                .any(|p| p.host_ip.is_some_and(|h| h.is_ipv6()))
+        {
+            return Err(Error::Usage(format!(
+                "an IPv6 host address needs a dual-stack network; '{}' has no IPv6 subnet",
+                net.bridge
+            )));
+        }
         let ip = lease::pick(&net.subnet, &leases, a.ip)?;
+        let ip6 = match &net.subnet6 {
+            Some(s6) => Some(lease::pick6(s6, &leases)?),
+            None => None,
+        };
         leases.insert(
             ip,
             Lease {
@@ -96,14 +128,17 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResul
                 ifname: a.ifname.to_string(),
                 host_veth: host_veth.clone(),
                 netns: a.netns.to_path_buf(),
+                ip6,
                 ports: a.ports.to_vec(),
+                store: nets.store.clone(),
+                rule_tag: rule_tag.clone(),
             },
         );
         nets.save_leases(&net.bridge, &leases)?;
-        (net, ip)
+        (net, ip, ip6)
     };
     let (owner, ifname) = (a.owner, a.ifname);
-    match wire(&mut rt, &net, ip, &host_veth, a) {
+    match wire(&mut rt, &net, (ip, ip6), &host_veth, &rule_tag, a) {
         Ok(r) => Ok(r),
         Err(e) => {
             let _ = detach(nets, owner, ifname);
@@ -116,12 +151,13 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResul
 fn wire(
     rt: &mut Rtnl,
     net: &Network,
-    ip: Ipv4Addr,
+    (ip, ip6): (Ipv4Addr, Option<std::net::Ipv6Addr>),
     host_veth: &str,
+    rule_tag: &str,
     a: Attachment,
 ) -> Result<CniResult, Error> {
     if !a.ports.is_empty() {
-        nft::add_ports(&net.nft_table, &nft::tag(a.owner, a.ifname), ip, a.ports)?;
+        nft::add_ports(&net.nft_table, rule_tag, ip, ip6, a.ports)?;
     }
     let br = rt
         .link_by_name(&net.bridge)
@@ -178,12 +214,31 @@ fn wire(
             .set_up(lo.index)
             .map_err(netlink(inside("cannot set 'lo' up")))?;
     }
-    inner
-        .add_default_route(net.gateway, eth.index)
-        .map_err(netlink(inside(&format!(
-            "cannot add a default route via {}",
-            net.gateway
-        ))))?;
+    if a.default_route {
+        inner
+            .add_default_route(net.gateway, eth.index)
+            .map_err(netlink(inside(&format!(
+                "cannot add a default route via {}",
+                net.gateway
+            ))))?;
+    }
+    let v6 = net.subnet6.zip(ip6);
+    if let Some((s6, a6)) = v6 {
+        inner
+            .add_addr6(eth.index, a6, s6.prefix())
+            .map_err(netlink(inside(&format!(
+                "cannot add {a6} to '{}'",
+                a.ifname
+            ))))?;
+        if a.default_route {
+            inner
+                .add_default_route6(s6.gateway(), eth.index)
+                .map_err(netlink(inside(&format!(
+                    "cannot add a default route via {}",
+                    s6.gateway()
+                ))))?;
+        }
+    }
     Ok(CniResult {
         cni_version: CNI_VERSION.into(),
         interfaces: vec![
@@ -203,19 +258,88 @@ fn wire(
                 sandbox: Some(a.netns.display().to_string()),
             },
         ],
-        ips: vec![IpConfig {
+        ips: std::iter::once(IpConfig {
             version: None,
             address: format!("{ip}/{}", net.subnet.prefix()),
-            gateway: Some(net.gateway),
+            gateway: Some(net.gateway.into()),
             interface: Some(2),
-        }],
-        routes: vec![Route {
-            dst: "0.0.0.0/0".into(),
-            gw: Some(net.gateway),
-        }],
+        })
+        .chain(v6.map(|(s6, a6)| IpConfig {
+            version: None,
+            address: format!("{a6}/{}", s6.prefix()),
+            gateway: Some(s6.gateway().into()),
+            interface: Some(2),
+        }))
+        .collect(),
+        routes: if a.default_route {
+            std::iter::once(Route {
+                dst: "0.0.0.0/0".into(),
+                gw: Some(net.gateway.into()),
+            })
+            .chain(v6.map(|(s6, _)| Route {
+                dst: "::/0".into(),
+                gw: Some(s6.gateway().into()),
+            }))
+            .collect()
+        } else {
+            Vec::new()
+        },
         dns: etc_files::host_dns(false),
         port_mappings: a.ports.to_vec(),
     })
+}
+
+/// Release every lease, of any store, whose namespace is gone. Call with the lock held.
+pub fn reclaim_stale(nets: &NetStore, rt: &mut Rtnl) -> Result<usize, Error> {
+    let mut n = 0;
+    for net in nets.networks()? {
+        let mut leases = nets.leases(&net.bridge)?;
+        let stale: Vec<Ipv4Addr> = leases
+            .iter()
+            .filter(|(_, l)| !l.netns.exists())
+            .map(|(ip, _)| *ip)
+            .collect();
+        if stale.is_empty() {
+            continue;
+        }
+        for ip in stale {
+            if let Some(l) = leases.remove(&ip) {
+                release_stale(rt, &net, ip, &l);
+                n += 1;
+            }
+        }
+        nets.save_leases(&net.bridge, &leases)?;
+    }
+    Ok(n)
+}
+
+/// A lease whose namespace is gone: its container cannot use it any more (it died without a
+/// teardown, or the host rebooted). Its port rules and host veth go (best effort: a veth
+/// usually went with the namespace), and the caller drops the lease.
+fn release_stale(rt: &mut Rtnl, net: &Network, ip: Ipv4Addr, l: &Lease) {
+    eprintln!(
+        "ct-net: reclaiming {ip} on '{}' from '{}': its namespace {} is gone",
+        net.bridge,
+        l.owner,
+        l.netns.display()
+    );
+    if !l.ports.is_empty() {
+        if let Err(e) = nft::del_ports(&net.nft_table, &l.rule_tag(), net.subnet6.is_some()) {
+            eprintln!("ct-net: {}", ct_layout::pipe::chain(&e));
+        }
+    }
+    let _ = rt.del_link(&l.host_veth);
+}
+
+/// Say that port rules could not be removed because their table or chain is gone.
+pub fn report_removed(removed: nft::Removed, net: &Network, owner: &str) {
+    if removed == nft::Removed::TableGone {
+        eprintln!(
+            "ct-net: nftables table 'ip {}' or its chain 'ports' is gone (removed by hand?): \
+             no port rules of '{owner}' left to remove",
+            net.nft_table
+        );
+    }
 }
 
 /// Undo an attachment, whole or half-made: port rules, the veth pair, then the lease.
@@ -271,13 +395,17 @@ fn detach_then(
     };
     if let Some((net, _, lease)) = &found {
         if !lease.ports.is_empty() {
-            nft::del_ports(&net.nft_table, &nft::tag(owner, ifname))?;
+            report_removed(
+                nft::del_ports(&net.nft_table, &lease.rule_tag(), net.subnet6.is_some())?,
+                net,
+                owner,
+            );
         }
     }
     let name = found
         .as_ref()
         .map(|f| f.2.host_veth.clone())
-        .unwrap_or_else(|| host_veth_name(owner, ifname));
+        .unwrap_or_else(|| host_veth_name(&nets.store, owner, ifname));
     let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
     let removed = remove_netns.map(|f| f());
     // Only a namespace that existed and is now unlinked takes the pair with it.
@@ -289,7 +417,7 @@ fn detach_then(
     if let Some((net, ..)) = &found {
         let _lock = nets.lock()?;
         let mut leases = nets.leases(&net.bridge)?;
-        leases.retain(|_, l| !l.is(owner, ifname));
+        leases.retain(|_, l| !l.is(&nets.store, owner, ifname));
         nets.save_leases(&net.bridge, &leases)?;
     }
     if let Some(r) = removed {
@@ -304,11 +432,12 @@ mod tests {
 
     #[test]
     fn veth_names_fit_and_differ() {
-        let a = host_veth_name("web", "eth0");
+        let a = host_veth_name("s1", "web", "eth0");
         assert_eq!(a.len(), 15);
         assert!(a.starts_with("veth"));
-        assert_eq!(a, host_veth_name("web", "eth0"));
-        assert_ne!(a, host_veth_name("web", "eth1"));
-        assert_ne!(a, host_veth_name("web2", "eth0"));
+        assert_eq!(a, host_veth_name("s1", "web", "eth0"));
+        assert_ne!(a, host_veth_name("s1", "web", "eth1"));
+        assert_ne!(a, host_veth_name("s1", "web2", "eth0"));
+        assert_ne!(a, host_veth_name("s2", "web", "eth0"));
     }
 }

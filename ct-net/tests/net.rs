@@ -30,22 +30,23 @@ fn two_containers_reach_each_other_and_the_gateway() {
     assert_eq!(ip_b, Ipv4Addr::new(10, 231, 1, 3));
     let gw = Ipv4Addr::new(10, 231, 1, 1);
     let (ida, idb) = (lab.id("a"), lab.id("b"));
+    let (nsa, nsb) = (lab.nsof(&ida), lab.nsof(&idb));
 
     // Visible to `ip netns`, eth0 with the address, lo up, default route via the gateway.
     let list = sh("ip", &["netns", "list"]);
     assert!(
         list.lines()
-            .any(|l| l.split_whitespace().next() == Some(ida.as_str())),
+            .any(|l| l.split_whitespace().next() == Some(nsa.as_str())),
         "{list}"
     );
     let addr = sh(
         "ip",
-        &["-n", &ida, "-4", "-o", "addr", "show", "dev", "eth0"],
+        &["-n", &nsa, "-4", "-o", "addr", "show", "dev", "eth0"],
     );
     assert!(addr.contains("10.231.1.2/24"), "{addr}");
-    let lo = sh("ip", &["-n", &ida, "-o", "link", "show", "lo"]);
+    let lo = sh("ip", &["-n", &nsa, "-o", "link", "show", "lo"]);
     assert!(lo.contains("UP") || lo.contains("UNKNOWN"), "{lo}");
-    let route = sh("ip", &["-n", &ida, "route", "show", "default"]);
+    let route = sh("ip", &["-n", &nsa, "route", "show", "default"]);
     assert!(route.contains("via 10.231.1.1 dev eth0"), "{route}");
     // The host end is a port of the bridge, which holds the gateway address.
     let ports = lab.ip(&["-o", "link", "show", "master", &lab.bridge]);
@@ -54,9 +55,9 @@ fn two_containers_reach_each_other_and_the_gateway() {
         .ip(&["-4", "-o", "addr", "show", "dev", &lab.bridge])
         .contains("10.231.1.1/24"));
 
-    assert!(ping(&ida, ip_b), "a cannot reach b");
-    assert!(ping(&idb, ip_a), "b cannot reach a");
-    assert!(ping(&ida, gw), "a cannot reach the gateway");
+    assert!(ping(&nsa, ip_b), "a cannot reach b");
+    assert!(ping(&nsb, ip_a), "b cannot reach a");
+    assert!(ping(&nsa, gw), "a cannot reach the gateway");
 
     // config.json joins the namespace and mounts the bundle's /etc files.
     let cfg = json(&a.join("config.json"));
@@ -67,7 +68,7 @@ fn two_containers_reach_each_other_and_the_gateway() {
         .filter(|n| n["type"] == "network")
         .collect();
     assert_eq!(nets.len(), 1);
-    assert_eq!(nets[0]["path"], format!("/run/netns/{ida}"));
+    assert_eq!(nets[0]["path"], format!("/run/netns/{}", lab.nsof(&ida)));
     for f in ["hosts", "hostname", "resolv.conf"] {
         let src = a.join(f);
         assert!(src.is_file(), "{f}");
@@ -89,13 +90,16 @@ fn two_containers_reach_each_other_and_the_gateway() {
     assert_eq!(r["ips"][0]["gateway"], "10.231.1.1");
     let i = r["ips"][0]["interface"].as_u64().unwrap() as usize;
     assert_eq!(r["interfaces"][i]["name"], "eth0");
-    assert_eq!(r["interfaces"][i]["sandbox"], format!("/run/netns/{ida}"));
+    assert_eq!(
+        r["interfaces"][i]["sandbox"],
+        format!("/run/netns/{}", lab.nsof(&ida))
+    );
     assert_eq!(r["routes"][0]["dst"], "0.0.0.0/0");
     assert!(r["portMappings"].as_array().unwrap().is_empty());
 
     lab.down(&a);
     lab.down(&b);
-    assert!(!netns_exists(&ida) && !netns_exists(&idb));
+    assert!(!netns_exists(&lab.nsof(&ida)) && !netns_exists(&lab.nsof(&idb)));
 }
 
 #[test]
@@ -105,7 +109,7 @@ fn masquerade_hides_the_container_from_the_outside_host() {
     lab.up(&c, &[]);
     let outside = lab.outside.clone().unwrap();
     let server = tcp_server(&outside, sa(Lab::OUTSIDE, 9000), "hello from outside\n", 1);
-    let got = tcp_get(&lab.id("c"), sa(Lab::OUTSIDE, 9000)).expect("container reaches outside");
+    let got = tcp_get(&lab.ns("c"), sa(Lab::OUTSIDE, 9000)).expect("container reaches outside");
     assert_eq!(got, "hello from outside\n");
     let peers = server.join().unwrap();
     assert_eq!(peers.len(), 1);
@@ -141,7 +145,7 @@ fn masquerade_hides_the_container_from_the_outside_host() {
             "postrouting",
         ],
     );
-    assert!(tcp_get(&lab.id("c"), sa(Lab::OUTSIDE, 9000)).is_err());
+    assert!(tcp_get(&lab.ns("c"), sa(Lab::OUTSIDE, 9000)).is_err());
     // A table that vanished (`nft flush ruleset`) is rebuilt by the next ct-net run.
     sh(
         "ip",
@@ -153,7 +157,7 @@ fn masquerade_hides_the_container_from_the_outside_host() {
     lab.up(&d, &[]);
     let server = tcp_server(&outside, sa(Lab::OUTSIDE, 9001), "again\n", 1);
     assert_eq!(
-        tcp_get(&lab.id("d"), sa(Lab::OUTSIDE, 9001)).unwrap(),
+        tcp_get(&lab.ns("d"), sa(Lab::OUTSIDE, 9001)).unwrap(),
         "again\n"
     );
     assert_eq!(server.join().unwrap()[0].ip(), Lab::HOST_UPLINK);
@@ -175,7 +179,12 @@ fn published_ports_answer_from_outside_and_localhost_tcp_and_udp() {
         ])
     );
 
-    let server = tcp_server(&id, sa(Ipv4Addr::UNSPECIFIED, 80), "hello from ct\n", 2);
+    let server = tcp_server(
+        &lab.nsof(&id),
+        sa(Ipv4Addr::UNSPECIFIED, 80),
+        "hello from ct\n",
+        2,
+    );
     let from_outside = tcp_get(&outside, sa(Lab::HOST_UPLINK, 8080)).expect("outside → host:8080");
     assert_eq!(from_outside, "hello from ct\n");
     let from_lo = tcp_get(&lab.host, sa(Ipv4Addr::LOCALHOST, 8080)).expect("host 127.0.0.1:8080");
@@ -186,7 +195,12 @@ fn published_ports_answer_from_outside_and_localhost_tcp_and_udp() {
     assert_eq!(peers[0].ip(), Lab::OUTSIDE);
     assert_eq!(peers[1].ip(), Ipv4Addr::new(10, 231, 3, 1));
 
-    let udp = udp_server(&id, sa(Ipv4Addr::UNSPECIFIED, 53), "udp from ct", 2);
+    let udp = udp_server(
+        &lab.nsof(&id),
+        sa(Ipv4Addr::UNSPECIFIED, 53),
+        "udp from ct",
+        2,
+    );
     let a = udp_ask(
         &outside,
         sa(Ipv4Addr::UNSPECIFIED, 0),
@@ -207,7 +221,7 @@ fn published_ports_answer_from_outside_and_localhost_tcp_and_udp() {
     let d = lab.bundle("only-lo");
     lab.up(&d, &["-p", "127.0.0.1:8081:80"]);
     let s2 = tcp_server(
-        &lab.id("only-lo"),
+        &lab.ns("only-lo"),
         sa(Ipv4Addr::UNSPECIFIED, 80),
         "lo only\n",
         1,
@@ -234,7 +248,7 @@ fn busybox_httpd_in_a_container_answers_on_a_published_port() {
     fs::create_dir_all(&www).unwrap();
     fs::write(www.join("index.html"), "served by busybox httpd\n").unwrap();
     let _httpd = Server::start(
-        &lab.id("httpd"),
+        &lab.ns("httpd"),
         &[
             "busybox",
             "httpd",
@@ -270,12 +284,12 @@ fn containers_reach_published_ports_through_the_host_address() {
     let cli = lab.bundle("client");
     lab.up(&web, &["-p", "8080:80"]);
     lab.up(&cli, &[]);
-    let server = tcp_server(&lab.id("web"), sa(Ipv4Addr::UNSPECIFIED, 80), "hi\n", 2);
+    let server = tcp_server(&lab.ns("web"), sa(Ipv4Addr::UNSPECIFIED, 80), "hi\n", 2);
     // Another container, through the host's address: answered via the host, not directly.
-    let a = tcp_get(&lab.id("client"), sa(Lab::HOST_UPLINK, 8080)).expect("client → host:8080");
+    let a = tcp_get(&lab.ns("client"), sa(Lab::HOST_UPLINK, 8080)).expect("client → host:8080");
     assert_eq!(a, "hi\n");
     // The container itself (hairpin: out of and back into the same bridge port).
-    let b = tcp_get(&lab.id("web"), sa(Lab::HOST_UPLINK, 8080)).expect("web → its own port");
+    let b = tcp_get(&lab.ns("web"), sa(Lab::HOST_UPLINK, 8080)).expect("web → its own port");
     assert_eq!(b, "hi\n");
     let peers = server.join().unwrap();
     assert_eq!(peers.len(), 2);
@@ -325,7 +339,7 @@ fn twenty_concurrent_runs_get_twenty_distinct_addresses() {
             "ip",
             &[
                 "-n",
-                &lab.id(&format!("p{i}")),
+                &lab.ns(&format!("p{i}")),
                 "-4",
                 "-o",
                 "addr",
@@ -359,7 +373,7 @@ fn hundred_create_teardown_cycles_leave_nothing_behind() {
         lab.down(&c);
     }
     assert_eq!(lab.links(), links, "links left behind");
-    assert!(!netns_exists(&id), "namespace left behind");
+    assert!(!netns_exists(&lab.nsof(&id)), "namespace left behind");
     assert!(
         lab.leases().is_empty(),
         "leases left behind: {:?}",
@@ -390,7 +404,7 @@ fn down_is_idempotent_and_finishes_a_half_built_network() {
     // As if ct-net had crashed before writing its results.
     fs::remove_file(c.join("net.json")).unwrap();
     lab.down(&c);
-    assert!(!netns_exists(&id));
+    assert!(!netns_exists(&lab.nsof(&id)));
     assert!(lab.leases().is_empty());
     assert!(lab.port_rules().is_empty());
     assert_eq!(
@@ -399,25 +413,32 @@ fn down_is_idempotent_and_finishes_a_half_built_network() {
     );
     lab.down(&c);
     // A netns left by a crash is reported, not taken over; --down by id clears it.
-    sh("ip", &["netns", "add", &id]);
+    sh("ip", &["netns", "add", &lab.nsof(&id)]);
     let out = lab.run(&[c.to_str().unwrap()]);
     let e = one_line_error(&out);
     assert!(e.contains("already exists"), "{e}");
     lab.ok(&["--down", &id]);
-    assert!(!netns_exists(&id));
+    assert!(!netns_exists(&lab.nsof(&id)));
     lab.up(&c, &[]);
     lab.down(&c);
 
     // The state a crash between "lease recorded, port rule added" and "veth made" leaves:
-    // a namespace, a lease with its ports, a tagged rule, no net.json, config untouched.
-    sh("ip", &["netns", "add", &id]);
+    // a namespace, a lease with its ports, a tagged rule, no net.json, config untouched —
+    // as an older ct-net recorded it: in the store, without store tag, the old rule comment.
+    sh("ip", &["netns", "add", &lab.nsof(&id)]);
     let leases = lab
         .store()
         .join("net")
         .join(&lab.bridge)
         .join("leases.json");
+    fs::create_dir_all(leases.parent().unwrap()).unwrap();
+    fs::copy(
+        lab.net_dir().join("network.json"),
+        leases.with_file_name("network.json"),
+    )
+    .unwrap();
     let lease = serde_json::json!({"10.231.6.9": {"owner": id, "ifname": "eth0",
-        "hostVeth": "vethdeadbeef000", "netns": format!("/run/netns/{id}"),
+        "hostVeth": "vethdeadbeef000", "netns": format!("/run/netns/{}", lab.nsof(&id)),
         "ports": [{"hostPort": 7071, "containerPort": 71, "protocol": "tcp", "hostIP": ""}]}});
     fs::write(&leases, lease.to_string()).unwrap();
     let comment = format!("\"ct:{id}/eth0\"");
@@ -445,7 +466,7 @@ fn down_is_idempotent_and_finishes_a_half_built_network() {
     );
     assert_eq!(lab.port_rules().len(), 1);
     lab.down(&c);
-    assert!(!netns_exists(&id));
+    assert!(!netns_exists(&lab.nsof(&id)));
     assert!(lab.leases().is_empty());
     assert!(lab.port_rules().is_empty());
 }
@@ -456,7 +477,7 @@ fn network_none_and_host() {
     let n = lab.bundle("none");
     lab.ok(&["--network", "none", n.to_str().unwrap()]);
     let id = lab.id("none");
-    let links = sh("ip", &["-n", &id, "-o", "link", "show"]);
+    let links = sh("ip", &["-n", &lab.nsof(&id), "-o", "link", "show"]);
     assert_eq!(links.lines().count(), 1, "{links}");
     assert!(links.contains("lo:") && links.contains("UP"), "{links}");
     assert!(address(&n).is_none());
@@ -465,7 +486,7 @@ fn network_none_and_host() {
         "none must not make a bridge"
     );
     lab.down(&n);
-    assert!(!netns_exists(&id));
+    assert!(!netns_exists(&lab.nsof(&id)));
 
     let h = lab.bundle("host");
     lab.ok(&["--network", "host", h.to_str().unwrap()]);
@@ -475,7 +496,7 @@ fn network_none_and_host() {
         .unwrap()
         .iter()
         .any(|n| n["type"] == "network"));
-    assert!(!netns_exists(&lab.id("host")));
+    assert!(!netns_exists(&lab.ns("host")));
     assert!(h.join("resolv.conf").is_file());
     let out = lab.run(&["--network", "host", "-p", "80:80", h.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
@@ -493,7 +514,7 @@ fn asked_for_address() {
     let out = lab.run(&["--ip", "10.231.8.77", b.to_str().unwrap()]);
     let e = one_line_error(&out);
     assert!(e.contains("10.231.8.77 is already leased"), "{e}");
-    assert!(!netns_exists(&lab.id("b")));
+    assert!(!netns_exists(&lab.ns("b")));
 }
 
 #[test]
@@ -526,7 +547,7 @@ fn bad_input_gives_one_line_and_leaves_nothing() {
     let leases = lab.leases();
     let rules = lab.port_rules();
     let check_untouched = |b: &std::path::Path, name: &str| {
-        assert!(!netns_exists(&lab.id(name)), "{name}: netns left");
+        assert!(!netns_exists(&lab.ns(name)), "{name}: netns left");
         assert!(!b.join("net.json").exists(), "{name}: net.json left");
         assert!(!b.join("hosts").exists(), "{name}: hosts left");
         let cfg = json(&b.join("config.json"));
@@ -599,7 +620,7 @@ fn bad_input_gives_one_line_and_leaves_nothing() {
         e.contains("address pool 10.231.10.0/30 is exhausted"),
         "{e}"
     );
-    assert!(!netns_exists(&lab.id("tiny2")));
+    assert!(!netns_exists(&lab.ns("tiny2")));
     assert!(!t2.join("net.json").exists());
     assert_eq!(lab.links(), links);
 }

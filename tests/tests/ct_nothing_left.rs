@@ -44,7 +44,7 @@ fn rm_all_and_prune_leave_nothing() {
         b"x",
     )
     .unwrap();
-    let lease_file = ct.root.join("net").join(&ct.bridge).join("leases.json");
+    let lease_file = ct.leases_file();
     assert_ne!(fs::read_to_string(&lease_file).unwrap().trim(), "{}");
     assert!(!mounts_under(&ct.root).is_empty());
     assert!(!ct.cgroups_left().is_empty());

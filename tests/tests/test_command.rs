@@ -94,6 +94,13 @@ const NEEDED: &[(&str, &str)] = &[
     ("/sbin/mkfs.ext4", "e2fsprogs"),
     ("/usr/bin/gcc", "gcc"),
     ("/usr/include/stdio.h", "libc6-dev"),
+    ("/usr/bin/go", "golang-go"),
+    ("/usr/bin/podman", "podman"),
+    ("/usr/bin/ctr", "containerd"),
+    (
+        "/usr/share/gocode/src/github.com/containernetworking/cni/libcni/api.go",
+        "golang-github-appc-cni-dev",
+    ),
 ];
 
 #[test]

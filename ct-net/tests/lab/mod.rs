@@ -115,6 +115,28 @@ impl Lab {
         format!("c{}-{name}", self.tag)
     }
 
+    /// The network namespace name ct-net gives the lab's container `name`.
+    pub fn ns(&self, name: &str) -> String {
+        self.nsof(&self.id(name))
+    }
+
+    /// The network namespace name ct-net gives the lab's container id `id`.
+    pub fn nsof(&self, id: &str) -> String {
+        ct_net::netns::name_for(&ct_net::lease::store_tag(&self.store()), id)
+    }
+
+    /// The lab host's record directory: `/run/ct/net/netns-INODE` (see `lease::host_dir`).
+    pub fn records(&self) -> PathBuf {
+        use std::os::unix::fs::MetadataExt;
+        let ino = fs::metadata(format!("/run/netns/{}", self.host)).map_or(0, |m| m.ino());
+        Path::new(ct_net::lease::HOST_DIR).join(format!("netns-{ino}"))
+    }
+
+    /// The lab network's record directory.
+    pub fn net_dir(&self) -> PathBuf {
+        self.records().join(&self.bridge)
+    }
+
     /// A minimal bundle: config.json only (no rootfs needed for networking).
     pub fn bundle(&self, name: &str) -> PathBuf {
         let id = self.id(name);
@@ -220,11 +242,7 @@ impl Lab {
     }
 
     pub fn leases(&self) -> serde_json::Map<String, serde_json::Value> {
-        let p = self
-            .store()
-            .join("net")
-            .join(&self.bridge)
-            .join("leases.json");
+        let p = self.net_dir().join("leases.json");
         match fs::read(&p) {
             Ok(b) => serde_json::from_slice(&b).expect("leases.json"),
             Err(_) => Default::default(),
@@ -237,16 +255,19 @@ impl Drop for Lab {
         let ids = self.ids.lock().map(|v| v.clone()).unwrap_or_default();
         for id in &ids {
             let _ = self.cmd().args(["--down", id]).output();
-            if netns_exists(id) {
-                let _ = Command::new("ip").args(["netns", "del", id]).output();
+            let ns = self.nsof(id);
+            if netns_exists(&ns) {
+                let _ = Command::new("ip").args(["netns", "del", &ns]).output();
             }
         }
+        let records = self.records();
         if let Some(o) = &self.outside {
             let _ = Command::new("ip").args(["netns", "del", o]).output();
         }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.host])
             .output();
+        let _ = fs::remove_dir_all(records);
     }
 }
 

@@ -163,14 +163,32 @@ impl Ct {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// The ids of this store's containers that have a network namespace: ct-net names it
+    /// `/run/netns/ID-TAG`, TAG being 8 hex digits of sha256 of the store's root path.
     pub fn netns(&self) -> Vec<String> {
+        let suffix = format!("-{}", self.store_tag());
         fs::read_dir("/run/netns")
             .map(|rd| {
                 rd.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        name.strip_suffix(&suffix).map(String::from)
+                    })
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// ct-net's tag of this store.
+    pub fn store_tag(&self) -> String {
+        ct_net::lease::store_tag(&self.root)
+    }
+
+    /// The lease records of this test's bridge (host-global, see ct-net's `lease.rs`).
+    pub fn leases_file(&self) -> PathBuf {
+        ct_net::lease::host_dir()
+            .join(&self.bridge)
+            .join("leases.json")
     }
 }
 
@@ -181,12 +199,14 @@ impl Drop for Ct {
         unmount_all_under(self.dir.path());
         for id in ids {
             if self.netns().contains(&id) {
-                let _ = Command::new("ip").args(["netns", "del", &id]).output();
+                let name = format!("{id}-{}", self.store_tag());
+                let _ = Command::new("ip").args(["netns", "del", &name]).output();
             }
         }
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .output();
+        let _ = fs::remove_dir_all(ct_net::lease::host_dir().join(&self.bridge));
         let _ = Command::new("nft")
             .args(["delete", "table", "ip", &self.table])
             .output();
