@@ -42,6 +42,7 @@ pub mod signals;
 pub mod sync_socket;
 pub mod sysctl;
 pub mod user_ns;
+pub mod wait;
 
 use std::io;
 use std::path::PathBuf;
@@ -120,6 +121,8 @@ pub enum ExecError {
     Containment(String),
     #[error("unknown signal '{0}'")]
     Signal(String),
+    #[error("container '{0}' is still running after the timeout")]
+    WaitTimeout(String),
     #[error("cannot signal container '{id}'")]
     Kill {
         id: String,

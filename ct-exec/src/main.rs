@@ -92,6 +92,13 @@ enum Cmd {
         #[arg(default_value = "TERM")]
         signal: String,
     },
+    /// Wait until a container has stopped and print its exit code (when recorded); with
+    /// --timeout, exit 1 if it still runs after SECS seconds.
+    Wait {
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+        id: String,
+    },
     /// Remove a stopped container's state (with --force, kill it first; an unknown or
     /// half-created id is then not an error, as with runc).
     Delete {
@@ -166,7 +173,16 @@ fn main() {
     // (ct_exec::cloned_binary). Decided on argv alone, before parsing it: the process that
     // re-executes does nothing else. contain() below checks again.
     let arg1 = std::env::args_os().nth(1);
-    let other = ["kill", "delete", "help", "--help", "-h", "--version", "-V"];
+    let other = [
+        "kill",
+        "delete",
+        "wait",
+        "help",
+        "--help",
+        "-h",
+        "--version",
+        "-V",
+    ];
     if !arg1
         .as_deref()
         .is_some_and(|v| other.iter().any(|o| v == *o))
@@ -180,7 +196,7 @@ fn main() {
     let cli = ct_layout::cli::parse::<Cli>("ct-exec");
     let store = Store::from_env();
     let verb = match cli.cmd {
-        Some(Cmd::Kill { .. } | Cmd::Delete { .. }) => Verb::Lifecycle,
+        Some(Cmd::Kill { .. } | Cmd::Delete { .. } | Cmd::Wait { .. }) => Verb::Lifecycle,
         _ => Verb::Run,
     };
     // The verbs that enter a container first contain ct-exec itself (LISTEN_FDS: `run` only).
@@ -214,6 +230,15 @@ fn main() {
                 },
             };
             ct_exec::nsenter::exec(&store, &opts)
+        }
+        Some(Cmd::Wait { timeout, id }) => {
+            let t = timeout.map(|s| std::time::Duration::from_secs_f64(s.clamp(0.0, 1e9)));
+            ct_exec::wait::wait(&store, &id, t).map(|code| {
+                if let Some(c) = code {
+                    ct_layout::pipe::emit(c);
+                }
+                0
+            })
         }
         Some(Cmd::Delete { force, id }) => {
             ct_exec::lifecycle::delete(&store, &id, force).map(|_| 0)

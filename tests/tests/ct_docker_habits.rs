@@ -1,0 +1,497 @@
+//! What docker users expect of `ct`, one behaviour per test (issue 18), through the real `ct`
+//! script and stages, with fixture images built here: stdin only with `-i`; docker's option
+//! grammar; `stop` with the image's STOPSIGNAL and an exact `-t`; logs of every run; `exec`
+//! without a command, `-d`, into a stopped container; `rm` of a running container; one error
+//! per failure; images by id; imports of every archive format; named volumes and `--mount`.
+
+mod ct_env;
+
+use std::fs;
+use std::io::Write;
+use std::process::Stdio;
+
+use ct_env::{stderr, stdout, wait_for, Ct};
+use ct_layout::image_layout::ImageLayout;
+use ct_tests::image::{busybox_layer, Compression, Image};
+use serde_json::{json, Value};
+
+/// A busybox image with `config` (Cmd, StopSignal, User, Volumes…) in the store as `name`.
+fn image(ct: &Ct, name: &str, config: Value) -> String {
+    let dir = ct
+        .dir
+        .path()
+        .join(format!("layout-{}", name.replace(['/', ':'], "_")));
+    let mut c = json!({"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["/bin/sh"]});
+    for (k, v) in config.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    Image::new()
+        .layer(busybox_layer(), Compression::Gzip)
+        .config(c)
+        .write(&ImageLayout::at(&dir), "fixture");
+    let src = format!("oci:{}:fixture", dir.display());
+    ct.ok(&["pull", "--tag", name, &src]);
+    name.to_string()
+}
+
+fn busybox(ct: &Ct) -> String {
+    image(ct, "localhost/habits:1", json!({}))
+}
+
+/// `ct ARGS…` with `input` on its stdin (a pipe).
+fn with_stdin(ct: &Ct, args: &[&str], input: &str) -> std::process::Output {
+    let mut c = ct.cmd(args);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut w = child.stdin.take().unwrap();
+    let _ = w.write_all(input.as_bytes());
+    drop(w);
+    child.wait_with_output().unwrap()
+}
+
+fn state(ct: &Ct, id: &str) -> Value {
+    let o = ct.ok(&["inspect", id]);
+    serde_json::from_str::<Value>(&o).unwrap()["State"].clone()
+}
+
+#[test]
+fn stdin_reaches_the_container_only_with_dash_i() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let o = with_stdin(
+        &ct,
+        &["run", "--rm", "--network", "none", &img, "cat"],
+        "hi\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "",
+        "without -i the container's stdin is /dev/null"
+    );
+    let o = with_stdin(
+        &ct,
+        &["run", "--rm", "-i", "--network", "none", &img, "cat"],
+        "hi\n",
+    );
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "hi\n".into()),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn options_parse_like_dockers() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    // --flag=value, --bool=true, a glued short value, and -- before the image.
+    let o = ct.out(&[
+        "run",
+        "--rm=true",
+        "--network=none",
+        "-eGREETING=hi",
+        "-w=/tmp",
+        "--",
+        &img,
+        "sh",
+        "-c",
+        "echo $GREETING; pwd",
+    ]);
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "hi\n/tmp\n".into()),
+        "{}",
+        stderr(&o)
+    );
+    assert!(ct.containers().is_empty(), "--rm=true removed it");
+    // --rm=false keeps it; combined short flags (-di: detached, with stdin).
+    let o = ct.out(&[
+        "run",
+        "--rm=false",
+        "--name",
+        "kept",
+        "--network",
+        "none",
+        &img,
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(ct.containers(), vec!["kept"]);
+    let o = ct.out(&[
+        "run",
+        "-di",
+        "--name",
+        "bg",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(state(&ct, "bg")["status"], "running");
+    // A boolean with another value is a usage error, named.
+    let o = ct.out(&["run", "--rm=yes", &img, "true"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "ct: --rm takes true or false, not 'yes'; see ct help\n"
+    );
+}
+
+#[test]
+fn stop_sends_the_images_stopsignal_then_kills_after_the_timeout() {
+    let ct = Ct::new();
+    let trap = "trap 'echo got-usr1; exit 7' USR1; while :; do sleep 0.1; done";
+    let img = image(
+        &ct,
+        "localhost/stopsig:1",
+        json!({"StopSignal": "SIGUSR1", "Cmd": ["sh", "-c", trap]}),
+    );
+    ct.ok(&["run", "-d", "--name", "s", "--network", "none", &img]);
+    assert_eq!(ct.ok(&["stop", "s"]), "s\n");
+    let st = state(&ct, "s");
+    assert_eq!(
+        (st["status"].as_str(), st["exitCode"].as_i64()),
+        (Some("stopped"), Some(7))
+    );
+    assert!(ct.ok(&["logs", "s"]).contains("got-usr1"));
+
+    // --stop-signal at run wins over the image's; a container that ignores it is killed
+    // once -t has passed.
+    let ignore = "trap '' TERM USR1; echo up; while :; do sleep 0.1; done";
+    let o = ct.out(&[
+        "run",
+        "-d",
+        "--name",
+        "k",
+        "--stop-signal",
+        "TERM",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        ignore,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    wait_for(10, || ct.ok(&["logs", "k"]).contains("up").then_some(()));
+    let o = ct.out(&["stop", "-t", "1", "k"]);
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "k\n".into()),
+        "{}",
+        stderr(&o)
+    );
+    let st = state(&ct, "k");
+    assert_eq!(
+        (st["status"].as_str(), st["exitCode"].as_i64()),
+        (Some("stopped"), Some(137))
+    );
+}
+
+#[test]
+fn every_run_appends_to_the_log() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let o = ct.out(&[
+        "run",
+        "--name",
+        "l",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert_eq!(
+        (o.status.code(), stdout(&o), stderr(&o)),
+        (Some(0), "out\n".into(), "err\n".into())
+    );
+    ct.ok(&["start", "l"]);
+    ct.ok(&["wait", "l"]);
+    let o = ct.out(&["start", "-a", "l"]);
+    assert_eq!(stdout(&o), "out\n", "{}", stderr(&o));
+    let logs = ct.ok(&["logs", "l"]);
+    assert_eq!(logs.matches("out\n").count(), 3, "{logs}");
+    assert_eq!(logs.matches("err\n").count(), 3, "{logs}");
+    assert_eq!(ct.ok(&["logs", "--tail", "1", "l"]).lines().count(), 1);
+}
+
+#[test]
+fn exec_needs_a_command_and_a_running_container() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "e",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let o = ct.out(&["exec", "e"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "ct: exec: no command given (ct exec ID CMD…); see ct help\n"
+    );
+    // -d: the command runs on in the background.
+    let o = ct.out(&[
+        "exec",
+        "-d",
+        "e",
+        "sh",
+        "-c",
+        "sleep 0.2; echo done > /tmp/mark",
+    ]);
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "".into()),
+        "{}",
+        stderr(&o)
+    );
+    let seen = wait_for(10, || {
+        let o = ct.out(&["exec", "e", "cat", "/tmp/mark"]);
+        (stdout(&o) == "done\n").then_some(())
+    });
+    assert!(seen.is_some(), "exec -d ran its command");
+    ct.ok(&["stop", "-t", "0", "e"]);
+    let o = ct.out(&["exec", "e", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(
+        stderr(&o),
+        "ct: container 'e' is not running (start it with: ct start e)\n"
+    );
+}
+
+#[test]
+fn rm_of_a_running_container_needs_force_and_start_says_only_its_id() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "r",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let o = ct.out(&["rm", "r"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "ct: container 'r' is running; stop it first or use rm -f\n"
+    );
+    ct.ok(&["stop", "-t", "0", "r"]);
+    let o = ct.out(&["start", "r"]);
+    assert_eq!(
+        (o.status.code(), stdout(&o), stderr(&o)),
+        (Some(0), "r\n".into(), "".into())
+    );
+    assert_eq!(ct.ok(&["rm", "-f", "r"]), "r\n");
+}
+
+#[test]
+fn a_failing_stage_is_the_only_message() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    for (flags, tool) in [
+        (vec!["-u", "nosuchuser"], "ct-unpack: "),
+        (vec!["-v", "relative"], "ct-mount: "),
+    ] {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend(flags);
+        args.extend([img.as_str(), "true"]);
+        let o = ct.out(&args);
+        assert_eq!(o.status.code(), Some(125));
+        let e = stderr(&o);
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(e.starts_with(tool), "{e}");
+    }
+}
+
+#[test]
+fn images_are_found_by_id_prefix_without_a_registry() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let layout = ImageLayout::at(ct.root.join("images"));
+    let digest = layout.read_index().unwrap().manifests()[0]
+        .digest()
+        .to_string();
+    let hex = digest.trim_start_matches("sha256:");
+    let o = ct.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &hex[..8],
+        "echo",
+        "by-id",
+    ]);
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "by-id\n".into()),
+        "{}",
+        stderr(&o)
+    );
+    let v: Value = serde_json::from_str(&ct.ok(&["inspect", &hex[..8]])).unwrap();
+    assert_eq!(v["Digest"], digest);
+    ct.ok(&["rmi", &hex[..8]]);
+    assert_eq!(ct.ok(&["images", "-q"]), "", "{img} removed by id");
+}
+
+#[test]
+fn named_volumes_outlive_their_containers() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let run = |args: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend(args);
+        ct.out(&a)
+    };
+    let o = run(&["-v", "data:/data", &img, "sh", "-c", "echo kept > /data/f"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&[
+        "--mount",
+        "type=volume,source=data,target=/v,readonly",
+        &img,
+        "sh",
+        "-c",
+        "cat /v/f; touch /v/g",
+    ]);
+    assert_eq!(stdout(&o), "kept\n", "{}", stderr(&o));
+    assert_ne!(o.status.code(), Some(0), "readonly: touch failed");
+    assert_eq!(ct.ok(&["volume", "ls"]), "data\n");
+    let v: Value = serde_json::from_str(&ct.ok(&["volume", "inspect", "data"])).unwrap();
+    assert_eq!(
+        v["Mountpoint"],
+        ct.root.join("volumes/data/_data").to_str().unwrap()
+    );
+
+    // --mount tmpfs and bind.
+    let host = ct.dir.path().join("hostdir");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("h"), "from-host\n").unwrap();
+    let bind = format!("type=bind,source={},target=/h", host.display());
+    let o = run(&[
+        "--mount",
+        "type=tmpfs,target=/scratch",
+        "--mount",
+        &bind,
+        &img,
+        "sh",
+        "-c",
+        "grep ' /scratch ' /proc/mounts | cut -d' ' -f3; cat /h/h",
+    ]);
+    assert_eq!(stdout(&o), "tmpfs\nfrom-host\n", "{}", stderr(&o));
+
+    // In use: rm refuses; once the container is gone, rm and prune work.
+    ct.ok(&[
+        "create",
+        "--name",
+        "user",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        &img,
+    ]);
+    let o = ct.out(&["volume", "rm", "data"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (Some(1), "ct: volume 'data' is in use by user\n".into())
+    );
+    assert_eq!(
+        ct.ok(&["volume", "prune"]),
+        "",
+        "prune keeps a volume in use"
+    );
+    ct.ok(&["rm", "user"]);
+    ct.ok(&["volume", "create", "spare"]);
+    assert_eq!(ct.ok(&["volume", "rm", "data"]), "data\n");
+    assert_eq!(ct.ok(&["volume", "prune"]), "spare\n");
+    assert_eq!(ct.ok(&["volume", "ls"]), "");
+}
+
+#[test]
+fn import_reads_every_archive_format_and_a_file_is_never_a_reference() {
+    let ct = Ct::new();
+    let d = ct.dir.path();
+    let tar = busybox_layer();
+    fs::write(d.join("r.tar"), &tar).unwrap();
+    let sh = |cmd: &str| {
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+    };
+    sh("xz -k r.tar && bzip2 -k r.tar && gzip -k r.tar && mkdir root && tar -C root -xf r.tar && cd root && zip -qry ../r.zip .");
+    for f in ["r.tar.xz", "r.tar.bz2", "r.zip"] {
+        let tag = format!("localhost/{}:1", f.replace('.', "-"));
+        let o = ct.out(&["import", d.join(f).to_str().unwrap(), &tag]);
+        assert_eq!(o.status.code(), Some(0), "{f}: {}", stderr(&o));
+        assert!(
+            stdout(&o).starts_with(&format!("{tag}@sha256:")),
+            "{}",
+            stdout(&o)
+        );
+        let o = ct.out(&["run", "--rm", "--network", "none", &tag, "echo", f]);
+        assert_eq!(stdout(&o), format!("{f}\n"), "{}", stderr(&o));
+    }
+    // stdin, untagged: named after its id.
+    let o = with_stdin_bytes(
+        &ct,
+        &["import", "-"],
+        &fs::read(d.join("r.tar.gz")).unwrap(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("localhost/import:"),
+        "{}",
+        stdout(&o)
+    );
+    // A file's path is never sent to a registry, even in a format ct-pull cannot read.
+    let o = ct.out(&["import", "missing.tar.xz", "x:1"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (Some(1), "ct: import: no file 'missing.tar.xz'\n".into())
+    );
+    let o = ct
+        .program(ct_tests::bins::bin("ct-pull").to_str().unwrap(), 60)
+        .args(["--tag", "x:1", d.join("r.tar.xz").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("a xz file: ct-pull imports tar"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn with_stdin_bytes(ct: &Ct, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut c = ct.cmd(args);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut w = child.stdin.take().unwrap();
+    let _ = w.write_all(input);
+    drop(w);
+    child.wait_with_output().unwrap()
+}
