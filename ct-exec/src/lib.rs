@@ -19,6 +19,7 @@ pub mod capabilities;
 pub mod cgroup;
 pub mod child;
 pub mod cloned_binary;
+pub mod console;
 pub mod credentials;
 pub mod devices;
 pub mod exec;

@@ -495,3 +495,135 @@ fn with_stdin_bytes(ct: &Ct, args: &[&str], input: &[u8]) -> std::process::Outpu
     drop(w);
     child.wait_with_output().unwrap()
 }
+
+/// A tmux server of its own (socket in the test's dir), killed when dropped: a real terminal
+/// for `ct -t`, with keys typed into it and its screen read back.
+struct Tmux {
+    sock: std::path::PathBuf,
+}
+
+impl Tmux {
+    /// Start `ct ARGS…` (with this world's environment) in a new 100x30 window; when it ends,
+    /// the window shows `EXIT=<status>` and stays open.
+    fn start(ct: &Ct, args: &[&str]) -> Tmux {
+        let sock = ct.dir.path().join(format!("tmux-{}", args.len()));
+        let c = ct.cmd(&[]);
+        let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut line = String::from("env");
+        for (k, v) in c.get_envs() {
+            if let Some(v) = v {
+                line += &format!(
+                    " {}",
+                    q(&format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+                );
+            }
+        }
+        line += &format!(" {}", ct_env::script().display());
+        for a in args {
+            line += &format!(" {}", q(a));
+        }
+        line += "; echo EXIT=$?; sleep 60";
+        let o = std::process::Command::new("tmux")
+            .args([
+                "-S",
+                sock.to_str().unwrap(),
+                "new-session",
+                "-d",
+                "-x",
+                "100",
+                "-y",
+                "30",
+            ])
+            .arg(line)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "tmux: {}", stderr(&o));
+        Tmux { sock }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let o = std::process::Command::new("tmux")
+            .args(["-S", self.sock.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        stdout(&o)
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    /// The screen once it shows `what` (bounded: 30 s).
+    fn wait_for(&self, what: &str) -> String {
+        wait_for(30, || {
+            let s = self.screen();
+            s.contains(what).then_some(s)
+        })
+        .unwrap_or_else(|| panic!("no {what:?} on the screen:\n{}", self.screen()))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+#[test]
+fn a_tty_is_the_containers_own_pts_with_a_term() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let t = Tmux::start(
+        &ct,
+        &[
+            "run",
+            "-t",
+            "--rm",
+            "--network",
+            "none",
+            &img,
+            "sh",
+            "-c",
+            "tty; echo TERM=$TERM; echo ctty=$(cut -d' ' -f7 /proc/self/stat)",
+        ],
+    );
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("/dev/pts/0\nTERM=xterm\n"), "{s}");
+    // The controlling terminal (stat's tty_nr, as ps reads it) is pts 0: major 136, minor 0.
+    assert!(s.contains("ctty=34816\n"), "{s}");
+    assert!(s.contains("EXIT=0"), "{s}");
+    drop(t);
+
+    // A full-screen program with -it: top draws, takes a key, and exits 0.
+    let t = Tmux::start(
+        &ct,
+        &["run", "-it", "--rm", "--network", "none", &img, "top"],
+    );
+    t.wait_for("Mem:");
+    t.tmux(&["send-keys", "q"]);
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("EXIT=0"), "{s}");
+    drop(t);
+
+    // exec -it: a terminal of the container's devpts too.
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "x",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let t = Tmux::start(&ct, &["exec", "-it", "x", "sh"]);
+    t.tmux(&["send-keys", "tty; echo T=$TERM; exit 4", "Enter"]);
+    let s = t.wait_for("EXIT=");
+    assert!(
+        s.contains("\n/dev/pts/0\r\n") || s.contains("\n/dev/pts/0\n"),
+        "{s}"
+    );
+    assert!(s.contains("T=xterm") && s.contains("EXIT=4"), "{s}");
+}

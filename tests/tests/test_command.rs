@@ -94,6 +94,10 @@ const NEEDED: &[(&str, &str)] = &[
     ("/sbin/mkfs.ext4", "e2fsprogs"),
     ("/usr/bin/gcc", "gcc"),
     ("/usr/include/stdio.h", "libc6-dev"),
+    ("/usr/bin/bsdtar", "libarchive-tools"),
+    ("/usr/bin/xz", "xz-utils"),
+    ("/bin/bzip2", "bzip2"),
+    ("/usr/bin/zip", "zip"),
 ];
 
 #[test]
