@@ -627,3 +627,147 @@ fn a_tty_is_the_containers_own_pts_with_a_term() {
     );
     assert!(s.contains("T=xterm") && s.contains("EXIT=4"), "{s}");
 }
+
+#[test]
+fn run_flags_for_the_config_reach_the_container() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let run = |flags: &[&str], script: &str| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend(flags);
+        a.extend([img.as_str(), "sh", "-c", script]);
+        let o = ct.out(&a);
+        assert_eq!(o.status.code(), Some(0), "{flags:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let o = ct.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "echo",
+        &img,
+        "from",
+        "entrypoint",
+    ]);
+    assert_eq!(stdout(&o), "from entrypoint\n", "{}", stderr(&o));
+    assert_eq!(
+        run(
+            &["--cap-drop", "ALL", "--cap-add", "net_raw"],
+            "grep CapEff /proc/self/status"
+        ),
+        "CapEff:\t0000000000002000\n"
+    );
+    // --privileged: every capability ct has itself, no seccomp filter.
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = status.lines().find(|l| l.starts_with("CapBnd:")).unwrap();
+    let full = run(
+        &["--privileged"],
+        "grep -E 'CapEff|Seccomp:' /proc/self/status",
+    );
+    assert_eq!(
+        full,
+        format!("CapEff:{}\nSeccomp:\t0\n", &bnd["CapBnd:".len()..])
+    );
+    assert_eq!(
+        run(
+            &["--security-opt", "seccomp=unconfined"],
+            "grep Seccomp: /proc/self/status"
+        ),
+        "Seccomp:\t0\n"
+    );
+    assert_eq!(
+        run(&["--read-only"], "touch /x 2>/dev/null || echo ro"),
+        "ro\n"
+    );
+    assert_eq!(
+        run(&["--ulimit", "nofile=100:200"], "ulimit -n; ulimit -Hn"),
+        "100\n200\n"
+    );
+    assert_eq!(
+        run(
+            &["--sysctl", "net.ipv4.ip_forward=1"],
+            "cat /proc/sys/net/ipv4/ip_forward"
+        ),
+        "1\n"
+    );
+    assert_eq!(run(&["--group-add", "1234"], "id -G"), "0 1234\n");
+    assert!(run(&["--shm-size", "1m"], "grep ' /dev/shm ' /proc/mounts").contains("size=1024k"));
+    assert_eq!(
+        run(&["--pid", "host"], "cat /proc/1/comm"),
+        fs::read_to_string("/proc/1/comm").unwrap()
+    );
+    let etc = run(
+        &["--add-host", "db.local:10.1.2.3", "--dns", "10.9.9.9"],
+        "grep db.local /etc/hosts; cat /etc/resolv.conf",
+    );
+    assert_eq!(etc, "10.1.2.3\tdb.local\nnameserver 10.9.9.9\n");
+    assert_eq!(
+        run(
+            &["--device", "/dev/null:/dev/mynull"],
+            "echo x > /dev/mynull && echo wrote"
+        ),
+        "wrote\n"
+    );
+    let env = ct.dir.path().join("env");
+    fs::write(&env, "# comment\nA=1\n\nB=two words\n").unwrap();
+    assert_eq!(
+        run(&["--env-file", env.to_str().unwrap()], "echo $A $B"),
+        "1 two words\n"
+    );
+    // Labels are annotations; --pull never does not pull.
+    ct.ok(&[
+        "create",
+        "--name",
+        "lab",
+        "-l",
+        "tier=web",
+        "--network",
+        "none",
+        &img,
+    ]);
+    let v: Value = serde_json::from_str(&ct.ok(&["inspect", "lab"])).unwrap();
+    assert_eq!(v["Config"]["annotations"]["tier"], "web");
+    let o = ct.out(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "localhost/absent:1",
+        "true",
+    ]);
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (
+            Some(125),
+            "ct: no image 'localhost/absent:1' (and --pull never)\n".into()
+        )
+    );
+}
+
+#[test]
+fn an_image_volume_belongs_to_the_images_user() {
+    let ct = Ct::new();
+    let img = image(
+        &ct,
+        "localhost/vol:1",
+        json!({"User": "nobody", "Volumes": {"/data": {}}}),
+    );
+    let o = ct.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "touch /data/f && stat -c %u:%g /data",
+    ]);
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "65534:65534\n".into()),
+        "{}",
+        stderr(&o)
+    );
+}
