@@ -5,7 +5,8 @@
 //! * Output: exactly one line on stdout for the next stage; everything for humans on stderr.
 //! * A closed pipe downstream is not an error: exit 0 quietly.
 //! * An empty pipe upstream (the stage before failed, and said why in its one line) ends
-//!   this stage quietly with 1: one failure is one message, not one per later stage.
+//!   this stage quietly, with the usage code of "no input given": one failure is one message,
+//!   not one per later stage.
 //! * Errors: ONE line, `TOOL: what failed: cause: cause`, then any `; hint: …`, at most
 //!   [`LINE_MAX`] bytes and with no control character in it ([`report`]); untrusted text in
 //!   it (a registry's answer, an image's config, a file name from a layer) is [`quote`]d.
@@ -56,7 +57,7 @@ pub fn input(arg: Option<String>, what: &'static str) -> Result<String, InputErr
         .read_line(&mut line)
         .map_err(|e| InputError::Read(what, e))?;
     if line.is_empty() && stdin_is_pipe() {
-        std::process::exit(EXIT_FAILURE);
+        std::process::exit(EXIT_USAGE);
     }
     let line = line.trim();
     if line.is_empty() {
