@@ -98,6 +98,7 @@ const NEEDED: &[(&str, &str)] = &[
     ("/usr/bin/xz", "xz-utils"),
     ("/bin/bzip2", "bzip2"),
     ("/usr/bin/zip", "zip"),
+    ("/usr/bin/podman", "podman"),
 ];
 
 #[test]
