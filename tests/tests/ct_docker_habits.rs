@@ -771,3 +771,87 @@ fn an_image_volume_belongs_to_the_images_user() {
         stderr(&o)
     );
 }
+
+#[test]
+fn the_other_commands_users_reach_for() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "w",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "rm /etc/group; echo hi > /etc/passwd; touch /new; exec sleep 60",
+    ]);
+    wait_for(10, || {
+        ct.ok(&["diff", "w"]).contains("A /new").then_some(())
+    });
+    let diff = ct.ok(&["diff", "w"]);
+    for want in ["A /new", "C /etc/passwd", "D /etc/group"] {
+        assert!(diff.lines().any(|l| l == want), "{want} in:\n{diff}");
+    }
+    let top = ct.ok(&["top", "w"]);
+    assert!(
+        top.lines().count() == 2 && top.contains("sleep 60"),
+        "{top}"
+    );
+    // pause freezes the container's cgroup, unpause thaws it.
+    assert_eq!(ct.ok(&["pause", "w"]), "w\n");
+    let fz = ct.cgroup_file("freezer", "w", "freezer.state");
+    assert_eq!(
+        wait_for(10, || (fs::read_to_string(&fz).ok()? == "FROZEN\n")
+            .then_some(())),
+        Some(())
+    );
+    assert_eq!(ct.ok(&["unpause", "w"]), "w\n");
+    assert_eq!(fs::read_to_string(&fz).unwrap(), "THAWED\n");
+    let stats = ct.ok(&["stats", "--no-stream", "w"]);
+    assert!(
+        stats.starts_with("== w\n") && stats.to_lowercase().contains("memory"),
+        "{stats}"
+    );
+    // export: the container's filesystem, its changes included.
+    let tar = ct.dir.path().join("w.tar");
+    ct.ok(&["export", "-o", tar.to_str().unwrap(), "w"]);
+    let list = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&tar)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&list).lines().any(|l| l == "./new"),
+        "{}",
+        stdout(&list)
+    );
+    // tag and save: podman/docker-readable archives, checked by skopeo reading them back.
+    ct.ok(&["tag", &img, "localhost/other:2"]);
+    assert_eq!(
+        ct.ok(&["images", "-q"]),
+        format!("{img}\nlocalhost/other:2\n")
+    );
+    for fmt in ["docker-archive", "oci-archive"] {
+        let out = ct.dir.path().join(format!("saved-{fmt}.tar"));
+        ct.ok(&[
+            "save",
+            "--format",
+            fmt,
+            "-o",
+            out.to_str().unwrap(),
+            "localhost/other:2",
+        ]);
+        let o = std::process::Command::new("skopeo")
+            .args(["inspect", &format!("{fmt}:{}", out.display())])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{fmt}: {}", stderr(&o));
+    }
+    assert!(ct.ok(&["version"]).contains("ct-exec "));
+    assert!(ct.ok(&["info"]).contains("Containers: 1 (running: 1)"));
+    assert!(ct.ok(&["system", "df"]).starts_with("TYPE"));
+    assert!(ct.ok(&["wait", "--help"]).starts_with("usage: ct"));
+}
