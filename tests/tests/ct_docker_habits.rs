@@ -855,3 +855,27 @@ fn the_other_commands_users_reach_for() {
     assert!(ct.ok(&["system", "df"]).starts_with("TYPE"));
     assert!(ct.ok(&["wait", "--help"]).starts_with("usage: ct"));
 }
+
+#[test]
+fn restart_policies_are_supervised_after_ct_exits() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    // on-failure:2: the first run and two restarts, then it stays stopped with its status.
+    ct.ok(&["run", "-d", "--restart", "on-failure:2", "--name", "f", "--network", "none", &img, "sh", "-c", "echo ran; exit 3"]);
+    let three = wait_for(30, || (ct.ok(&["logs", "f"]).matches("ran").count() == 3).then_some(()));
+    assert!(three.is_some(), "logs: {}", ct.ok(&["logs", "f"]));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(ct.ok(&["logs", "f"]).matches("ran").count(), 3, "no fourth run");
+    let st = state(&ct, "f");
+    assert_eq!((st["status"].as_str(), st["exitCode"].as_i64()), (Some("stopped"), Some(3)));
+    // always: a container that exits 0 comes back; ct stop ends that.
+    ct.ok(&["run", "-d", "--restart", "always", "--name", "a", "--network", "none", &img, "sh", "-c", "echo up; sleep 0.3"]);
+    assert!(wait_for(30, || (ct.ok(&["logs", "a"]).matches("up").count() >= 3).then_some(())).is_some());
+    ct.ok(&["stop", "a"]);
+    let n = ct.ok(&["logs", "a"]).matches("up").count();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(ct.ok(&["logs", "a"]).matches("up").count(), n, "stopped stays stopped");
+    // Bad policies are usage errors.
+    let o = ct.out(&["run", "-d", "--restart", "sometimes", &img]);
+    assert_eq!(o.status.code(), Some(2));
+}
