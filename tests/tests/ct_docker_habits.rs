@@ -879,3 +879,37 @@ fn restart_policies_are_supervised_after_ct_exits() {
     let o = ct.out(&["run", "-d", "--restart", "sometimes", &img]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Deletes a bridge when dropped (a named network's, should the test fail before rm).
+struct BridgeGuard(String);
+
+impl Drop for BridgeGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["link", "del", &self.0]).output();
+    }
+}
+
+#[test]
+fn named_networks_are_bridges_of_their_own() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let pid = std::process::id();
+    let subnet = format!("10.{}.{}.0/24", 180 + pid % 10, pid / 10 % 250);
+    assert_eq!(ct.ok(&["network", "create", "--subnet", &subnet, "backend"]), "backend\n");
+    let v: Value = serde_json::from_str(&ct.ok(&["network", "inspect", "backend"])).unwrap();
+    let _guard = BridgeGuard(v["Bridge"].as_str().unwrap().to_string());
+    ct.ok(&["run", "-d", "--name", "db", "--network", "backend", &img, "sleep", "60"]);
+    let o = ct.out(&["exec", "db", "ip", "-4", "-o", "addr", "show", "eth0"]);
+    let prefix = subnet.trim_end_matches("0/24");
+    assert!(stdout(&o).contains(&format!("inet {prefix}")), "{}{}", stdout(&o), stderr(&o));
+    let v: Value = serde_json::from_str(&ct.ok(&["network", "inspect", "backend"])).unwrap();
+    assert_eq!(v["Containers"], json!(["db"]));
+    assert!(ct.ok(&["network", "ls"]).starts_with("backend\t"));
+    let o = ct.out(&["network", "rm", "backend"]);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(1), "ct: network 'backend' is in use by db\n".into()));
+    ct.ok(&["rm", "-f", "db"]);
+    assert_eq!(ct.ok(&["network", "rm", "backend"]), "backend\n");
+    assert_eq!(ct.ok(&["network", "ls"]), "");
+    let o = ct.out(&["run", "--rm", "--network", "backend", &img, "true"]);
+    assert_eq!((o.status.code(), stderr(&o)), (Some(125), "ct: no network 'backend' (ct network create backend)\n".into()));
+}
