@@ -12,7 +12,11 @@ _ct() {
 		mapfile -t COMPREPLY < <(compgen -W "$(ls "$root/containers" 2>/dev/null)" -- "$cur") ;;
 	network)
 		if [ "$COMP_CWORD" -eq 2 ]; then mapfile -t COMPREPLY < <(compgen -W "create ls inspect rm" -- "$cur")
-		else mapfile -t COMPREPLY < <(compgen -W "$(cd "$root/networks" 2>/dev/null && ls | sed 's/\.json$//')" -- "$cur"); fi ;;
+		else
+			local nets=("$root"/networks/*.json)
+			nets=("${nets[@]##*/}")
+			mapfile -t COMPREPLY < <(compgen -W "${nets[*]%.json}" -- "$cur")
+		fi ;;
 	volume)
 		if [ "$COMP_CWORD" -eq 2 ]; then mapfile -t COMPREPLY < <(compgen -W "create ls inspect rm prune" -- "$cur")
 		else mapfile -t COMPREPLY < <(compgen -W "$(ls "$root/volumes" 2>/dev/null)" -- "$cur"); fi ;;

@@ -861,20 +861,63 @@ fn restart_policies_are_supervised_after_ct_exits() {
     let ct = Ct::new();
     let img = busybox(&ct);
     // on-failure:2: the first run and two restarts, then it stays stopped with its status.
-    ct.ok(&["run", "-d", "--restart", "on-failure:2", "--name", "f", "--network", "none", &img, "sh", "-c", "echo ran; exit 3"]);
-    let three = wait_for(30, || (ct.ok(&["logs", "f"]).matches("ran").count() == 3).then_some(()));
+    ct.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "on-failure:2",
+        "--name",
+        "f",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "echo ran; exit 3",
+    ]);
+    let three = wait_for(30, || {
+        (ct.ok(&["logs", "f"]).matches("ran").count() == 3).then_some(())
+    });
     assert!(three.is_some(), "logs: {}", ct.ok(&["logs", "f"]));
     std::thread::sleep(std::time::Duration::from_secs(2));
-    assert_eq!(ct.ok(&["logs", "f"]).matches("ran").count(), 3, "no fourth run");
+    assert_eq!(
+        ct.ok(&["logs", "f"]).matches("ran").count(),
+        3,
+        "no fourth run"
+    );
     let st = state(&ct, "f");
-    assert_eq!((st["status"].as_str(), st["exitCode"].as_i64()), (Some("stopped"), Some(3)));
+    assert_eq!(
+        (st["status"].as_str(), st["exitCode"].as_i64()),
+        (Some("stopped"), Some(3))
+    );
     // always: a container that exits 0 comes back; ct stop ends that.
-    ct.ok(&["run", "-d", "--restart", "always", "--name", "a", "--network", "none", &img, "sh", "-c", "echo up; sleep 0.3"]);
-    assert!(wait_for(30, || (ct.ok(&["logs", "a"]).matches("up").count() >= 3).then_some(())).is_some());
+    ct.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "--name",
+        "a",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "echo up; sleep 0.3",
+    ]);
+    assert!(
+        wait_for(30, || (ct.ok(&["logs", "a"]).matches("up").count() >= 3)
+            .then_some(()))
+        .is_some()
+    );
     ct.ok(&["stop", "a"]);
     let n = ct.ok(&["logs", "a"]).matches("up").count();
     std::thread::sleep(std::time::Duration::from_secs(2));
-    assert_eq!(ct.ok(&["logs", "a"]).matches("up").count(), n, "stopped stays stopped");
+    assert_eq!(
+        ct.ok(&["logs", "a"]).matches("up").count(),
+        n,
+        "stopped stays stopped"
+    );
     // Bad policies are usage errors.
     let o = ct.out(&["run", "-d", "--restart", "sometimes", &img]);
     assert_eq!(o.status.code(), Some(2));
@@ -885,7 +928,9 @@ struct BridgeGuard(String);
 
 impl Drop for BridgeGuard {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("ip").args(["link", "del", &self.0]).output();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .output();
     }
 }
 
@@ -895,21 +940,48 @@ fn named_networks_are_bridges_of_their_own() {
     let img = busybox(&ct);
     let pid = std::process::id();
     let subnet = format!("10.{}.{}.0/24", 180 + pid % 10, pid / 10 % 250);
-    assert_eq!(ct.ok(&["network", "create", "--subnet", &subnet, "backend"]), "backend\n");
+    assert_eq!(
+        ct.ok(&["network", "create", "--subnet", &subnet, "backend"]),
+        "backend\n"
+    );
     let v: Value = serde_json::from_str(&ct.ok(&["network", "inspect", "backend"])).unwrap();
     let _guard = BridgeGuard(v["Bridge"].as_str().unwrap().to_string());
-    ct.ok(&["run", "-d", "--name", "db", "--network", "backend", &img, "sleep", "60"]);
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "backend",
+        &img,
+        "sleep",
+        "60",
+    ]);
     let o = ct.out(&["exec", "db", "ip", "-4", "-o", "addr", "show", "eth0"]);
     let prefix = subnet.trim_end_matches("0/24");
-    assert!(stdout(&o).contains(&format!("inet {prefix}")), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("inet {prefix}")),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
     let v: Value = serde_json::from_str(&ct.ok(&["network", "inspect", "backend"])).unwrap();
     assert_eq!(v["Containers"], json!(["db"]));
     assert!(ct.ok(&["network", "ls"]).starts_with("backend\t"));
     let o = ct.out(&["network", "rm", "backend"]);
-    assert_eq!((o.status.code(), stderr(&o)), (Some(1), "ct: network 'backend' is in use by db\n".into()));
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (Some(1), "ct: network 'backend' is in use by db\n".into())
+    );
     ct.ok(&["rm", "-f", "db"]);
     assert_eq!(ct.ok(&["network", "rm", "backend"]), "backend\n");
     assert_eq!(ct.ok(&["network", "ls"]), "");
     let o = ct.out(&["run", "--rm", "--network", "backend", &img, "true"]);
-    assert_eq!((o.status.code(), stderr(&o)), (Some(125), "ct: no network 'backend' (ct network create backend)\n".into()));
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (
+            Some(125),
+            "ct: no network 'backend' (ct network create backend)\n".into()
+        )
+    );
 }
