@@ -4,7 +4,7 @@ _ct() {
 	[ "$cmd" = --dry-run ] && cmd=${COMP_WORDS[2]}
 	local root=${CT_ROOT:-/var/lib/ct}
 	if [ "$COMP_CWORD" -le 1 ] || { [ "${COMP_WORDS[1]}" = --dry-run ] && [ "$COMP_CWORD" -eq 2 ]; }; then
-		mapfile -t COMPREPLY < <(compgen -W "--dry-run run create pull images rmi import tag save ps stop start restart kill wait exec logs rm inspect top port stats pause unpause diff export volume network prune version info system help" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "--dry-run run create pull images rmi import tag save ps stop start restart kill wait exec logs rm inspect cp top port stats pause unpause diff export volume network prune version info system help" -- "$cur")
 		return
 	fi
 	case $cmd in

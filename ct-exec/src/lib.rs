@@ -20,6 +20,7 @@ pub mod cgroup;
 pub mod child;
 pub mod cloned_binary;
 pub mod console;
+pub mod copy_tar;
 pub mod credentials;
 pub mod devices;
 pub mod exec;
@@ -124,6 +125,8 @@ pub enum ExecError {
     Signal(String),
     #[error("container '{0}' is still running after the timeout")]
     WaitTimeout(String),
+    #[error(transparent)]
+    Copy(#[from] copy_tar::CopyError),
     #[error("cannot signal container '{id}'")]
     Kill {
         id: String,

@@ -99,6 +99,20 @@ enum Cmd {
         timeout: Option<f64>,
         id: String,
     },
+    /// Copy PATH out of a container's root filesystem as a tar on stdout (--out), or a tar on
+    /// stdin into DEST (--in); every path resolved inside the root (openat2 RESOLVE_IN_ROOT).
+    Cp {
+        id: String,
+        #[arg(
+            long,
+            value_name = "PATH",
+            conflicts_with = "into",
+            required_unless_present = "into"
+        )]
+        out: Option<String>,
+        #[arg(long = "in", value_name = "DEST")]
+        into: Option<String>,
+    },
     /// Remove a stopped container's state (with --force, kill it first; an unknown or
     /// half-created id is then not an error, as with runc).
     Delete {
@@ -196,7 +210,9 @@ fn main() {
     let cli = ct_layout::cli::parse::<Cli>("ct-exec");
     let store = Store::from_env();
     let verb = match cli.cmd {
-        Some(Cmd::Kill { .. } | Cmd::Delete { .. } | Cmd::Wait { .. }) => Verb::Lifecycle,
+        Some(Cmd::Kill { .. } | Cmd::Delete { .. } | Cmd::Wait { .. } | Cmd::Cp { .. }) => {
+            Verb::Lifecycle
+        }
         _ => Verb::Run,
     };
     // The verbs that enter a container first contain ct-exec itself (LISTEN_FDS: `run` only).
@@ -240,6 +256,20 @@ fn main() {
                 0
             })
         }
+        Some(Cmd::Cp { id, out, into }) => match ct_layout::bundle::Bundle::find(&store, &id) {
+            Err(e) => Err(e.into()),
+            Ok(b) => match (out, into) {
+                (Some(p), _) => {
+                    ct_exec::copy_tar::copy_out(&b.rootfs(), &p, std::io::stdout().lock())
+                }
+                (_, Some(d)) => {
+                    ct_exec::copy_tar::copy_in(&b.rootfs(), &d, std::io::stdin().lock())
+                }
+                _ => Ok(()),
+            }
+            .map(|_| 0)
+            .map_err(Into::into),
+        },
         Some(Cmd::Delete { force, id }) => {
             ct_exec::lifecycle::delete(&store, &id, force).map(|_| 0)
         }

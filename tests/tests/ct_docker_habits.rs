@@ -985,3 +985,117 @@ fn named_networks_are_bridges_of_their_own() {
         )
     );
 }
+
+#[test]
+fn cp_copies_both_ways_with_modes_and_never_through_the_containers_symlinks() {
+    use std::os::unix::fs::PermissionsExt;
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    // The container plants symlinks to host paths: /escape -> the host's dir, and /etc/shadowed
+    // -> /etc/hostname-of-host... resolved inside the container they point at its own files.
+    let host = ct.dir.path().join("host");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("secret"), "host secret\n").unwrap();
+    let plant = format!(
+        "mkdir -p /data && echo inside > /data/f && chmod 0640 /data/f && ln -s {} /escape && ln -s {}/secret /data/link && exec sleep 60",
+        host.display(),
+        host.display()
+    );
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        &plant,
+    ]);
+    wait_for(10, || {
+        ct.out(&["exec", "c", "test", "-L", "/data/link"])
+            .status
+            .success()
+            .then_some(())
+    });
+
+    // Out: a directory, its modes kept, the symlink copied as a symlink.
+    let out = ct.dir.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    ct.ok(&["cp", "c:/data", out.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(out.join("data/f")).unwrap(), "inside\n");
+    assert_eq!(
+        fs::metadata(out.join("data/f"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o640
+    );
+    assert!(fs::symlink_metadata(out.join("data/link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // A path through the container's symlink to the host resolves inside the container: the
+    // host's secret is never read.
+    let loot = ct.dir.path().join("loot");
+    fs::create_dir_all(&loot).unwrap();
+    let o = ct.out(&["cp", "c:/escape/secret", loot.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "copied a host file out through /escape"
+    );
+    assert!(
+        stderr(&o).starts_with("ct-exec: cannot copy '/escape/secret': "),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        fs::read_dir(&loot).unwrap().count(),
+        0,
+        "nothing of the host's came out"
+    );
+
+    // In: a file under a new name, its mode kept; writing through the container's symlinks
+    // never touches the host.
+    let f = ct.dir.path().join("tool.sh");
+    fs::write(&f, "#!/bin/sh\necho tool\n").unwrap();
+    fs::set_permissions(&f, fs::Permissions::from_mode(0o751)).unwrap();
+    ct.ok(&["cp", f.to_str().unwrap(), "c:/usr/local/bin/tool"]);
+    let o = ct.out(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        "stat -c %a /usr/local/bin/tool; /usr/local/bin/tool",
+    ]);
+    assert_eq!(stdout(&o), "751\ntool\n", "{}", stderr(&o));
+    let evil = ct.dir.path().join("secret");
+    fs::write(&evil, "overwritten\n").unwrap();
+    ct.ok(&["cp", evil.to_str().unwrap(), "c:/escape/"]);
+    ct.ok(&["cp", evil.to_str().unwrap(), "c:/data/link"]);
+    assert_eq!(
+        fs::read_to_string(host.join("secret")).unwrap(),
+        "host secret\n",
+        "host file untouched"
+    );
+    let o = ct.out(&["exec", "c", "cat", "/data/link"]);
+    assert_eq!(
+        stdout(&o),
+        "overwritten\n",
+        "the symlink itself was replaced"
+    );
+    // And with the container stopped (its rootfs mounted again for the copy).
+    ct.ok(&["stop", "-t", "0", "c"]);
+    ct.ok(&[
+        "cp",
+        "c:/usr/local/bin/tool",
+        out.join("tool-back").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        fs::read_to_string(out.join("tool-back")).unwrap(),
+        "#!/bin/sh\necho tool\n"
+    );
+}
