@@ -1099,3 +1099,45 @@ fn cp_copies_both_ways_with_modes_and_never_through_the_containers_symlinks() {
         "#!/bin/sh\necho tool\n"
     );
 }
+
+#[test]
+fn a_health_command_makes_a_container_healthy_or_unhealthy_in_ps() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "h",
+        "--network",
+        "none",
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let health = || state(&ct, "h")["Health"].as_str().unwrap_or("").to_string();
+    assert!(
+        wait_for(20, || (health() == "unhealthy").then_some(())).is_some(),
+        "{}",
+        health()
+    );
+    let ps = ct.ok(&["ps"]);
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with("h ") && l.contains("running (unhealthy)")),
+        "{ps}"
+    );
+    ct.ok(&["exec", "h", "touch", "/tmp/ok"]);
+    assert!(
+        wait_for(20, || (health() == "healthy").then_some(())).is_some(),
+        "{}",
+        health()
+    );
+    assert!(ct.ok(&["ps"]).contains("running (healthy)"));
+}
