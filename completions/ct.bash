@@ -4,13 +4,23 @@ _ct() {
 	[ "$cmd" = --dry-run ] && cmd=${COMP_WORDS[2]}
 	local root=${CT_ROOT:-/var/lib/ct}
 	if [ "$COMP_CWORD" -le 1 ] || { [ "${COMP_WORDS[1]}" = --dry-run ] && [ "$COMP_CWORD" -eq 2 ]; }; then
-		mapfile -t COMPREPLY < <(compgen -W "--dry-run run pull images rmi import ps stop start exec logs rm inspect prune help" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "--dry-run run create pull images rmi import tag save ps stop start restart kill wait exec logs rm inspect cp top port stats pause unpause diff export volume network prune version info system help" -- "$cur")
 		return
 	fi
 	case $cmd in
-	stop | start | exec | logs | rm | inspect)
+	stop | start | restart | kill | wait | exec | logs | rm | inspect | top | port | stats | pause | unpause | diff | export)
 		mapfile -t COMPREPLY < <(compgen -W "$(ls "$root/containers" 2>/dev/null)" -- "$cur") ;;
-	run | rmi)
+	network)
+		if [ "$COMP_CWORD" -eq 2 ]; then mapfile -t COMPREPLY < <(compgen -W "create ls inspect rm" -- "$cur")
+		else
+			local nets=("$root"/networks/*.json)
+			nets=("${nets[@]##*/}")
+			mapfile -t COMPREPLY < <(compgen -W "${nets[*]%.json}" -- "$cur")
+		fi ;;
+	volume)
+		if [ "$COMP_CWORD" -eq 2 ]; then mapfile -t COMPREPLY < <(compgen -W "create ls inspect rm prune" -- "$cur")
+		else mapfile -t COMPREPLY < <(compgen -W "$(ls "$root/volumes" 2>/dev/null)" -- "$cur"); fi ;;
+	run | create | rmi | tag | save)
 		mapfile -t COMPREPLY < <(compgen -W "$(ct-ls images -q 2>/dev/null)" -- "$cur") ;;
 	import)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;

@@ -8,8 +8,9 @@
 //!  4. cgroup namespace: `unshare(CLONE_NEWCGROUP)`, now that we are in our cgroup
 //!  5. slow path only: `fork` into the new pid/time namespace; the parent half exits
 //!  6. session: `setsid(2)`, always: the host's terminal, if fd 0 is one, is no controlling
-//!     terminal of the container (TIOCSTI into it fails); with `-t` the pty slave becomes the
-//!     controlling terminal and fds 0 1 2
+//!     terminal of the container (TIOCSTI into it fails); with `-t`, after step 9, a pty of
+//!     the container's own devpts becomes the controlling terminal and fds 0 1 2
+//!     ([`crate::console`])
 //!  7. hostname, domainname (uts namespace)
 //!  8. `oom_score_adj`
 //!  9. root filesystem: propagation, rootfs bind, the mounts list, devices, `/dev/console`,
@@ -163,7 +164,7 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
     }
 
     // 6.
-    new_session(&a.pty_slave)?;
+    new_session()?;
 
     // 7.
     if let Some(h) = &p.hostname {
@@ -195,6 +196,7 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
     } else {
         pivot_root::chroot(&p.rootfs).map_err(own)?;
     }
+    crate::console::attach(a.sock, &a.pty_slave, ns.mount)?;
 
     become_process(a)
 }
@@ -291,12 +293,9 @@ fn working_directory(cwd: &Path) -> std::io::Result<()> {
 }
 
 /// Step 6: a session of its own, so that no terminal of the host is its controlling
-/// terminal; with `-t`, the pty slave is.
-pub(crate) fn new_session(pty_slave: &Option<(RawFd, PathBuf)>) -> Step<()> {
+/// terminal; with `-t`, a pty becomes it once `/` is the container's ([`crate::console`]).
+pub(crate) fn new_session() -> Step<()> {
     rustix::process::setsid().map_err(|e| (125, format!("cannot start a new session: {e}")))?;
-    if let Some((slave, _)) = pty_slave {
-        crate::pty::attach(*slave).map_err(own)?;
-    }
     Ok(())
 }
 

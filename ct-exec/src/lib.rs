@@ -19,6 +19,8 @@ pub mod capabilities;
 pub mod cgroup;
 pub mod child;
 pub mod cloned_binary;
+pub mod console;
+pub mod copy_tar;
 pub mod credentials;
 pub mod devices;
 pub mod exec;
@@ -42,6 +44,7 @@ pub mod signals;
 pub mod sync_socket;
 pub mod sysctl;
 pub mod user_ns;
+pub mod wait;
 
 use std::io;
 use std::path::PathBuf;
@@ -120,6 +123,10 @@ pub enum ExecError {
     Containment(String),
     #[error("unknown signal '{0}'")]
     Signal(String),
+    #[error("container '{0}' is still running after the timeout")]
+    WaitTimeout(String),
+    #[error(transparent)]
+    Copy(#[from] copy_tar::CopyError),
     #[error("cannot signal container '{id}'")]
     Kill {
         id: String,

@@ -92,6 +92,27 @@ enum Cmd {
         #[arg(default_value = "TERM")]
         signal: String,
     },
+    /// Wait until a container has stopped and print its exit code (when recorded); with
+    /// --timeout, exit 1 if it still runs after SECS seconds.
+    Wait {
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+        id: String,
+    },
+    /// Copy PATH out of a container's root filesystem as a tar on stdout (--out), or a tar on
+    /// stdin into DEST (--in); every path resolved inside the root (openat2 RESOLVE_IN_ROOT).
+    Cp {
+        id: String,
+        #[arg(
+            long,
+            value_name = "PATH",
+            conflicts_with = "into",
+            required_unless_present = "into"
+        )]
+        out: Option<String>,
+        #[arg(long = "in", value_name = "DEST")]
+        into: Option<String>,
+    },
     /// Remove a stopped container's state (with --force, kill it first; an unknown or
     /// half-created id is then not an error, as with runc).
     Delete {
@@ -166,7 +187,16 @@ fn main() {
     // (ct_exec::cloned_binary). Decided on argv alone, before parsing it: the process that
     // re-executes does nothing else. contain() below checks again.
     let arg1 = std::env::args_os().nth(1);
-    let other = ["kill", "delete", "help", "--help", "-h", "--version", "-V"];
+    let other = [
+        "kill",
+        "delete",
+        "wait",
+        "help",
+        "--help",
+        "-h",
+        "--version",
+        "-V",
+    ];
     if !arg1
         .as_deref()
         .is_some_and(|v| other.iter().any(|o| v == *o))
@@ -180,7 +210,9 @@ fn main() {
     let cli = ct_layout::cli::parse::<Cli>("ct-exec");
     let store = Store::from_env();
     let verb = match cli.cmd {
-        Some(Cmd::Kill { .. } | Cmd::Delete { .. }) => Verb::Lifecycle,
+        Some(Cmd::Kill { .. } | Cmd::Delete { .. } | Cmd::Wait { .. } | Cmd::Cp { .. }) => {
+            Verb::Lifecycle
+        }
         _ => Verb::Run,
     };
     // The verbs that enter a container first contain ct-exec itself (LISTEN_FDS: `run` only).
@@ -215,6 +247,29 @@ fn main() {
             };
             ct_exec::nsenter::exec(&store, &opts)
         }
+        Some(Cmd::Wait { timeout, id }) => {
+            let t = timeout.map(|s| std::time::Duration::from_secs_f64(s.clamp(0.0, 1e9)));
+            ct_exec::wait::wait(&store, &id, t).map(|code| {
+                if let Some(c) = code {
+                    ct_layout::pipe::emit(c);
+                }
+                0
+            })
+        }
+        Some(Cmd::Cp { id, out, into }) => match ct_layout::bundle::Bundle::find(&store, &id) {
+            Err(e) => Err(e.into()),
+            Ok(b) => match (out, into) {
+                (Some(p), _) => {
+                    ct_exec::copy_tar::copy_out(&b.rootfs(), &p, std::io::stdout().lock())
+                }
+                (_, Some(d)) => {
+                    ct_exec::copy_tar::copy_in(&b.rootfs(), &d, std::io::stdin().lock())
+                }
+                _ => Ok(()),
+            }
+            .map(|_| 0)
+            .map_err(Into::into),
+        },
         Some(Cmd::Delete { force, id }) => {
             ct_exec::lifecycle::delete(&store, &id, force).map(|_| 0)
         }

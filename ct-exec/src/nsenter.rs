@@ -245,7 +245,8 @@ fn enter_steps(
         }
     }
     // 7.
-    child::new_session(&io.pty_slave)?;
+    child::new_session()?;
+    crate::console::attach(io.sock, &io.pty_slave, false)?;
     if let Some(adj) = plan.oom_score_adj {
         crate::procfs::write("self/oom_score_adj", adj.to_string().as_bytes())
             .map_err(|e| (125, format!("cannot set oomScoreAdj {adj}: {e}")))?;

@@ -496,7 +496,7 @@ pub(crate) fn start(
         }) {}
     }
     drop(csock);
-    let master = pty.map(|p| p.master);
+    let mut master = pty.map(|p| p.master);
 
     let mut container = pid;
     let mut sfd = sfd;
@@ -510,9 +510,16 @@ pub(crate) fn start(
             }
             return Err(e);
         }
-        let msg = sync_socket::recv(psock.as_raw_fd()).map_err(spawn_err("handshake"))?;
+        let (msg, fd) = crate::console::recv(psock.as_raw_fd()).map_err(spawn_err("handshake"))?;
         match msg.first() {
             None => break,
+            // The container's own terminal (crate::console) replaces the host pty.
+            Some(b'T') => {
+                if let (Some(new), Some(old)) = (fd, &master) {
+                    crate::console::copy_size(old, &new);
+                    master = Some(new);
+                }
+            }
             Some(b'R') => {
                 let r = place(pid);
                 if let Err(e) = r {

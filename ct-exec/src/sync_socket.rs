@@ -7,6 +7,8 @@
 //!   places the child in its cgroup;
 //! * parent → child `G`: go on;
 //! * child → parent `P<pid>`: on the slow path, the host pid of the forked container process;
+//! * child → parent `T` with an fd (`SCM_RIGHTS`): the master of the container's own terminal
+//!   (`-t`, [`crate::console`]);
 //! * child → parent `E<code> <message>`: setup failed; ct-exec prints the message and exits
 //!   with the code (125, or 126/127 for exec failures);
 //! * end of file: `execve` succeeded.

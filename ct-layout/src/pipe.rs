@@ -4,6 +4,9 @@
 //!   (`ct-pull alpine | ct-unpack`). A terminal on stdin with no argument is a usage error.
 //! * Output: exactly one line on stdout for the next stage; everything for humans on stderr.
 //! * A closed pipe downstream is not an error: exit 0 quietly.
+//! * An empty pipe upstream (the stage before failed, and said why in its one line) ends
+//!   this stage quietly, with the usage code of "no input given": one failure is one message,
+//!   not one per later stage.
 //! * Errors: ONE line, `TOOL: what failed: cause: cause`, then any `; hint: …`, at most
 //!   [`LINE_MAX`] bytes and with no control character in it ([`report`]); untrusted text in
 //!   it (a registry's answer, an image's config, a file name from a layer) is [`quote`]d.
@@ -53,11 +56,20 @@ pub fn input(arg: Option<String>, what: &'static str) -> Result<String, InputErr
         .lock()
         .read_line(&mut line)
         .map_err(|e| InputError::Read(what, e))?;
+    if line.is_empty() && stdin_is_pipe() {
+        std::process::exit(EXIT_USAGE);
+    }
     let line = line.trim();
     if line.is_empty() {
         return Err(InputError::Missing(what));
     }
     Ok(line.to_string())
+}
+
+/// Stdin is a pipe (fstat: a FIFO), as between two stages, not a file or /dev/null.
+fn stdin_is_pipe() -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata("/proc/self/fd/0").is_ok_and(|m| m.file_type().is_fifo())
 }
 
 /// Print the one line for the next stage. If the reader has gone away, exit 0 quietly.

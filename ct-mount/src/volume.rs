@@ -17,7 +17,8 @@
 //! `VOLUME` became one, and anyone may have edited the file): a destination must stay inside
 //! the container's root and not be `/`; a bind source inside `$CT_ROOT` must be one of this
 //! bundle's `volumes/NAME` directories or ct-net's `hosts`/`hostname`/`resolv.conf` files in
-//! it — opened with `openat2(2)`
+//! it, or a named volume `$CT_ROOT/volumes/NAME/_data` (ct's `-v NAME:/path`) — opened with
+//! `openat2(2)`
 //! `RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS` from the bundle directory, so a symlink or `..`
 //! cannot turn it into the bundle itself, its `config.json`, or another container.
 
@@ -297,6 +298,24 @@ pub fn check_mounts(
             src: src.clone(),
             why,
         };
+        // A named volume of ct's: $CT_ROOT/volumes/NAME/_data, a real directory there.
+        let named = lex
+            .strip_prefix(&root_lex)
+            .or_else(|_| lex.strip_prefix(&root_real))
+            .ok()
+            .filter(|r| {
+                matches!(r.components().collect::<Vec<_>>().as_slice(),
+                    [Component::Normal(v), Component::Normal(_), Component::Normal(d)]
+                        if *v == "volumes" && *d == "_data")
+            });
+        if let Some(rel) = named {
+            let f = open_beneath(store_root, rel, true)
+                .map_err(|_| err("a named volume must be a directory, not a symlink"))?;
+            if !f.metadata().is_ok_and(|m| m.is_dir()) || real != root_real.join(rel) {
+                return Err(err("a named volume must be a directory, not a symlink"));
+            }
+            continue;
+        }
         let rel = lex
             .strip_prefix(&bundle_lex)
             .or_else(|_| lex.strip_prefix(&bundle_real))

@@ -121,6 +121,23 @@ pub fn import(
                 .flatten()
                 .any(|t| t.parse::<Reference>().is_ok_and(|r| r == *w))
         }),
+        None if entries.len() > 1 => {
+            let tags: Vec<String> = entries
+                .iter()
+                .map(|e| match e.repo_tags.as_deref() {
+                    Some([t, ..]) => t.clone(),
+                    _ => e.config.clone(),
+                })
+                .collect();
+            return Err(PullError::Archive {
+                path: file.to_path_buf(),
+                detail: format!(
+                    "holds {} images, name one with docker-archive:FILE:REF (it has: {})",
+                    entries.len(),
+                    tags.join(", ")
+                ),
+            });
+        }
         None => entries.first(),
     }
     .ok_or_else(|| PullError::Archive {

@@ -88,7 +88,24 @@ fn path_and_name(s: &str) -> (PathBuf, Option<String>) {
     }
 }
 
-const TARBALL_SUFFIXES: &[&str] = &[".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd"];
+/// Names of archive files: those ct-pull reads, and those it names as unreadable (xz, bzip2,
+/// zip) instead of asking a registry for them.
+const ARCHIVE_SUFFIXES: &[&str] = &[
+    ".tar",
+    ".tar.gz",
+    ".tgz",
+    ".tar.zst",
+    ".tar.zstd",
+    ".tar.xz",
+    ".txz",
+    ".tar.bz2",
+    ".tbz2",
+    ".zip",
+    ".gz",
+    ".zst",
+    ".xz",
+    ".bz2",
+];
 
 impl Source {
     /// Read the argument: a transport prefix, an existing tarball path, else a reference.
@@ -108,7 +125,11 @@ impl Source {
         if let Some(rest) = s.strip_prefix("docker://") {
             return Ok(Source::Registry(rest.parse()?));
         }
-        if TARBALL_SUFFIXES.iter().any(|x| s.ends_with(x)) && Path::new(s).is_file() {
+        // A file is never a registry reference: one with an archive's suffix, or named by a
+        // path (`./x`, `/x`), is a root filesystem to import (its format decides the rest).
+        let path_like = s.starts_with('/') || s.starts_with("./") || s.starts_with("../");
+        if (path_like || ARCHIVE_SUFFIXES.iter().any(|x| s.ends_with(x))) && Path::new(s).is_file()
+        {
             return Ok(Source::Tarball(PathBuf::from(s)));
         }
         Ok(Source::Registry(s.parse()?))

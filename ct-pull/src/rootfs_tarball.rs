@@ -1,5 +1,6 @@
 //! Importing a plain root-filesystem tarball (`.tar`, `.tar.gz`/`.tgz`, `.tar.zst`) as a
-//! one-layer image, the way `docker import` does:
+//! one-layer image, the way `docker import` does (xz, bzip2 and zip files are named and
+//! refused: no runtime reads such a layer; `ct import` converts them to tar with bsdtar):
 //!
 //! 1. the file, as it is, becomes the layer blob (media type from its magic number);
 //! 2. its `diff_id` is the sha256 of the decompressed tar stream (which also proves it
@@ -23,6 +24,26 @@ use crate::manifest;
 use crate::platform::Platform;
 use crate::verified_blob::store_reader;
 use crate::{descriptor, hold_off_gc, name_image, parse_tag, Options};
+
+/// xz (FD 37 7A 58 5A 00), bzip2 (`BZh`) and zip (`PK\x03\x04`) are no layer formats: name
+/// the format instead of calling the file "not a tar" (`ct import` converts them).
+fn refuse_foreign_format(path: &Path) -> Result<(), PullError> {
+    let mut head = [0u8; 6];
+    let mut f = File::open(path).map_err(io_err("open", path))?;
+    let n = f.read(&mut head).map_err(io_err("read", path))?;
+    let format = match &head[..n] {
+        [0xfd, b'7', b'z', b'X', b'Z', 0] => "xz",
+        [b'B', b'Z', b'h', ..] => "bzip2",
+        [b'P', b'K', 3, 4, ..] => "zip",
+        _ => return Ok(()),
+    };
+    Err(PullError::Archive {
+        path: path.to_path_buf(),
+        detail: format!(
+            "a {format} file: ct-pull imports tar, tar+gzip and tar+zstd root filesystems (`ct import` converts {format})"
+        ),
+    })
+}
 
 /// The sha256 of the decompressed stream, checking that it is a tar.
 fn diff_id(path: &Path, comp: Compression) -> Result<Digest, PullError> {
@@ -84,6 +105,7 @@ pub fn import(
         return Err(PullError::NeedTag(file.display().to_string()));
     };
     let target = parse_tag(tag)?;
+    refuse_foreign_format(file)?;
     let comp = sniff_file(file)?;
     let diff = diff_id(file, comp)?;
     let f = File::open(file).map_err(io_err("open", file))?;

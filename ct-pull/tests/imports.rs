@@ -201,3 +201,53 @@ fn imports_rootfs_tarballs_as_one_layer_images() {
     assert!(e.contains("not a tar archive"), "{e}");
     assert_eq!(check_store(&env).len(), 3);
 }
+
+#[test]
+fn a_docker_archive_of_several_images_needs_a_reference_and_lists_them() {
+    // `docker save a:1 b:2`: two entries in manifest.json. Without :REF, which one is meant?
+    let layer = busybox_layer();
+    let diff = Digest::of(&layer);
+    let config = serde_json::json!({
+        "architecture": host_arch(), "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff.to_string()]},
+    });
+    let cb = serde_json::to_vec(&config).unwrap();
+    let cd = Digest::of(&cb);
+    let entry = |tag: &str| {
+        serde_json::json!({
+            "Config": format!("{}.json", cd.hex()),
+            "RepoTags": [tag],
+            "Layers": [format!("{}/layer.tar", diff.hex())],
+        })
+    };
+    let manifest = serde_json::json!([entry("first:1"), entry("second:2")]);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, path, data).unwrap();
+    };
+    add(&format!("{}/layer.tar", diff.hex()), &layer);
+    add(&format!("{}.json", cd.hex()), &cb);
+    add("manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("two.tar");
+    std::fs::write(&file, b.into_inner().unwrap()).unwrap();
+    let env = Env::new();
+    let src = format!("docker-archive:{}", file.display());
+    let e = failure(&env.run(&[&src]), 1);
+    assert!(
+        e.contains(
+            "holds 2 images, name one with docker-archive:FILE:REF (it has: first:1, second:2)"
+        ),
+        "{e}"
+    );
+    let line = env.pull(&[&format!("{src}:second:2")]);
+    assert!(
+        line.starts_with("docker.io/library/second:2@sha256:"),
+        "{line}"
+    );
+}

@@ -309,7 +309,8 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         seccomp,
     )?;
     // Image volumes get a directory of their own with the owner and mode the image gives that
-    // path (its content is not copied: the conversion spec leaves seeding optional).
+    // path, or, where the image has none, owned by the container's user (its content is not
+    // copied: the conversion spec leaves seeding optional).
     let layer_dirs: Vec<PathBuf> = image
         .layers
         .iter()
@@ -342,6 +343,11 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
                 .map_err(io_err("chown", &d))?;
             fs::set_permissions(&d, fs::Permissions::from_mode(m.mode() & 0o7777))
                 .map_err(io_err("chmod", &d))?;
+        } else {
+            // Not in the image: the container's user owns it, so `USER app` + `VOLUME /data`
+            // can write there (as podman does).
+            std::os::unix::fs::chown(&d, Some(user.uid), Some(user.gid))
+                .map_err(io_err("chown", &d))?;
         }
     }
     // The staged bundle is invisible until renamed, so its files need no temp+rename of their

@@ -292,7 +292,7 @@ fn rows() -> Vec<(&'static str, Vec<&'static str>, i32, Says)> {
             "ct",
             vec!["stop", "--bogus"],
             2,
-            Line("ct: unknown flag '--bogus'"),
+            Line("ct: stop: unknown flag '--bogus'"),
         ),
         (
             "ct",

@@ -31,5 +31,5 @@ fn run_a_rootfs_archive_with_a_command() {
 
     let o = ct.out(&["import", "/nonexistent.tar", "x:1"]);
     assert!(matches!(o.status.code(), Some(1 | 2)), "{o:?}");
-    assert!(stderr(&o).starts_with("ct-pull: "), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "ct: import: no file '/nonexistent.tar'\n");
 }

@@ -109,7 +109,7 @@ fn interactive_shell_through_a_pty() {
         .unwrap();
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(5), "{out}{}", stderr(&o));
-    assert!(out.contains("/dev/console\r\n42\r\n"), "{out}");
+    assert!(out.contains("/dev/pts/0\r\n42\r\n"), "{out}");
     assert!(ct.containers().is_empty());
 }
 

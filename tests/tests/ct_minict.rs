@@ -103,7 +103,7 @@ fn ps_lists_running_and_exited_containers() {
         "{table}"
     );
     assert!(done.contains(&r) && done.contains(" true "), "{table}");
-    // start without -a: detached, its output in the log.
+    // start without -a: detached, its output in the log, after the first run's.
     ct.ok(&["stop", "-t", "1", "up"]);
     assert_eq!(ct.ok(&["ps", "-q"]), "");
     let o = ct.out(&[
@@ -121,7 +121,7 @@ fn ps_lists_running_and_exited_containers() {
     assert_eq!(ct.ok(&["start", "talk"]), "talk\n");
     let said = ct_env::wait_for(10, || {
         let l = ct.ok(&["logs", "talk"]);
-        (l == "said\n").then_some(l)
+        (l == "said\nsaid\n").then_some(l)
     });
     assert!(said.is_some(), "ct logs talk");
     // logs -f follows a running container until it exits.
@@ -169,7 +169,8 @@ fn dry_run_prints_the_pipeline_and_runs_nothing() {
         out,
         "bundle=$(ct-pull example.com/app:1 | ct-unpack --name web -e A=1 -- echo hi\\ there | \
          ct-mount -v /srv:/data:ro | ct-net --network bridge -p 8080:80 | \
-         ct-cgroup --memory 64m --cpus 0.5)\nct-exec \"$bundle\"\n"
+         ct-cgroup --memory 64m --cpus 0.5)\n{ ct-exec \"$bundle\" </dev/null 2>&1 >&3 | \
+         tee -i -a \"$bundle\"/container.log >&2; } 3>&1 | tee -i -a \"$bundle\"/container.log\n"
     );
     assert!(!ct.root.join("containers").exists());
     assert!(!ct.root.join("images").exists());

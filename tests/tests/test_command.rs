@@ -101,6 +101,10 @@ const NEEDED: &[(&str, &str)] = &[
         "/usr/share/gocode/src/github.com/containernetworking/cni/libcni/api.go",
         "golang-github-appc-cni-dev",
     ),
+    ("/usr/bin/bsdtar", "libarchive-tools"),
+    ("/usr/bin/xz", "xz-utils"),
+    ("/bin/bzip2", "bzip2"),
+    ("/usr/bin/zip", "zip"),
 ];
 
 #[test]

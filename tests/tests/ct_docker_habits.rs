@@ -1,0 +1,1143 @@
+//! What docker users expect of `ct`, one behaviour per test (issue 18), through the real `ct`
+//! script and stages, with fixture images built here: stdin only with `-i`; docker's option
+//! grammar; `stop` with the image's STOPSIGNAL and an exact `-t`; logs of every run; `exec`
+//! without a command, `-d`, into a stopped container; `rm` of a running container; one error
+//! per failure; images by id; imports of every archive format; named volumes and `--mount`.
+
+mod ct_env;
+
+use std::fs;
+use std::io::Write;
+use std::process::Stdio;
+
+use ct_env::{stderr, stdout, wait_for, Ct};
+use ct_layout::image_layout::ImageLayout;
+use ct_tests::image::{busybox_layer, Compression, Image};
+use serde_json::{json, Value};
+
+/// A busybox image with `config` (Cmd, StopSignal, User, Volumes…) in the store as `name`.
+fn image(ct: &Ct, name: &str, config: Value) -> String {
+    let dir = ct
+        .dir
+        .path()
+        .join(format!("layout-{}", name.replace(['/', ':'], "_")));
+    let mut c = json!({"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["/bin/sh"]});
+    for (k, v) in config.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    Image::new()
+        .layer(busybox_layer(), Compression::Gzip)
+        .config(c)
+        .write(&ImageLayout::at(&dir), "fixture");
+    let src = format!("oci:{}:fixture", dir.display());
+    ct.ok(&["pull", "--tag", name, &src]);
+    name.to_string()
+}
+
+fn busybox(ct: &Ct) -> String {
+    image(ct, "localhost/habits:1", json!({}))
+}
+
+/// `ct ARGS…` with `input` on its stdin (a pipe).
+fn with_stdin(ct: &Ct, args: &[&str], input: &str) -> std::process::Output {
+    let mut c = ct.cmd(args);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut w = child.stdin.take().unwrap();
+    let _ = w.write_all(input.as_bytes());
+    drop(w);
+    child.wait_with_output().unwrap()
+}
+
+fn state(ct: &Ct, id: &str) -> Value {
+    let o = ct.ok(&["inspect", id]);
+    serde_json::from_str::<Value>(&o).unwrap()["State"].clone()
+}
+
+#[test]
+fn stdin_reaches_the_container_only_with_dash_i() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let o = with_stdin(
+        &ct,
+        &["run", "--rm", "--network", "none", &img, "cat"],
+        "hi\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "",
+        "without -i the container's stdin is /dev/null"
+    );
+    let o = with_stdin(
+        &ct,
+        &["run", "--rm", "-i", "--network", "none", &img, "cat"],
+        "hi\n",
+    );
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "hi\n".into()),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn options_parse_like_dockers() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    // --flag=value, --bool=true, a glued short value, and -- before the image.
+    let o = ct.out(&[
+        "run",
+        "--rm=true",
+        "--network=none",
+        "-eGREETING=hi",
+        "-w=/tmp",
+        "--",
+        &img,
+        "sh",
+        "-c",
+        "echo $GREETING; pwd",
+    ]);
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "hi\n/tmp\n".into()),
+        "{}",
+        stderr(&o)
+    );
+    assert!(ct.containers().is_empty(), "--rm=true removed it");
+    // --rm=false keeps it; combined short flags (-di: detached, with stdin).
+    let o = ct.out(&[
+        "run",
+        "--rm=false",
+        "--name",
+        "kept",
+        "--network",
+        "none",
+        &img,
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(ct.containers(), vec!["kept"]);
+    let o = ct.out(&[
+        "run",
+        "-di",
+        "--name",
+        "bg",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(state(&ct, "bg")["status"], "running");
+    // A boolean with another value is a usage error, named.
+    let o = ct.out(&["run", "--rm=yes", &img, "true"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "ct: --rm takes true or false, not 'yes'; see ct help\n"
+    );
+}
+
+#[test]
+fn stop_sends_the_images_stopsignal_then_kills_after_the_timeout() {
+    let ct = Ct::new();
+    let trap = "trap 'echo got-usr1; exit 7' USR1; while :; do sleep 0.1; done";
+    let img = image(
+        &ct,
+        "localhost/stopsig:1",
+        json!({"StopSignal": "SIGUSR1", "Cmd": ["sh", "-c", trap]}),
+    );
+    ct.ok(&["run", "-d", "--name", "s", "--network", "none", &img]);
+    assert_eq!(ct.ok(&["stop", "s"]), "s\n");
+    let st = state(&ct, "s");
+    assert_eq!(
+        (st["status"].as_str(), st["exitCode"].as_i64()),
+        (Some("stopped"), Some(7))
+    );
+    assert!(ct.ok(&["logs", "s"]).contains("got-usr1"));
+
+    // --stop-signal at run wins over the image's; a container that ignores it is killed
+    // once -t has passed.
+    let ignore = "trap '' TERM USR1; echo up; while :; do sleep 0.1; done";
+    let o = ct.out(&[
+        "run",
+        "-d",
+        "--name",
+        "k",
+        "--stop-signal",
+        "TERM",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        ignore,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    wait_for(10, || ct.ok(&["logs", "k"]).contains("up").then_some(()));
+    let o = ct.out(&["stop", "-t", "1", "k"]);
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "k\n".into()),
+        "{}",
+        stderr(&o)
+    );
+    let st = state(&ct, "k");
+    assert_eq!(
+        (st["status"].as_str(), st["exitCode"].as_i64()),
+        (Some("stopped"), Some(137))
+    );
+}
+
+#[test]
+fn every_run_appends_to_the_log() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let o = ct.out(&[
+        "run",
+        "--name",
+        "l",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert_eq!(
+        (o.status.code(), stdout(&o), stderr(&o)),
+        (Some(0), "out\n".into(), "err\n".into())
+    );
+    ct.ok(&["start", "l"]);
+    ct.ok(&["wait", "l"]);
+    let o = ct.out(&["start", "-a", "l"]);
+    assert_eq!(stdout(&o), "out\n", "{}", stderr(&o));
+    let logs = ct.ok(&["logs", "l"]);
+    assert_eq!(logs.matches("out\n").count(), 3, "{logs}");
+    assert_eq!(logs.matches("err\n").count(), 3, "{logs}");
+    assert_eq!(ct.ok(&["logs", "--tail", "1", "l"]).lines().count(), 1);
+}
+
+#[test]
+fn exec_needs_a_command_and_a_running_container() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "e",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let o = ct.out(&["exec", "e"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "ct: exec: no command given (ct exec ID CMD…); see ct help\n"
+    );
+    // -d: the command runs on in the background.
+    let o = ct.out(&[
+        "exec",
+        "-d",
+        "e",
+        "sh",
+        "-c",
+        "sleep 0.2; echo done > /tmp/mark",
+    ]);
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "".into()),
+        "{}",
+        stderr(&o)
+    );
+    let seen = wait_for(10, || {
+        let o = ct.out(&["exec", "e", "cat", "/tmp/mark"]);
+        (stdout(&o) == "done\n").then_some(())
+    });
+    assert!(seen.is_some(), "exec -d ran its command");
+    ct.ok(&["stop", "-t", "0", "e"]);
+    let o = ct.out(&["exec", "e", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(
+        stderr(&o),
+        "ct: container 'e' is not running (start it with: ct start e)\n"
+    );
+}
+
+#[test]
+fn rm_of_a_running_container_needs_force_and_start_says_only_its_id() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "r",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let o = ct.out(&["rm", "r"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "ct: container 'r' is running; stop it first or use rm -f\n"
+    );
+    ct.ok(&["stop", "-t", "0", "r"]);
+    let o = ct.out(&["start", "r"]);
+    assert_eq!(
+        (o.status.code(), stdout(&o), stderr(&o)),
+        (Some(0), "r\n".into(), "".into())
+    );
+    assert_eq!(ct.ok(&["rm", "-f", "r"]), "r\n");
+}
+
+#[test]
+fn a_failing_stage_is_the_only_message() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    for (flags, tool) in [
+        (vec!["-u", "nosuchuser"], "ct-unpack: "),
+        (vec!["-v", "relative"], "ct-mount: "),
+    ] {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend(flags);
+        args.extend([img.as_str(), "true"]);
+        let o = ct.out(&args);
+        assert_eq!(o.status.code(), Some(125));
+        let e = stderr(&o);
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(e.starts_with(tool), "{e}");
+    }
+}
+
+#[test]
+fn images_are_found_by_id_prefix_without_a_registry() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let layout = ImageLayout::at(ct.root.join("images"));
+    let digest = layout.read_index().unwrap().manifests()[0]
+        .digest()
+        .to_string();
+    let hex = digest.trim_start_matches("sha256:");
+    let o = ct.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &hex[..8],
+        "echo",
+        "by-id",
+    ]);
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "by-id\n".into()),
+        "{}",
+        stderr(&o)
+    );
+    let v: Value = serde_json::from_str(&ct.ok(&["inspect", &hex[..8]])).unwrap();
+    assert_eq!(v["Digest"], digest);
+    ct.ok(&["rmi", &hex[..8]]);
+    assert_eq!(ct.ok(&["images", "-q"]), "", "{img} removed by id");
+}
+
+#[test]
+fn named_volumes_outlive_their_containers() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let run = |args: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend(args);
+        ct.out(&a)
+    };
+    let o = run(&["-v", "data:/data", &img, "sh", "-c", "echo kept > /data/f"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&[
+        "--mount",
+        "type=volume,source=data,target=/v,readonly",
+        &img,
+        "sh",
+        "-c",
+        "cat /v/f; touch /v/g",
+    ]);
+    assert_eq!(stdout(&o), "kept\n", "{}", stderr(&o));
+    assert_ne!(o.status.code(), Some(0), "readonly: touch failed");
+    assert_eq!(ct.ok(&["volume", "ls"]), "data\n");
+    let v: Value = serde_json::from_str(&ct.ok(&["volume", "inspect", "data"])).unwrap();
+    assert_eq!(
+        v["Mountpoint"],
+        ct.root.join("volumes/data/_data").to_str().unwrap()
+    );
+
+    // --mount tmpfs and bind.
+    let host = ct.dir.path().join("hostdir");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("h"), "from-host\n").unwrap();
+    let bind = format!("type=bind,source={},target=/h", host.display());
+    let o = run(&[
+        "--mount",
+        "type=tmpfs,target=/scratch",
+        "--mount",
+        &bind,
+        &img,
+        "sh",
+        "-c",
+        "grep ' /scratch ' /proc/mounts | cut -d' ' -f3; cat /h/h",
+    ]);
+    assert_eq!(stdout(&o), "tmpfs\nfrom-host\n", "{}", stderr(&o));
+
+    // In use: rm refuses; once the container is gone, rm and prune work.
+    ct.ok(&[
+        "create",
+        "--name",
+        "user",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        &img,
+    ]);
+    let o = ct.out(&["volume", "rm", "data"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (Some(1), "ct: volume 'data' is in use by user\n".into())
+    );
+    assert_eq!(
+        ct.ok(&["volume", "prune"]),
+        "",
+        "prune keeps a volume in use"
+    );
+    ct.ok(&["rm", "user"]);
+    ct.ok(&["volume", "create", "spare"]);
+    assert_eq!(ct.ok(&["volume", "rm", "data"]), "data\n");
+    assert_eq!(ct.ok(&["volume", "prune"]), "spare\n");
+    assert_eq!(ct.ok(&["volume", "ls"]), "");
+}
+
+#[test]
+fn import_reads_every_archive_format_and_a_file_is_never_a_reference() {
+    let ct = Ct::new();
+    let d = ct.dir.path();
+    let tar = busybox_layer();
+    fs::write(d.join("r.tar"), &tar).unwrap();
+    let sh = |cmd: &str| {
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+    };
+    sh("xz -k r.tar && bzip2 -k r.tar && gzip -k r.tar && mkdir root && tar -C root -xf r.tar && cd root && zip -qry ../r.zip .");
+    for f in ["r.tar.xz", "r.tar.bz2", "r.zip"] {
+        let tag = format!("localhost/{}:1", f.replace('.', "-"));
+        let o = ct.out(&["import", d.join(f).to_str().unwrap(), &tag]);
+        assert_eq!(o.status.code(), Some(0), "{f}: {}", stderr(&o));
+        assert!(
+            stdout(&o).starts_with(&format!("{tag}@sha256:")),
+            "{}",
+            stdout(&o)
+        );
+        let o = ct.out(&["run", "--rm", "--network", "none", &tag, "echo", f]);
+        assert_eq!(stdout(&o), format!("{f}\n"), "{}", stderr(&o));
+    }
+    // stdin, untagged: named after its id.
+    let o = with_stdin_bytes(
+        &ct,
+        &["import", "-"],
+        &fs::read(d.join("r.tar.gz")).unwrap(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("localhost/import:"),
+        "{}",
+        stdout(&o)
+    );
+    // A file's path is never sent to a registry, even in a format ct-pull cannot read.
+    let o = ct.out(&["import", "missing.tar.xz", "x:1"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (Some(1), "ct: import: no file 'missing.tar.xz'\n".into())
+    );
+    let o = ct
+        .program(ct_tests::bins::bin("ct-pull").to_str().unwrap(), 60)
+        .args(["--tag", "x:1", d.join("r.tar.xz").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("a xz file: ct-pull imports tar"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn with_stdin_bytes(ct: &Ct, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut c = ct.cmd(args);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut w = child.stdin.take().unwrap();
+    let _ = w.write_all(input);
+    drop(w);
+    child.wait_with_output().unwrap()
+}
+
+/// A tmux server of its own (socket in the test's dir), killed when dropped: a real terminal
+/// for `ct -t`, with keys typed into it and its screen read back.
+struct Tmux {
+    sock: std::path::PathBuf,
+}
+
+impl Tmux {
+    /// Start `ct ARGS…` (with this world's environment) in a new 100x30 window; when it ends,
+    /// the window shows `EXIT=<status>` and stays open.
+    fn start(ct: &Ct, args: &[&str]) -> Tmux {
+        let sock = ct.dir.path().join(format!("tmux-{}", args.len()));
+        let c = ct.cmd(&[]);
+        let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut line = String::from("env");
+        for (k, v) in c.get_envs() {
+            if let Some(v) = v {
+                line += &format!(
+                    " {}",
+                    q(&format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+                );
+            }
+        }
+        line += &format!(" {}", ct_env::script().display());
+        for a in args {
+            line += &format!(" {}", q(a));
+        }
+        line += "; echo EXIT=$?; sleep 60";
+        let o = std::process::Command::new("tmux")
+            .args([
+                "-S",
+                sock.to_str().unwrap(),
+                "new-session",
+                "-d",
+                "-x",
+                "100",
+                "-y",
+                "30",
+            ])
+            .arg(line)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "tmux: {}", stderr(&o));
+        Tmux { sock }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let o = std::process::Command::new("tmux")
+            .args(["-S", self.sock.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        stdout(&o)
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    /// The screen once it shows `what` (bounded: 30 s).
+    fn wait_for(&self, what: &str) -> String {
+        wait_for(30, || {
+            let s = self.screen();
+            s.contains(what).then_some(s)
+        })
+        .unwrap_or_else(|| panic!("no {what:?} on the screen:\n{}", self.screen()))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+#[test]
+fn a_tty_is_the_containers_own_pts_with_a_term() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let t = Tmux::start(
+        &ct,
+        &[
+            "run",
+            "-t",
+            "--rm",
+            "--network",
+            "none",
+            &img,
+            "sh",
+            "-c",
+            "tty; echo TERM=$TERM; echo ctty=$(cut -d' ' -f7 /proc/self/stat)",
+        ],
+    );
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("/dev/pts/0\nTERM=xterm\n"), "{s}");
+    // The controlling terminal (stat's tty_nr, as ps reads it) is pts 0: major 136, minor 0.
+    assert!(s.contains("ctty=34816\n"), "{s}");
+    assert!(s.contains("EXIT=0"), "{s}");
+    drop(t);
+
+    // A full-screen program with -it: top draws, takes a key, and exits 0.
+    let t = Tmux::start(
+        &ct,
+        &["run", "-it", "--rm", "--network", "none", &img, "top"],
+    );
+    t.wait_for("Mem:");
+    t.tmux(&["send-keys", "q"]);
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("EXIT=0"), "{s}");
+    drop(t);
+
+    // exec -it: a terminal of the container's devpts too.
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "x",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let t = Tmux::start(&ct, &["exec", "-it", "x", "sh"]);
+    t.tmux(&["send-keys", "tty; echo T=$TERM; exit 4", "Enter"]);
+    let s = t.wait_for("EXIT=");
+    assert!(
+        s.contains("\n/dev/pts/0\r\n") || s.contains("\n/dev/pts/0\n"),
+        "{s}"
+    );
+    assert!(s.contains("T=xterm") && s.contains("EXIT=4"), "{s}");
+}
+
+#[test]
+fn run_flags_for_the_config_reach_the_container() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let run = |flags: &[&str], script: &str| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend(flags);
+        a.extend([img.as_str(), "sh", "-c", script]);
+        let o = ct.out(&a);
+        assert_eq!(o.status.code(), Some(0), "{flags:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let o = ct.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "echo",
+        &img,
+        "from",
+        "entrypoint",
+    ]);
+    assert_eq!(stdout(&o), "from entrypoint\n", "{}", stderr(&o));
+    assert_eq!(
+        run(
+            &["--cap-drop", "ALL", "--cap-add", "net_raw"],
+            "grep CapEff /proc/self/status"
+        ),
+        "CapEff:\t0000000000002000\n"
+    );
+    // --privileged: every capability ct has itself, no seccomp filter.
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = status.lines().find(|l| l.starts_with("CapBnd:")).unwrap();
+    let full = run(
+        &["--privileged"],
+        "grep -E 'CapEff|Seccomp:' /proc/self/status",
+    );
+    assert_eq!(
+        full,
+        format!("CapEff:{}\nSeccomp:\t0\n", &bnd["CapBnd:".len()..])
+    );
+    assert_eq!(
+        run(
+            &["--security-opt", "seccomp=unconfined"],
+            "grep Seccomp: /proc/self/status"
+        ),
+        "Seccomp:\t0\n"
+    );
+    assert_eq!(
+        run(&["--read-only"], "touch /x 2>/dev/null || echo ro"),
+        "ro\n"
+    );
+    assert_eq!(
+        run(&["--ulimit", "nofile=100:200"], "ulimit -n; ulimit -Hn"),
+        "100\n200\n"
+    );
+    assert_eq!(
+        run(
+            &["--sysctl", "net.ipv4.ip_forward=1"],
+            "cat /proc/sys/net/ipv4/ip_forward"
+        ),
+        "1\n"
+    );
+    assert_eq!(run(&["--group-add", "1234"], "id -G"), "0 1234\n");
+    assert!(run(&["--shm-size", "1m"], "grep ' /dev/shm ' /proc/mounts").contains("size=1024k"));
+    assert_eq!(
+        run(&["--pid", "host"], "cat /proc/1/comm"),
+        fs::read_to_string("/proc/1/comm").unwrap()
+    );
+    let etc = run(
+        &["--add-host", "db.local:10.1.2.3", "--dns", "10.9.9.9"],
+        "grep db.local /etc/hosts; cat /etc/resolv.conf",
+    );
+    assert_eq!(etc, "10.1.2.3\tdb.local\nnameserver 10.9.9.9\n");
+    assert_eq!(
+        run(
+            &["--device", "/dev/null:/dev/mynull"],
+            "echo x > /dev/mynull && echo wrote"
+        ),
+        "wrote\n"
+    );
+    let env = ct.dir.path().join("env");
+    fs::write(&env, "# comment\nA=1\n\nB=two words\n").unwrap();
+    assert_eq!(
+        run(&["--env-file", env.to_str().unwrap()], "echo $A $B"),
+        "1 two words\n"
+    );
+    // Labels are annotations; --pull never does not pull.
+    ct.ok(&[
+        "create",
+        "--name",
+        "lab",
+        "-l",
+        "tier=web",
+        "--network",
+        "none",
+        &img,
+    ]);
+    let v: Value = serde_json::from_str(&ct.ok(&["inspect", "lab"])).unwrap();
+    assert_eq!(v["Config"]["annotations"]["tier"], "web");
+    let o = ct.out(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "localhost/absent:1",
+        "true",
+    ]);
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (
+            Some(125),
+            "ct: no image 'localhost/absent:1' (and --pull never)\n".into()
+        )
+    );
+}
+
+#[test]
+fn an_image_volume_belongs_to_the_images_user() {
+    let ct = Ct::new();
+    let img = image(
+        &ct,
+        "localhost/vol:1",
+        json!({"User": "nobody", "Volumes": {"/data": {}}}),
+    );
+    let o = ct.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "touch /data/f && stat -c %u:%g /data",
+    ]);
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), "65534:65534\n".into()),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn the_other_commands_users_reach_for() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "w",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "rm /etc/group; echo hi > /etc/passwd; touch /new; exec sleep 60",
+    ]);
+    wait_for(10, || {
+        ct.ok(&["diff", "w"]).contains("A /new").then_some(())
+    });
+    let diff = ct.ok(&["diff", "w"]);
+    for want in ["A /new", "C /etc/passwd", "D /etc/group"] {
+        assert!(diff.lines().any(|l| l == want), "{want} in:\n{diff}");
+    }
+    let top = ct.ok(&["top", "w"]);
+    assert!(
+        top.lines().count() == 2 && top.contains("sleep 60"),
+        "{top}"
+    );
+    // pause freezes the container's cgroup, unpause thaws it.
+    assert_eq!(ct.ok(&["pause", "w"]), "w\n");
+    let fz = ct.cgroup_file("freezer", "w", "freezer.state");
+    assert_eq!(
+        wait_for(10, || (fs::read_to_string(&fz).ok()? == "FROZEN\n")
+            .then_some(())),
+        Some(())
+    );
+    assert_eq!(ct.ok(&["unpause", "w"]), "w\n");
+    assert_eq!(fs::read_to_string(&fz).unwrap(), "THAWED\n");
+    let stats = ct.ok(&["stats", "--no-stream", "w"]);
+    assert!(
+        stats.starts_with("== w\n") && stats.to_lowercase().contains("memory"),
+        "{stats}"
+    );
+    // export: the container's filesystem, its changes included.
+    let tar = ct.dir.path().join("w.tar");
+    ct.ok(&["export", "-o", tar.to_str().unwrap(), "w"]);
+    let list = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&tar)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&list).lines().any(|l| l == "./new"),
+        "{}",
+        stdout(&list)
+    );
+    // tag and save: podman/docker-readable archives, checked by skopeo reading them back.
+    ct.ok(&["tag", &img, "localhost/other:2"]);
+    assert_eq!(
+        ct.ok(&["images", "-q"]),
+        format!("{img}\nlocalhost/other:2\n")
+    );
+    for fmt in ["docker-archive", "oci-archive"] {
+        let out = ct.dir.path().join(format!("saved-{fmt}.tar"));
+        ct.ok(&[
+            "save",
+            "--format",
+            fmt,
+            "-o",
+            out.to_str().unwrap(),
+            "localhost/other:2",
+        ]);
+        let o = std::process::Command::new("skopeo")
+            .args(["inspect", &format!("{fmt}:{}", out.display())])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{fmt}: {}", stderr(&o));
+    }
+    assert!(ct.ok(&["version"]).contains("ct-exec "));
+    assert!(ct.ok(&["info"]).contains("Containers: 1 (running: 1)"));
+    assert!(ct.ok(&["system", "df"]).starts_with("TYPE"));
+    assert!(ct.ok(&["wait", "--help"]).starts_with("usage: ct"));
+}
+
+#[test]
+fn restart_policies_are_supervised_after_ct_exits() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    // on-failure:2: the first run and two restarts, then it stays stopped with its status.
+    ct.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "on-failure:2",
+        "--name",
+        "f",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "echo ran; exit 3",
+    ]);
+    let three = wait_for(30, || {
+        (ct.ok(&["logs", "f"]).matches("ran").count() == 3).then_some(())
+    });
+    assert!(three.is_some(), "logs: {}", ct.ok(&["logs", "f"]));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(
+        ct.ok(&["logs", "f"]).matches("ran").count(),
+        3,
+        "no fourth run"
+    );
+    let st = state(&ct, "f");
+    assert_eq!(
+        (st["status"].as_str(), st["exitCode"].as_i64()),
+        (Some("stopped"), Some(3))
+    );
+    // always: a container that exits 0 comes back; ct stop ends that.
+    ct.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "--name",
+        "a",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "echo up; sleep 0.3",
+    ]);
+    assert!(
+        wait_for(30, || (ct.ok(&["logs", "a"]).matches("up").count() >= 3)
+            .then_some(()))
+        .is_some()
+    );
+    ct.ok(&["stop", "a"]);
+    let n = ct.ok(&["logs", "a"]).matches("up").count();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(
+        ct.ok(&["logs", "a"]).matches("up").count(),
+        n,
+        "stopped stays stopped"
+    );
+    // Bad policies are usage errors.
+    let o = ct.out(&["run", "-d", "--restart", "sometimes", &img]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// Deletes a bridge when dropped (a named network's, should the test fail before rm).
+struct BridgeGuard(String);
+
+impl Drop for BridgeGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .output();
+    }
+}
+
+#[test]
+fn named_networks_are_bridges_of_their_own() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let pid = std::process::id();
+    let subnet = format!("10.{}.{}.0/24", 180 + pid % 10, pid / 10 % 250);
+    assert_eq!(
+        ct.ok(&["network", "create", "--subnet", &subnet, "backend"]),
+        "backend\n"
+    );
+    let v: Value = serde_json::from_str(&ct.ok(&["network", "inspect", "backend"])).unwrap();
+    let _guard = BridgeGuard(v["Bridge"].as_str().unwrap().to_string());
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "backend",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let o = ct.out(&["exec", "db", "ip", "-4", "-o", "addr", "show", "eth0"]);
+    let prefix = subnet.trim_end_matches("0/24");
+    assert!(
+        stdout(&o).contains(&format!("inet {prefix}")),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let v: Value = serde_json::from_str(&ct.ok(&["network", "inspect", "backend"])).unwrap();
+    assert_eq!(v["Containers"], json!(["db"]));
+    assert!(ct.ok(&["network", "ls"]).starts_with("backend\t"));
+    let o = ct.out(&["network", "rm", "backend"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (Some(1), "ct: network 'backend' is in use by db\n".into())
+    );
+    ct.ok(&["rm", "-f", "db"]);
+    assert_eq!(ct.ok(&["network", "rm", "backend"]), "backend\n");
+    assert_eq!(ct.ok(&["network", "ls"]), "");
+    let o = ct.out(&["run", "--rm", "--network", "backend", &img, "true"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (
+            Some(125),
+            "ct: no network 'backend' (ct network create backend)\n".into()
+        )
+    );
+}
+
+#[test]
+fn cp_copies_both_ways_with_modes_and_never_through_the_containers_symlinks() {
+    use std::os::unix::fs::PermissionsExt;
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    // The container plants symlinks to host paths: /escape -> the host's dir, and /etc/shadowed
+    // -> /etc/hostname-of-host... resolved inside the container they point at its own files.
+    let host = ct.dir.path().join("host");
+    fs::create_dir_all(&host).unwrap();
+    fs::write(host.join("secret"), "host secret\n").unwrap();
+    let plant = format!(
+        "mkdir -p /data && echo inside > /data/f && chmod 0640 /data/f && ln -s {} /escape && ln -s {}/secret /data/link && exec sleep 60",
+        host.display(),
+        host.display()
+    );
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        &plant,
+    ]);
+    wait_for(10, || {
+        ct.out(&["exec", "c", "test", "-L", "/data/link"])
+            .status
+            .success()
+            .then_some(())
+    });
+
+    // Out: a directory, its modes kept, the symlink copied as a symlink.
+    let out = ct.dir.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    ct.ok(&["cp", "c:/data", out.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(out.join("data/f")).unwrap(), "inside\n");
+    assert_eq!(
+        fs::metadata(out.join("data/f"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o640
+    );
+    assert!(fs::symlink_metadata(out.join("data/link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // A path through the container's symlink to the host resolves inside the container: the
+    // host's secret is never read.
+    let loot = ct.dir.path().join("loot");
+    fs::create_dir_all(&loot).unwrap();
+    let o = ct.out(&["cp", "c:/escape/secret", loot.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "copied a host file out through /escape"
+    );
+    assert!(
+        stderr(&o).starts_with("ct-exec: cannot copy '/escape/secret': "),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        fs::read_dir(&loot).unwrap().count(),
+        0,
+        "nothing of the host's came out"
+    );
+
+    // In: a file under a new name, its mode kept; writing through the container's symlinks
+    // never touches the host.
+    let f = ct.dir.path().join("tool.sh");
+    fs::write(&f, "#!/bin/sh\necho tool\n").unwrap();
+    fs::set_permissions(&f, fs::Permissions::from_mode(0o751)).unwrap();
+    ct.ok(&["cp", f.to_str().unwrap(), "c:/usr/local/bin/tool"]);
+    let o = ct.out(&[
+        "exec",
+        "c",
+        "sh",
+        "-c",
+        "stat -c %a /usr/local/bin/tool; /usr/local/bin/tool",
+    ]);
+    assert_eq!(stdout(&o), "751\ntool\n", "{}", stderr(&o));
+    let evil = ct.dir.path().join("secret");
+    fs::write(&evil, "overwritten\n").unwrap();
+    ct.ok(&["cp", evil.to_str().unwrap(), "c:/escape/"]);
+    ct.ok(&["cp", evil.to_str().unwrap(), "c:/data/link"]);
+    assert_eq!(
+        fs::read_to_string(host.join("secret")).unwrap(),
+        "host secret\n",
+        "host file untouched"
+    );
+    let o = ct.out(&["exec", "c", "cat", "/data/link"]);
+    assert_eq!(
+        stdout(&o),
+        "overwritten\n",
+        "the symlink itself was replaced"
+    );
+    // And with the container stopped (its rootfs mounted again for the copy).
+    ct.ok(&["stop", "-t", "0", "c"]);
+    ct.ok(&[
+        "cp",
+        "c:/usr/local/bin/tool",
+        out.join("tool-back").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        fs::read_to_string(out.join("tool-back")).unwrap(),
+        "#!/bin/sh\necho tool\n"
+    );
+}
+
+#[test]
+fn a_health_command_makes_a_container_healthy_or_unhealthy_in_ps() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "h",
+        "--network",
+        "none",
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let health = || state(&ct, "h")["Health"].as_str().unwrap_or("").to_string();
+    assert!(
+        wait_for(20, || (health() == "unhealthy").then_some(())).is_some(),
+        "{}",
+        health()
+    );
+    let ps = ct.ok(&["ps"]);
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with("h ") && l.contains("running (unhealthy)")),
+        "{ps}"
+    );
+    ct.ok(&["exec", "h", "touch", "/tmp/ok"]);
+    assert!(
+        wait_for(20, || (health() == "healthy").then_some(())).is_some(),
+        "{}",
+        health()
+    );
+    assert!(ct.ok(&["ps"]).contains("running (healthy)"));
+}
