@@ -10,7 +10,8 @@
 //!    stdout is a pipe, writes the manifest's bytes to `$CT_ROOT/tmp/pipe-INO.manifest`: it
 //!    writes a temp file, takes an exclusive `flock(2)` on it, then renames it into place, so
 //!    the file is locked for as long as it is visible and ct-pull lives. It removes the file
-//!    when the pull ends (success or failure); a SIGKILL leaves it unlocked.
+//!    when the pull ends (success or failure); a SIGKILL leaves it unlocked, and the next
+//!    announcement removes such leftovers.
 //! 2. ct-unpack, with no argument and a pipe on stdin, looks for the file of its stdin's inode
 //!    while it waits for the line. It trusts the file only while someone holds its lock
 //!    (`LOCK_SH|LOCK_NB` fails): an unlocked one is a leftover of a killed ct-pull whose pipe
@@ -77,6 +78,7 @@ pub fn announce(store: &Store, inode: u64, manifest: &[u8]) -> io::Result<Announ
     let dest = path(store, inode);
     let dir = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
+    remove_stale(dir);
     let tmp = dir.join(format!(".pipe-{inode}-{}.tmp", crate::paths::new_id()));
     let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
     let written = flock(&file, libc::LOCK_EX)
@@ -90,6 +92,24 @@ pub fn announce(store: &Store, inode: u64, manifest: &[u8]) -> io::Result<Announ
         path: dest,
         _file: file,
     })
+}
+
+/// Remove the announcements of killed pulls: the ones nobody holds a lock on (a live one is
+/// locked from before it has its name until it is removed).
+fn remove_stale(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("pipe-") && name.ends_with(".manifest")) {
+            continue;
+        }
+        if let Ok(f) = File::open(e.path()) {
+            if flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok() {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// The manifest a live ct-pull announced for pipe `inode` (step 2), at most `limit` bytes.
@@ -122,6 +142,10 @@ mod tests {
         // A leftover nobody holds (the writer was killed) is not trusted.
         fs::write(path(&store, 42), b"{}").unwrap();
         assert!(read_live(&store, 42, 1 << 20).is_none());
+        // ... and the next announcement removes it.
+        let _b = announce(&store, 7, b"{}").unwrap();
+        assert!(!path(&store, 42).exists());
+        assert!(path(&store, 7).exists());
     }
 
     #[test]

@@ -217,3 +217,57 @@ fn a_decompression_bomb_extracted_while_the_pull_runs_is_still_stopped() {
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A pull killed in the middle of the pipeline: ct-unpack gets no line, makes no bundle, and
+/// the layer store holds only whole, verified layers (what was extracted early stays, shared
+/// and reusable); the killed pull's announcement is not trusted by the next pipeline, which
+/// completes.
+#[test]
+fn a_pull_killed_mid_pipeline_leaves_no_bundle_and_only_whole_layers() {
+    let fx = fixture(
+        Image::new()
+            .layer(busybox_layer(), Compression::Gzip)
+            .layer(data_layer("late", 4, 64 << 10), Compression::Gzip),
+    );
+    let (first, late) = (fx.layers[0].clone(), fx.layers[1].clone());
+    let (reg, hold) = serve_holding(&fx, &late.0);
+    let env = Env::new();
+    let r = format!("{}/t/img:1", reg.host());
+    let (mut pull, mut unpack) = pipeline(&env, &r, &[]);
+    let store = env.store();
+    assert!(wait_until(Duration::from_secs(30), || store
+        .layer(&first.1)
+        .is_dir()));
+    if let Some(c) = pull.0.as_mut() {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    let out = unpack
+        .output_within(Duration::from_secs(30))
+        .expect("ct-unpack did not end after its input did");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("ct-unpack: no image reference given"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let bundles: Vec<_> = std::fs::read_dir(store.containers())
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(bundles.is_empty(), "{bundles:?}");
+    let layers: Vec<_> = std::fs::read_dir(store.layers().join("sha256"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(layers, vec![first.1.hex().to_string()]);
+    assert!(!env.layout().has_blob(&late.0, None));
+
+    hold.store(false, Ordering::SeqCst);
+    let (mut pull, mut unpack) = pipeline(&env, &r, &[]);
+    assert!(pull.finishes_within(Duration::from_secs(60)));
+    assert!(unpack.finishes_within(Duration::from_secs(60)));
+    assert!(store.layer(&late.1).is_dir());
+    assert!(handoff_files(&env).is_empty(), "{:?}", handoff_files(&env));
+}
