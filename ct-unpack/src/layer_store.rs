@@ -13,6 +13,7 @@
 //! 4. Compare with the diff_id; on mismatch delete the temp dir and fail.
 //! 5. `syncfs(2)` once for the whole tree (cheaper than an fsync per file), `rename(2)` into
 //!    `layers/sha256/HEX`, fsync `layers/sha256`. Until that rename the layer does not exist.
+//!    When one unpack extracts several layers, step 5 runs once for all of them ([`commit`]).
 //!
 //! Step 3 stops, and the temp dir goes, when the layer would take the file system under its
 //! free-space reserve or past `--max-layer-size` (`ct_layout::free_space`): a decompression
@@ -279,23 +280,50 @@ pub fn present(store: &Store, diff_id: &Digest) -> bool {
     store.layer(diff_id).is_dir()
 }
 
-/// Make sure one layer is in the store. Returns true when this call extracted it.
-pub fn ensure(
+/// A layer extracted and verified in `layers/tmp/`, not yet in the store: its lock is still
+/// held, and dropping it removes the tree.
+pub struct Extracted {
+    _lock: Lock,
+    tmp: TempTree,
+    dest: PathBuf,
+}
+
+/// What [`extract`] found.
+pub enum Outcome {
+    /// The layer is in the store already (found, or landed by another process meanwhile).
+    Present,
+    /// Another process holds the layer's lock (only with `wait: false`).
+    Busy,
+    /// Extracted here, to be committed with [`commit`].
+    Extracted(Extracted),
+}
+
+/// Steps 1-4 for one layer: lock it (blocking when `wait`, else giving up with
+/// [`Outcome::Busy`]), clear crashed leftovers, extract and verify into `layers/tmp/`.
+pub fn extract(
     store: &Store,
     layout: &ImageLayout,
     layer: &Layer,
     limits: Limits,
-) -> Result<bool, LayerError> {
+    wait: bool,
+) -> Result<Outcome, LayerError> {
     let dest = store.layer(&layer.diff_id);
     if dest.is_dir() {
-        return Ok(false);
+        return Ok(Outcome::Present);
     }
     let lock_path = store
         .locks()
         .join(format!("layer-{}.lock", layer.diff_id.hex()));
-    let _lock = Lock::exclusive(&lock_path).map_err(io_err("lock", &lock_path))?;
+    let lock = if wait {
+        Lock::exclusive(&lock_path).map_err(io_err("lock", &lock_path))?
+    } else {
+        match Lock::try_exclusive(&lock_path).map_err(io_err("lock", &lock_path))? {
+            Some(l) => l,
+            None => return Ok(Outcome::Busy),
+        }
+    };
     if dest.is_dir() {
-        return Ok(false);
+        return Ok(Outcome::Present);
     }
     let tmp_root = store.layers_tmp();
     fs::create_dir_all(&tmp_root).map_err(io_err("create", &tmp_root))?;
@@ -316,21 +344,53 @@ pub fn ensure(
     .map_err(io_err("chmod", tmp.path()))?;
     let mut ex = Extractor::new(tmp.path(), Target::Layer).map_err(io_err("open", tmp.path()))?;
     apply_verified(layout, layer, &mut ex, tmp.path(), limits)?;
-    drop(ex);
-    syncfs(tmp.path()).map_err(io_err("sync", tmp.path()))?;
-    let parent = dest.parent().unwrap_or(Path::new("/")).to_path_buf();
+    Ok(Outcome::Extracted(Extracted {
+        _lock: lock,
+        tmp,
+        dest,
+    }))
+}
+
+/// Step 5 for a batch of extracted layers: ONE `syncfs(2)` for all their trees, then each is
+/// renamed into `layers/sha256/`, then one fsync of that directory. A layer directory never
+/// exists before its content is on the disk.
+pub fn commit(store: &Store, batch: Vec<Extracted>) -> Result<(), LayerError> {
+    let Some(first) = batch.first() else {
+        return Ok(());
+    };
+    syncfs(first.tmp.path()).map_err(io_err("sync", first.tmp.path()))?;
+    let parent = store.layers().join("sha256");
     fs::create_dir_all(&parent).map_err(io_err("create", &parent))?;
-    let src = tmp.disarm();
-    if let Err(e) = fs::rename(&src, &dest) {
-        let _ = fs::remove_dir_all(&src);
-        return Err(io_err("move into place", &dest)(e));
+    for e in batch {
+        let src = e.tmp.disarm();
+        if let Err(err) = fs::rename(&src, &e.dest) {
+            let _ = fs::remove_dir_all(&src);
+            return Err(io_err("move into place", &e.dest)(err));
+        }
     }
-    ct_layout::atomic::sync_dir(&parent).map_err(io_err("sync", &parent))?;
-    Ok(true)
+    ct_layout::atomic::sync_dir(&parent).map_err(io_err("sync", &parent))
+}
+
+/// Make sure one layer is in the store. Returns true when this call extracted it.
+pub fn ensure(
+    store: &Store,
+    layout: &ImageLayout,
+    layer: &Layer,
+    limits: Limits,
+) -> Result<bool, LayerError> {
+    match extract(store, layout, layer, limits, true)? {
+        Outcome::Extracted(e) => commit(store, vec![e]).map(|_| true),
+        Outcome::Present | Outcome::Busy => Ok(false),
+    }
 }
 
 /// Make sure all `layers` are in the store, extracting missing ones in parallel. Returns how
 /// many were extracted by this call.
+///
+/// The layers extracted here are made durable together ([`commit`]: one `syncfs` for all).
+/// Their locks are held until then, so a layer whose lock another process holds is not waited
+/// for meanwhile (two processes each holding one layer and waiting for the other's would
+/// deadlock): it is left for after the batch, and then waited for on its own.
 pub fn ensure_all(
     store: &Store,
     layout: &ImageLayout,
@@ -355,7 +415,8 @@ pub fn ensure_all(
         .max(2)
         .min(todo.len());
     let queue = Mutex::new(todo.into_iter());
-    let done = Mutex::new(0usize);
+    let batch: Mutex<Vec<Extracted>> = Mutex::new(Vec::new());
+    let busy: Mutex<Vec<&Layer>> = Mutex::new(Vec::new());
     let failed: Mutex<Option<LayerError>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -365,14 +426,18 @@ pub fn ensure_all(
                 }
                 let next = queue.lock().ok().and_then(|mut q| q.next());
                 let Some(layer) = next else { return };
-                match ensure(store, layout, layer, limits) {
-                    Ok(extracted) => {
-                        if extracted {
-                            if let Ok(mut d) = done.lock() {
-                                *d += 1;
-                            }
+                match extract(store, layout, layer, limits, false) {
+                    Ok(Outcome::Extracted(e)) => {
+                        if let Ok(mut b) = batch.lock() {
+                            b.push(e);
                         }
                     }
+                    Ok(Outcome::Busy) => {
+                        if let Ok(mut b) = busy.lock() {
+                            b.push(layer);
+                        }
+                    }
+                    Ok(Outcome::Present) => {}
                     Err(e) => {
                         if let Ok(mut f) = failed.lock() {
                             f.get_or_insert(e);
@@ -383,8 +448,17 @@ pub fn ensure_all(
             });
         }
     });
+    // On failure the extracted trees are dropped, which removes them.
     if let Some(e) = failed.into_inner().ok().flatten() {
         return Err(e);
     }
-    Ok(done.into_inner().unwrap_or(0))
+    let batch = batch.into_inner().unwrap_or_default();
+    let mut done = batch.len();
+    commit(store, batch)?;
+    for layer in busy.into_inner().unwrap_or_default() {
+        if ensure(store, layout, layer, limits)? {
+            done += 1;
+        }
+    }
+    Ok(done)
 }
