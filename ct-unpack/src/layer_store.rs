@@ -7,9 +7,9 @@
 //!    same layer at once; if the layer appeared meanwhile, done.
 //! 2. Remove leftovers of crashed extractions of this layer (`layers/tmp/HEX-*`): nobody else
 //!    can own them while we hold the lock.
-//! 3. Extract into a fresh `layers/tmp/HEX-RANDOM`. A helper thread decompresses and hashes the
-//!    stream ahead of the tar reader (to the end of the stream, past the tar's end marker), so
-//!    inflate and file creation overlap.
+//! 3. Extract into a fresh `layers/tmp/HEX-RANDOM`. A helper thread decompresses the stream
+//!    ahead of the tar reader, which hashes it (to the end of the stream, past the tar's end
+//!    marker), so inflate and file creation overlap.
 //! 4. Compare with the diff_id; on mismatch delete the temp dir and fail.
 //! 5. `syncfs(2)` once for the whole tree (cheaper than an fsync per file), `rename(2)` into
 //!    `layers/sha256/HEX`, fsync `layers/sha256`. Until that rename the layer does not exist.
@@ -108,12 +108,23 @@ const CHUNK: u64 = 1 << 20;
 const AHEAD: usize = 8;
 
 /// The uncompressed stream, read on the caller's thread from chunks that a helper thread
-/// decompresses and hashes ahead of it: inflate and sha256 run on one core while tar parsing and
-/// file writes run on another.
+/// decompresses ahead of it: inflate runs on one core while sha256 (of each whole chunk as it
+/// arrives), tar parsing and file writes run on another — about an even split of the work. Read
+/// chunks go back to the helper to be filled again, so the memory is allocated and zeroed once
+/// per layer, not once per chunk.
 pub struct Chunks {
     rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    back: mpsc::Sender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
+    hasher: Sha256,
+}
+
+impl Chunks {
+    /// The digest of every byte received so far (all of the stream once `read` returned 0).
+    pub fn digest(&self) -> Digest {
+        Digest::from_hasher(self.hasher.clone())
+    }
 }
 
 impl Read for Chunks {
@@ -121,7 +132,10 @@ impl Read for Chunks {
         while self.pos == self.cur.len() {
             match self.rx.recv() {
                 Ok(Ok(c)) => {
-                    self.cur = c;
+                    self.hasher.update(&c);
+                    let used = std::mem::replace(&mut self.cur, c);
+                    // The helper may be gone (end of stream): then the buffer is simply freed.
+                    let _ = self.back.send(used);
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
@@ -136,19 +150,37 @@ impl Read for Chunks {
     }
 }
 
-/// Start decompressing `reader` on a helper thread; its result is the digest of the whole
-/// uncompressed stream (once the consumer has read all of it or hung up).
+/// Fill `chunk` (its length is the chunk size) from `r`; returns how many bytes came, fewer
+/// only at the end of the stream.
+fn fill(r: &mut impl Read, chunk: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < chunk.len() {
+        match r.read(&mut chunk[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Start decompressing `reader` on a helper thread; its result says whether the whole stream
+/// decompressed (once the consumer has read all of it or hung up).
 pub fn decompress_ahead(
     reader: Box<dyn Read + Send>,
-) -> (Chunks, std::thread::JoinHandle<io::Result<Digest>>) {
+) -> (Chunks, std::thread::JoinHandle<io::Result<()>>) {
     let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD);
+    let (back, returned) = mpsc::channel::<Vec<u8>>();
     let producer = std::thread::spawn(move || {
-        let mut hashing = HashingReader::new(reader);
+        let mut reader = reader;
         loop {
-            let mut chunk = Vec::with_capacity(CHUNK as usize);
-            match (&mut hashing).take(CHUNK).read_to_end(&mut chunk) {
-                Ok(0) => return Ok(Digest::from_hasher(hashing.hasher)),
-                Ok(_) => {
+            let mut chunk = returned.try_recv().unwrap_or_default();
+            chunk.resize(CHUNK as usize, 0);
+            match fill(&mut reader, &mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    chunk.truncate(n);
                     if tx.send(Ok(chunk)).is_err() {
                         return Err(io::Error::other("extraction stopped"));
                     }
@@ -164,8 +196,10 @@ pub fn decompress_ahead(
     (
         Chunks {
             rx,
+            back,
             cur: Vec::new(),
             pos: 0,
+            hasher: Sha256::new(),
         },
         producer,
     )
@@ -233,8 +267,9 @@ pub fn apply_verified(
     let drained = applied
         .is_ok()
         .then(|| io::copy(&mut chunks, &mut io::sink()));
+    let actual = chunks.digest();
     drop(chunks);
-    let digest = producer
+    let decompressed = producer
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("decompression thread panicked")));
     let stats = applied.map_err(|source| match free_space::stopped(&source.source) {
@@ -250,7 +285,7 @@ pub fn apply_verified(
     if let Some(Err(e)) = drained {
         return Err(io_err("decompress", &path)(e));
     }
-    let actual = digest.map_err(io_err("decompress", &path))?;
+    decompressed.map_err(io_err("decompress", &path))?;
     if actual != layer.diff_id {
         return Err(LayerError::DiffId {
             blob: layer.blob.clone(),
