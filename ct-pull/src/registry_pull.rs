@@ -150,9 +150,10 @@ pub fn pull(
         .and_then(|ino| ct_layout::pipe_handoff::announce(store, ino, &bytes).ok());
     download_all(&reg, layout, &layers, opts, progress)?;
 
-    // The layers were renamed into `blobs/` without an fsync each: one syncfs(2) makes all of
-    // them durable before the manifest that vouches for them is written.
-    if !layers.is_empty() {
+    // Layers are renamed into `blobs/` without an fsync each: one syncfs(2) makes all of them
+    // durable before the manifest that vouches for them is written — also the ones found
+    // present, which a pull killed before its own syncfs may have left in the page cache.
+    if !layers.is_empty() || !layout.has_blob(&digest, Some(bytes.len() as u64)) {
         verified_blob::sync_store(layout)?;
     }
     layout.write_blob(&bytes)?;
