@@ -5,6 +5,14 @@
 #
 #   . bench/lib/big-image.sh
 #   big_image CACHE NAME "DIR DIR …"      # the layout is CACHE/image
+#
+# The benches share one image, $BENCH_CACHE with $BENCH_SRC: six layers, about 540 MB and 41k
+# files unpacked, 200+ MB gzip — the shape of issue 19's image (6 layers, 152 MB gzip, 494 MB /
+# 51k files): many small files (headers, man pages, docs, python) and some large ones (gcc).
+
+BENCH_CACHE=${BENCH_CACHE:-/var/tmp/ct-bench-image}
+# shellcheck disable=SC2034 # used by the benches that source this file
+BENCH_SRC=${SRC:-/usr/include /usr/share/man /usr/share/doc /usr/lib/python3.11 /usr/share/perl /usr/lib/gcc}
 
 big_image() {
     local cache=$1 name=$2 src_dirs=$3 img=$1/image

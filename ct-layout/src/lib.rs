@@ -17,6 +17,8 @@
 //!   (openat2 `RESOLVE_IN_ROOT`).
 //! * [`pipe`] — the one-line-per-stage pipe protocol and the CLI conventions (exit codes,
 //!   one-line errors).
+//! * [`pipe_handoff`] — how `ct-pull | ct-unpack` overlap: the manifest announced under the
+//!   pipe's inode while the pull runs.
 
 pub mod atomic;
 pub mod bundle;
@@ -29,6 +31,7 @@ pub mod in_root;
 pub mod lock;
 pub mod paths;
 pub mod pipe;
+pub mod pipe_handoff;
 pub mod reference;
 pub mod seccomp_default;
 pub mod state;

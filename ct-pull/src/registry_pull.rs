@@ -6,13 +6,17 @@
 //!    (`platform.rs`) — fetched only if the store lacks it;
 //! 4. the config (size-capped, checked to be JSON) unless present;
 //! 5. the missing layers, several at once (`--jobs`), each verified while it streams
-//!    (`verified_blob.rs`);
-//! 6. the manifest blob last — a manifest in the store means its blobs are there too;
+//!    (`verified_blob.rs`) and renamed into `blobs/` as soon as it is complete; when stdout is
+//!    a pipe, the manifest is announced for the `ct-unpack` reading it, which extracts each
+//!    layer as it lands (`ct_layout::pipe_handoff`);
+//! 6. one `syncfs(2)` makes the layers durable, then the manifest blob is written last — a
+//!    manifest in the store means its blobs are there too;
 //! 7. name it in `index.json` under the canonical name, under the layout's lock.
 //!
 //! From step 3's answer to step 7 it holds `locks/gc.lock` shared ([`crate::hold_off_gc`]), so
 //! `ct-gc` never sweeps a blob this pull landed or reused but has not named yet.
 
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -139,8 +143,19 @@ pub fn pull(
             layers.push((d, l.size));
         }
     }
+    // A `ct-unpack` reading our stdout may extract each layer as soon as it lands, while the
+    // others still download (`ct_layout::pipe_handoff`). Best effort: without it, the pipe
+    // works as it always did.
+    let _announced = ct_layout::pipe_handoff::pipe_inode(std::io::stdout().as_fd())
+        .and_then(|ino| ct_layout::pipe_handoff::announce(store, ino, &bytes).ok());
     download_all(&reg, layout, &layers, opts, progress)?;
 
+    // Layers are renamed into `blobs/` without an fsync each: one syncfs(2) makes all of them
+    // durable before the manifest that vouches for them is written — also the ones found
+    // present, which a pull killed before its own syncfs may have left in the page cache.
+    if !layers.is_empty() || !layout.has_blob(&digest, Some(bytes.len() as u64)) {
+        verified_blob::sync_store(layout)?;
+    }
     layout.write_blob(&bytes)?;
     let desc = crate::descriptor(&media_type, &digest, bytes.len() as u64, platform.as_ref())?;
     crate::name_image(layout, reference, &digest, desc)?;

@@ -12,7 +12,9 @@
 //! 5. at the end the digest and size must match — otherwise the partial is deleted and the
 //!    error names the blob; on a dropped connection the partial stays and the download resumes
 //!    (bounded retries);
-//! 6. `fsync` the partial, `rename(2)` it to `blobs/sha256/HEX`, `fsync` the directory.
+//! 6. `rename(2)` it to `blobs/sha256/HEX` at once, so a `ct-unpack` downstream can start on
+//!    it; the pull makes all its blobs durable with one `syncfs(2)` ([`sync_store`]) before it
+//!    writes the manifest, instead of an fsync of each file and of the directory.
 //!
 //! Imports use [`store_reader`]: a stream whose digest may not be known in advance is hashed
 //! into a temp file and renamed to the name its bytes give it.
@@ -39,13 +41,31 @@ pub fn partial_path(layout: &ImageLayout, digest: &Digest) -> PathBuf {
     layout.tmp_dir().join(format!("{}.partial", digest.hex()))
 }
 
-/// Rename a finished, verified temp file into `blobs/`.
+/// Rename a finished, verified temp file into `blobs/`, durably: fsync it, rename, fsync the
+/// directory.
 fn land(layout: &ImageLayout, file: &File, tmp: &Path, digest: &Digest) -> Result<(), PullError> {
     file.sync_all().map_err(io_err("fsync", tmp))?;
     let dest = layout.blob_path(digest);
     fs::rename(tmp, &dest).map_err(io_err("rename into place", &dest))?;
     let dir = dest.parent().unwrap_or(Path::new("."));
     atomic::sync_dir(dir).map_err(io_err("fsync", dir))
+}
+
+/// Rename a finished, verified download into `blobs/` without waiting for the disk: the
+/// registry pull makes all its blobs durable at once with [`sync_store`] before it writes the
+/// manifest that names them. Until then a power cut may lose or shorten the blob, which a
+/// later pull then fetches again (a blob is reused only when its size matches).
+fn land_unsynced(layout: &ImageLayout, tmp: &Path, digest: &Digest) -> Result<(), PullError> {
+    let dest = layout.blob_path(digest);
+    fs::rename(tmp, &dest).map_err(io_err("rename into place", &dest))
+}
+
+/// `syncfs(2)` on the store's file system: every blob written and renamed so far, at once
+/// (one journal commit instead of two fsyncs per blob).
+pub fn sync_store(layout: &ImageLayout) -> Result<(), PullError> {
+    let dir = layout.blob_path(&Digest::of(b"")).with_file_name("");
+    let f = File::open(&dir).map_err(io_err("open", &dir))?;
+    rustix::fs::syncfs(&f).map_err(|e| io_err("sync", &dir)(e.into()))
 }
 
 /// Download blob `digest` (`size` bytes) into the layout, resuming a partial left by an
@@ -75,7 +95,7 @@ pub fn download(
         let resumed = file.metadata().map(|m| m.len() > 0).unwrap_or(false);
         match stream_once(reg, &mut file, &tmp, digest, size, bar) {
             Ok(None) => {
-                land(layout, &file, &tmp, digest)?;
+                land_unsynced(layout, &tmp, digest)?;
                 return Ok(true);
             }
             Ok(Some(e)) => {

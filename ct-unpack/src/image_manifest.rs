@@ -115,6 +115,16 @@ pub fn load(layout: &ImageLayout, input: &str) -> Result<Image, ImageError> {
         manifest_digest = digest(&pick, &name, "the platform manifest")?;
         manifest = layout.read_json(&manifest_digest)?;
     }
+    from_manifest(layout, name, manifest_digest, &manifest)
+}
+
+/// The image an (already verified) image manifest describes; its config is read from the store.
+pub fn from_manifest(
+    layout: &ImageLayout,
+    name: String,
+    manifest_digest: Digest,
+    manifest: &Value,
+) -> Result<Image, ImageError> {
     let config_digest = digest(&manifest["config"], &name, "the config")?;
     let config: Value = layout.read_json(&config_digest)?;
     let diff_ids = config["rootfs"]["diff_ids"]

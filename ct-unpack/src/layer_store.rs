@@ -7,12 +7,13 @@
 //!    same layer at once; if the layer appeared meanwhile, done.
 //! 2. Remove leftovers of crashed extractions of this layer (`layers/tmp/HEX-*`): nobody else
 //!    can own them while we hold the lock.
-//! 3. Extract into a fresh `layers/tmp/HEX-RANDOM`. A helper thread decompresses and hashes the
-//!    stream ahead of the tar reader (to the end of the stream, past the tar's end marker), so
-//!    inflate and file creation overlap.
+//! 3. Extract into a fresh `layers/tmp/HEX-RANDOM`. A helper thread decompresses the stream
+//!    ahead of the tar reader, which hashes it (to the end of the stream, past the tar's end
+//!    marker), so inflate and file creation overlap.
 //! 4. Compare with the diff_id; on mismatch delete the temp dir and fail.
 //! 5. `syncfs(2)` once for the whole tree (cheaper than an fsync per file), `rename(2)` into
 //!    `layers/sha256/HEX`, fsync `layers/sha256`. Until that rename the layer does not exist.
+//!    When one unpack extracts several layers, step 5 runs once for all of them ([`commit`]).
 //!
 //! Step 3 stops, and the temp dir goes, when the layer would take the file system under its
 //! free-space reserve or past `--max-layer-size` (`ct_layout::free_space`): a decompression
@@ -107,12 +108,23 @@ const CHUNK: u64 = 1 << 20;
 const AHEAD: usize = 8;
 
 /// The uncompressed stream, read on the caller's thread from chunks that a helper thread
-/// decompresses and hashes ahead of it: inflate and sha256 run on one core while tar parsing and
-/// file writes run on another.
+/// decompresses ahead of it: inflate runs on one core while sha256 (of each whole chunk as it
+/// arrives), tar parsing and file writes run on another — about an even split of the work. Read
+/// chunks go back to the helper to be filled again, so the memory is allocated and zeroed once
+/// per layer, not once per chunk.
 pub struct Chunks {
     rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    back: mpsc::Sender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
+    hasher: Sha256,
+}
+
+impl Chunks {
+    /// The digest of every byte received so far (all of the stream once `read` returned 0).
+    pub fn digest(&self) -> Digest {
+        Digest::from_hasher(self.hasher.clone())
+    }
 }
 
 impl Read for Chunks {
@@ -120,7 +132,10 @@ impl Read for Chunks {
         while self.pos == self.cur.len() {
             match self.rx.recv() {
                 Ok(Ok(c)) => {
-                    self.cur = c;
+                    self.hasher.update(&c);
+                    let used = std::mem::replace(&mut self.cur, c);
+                    // The helper may be gone (end of stream): then the buffer is simply freed.
+                    let _ = self.back.send(used);
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
@@ -135,19 +150,37 @@ impl Read for Chunks {
     }
 }
 
-/// Start decompressing `reader` on a helper thread; its result is the digest of the whole
-/// uncompressed stream (once the consumer has read all of it or hung up).
+/// Fill `chunk` (its length is the chunk size) from `r`; returns how many bytes came, fewer
+/// only at the end of the stream.
+fn fill(r: &mut impl Read, chunk: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < chunk.len() {
+        match r.read(&mut chunk[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Start decompressing `reader` on a helper thread; its result says whether the whole stream
+/// decompressed (once the consumer has read all of it or hung up).
 pub fn decompress_ahead(
     reader: Box<dyn Read + Send>,
-) -> (Chunks, std::thread::JoinHandle<io::Result<Digest>>) {
+) -> (Chunks, std::thread::JoinHandle<io::Result<()>>) {
     let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD);
+    let (back, returned) = mpsc::channel::<Vec<u8>>();
     let producer = std::thread::spawn(move || {
-        let mut hashing = HashingReader::new(reader);
+        let mut reader = reader;
         loop {
-            let mut chunk = Vec::with_capacity(CHUNK as usize);
-            match (&mut hashing).take(CHUNK).read_to_end(&mut chunk) {
-                Ok(0) => return Ok(Digest::from_hasher(hashing.hasher)),
-                Ok(_) => {
+            let mut chunk = returned.try_recv().unwrap_or_default();
+            chunk.resize(CHUNK as usize, 0);
+            match fill(&mut reader, &mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    chunk.truncate(n);
                     if tx.send(Ok(chunk)).is_err() {
                         return Err(io::Error::other("extraction stopped"));
                     }
@@ -163,8 +196,10 @@ pub fn decompress_ahead(
     (
         Chunks {
             rx,
+            back,
             cur: Vec::new(),
             pos: 0,
+            hasher: Sha256::new(),
         },
         producer,
     )
@@ -232,8 +267,9 @@ pub fn apply_verified(
     let drained = applied
         .is_ok()
         .then(|| io::copy(&mut chunks, &mut io::sink()));
+    let actual = chunks.digest();
     drop(chunks);
-    let digest = producer
+    let decompressed = producer
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("decompression thread panicked")));
     let stats = applied.map_err(|source| match free_space::stopped(&source.source) {
@@ -249,7 +285,7 @@ pub fn apply_verified(
     if let Some(Err(e)) = drained {
         return Err(io_err("decompress", &path)(e));
     }
-    let actual = digest.map_err(io_err("decompress", &path))?;
+    decompressed.map_err(io_err("decompress", &path))?;
     if actual != layer.diff_id {
         return Err(LayerError::DiffId {
             blob: layer.blob.clone(),
@@ -279,23 +315,50 @@ pub fn present(store: &Store, diff_id: &Digest) -> bool {
     store.layer(diff_id).is_dir()
 }
 
-/// Make sure one layer is in the store. Returns true when this call extracted it.
-pub fn ensure(
+/// A layer extracted and verified in `layers/tmp/`, not yet in the store: its lock is still
+/// held, and dropping it removes the tree.
+pub struct Extracted {
+    _lock: Lock,
+    tmp: TempTree,
+    dest: PathBuf,
+}
+
+/// What [`extract`] found.
+pub enum Outcome {
+    /// The layer is in the store already (found, or landed by another process meanwhile).
+    Present,
+    /// Another process holds the layer's lock (only with `wait: false`).
+    Busy,
+    /// Extracted here, to be committed with [`commit`].
+    Extracted(Extracted),
+}
+
+/// Steps 1-4 for one layer: lock it (blocking when `wait`, else giving up with
+/// [`Outcome::Busy`]), clear crashed leftovers, extract and verify into `layers/tmp/`.
+pub fn extract(
     store: &Store,
     layout: &ImageLayout,
     layer: &Layer,
     limits: Limits,
-) -> Result<bool, LayerError> {
+    wait: bool,
+) -> Result<Outcome, LayerError> {
     let dest = store.layer(&layer.diff_id);
     if dest.is_dir() {
-        return Ok(false);
+        return Ok(Outcome::Present);
     }
     let lock_path = store
         .locks()
         .join(format!("layer-{}.lock", layer.diff_id.hex()));
-    let _lock = Lock::exclusive(&lock_path).map_err(io_err("lock", &lock_path))?;
+    let lock = if wait {
+        Lock::exclusive(&lock_path).map_err(io_err("lock", &lock_path))?
+    } else {
+        match Lock::try_exclusive(&lock_path).map_err(io_err("lock", &lock_path))? {
+            Some(l) => l,
+            None => return Ok(Outcome::Busy),
+        }
+    };
     if dest.is_dir() {
-        return Ok(false);
+        return Ok(Outcome::Present);
     }
     let tmp_root = store.layers_tmp();
     fs::create_dir_all(&tmp_root).map_err(io_err("create", &tmp_root))?;
@@ -316,21 +379,53 @@ pub fn ensure(
     .map_err(io_err("chmod", tmp.path()))?;
     let mut ex = Extractor::new(tmp.path(), Target::Layer).map_err(io_err("open", tmp.path()))?;
     apply_verified(layout, layer, &mut ex, tmp.path(), limits)?;
-    drop(ex);
-    syncfs(tmp.path()).map_err(io_err("sync", tmp.path()))?;
-    let parent = dest.parent().unwrap_or(Path::new("/")).to_path_buf();
+    Ok(Outcome::Extracted(Extracted {
+        _lock: lock,
+        tmp,
+        dest,
+    }))
+}
+
+/// Step 5 for a batch of extracted layers: ONE `syncfs(2)` for all their trees, then each is
+/// renamed into `layers/sha256/`, then one fsync of that directory. A layer directory never
+/// exists before its content is on the disk.
+pub fn commit(store: &Store, batch: Vec<Extracted>) -> Result<(), LayerError> {
+    let Some(first) = batch.first() else {
+        return Ok(());
+    };
+    syncfs(first.tmp.path()).map_err(io_err("sync", first.tmp.path()))?;
+    let parent = store.layers().join("sha256");
     fs::create_dir_all(&parent).map_err(io_err("create", &parent))?;
-    let src = tmp.disarm();
-    if let Err(e) = fs::rename(&src, &dest) {
-        let _ = fs::remove_dir_all(&src);
-        return Err(io_err("move into place", &dest)(e));
+    for e in batch {
+        let src = e.tmp.disarm();
+        if let Err(err) = fs::rename(&src, &e.dest) {
+            let _ = fs::remove_dir_all(&src);
+            return Err(io_err("move into place", &e.dest)(err));
+        }
     }
-    ct_layout::atomic::sync_dir(&parent).map_err(io_err("sync", &parent))?;
-    Ok(true)
+    ct_layout::atomic::sync_dir(&parent).map_err(io_err("sync", &parent))
+}
+
+/// Make sure one layer is in the store. Returns true when this call extracted it.
+pub fn ensure(
+    store: &Store,
+    layout: &ImageLayout,
+    layer: &Layer,
+    limits: Limits,
+) -> Result<bool, LayerError> {
+    match extract(store, layout, layer, limits, true)? {
+        Outcome::Extracted(e) => commit(store, vec![e]).map(|_| true),
+        Outcome::Present | Outcome::Busy => Ok(false),
+    }
 }
 
 /// Make sure all `layers` are in the store, extracting missing ones in parallel. Returns how
 /// many were extracted by this call.
+///
+/// The layers extracted here are made durable together ([`commit`]: one `syncfs` for all).
+/// Their locks are held until then, so a layer whose lock another process holds is not waited
+/// for meanwhile (two processes each holding one layer and waiting for the other's would
+/// deadlock): it is left for after the batch, and then waited for on its own.
 pub fn ensure_all(
     store: &Store,
     layout: &ImageLayout,
@@ -355,7 +450,8 @@ pub fn ensure_all(
         .max(2)
         .min(todo.len());
     let queue = Mutex::new(todo.into_iter());
-    let done = Mutex::new(0usize);
+    let batch: Mutex<Vec<Extracted>> = Mutex::new(Vec::new());
+    let busy: Mutex<Vec<&Layer>> = Mutex::new(Vec::new());
     let failed: Mutex<Option<LayerError>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -365,14 +461,18 @@ pub fn ensure_all(
                 }
                 let next = queue.lock().ok().and_then(|mut q| q.next());
                 let Some(layer) = next else { return };
-                match ensure(store, layout, layer, limits) {
-                    Ok(extracted) => {
-                        if extracted {
-                            if let Ok(mut d) = done.lock() {
-                                *d += 1;
-                            }
+                match extract(store, layout, layer, limits, false) {
+                    Ok(Outcome::Extracted(e)) => {
+                        if let Ok(mut b) = batch.lock() {
+                            b.push(e);
                         }
                     }
+                    Ok(Outcome::Busy) => {
+                        if let Ok(mut b) = busy.lock() {
+                            b.push(layer);
+                        }
+                    }
+                    Ok(Outcome::Present) => {}
                     Err(e) => {
                         if let Ok(mut f) = failed.lock() {
                             f.get_or_insert(e);
@@ -383,8 +483,17 @@ pub fn ensure_all(
             });
         }
     });
+    // On failure the extracted trees are dropped, which removes them.
     if let Some(e) = failed.into_inner().ok().flatten() {
         return Err(e);
     }
-    Ok(done.into_inner().unwrap_or(0))
+    let batch = batch.into_inner().unwrap_or_default();
+    let mut done = batch.len();
+    commit(store, batch)?;
+    for layer in busy.into_inner().unwrap_or_default() {
+        if ensure(store, layout, layer, limits)? {
+            done += 1;
+        }
+    }
+    Ok(done)
 }

@@ -21,6 +21,7 @@ pub mod image_manifest;
 pub mod layer_store;
 pub mod overlay_lookup;
 pub mod passwd;
+pub mod pipe_handoff;
 pub mod resolve_in_root;
 pub mod runtime_config;
 pub mod tar_extract;

@@ -60,27 +60,38 @@ struct Cli {
 }
 
 fn run(cli: Cli) -> Result<i32, UnpackError> {
-    let image = pipe::input(cli.image, "image reference")
-        .unwrap_or_else(|e| cli::fail("ct-unpack", &e, e.exit_code()));
-    let opts = Options {
-        image,
-        id: cli.id,
-        name: cli.name,
-        flat: cli.flat,
-        overrides: Overrides {
-            env: cli.env,
-            workdir: cli.workdir,
-            user: cli.user,
-            hostname: cli.hostname,
-            cmd: cli.cmd,
-        },
-        verbose: cli.verbose,
-        limits: ct_layout::free_space::Limits {
-            min_free: cli.min_free,
-            max_size: cli.max_layer_size,
-        },
+    let store = Store::from_env();
+    let limits = ct_layout::free_space::Limits {
+        min_free: cli.min_free,
+        max_size: cli.max_layer_size,
     };
-    let bundle = unpack(&Store::from_env(), &opts)?;
+    let verbose = cli.verbose;
+    let image = cli.image.clone();
+    let go = |image: Result<String, pipe::InputError>| -> Result<_, pipe::InputError> {
+        let opts = Options {
+            image: image?,
+            id: cli.id,
+            name: cli.name,
+            flat: cli.flat,
+            overrides: Overrides {
+                env: cli.env,
+                workdir: cli.workdir,
+                user: cli.user,
+                hostname: cli.hostname,
+                cmd: cli.cmd,
+            },
+            verbose,
+            limits,
+        };
+        Ok(unpack(&store, &opts))
+    };
+    // Reading the reference from a pipe, extract the layers a ct-pull upstream has already
+    // landed while its line has not come yet.
+    let done = match image {
+        Some(i) => go(Ok(i)),
+        None => ct_unpack::pipe_handoff::with_stdin(&store, limits, verbose, go),
+    };
+    let bundle = done.unwrap_or_else(|e| cli::fail("ct-unpack", &e, e.exit_code()))?;
     pipe::emit(bundle.dir.display());
     Ok(pipe::EXIT_OK)
 }

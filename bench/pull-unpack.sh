@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# bench/pull-unpack.sh — from a registry to a runnable bundle: `ct-pull IMG | ct-unpack` against
+# `skopeo copy` + `umoci unpack` and against `podman pull` (its own storage root, overlay
+# driver), all from a docker-registry on 127.0.0.1 serving the shared bench image
+# (bench/lib/big-image.sh), each run on a FRESH file system (new loop-mounted ext4, or tmpfs).
+#
+# Then the same image behind a throttling proxy (bench/lib/throttle.py, RATE bytes/s for all
+# connections together, as a registry across the internet): the pipeline against ct-pull
+# alone. When ct-unpack extracts each layer as soon as it lands, the unpack hides behind the
+# download and the pipeline costs little more than the pull.
+#
+# Targets (issue 19): ct-pull | ct-unpack <= 0.2x podman pull; throttled, the pipeline <= 1.15x
+# ct-pull alone.
+#
+# Usage: sudo bench/pull-unpack.sh    (RUNS=3 FS="ext4 tmpfs" RATE=20000000 SRC="dirs to layer")
+set -euo pipefail
+
+runs=${RUNS:-3}
+fses=${FS:-ext4 tmpfs}
+rate=${RATE:-20000000}
+[ "$(id -u)" = 0 ] || { echo "bench/pull-unpack.sh: needs root (mounts, owners)" >&2; exit 2; }
+for t in hyperfine jq skopeo umoci podman docker-registry curl python3 mkfs.ext4; do
+    command -v "$t" >/dev/null || { echo "bench/pull-unpack.sh: needs $t" >&2; exit 2; }
+done
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$here/target}
+(cd "$here" && cargo build --release -q -p ct-pull -p ct-unpack)
+ct_pull=$target/release/ct-pull
+ct_unpack=$target/release/ct-unpack
+
+. "$here/bench/lib/big-image.sh"
+. "$here/bench/lib/registry.sh"
+img=$BENCH_CACHE/image
+big_image "$BENCH_CACHE" bench "$BENCH_SRC"
+total=$(du -cb "$img"/blobs/sha256/* | tail -1 | cut -f1)
+
+work=$(mktemp -d /dev/shm/ct-bench-pu.XXXXXX)
+loopdir=$(mktemp -d /var/tmp/ct-bench-pu-loop.XXXXXX)
+mnt=$work/mnt
+proxy_pid=
+cleanup() {
+    if [ -n "$proxy_pid" ]; then kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true; fi
+    stop_registry
+    umount "$mnt/podman/overlay" 2>/dev/null || true
+    umount "$mnt" 2>/dev/null || true
+    rm -rf "$work" "$loopdir"
+}
+trap cleanup EXIT
+start_registry "$work/registry"
+ref=127.0.0.1:$registry_port/bench/usr:1
+skopeo copy -q --dest-tls-verify=false "oci:$img:bench" "docker://$ref"
+
+proxy_port=$(free_port)
+python3 "$here/bench/lib/throttle.py" "$proxy_port" "$registry_port" "$rate" > "$work/proxy.log" 2>&1 &
+proxy_pid=$!
+for _ in $(seq 100); do grep -q ready "$work/proxy.log" && break; sleep 0.1; done
+slow_ref=127.0.0.1:$proxy_port/bench/usr:1
+
+export CT_ROOT=$mnt/ct CT_RUN=$work/run
+# podman keeps its own storage on the measured file system; its run root and config stay apart.
+podman_cmd="podman --root $mnt/podman --runroot $work/podman-run --storage-driver overlay"
+podman_cmd="$podman_cmd pull -q --tls-verify=false docker://$ref"
+for fs in $fses; do
+    prepare="umount $mnt/podman/overlay 2>/dev/null; $here/bench/lib/fresh-fs.sh $fs $mnt $loopdir/ext4.img"
+    hyperfine --runs "$runs" --prepare "$prepare" --export-json "$work/fast-$fs.json" \
+        -n "ct-pull | ct-unpack" "$ct_pull -q $ref | $ct_unpack" \
+        -n "skopeo + umoci" "skopeo copy -q --src-tls-verify=false docker://$ref oci:$mnt/sk:bench && umoci unpack --image $mnt/sk:bench $mnt/bundle" \
+        -n "podman pull" "$podman_cmd" >&2
+done
+
+# Throttled: the pipeline against the pull alone, on the first file system, with ct-pull's
+# default 4 downloads at once and with one at a time (on a link that is the bottleneck, parallel
+# downloads share it and all land near the end, so their unpack cannot start earlier; one at a
+# time, largest first, each layer lands early and only the last, smallest one is unpacked after
+# the download).
+slow_fs=${fses%% *}
+hyperfine --runs "$runs" --prepare "$here/bench/lib/fresh-fs.sh $slow_fs $mnt $loopdir/ext4.img" \
+    --export-json "$work/slow.json" \
+    -n "ct-pull -j4 (throttled)" "$ct_pull -q -j 4 $slow_ref" \
+    -n "ct-pull -j4 | ct-unpack (throttled)" "$ct_pull -q -j 4 $slow_ref | $ct_unpack" \
+    -n "ct-pull -j1 (throttled)" "$ct_pull -q -j 1 $slow_ref" \
+    -n "ct-pull -j1 | ct-unpack (throttled)" "$ct_pull -q -j 1 $slow_ref | $ct_unpack" >&2
+
+echo
+echo "image: $((total / 1000000)) MB gzip   runs: $runs   load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
+for fs in $fses; do
+    j=$work/fast-$fs.json
+    awk -v fs="$fs" -v ct="$(jq '.results[0].mean' "$j")" -v su="$(jq '.results[1].mean' "$j")" \
+        -v po="$(jq '.results[2].mean' "$j")" 'BEGIN {
+        printf "\n%s                      wall (s)\n", fs
+        printf "  ct-pull | ct-unpack     %8.3f\n", ct
+        printf "  skopeo copy + umoci     %8.3f\n", su
+        printf "  podman pull             %8.3f\n", po
+        printf "  ratio pipeline / podman        = %.2fx   (target <= 0.20x)\n", ct / po
+        printf "  ratio pipeline / skopeo+umoci  = %.2fx\n", ct / su
+    }'
+done
+s() { jq ".results[$1].mean" "$work/slow.json"; }
+awk -v fs="$slow_fs" -v rate="$rate" -v p4="$(s 0)" -v pu4="$(s 1)" -v p1="$(s 2)" -v pu1="$(s 3)" 'BEGIN {
+    printf "\nthrottled to %.0f MB/s, %s              wall (s)\n", rate / 1e6, fs
+    printf "  ct-pull -j4 alone           %8.3f\n", p4
+    printf "  ct-pull -j4 | ct-unpack     %8.3f\n", pu4
+    printf "  ct-pull -j1 alone           %8.3f\n", p1
+    printf "  ct-pull -j1 | ct-unpack     %8.3f\n", pu1
+    printf "  ratio pipeline / pull alone, -j4 = %.2fx   (target <= 1.15x)\n", pu4 / p4
+    printf "  ratio pipeline / pull alone, -j1 = %.2fx   (target <= 1.15x)\n", pu1 / p1
+    printf "  ratio pipeline -j1 / pull -j4    = %.2fx\n", pu1 / p4
+}'
