@@ -218,7 +218,8 @@ fn a_decompression_bomb_extracted_while_the_pull_runs_is_still_stopped() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-/// A pull killed in the middle of the pipeline: ct-unpack gets no line, makes no bundle, and
+/// A pull killed in the middle of the pipeline: ct-unpack gets no line, makes no bundle (and
+/// says nothing: the stage that failed is the one to speak), and
 /// the layer store holds only whole, verified layers (what was extracted early stays, shared
 /// and reusable); the killed pull's announcement is not trusted by the next pipeline, which
 /// completes.
@@ -245,9 +246,11 @@ fn a_pull_killed_mid_pipeline_leaves_no_bundle_and_only_whole_layers() {
     let out = unpack
         .output_within(Duration::from_secs(30))
         .expect("ct-unpack did not end after its input did");
+    // An empty upstream pipe ends a stage quietly with the usage code: the stage that failed
+    // (here, killed) is the one to speak (ct_layout::pipe).
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).starts_with("ct-unpack: no image reference given"),
+        out.stderr.is_empty(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
