@@ -53,6 +53,8 @@ pub struct ChildArgs<'a> {
     pub seccomp: Option<SeccompInstall<'a>>,
     /// fds 3..3+N that reach the command.
     pub pass_fds: crate::fds::Passed,
+    /// `create`: the exec fifo to wait on before `execve` ([`crate::exec_fifo`]).
+    pub start_fifo: Option<RawFd>,
 }
 
 pub(crate) fn fail(sock: RawFd, code: i32, msg: &str) -> ! {
@@ -272,9 +274,31 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
     let path = exec::path_of(&p.env);
     let prog = exec::lookup(&cmd, &path)
         .map_err(|(errno, e)| (exec::exit_code(errno), format!("cannot run '{cmd}': {e}")))?;
+    if let Some(fifo) = a.start_fifo {
+        // `create` ends here: "created", then wait for `start` (crate::exec_fifo, step 2).
+        // `create` has exited by the time anything can go wrong below: stderr is the only
+        // place left to say it.
+        sync_socket::send(a.sock, b"C").map_err(|e| (125, format!("handshake: {e}")))?;
+        if let Err(e) = crate::exec_fifo::wait(fifo) {
+            late_failure(125, &format!("cannot wait for start: {e}"));
+        }
+        let e = exec::execve(&prog, &p.args, &p.env);
+        let code = exec::exit_code(e.raw_os_error().unwrap_or(libc::EACCES));
+        late_failure(code, &format!("cannot run '{cmd}': {e}"));
+    }
     let e = exec::execve(&prog, &p.args, &p.env);
     let code = exec::exit_code(e.raw_os_error().unwrap_or(libc::EACCES));
     Err((code, format!("cannot run '{cmd}': {e}")))
+}
+
+/// A failure after `create` has returned: one line on the container's stderr, then exit.
+fn late_failure(code: i32, msg: &str) -> ! {
+    let line = format!("ct-exec: {}\n", ct_layout::pipe::one_line(msg));
+    // SAFETY: write(2) from a buffer we own, then _exit (no destructors of the parent's copy).
+    unsafe {
+        libc::write(2, line.as_ptr() as *const libc::c_void, line.len());
+        libc::_exit(code)
+    }
 }
 
 /// Step 10: the working directory, resolved inside the container's root only (`/` is that

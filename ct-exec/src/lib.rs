@@ -19,10 +19,13 @@ pub mod capabilities;
 pub mod cgroup;
 pub mod child;
 pub mod cloned_binary;
+pub mod console_socket;
 pub mod credentials;
 pub mod devices;
 pub mod exec;
+pub mod exec_fifo;
 pub mod fds;
+pub mod features;
 pub mod init;
 pub mod lifecycle;
 pub mod masked_paths;
@@ -37,10 +40,12 @@ pub mod rfc3339;
 pub mod rlimits;
 pub mod rootfs_path;
 pub mod run;
+pub mod runc_log;
 pub mod seccomp_hook;
 pub mod signals;
 pub mod sync_socket;
 pub mod sysctl;
+pub mod update;
 pub mod user_ns;
 
 use std::io;
@@ -123,6 +128,44 @@ pub enum ExecError {
     #[error("cannot signal container '{id}'")]
     Kill {
         id: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("container '{0}' does not exist")]
+    DoesNotExist(String),
+    /// A lifecycle operation in a state that does not allow it (runtime-spec `runtime.md`).
+    #[error("cannot {verb} container '{id}': it is {status}")]
+    WrongState {
+        verb: &'static str,
+        id: String,
+        status: String,
+    },
+    #[error("cannot start container '{id}': no process waits for start")]
+    Start {
+        id: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    ConsoleSocket(#[from] console_socket::ConsoleSocketError),
+    #[error("cannot {what} the cgroup of container '{id}'")]
+    CgroupOf {
+        what: &'static str,
+        id: String,
+        #[source]
+        source: ct_cgroup::CgroupError,
+    },
+    #[error("cannot write '{path}'")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("hook {which}[{index}] ({path})")]
+    Hook {
+        which: &'static str,
+        index: usize,
+        path: String,
         #[source]
         source: io::Error,
     },

@@ -30,6 +30,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use ct_layout::bundle::Bundle;
 use ct_layout::state::{State, StateError, Status};
@@ -51,6 +52,26 @@ pub struct ExecOptions {
     pub overrides: Overrides,
     /// The fds passed on purpose (`--preserve-fds`).
     pub pass_fds: crate::fds::Passed,
+    /// runc's `--process FILE`: the whole `process` object of the runtime spec, replacing
+    /// the config's (the overrides then apply on top of it).
+    pub process: Option<PathBuf>,
+    /// Return once the command runs, leaving it to our caller's subreaper (`--detach`).
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub systemd_cgroup: bool,
+}
+
+/// `--process FILE`: the runtime spec's `process` object.
+fn read_process(path: &Path) -> Result<oci_spec::runtime::Process, ExecError> {
+    let bytes = std::fs::read(path).map_err(|source| ExecError::ConfigRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| ExecError::ConfigParse {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The namespaces under `/proc/PID/ns/`, in the order they are joined: user first, mount last.
@@ -126,10 +147,23 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
     };
     // 2.
     let bundle = Bundle::new(st.bundle.clone());
-    let spec = run::load_config(&bundle)?;
+    let mut spec = run::load_config(&bundle)?;
+    let process = o.process.as_deref().map(read_process).transpose()?;
+    let terminal = match &process {
+        Some(p) => p.terminal().unwrap_or(false) || o.overrides.tty,
+        // A terminal only when asked for on this command line, as `runc exec -t`.
+        None => o.overrides.tty,
+    };
+    if process.is_some() {
+        spec.set_process(process);
+    }
     let mut plan = Plan::new(spec, &bundle.dir, &o.overrides)?;
-    // A terminal only when asked for on this command line, as `runc exec -t`.
-    plan.terminal = o.overrides.tty;
+    plan.terminal = terminal;
+    if o.detach && terminal && o.console_socket.is_none() {
+        return Err(ExecError::Usage(
+            "exec --detach with a terminal needs --console-socket".into(),
+        ));
+    }
     let seccomp = crate::seccomp_hook::prepare(&plan.spec, store)?;
     // 3.
     let joins = open_namespaces(pid)?;
@@ -139,15 +173,27 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
     let pid_ns = joins
         .iter()
         .any(|j| j.flag == libc::CLONE_NEWPID || j.flag == 0x80);
-    let cg = crate::cgroup::path_for(&plan, &st.id);
+    // The cgroup the container was placed in, as recorded then; else as its config says.
+    let recorded = store.run_containers().join(&st.id).join(run::CGROUP_FILE);
+    let cg = match std::fs::read_to_string(recorded) {
+        Ok(p) => Some(p),
+        Err(_) => crate::cgroup::path_for(&plan, &st.id, o.systemd_cgroup)?,
+    };
     // 4. to 7.
     let (container, sfd, master, pending) = run::start(
         &plan,
         0,
+        o.console_socket.as_deref(),
         |io| enter(&plan, &joins, pid_ns, io, seccomp.as_deref(), o.pass_fds),
         |child| join_cgroup(cg.as_deref(), child),
     )?;
     drop(joins);
+    if let Some(f) = &o.pid_file {
+        run::write_pid_file(f, container)?;
+    }
+    if o.detach {
+        return Ok(0);
+    }
     // 8.
     let _raw = match &master {
         Some(_) if o.interactive => Some(crate::pty::RawMode::enter()),
@@ -258,6 +304,7 @@ fn enter_steps(
         init: false,
         seccomp,
         pass_fds,
+        start_fifo: None,
     };
     child::become_process(&a)
 }
