@@ -158,7 +158,9 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
         spec.set_process(process);
     }
     let mut plan = Plan::new(spec, &bundle.dir, &o.overrides)?;
-    plan.terminal = terminal;
+    // The terminal is opened in the container by the joining process (step 7), not by
+    // run::start in the host.
+    plan.terminal = false;
     if o.detach && terminal && o.console_socket.is_none() {
         return Err(ExecError::Usage(
             "exec --detach with a terminal needs --console-socket".into(),
@@ -184,7 +186,17 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
         &plan,
         0,
         o.console_socket.as_deref(),
-        |io| enter(&plan, &joins, pid_ns, io, seccomp.as_deref(), o.pass_fds),
+        |io| {
+            let e = Entry {
+                plan: &plan,
+                joins: &joins,
+                pid_ns,
+                terminal,
+                seccomp: seccomp.as_deref(),
+                pass_fds: o.pass_fds,
+            };
+            enter(&e, io)
+        },
         |child| join_cgroup(cg.as_deref(), child),
     )?;
     drop(joins);
@@ -219,30 +231,27 @@ fn join_cgroup(path: Option<&str>, pid: i32) -> Result<(), ExecError> {
     Ok(())
 }
 
-/// Steps 4 to 7, in the child. Never returns.
-fn enter(
-    plan: &Plan,
-    joins: &[Join],
+/// What the joining child needs.
+struct Entry<'a> {
+    plan: &'a Plan,
+    joins: &'a [Join],
     pid_ns: bool,
-    io: ChildIo,
-    seccomp: Option<child::SeccompInstall>,
+    terminal: bool,
+    seccomp: Option<child::SeccompInstall<'a>>,
     pass_fds: crate::fds::Passed,
-) -> std::convert::Infallible {
+}
+
+/// Steps 4 to 7, in the child. Never returns.
+fn enter(e: &Entry, io: ChildIo) -> std::convert::Infallible {
     let sock = io.sock;
-    match enter_steps(plan, joins, pid_ns, &io, seccomp, pass_fds) {
+    match enter_steps(e, &io) {
         Ok(never) => never,
         Err((code, msg)) => child::fail(sock, code, &msg),
     }
 }
 
-fn enter_steps(
-    plan: &Plan,
-    joins: &[Join],
-    pid_ns: bool,
-    io: &ChildIo,
-    seccomp: Option<child::SeccompInstall>,
-    pass_fds: crate::fds::Passed,
-) -> child::Step<std::convert::Infallible> {
+fn enter_steps(e: &Entry, io: &ChildIo) -> child::Step<std::convert::Infallible> {
+    let (plan, joins, pid_ns) = (e.plan, e.joins, e.pid_ns);
     // 4.
     sync_socket::send(io.sock, b"R").map_err(|e| (125, format!("handshake: {e}")))?;
     match sync_socket::recv(io.sock).as_deref() {
@@ -290,8 +299,30 @@ fn enter_steps(
             }
         }
     }
-    // 7.
-    child::new_session(&io.pty_slave)?;
+    // 7. With a terminal: a pty of the container's own devpts, its master sent to the parent
+    // (which relays it or passes it on to --console-socket); only the slave stays here.
+    let pty = match e.terminal {
+        true => Some(crate::pty::open_in_container(plan.console_size).map_err(child::own)?),
+        false => None,
+    };
+    let slave = match pty {
+        Some(p) => {
+            let mut msg = b"T".to_vec();
+            msg.extend_from_slice(p.slave_path.as_os_str().as_encoded_bytes());
+            sync_socket::send_fd(io.sock, &msg, p.master.as_raw_fd())
+                .map_err(|e| (125, format!("handshake: {e}")))?;
+            drop(p.master);
+            match sync_socket::recv(io.sock).as_deref() {
+                Ok(b"G") => {}
+                // SAFETY: _exit skips destructors that belong to the parent's copy.
+                _ => unsafe { libc::_exit(125) },
+            }
+            Some((p.slave, p.slave_path))
+        }
+        None => None,
+    };
+    let pty_slave = slave.as_ref().map(|(fd, p)| (fd.as_raw_fd(), p.clone()));
+    child::new_session(&pty_slave)?;
     if let Some(adj) = plan.oom_score_adj {
         crate::procfs::write("self/oom_score_adj", adj.to_string().as_bytes())
             .map_err(|e| (125, format!("cannot set oomScoreAdj {adj}: {e}")))?;
@@ -299,11 +330,11 @@ fn enter_steps(
     let a = ChildArgs {
         plan,
         sock: io.sock,
-        pty_slave: io.pty_slave.clone(),
+        pty_slave,
         old_mask: io.old_mask,
         init: false,
-        seccomp,
-        pass_fds,
+        seccomp: e.seccomp,
+        pass_fds: e.pass_fds,
         start_fifo: None,
     };
     child::become_process(&a)

@@ -600,7 +600,7 @@ pub(crate) fn start(
         }) {}
     }
     drop(csock);
-    let master = match (pty, console) {
+    let mut master = match (pty, console) {
         (Some(p), Some(sock)) => {
             if let Err(e) = crate::console_socket::send(sock, p.master, &p.slave_path) {
                 kill_and_reap(pid);
@@ -623,8 +623,23 @@ pub(crate) fn start(
             }
             return Err(e);
         }
-        let msg = sync_socket::recv(psock.as_raw_fd()).map_err(spawn_err("handshake"))?;
+        let (msg, mut fds) =
+            sync_socket::recv_fds(psock.as_raw_fd()).map_err(spawn_err("handshake"))?;
         match msg.first() {
+            Some(b'T') if fds.len() == 1 && master.is_none() => {
+                let m = fds.remove(0);
+                let name = PathBuf::from(String::from_utf8_lossy(&msg[1..]).into_owned());
+                match console {
+                    Some(sock) => {
+                        if let Err(e) = crate::console_socket::send(sock, m, &name) {
+                            kill_and_reap(pid);
+                            return Err(e.into());
+                        }
+                    }
+                    None => master = Some(m),
+                }
+                sync_socket::send(psock.as_raw_fd(), b"G").map_err(spawn_err("handshake"))?;
+            }
             // End of file: the command runs; "C": `create`'s process waits for `start`.
             None | Some(b'C') => break,
             Some(b'R') => {
