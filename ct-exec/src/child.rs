@@ -226,7 +226,14 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
             install().map_err(|e| (125, e))?;
         }
     }
+    // Changing uids makes a process dumpable again on some kernels and settings (commit_creds
+    // resets it to fs.suid_dumpable): what was non-dumpable stays so until execve — a
+    // created container's process waits here for as long as `start` takes.
+    let was = rustix::process::dumpable_behavior().map_err(|e| (125, format!("prctl: {e}")))?;
     credentials::apply(&p.identity).map_err(own)?;
+    if was == rustix::process::DumpableBehavior::NotDumpable {
+        crate::cloned_binary::not_dumpable().map_err(|e| (125, format!("prctl: {e}")))?;
+    }
 
     // 13.
     if a.init {

@@ -213,9 +213,12 @@ enum Cmd {
         #[arg(long)]
         rootless: bool,
     },
-    /// runc verbs that ct-exec does not implement: fail with a clear message.
-    #[command(external_subcommand)]
-    Other(Vec<String>),
+    /// Not implemented (runc's checkpoint, restore and events): fails with a usage error.
+    #[command(aliases = ["restore", "events"])]
+    Checkpoint {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Args)]
@@ -480,10 +483,9 @@ fn main() {
         Some(Cmd::Spec { bundle, rootless }) => {
             ct_exec::features::write_spec(&bundle, rootless).map(|_| 0)
         }
-        Some(Cmd::Other(v)) => Err(ExecError::Usage(format!(
-            "{} is not a ct-exec command (runc verbs not implemented: checkpoint, restore, events)",
-            ct_layout::pipe::quote(v.first().map(String::as_str).unwrap_or(""))
-        ))),
+        Some(Cmd::Checkpoint { .. }) => Err(ExecError::Usage(
+            "checkpoint, restore and events are not implemented by ct-exec".into(),
+        )),
         Some(Cmd::Exec(a)) => {
             let command = match a.command.first().map(String::as_str) {
                 Some("--") => a.command[1..].to_vec(),

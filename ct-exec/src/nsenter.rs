@@ -142,7 +142,8 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
     // 1.
     let st = find(store, &o.id)?.refreshed();
     let pid = match (st.status, st.pid) {
-        (Status::Running, Some(pid)) => pid,
+        // As runc: a created container's namespaces can be entered before it starts.
+        (Status::Running | Status::Created, Some(pid)) => pid,
         _ => return Err(ExecError::NotRunning(st.id)),
     };
     // 2.
