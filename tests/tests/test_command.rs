@@ -94,6 +94,10 @@ const NEEDED: &[(&str, &str)] = &[
     ("/sbin/mkfs.ext4", "e2fsprogs"),
     ("/usr/bin/gcc", "gcc"),
     ("/usr/include/stdio.h", "libc6-dev"),
+    ("/usr/bin/podman", "podman"),
+    ("/usr/bin/conmon", "conmon"),
+    ("/usr/bin/containerd", "containerd"),
+    ("/usr/bin/ctr", "containerd"),
 ];
 
 #[test]
