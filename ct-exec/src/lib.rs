@@ -26,6 +26,7 @@ pub mod exec;
 pub mod exec_fifo;
 pub mod fds;
 pub mod features;
+pub mod hooks;
 pub mod init;
 pub mod lifecycle;
 pub mod masked_paths;

@@ -286,6 +286,10 @@ pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError>
         cg.as_deref(),
     );
     drop(guard);
+    if r.is_ok() {
+        let state = crate::hooks::state(&st, "stopped", None);
+        crate::hooks::run_warn(&plan.spec, crate::hooks::When::Poststop, &state);
+    }
     r
 }
 
@@ -398,7 +402,11 @@ fn create(
                 start_fifo: Some(fifo.as_raw_fd()),
             })
         },
-        |pid| place(plan, cg.as_deref(), pid),
+        |pid| {
+            place(plan, cg.as_deref(), pid)?;
+            let state = crate::hooks::state(&st, "creating", Some(pid));
+            crate::hooks::run(&plan.spec, crate::hooks::When::Create, &state)
+        },
     );
     drop(fifo);
     let record = |st: &mut State, pid: i32| -> Result<(), ExecError> {
@@ -527,6 +535,7 @@ fn spawn(
     seccomp: Option<child::SeccompInstall>,
     cg: Option<&str>,
 ) -> Result<Spawned, ExecError> {
+    let hook_st = st.clone();
     let spawned = start(
         plan,
         plan.ns.clone_flags(),
@@ -543,7 +552,11 @@ fn spawn(
                 start_fifo: None,
             })
         },
-        |pid| place(plan, cg, pid),
+        |pid| {
+            place(plan, cg, pid)?;
+            let state = crate::hooks::state(&hook_st, "creating", Some(pid));
+            crate::hooks::run(&plan.spec, crate::hooks::When::Create, &state)
+        },
     )?;
     st.status = Status::Running;
     st.pid = Some(spawned.0);
@@ -552,6 +565,8 @@ fn spawn(
     if let Some(f) = &o.pid_file {
         write_pid_file(f, spawned.0)?;
     }
+    let state = crate::hooks::state(st, "running", st.pid);
+    crate::hooks::run_warn(&plan.spec, crate::hooks::When::Poststart, &state);
     Ok(spawned)
 }
 

@@ -556,3 +556,110 @@ fn runc_verbs_are_reserved_not_bundles() {
         .unwrap()
         .contains(&json!("cgroup")));
 }
+
+/// Hooks that each save the State they get on stdin as DIR/NAME.json.
+fn recording_hooks(dir: &Path) -> Value {
+    let hook = |name: &str| {
+        json!([{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}/$0.json", dir.display()), name],
+            "env": ["PATH=/bin:/usr/bin"],
+        }])
+    };
+    json!({
+        "prestart": hook("prestart"),
+        "createRuntime": hook("createRuntime"),
+        "poststart": hook("poststart"),
+        "poststop": hook("poststop"),
+    })
+}
+
+#[test]
+fn hooks_get_the_state_on_stdin_at_each_step_as_with_runc() {
+    let f = Fixture::new();
+    let mut seen = Vec::new();
+    for rt in [Runtime::ct_exec(&f), Runtime::runc(&f)] {
+        let name = rt.exe.file_name().unwrap().to_string_lossy().into_owned();
+        let dir = f.tmp.path().join(format!("hooks-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let b = bundle(&f, &format!("b-{name}"), &["sleep", "100"], |v| {
+            v["hooks"] = recording_hooks(&dir);
+        });
+        let id = unique("hooks-");
+        rt.ok(&["create", "--bundle", b.to_str().unwrap(), &id]);
+        let pid = rt.state(&id).unwrap()["pid"].clone();
+        rt.ok(&["start", &id]);
+        rt.ok(&["kill", &id, "KILL"]);
+        assert!(wait_until(Duration::from_secs(10), || rt.status(&id) == "stopped"));
+        rt.ok(&["delete", &id]);
+        let mut steps = Vec::new();
+        for hook in ["prestart", "createRuntime", "poststart", "poststop"] {
+            let text = std::fs::read_to_string(dir.join(format!("{hook}.json")))
+                .unwrap_or_else(|e| panic!("{name}: {hook} did not run: {e}"));
+            let s: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(s["id"], json!(id), "{name} {hook}");
+            assert_eq!(s["bundle"], json!(b), "{name} {hook}");
+            let same_pid = if s["pid"] == pid {
+                "the container's pid"
+            } else {
+                "no pid"
+            };
+            steps.push(format!("{hook}: {} with {same_pid}", s["status"]));
+        }
+        seen.push(steps);
+    }
+    let expected = [
+        "prestart: \"creating\" with the container's pid",
+        "createRuntime: \"creating\" with the container's pid",
+        "poststart: \"running\" with the container's pid",
+        "poststop: \"stopped\" with no pid",
+    ];
+    assert_eq!(seen[0], expected);
+    // runc 1.1 passes poststart the state it read before starting ("created"); the runtime
+    // spec runs poststart after the process started, so ct-exec says "running". All else
+    // is the same.
+    let mut runc = seen[1].clone();
+    runc[2] = runc[2].replace("\"created\"", "\"running\"");
+    assert_eq!(runc, expected, "runc changed");
+}
+
+#[test]
+fn a_hook_that_outlives_its_timeout_fails_the_create_and_leaves_nothing() {
+    let f = Fixture::new();
+    let marker = f.tmp.path().join("hook-pid");
+    let b = bundle(&f, "b", &["sleep", "100"], |v| {
+        v["hooks"] = json!({"createRuntime": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("echo $$ > {}; exec sleep 60", marker.display())],
+            "timeout": 1,
+        }]});
+    });
+    for rt in [Runtime::ct_exec(&f), Runtime::runc(&f)] {
+        let id = unique("timeout-");
+        let out = rt.run(&["create", "--bundle", b.to_str().unwrap(), &id]);
+        assert!(!out.status.success(), "{}", rt.exe.display());
+        assert_eq!(rt.status(&id), "none");
+        if rt.exe.ends_with("ct-exec") {
+            assert_eq!(out.status.code(), Some(1));
+            let err = stderr(&out);
+            assert!(
+                err.contains("ct-exec: hook createRuntime[0] ('/bin/sh'): timed out after 1s"),
+                "{err}"
+            );
+            // The hook was killed, and so was the container's process.
+            let hook: i32 = std::fs::read_to_string(&marker)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            assert!(wait_until(Duration::from_secs(5), || {
+                ct_layout::state::pid_start_time(hook).is_none()
+            }));
+            assert!(f.state_dirs().is_empty(), "{:?}", f.state_dirs());
+            assert!(
+                !Path::new("/sys/fs/cgroup/pids/ct").join(&id).exists(),
+                "the container's cgroup is left"
+            );
+        }
+    }
+}
