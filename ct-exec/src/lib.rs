@@ -5,7 +5,10 @@
 //! (the container's first process, step by step), then one module per kernel primitive —
 //! [`namespaces`], [`user_ns`], [`mounts`], [`rootfs_path`], [`devices`], [`pivot_root`],
 //! [`masked_paths`], [`sysctl`], [`rlimits`], [`capabilities`], [`credentials`], [`pty`],
-//! [`signals`], [`init`], [`exec`], [`seccomp`]. [`lifecycle`] is `kill` and `delete`;
+//! [`signals`], [`init`], [`exec`], [`seccomp`]. [`lifecycle`] is runc's verbs on an existing
+//! container (`start`, `state`, `kill`, `delete`, `pause`, `resume`, `ps`; `create` is
+//! [`run`] stopped at [`exec_fifo`]; [`console_socket`], [`hooks`], [`runc_log`], [`update`],
+//! [`features`] are the rest of runc's command line);
 //! [`nsenter`] is `exec`, a new process in a running container. [`cloned_binary`] and [`fds`]
 //! are what `run` and `exec` do first, before anything else: run from a read-only view of the
 //! binary, non-dumpable, and keep no inherited fd but those passed on purpose.

@@ -17,7 +17,8 @@ use std::path::PathBuf;
 ///
 /// linux.cgroupsPath and linux.resources are applied with ct-cgroup's code: the process is in
 /// its cgroup before the command starts, and the cgroup is removed when the container ends.
-/// Not applied (each named in a warning when present): hooks, AppArmor/SELinux labels,
+/// Not applied (each named in a warning when present): the createContainer and
+/// startContainer hooks, AppArmor/SELinux labels,
 /// ioPriority, scheduler, execCPUAffinity.
 ///
 /// Exit codes: the container's status (128+N when it was killed by signal N, or when ct-exec
@@ -25,6 +26,11 @@ use std::path::PathBuf;
 /// cannot be run; 127 the command was not found; 2 usage.
 /// `exec`: as a run (125 when the container does not exist or is not running).
 /// `kill` and `delete`: 0 ok, 1 failure (no such container, still running...), 2 usage.
+///
+/// runc's command line too (podman --runtime, containerd's runc shim): global flags --root,
+/// --log, --log-format, --debug, --systemd-cgroup before the verb; create, start, state,
+/// kill, delete, run, exec, ps, pause, resume, update, list, features, spec (0 ok, 1 failure,
+/// 2 usage; run and exec as above).
 #[derive(Parser)]
 #[command(
     name = "ct-exec",
