@@ -66,7 +66,9 @@ rt=$1 root=$2 bundle=$3 id=c$$
 "$rt" --root "$root" create --bundle "$bundle" --pid-file "$root.pid" "$id"
 pid=$(< "$root.pid")
 "$rt" --root "$root" start "$id"
-while [ -d "/proc/$pid" ]; do :; done
+# Until it has exited: gone, or a zombie (its reaper is the machine's PID 1, whose speed at
+# reaping orphans is no runtime's).
+while read -r _ _ st _ 2>/dev/null < "/proc/$pid/stat" && [ "$st" != Z ]; do :; done
 "$rt" --root "$root" delete "$id"
 EOF
 chmod +x "$work/lifecycle"

@@ -663,3 +663,43 @@ fn a_hook_that_outlives_its_timeout_fails_the_create_and_leaves_nothing() {
         }
     }
 }
+
+#[test]
+fn kill_all_reaches_every_process_of_the_container_as_with_runc() {
+    let f = Fixture::new();
+    let b = bundle(&f, "b", &["sleep", "100"], |_| {});
+    for rt in [Runtime::ct_exec(&f), Runtime::runc(&f)] {
+        let id = unique("all-");
+        rt.ok(&["run", "--detach", "--bundle", b.to_str().unwrap(), &id]);
+        let pid_file = f.tmp.path().join(format!("{id}.pid"));
+        let p = pid_file.to_str().unwrap();
+        rt.ok(&["exec", "--detach", "--pid-file", p, &id, "sleep", "200"]);
+        let first = rt.state(&id).unwrap()["pid"].as_i64().unwrap() as i32;
+        let second: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        rt.ok(&["kill", "--all", &id, "KILL"]);
+        let gone = |p: i32| ct_layout::state::pid_start_time(p).is_none();
+        assert!(
+            wait_until(Duration::from_secs(10), || gone(first) && gone(second)),
+            "{}: a process of the container survived kill --all",
+            rt.exe.display()
+        );
+        rt.ok(&["delete", &id]);
+    }
+}
+
+#[test]
+fn kill_with_a_timeout_ends_a_container_that_ignores_the_signal() {
+    let f = Fixture::new();
+    // PID 1 of a pid namespace ignores TERM unless it handles it: sh does not.
+    let b = bundle(&f, "b", &["sh", "-c", "sleep 100; true"], |_| {});
+    let rt = Runtime::ct_exec(&f);
+    let id = unique("timeout-kill-");
+    rt.ok(&["run", "--detach", "--bundle", b.to_str().unwrap(), &id]);
+    rt.ok(&["kill", "--timeout", "1", &id, "TERM"]);
+    assert_eq!(rt.status(&id), "stopped");
+    rt.ok(&["delete", &id]);
+}
