@@ -48,7 +48,11 @@ pub fn write_spec(bundle: &Path, rootless: bool) -> Result<(), ExecError> {
             nix::unistd::getgid().as_raw(),
         );
     }
-    let text = serde_json::to_vec_pretty(&spec).unwrap_or_default();
+    // As runc's: named for the runtime, and every device denied but those a runtime allows.
+    let mut v = serde_json::to_value(&spec).unwrap_or_default();
+    v["hostname"] = "ct".into();
+    v["linux"]["resources"]["devices"] = serde_json::json!([{"allow": false, "access": "rwm"}]);
+    let text = serde_json::to_vec_pretty(&v).unwrap_or_default();
     let f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

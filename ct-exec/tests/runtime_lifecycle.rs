@@ -703,3 +703,29 @@ fn kill_with_a_timeout_ends_a_container_that_ignores_the_signal() {
     assert_eq!(rt.status(&id), "stopped");
     rt.ok(&["delete", &id]);
 }
+
+#[test]
+fn spec_writes_a_config_ct_exec_runs_and_never_overwrites_one() {
+    let f = Fixture::new();
+    let dir = f.tmp.path().join("spec");
+    busybox_rootfs(&dir.join("rootfs"));
+    let spec = |f: &Fixture| {
+        f.cmd()
+            .args(["spec", "--bundle", dir.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(spec(&f).status.code(), Some(0));
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        v["linux"]["resources"]["devices"],
+        json!([{"allow": false, "access": "rwm"}])
+    );
+    let out = f.run(&[dir.to_str().unwrap(), "--", "sh", "-c", "echo from-spec"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "from-spec\n");
+    let again = spec(&f);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("File exists"), "{}", stderr(&again));
+}
