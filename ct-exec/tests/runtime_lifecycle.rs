@@ -430,7 +430,13 @@ fn create_and_exec_send_the_terminal_to_the_console_socket() {
         let s = sock.to_str().unwrap();
         let r = std::thread::scope(|sc| {
             let h = sc.spawn(|| receive_fd(&listener));
-            rt.ok(&["create", "--bundle", b, "--console-socket", s, &id]);
+            let out = rt.run(&["create", "--bundle", b, "--console-socket", s, &id]);
+            if !out.status.success() {
+                // Unblock the accept before failing.
+                let _ = std::os::unix::net::UnixStream::connect(&sock);
+                let _ = h.join();
+                panic!("{name} create: {}", stderr(&out));
+            }
             h.join().unwrap()
         });
         let (_, master) = r;
@@ -452,7 +458,12 @@ fn create_and_exec_send_the_terminal_to_the_console_socket() {
                 "-c",
                 "tty; echo exec-done",
             ];
-            rt.ok(&args);
+            let out = rt.run(&args);
+            if !out.status.success() {
+                let _ = std::os::unix::net::UnixStream::connect(&sock);
+                let _ = h.join();
+                panic!("{name} exec: {}", stderr(&out));
+            }
             h.join().unwrap()
         });
         let _ = tty;
