@@ -21,6 +21,7 @@
 use oci_spec::runtime::LinuxResources;
 
 use crate::oci_config::Plan;
+use crate::ExecError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -33,14 +34,69 @@ pub enum CgroupError {
     },
 }
 
-/// Step 1.
-pub fn path_for(plan: &Plan, id: &str) -> Option<String> {
-    match (&plan.cgroups_path, plan.has_resources) {
-        (Some(p), _) if !p.as_os_str().is_empty() => Some(p.to_string_lossy().into_owned()),
+/// Step 1. With `systemd` (`--systemd-cgroup`), `linux.cgroupsPath` is systemd's
+/// `slice:prefix:name` and names the directory systemd would give that unit
+/// ([`systemd_path`]); systemd itself is not needed for that layout.
+pub fn path_for(plan: &Plan, id: &str, systemd: bool) -> Result<Option<String>, ExecError> {
+    Ok(match (&plan.cgroups_path, plan.has_resources) {
+        (Some(p), _) if !p.as_os_str().is_empty() => {
+            let p = p.to_string_lossy().into_owned();
+            match systemd {
+                true => Some(systemd_path(&p).ok_or_else(|| {
+                    ExecError::Usage(format!(
+                        "--systemd-cgroup: cgroupsPath {} is not slice:prefix:name",
+                        ct_layout::pipe::quote(&p)
+                    ))
+                })?),
+                false => Some(p),
+            }
+        }
         (_, true) => Some(ct_cgroup::default_path(id)),
         _ if nix::unistd::geteuid().is_root() => Some(ct_cgroup::default_path(id)),
         _ => None,
+    })
+}
+
+/// systemd's `slice:prefix:name` as a cgroupfs path, as runc's systemd driver places it: the
+/// slice expanded into its parents (`a-b.slice` is `/a.slice/a-b.slice`; empty is
+/// `system.slice`, `-.slice` is the root), then the unit `prefix-name.scope` (or `name`
+/// itself when it is a `.slice`).
+pub fn systemd_path(s: &str) -> Option<String> {
+    let mut parts = s.split(':');
+    let (slice, prefix, name) = (parts.next()?, parts.next()?, parts.next()?);
+    let ok = |p: &str| !p.contains('/') && p != "." && p != "..";
+    if parts.next().is_some() || name.is_empty() || ![slice, prefix, name].into_iter().all(ok) {
+        return None;
     }
+    let slice = if slice.is_empty() {
+        "system.slice"
+    } else {
+        slice
+    };
+    let mut path = String::new();
+    if slice != "-.slice" {
+        let stem = slice.strip_suffix(".slice")?;
+        if stem.is_empty() || stem.starts_with('-') || stem.ends_with('-') || stem.contains("--") {
+            return None;
+        }
+        let mut acc = String::new();
+        for (i, w) in stem.split('-').enumerate() {
+            if i > 0 {
+                acc.push('-');
+            }
+            acc.push_str(w);
+            path.push('/');
+            path.push_str(&acc);
+            path.push_str(".slice");
+        }
+    }
+    path.push('/');
+    match (name.ends_with(".slice"), prefix.is_empty()) {
+        (true, _) => path.push_str(name),
+        (false, true) => path.push_str(&format!("{name}.scope")),
+        (false, false) => path.push_str(&format!("{prefix}-{name}.scope")),
+    }
+    Some(path)
 }
 
 fn resources(plan: &Plan) -> Option<&LinuxResources> {
@@ -68,5 +124,32 @@ pub fn remove(path: &str) {
             "ct-exec: warning: cannot remove cgroup '{path}': {}",
             ct_layout::pipe::chain(&e)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::systemd_path;
+
+    #[test]
+    fn systemd_slices_expand_into_their_parents() {
+        let p = systemd_path("machine-ct.slice:libpod:abc").unwrap();
+        assert_eq!(p, "/machine.slice/machine-ct.slice/libpod-abc.scope");
+        assert_eq!(systemd_path(":ct:x").unwrap(), "/system.slice/ct-x.scope");
+        assert_eq!(systemd_path("-.slice::x").unwrap(), "/x.scope");
+        assert_eq!(
+            systemd_path("a.slice:p:b.slice").unwrap(),
+            "/a.slice/b.slice"
+        );
+        for bad in [
+            "a",
+            "a.slice:p",
+            "a:p:x",
+            "a.slice:p:../x",
+            "a--b.slice:p:x",
+            "a.slice:p:",
+        ] {
+            assert_eq!(systemd_path(bad), None, "{bad}");
+        }
     }
 }

@@ -54,6 +54,10 @@ pub struct ChildArgs<'a> {
     pub seccomp: Option<SeccompInstall<'a>>,
     /// fds 3..3+N that reach the command.
     pub pass_fds: crate::fds::Passed,
+    /// `create`: the exec fifo to wait on before `execve` ([`crate::exec_fifo`]).
+    pub start_fifo: Option<RawFd>,
+    /// The pty's master went to a `--console-socket`: the process stays on that pty.
+    pub console_socket: bool,
 }
 
 pub(crate) fn fail(sock: RawFd, code: i32, msg: &str) -> ! {
@@ -196,7 +200,14 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
     } else {
         pivot_root::chroot(&p.rootfs).map_err(own)?;
     }
-    crate::console::attach(a.sock, &a.pty_slave, ns.mount)?;
+    // With --console-socket the caller already holds the host pty's master: keep that pty.
+    if a.console_socket {
+        if let Some((slave, _)) = &a.pty_slave {
+            crate::pty::attach(*slave).map_err(own)?;
+        }
+    } else {
+        crate::console::attach(a.sock, &a.pty_slave, ns.mount)?;
+    }
 
     become_process(a)
 }
@@ -226,7 +237,14 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
             install().map_err(|e| (125, e))?;
         }
     }
+    // Changing uids makes a process dumpable again on some kernels and settings (commit_creds
+    // resets it to fs.suid_dumpable): what was non-dumpable stays so until execve — a
+    // created container's process waits here for as long as `start` takes.
+    let was = rustix::process::dumpable_behavior().map_err(|e| (125, format!("prctl: {e}")))?;
     credentials::apply(&p.identity).map_err(own)?;
+    if was == rustix::process::DumpableBehavior::NotDumpable {
+        crate::cloned_binary::not_dumpable().map_err(|e| (125, format!("prctl: {e}")))?;
+    }
 
     // 13.
     if a.init {
@@ -274,9 +292,31 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
     let path = exec::path_of(&p.env);
     let prog = exec::lookup(&cmd, &path)
         .map_err(|(errno, e)| (exec::exit_code(errno), format!("cannot run '{cmd}': {e}")))?;
+    if let Some(fifo) = a.start_fifo {
+        // `create` ends here: "created", then wait for `start` (crate::exec_fifo, step 2).
+        // `create` has exited by the time anything can go wrong below: stderr is the only
+        // place left to say it.
+        sync_socket::send(a.sock, b"C").map_err(|e| (125, format!("handshake: {e}")))?;
+        if let Err(e) = crate::exec_fifo::wait(fifo) {
+            late_failure(125, &format!("cannot wait for start: {e}"));
+        }
+        let e = exec::execve(&prog, &p.args, &p.env);
+        let code = exec::exit_code(e.raw_os_error().unwrap_or(libc::EACCES));
+        late_failure(code, &format!("cannot run '{cmd}': {e}"));
+    }
     let e = exec::execve(&prog, &p.args, &p.env);
     let code = exec::exit_code(e.raw_os_error().unwrap_or(libc::EACCES));
     Err((code, format!("cannot run '{cmd}': {e}")))
+}
+
+/// A failure after `create` has returned: one line on the container's stderr, then exit.
+fn late_failure(code: i32, msg: &str) -> ! {
+    let line = format!("ct-exec: {}\n", ct_layout::pipe::one_line(msg));
+    // SAFETY: write(2) from a buffer we own, then _exit (no destructors of the parent's copy).
+    unsafe {
+        libc::write(2, line.as_ptr() as *const libc::c_void, line.len());
+        libc::_exit(code)
+    }
 }
 
 /// Step 10: the working directory, resolved inside the container's root only (`/` is that

@@ -13,18 +13,18 @@
 //!    comes from `TIOCGPTN`;
 //! 2. make the slave the controlling terminal and fds 0 1 2 (we lead a session of our own);
 //! 3. for a run, bind it onto `/dev/console` in place of the host pty bound there before;
-//! 4. send the master to ct-exec over the handshake socket: one `T` message whose ancillary
+//! 4. send the master to ct-exec over the handshake socket: one `O` message whose ancillary
 //!    data carries the fd (`SCM_RIGHTS`, unix(7)), and close our copy. ct-exec relays that
 //!    master from then on, with the host pty's window size copied onto it.
 //!
 //! Without a devpts instance in the container (a config that mounts none), step 1 fails and
 //! the host pty ct-exec opened before `clone(2)` is the terminal, as before.
 
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
 use crate::child::{own, Step};
 use crate::rootfs_path::Rootfs;
@@ -82,43 +82,13 @@ pub(crate) fn attach(
     let fds = [master.as_raw_fd()];
     sendmsg::<()>(
         sock,
-        &[IoSlice::new(b"T")],
+        &[IoSlice::new(b"O")],
         &[ControlMessage::ScmRights(&fds)],
         MsgFlags::MSG_NOSIGNAL,
         None,
     )
     .map_err(|e| (125, format!("cannot pass the terminal to ct-exec: {e}")))?;
     Ok(())
-}
-
-/// One handshake message and the fd it carries, if any (step 4, in ct-exec).
-pub(crate) fn recv(sock: RawFd) -> io::Result<(Vec<u8>, Option<OwnedFd>)> {
-    let mut buf = vec![0u8; 4096];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    loop {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let r = recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC);
-        let msg = match r {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-            Ok(m) => m,
-        };
-        let mut fd = None;
-        for c in msg.cmsgs().map_err(io::Error::from)? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                for f in fds {
-                    // SAFETY: the kernel just installed this fd in our table for us.
-                    let owned = unsafe { OwnedFd::from_raw_fd(f) };
-                    if fd.is_none() {
-                        fd = Some(owned);
-                    }
-                }
-            }
-        }
-        let n = msg.bytes;
-        buf.truncate(n);
-        return Ok((buf, fd));
-    }
 }
 
 /// The window size of the pty ct-exec made (sized like its own terminal) onto the new one.

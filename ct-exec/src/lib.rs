@@ -5,7 +5,10 @@
 //! (the container's first process, step by step), then one module per kernel primitive —
 //! [`namespaces`], [`user_ns`], [`mounts`], [`rootfs_path`], [`devices`], [`pivot_root`],
 //! [`masked_paths`], [`sysctl`], [`rlimits`], [`capabilities`], [`credentials`], [`pty`],
-//! [`signals`], [`init`], [`exec`], [`seccomp`]. [`lifecycle`] is `kill` and `delete`;
+//! [`signals`], [`init`], [`exec`], [`seccomp`]. [`lifecycle`] is runc's verbs on an existing
+//! container (`start`, `state`, `kill`, `delete`, `pause`, `resume`, `ps`; `create` is
+//! [`run`] stopped at [`exec_fifo`]; [`console_socket`], [`hooks`], [`runc_log`], [`update`],
+//! [`features`] are the rest of runc's command line);
 //! [`nsenter`] is `exec`, a new process in a running container. [`cloned_binary`] and [`fds`]
 //! are what `run` and `exec` do first, before anything else: run from a read-only view of the
 //! binary, non-dumpable, and keep no inherited fd but those passed on purpose.
@@ -20,11 +23,15 @@ pub mod cgroup;
 pub mod child;
 pub mod cloned_binary;
 pub mod console;
+pub mod console_socket;
 pub mod copy_tar;
 pub mod credentials;
 pub mod devices;
 pub mod exec;
+pub mod exec_fifo;
 pub mod fds;
+pub mod features;
+pub mod hooks;
 pub mod init;
 pub mod lifecycle;
 pub mod masked_paths;
@@ -39,10 +46,12 @@ pub mod rfc3339;
 pub mod rlimits;
 pub mod rootfs_path;
 pub mod run;
+pub mod runc_log;
 pub mod seccomp_hook;
 pub mod signals;
 pub mod sync_socket;
 pub mod sysctl;
+pub mod update;
 pub mod user_ns;
 pub mod wait;
 
@@ -130,6 +139,44 @@ pub enum ExecError {
     #[error("cannot signal container '{id}'")]
     Kill {
         id: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("container '{0}' does not exist")]
+    DoesNotExist(String),
+    /// A lifecycle operation in a state that does not allow it (runtime-spec `runtime.md`).
+    #[error("cannot {verb} container '{id}': it is {status}")]
+    WrongState {
+        verb: &'static str,
+        id: String,
+        status: String,
+    },
+    #[error("cannot start container '{id}': no process waits for start")]
+    Start {
+        id: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    ConsoleSocket(#[from] console_socket::ConsoleSocketError),
+    #[error("cannot {what} the cgroup of container '{id}'")]
+    CgroupOf {
+        what: &'static str,
+        id: String,
+        #[source]
+        source: ct_cgroup::CgroupError,
+    },
+    #[error("cannot write '{path}'")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("hook {which}[{index}] ({path})")]
+    Hook {
+        which: &'static str,
+        index: usize,
+        path: String,
         #[source]
         source: io::Error,
     },

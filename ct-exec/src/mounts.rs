@@ -118,6 +118,24 @@ const FLAGS: &[(&str, libc::c_ulong, bool)] = &[
     ("loud", libc::MS_SILENT, true),
 ];
 
+/// Every mount option name ct-exec knows (for `features`).
+pub fn option_names() -> Vec<&'static str> {
+    let mut v: Vec<&str> = FLAGS.iter().map(|f| f.0).collect();
+    v.extend([
+        "bind",
+        "rbind",
+        "private",
+        "rprivate",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "unbindable",
+        "runbindable",
+    ]);
+    v
+}
+
 /// Propagation option → flags.
 pub fn propagation(name: &str) -> Option<libc::c_ulong> {
     Some(match name {

@@ -30,6 +30,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use ct_layout::bundle::Bundle;
 use ct_layout::state::{State, StateError, Status};
@@ -51,6 +52,26 @@ pub struct ExecOptions {
     pub overrides: Overrides,
     /// The fds passed on purpose (`--preserve-fds`).
     pub pass_fds: crate::fds::Passed,
+    /// runc's `--process FILE`: the whole `process` object of the runtime spec, replacing
+    /// the config's (the overrides then apply on top of it).
+    pub process: Option<PathBuf>,
+    /// Return once the command runs, leaving it to our caller's subreaper (`--detach`).
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub systemd_cgroup: bool,
+}
+
+/// `--process FILE`: the runtime spec's `process` object.
+fn read_process(path: &Path) -> Result<oci_spec::runtime::Process, ExecError> {
+    let bytes = std::fs::read(path).map_err(|source| ExecError::ConfigRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| ExecError::ConfigParse {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The namespaces under `/proc/PID/ns/`, in the order they are joined: user first, mount last.
@@ -121,15 +142,31 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
     // 1.
     let st = find(store, &o.id)?.refreshed();
     let pid = match (st.status, st.pid) {
-        (Status::Running, Some(pid)) => pid,
+        // As runc: a created container's namespaces can be entered before it starts.
+        (Status::Running | Status::Created, Some(pid)) => pid,
         _ => return Err(ExecError::NotRunning(st.id)),
     };
     // 2.
     let bundle = Bundle::new(st.bundle.clone());
-    let spec = run::load_config(&bundle)?;
+    let mut spec = run::load_config(&bundle)?;
+    let process = o.process.as_deref().map(read_process).transpose()?;
+    let terminal = match &process {
+        Some(p) => p.terminal().unwrap_or(false) || o.overrides.tty,
+        // A terminal only when asked for on this command line, as `runc exec -t`.
+        None => o.overrides.tty,
+    };
+    if process.is_some() {
+        spec.set_process(process);
+    }
     let mut plan = Plan::new(spec, &bundle.dir, &o.overrides)?;
-    // A terminal only when asked for on this command line, as `runc exec -t`.
-    plan.terminal = o.overrides.tty;
+    // The terminal is opened in the container by the joining process (step 7), not by
+    // run::start in the host.
+    plan.terminal = false;
+    if o.detach && terminal && o.console_socket.is_none() {
+        return Err(ExecError::Usage(
+            "exec --detach with a terminal needs --console-socket".into(),
+        ));
+    }
     let seccomp = crate::seccomp_hook::prepare(&plan.spec, store)?;
     // 3.
     let joins = open_namespaces(pid)?;
@@ -139,15 +176,37 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
     let pid_ns = joins
         .iter()
         .any(|j| j.flag == libc::CLONE_NEWPID || j.flag == 0x80);
-    let cg = crate::cgroup::path_for(&plan, &st.id);
+    // The cgroup the container was placed in, as recorded then; else as its config says.
+    let recorded = store.run_containers().join(&st.id).join(run::CGROUP_FILE);
+    let cg = match std::fs::read_to_string(recorded) {
+        Ok(p) => Some(p),
+        Err(_) => crate::cgroup::path_for(&plan, &st.id, o.systemd_cgroup)?,
+    };
     // 4. to 7.
     let (container, sfd, master, pending) = run::start(
         &plan,
         0,
-        |io| enter(&plan, &joins, pid_ns, io, seccomp.as_deref(), o.pass_fds),
+        o.console_socket.as_deref(),
+        |io| {
+            let e = Entry {
+                plan: &plan,
+                joins: &joins,
+                pid_ns,
+                terminal,
+                seccomp: seccomp.as_deref(),
+                pass_fds: o.pass_fds,
+            };
+            enter(&e, io)
+        },
         |child| join_cgroup(cg.as_deref(), child),
     )?;
     drop(joins);
+    if let Some(f) = &o.pid_file {
+        run::write_pid_file(f, container)?;
+    }
+    if o.detach {
+        return Ok(0);
+    }
     // 8.
     let _raw = match &master {
         Some(_) if o.interactive => Some(crate::pty::RawMode::enter()),
@@ -173,30 +232,27 @@ fn join_cgroup(path: Option<&str>, pid: i32) -> Result<(), ExecError> {
     Ok(())
 }
 
-/// Steps 4 to 7, in the child. Never returns.
-fn enter(
-    plan: &Plan,
-    joins: &[Join],
+/// What the joining child needs.
+struct Entry<'a> {
+    plan: &'a Plan,
+    joins: &'a [Join],
     pid_ns: bool,
-    io: ChildIo,
-    seccomp: Option<child::SeccompInstall>,
+    terminal: bool,
+    seccomp: Option<child::SeccompInstall<'a>>,
     pass_fds: crate::fds::Passed,
-) -> std::convert::Infallible {
+}
+
+/// Steps 4 to 7, in the child. Never returns.
+fn enter(e: &Entry, io: ChildIo) -> std::convert::Infallible {
     let sock = io.sock;
-    match enter_steps(plan, joins, pid_ns, &io, seccomp, pass_fds) {
+    match enter_steps(e, &io) {
         Ok(never) => never,
         Err((code, msg)) => child::fail(sock, code, &msg),
     }
 }
 
-fn enter_steps(
-    plan: &Plan,
-    joins: &[Join],
-    pid_ns: bool,
-    io: &ChildIo,
-    seccomp: Option<child::SeccompInstall>,
-    pass_fds: crate::fds::Passed,
-) -> child::Step<std::convert::Infallible> {
+fn enter_steps(e: &Entry, io: &ChildIo) -> child::Step<std::convert::Infallible> {
+    let (plan, joins, pid_ns) = (e.plan, e.joins, e.pid_ns);
     // 4.
     sync_socket::send(io.sock, b"R").map_err(|e| (125, format!("handshake: {e}")))?;
     match sync_socket::recv(io.sock).as_deref() {
@@ -244,9 +300,33 @@ fn enter_steps(
             }
         }
     }
-    // 7.
+    // 7. With a terminal: a pty of the container's own devpts, its master sent to the parent
+    // (which relays it or passes it on to --console-socket); only the slave stays here.
+    let pty = match e.terminal {
+        true => Some(crate::pty::open_in_container(plan.console_size).map_err(child::own)?),
+        false => None,
+    };
+    let slave = match pty {
+        Some(p) => {
+            let mut msg = b"T".to_vec();
+            msg.extend_from_slice(p.slave_path.as_os_str().as_encoded_bytes());
+            sync_socket::send_fd(io.sock, &msg, p.master.as_raw_fd())
+                .map_err(|e| (125, format!("handshake: {e}")))?;
+            drop(p.master);
+            match sync_socket::recv(io.sock).as_deref() {
+                Ok(b"G") => {}
+                // SAFETY: _exit skips destructors that belong to the parent's copy.
+                _ => unsafe { libc::_exit(125) },
+            }
+            Some((p.slave, p.slave_path))
+        }
+        None => None,
+    };
+    let pty_slave = slave.as_ref().map(|(fd, p)| (fd.as_raw_fd(), p.clone()));
     child::new_session()?;
-    crate::console::attach(io.sock, &io.pty_slave, false)?;
+    if let Some((slave, _)) = &pty_slave {
+        crate::pty::attach(*slave).map_err(child::own)?;
+    }
     if let Some(adj) = plan.oom_score_adj {
         crate::procfs::write("self/oom_score_adj", adj.to_string().as_bytes())
             .map_err(|e| (125, format!("cannot set oomScoreAdj {adj}: {e}")))?;
@@ -254,11 +334,13 @@ fn enter_steps(
     let a = ChildArgs {
         plan,
         sock: io.sock,
-        pty_slave: io.pty_slave.clone(),
+        pty_slave,
         old_mask: io.old_mask,
         init: false,
-        seccomp,
-        pass_fds,
+        seccomp: e.seccomp,
+        pass_fds: e.pass_fds,
+        start_fifo: None,
+        console_socket: false,
     };
     child::become_process(&a)
 }

@@ -5,7 +5,7 @@
 //!
 //! Steps:
 //! 1. Parse the JSON (oci-spec's types) and, separately, walk its keys: a key ct-exec does not
-//!    implement is a warning naming it (`hooks`, `process.apparmorProfile` …) or an error when
+//!    implement is a warning naming it (`hooks.startContainer`, `process.apparmorProfile` …) or an error when
 //!    ignoring it would be unsafe or wrong (`linux.intelRdt`, idmapped mounts, another OS).
 //! 2. Apply the command-line overrides (`-- CMD`, `-e`, `-w`, `-u`, `--hostname`, `-t`).
 //! 3. Resolve the rootfs, parse mounts, devices, capabilities, rlimits, namespaces, maps.
@@ -138,6 +138,16 @@ const KNOWN: &[&str] = &[
     "mounts.*.options",
     "mounts.*.options.*",
     "process",
+    "hooks",
+    "hooks.prestart",
+    "hooks.createRuntime",
+    "hooks.poststart",
+    "hooks.poststop",
+    "hooks.*.*",
+    "hooks.*.*.path",
+    "hooks.*.*.args",
+    "hooks.*.*.env",
+    "hooks.*.*.timeout",
     "process.terminal",
     "process.consoleSize",
     "process.consoleSize.height",
@@ -213,7 +223,9 @@ const ERROR_IF_SET: &[&str] = &[
 
 /// Keys that are ignored with a warning.
 const WARN_IF_SET: &[&str] = &[
-    "hooks",
+    // Run: prestart, createRuntime, poststart, poststop (crate::hooks).
+    "hooks.createContainer",
+    "hooks.startContainer",
     "process.apparmorProfile",
     "process.selinuxLabel",
     "process.ioPriority",
@@ -711,7 +723,7 @@ mod tests {
             "{warn:?}"
         );
         assert!(warn.contains(&"unknown key process.bogus is ignored".to_string()));
-        assert!(warn.contains(&"hooks is ignored".to_string()));
+        assert!(!warn.iter().any(|w| w.contains("hooks")), "{warn:?}");
         assert!(!warn.iter().any(|w| w.contains("selinuxLabel")));
         assert!(
             !warn

@@ -86,6 +86,56 @@ pub fn open(size: Option<(u16, u16)>) -> Result<Pty, PtyError> {
     })
 }
 
+/// `exec` with a terminal: a pty of the *container's* devpts instance, opened by the process
+/// that has joined its mount namespace (as runc does), so that the name of the terminal
+/// (`/dev/pts/N`) exists where the command looks it up. `/dev/ptmx` is resolved inside the
+/// root only (openat2 `RESOLVE_IN_ROOT`), must turn out to be a pty master (`TIOCGPTN`), and
+/// the slave is opened from the master itself (`TIOCGPTPEER`), by no path the container could
+/// have replaced.
+pub fn open_in_container(size: Option<(u16, u16)>) -> Result<Pty, PtyError> {
+    use rustix::fs::OFlags;
+    let root = ct_layout::in_root::Root::open(std::path::Path::new("/")).map_err(PtyError::Open)?;
+    let flags = OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let master = root
+        .open_in(std::path::Path::new("/dev/ptmx"), flags)
+        .map_err(PtyError::Open)?;
+    let m = master.as_raw_fd();
+    let mut n: libc::c_uint = 0;
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCGPTN writes one c_uint; TIOCSPTLCK reads one c_int; TIOCGPTPEER returns a
+    // new fd that we own; all on the fd we just opened.
+    let slave = unsafe {
+        if libc::ioctl(m, libc::TIOCGPTN, &mut n) != 0
+            || libc::ioctl(m, libc::TIOCSPTLCK, &unlock) != 0
+        {
+            return Err(PtyError::Open(io::Error::last_os_error()));
+        }
+        let fd = libc::ioctl(
+            m,
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return Err(PtyError::Open(io::Error::last_os_error()));
+        }
+        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+    };
+    if let Some((rows, cols)) = size {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        set_window_size(m, &ws);
+    }
+    Ok(Pty {
+        master,
+        slave,
+        slave_path: PathBuf::from(format!("/dev/pts/{n}")),
+    })
+}
+
 /// Step 2, in the child, a session leader.
 pub fn attach(slave: RawFd) -> Result<(), PtyError> {
     // SAFETY: ioctl/dup2 on fds this process owns.

@@ -51,6 +51,28 @@ pub struct RunOptions {
     pub overrides: Overrides,
     /// The fds passed on purpose (`LISTEN_FDS`, `--preserve-fds`).
     pub pass_fds: crate::fds::Passed,
+    /// `create`: set up, stop before `execve` and return ([`crate::exec_fifo`]).
+    pub create: bool,
+    /// Write the container's pid here (runc's `--pid-file`).
+    pub pid_file: Option<PathBuf>,
+    /// Send the terminal's master here instead of relaying it ([`crate::console_socket`]).
+    pub console_socket: Option<PathBuf>,
+    /// `linux.cgroupsPath` is systemd's `slice:prefix:name` (`--systemd-cgroup`).
+    pub systemd_cgroup: bool,
+}
+
+/// The file in the state directory that names the container's cgroup, for the verbs that
+/// act on it after the process that placed it has gone (`delete`, `kill --all`, `pause`).
+pub const CGROUP_FILE: &str = "cgroup";
+
+/// `--pid-file`: the pid, written atomically (a temp file renamed into place).
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ExecError> {
+    ct_layout::atomic::write(path, pid.to_string().as_bytes()).map_err(|source| {
+        ExecError::StateDir {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 /// The log file of a detached container.
@@ -188,7 +210,14 @@ fn claim(
             Some(s) if matches!(s.status, Status::Running | Status::Created) => {
                 return Err(ExecError::InUse(id.into()))
             }
-            Some(s) if s.exit_code.is_some() => return Err(ExecError::Exists(id.into())),
+            // Stopped, waiting for `delete`: a detached run's monitor recorded the exit code;
+            // a `create`d container has its exec fifo.
+            Some(s)
+                if s.status != Status::Creating
+                    && (s.exit_code.is_some() || crate::exec_fifo::path(&dir).exists()) =>
+            {
+                return Err(ExecError::Exists(id.into()))
+            }
             _ => {}
         }
         // Left by a ct-exec that was killed: reclaim it.
@@ -219,9 +248,10 @@ pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError>
     }
     let plan = plan;
     let seccomp = crate::seccomp_hook::prepare(&plan.spec, store)?;
-    if o.detach && plan.terminal {
+    if (o.detach || o.create) && plan.terminal && o.console_socket.is_none() {
         return Err(ExecError::Usage(
-            "-d cannot be combined with a terminal (-t or process.terminal)".into(),
+            "a detached container's terminal needs --console-socket (-t or process.terminal)"
+                .into(),
         ));
     }
     let id = match &o.id {
@@ -235,7 +265,14 @@ pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError>
         None => ct_layout::paths::new_id(),
     };
     let (mut st, guard) = claim(store, &id, &bundle.dir, &plan)?;
-    let cg = cgroup::path_for(&plan, &id);
+    let cg = cgroup::path_for(&plan, &id, o.systemd_cgroup)?;
+    if let Some(path) = &cg {
+        let file = guard.dir.join(CGROUP_FILE);
+        fs::write(&file, path).map_err(|source| ExecError::StateDir { path: file, source })?;
+    }
+    if o.create {
+        return create(store, &plan, st, guard, o, seccomp.as_deref(), cg);
+    }
     if o.detach {
         return detach(store, &plan, st, guard, o, seccomp.as_deref(), cg);
     }
@@ -249,6 +286,10 @@ pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError>
         cg.as_deref(),
     );
     drop(guard);
+    if r.is_ok() {
+        let state = crate::hooks::state(&st, "stopped", None);
+        crate::hooks::run_warn(&plan.spec, crate::hooks::When::Poststop, &state);
+    }
     r
 }
 
@@ -328,6 +369,72 @@ fn detach(
             }
         }
     }
+}
+
+/// `create`: everything up to the command's `execve`, then return, leaving the container's
+/// process waiting on its exec fifo for `start`, a child of our caller's subreaper.
+fn create(
+    store: &Store,
+    plan: &Plan,
+    mut st: State,
+    mut guard: StateDir,
+    o: &RunOptions,
+    seccomp: Option<child::SeccompInstall>,
+    cg: Option<String>,
+) -> Result<i32, ExecError> {
+    let fifo = crate::exec_fifo::create(&guard.dir).map_err(|source| ExecError::StateDir {
+        path: crate::exec_fifo::path(&guard.dir),
+        source,
+    })?;
+    let spawned = start(
+        plan,
+        plan.ns.clone_flags(),
+        o.console_socket.as_deref(),
+        |io| {
+            child::main(ChildArgs {
+                plan,
+                sock: io.sock,
+                pty_slave: io.pty_slave,
+                old_mask: io.old_mask,
+                init: false,
+                seccomp,
+                pass_fds: o.pass_fds,
+                start_fifo: Some(fifo.as_raw_fd()),
+                console_socket: o.console_socket.is_some(),
+            })
+        },
+        |pid| {
+            place(plan, cg.as_deref(), pid)?;
+            let state = crate::hooks::state(&st, "creating", Some(pid));
+            crate::hooks::run(&plan.spec, crate::hooks::When::Create, &state)
+        },
+    );
+    drop(fifo);
+    let record = |st: &mut State, pid: i32| -> Result<(), ExecError> {
+        st.status = Status::Created;
+        st.pid = Some(pid);
+        st.pid_start = state::pid_start_time(pid);
+        st.update(store)?;
+        if let Some(f) = &o.pid_file {
+            write_pid_file(f, pid)?;
+        }
+        Ok(())
+    };
+    let r = spawned.and_then(|(pid, ..)| match record(&mut st, pid) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            kill_and_reap(pid);
+            Err(e)
+        }
+    });
+    if r.is_err() {
+        if let Some(path) = &cg {
+            cgroup::remove(path);
+        }
+    }
+    r?;
+    guard.armed = false;
+    Ok(0)
 }
 
 fn parse_error(m: &[u8]) -> Option<(i32, String)> {
@@ -429,9 +536,11 @@ fn spawn(
     seccomp: Option<child::SeccompInstall>,
     cg: Option<&str>,
 ) -> Result<Spawned, ExecError> {
+    let hook_st = st.clone();
     let spawned = start(
         plan,
         plan.ns.clone_flags(),
+        o.console_socket.as_deref(),
         |io| {
             child::main(ChildArgs {
                 plan,
@@ -441,14 +550,25 @@ fn spawn(
                 init: o.init,
                 seccomp,
                 pass_fds: o.pass_fds,
+                start_fifo: None,
+                console_socket: o.console_socket.is_some(),
             })
         },
-        |pid| place(plan, cg, pid),
+        |pid| {
+            place(plan, cg, pid)?;
+            let state = crate::hooks::state(&hook_st, "creating", Some(pid));
+            crate::hooks::run(&plan.spec, crate::hooks::When::Create, &state)
+        },
     )?;
     st.status = Status::Running;
     st.pid = Some(spawned.0);
     st.pid_start = state::pid_start_time(spawned.0);
     st.update(store)?;
+    if let Some(f) = &o.pid_file {
+        write_pid_file(f, spawned.0)?;
+    }
+    let state = crate::hooks::state(st, "running", st.pid);
+    crate::hooks::run_warn(&plan.spec, crate::hooks::When::Poststart, &state);
     Ok(spawned)
 }
 
@@ -458,6 +578,7 @@ fn spawn(
 pub(crate) fn start(
     plan: &Plan,
     clone_flags: libc::c_int,
+    console: Option<&Path>,
     child: impl FnOnce(ChildIo) -> std::convert::Infallible,
     place: impl Fn(i32) -> Result<(), ExecError>,
 ) -> Result<Spawned, ExecError> {
@@ -496,7 +617,16 @@ pub(crate) fn start(
         }) {}
     }
     drop(csock);
-    let mut master = pty.map(|p| p.master);
+    let mut master = match (pty, console) {
+        (Some(p), Some(sock)) => {
+            if let Err(e) = crate::console_socket::send(sock, p.master, &p.slave_path) {
+                kill_and_reap(pid);
+                return Err(e.into());
+            }
+            None
+        }
+        (p, _) => p.map(|p| p.master),
+    };
 
     let mut container = pid;
     let mut sfd = sfd;
@@ -510,16 +640,32 @@ pub(crate) fn start(
             }
             return Err(e);
         }
-        let (msg, fd) = crate::console::recv(psock.as_raw_fd()).map_err(spawn_err("handshake"))?;
+        let (msg, mut fds) =
+            sync_socket::recv_fds(psock.as_raw_fd()).map_err(spawn_err("handshake"))?;
         match msg.first() {
-            None => break,
-            // The container's own terminal (crate::console) replaces the host pty.
-            Some(b'T') => {
-                if let (Some(new), Some(old)) = (fd, &master) {
+            Some(b'T') if fds.len() == 1 && master.is_none() => {
+                let m = fds.remove(0);
+                let name = PathBuf::from(String::from_utf8_lossy(&msg[1..]).into_owned());
+                match console {
+                    Some(sock) => {
+                        if let Err(e) = crate::console_socket::send(sock, m, &name) {
+                            kill_and_reap(pid);
+                            return Err(e.into());
+                        }
+                    }
+                    None => master = Some(m),
+                }
+                sync_socket::send(psock.as_raw_fd(), b"G").map_err(spawn_err("handshake"))?;
+            }
+            // A run's own terminal (crate::console) replaces the host pty.
+            Some(b'O') => {
+                if let (Some(new), Some(old)) = (fds.pop(), &master) {
                     crate::console::copy_size(old, &new);
                     master = Some(new);
                 }
             }
+            // End of file: the command runs; "C": `create`'s process waits for `start`.
+            None | Some(b'C') => break,
             Some(b'R') => {
                 let r = place(pid);
                 if let Err(e) = r {

@@ -11,6 +11,9 @@
 //!   (`-t`, [`crate::console`]);
 //! * child → parent `E<code> <message>`: setup failed; ct-exec prints the message and exits
 //!   with the code (125, or 126/127 for exec failures);
+//! * child → parent `T` with a pty master fd attached (`SCM_RIGHTS`): `exec` with a terminal
+//!   opened inside the container ([`crate::pty::open_in_container`]);
+//! * child → parent `C`: `create`'s process is set up and waits for `start`;
 //! * end of file: `execve` succeeded.
 
 use std::io;
@@ -48,6 +51,46 @@ pub fn send(fd: RawFd, msg: &[u8]) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Send `msg` with `fd` attached (the receiver gets its own copy).
+pub fn send_fd(sock: RawFd, msg: &[u8], fd: RawFd) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [fd];
+    sendmsg::<()>(
+        sock,
+        &[io::IoSlice::new(msg)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )?;
+    Ok(())
+}
+
+/// One message and the fds attached to it (made close-on-exec); empty means end of file.
+pub fn recv_fds(sock: RawFd) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = vec![0u8; 4096];
+    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+    loop {
+        let mut iov = [io::IoSliceMut::new(&mut buf)];
+        let r = recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC);
+        let msg = match r {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(m) => m,
+        };
+        let mut fds = Vec::new();
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(v) = c {
+                // SAFETY: the kernel installed these fds in this process for us alone.
+                fds.extend(v.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+            }
+        }
+        let n = msg.bytes;
+        buf.truncate(n);
+        return Ok((buf, fds));
+    }
 }
 
 /// One message; an empty vector means end of file.

@@ -148,11 +148,11 @@ fn bad_bundles_give_one_line_errors_and_leave_nothing() {
     );
     // Something it ignores, saying so.
     let b = f.bundle("hooks", |v| {
-        v["hooks"] = json!({"prestart": [{"path": "/bin/true"}]})
+        v["hooks"] = json!({"startContainer": [{"path": "/bin/true"}]})
     });
     let out = f.run(&[b.to_str().unwrap(), "--", "true"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("ct-exec: warning: config.json: hooks is ignored"));
+    assert!(stderr(&out).contains("ct-exec: warning: config.json: hooks.startContainer is ignored"));
 }
 
 #[test]

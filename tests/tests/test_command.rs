@@ -105,6 +105,8 @@ const NEEDED: &[(&str, &str)] = &[
     ("/usr/bin/xz", "xz-utils"),
     ("/bin/bzip2", "bzip2"),
     ("/usr/bin/zip", "zip"),
+    ("/usr/bin/conmon", "conmon"),
+    ("/usr/bin/containerd", "containerd"),
 ];
 
 #[test]

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# bench/lifecycle.sh — ct-exec as an OCI runtime, against crun and runc, side by side:
+#
+# 1. the runtime spec's lifecycle as containerd's shim and conmon drive it: `create` (with a
+#    pid file), `start`, wait until the container's process has exited, `delete` — of the
+#    stock `runc spec` bundle (busybox `true`), each runtime with a state root of its own;
+# 2. `podman run --rm` of the same root filesystem with each as `--runtime` (temporary podman
+#    root, runroot and tmpdir; cgroupfs manager, file events, no network).
+#
+# Same conditions for all three: one private mount namespace (`unshare -m`) where
+# /sys/fs/cgroup/unified is unmounted (crun 1.8 takes a hybrid host with it mounted for a
+# cgroup v2 host and fails); bundle and runtime state on a tmpfs. ct-exec is built as
+# bench/exec.sh builds it (static; CT_EXEC_DYNAMIC=1 for the plain release build).
+#
+# Prints hyperfine's tables and the ratios of mean wall time (target: ct-exec at most 0.80 of
+# crun's in both).
+# Usage: sudo bench/lifecycle.sh   (RUNS=N timed runs for the lifecycle, default 100;
+#                                   PODMAN_RUNS=N for podman, default 20)
+set -euo pipefail
+
+runs=${RUNS:-100}
+podman_runs=${PODMAN_RUNS:-20}
+[ "$(id -u)" = 0 ] || { echo "bench/lifecycle.sh: needs root (namespaces, mounts)" >&2; exit 2; }
+for t in hyperfine jq awk runc crun podman unshare busybox tar; do
+    command -v "$t" >/dev/null || { echo "bench/lifecycle.sh: needs $t (apt-get install hyperfine jq runc crun podman busybox-static)" >&2; exit 2; }
+done
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$here/target}
+if [ -n "${CT_EXEC_DYNAMIC:-}" ]; then
+    (cd "$here" && cargo build --release -q -p ct-exec)
+else
+    (cd "$here" && LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu \
+        cargo rustc --release -q -p ct-exec --bin ct-exec -- -C target-feature=+crt-static)
+fi
+ct=$target/release/ct-exec
+
+work=$(mktemp -d /tmp/ct-bench-lifecycle.XXXXXX)
+cleanup() {
+    if [ -d "$work/podman" ]; then
+        podman --root "$work/podman/root" --runroot "$work/podman/runroot" \
+            --storage-driver overlay system reset --force >/dev/null 2>&1 || true
+    fi
+    umount -R "$work" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+mount -t tmpfs -o size=256m tmpfs "$work"
+
+# The bundle: busybox-static and two applets, config from `runc spec`.
+b=$work/bundle
+mkdir -p "$b/rootfs/bin" "$b/rootfs/proc" "$b/rootfs/sys" "$b/rootfs/dev"
+cp "$(command -v busybox)" "$b/rootfs/bin/busybox"
+ln -s busybox "$b/rootfs/bin/true"
+ln -s busybox "$b/rootfs/bin/sh"
+runc spec --bundle "$b"
+jq '.process.terminal = false | .process.args = ["true"]' \
+    "$b/config.json" > "$b/config.json.new"
+mv "$b/config.json.new" "$b/config.json"
+
+# One lifecycle: create, start, wait for the process to end, delete.
+cat > "$work/lifecycle" <<'EOF'
+#!/usr/bin/env bash
+set -eu
+rt=$1 root=$2 bundle=$3 id=c$$
+"$rt" --root "$root" create --bundle "$bundle" --pid-file "$root.pid" "$id"
+pid=$(< "$root.pid")
+"$rt" --root "$root" start "$id"
+# Until it has exited: gone, or a zombie (its reaper is the machine's PID 1, whose speed at
+# reaping orphans is no runtime's).
+while read -r _ _ st _ 2>/dev/null < "/proc/$pid/stat" && [ "$st" != Z ]; do :; done
+"$rt" --root "$root" delete "$id"
+EOF
+chmod +x "$work/lifecycle"
+
+# podman, with each runtime.
+pm() {
+    podman --root "$work/podman/root" --runroot "$work/podman/runroot" \
+        --tmpdir "$work/podman/tmp" --storage-driver overlay --cgroup-manager cgroupfs \
+        --events-backend file "$@"
+}
+tar -C "$b/rootfs" -cf "$work/rootfs.tar" .
+pm import "$work/rootfs.tar" localhost/ct-bench >/dev/null
+podman_run="run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 localhost/ct-bench true"
+pm_prefix="podman --root $work/podman/root --runroot $work/podman/runroot --tmpdir $work/podman/tmp --storage-driver overlay --cgroup-manager cgroupfs --events-backend file"
+
+unshare -m bash -euo pipefail -c "
+    umount /sys/fs/cgroup/unified 2>/dev/null || true
+    for r in '$ct' crun runc; do
+        '$work/lifecycle' \$r $work/state-\$(basename \$r) $b 2>/dev/null ||
+            { echo \"bench/lifecycle.sh: failed: \$r\" >&2; exit 1; }
+        $pm_prefix --runtime \$(command -v \$r) $podman_run ||
+            { echo \"bench/lifecycle.sh: podman failed with \$r\" >&2; exit 1; }
+    done
+    hyperfine -N --warmup 5 --runs $runs --export-json $work/lifecycle.json \
+        -n ct-exec '$work/lifecycle $ct $work/state-ct $b' \
+        -n crun '$work/lifecycle crun $work/state-crun $b' \
+        -n runc '$work/lifecycle runc $work/state-runc $b'
+    hyperfine -N --warmup 2 --runs $podman_runs --export-json $work/podman.json \
+        -n ct-exec '$pm_prefix --runtime $ct $podman_run' \
+        -n crun '$pm_prefix --runtime $(command -v crun) $podman_run' \
+        -n runc '$pm_prefix --runtime $(command -v runc) $podman_run'
+"
+
+ratios() {
+    local f=$1 what=$2
+    mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .mean' "$f"; }
+    awk -v w="$what" -v c="$(mean ct-exec)" -v r="$(mean crun)" -v u="$(mean runc)" 'BEGIN {
+        printf "%s: ct-exec %.1f ms, crun %.1f ms, runc %.1f ms; ct-exec/crun %.2f, ct-exec/runc %.2f (target: <= 0.80 of crun)\n",
+            w, c * 1000, r * 1000, u * 1000, c / r, c / u
+    }'
+}
+echo
+ratios "$work/lifecycle.json" "create+start+wait+delete"
+ratios "$work/podman.json" "podman run --rm"
