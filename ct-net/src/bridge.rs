@@ -70,6 +70,19 @@ fn netlink(what: String) -> impl FnOnce(std::io::Error) -> Error {
 /// Steps 1–5. Call with the host-wide lock held.
 pub fn ensure(nets: &NetStore, opts: &NetOpts, rt: &mut Rtnl) -> Result<Network, Error> {
     let name = opts.bridge.as_str();
+    // A record whose bridge is gone from the host and that leases no address is all that is
+    // left of a network (its bridge deleted by `ct network rm` or by hand): forget it, so the
+    // network can be made anew, with another subnet if asked.
+    for n in nets.networks()? {
+        if nets.leases(&n.bridge)?.is_empty()
+            && rt
+                .link_by_name(&n.bridge)
+                .map_err(netlink(format!("cannot look up bridge '{}'", n.bridge)))?
+                .is_none()
+        {
+            nets.forget(&n.bridge)?;
+        }
+    }
     let (net, new) = match nets.network(name)? {
         Some(n) => {
             if let Some(want) = opts.subnet.filter(|s| *s != n.subnet) {

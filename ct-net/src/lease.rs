@@ -239,6 +239,16 @@ impl NetStore {
         atomic::write_json(&path, net).map_err(|source| Error::StoreWrite { path, source })
     }
 
+    /// Forget a network: its record and (empty) leases, nothing on the host.
+    pub fn forget(&self, bridge: &str) -> Result<(), Error> {
+        let dir = self.dir.join(bridge);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(Error::StoreWrite { path: dir, source }),
+        }
+    }
+
     /// Every network recorded in the store.
     pub fn networks(&self) -> Result<Vec<Network>, Error> {
         let entries = match fs::read_dir(&self.dir) {

@@ -305,3 +305,25 @@ fn a_stopped_container_gives_back_its_address_and_ports_and_gets_them_again_on_s
     lab.down(&other);
     assert!(lab.leases().is_empty() && lab.port_rules().is_empty());
 }
+
+/// A network whose bridge was deleted (by `ct network rm`, or by hand) and that leases nothing
+/// leaves only its record behind; the next network of that name is made anew, with the subnet
+/// it asks for, not refused for the old one's.
+#[test]
+fn a_network_whose_bridge_was_deleted_is_made_anew_with_another_subnet() {
+    let lab = Lab::new("10.231.27.0/24", false);
+    let b = lab.bundle("first");
+    lab.up(&b, &[]);
+    lab.down(&b);
+    lab.ip(&["link", "del", &lab.bridge]);
+    let b2 = lab.bundle("second");
+    let out = lab.run(&["--subnet", "10.231.28.0/24", b2.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "the stale record refused the new network: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ip = address(&b2).unwrap();
+    assert_eq!(ip.octets()[..3], [10, 231, 28], "{ip}");
+    lab.down(&b2);
+}
