@@ -1141,3 +1141,49 @@ fn a_health_command_makes_a_container_healthy_or_unhealthy_in_ps() {
     );
     assert!(ct.ok(&["ps"]).contains("running (healthy)"));
 }
+
+/// Issue 15: a stopped container holds no address and no published port — at `ct stop`, and
+/// when a kept foreground container exits — and `ct start` leases them again (the same
+/// address while it is free), as docker and podman do.
+#[test]
+fn a_stopped_container_gives_back_its_address_and_ports_until_it_starts_again() {
+    let ct = Ct::new();
+    let img = busybox(&ct);
+    let leased = |id: &str| -> Option<String> {
+        let text = std::fs::read_to_string(ct.leases_file()).unwrap_or_default();
+        let v: Value = serde_json::from_str(&text).unwrap_or(json!({}));
+        v.as_object()?
+            .iter()
+            .find(|(_, l)| l["owner"].as_str() == Some(id))
+            .map(|(ip, _)| ip.clone())
+    };
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let p = format!("127.0.0.1:{port}:80");
+    ct.ok(&["run", "-d", "--name", "web", "-p", &p, &img, "sleep", "60"]);
+    let ip = leased("web").expect("a running container has a lease");
+    ct.ok(&["stop", "-t", "1", "web"]);
+    assert_eq!(leased("web"), None, "a stopped container keeps its lease");
+    assert!(
+        !ct.netns().contains(&"web".to_string()),
+        "its namespace stays"
+    );
+    // The port is free for the host again: a host process can take it.
+    let l = std::net::TcpListener::bind(("127.0.0.1", port));
+    assert!(l.is_ok(), "the stopped container still holds port {port}");
+    drop(l);
+    assert_eq!(ct.ok(&["start", "web"]), "web\n");
+    assert_eq!(
+        leased("web"),
+        Some(ip),
+        "start leases the same address again"
+    );
+    ct.ok(&["rm", "-f", "web"]);
+
+    // A kept foreground run gives its lease back when its command exits.
+    ct.ok(&["run", "--name", "fg", &img, "true"]);
+    assert_eq!(
+        leased("fg"),
+        None,
+        "an exited foreground container keeps its lease"
+    );
+}
