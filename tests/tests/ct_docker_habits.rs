@@ -1142,8 +1142,8 @@ fn a_health_command_makes_a_container_healthy_or_unhealthy_in_ps() {
     assert!(ct.ok(&["ps"]).contains("running (healthy)"));
 }
 
-/// Issue 15: a stopped container holds no address and no published port — at `ct stop`, and
-/// when a kept foreground container exits — and `ct start` leases them again (the same
+/// Issue 15: a stopped container holds no address and no published port — at `ct stop`, when
+/// a kept foreground container exits, and when a detached one ends on its own — and `ct start` leases them again (the same
 /// address while it is free), as docker and podman do.
 #[test]
 fn a_stopped_container_gives_back_its_address_and_ports_until_it_starts_again() {
@@ -1186,4 +1186,16 @@ fn a_stopped_container_gives_back_its_address_and_ports_until_it_starts_again() 
         None,
         "an exited foreground container keeps its lease"
     );
+
+    // So does a detached one that ends on its own; a start leases again.
+    ct.ok(&["run", "-d", "--name", "brief", &img, "sleep", "1"]);
+    assert!(leased("brief").is_some());
+    let gone = (0..150).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        leased("brief").is_none()
+    });
+    assert!(gone, "a detached container that exited keeps its lease");
+    ct.ok(&["start", "brief"]);
+    assert!(leased("brief").is_some(), "start leases again");
+    ct.ok(&["rm", "-f", "brief"]);
 }
