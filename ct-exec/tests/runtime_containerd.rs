@@ -26,37 +26,6 @@ struct Containerd {
     _mounts: UnmountGuard,
 }
 
-fn wait(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let o = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut out, &mut v);
-        v
-    });
-    let e = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut err, &mut v);
-        v
-    });
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: o.join().unwrap(),
-        stderr: e.join().unwrap(),
-    }
-}
-
 impl Containerd {
     fn start() -> Containerd {
         let made_run_dir = !Path::new(RUN_CONTAINERD).exists();
@@ -119,7 +88,10 @@ impl Containerd {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        wait(self.cmd(args).spawn().unwrap(), Duration::from_secs(60))
+        ct_tests::child::output_killed_after(
+            self.cmd(args).spawn().unwrap(),
+            Duration::from_secs(60),
+        )
     }
 
     fn ok(&self, args: &[&str]) -> String {

@@ -72,7 +72,7 @@ impl Podman {
 
     fn run(&self, args: &[&str]) -> Output {
         let child = self.cmd(args).spawn().unwrap();
-        common_wait(child)
+        ct_tests::child::output_killed_after(child, Duration::from_secs(60))
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -92,39 +92,6 @@ impl Drop for Podman {
             .cmd(&["rm", "--all", "--force", "--time", "0"])
             .output();
         let _ = self.cmd(&["system", "reset", "--force"]).output();
-    }
-}
-
-/// wait_with_output, killed after 60 s.
-fn common_wait(mut child: std::process::Child) -> Output {
-    let limit = Duration::from_secs(60);
-    let start = std::time::Instant::now();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let o = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut out, &mut v);
-        v
-    });
-    let e = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut err, &mut v);
-        v
-    });
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: o.join().unwrap(),
-        stderr: e.join().unwrap(),
     }
 }
 

@@ -52,3 +52,36 @@ impl Reap {
             .map(|c| c.wait_with_output().expect("wait_with_output"))
     }
 }
+
+/// `wait_with_output`, bounded: stdout and stderr are read while the child runs (so a chatty
+/// child never blocks on a full pipe), and after `limit` it is killed; its output so far and
+/// its status are returned either way.
+pub fn output_killed_after(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let o = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let e = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: o.join().unwrap_or_default(),
+        stderr: e.join().unwrap_or_default(),
+    }
+}
