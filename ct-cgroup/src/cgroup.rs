@@ -8,7 +8,8 @@
 //!    get their parent's `cgroup.subtree_control` set first);
 //! 2. write the limits and the device rules (v1 `devices.*` files, or a BPF program on v2),
 //!    so the process never runs unlimited;
-//! 3. write the pid to `cgroup.procs` in every hierarchy.
+//! 3. write the pid to `cgroup.procs` in every hierarchy — or, for a process about to be
+//!    cloned, open the files through which it moves itself in, much faster (`self_join.rs`).
 //!
 //! Killing (`cgroup.kill` where v2 has it; on v1 `freezer.state` FROZEN, SIGKILL to each pid,
 //! THAWED) comes before rmdir(2), which the kernel refuses while a process is left.
@@ -26,6 +27,7 @@ use crate::device_rules::Policy;
 use crate::devices_bpf;
 use crate::error::CgroupError;
 use crate::mountinfo::{Hierarchy, Place};
+use crate::self_join::SelfJoin;
 use crate::stats::Stats;
 
 /// How long kill and remove wait for the kernel (freezing, processes exiting) before failing.
@@ -297,16 +299,41 @@ impl Cgroup {
         resources: Option<&LinuxResources>,
         pid: Option<i32>,
     ) -> Result<(), CgroupError> {
+        self.created_then(resources, || match pid {
+            Some(pid) => self.add_pid(pid),
+            None => Ok(()),
+        })
+    }
+
+    /// create + set, then open the files through which a new process moves itself in
+    /// ([`SelfJoin`]): the fast way in for a process the caller is about to clone. Undone
+    /// like [`Cgroup::apply`] on failure.
+    pub fn prepare(&self, resources: Option<&LinuxResources>) -> Result<SelfJoin, CgroupError> {
+        self.created_then(resources, || self.self_join())
+    }
+
+    /// The entry files of this cgroup as it is (nothing is created), for a process that joins a
+    /// running container's cgroup.
+    pub fn self_join(&self) -> Result<SelfJoin, CgroupError> {
+        let v1: Vec<PathBuf> = self
+            .hierarchy
+            .v1_mounts()
+            .into_keys()
+            .map(|m| self.under(&m))
+            .collect();
+        SelfJoin::open(&v1, self.v2_dir().as_deref())
+    }
+
+    fn created_then<T>(
+        &self,
+        resources: Option<&LinuxResources>,
+        then: impl FnOnce() -> Result<T, CgroupError>,
+    ) -> Result<T, CgroupError> {
         let created = self.create()?;
-        let r = (|| {
-            if let Some(r) = resources {
-                self.set(r)?;
-            }
-            if let Some(pid) = pid {
-                self.add_pid(pid)?;
-            }
-            Ok(())
-        })();
+        let r = match resources {
+            Some(r) => self.set(r).and_then(|_| then()),
+            None => then(),
+        };
         if r.is_err() && created {
             self.discard();
         }

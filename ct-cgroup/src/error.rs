@@ -61,6 +61,18 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot open '{path}'")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot move this process into '{path}'")]
+    Enter {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("no cgroup '{path}' on this host")]
     NotFound { path: String },
     #[error("cannot signal process {pid} in '{path}'")]

@@ -8,9 +8,11 @@
 //!
 //! ```no_run
 //! # fn main() -> Result<(), ct_cgroup::CgroupError> {
-//! # let (spec_resources, child_pid) = (None, 42);
-//! // ct-exec, after clone(2) and before the child execs (the child waits on a pipe):
-//! let cg = ct_cgroup::apply("/ct/web", spec_resources, child_pid)?;
+//! # let spec_resources = None;
+//! // ct-exec, before clone(2): the cgroup with its limits, and its entry files open.
+//! let (cg, join) = ct_cgroup::prepare("/ct/web", spec_resources)?;
+//! // ... the new process, as its first step (clone3 may already have put it in on v2):
+//! join.enter(false)?;
 //! // ... later, on delete:
 //! ct_cgroup::remove(cg.path())?;
 //! // ct-ls, for a container's row:
@@ -19,12 +21,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! * [`apply`] creates the cgroup in every hierarchy (each v1 controller, and the unified
+//! * [`prepare`] creates the cgroup in every hierarchy (each v1 controller, and the unified
 //!   tree), writes the limits and the container's device rules (`linux.resources.devices`
 //!   followed by the devices every runtime allows, [`device_rules::RUNTIME_DEFAULTS`]; v1's
-//!   `devices.allow`/`devices.deny`, or a BPF program on v2), then moves `pid` in. Idempotent
-//!   for an existing cgroup (as ct-cgroup leaves it for a bundle): limits are rewritten, the
-//!   pid joins.
+//!   `devices.allow`/`devices.deny`, or a BPF program on v2), then opens the files through
+//!   which a new process moves itself in ([`SelfJoin`]: no `cgroup.procs` write, whose lock
+//!   costs an RCU grace period). Idempotent for an existing cgroup (as ct-cgroup leaves it for
+//!   a bundle): limits are rewritten. [`apply`] does the same for a process that already
+//!   runs, moving `pid` in through `cgroup.procs`.
 //! * [`remove`] SIGKILLs whatever is left inside (`cgroup.kill` on v2, freeze + kill + thaw on
 //!   v1) and removes the cgroup on every hierarchy; a missing cgroup is not an error.
 //! * [`stats`] reads usage and limits ([`Stats`], `serde::Serialize`).
@@ -35,7 +39,7 @@
 //!
 //! Modules: [`mountinfo`] (finding the hierarchies), [`cgroups_path`], [`cgroupfs`] (files,
 //! mkdir/rmdir), [`cgroup_v1`] and [`cgroup_v2`] (controller files), [`device_rules`] and
-//! [`devices_bpf`] (device access), [`cgroup`] (one cgroup on all hierarchies), [`stats`], [`docker_units`] (`64m`, `--cpus 0.5`), [`oci_config`]
+//! [`devices_bpf`] (device access), [`cgroup`] (one cgroup on all hierarchies), [`self_join`], [`stats`], [`docker_units`] (`64m`, `--cpus 0.5`), [`oci_config`]
 //! (recording limits in a bundle), [`cli`].
 
 pub mod cgroup;
@@ -50,12 +54,14 @@ pub mod docker_units;
 pub mod error;
 pub mod mountinfo;
 pub mod oci_config;
+pub mod self_join;
 pub mod stats;
 
 pub use cgroup::Cgroup;
 pub use cgroups_path::{default_path, parent_from_env, DEFAULT_PARENT, PARENT_ENV};
 pub use error::CgroupError;
 pub use mountinfo::{Hierarchy, Layout};
+pub use self_join::SelfJoin;
 pub use stats::{CpuStats, MemoryStats, PidsStats, Stats};
 
 use oci_spec::runtime::LinuxResources;
@@ -64,6 +70,19 @@ use oci_spec::runtime::LinuxResources;
 /// `$CT_CGROUP_PARENT` or `ct`. Touches nothing.
 pub fn open(cgroups_path: &str) -> Result<Cgroup, CgroupError> {
     Cgroup::new(&Hierarchy::detect()?, cgroups_path, &parent_from_env())
+}
+
+/// Create a container's cgroup `cgroups_path` on every hierarchy, write `resources` and the
+/// container's device rules ([`for_container`]), and open the files through which the
+/// container's first process, cloned next, moves itself in ([`SelfJoin`]). On failure a cgroup
+/// this call created is removed again.
+pub fn prepare(
+    cgroups_path: &str,
+    resources: Option<&LinuxResources>,
+) -> Result<(Cgroup, SelfJoin), CgroupError> {
+    let cg = open(cgroups_path)?;
+    let join = cg.prepare(Some(&for_container(resources)))?;
+    Ok((cg, join))
 }
 
 /// Create a container's cgroup `cgroups_path` on every hierarchy, write `resources` and the

@@ -1,10 +1,9 @@
 //! `linux.cgroupsPath` and `linux.resources` (cgroups(7)): the container's process is put in
 //! its cgroup, with the memory, cpu and pids limits and the device rules (the config's, then
 //! the devices every runtime allows, as runc: opening any other device node fails with EPERM)
-//! written, *before* it executes anything —
-//! by the parent, while the child waits in the handshake. The cgroup code is ct-cgroup's
-//! library (`ct_cgroup::apply`), so ct-exec and ct-cgroup agree on paths and on v1, v2 and
-//! hybrid hosts.
+//! written, *before* it executes anything. The cgroup code is ct-cgroup's library
+//! (`ct_cgroup::prepare`), so ct-exec and ct-cgroup agree on paths and on v1, v2 and hybrid
+//! hosts.
 //!
 //! Steps:
 //! 1. Which cgroup: `linux.cgroupsPath` as runc reads it (absolute from each hierarchy's root,
@@ -13,8 +12,11 @@
 //!    CAP_MKNOD from making and opening the host's disks, so every container started by root
 //!    gets them. (Not root: only with a path or resources; rootless containers get no devices
 //!    but those bind-mounted from the host.)
-//! 2. Parent, on the child's "ready": create it on every hierarchy, write the limits, move the
-//!    child's pid in (a fork on the slow path inherits it).
+//! 2. Parent, before `clone(2)`: create it on every hierarchy, write the limits, open its entry
+//!    files. The child moves itself in as its first step, the fast way (`0` to each v1
+//!    `tasks` file; on v2 `clone3(2)` creates it inside), which skips the RCU grace period a
+//!    `cgroup.procs` write waits for (ct-cgroup's `self_join.rs`). A fork on the slow path
+//!    inherits the cgroup.
 //! 3. When the container has exited (foreground run, or the monitor of a detached one): remove
 //!    the cgroup again, so nothing is left behind.
 
@@ -25,9 +27,8 @@ use crate::ExecError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("cannot place pid {pid} in cgroup '{path}'")]
-    Place {
-        pid: i32,
+    #[error("cannot set up cgroup '{path}'")]
+    Prepare {
         path: String,
         #[source]
         source: ct_cgroup::CgroupError,
@@ -106,15 +107,28 @@ fn resources(plan: &Plan) -> Option<&LinuxResources> {
         .and_then(|l| l.resources().as_ref())
 }
 
-/// Step 2.
-pub fn place(plan: &Plan, path: &str, pid: i32) -> Result<(), CgroupError> {
-    ct_cgroup::apply(path, resources(plan), pid)
-        .map(|_| ())
-        .map_err(|source| CgroupError::Place {
-            pid,
+/// Step 2, in the parent.
+pub fn prepare(plan: &Plan, path: &str) -> Result<ct_cgroup::SelfJoin, CgroupError> {
+    ct_cgroup::prepare(path, resources(plan))
+        .map(|(_, join)| join)
+        .map_err(|source| CgroupError::Prepare {
             path: path.to_string(),
             source,
         })
+}
+
+/// Step 2 for a process that joins a running container (`exec`): the cgroup as it is, if it
+/// still exists.
+pub fn open_existing(path: &str) -> Result<Option<ct_cgroup::SelfJoin>, CgroupError> {
+    let err = |source| CgroupError::Prepare {
+        path: path.to_string(),
+        source,
+    };
+    let cg = ct_cgroup::open(path).map_err(err)?;
+    if !cg.exists() {
+        return Ok(None);
+    }
+    cg.self_join().map(Some).map_err(err)
 }
 
 /// Step 3. A failure is reported, not fatal: the container has already run.

@@ -11,8 +11,9 @@
 //!    (comparing the namespace files' inode numbers). Opened by the parent, before any
 //!    process exists, so the paths resolve in the host's `/proc`; checked again that the pid
 //!    is still the container's once the files are open.
-//! 4. `clone(2)` a child (no flags); on its "ready", the parent moves it into the container's
-//!    cgroup (the config's `cgroupsPath`, through ct-cgroup), then says "go".
+//! 4. `clone(2)` a child (no flags) that first moves itself into the container's cgroup (the
+//!    config's `cgroupsPath`, its entry files opened by the parent through ct-cgroup, as for
+//!    `run`); on its "ready", the parent says "go".
 //! 5. The child joins: the user namespace first (it gives the capabilities needed to join the
 //!    ones it owns), then uts, ipc, net, cgroup, pid, time, and the mount namespace last
 //!    (joining it changes our root and working directory to the container's).
@@ -182,10 +183,15 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
         Ok(p) => Some(p),
         Err(_) => crate::cgroup::path_for(&plan, &st.id, o.systemd_cgroup)?,
     };
+    let join = match cg {
+        Some(p) => crate::cgroup::open_existing(&p)?,
+        None => None,
+    };
     // 4. to 7.
     let (container, sfd, master, pending) = run::start(
         &plan,
         0,
+        join.as_ref(),
         o.console_socket.as_deref(),
         |io| {
             let e = Entry {
@@ -198,7 +204,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
             };
             enter(&e, io)
         },
-        |child| join_cgroup(cg.as_deref(), child),
+        |_| Ok(()),
     )?;
     drop(joins);
     if let Some(f) = &o.pid_file {
@@ -213,23 +219,6 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
         _ => None,
     };
     run::relay(container, sfd, master, o.interactive, pending)
-}
-
-/// Step 4, in the parent: the container's cgroup, when it has one.
-fn join_cgroup(path: Option<&str>, pid: i32) -> Result<(), ExecError> {
-    let Some(path) = path else {
-        return Ok(());
-    };
-    let place = |source| crate::cgroup::CgroupError::Place {
-        pid,
-        path: path.to_string(),
-        source,
-    };
-    let cg = ct_cgroup::open(path).map_err(place)?;
-    if cg.exists() {
-        cg.add_pid(pid).map_err(place)?;
-    }
-    Ok(())
 }
 
 /// What the joining child needs.

@@ -10,8 +10,8 @@
 //! 4. Create the handshake socket, the pty (`-t`), block the forwarded signals, become a child
 //!    subreaper (so a container process forked on the slow path is re-parented to us), and
 //!    `clone(2)` with the namespace flags — the raw syscall, with fork semantics, no threads.
-//! 5. Handshake: on "ready", write the uid/gid maps and place the child in its cgroup, then
-//!    "go"; end-of-file means the command was executed: state `running`, with pid and its start
+//! 5. Handshake: the child enters its cgroup (prepared before the clone: `cgroup.rs`); on its
+//!    "ready", write the uid/gid maps, then "go"; end-of-file means the command was executed: state `running`, with pid and its start
 //!    time. A terminating signal (INT TERM HUP QUIT) before that ends the start: the child is
 //!    killed, the state removed, and ct-exec exits 128+N.
 //! 6. Relay: signals to the container, pty bytes both ways, until the container process exits;
@@ -21,7 +21,7 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use ct_layout::bundle::Bundle;
@@ -386,29 +386,33 @@ fn create(
         path: crate::exec_fifo::path(&guard.dir),
         source,
     })?;
-    let spawned = start(
-        plan,
-        plan.ns.clone_flags(),
-        o.console_socket.as_deref(),
-        |io| {
-            child::main(ChildArgs {
-                plan,
-                sock: io.sock,
-                pty_slave: io.pty_slave,
-                old_mask: io.old_mask,
-                init: false,
-                seccomp,
-                pass_fds: o.pass_fds,
-                start_fifo: Some(fifo.as_raw_fd()),
-                console_socket: o.console_socket.is_some(),
-            })
-        },
-        |pid| {
-            place(plan, cg.as_deref(), pid)?;
-            let state = crate::hooks::state(&st, "creating", Some(pid));
-            crate::hooks::run(&plan.spec, crate::hooks::When::Create, &state)
-        },
-    );
+    let join = cg.as_deref().map(|p| cgroup::prepare(plan, p)).transpose();
+    let spawned = join.map_err(ExecError::from).and_then(|join| {
+        start(
+            plan,
+            plan.ns.clone_flags(),
+            join.as_ref(),
+            o.console_socket.as_deref(),
+            |io| {
+                child::main(ChildArgs {
+                    plan,
+                    sock: io.sock,
+                    pty_slave: io.pty_slave,
+                    old_mask: io.old_mask,
+                    init: false,
+                    seccomp,
+                    pass_fds: o.pass_fds,
+                    start_fifo: Some(fifo.as_raw_fd()),
+                    console_socket: o.console_socket.is_some(),
+                })
+            },
+            |pid| {
+                write_maps(plan, pid)?;
+                let state = crate::hooks::state(&st, "creating", Some(pid));
+                crate::hooks::run(&plan.spec, crate::hooks::When::Create, &state)
+            },
+        )
+    });
     drop(fifo);
     let record = |st: &mut State, pid: i32| -> Result<(), ExecError> {
         st.status = Status::Created;
@@ -443,8 +447,54 @@ fn parse_error(m: &[u8]) -> Option<(i32, String)> {
     Some((code.parse().ok()?, msg.to_string()))
 }
 
-/// The raw clone(2) syscall with a NULL stack: fork semantics plus namespace flags.
-fn clone_child(flags: libc::c_int) -> io::Result<i32> {
+/// The raw clone(2) syscall with a NULL stack: fork semantics plus namespace flags. With a v2
+/// cgroup directory `into`, clone3(2) with `CLONE_INTO_CGROUP` creates the child inside it;
+/// if the kernel (or a seccomp profile around ct-exec) refuses clone3, plain clone(2) does,
+/// and the child enters the v2 cgroup itself. Returns the pid (0 in the child) and whether
+/// the child was created in the v2 cgroup.
+fn clone_child(flags: libc::c_int, into: Option<BorrowedFd>) -> io::Result<(i32, bool)> {
+    if let Some(dir) = into {
+        /// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2, Linux 5.7).
+        #[repr(C)]
+        #[derive(Default)]
+        struct CloneArgs {
+            flags: u64,
+            pidfd: u64,
+            child_tid: u64,
+            parent_tid: u64,
+            exit_signal: u64,
+            stack: u64,
+            stack_size: u64,
+            tls: u64,
+            set_tid: u64,
+            set_tid_size: u64,
+            cgroup: u64,
+        }
+        const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+        let args = CloneArgs {
+            flags: flags as u32 as u64 | CLONE_INTO_CGROUP,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: dir.as_raw_fd() as u64,
+            ..Default::default()
+        };
+        // SAFETY: as for clone below — a zero stack gives fork semantics — with `args` valid
+        // for the call and its size passed along.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+        if r >= 0 {
+            return Ok((r as i32, true));
+        }
+        // Out of processes or memory (a pids limit reached, for `exec`): that is the answer.
+        let e = io::Error::last_os_error();
+        if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOMEM)) {
+            return Err(e);
+        }
+    }
     // SAFETY: with a NULL stack the child continues on a copy-on-write copy of our stack, like
     // fork(2); ct-exec is single-threaded, so no lock can be held by a thread that is gone.
     let r = unsafe {
@@ -460,7 +510,7 @@ fn clone_child(flags: libc::c_int) -> io::Result<i32> {
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(r as i32)
+    Ok((r as i32, false))
 }
 
 fn kill_and_reap(pid: i32) {
@@ -537,9 +587,11 @@ fn spawn(
     cg: Option<&str>,
 ) -> Result<Spawned, ExecError> {
     let hook_st = st.clone();
+    let join = cg.map(|p| cgroup::prepare(plan, p)).transpose()?;
     let spawned = start(
         plan,
         plan.ns.clone_flags(),
+        join.as_ref(),
         o.console_socket.as_deref(),
         |io| {
             child::main(ChildArgs {
@@ -555,7 +607,7 @@ fn spawn(
             })
         },
         |pid| {
-            place(plan, cg, pid)?;
+            write_maps(plan, pid)?;
             let state = crate::hooks::state(&hook_st, "creating", Some(pid));
             crate::hooks::run(&plan.spec, crate::hooks::When::Create, &state)
         },
@@ -573,11 +625,13 @@ fn spawn(
 }
 
 /// Steps 4 and 5 for any process ct-exec starts (`run`, and `exec` into a running
-/// container): `child` runs in the new process and never returns; `place` runs in the parent
-/// on the child's "ready". Returns once the command has been executed.
+/// container): the new process enters the cgroup `join` is open on (see [`cgroup`]), then
+/// `child` runs in it and never returns; `place` runs in the parent on the child's "ready".
+/// Returns once the command has been executed.
 pub(crate) fn start(
     plan: &Plan,
     clone_flags: libc::c_int,
+    join: Option<&ct_cgroup::SelfJoin>,
     console: Option<&Path>,
     child: impl FnOnce(ChildIo) -> std::convert::Infallible,
     place: impl Fn(i32) -> Result<(), ExecError>,
@@ -595,16 +649,25 @@ pub(crate) fn start(
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
 
-    let mut pid = clone_child(clone_flags).map_err(spawn_err("clone"))?;
+    let into = join.and_then(|j| j.clone_into());
+    let (mut pid, in_v2) = clone_child(clone_flags, into).map_err(spawn_err("clone"))?;
     if pid == 0 {
         drop(psock);
-        // Everything ct-exec has open closes at the command's execve, whatever it is.
+        // Everything ct-exec has open closes at the command's execve, whatever it is (the
+        // cgroup's entry files too).
         if let Err(e) = crate::fds::cloexec_all() {
             child::fail(
                 csock.as_raw_fd(),
                 125,
                 &format!("cannot mark fds close-on-exec: {e}"),
             );
+        }
+        if let Some(Err(e)) = join.map(|j| j.enter(in_v2)) {
+            let msg = format!(
+                "cannot enter the container's cgroup: {}",
+                ct_layout::pipe::chain(&e)
+            );
+            child::fail(csock.as_raw_fd(), 125, &msg);
         }
         // The child never comes back here: `child` ends in execve or _exit.
         #[allow(unreachable_code)]
@@ -746,13 +809,10 @@ fn wait_handshake(
     }
 }
 
-/// Step 5's parent work: uid/gid maps, then the cgroup.
-fn place(plan: &Plan, cg: Option<&str>, pid: i32) -> Result<(), ExecError> {
+/// Step 5's parent work: the uid/gid maps (the child is in its cgroup already).
+fn write_maps(plan: &Plan, pid: i32) -> Result<(), ExecError> {
     if plan.ns.new_user {
         user_ns::write_maps(pid, &plan.uid_map, &plan.gid_map)?;
-    }
-    if let Some(path) = cg {
-        cgroup::place(plan, path, pid)?;
     }
     Ok(())
 }

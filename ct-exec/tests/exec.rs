@@ -89,7 +89,16 @@ fn exec_joins_the_running_container() {
     assert_eq!(p.get("file"), "written-by-pid-1", "{}", stderr(&out));
     let host_cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert_eq!(p.get("cgroup"), host_cg.replace('\n', ";"));
-    assert!(host_cg.contains(&format!("memory:{cg}")), "{host_cg}");
+    // Every hierarchy holds the container — each v1 controller (entered through `tasks`) and
+    // the unified one (clone3 into it) — and so the process exec'd into it.
+    for c in ["memory", "pids", "devices", "cpu", "cpuacct", "freezer", "blkio", "cpuset"] {
+        if host_cg.contains(&format!(":{c}:")) {
+            assert!(host_cg.contains(&format!(":{c}:{cg}\n")), "{c}: {host_cg}");
+        }
+    }
+    if std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        assert!(host_cg.contains(&format!("0::{cg}\n")), "{host_cg}");
+    }
     assert_eq!(p.get("Seccomp"), "2");
     assert_eq!(p.get("NoNewPrivs"), "1");
     assert_eq!(p.get("mkdir"), "1");
