@@ -29,7 +29,9 @@ target=${CARGO_TARGET_DIR:-$here/target}
 ct_pull=$target/release/ct-pull
 ct_unpack=$target/release/ct-unpack
 
+# shellcheck source=bench/lib/big-image.sh
 . "$here/bench/lib/big-image.sh"
+# shellcheck source=bench/lib/registry.sh
 . "$here/bench/lib/registry.sh"
 img=$BENCH_CACHE/image
 big_image "$BENCH_CACHE" bench "$BENCH_SRC"

@@ -26,6 +26,7 @@ ct_unpack=$target/release/ct-unpack
 name=bench
 
 # --- the image ---------------------------------------------------------------------------------
+# shellcheck source=bench/lib/big-image.sh
 . "$here/bench/lib/big-image.sh"
 img=$BENCH_CACHE/image
 big_image "$BENCH_CACHE" "$name" "$BENCH_SRC"

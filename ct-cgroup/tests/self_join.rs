@@ -42,7 +42,10 @@ fn a_new_process_enters_every_hierarchy_itself_and_only_it_moves() {
         assert!(seen.contains(&(String::new(), want.clone())), "{seen:?}");
     }
     // The caller (this test) stayed where it was.
-    assert_eq!(std::fs::read_to_string("/proc/self/cgroup").unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/cgroup").unwrap(),
+        before
+    );
 }
 
 #[test]

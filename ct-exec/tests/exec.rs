@@ -91,7 +91,9 @@ fn exec_joins_the_running_container() {
     assert_eq!(p.get("cgroup"), host_cg.replace('\n', ";"));
     // Every hierarchy holds the container — each v1 controller (entered through `tasks`) and
     // the unified one (clone3 into it) — and so the process exec'd into it.
-    for c in ["memory", "pids", "devices", "cpu", "cpuacct", "freezer", "blkio", "cpuset"] {
+    for c in [
+        "memory", "pids", "devices", "cpu", "cpuacct", "freezer", "blkio", "cpuset",
+    ] {
         if host_cg.contains(&format!(":{c}:")) {
             assert!(host_cg.contains(&format!(":{c}:{cg}\n")), "{c}: {host_cg}");
         }
