@@ -8,4 +8,5 @@ pub mod host_disk;
 pub mod image;
 pub mod mounts;
 pub mod registry;
+pub mod sandbox;
 pub mod tree;

@@ -5,13 +5,11 @@
 //! where the row says so): 0 ok, 1 failure (also missing and conflict), 2 usage; the verbs that
 //! run a command (ct-exec run and exec, `ct run`, `ct exec`) use 125 for their own failures.
 
-mod ct_env;
-
-use ct_env::{stderr, wait_for, Ct};
 use ct_layout::image_layout::ImageLayout;
 use ct_layout::Store;
 use ct_tests::bins::bin;
 use ct_tests::image::busybox_image;
+use ct_tests::sandbox::{stderr, wait_for, Sandbox};
 
 /// What a row's stderr must be.
 #[derive(Clone, Copy, Debug)]
@@ -323,10 +321,10 @@ fn rows() -> Vec<(&'static str, Vec<&'static str>, i32, Says)> {
 
 #[test]
 fn every_tool_exits_by_the_table_with_one_line_naming_itself() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let store = Store::new(ct.root.clone(), ct.run.clone());
     busybox_image(&ImageLayout::of_store(&store), IMG);
-    // A running container for the conflicts: `busy`, detached (Ct's Drop removes it).
+    // A running container for the conflicts: `busy`, detached (Sandbox's Drop removes it).
     let tool = |name: &str, args: &[&str]| {
         let mut c = ct.program(&bin(name).to_string_lossy(), 60);
         c.args(args);

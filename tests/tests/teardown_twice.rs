@@ -5,19 +5,17 @@
 //! command ends); then every teardown command runs twice, and (but ct-cgroup, which then has
 //! nothing to recognise the bundle by) once more after the bundle directory is gone.
 
-mod ct_env;
-
-use ct_env::{stderr, Ct};
 use ct_layout::image_layout::ImageLayout;
 use ct_layout::Store;
 use ct_tests::bins::bin;
 use ct_tests::image::busybox_image;
+use ct_tests::sandbox::{stderr, Sandbox};
 
 const IMG: &str = "localhost/busybox:1";
 
 #[test]
 fn every_teardown_step_succeeds_when_run_again() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let store = Store::new(ct.root.clone(), ct.run.clone());
     busybox_image(&ImageLayout::of_store(&store), IMG);
     let tool = |name: &str, args: &[&str]| {
@@ -43,7 +41,7 @@ fn every_teardown_step_succeeds_when_run_again() {
     let o = tool("ct-exec", &["-d", b]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        ct_env::wait_for(10, || (!cgroup.exists()).then_some(())).is_some(),
+        ct_tests::sandbox::wait_for(10, || (!cgroup.exists()).then_some(())).is_some(),
         "ct-exec left {}",
         cgroup.display()
     );

@@ -1,12 +1,11 @@
-//! The world one `ct` end-to-end test runs in, and how it is torn down. Each [`Ct`] has its own
+//! The world one end-to-end test runs in, and how it is torn down: the one sandbox every test
+//! of `ct` and its pipeline uses (`ct_tests::sandbox::Sandbox`). Each [`Sandbox`] has its own
 //! `CT_ROOT`/`CT_RUN` in a temp dir and its own bridge, subnet, nftables table and cgroup
 //! parent (the stages' env overrides), so tests run in parallel without meeting. Dropping it
 //! — also when an assertion failed — removes every container with `ct rm -f --all`, then
 //! anything a broken run could have left: mounts below the temp dir, the network namespaces
 //! named after its containers, the bridge, the table and the cgroup parent on every hierarchy.
 //! Every command runs under `timeout(1)`, so no test waits forever.
-
-#![allow(dead_code)]
 
 use std::fs;
 use std::io::{Read, Write};
@@ -16,15 +15,15 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::bins::bin;
+use crate::image::busybox_image;
+use crate::mounts::unmount_all_under;
+use crate::registry::Registry;
 use ct_layout::image_layout::ImageLayout;
-use ct_tests::bins::bin;
-use ct_tests::image::busybox_image;
-use ct_tests::mounts::unmount_all_under;
-use ct_tests::registry::Registry;
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
-pub struct Ct {
+pub struct Sandbox {
     pub root: PathBuf,
     pub run: PathBuf,
     pub bridge: String,
@@ -40,12 +39,18 @@ pub fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../ct")
 }
 
-impl Ct {
-    pub fn new() -> Ct {
+impl Default for Sandbox {
+    fn default() -> Sandbox {
+        Sandbox::new()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
         let dir = tempfile::tempdir().unwrap();
         let pid = std::process::id();
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
-        Ct {
+        Sandbox {
             root: dir.path().join("root"),
             run: dir.path().join("run"),
             bridge: format!("ctb{}x{n}", pid % 100_000),
@@ -192,7 +197,7 @@ impl Ct {
     }
 }
 
-impl Drop for Ct {
+impl Drop for Sandbox {
     fn drop(&mut self) {
         let ids = self.containers();
         let _ = self.cmd(&["rm", "-f", "--all"]).output();

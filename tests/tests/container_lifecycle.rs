@@ -2,19 +2,17 @@
 //! `--memory`, `--cpus`, `--pids-limit` (checked where the kernel keeps them), `ps`, `logs`,
 //! `stop`, `rm`; an interactive shell through a pty; `import`, `images`, `rmi`, `prune`.
 
-mod ct_env;
-
 use std::fs;
 use std::process::Command;
 
-use ct_env::{http_get, stderr, stdout, wait_for, Ct};
 use ct_tests::image::busybox_layer;
 use ct_tests::registry::{free_port, Auth, Registry};
+use ct_tests::sandbox::{http_get, stderr, stdout, wait_for, Sandbox};
 
 #[test]
 fn detached_with_env_volume_port_and_limits_then_stop_and_rm() {
     let reg = Registry::start(Auth::None);
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let r = ct.push_busybox(&reg, "mc/busybox:1");
     let vol = ct.dir.path().join("vol");
     fs::create_dir(&vol).unwrap();
@@ -87,13 +85,13 @@ fn detached_with_env_volume_port_and_limits_then_stop_and_rm() {
 #[test]
 fn interactive_shell_through_a_pty() {
     let reg = Registry::start(Auth::None);
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let r = ct.push_busybox(&reg, "mc/busybox:2");
     ct.ok(&["pull", &r]);
     // script(1) gives ct a pty as its terminal and copies our stdin into it.
     let line = format!(
         "{} run -i -t --rm --network none {r} sh",
-        ct_env::script().display()
+        ct_tests::sandbox::script().display()
     );
     let c = ct.cmd(&[]);
     let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = c
@@ -115,7 +113,7 @@ fn interactive_shell_through_a_pty() {
 
 #[test]
 fn import_images_rmi_prune() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let tar = ct.dir.path().join("rootfs.tar");
     fs::write(&tar, busybox_layer()).unwrap();
     let imported = ct.ok(&["import", tar.to_str().unwrap(), "local/bb:1"]);
@@ -166,7 +164,7 @@ fn import_images_rmi_prune() {
 #[test]
 fn exec_enters_a_running_container() {
     let reg = Registry::start(Auth::None);
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let r = ct.push_busybox(&reg, "mc/busybox:3");
     ct.ok(&[
         "run",

@@ -2,15 +2,13 @@
 //! container with a name, start it again after it exited (on the same filesystem), remove it.
 //! And `ct --dry-run` prints the pipeline without running anything.
 
-mod ct_env;
-
-use ct_env::{stderr, stdout, Ct};
 use ct_tests::registry::{Auth, Registry};
+use ct_tests::sandbox::{stderr, stdout, Sandbox};
 
 #[test]
 fn pull_run_named_start_again_rm() {
     let reg = Registry::start(Auth::None);
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let r = ct.push_busybox(&reg, "minict/busybox:1");
 
     let pulled = ct.ok(&["pull", &r]);
@@ -72,7 +70,7 @@ fn pull_run_named_start_again_rm() {
 #[test]
 fn ps_lists_running_and_exited_containers() {
     let reg = Registry::start(Auth::None);
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let r = ct.push_busybox(&reg, "minict/busybox:2");
     ct.ok(&["pull", &r]);
     let o = ct.out(&["run", "--name", "done", "--network", "none", &r, "true"]);
@@ -119,7 +117,7 @@ fn ps_lists_running_and_exited_containers() {
     ]);
     assert_eq!(stdout(&o), "said\n");
     assert_eq!(ct.ok(&["start", "talk"]), "talk\n");
-    let said = ct_env::wait_for(10, || {
+    let said = ct_tests::sandbox::wait_for(10, || {
         let l = ct.ok(&["logs", "talk"]);
         (l == "said\nsaid\n").then_some(l)
     });
@@ -145,7 +143,7 @@ fn ps_lists_running_and_exited_containers() {
 
 #[test]
 fn dry_run_prints_the_pipeline_and_runs_nothing() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let out = ct.ok(&[
         "--dry-run",
         "run",

@@ -3,17 +3,15 @@
 //! the winner's container (which `ct run` used to do: its `ct rm` of a half-made container
 //! does not know the container is someone else's).
 
-mod ct_env;
-
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::process::Stdio;
 use std::time::Duration;
 
-use ct_env::{stderr, Ct};
+use ct_tests::sandbox::{stderr, Sandbox};
 
 /// A root filesystem with busybox, `sh` and `sleep`.
-fn rootfs(ct: &Ct) -> std::path::PathBuf {
+fn rootfs(ct: &Sandbox) -> std::path::PathBuf {
     let dir = ct.dir.path().join("rootfs");
     for d in ["bin", "proc", "sys", "dev", "tmp"] {
         fs::create_dir_all(dir.join(d)).unwrap();
@@ -27,7 +25,7 @@ fn rootfs(ct: &Ct) -> std::path::PathBuf {
 
 #[test]
 fn of_concurrent_ct_runs_with_one_name_exactly_one_runs() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let root = rootfs(&ct);
     for round in 0..3 {
         let name = format!("race{round}");
@@ -43,7 +41,7 @@ fn of_concurrent_ct_runs_with_one_name_exactly_one_runs() {
             let mut c = ct.program("sh", 120);
             c.args(["-c", ": < \"$0\"; exec \"$@\""])
                 .arg(&go)
-                .arg(ct_env::script())
+                .arg(ct_tests::sandbox::script())
                 .args(["run", "-d", "--network", "none", "--rootfs"])
                 .arg(&root)
                 .args(["--name", &name, "sleep", "60"])

@@ -4,19 +4,17 @@
 //! without a command, `-d`, into a stopped container; `rm` of a running container; one error
 //! per failure; images by id; imports of every archive format; named volumes and `--mount`.
 
-mod ct_env;
-
 use std::fs;
 use std::io::Write;
 use std::process::Stdio;
 
-use ct_env::{stderr, stdout, wait_for, Ct};
 use ct_layout::image_layout::ImageLayout;
 use ct_tests::image::{busybox_layer, Compression, Image};
+use ct_tests::sandbox::{stderr, stdout, wait_for, Sandbox};
 use serde_json::{json, Value};
 
 /// A busybox image with `config` (Cmd, StopSignal, User, Volumes…) in the store as `name`.
-fn image(ct: &Ct, name: &str, config: Value) -> String {
+fn image(ct: &Sandbox, name: &str, config: Value) -> String {
     let dir = ct
         .dir
         .path()
@@ -34,12 +32,12 @@ fn image(ct: &Ct, name: &str, config: Value) -> String {
     name.to_string()
 }
 
-fn busybox(ct: &Ct) -> String {
+fn busybox(ct: &Sandbox) -> String {
     image(ct, "localhost/habits:1", json!({}))
 }
 
 /// `ct ARGS…` with `input` on its stdin (a pipe).
-fn with_stdin(ct: &Ct, args: &[&str], input: &str) -> std::process::Output {
+fn with_stdin(ct: &Sandbox, args: &[&str], input: &str) -> std::process::Output {
     let mut c = ct.cmd(args);
     c.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -51,14 +49,14 @@ fn with_stdin(ct: &Ct, args: &[&str], input: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-fn state(ct: &Ct, id: &str) -> Value {
+fn state(ct: &Sandbox, id: &str) -> Value {
     let o = ct.ok(&["inspect", id]);
     serde_json::from_str::<Value>(&o).unwrap()["State"].clone()
 }
 
 #[test]
 fn stdin_reaches_the_container_only_with_dash_i() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     let o = with_stdin(
         &ct,
@@ -86,7 +84,7 @@ fn stdin_reaches_the_container_only_with_dash_i() {
 
 #[test]
 fn options_parse_like_dockers() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     // --flag=value, --bool=true, a glued short value, and -- before the image.
     let o = ct.out(&[
@@ -145,7 +143,7 @@ fn options_parse_like_dockers() {
 
 #[test]
 fn stop_sends_the_images_stopsignal_then_kills_after_the_timeout() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let trap = "trap 'echo got-usr1; exit 7' USR1; while :; do sleep 0.1; done";
     let img = image(
         &ct,
@@ -196,7 +194,7 @@ fn stop_sends_the_images_stopsignal_then_kills_after_the_timeout() {
 
 #[test]
 fn every_run_appends_to_the_log() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     let o = ct.out(&[
         "run",
@@ -225,7 +223,7 @@ fn every_run_appends_to_the_log() {
 
 #[test]
 fn exec_needs_a_command_and_a_running_container() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     ct.ok(&[
         "run",
@@ -275,7 +273,7 @@ fn exec_needs_a_command_and_a_running_container() {
 
 #[test]
 fn rm_of_a_running_container_needs_force_and_start_says_only_its_id() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     ct.ok(&[
         "run",
@@ -305,7 +303,7 @@ fn rm_of_a_running_container_needs_force_and_start_says_only_its_id() {
 
 #[test]
 fn a_failing_stage_is_the_only_message() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     for (flags, tool) in [
         (vec!["-u", "nosuchuser"], "ct-unpack: "),
@@ -324,7 +322,7 @@ fn a_failing_stage_is_the_only_message() {
 
 #[test]
 fn images_are_found_by_id_prefix_without_a_registry() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     let layout = ImageLayout::at(ct.root.join("images"));
     let digest = layout.read_index().unwrap().manifests()[0]
@@ -354,7 +352,7 @@ fn images_are_found_by_id_prefix_without_a_registry() {
 
 #[test]
 fn named_volumes_outlive_their_containers() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     let run = |args: &[&str]| {
         let mut a = vec!["run", "--rm", "--network", "none"];
@@ -427,7 +425,7 @@ fn named_volumes_outlive_their_containers() {
 
 #[test]
 fn import_reads_every_archive_format_and_a_file_is_never_a_reference() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let d = ct.dir.path();
     let tar = busybox_layer();
     fs::write(d.join("r.tar"), &tar).unwrap();
@@ -484,7 +482,7 @@ fn import_reads_every_archive_format_and_a_file_is_never_a_reference() {
     );
 }
 
-fn with_stdin_bytes(ct: &Ct, args: &[&str], input: &[u8]) -> std::process::Output {
+fn with_stdin_bytes(ct: &Sandbox, args: &[&str], input: &[u8]) -> std::process::Output {
     let mut c = ct.cmd(args);
     c.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -505,7 +503,7 @@ struct Tmux {
 impl Tmux {
     /// Start `ct ARGS…` (with this world's environment) in a new 100x30 window; when it ends,
     /// the window shows `EXIT=<status>` and stays open.
-    fn start(ct: &Ct, args: &[&str]) -> Tmux {
+    fn start(ct: &Sandbox, args: &[&str]) -> Tmux {
         let sock = ct.dir.path().join(format!("tmux-{}", args.len()));
         let c = ct.cmd(&[]);
         let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
@@ -518,7 +516,7 @@ impl Tmux {
                 );
             }
         }
-        line += &format!(" {}", ct_env::script().display());
+        line += &format!(" {}", ct_tests::sandbox::script().display());
         for a in args {
             line += &format!(" {}", q(a));
         }
@@ -572,7 +570,7 @@ impl Drop for Tmux {
 
 #[test]
 fn a_tty_is_the_containers_own_pts_with_a_term() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     let t = Tmux::start(
         &ct,
@@ -630,7 +628,7 @@ fn a_tty_is_the_containers_own_pts_with_a_term() {
 
 #[test]
 fn run_flags_for_the_config_reach_the_container() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     let run = |flags: &[&str], script: &str| {
         let mut a = vec!["run", "--rm", "--network", "none"];
@@ -748,7 +746,7 @@ fn run_flags_for_the_config_reach_the_container() {
 
 #[test]
 fn an_image_volume_belongs_to_the_images_user() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = image(
         &ct,
         "localhost/vol:1",
@@ -774,7 +772,7 @@ fn an_image_volume_belongs_to_the_images_user() {
 
 #[test]
 fn the_other_commands_users_reach_for() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     ct.ok(&[
         "run",
@@ -858,7 +856,7 @@ fn the_other_commands_users_reach_for() {
 
 #[test]
 fn restart_policies_are_supervised_after_ct_exits() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     // on-failure:2: the first run and two restarts, then it stays stopped with its status.
     ct.ok(&[
@@ -936,7 +934,7 @@ impl Drop for BridgeGuard {
 
 #[test]
 fn named_networks_are_bridges_of_their_own() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     let pid = std::process::id();
     let subnet = format!("10.{}.{}.0/24", 180 + pid % 10, pid / 10 % 250);
@@ -989,7 +987,7 @@ fn named_networks_are_bridges_of_their_own() {
 #[test]
 fn cp_copies_both_ways_with_modes_and_never_through_the_containers_symlinks() {
     use std::os::unix::fs::PermissionsExt;
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     // The container plants symlinks to host paths: /escape -> the host's dir, and /etc/shadowed
     // -> /etc/hostname-of-host... resolved inside the container they point at its own files.
@@ -1102,7 +1100,7 @@ fn cp_copies_both_ways_with_modes_and_never_through_the_containers_symlinks() {
 
 #[test]
 fn a_health_command_makes_a_container_healthy_or_unhealthy_in_ps() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     ct.ok(&[
         "run",
@@ -1147,7 +1145,7 @@ fn a_health_command_makes_a_container_healthy_or_unhealthy_in_ps() {
 /// address while it is free), as docker and podman do.
 #[test]
 fn a_stopped_container_gives_back_its_address_and_ports_until_it_starts_again() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let img = busybox(&ct);
     let leased = |id: &str| -> Option<String> {
         let text = std::fs::read_to_string(ct.leases_file()).unwrap_or_default();

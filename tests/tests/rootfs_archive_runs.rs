@@ -1,14 +1,12 @@
 //! guntainer's user story through `ct`: run a root-filesystem archive with a command. The
 //! archive (a gzip'd tar of busybox) becomes an image with `ct import`, then runs.
 
-mod ct_env;
-
-use ct_env::{stderr, stdout, Ct};
 use ct_tests::image::{busybox_layer, Compression};
+use ct_tests::sandbox::{stderr, stdout, Sandbox};
 
 #[test]
 fn run_a_rootfs_archive_with_a_command() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let archive = ct.dir.path().join("rootfs.tar.gz");
     std::fs::write(&archive, Compression::Gzip.compress(&busybox_layer())).unwrap();
     let imported = ct.ok(&["import", archive.to_str().unwrap(), "gun:1"]);

@@ -2,19 +2,17 @@
 //! network namespaces, no cgroups, no address leases, no port rules, no runtime state, no
 //! bundles, and no blob or layer that no image names.
 
-mod ct_env;
-
 use std::fs;
 use std::process::Command;
 
-use ct_env::{stderr, wait_for, Ct};
 use ct_tests::mounts::mounts_under;
 use ct_tests::registry::{free_port, Auth, Registry};
+use ct_tests::sandbox::{stderr, wait_for, Sandbox};
 
 #[test]
 fn rm_all_and_prune_leave_nothing() {
     let reg = Registry::start(Auth::None);
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let keep = ct.push_busybox(&reg, "left/keep:1");
     let gone = ct.push_busybox(&reg, "left/gone:1");
     ct.ok(&["pull", &keep]);

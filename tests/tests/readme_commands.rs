@@ -4,14 +4,12 @@
 //! cgroup parent. Then the output is checked for what each step shows, and the store for what
 //! the last block cleans up.
 
-mod ct_env;
-
 use std::fs;
 use std::path::Path;
 use std::sync::Mutex;
 
-use ct_env::{stderr, stdout, Ct};
 use ct_tests::registry::{Auth, Registry};
+use ct_tests::sandbox::{stderr, stdout, Sandbox};
 
 /// The ```sh blocks of the README section headed `## SECTION` (up to the next `## ` heading).
 fn section_blocks(readme: &str, section: &str) -> Vec<String> {
@@ -56,7 +54,7 @@ fn readme() -> String {
 /// Returns the image reference and the script's stdout; fails the test with both streams if
 /// the script fails.
 fn run_blocks(
-    ct: &Ct,
+    ct: &Sandbox,
     reg: &Registry,
     blocks: &[String],
     name: &str,
@@ -86,7 +84,7 @@ fn run_blocks(
 }
 
 /// What every block made, it removed: no containers, no images, no cgroups.
-fn assert_nothing_left(ct: &Ct) {
+fn assert_nothing_left(ct: &Sandbox) {
     assert!(ct.containers().is_empty(), "{:?}", ct.containers());
     assert_eq!(ct.ok(&["images", "-q"]), "");
     assert!(ct.cgroups_left().is_empty(), "{:?}", ct.cgroups_left());
@@ -103,7 +101,7 @@ fn every_command_block_of_the_tutorial_runs() {
     );
 
     let reg = Registry::start(Auth::None);
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let (_img, out) = run_blocks(&ct, &reg, &blocks, "tutorial", "WORK");
     for want in [
         "hello from a bundle\n",
@@ -138,7 +136,7 @@ fn every_command_block_of_the_stage_sections_runs() {
     );
 
     let reg = Registry::start(Auth::None);
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let (img, out) = run_blocks(&ct, &reg, &blocks, "stages", "TMPDIR");
     let digest_ref = format!("{img}@sha256:");
     for want in [

@@ -3,15 +3,13 @@
 //! runs with a store, a run directory and a containers.conf of the test's own (runc, cgroupfs,
 //! no default ulimits: the settings under which it runs on this kind of host).
 
-mod ct_env;
-
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use ct_env::{stderr, stdout, Ct};
 use ct_layout::image_layout::ImageLayout;
 use ct_tests::image::{busybox_layer, Compression, Image};
+use ct_tests::sandbox::{stderr, stdout, Sandbox};
 use serde_json::json;
 
 struct Podman {
@@ -42,7 +40,7 @@ impl Drop for Podman {
 }
 
 /// Both tools with the same busybox image; None where podman is missing or cannot run here.
-fn setup(ct: &Ct) -> Option<(Podman, String)> {
+fn setup(ct: &Sandbox) -> Option<(Podman, String)> {
     let which = Command::new("sh")
         .args(["-c", "command -v podman"])
         .output()
@@ -110,7 +108,7 @@ fn feed(mut c: Command, input: &str) -> Output {
 
 #[test]
 fn ct_and_podman_show_the_same_results() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let Some((podman, img)) = setup(&ct) else {
         return;
     };
@@ -184,8 +182,8 @@ fn ct_and_podman_show_the_same_results() {
         };
         assert_eq!(o.status.code(), Some(0), "{tool}: {}", stderr(&o));
     }
-    ct_env::wait_for(20, || ct.ok(&["logs", "s"]).contains("up").then_some(()));
-    ct_env::wait_for(20, || {
+    ct_tests::sandbox::wait_for(20, || ct.ok(&["logs", "s"]).contains("up").then_some(()));
+    ct_tests::sandbox::wait_for(20, || {
         let o = podman.cmd(&["logs", "s"]).output().unwrap();
         stdout(&o).contains("up").then_some(())
     });

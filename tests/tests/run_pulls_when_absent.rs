@@ -2,18 +2,16 @@
 //! it is present), and `--rootfs DIR` runs a command in a plain root filesystem, writing into
 //! that very directory.
 
-mod ct_env;
-
 use std::fs;
 use std::os::unix::fs::symlink;
 
-use ct_env::{stderr, stdout, Ct};
 use ct_tests::registry::{Auth, Registry};
+use ct_tests::sandbox::{stderr, stdout, Sandbox};
 
 #[test]
 fn run_pulls_when_absent_and_only_then() {
     let reg = Registry::start(Auth::None);
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let r = ct.push_busybox(&reg, "minidocker/busybox:1");
     assert_eq!(ct.ok(&["images", "-q"]), "");
     let o = ct.out(&["run", "--rm", "--network", "none", &r, "echo", "hi"]);
@@ -61,7 +59,7 @@ fn run_pulls_when_absent_and_only_then() {
 
 #[test]
 fn rootfs_runs_a_command_in_a_plain_directory() {
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let dir = ct.dir.path().join("myroot");
     for d in ["bin", "proc", "dev", "sys", "tmp", "etc"] {
         fs::create_dir_all(dir.join(d)).unwrap();
@@ -106,7 +104,7 @@ fn rootfs_runs_a_command_in_a_plain_directory() {
 #[test]
 fn a_failing_stage_leaves_nothing_behind() {
     let reg = Registry::start(Auth::None);
-    let ct = Ct::new();
+    let ct = Sandbox::new();
     let r = ct.push_busybox(&reg, "minidocker/busybox:2");
     let missing = reg.reference("minidocker/nope:1");
     let o = ct.out(&["run", "--name", "x", &missing, "true"]);
