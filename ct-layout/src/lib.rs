@@ -7,6 +7,8 @@
 //!   (default `/run/ct`).
 //! * [`reference`] — image references read the way docker reads them.
 //! * [`digest`] — content addresses (`sha256:…`) and a hashing writer that checks them.
+//! * [`media_type`] — what a descriptor's `mediaType` says a blob is; layer compression.
+//! * [`rfc3339`] — the UTC timestamps the OCI specs write.
 //! * [`free_space`] — `statvfs(2)` limits on what one extraction or import may write.
 //! * [`atomic`] — temp file + fsync + rename, so a crash never leaves half a file.
 //! * [`lock`] — `flock(2)` locks that serialize writers of one file.
@@ -29,10 +31,12 @@ pub mod gc_lock;
 pub mod image_layout;
 pub mod in_root;
 pub mod lock;
+pub mod media_type;
 pub mod paths;
 pub mod pipe;
 pub mod pipe_handoff;
 pub mod reference;
+pub mod rfc3339;
 pub mod seccomp_default;
 pub mod state;
 
