@@ -30,6 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ct_layout::bundle::BundleError;
 use ct_layout::image_layout::{digest_of, ref_name, ImageLayout, LayoutError};
 use ct_layout::lock::Lock;
+use ct_layout::paths::LayerTemp;
 use ct_layout::{atomic, gc_lock, Digest, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -279,10 +280,19 @@ pub fn prune(store: &Store, opts: &Options) -> Result<Report, GcError> {
     }
     // Interrupted extractions: `HEX-SUFFIX` under the layer's extraction lock, or ours.
     for (name, path) in list(&store.layers_tmp())? {
-        let hex = name.split('-').next().unwrap_or("");
-        let free =
-            name.starts_with("gc-") || try_lock(&store.locks().join(format!("layer-{hex}.lock")));
-        if free && (name.starts_with("gc-") || old(&path)) {
+        let remove = match LayerTemp::of(&name) {
+            LayerTemp::Doomed => true,
+            LayerTemp::Extraction(hex) => {
+                // Free unless its extractor holds the layer's lock (a name that is no digest
+                // is nobody's).
+                let free = match format!("sha256:{hex}").parse::<Digest>() {
+                    Ok(d) => try_lock(&store.layer_lock(&d)),
+                    Err(_) => true,
+                };
+                free && old(&path)
+            }
+        };
+        if remove {
             remove_temp(&path, opts.dry_run, &mut report)?;
         }
     }
@@ -363,7 +373,7 @@ fn sweep_layer(store: &Store, d: &Digest, dry: bool, r: &mut Report) -> Result<(
     let size = tree_size(&path);
     if !dry {
         // The extraction lock keeps ct-unpack from finding the layer half gone.
-        let lock_path = store.locks().join(format!("layer-{}.lock", d.hex()));
+        let lock_path = store.layer_lock(d);
         let _lock = Lock::exclusive(&lock_path).map_err(|source| GcError::Lock {
             path: lock_path.clone(),
             source,
@@ -373,7 +383,7 @@ fn sweep_layer(store: &Store, d: &Digest, dry: bool, r: &mut Report) -> Result<(
             path: tmp_root.clone(),
             source,
         })?;
-        let doomed = tmp_root.join(format!("gc-{}-{}", d.hex(), ct_layout::paths::new_id()));
+        let doomed = store.layer_doomed(d, &ct_layout::paths::new_id());
         fs::rename(&path, &doomed).map_err(|source| GcError::Remove {
             path: path.clone(),
             source,

@@ -134,6 +134,63 @@ impl Store {
     }
 }
 
+/// Lock and temporary names that one tool makes and another must recognise: ct-unpack extracts
+/// and writes bundles under them, ct-gc removes what a crash left (only when its lock is free).
+impl Store {
+    /// `$CT_ROOT/locks/layer-HEX.lock`: held while layer `diff_id` is extracted or removed.
+    pub fn layer_lock(&self, diff_id: &Digest) -> PathBuf {
+        self.locks().join(format!("layer-{}.lock", diff_id.hex()))
+    }
+
+    /// `$CT_ROOT/locks/container-ID.lock`: held while the bundle of container ID is written.
+    pub fn container_lock(&self, id: &str) -> PathBuf {
+        self.locks().join(format!("container-{id}.lock"))
+    }
+
+    /// `$CT_ROOT/layers/tmp/HEX-SUFFIX`: an extraction of layer `diff_id` in progress.
+    pub fn layer_extraction(&self, diff_id: &Digest, suffix: &str) -> PathBuf {
+        self.layers_tmp()
+            .join(format!("{}{suffix}", extraction_prefix(diff_id)))
+    }
+
+    /// `$CT_ROOT/layers/tmp/gc-HEX-SUFFIX`: layer `diff_id`, moved aside by ct-gc to be removed.
+    pub fn layer_doomed(&self, diff_id: &Digest, suffix: &str) -> PathBuf {
+        self.layers_tmp()
+            .join(format!("{DOOMED_PREFIX}{}-{suffix}", diff_id.hex()))
+    }
+}
+
+const DOOMED_PREFIX: &str = "gc-";
+
+/// The name prefix of every extraction of layer `diff_id` in `layers/tmp` (`HEX-`).
+pub fn extraction_prefix(diff_id: &Digest) -> String {
+    format!("{}-", diff_id.hex())
+}
+
+/// The name prefix of a bundle of container `id` being written in `containers/` (`.tmp-ID-`).
+pub fn bundle_temp_prefix(id: &str) -> String {
+    format!(".tmp-{id}-")
+}
+
+/// What an entry of `$CT_ROOT/layers/tmp` is, by its name.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LayerTemp<'a> {
+    /// A layer ct-gc moved aside: nobody else uses it.
+    Doomed,
+    /// An extraction of the layer with this hex digest (in use while its [`Store::layer_lock`]
+    /// is held).
+    Extraction(&'a str),
+}
+
+impl LayerTemp<'_> {
+    pub fn of(name: &str) -> LayerTemp<'_> {
+        match name.strip_prefix(DOOMED_PREFIX) {
+            Some(_) => LayerTemp::Doomed,
+            None => LayerTemp::Extraction(name.split('-').next().unwrap_or("")),
+        }
+    }
+}
+
 /// Create `dir` with mode 0700 (its missing parents with the usual 0755) if it is missing.
 /// Returns whether it was created. Whoever makes a store root first uses this, so that no
 /// store is ever 0755, even for a moment.
@@ -201,6 +258,24 @@ pub fn below<'a>(path: &'a Path, base: &Path) -> Option<&'a Path> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_names_are_recognised_by_what_they_are() {
+        let store = Store::new("/s", "/r");
+        let d: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+        let hex = d.hex().to_string();
+        let ext = store.layer_extraction(&d, "x1");
+        let doomed = store.layer_doomed(&d, "x2");
+        let name = |p: &Path| p.file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(LayerTemp::of(&name(&ext)), LayerTemp::Extraction(&hex));
+        assert_eq!(LayerTemp::of(&name(&doomed)), LayerTemp::Doomed);
+        assert!(name(&ext).starts_with(&extraction_prefix(&d)));
+        assert_eq!(
+            store.layer_lock(&d),
+            Path::new("/s/locks").join(format!("layer-{hex}.lock"))
+        );
+        assert!(bundle_temp_prefix("web").starts_with(".tmp-web-"));
+    }
 
     #[test]
     fn ids() {
