@@ -5,6 +5,11 @@
 //! * `$CT_RUN` (default `/run/ct`): runtime state that dies with the machine — container state
 //!   files, netns bookkeeping, locks for things that only exist while running.
 //!
+//! Those defaults are root's. Any other user gets a store of their own in the XDG base
+//! directories, as rootless podman does: `$XDG_DATA_HOME/ct` (default `~/.local/share/ct`) and
+//! `$XDG_RUNTIME_DIR/ct` (without one, `/tmp/ct-UID`). Every tool takes them from
+//! [`Store::from_env`], and the `ct` script reads them the same way.
+//!
 //! Both roots are private, mode 0700, as containers-storage makes `/var/lib/containers`: a
 //! pulled layer may hold a setuid-root binary or a device node, and a bundle holds the
 //! `config.json` that decides what its container may do; the directory mode is what keeps
@@ -33,17 +38,33 @@ pub struct Store {
 }
 
 impl Store {
-    /// Roots from `$CT_ROOT` / `$CT_RUN`, or the defaults.
+    /// Roots from `$CT_ROOT` / `$CT_RUN`, or the defaults for this user ([`Store::default_for`]).
     pub fn from_env() -> Store {
-        let get = |k: &str, d: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(d))
+        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        let d = Store::default_for(rustix::process::geteuid().as_raw(), env);
+        Store {
+            root: env("CT_ROOT").map(PathBuf::from).unwrap_or(d.root),
+            run: env("CT_RUN").map(PathBuf::from).unwrap_or(d.run),
+        }
+    }
+
+    /// The roots of user `euid` when `CT_ROOT`/`CT_RUN` are unset, with `env` reading the
+    /// environment (`HOME`, `XDG_DATA_HOME`, `XDG_RUNTIME_DIR`; unset and empty alike).
+    pub fn default_for(euid: u32, env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Store {
+        if euid == 0 {
+            return Store::new(DEFAULT_ROOT, DEFAULT_RUN);
+        }
+        let abs = |v: Option<std::ffi::OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
+        let data =
+            abs(env("XDG_DATA_HOME")).or_else(|| abs(env("HOME")).map(|h| h.join(".local/share")));
+        let run = match abs(env("XDG_RUNTIME_DIR")) {
+            Some(r) => r.join("ct"),
+            None => PathBuf::from(format!("/tmp/ct-{euid}")),
         };
         Store {
-            root: get("CT_ROOT", DEFAULT_ROOT),
-            run: get("CT_RUN", DEFAULT_RUN),
+            // Without a home, the data goes beside the runtime state (and goes with it).
+            root: data.map_or_else(|| run.join("data"), |d| d.join("ct")),
+            run,
         }
     }
 
@@ -214,9 +235,26 @@ fn ensure_private_dir(dir: &Path, tool: &str) -> io::Result<()> {
     if create_private_dir(dir)? {
         return Ok(());
     }
+    // Someone else's directory, or someone else's symlink, is no private store, whatever its
+    // mode: another user can make `/tmp/ct-UID` first. (A symlink of this user's or root's
+    // own, `/var/lib/ct -> /data/ct`, is followed.)
+    use std::os::unix::fs::MetadataExt;
+    let euid = rustix::process::geteuid().as_raw();
+    let not_mine = |uid: u32| {
+        io::Error::other(format!(
+            "it belongs to uid {uid}, not to this user (uid {euid})"
+        ))
+    };
+    let link = fs::symlink_metadata(dir)?;
+    if link.file_type().is_symlink() && link.uid() != euid && link.uid() != 0 {
+        return Err(not_mine(link.uid()));
+    }
     let meta = fs::metadata(dir)?;
     if !meta.is_dir() {
         return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+    }
+    if meta.uid() != euid {
+        return Err(not_mine(meta.uid()));
     }
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
@@ -258,6 +296,62 @@ pub fn below<'a>(path: &'a Path, base: &Path) -> Option<&'a Path> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn env_of<'a>(vars: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<std::ffi::OsString> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, v)| *n == k && !v.is_empty())
+                .map(|(_, v)| v.into())
+        }
+    }
+
+    #[test]
+    fn root_keeps_the_system_store_and_users_get_their_xdg_directories() {
+        let s = Store::default_for(0, env_of(&[("HOME", "/root")]));
+        assert_eq!(s, Store::new(DEFAULT_ROOT, DEFAULT_RUN));
+        let s = Store::default_for(1000, env_of(&[("HOME", "/home/a")]));
+        assert_eq!(s, Store::new("/home/a/.local/share/ct", "/tmp/ct-1000"));
+        let xdg = [
+            ("HOME", "/home/a"),
+            ("XDG_DATA_HOME", "/d"),
+            ("XDG_RUNTIME_DIR", "/run/user/1000"),
+        ];
+        let s = Store::default_for(1000, env_of(&xdg));
+        assert_eq!(s, Store::new("/d/ct", "/run/user/1000/ct"));
+        // Relative or empty values are ignored, as the XDG spec says; no home at all: the data
+        // goes under the runtime directory.
+        let odd = [
+            ("HOME", ""),
+            ("XDG_DATA_HOME", "rel"),
+            ("XDG_RUNTIME_DIR", ""),
+        ];
+        let s = Store::default_for(7, env_of(&odd));
+        assert_eq!(s, Store::new("/tmp/ct-7/data", "/tmp/ct-7"));
+    }
+
+    #[test]
+    fn a_store_directory_of_another_user_is_refused() {
+        if !rustix::process::geteuid().is_root() {
+            return; // chown needs root; CI runs as root
+        }
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("ct-1000");
+        fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(4242), None).unwrap();
+        let err = ensure_private_dir(&dir, "test").unwrap_err();
+        assert!(err.to_string().contains("belongs to uid 4242"), "{err}");
+        // A symlink another user planted is refused before it is followed.
+        let target = t.path().join("mine");
+        fs::create_dir(&target).unwrap();
+        let link = t.path().join("ct-1001");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        std::os::unix::fs::lchown(&link, Some(4242), None).unwrap();
+        let err = ensure_private_dir(&link, "test").unwrap_err();
+        assert!(err.to_string().contains("belongs to uid 4242"), "{err}");
+        // Its owner's own symlink is followed.
+        std::os::unix::fs::lchown(&link, Some(0), None).unwrap();
+        ensure_private_dir(&link, "test").unwrap();
+    }
 
     #[test]
     fn temporary_names_are_recognised_by_what_they_are() {

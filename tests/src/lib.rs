@@ -10,3 +10,4 @@ pub mod mounts;
 pub mod registry;
 pub mod sandbox;
 pub mod tree;
+pub mod user;

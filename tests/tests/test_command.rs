@@ -107,6 +107,8 @@ const NEEDED: &[(&str, &str)] = &[
     ("/usr/bin/zip", "zip"),
     ("/usr/bin/conmon", "conmon"),
     ("/usr/bin/containerd", "containerd"),
+    ("/usr/sbin/useradd", "passwd"),
+    ("/usr/bin/setpriv", "util-linux"),
 ];
 
 #[test]

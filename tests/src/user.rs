@@ -1,0 +1,79 @@
+//! Unprivileged users for tests of what ct does without root: made with `useradd(8)` (a home
+//! of their own, optionally a range in `/etc/subuid` and `/etc/subgid` for user namespaces,
+//! see subuid(5)), and removed with `userdel -r` on Drop — also when the test failed — with
+//! the runtime directory ct gives them (`/tmp/ct-UID`).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub home: PathBuf,
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {out:?}");
+    out
+}
+
+impl TestUser {
+    /// A new user `ctu-PID-N` with a home directory and no subordinate ids.
+    pub fn create() -> TestUser {
+        let name = format!(
+            "ctu{}x{}",
+            std::process::id() % 1_000_000,
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
+        run(Command::new("useradd").args(["-m", "-s", "/bin/sh", &name]));
+        let id = run(Command::new("id").args(["-u", &name]));
+        let uid = String::from_utf8_lossy(&id.stdout).trim().parse().unwrap();
+        TestUser {
+            home: PathBuf::from("/home").join(&name),
+            name,
+            uid,
+        }
+    }
+
+    /// `program ARGS…` as this user, with a login-like environment (HOME, USER, PATH with
+    /// `extra_path` first) and nothing else of ours; bounded by `timeout 120`.
+    pub fn cmd(&self, extra_path: &str, program: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            &self.uid.to_string(),
+            "--regid",
+            &self.uid.to_string(),
+            "--init-groups",
+            "--reset-env",
+            "--",
+            "env",
+            &format!("PATH={extra_path}:/usr/local/bin:/usr/bin:/bin"),
+            "timeout",
+            "-k",
+            "5",
+            "120",
+            program,
+        ]);
+        c.args(args).current_dir("/");
+        c
+    }
+
+    /// The runtime directory ct gives this user without `XDG_RUNTIME_DIR`.
+    pub fn tmp_run(&self) -> PathBuf {
+        PathBuf::from(format!("/tmp/ct-{}", self.uid))
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.tmp_run());
+        let _ = Command::new("userdel")
+            .args(["-r", "-f", &self.name])
+            .output();
+    }
+}
