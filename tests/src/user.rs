@@ -22,14 +22,29 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 impl TestUser {
-    /// A new user `ctu-PID-N` with a home directory and no subordinate ids.
+    /// A new user `ctuPIDxN` with a home directory and no subordinate ids.
     pub fn create() -> TestUser {
+        TestUser::make(false)
+    }
+
+    /// The same, with a range of 65,536 subordinate uids and gids in `/etc/subuid` and
+    /// `/etc/subgid` (useradd picks a free one), for `newuidmap`/`newgidmap`.
+    pub fn create_with_subids() -> TestUser {
+        TestUser::make(true)
+    }
+
+    fn make(subids: bool) -> TestUser {
         let name = format!(
             "ctu{}x{}",
             std::process::id() % 1_000_000,
             SEQ.fetch_add(1, Ordering::SeqCst)
         );
-        run(Command::new("useradd").args(["-m", "-s", "/bin/sh", &name]));
+        let mut c = Command::new("useradd");
+        c.args(["-m", "-s", "/bin/sh"]);
+        if !subids {
+            c.args(["-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"]);
+        }
+        run(c.arg(&name));
         let id = run(Command::new("id").args(["-u", &name]));
         let uid = String::from_utf8_lossy(&id.stdout).trim().parse().unwrap();
         TestUser {
@@ -37,6 +52,16 @@ impl TestUser {
             name,
             uid,
         }
+    }
+
+    /// This user's first subordinate id and count in `/etc/subuid`, if it has a range.
+    pub fn subuids(&self) -> Option<(u32, u32)> {
+        let text = std::fs::read_to_string("/etc/subuid").ok()?;
+        text.lines().find_map(|l| {
+            let mut f = l.split(':');
+            (f.next()? == self.name).then_some(())?;
+            Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+        })
     }
 
     /// `program ARGS…` as this user, with a login-like environment (HOME, USER, PATH with
