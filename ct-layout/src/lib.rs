@@ -9,6 +9,8 @@
 //! * [`digest`] — content addresses (`sha256:…`) and a hashing writer that checks them.
 //! * [`media_type`] — what a descriptor's `mediaType` says a blob is; layer compression.
 //! * [`rfc3339`] — the UTC timestamps the OCI specs write.
+//! * [`rootless`] — a user's own user namespace, kept by a pause process, that every tool of
+//!   that user enters first.
 //! * [`free_space`] — `statvfs(2)` limits on what one extraction or import may write.
 //! * [`atomic`] — temp file + fsync + rename, so a crash never leaves half a file.
 //! * [`lock`] — `flock(2)` locks that serialize writers of one file.
@@ -37,6 +39,7 @@ pub mod pipe;
 pub mod pipe_handoff;
 pub mod reference;
 pub mod rfc3339;
+pub mod rootless;
 pub mod seccomp_default;
 pub mod state;
 

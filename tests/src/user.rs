@@ -1,7 +1,7 @@
 //! Unprivileged users for tests of what ct does without root: made with `useradd(8)` (a home
 //! of their own, optionally a range in `/etc/subuid` and `/etc/subgid` for user namespaces,
 //! see subuid(5)), and removed with `userdel -r` on Drop — also when the test failed — with
-//! the runtime directory ct gives them (`/tmp/ct-UID`).
+//! the runtime directory ct gives them (`/tmp/ct-UID`) and the pause process ct started for them.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -96,6 +96,16 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
+        // The pause process ct started for this user (ct_layout::rootless), by its pid.
+        let pause = std::fs::read_to_string(self.tmp_run().join("pause.pid")).unwrap_or_default();
+        if let Some(pid) = pause
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            // SAFETY: kill(2) of the pid recorded for this test's own user.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
         let _ = std::fs::remove_dir_all(self.tmp_run());
         let _ = Command::new("userdel")
             .args(["-r", "-f", &self.name])
