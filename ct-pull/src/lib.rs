@@ -20,6 +20,7 @@ pub mod credentials;
 pub mod distribution;
 pub mod docker_archive;
 pub mod error;
+pub mod http_retry;
 pub mod manifest;
 pub mod oci_import;
 pub mod platform;
