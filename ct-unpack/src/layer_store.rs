@@ -24,7 +24,6 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
@@ -303,11 +302,7 @@ fn random_suffix() -> String {
 /// `syncfs(2)` on the filesystem holding `path`: one flush for a whole new tree.
 pub fn syncfs(path: &Path) -> io::Result<()> {
     let f = File::open(path)?;
-    // SAFETY: syncfs on a valid fd; no memory is passed.
-    if unsafe { libc::syncfs(f.as_raw_fd()) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(rustix::fs::syncfs(&f)?)
 }
 
 /// Is layer `diff_id` complete in the store.
