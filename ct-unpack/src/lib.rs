@@ -16,6 +16,7 @@
 //! `ct-gc` sweep in between would delete it.
 
 pub mod compression;
+pub mod decompress_ahead;
 pub mod image_config_check;
 pub mod image_manifest;
 pub mod layer_store;
