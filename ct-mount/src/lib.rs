@@ -17,6 +17,8 @@
 //! `--unmount` is `umount2(2)` of `rootfs/` when an overlay is there, and does nothing (but
 //! succeed) when it is not. It keeps `upper/`: the container's changes outlive a remount.
 
+#![forbid(unsafe_code)]
+
 pub mod mountpoint;
 pub mod overlay;
 pub mod volume;

@@ -1,7 +1,7 @@
 //! Talking HTTP to a registry that may be slow, flaky or hostile: a request is retried on
 //! connection failures, resets, timeouts, `429 Too Many Requests` and `5xx` a bounded number of
-//! times, with exponential backoff (200 ms, 400 ms, … capped at 5 s); a body is read only up to a cap, so an endless answer
-//! cannot fill memory.
+//! times, with exponential backoff (200 ms, 400 ms, … capped at 5 s); a body is read only up
+//! to a cap, so an endless answer cannot fill memory.
 //!
 //! Both the registry API (`distribution.rs`) and the token endpoint (`token_auth.rs`) use it.
 

@@ -15,6 +15,8 @@
 //! extracted or reused here is referenced by nothing until `ct.json` is in place, and a
 //! `ct-gc` sweep in between would delete it.
 
+#![forbid(unsafe_code)]
+
 pub mod compression;
 pub mod decompress_ahead;
 pub mod image_config_check;
