@@ -40,7 +40,7 @@ use ct_layout::free_space::Meter;
 use crate::resolve_in_root::{clean, cstr, mkdir_all_in_root, open_in_root, open_root};
 use crate::whiteout::{self, Kind};
 use dir_fd::{is_dir, lstat_at, open_subdir, openat, remove_all_at};
-use metadata::{apply_meta_at, apply_meta_fd, set_times_fd, Meta};
+use metadata::{apply_meta_at, apply_meta_fd, Meta};
 use sparse::PaxSparse;
 
 pub use metadata::xattr_allowed;
@@ -385,32 +385,5 @@ impl Extractor {
     fn remove(&mut self, pfd: &OwnedFd, name: &CString, p: &Path) -> Result<(), ExtractError> {
         self.invalidate(p);
         remove_all_at(pfd, name).map_err(fail("replace", p))
-    }
-
-    /// Set directory times, deepest first, now that no more children will be created.
-    fn finish_dirs(&mut self) -> Result<(), ExtractError> {
-        self.parent_cache = None;
-        let dirs = std::mem::take(&mut self.dir_times);
-        for (p, t) in dirs.iter().rev() {
-            let fd = match open_in_root(
-                &self.root,
-                p,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW,
-            ) {
-                Ok(fd) => fd,
-                // Deleted or replaced later in the same layer.
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
-                    ) =>
-                {
-                    continue
-                }
-                Err(e) => return Err(fail("open directory", p)(e)),
-            };
-            set_times_fd(&fd, *t).map_err(fail("set times on", p))?;
-        }
-        Ok(())
     }
 }

@@ -18,9 +18,10 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{AtFlags, Gid, Mode, Timespec, Timestamps, Uid, XattrFlags};
+use rustix::fs::{AtFlags, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags};
 
-use super::{fail, ExtractError};
+use super::{fail, ExtractError, Extractor};
+use crate::resolve_in_root::open_in_root;
 
 /// xattrs a layer may carry into the store. `trusted.*` is overlayfs' own namespace (a layer
 /// must not forge `trusted.overlay.redirect` and friends); other `security.*` labels belong to
@@ -98,8 +99,37 @@ impl Meta {
     }
 }
 
+impl Extractor {
+    /// Set directory times, deepest first, now that no more children will be created.
+    pub(super) fn finish_dirs(&mut self) -> Result<(), ExtractError> {
+        self.parent_cache = None;
+        let dirs = std::mem::take(&mut self.dir_times);
+        for (p, t) in dirs.iter().rev() {
+            let fd = match open_in_root(
+                &self.root,
+                p,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW,
+            ) {
+                Ok(fd) => fd,
+                // Deleted or replaced later in the same layer.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(fail("open directory", p)(e)),
+            };
+            set_times_fd(&fd, *t).map_err(fail("set times on", p))?;
+        }
+        Ok(())
+    }
+}
+
 /// Set both times of an open file or directory to `t`.
-pub(crate) fn set_times_fd(fd: &OwnedFd, t: Timespec) -> io::Result<()> {
+fn set_times_fd(fd: &OwnedFd, t: Timespec) -> io::Result<()> {
     let ts = Timestamps {
         last_access: t,
         last_modification: t,
