@@ -17,13 +17,14 @@
 //! `--unmount` is `umount2(2)` of `rootfs/` when an overlay is there, and does nothing (but
 //! succeed) when it is not. It keeps `upper/`: the container's changes outlive a remount.
 
+#![forbid(unsafe_code)]
+
 pub mod mountpoint;
 pub mod overlay;
 pub mod volume;
 
 use std::fs;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -149,14 +150,10 @@ fn lock_bundle(b: &Bundle) -> Result<BundleLock, MountError> {
     };
     let f = fs::File::open(&b.dir).map_err(err)?;
     loop {
-        // SAFETY: flock on a descriptor we own; no memory is passed.
-        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        if r == 0 {
-            return Ok(BundleLock(f));
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(err(e));
+        match rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive) {
+            Ok(()) => return Ok(BundleLock(f)),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(err(e.into())),
         }
     }
 }

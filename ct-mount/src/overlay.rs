@@ -31,19 +31,15 @@
 
 use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-// The new mount API's constants (include/uapi/linux/mount.h); the libc crate has the syscall
-// numbers but not these.
-const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_SET_FD: libc::c_uint = 5;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
-const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+use rustix::fs::{Mode, OFlags, CWD};
+use rustix::mount::{
+    fsconfig_create, fsconfig_set_fd, fsconfig_set_string, fsmount, move_mount, FsMountFlags,
+    FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags,
+};
 
 /// The kernel's page: the most the classic `mount(2)` data string may hold (with its NUL).
 const PAGE: usize = 4096;
@@ -223,67 +219,37 @@ fn mount_new(
         source,
     })?;
 
-    // SAFETY: a valid fs context fd; the key and value pointers may be NULL for CMD_CREATE.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            FSCONFIG_CMD_CREATE,
-            std::ptr::null::<libc::c_char>(),
-            std::ptr::null::<libc::c_void>(),
-            0,
-        )
-    };
-    if r < 0 {
-        let source = io::Error::last_os_error();
+    if let Err(e) = fsconfig_create(fs) {
         return Err(OverlayError::Create {
             target: target.to_path_buf(),
             log: log_of(fs),
-            source,
+            source: e.into(),
         }
         .into());
     }
 
     let attrs = if ov.upper.is_none() {
-        MOUNT_ATTR_RDONLY
+        MountAttrFlags::MOUNT_ATTR_RDONLY
     } else {
-        0
+        MountAttrFlags::empty()
     };
-    // SAFETY: fsmount on the context we own; it returns a new fd that we wrap at once.
-    let m = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) };
-    if m < 0 {
-        return Err(OverlayError::Syscall {
+    let mnt =
+        fsmount(fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(|e| OverlayError::Syscall {
             call: "fsmount",
-            source: io::Error::last_os_error(),
-        }
-        .into());
-    }
-    // SAFETY: `m` is a fresh descriptor returned by the kernel and owned by nobody else.
-    let mnt = unsafe { OwnedFd::from_raw_fd(m as RawFd) };
+            source: e.into(),
+        })?;
 
-    let to = cstr(target.as_os_str()).map_err(|source| OverlayError::Attach {
+    move_mount(
+        &mnt,
+        c"",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| OverlayError::Attach {
         target: target.to_path_buf(),
-        source,
+        source: e.into(),
     })?;
-    let empty = c"";
-    // SAFETY: both strings are NUL-terminated and outlive the call; `mnt` is a mount fd.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            mnt.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    if r < 0 {
-        return Err(OverlayError::Attach {
-            target: target.to_path_buf(),
-            source: io::Error::last_os_error(),
-        }
-        .into());
-    }
     Ok(())
 }
 
@@ -297,27 +263,12 @@ fn set_dir(
     path: &Path,
     by_fd: &mut Option<bool>,
 ) -> Result<(), OverlayError> {
-    let k = cstr(OsStr::new(key)).map_err(|source| OverlayError::Syscall {
-        call: "fsconfig",
-        source,
-    })?;
     if *by_fd != Some(false) {
-        // SAFETY: NUL-terminated key, NULL value as FSCONFIG_SET_FD requires, `fd` is open.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_fsconfig,
-                fs.as_raw_fd(),
-                FSCONFIG_SET_FD,
-                k.as_ptr(),
-                std::ptr::null::<libc::c_void>(),
-                fd.as_raw_fd(),
-            )
-        };
-        if r == 0 {
+        let Err(e) = fsconfig_set_fd(fs, key, fd) else {
             *by_fd = Some(true);
             return Ok(());
-        }
-        let e = io::Error::last_os_error();
+        };
+        let e = io::Error::from(e);
         if *by_fd == Some(true) || e.raw_os_error() != Some(libc::EINVAL) {
             return Err(OverlayError::Config {
                 key,
@@ -339,23 +290,7 @@ fn set_dir(
 }
 
 fn set_string(fs: &OwnedFd, key: &str, value: &str) -> io::Result<()> {
-    let k = cstr(OsStr::new(key))?;
-    let v = cstr(OsStr::new(value))?;
-    // SAFETY: NUL-terminated key and value that outlive the call; aux is 0 for SET_STRING.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            FSCONFIG_SET_STRING,
-            k.as_ptr(),
-            v.as_ptr(),
-            0,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(fsconfig_set_string(fs, key, value)?)
 }
 
 /// The classic `mount(2)`: all options in one string, each directory by its short fd link.
@@ -375,31 +310,17 @@ pub fn mount_classic(target: &Path, ov: &Overlay) -> Result<(), OverlayError> {
             len: data.len(),
         });
     }
-    let to = cstr(target.as_os_str()).map_err(|source| OverlayError::Attach {
-        target: target.to_path_buf(),
-        source,
-    })?;
     let d = cstr(OsStr::new(&data)).map_err(|source| OverlayError::Attach {
         target: target.to_path_buf(),
         source,
     })?;
     let flags = if ov.upper.is_none() {
-        libc::MS_RDONLY
+        MountFlags::RDONLY
     } else {
-        0
+        MountFlags::empty()
     };
-    // SAFETY: all four strings are NUL-terminated and live until the call returns.
-    let r = unsafe {
-        libc::mount(
-            c"ct".as_ptr(),
-            to.as_ptr(),
-            c"overlay".as_ptr(),
-            flags,
-            d.as_ptr().cast(),
-        )
-    };
-    if r < 0 {
-        let e = io::Error::last_os_error();
+    if let Err(e) = rustix::mount::mount("ct", target, "overlay", flags, d.as_c_str()) {
+        let e = io::Error::from(e);
         if e.raw_os_error() == Some(libc::ENODEV) {
             return Err(OverlayError::Unavailable(e));
         }
@@ -432,36 +353,15 @@ fn open_all(paths: &[PathBuf]) -> Result<Vec<OwnedFd>, OverlayError> {
 
 /// An `O_PATH` descriptor of a directory: names it without reading it.
 fn open_dir(path: &Path) -> Result<OwnedFd, OverlayError> {
-    let c = cstr(path.as_os_str()).map_err(|source| OverlayError::Open {
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    rustix::fs::open(path, flags, Mode::empty()).map_err(|e| OverlayError::Open {
         path: path.to_path_buf(),
-        source,
-    })?;
-    // SAFETY: NUL-terminated path; the returned fd is wrapped at once.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(OverlayError::Open {
-            path: path.to_path_buf(),
-            source: io::Error::last_os_error(),
-        });
-    }
-    // SAFETY: `fd` is a fresh descriptor owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        source: e.into(),
+    })
 }
 
 fn fsopen(name: &str) -> io::Result<OwnedFd> {
-    let n = cstr(OsStr::new(name))?;
-    // SAFETY: NUL-terminated fs name; the returned fd is wrapped at once.
-    let fd = unsafe { libc::syscall(libc::SYS_fsopen, n.as_ptr(), FSOPEN_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    Ok(rustix::mount::fsopen(name, FsOpenFlags::FSOPEN_CLOEXEC)?)
 }
 
 /// The context's message log (`e overlayfs: …` lines), as ` (kernel: a; b)`, or empty.
@@ -470,14 +370,11 @@ fn log_of(fs: &OwnedFd) -> String {
     // The log holds at most 8 messages; the bound only guards against a misbehaving kernel.
     for _ in 0..16 {
         let mut buf = [0u8; 1024];
-        // SAFETY: reading into a stack buffer of the stated length.
-        let n = unsafe { libc::read(fs.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            break;
-        }
-        let line = String::from_utf8_lossy(&buf[..n as usize])
-            .trim()
-            .to_string();
+        let n = match rustix::io::read(fs, &mut buf) {
+            Ok(n) if n > 0 => n,
+            _ => break,
+        };
+        let line = String::from_utf8_lossy(&buf[..n]).trim().to_string();
         // Each message starts with its level: "e " error, "w " warning, "i " info.
         let text = line
             .strip_prefix("e ")

@@ -211,33 +211,24 @@ fn check_destination(dest: &Path) -> Result<(), &'static str> {
 /// `openat2(dir, path, O_PATH[|O_DIRECTORY], RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)`: `path` is
 /// below `dir`, reached without a symlink or a `..` out, and not a symlink itself.
 fn open_beneath(dir: &Path, path: &Path, dir_wanted: bool) -> std::io::Result<std::fs::File> {
-    use std::os::fd::FromRawFd;
-    use std::os::unix::ffi::OsStrExt;
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
     let base = std::fs::File::open(dir)?;
-    let p = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: open_how is plain old data; all-zero is its documented empty value.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    let kind = if dir_wanted { libc::O_DIRECTORY } else { 0 };
-    // No O_NOFOLLOW: with O_PATH it would return the symlink itself; RESOLVE_NO_SYMLINKS
-    // refuses a symlink anywhere, the last component included (ELOOP).
-    how.flags = (libc::O_PATH | kind | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
-    // SAFETY: `p` is NUL-terminated and `how` lives across the call with its exact size.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            std::os::fd::AsRawFd::as_raw_fd(&base),
-            p.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
+    let kind = if dir_wanted {
+        OFlags::DIRECTORY
+    } else {
+        OFlags::empty()
     };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: openat2 returned a fresh descriptor that nothing else owns.
-    Ok(unsafe { std::fs::File::from_raw_fd(r as libc::c_int) })
+    // No O_NOFOLLOW: with O_PATH it would return the symlink itself; RESOLVE_NO_SYMLINKS
+    // refuses a symlink anywhere, the last component included (ELOOP). openat2 does not retry
+    // EAGAIN itself; neither did the raw call this replaces.
+    let fd = rustix::fs::openat2(
+        &base,
+        path,
+        OFlags::PATH | kind | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+    )?;
+    Ok(std::fs::File::from(fd))
 }
 
 /// The files ct-net keeps in a bundle and binds over the image's own (`ct-net/src/

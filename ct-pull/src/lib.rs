@@ -16,10 +16,13 @@
 //! only under the layout lock, and the result is one line: the canonical reference pinned to
 //! the manifest digest, `docker.io/library/alpine:3.20@sha256:…`.
 
+#![forbid(unsafe_code)]
+
 pub mod credentials;
 pub mod distribution;
 pub mod docker_archive;
 pub mod error;
+pub mod http_retry;
 pub mod manifest;
 pub mod oci_import;
 pub mod platform;

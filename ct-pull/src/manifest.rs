@@ -174,9 +174,59 @@ pub fn check_config(bytes: &[u8], what: &str) -> Result<(), PullError> {
         })
 }
 
+/// Pick the manifest for `want` from an index's entries (see `platform.rs`).
+pub fn select_platform<'a>(
+    entries: &'a [Descriptor],
+    want: &Platform,
+    reference: &str,
+) -> Result<&'a Descriptor, PullError> {
+    // With a variant asked for, an exact variant match beats an entry without one.
+    let exact = entries.iter().find(|d| {
+        d.platform
+            .as_ref()
+            .is_some_and(|p| want.accepts(p) && p.variant.is_some() == want.variant.is_some())
+    });
+    if let Some(d) = exact.or_else(|| {
+        entries
+            .iter()
+            .find(|d| d.platform.as_ref().is_some_and(|p| want.accepts(p)))
+    }) {
+        return Ok(d);
+    }
+    let mut offered: Vec<String> = entries
+        .iter()
+        .filter_map(|d| d.platform.as_ref())
+        .filter(|p| p.os != "unknown")
+        .map(|p| p.to_string())
+        .collect();
+    offered.dedup();
+    Err(PullError::NoPlatform {
+        reference: reference.to_string(),
+        wanted: want.to_string(),
+        offered: if offered.is_empty() {
+            "nothing with a platform".into()
+        } else {
+            offered.join(", ")
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
+        Descriptor {
+            media_type: OCI_MANIFEST.into(),
+            digest: format!("sha256:{}", "0".repeat(64)),
+            size: 1,
+            platform: Some(Platform {
+                os: os.into(),
+                architecture: arch.into(),
+                variant: variant.map(Into::into),
+            }),
+        }
+    }
 
     #[test]
     fn kinds() {
@@ -222,6 +272,33 @@ mod tests {
             e.to_string()
                 .contains("unsupported media type 'application/x-helm'"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn selects_by_platform_and_lists_offers() {
+        let idx = vec![
+            entry("linux", "amd64", None),
+            entry("linux", "arm", Some("v6")),
+            entry("linux", "arm", Some("v7")),
+            entry("linux", "arm64", Some("v8")),
+            entry("unknown", "unknown", None),
+        ];
+        let pick = |s: &str| {
+            select_platform(&idx, &s.parse().unwrap(), "r")
+                .map(|d| d.platform.clone().unwrap().to_string())
+        };
+        assert_eq!(pick("linux/amd64").unwrap(), "linux/amd64");
+        assert_eq!(pick("linux/arm/v7").unwrap(), "linux/arm/v7");
+        assert_eq!(pick("linux/arm64").unwrap(), "linux/arm64/v8");
+        let e = pick("linux/s390x").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "r has no image for linux/s390x; it offers: linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64/v8"
+        );
+        assert!(
+            select_platform(&idx, &Platform::host(), "r").is_ok()
+                || Platform::host().architecture != "amd64"
         );
     }
 }

@@ -21,7 +21,7 @@ use ct_layout::Store;
 
 use crate::error::{io_err, PullError};
 use crate::manifest::{self, Kind};
-use crate::platform::{self, Platform};
+use crate::platform::Platform;
 use crate::verified_blob::store_reader;
 use crate::{descriptor, hold_off_gc, name_image, parse_tag, registry_pull, Options};
 
@@ -94,7 +94,7 @@ fn import_dir_held(
     if manifest::kind(&media_type) == Some(Kind::Index) {
         let idx = manifest::parse_index(&bytes, &format!("index {digest} in {what}"))?;
         let want = opts.platform.clone().unwrap_or_else(Platform::host);
-        let e = platform::select(&idx.manifests, &want, &what)?;
+        let e = manifest::select_platform(&idx.manifests, &want, &what)?;
         digest = e.digest(&what)?;
         media_type = e.media_type.clone();
         plat = e.platform.clone();

@@ -1,7 +1,8 @@
 //! Platforms of multi-arch images (image-spec `image-index.md`, field `platform`): an index
 //! lists one manifest per `os/architecture[/variant]`, and a puller picks the one that runs
 //! here — the host's, as Go names it (`amd64`, `arm64`, `arm/v7`…) — or the one asked for with
-//! `--platform`. When none matches, the error lists every platform the image offers.
+//! `--platform` (`manifest::select_platform`). When none matches, the error lists every
+//! platform the image offers.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,7 +10,6 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use crate::error::PullError;
-use crate::manifest::Descriptor;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Platform {
@@ -87,59 +87,9 @@ impl FromStr for Platform {
     }
 }
 
-/// Pick the manifest for `want` from an index's entries.
-pub fn select<'a>(
-    entries: &'a [Descriptor],
-    want: &Platform,
-    reference: &str,
-) -> Result<&'a Descriptor, PullError> {
-    // With a variant asked for, an exact variant match beats an entry without one.
-    let exact = entries.iter().find(|d| {
-        d.platform
-            .as_ref()
-            .is_some_and(|p| want.accepts(p) && p.variant.is_some() == want.variant.is_some())
-    });
-    if let Some(d) = exact.or_else(|| {
-        entries
-            .iter()
-            .find(|d| d.platform.as_ref().is_some_and(|p| want.accepts(p)))
-    }) {
-        return Ok(d);
-    }
-    let mut offered: Vec<String> = entries
-        .iter()
-        .filter_map(|d| d.platform.as_ref())
-        .filter(|p| p.os != "unknown")
-        .map(|p| p.to_string())
-        .collect();
-    offered.dedup();
-    Err(PullError::NoPlatform {
-        reference: reference.to_string(),
-        wanted: want.to_string(),
-        offered: if offered.is_empty() {
-            "nothing with a platform".into()
-        } else {
-            offered.join(", ")
-        },
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
-        Descriptor {
-            media_type: crate::manifest::OCI_MANIFEST.into(),
-            digest: format!("sha256:{}", "0".repeat(64)),
-            size: 1,
-            platform: Some(Platform {
-                os: os.into(),
-                architecture: arch.into(),
-                variant: variant.map(Into::into),
-            }),
-        }
-    }
 
     #[test]
     fn parses_and_prints() {
@@ -148,31 +98,5 @@ mod tests {
         assert!("linux".parse::<Platform>().is_err());
         assert!("linux//x".parse::<Platform>().is_err());
         assert!("a/b/c/d".parse::<Platform>().is_err());
-    }
-
-    #[test]
-    fn selects_by_platform_and_lists_offers() {
-        let idx = vec![
-            entry("linux", "amd64", None),
-            entry("linux", "arm", Some("v6")),
-            entry("linux", "arm", Some("v7")),
-            entry("linux", "arm64", Some("v8")),
-            entry("unknown", "unknown", None),
-        ];
-        let pick = |s: &str| {
-            select(&idx, &s.parse().unwrap(), "r").map(|d| d.platform.clone().unwrap().to_string())
-        };
-        assert_eq!(pick("linux/amd64").unwrap(), "linux/amd64");
-        assert_eq!(pick("linux/arm/v7").unwrap(), "linux/arm/v7");
-        assert_eq!(pick("linux/arm64").unwrap(), "linux/arm64/v8");
-        let e = pick("linux/s390x").unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "r has no image for linux/s390x; it offers: linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64/v8"
-        );
-        assert!(
-            select(&idx, &Platform::host(), "r").is_ok()
-                || Platform::host().architecture != "amd64"
-        );
     }
 }

@@ -26,10 +26,11 @@ use ct_layout::reference::Reference;
 use ct_layout::Store;
 
 use crate::credentials;
-use crate::distribution::{read_capped, RegistryClient};
+use crate::distribution::RegistryClient;
 use crate::error::PullError;
+use crate::http_retry::read_capped;
 use crate::manifest::{self, Kind};
-use crate::platform::{self, Platform};
+use crate::platform::Platform;
 use crate::progress::Progress;
 use crate::verified_blob;
 use crate::Options;
@@ -62,7 +63,7 @@ pub fn pull(
         Some(Kind::Index) => {
             let index = manifest::parse_index(&top.bytes, &format!("index {name}"))?;
             let want = opts.platform.clone().unwrap_or_else(Platform::host);
-            let entry = platform::select(&index.manifests, &want, &name)?;
+            let entry = manifest::select_platform(&index.manifests, &want, &name)?;
             let what = format!("manifest {} of {name}", entry.digest);
             if manifest::kind(&entry.media_type) != Some(Kind::Manifest) {
                 return Err(PullError::MediaType {

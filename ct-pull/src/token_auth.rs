@@ -13,6 +13,7 @@ use base64::Engine as _;
 
 use crate::credentials::Credentials;
 use crate::error::PullError;
+use crate::http_retry::{read_capped, send_retrying};
 
 /// What a `WWW-Authenticate` header asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +124,7 @@ pub fn fetch_token(
     if let Some(c) = creds {
         query.push(("account", c.user.as_str()));
     }
-    let resp = crate::distribution::send_retrying(realm, retries, || {
+    let resp = send_retrying(realm, retries, || {
         let req = http.get(realm).query(&query);
         match creds {
             Some(c) => req.header(reqwest::header::AUTHORIZATION, basic_header(c)),
@@ -147,7 +148,7 @@ pub fn fetch_token(
             status,
         });
     }
-    let body = crate::distribution::read_capped(resp, MAX_TOKEN_RESPONSE, "token response", realm)?;
+    let body = read_capped(resp, MAX_TOKEN_RESPONSE, "token response", realm)?;
     let t: TokenResponse = serde_json::from_slice(&body).map_err(|source| PullError::Json {
         what: format!("token response from {realm}"),
         source,

@@ -28,8 +28,9 @@ use ct_layout::digest::{Digest, Verifier};
 use ct_layout::free_space::{Limits, Meter, MeteredWriter};
 use ct_layout::image_layout::ImageLayout;
 
-use crate::distribution::{backoff, RegistryClient};
+use crate::distribution::RegistryClient;
 use crate::error::{io_err, PullError};
+use crate::http_retry::backoff;
 use crate::progress::Bar;
 
 const CHUNK: usize = 256 << 10;
@@ -123,7 +124,6 @@ pub fn download(
 /// locked inode is still the one at `path`: a holder may have renamed it into `blobs/` or
 /// removed it while we waited, and then we must lock the new file instead.
 fn lock_partial(path: &Path) -> Result<File, PullError> {
-    use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
     for _ in 0..1000 {
         let file = OpenOptions::new()
@@ -134,14 +134,10 @@ fn lock_partial(path: &Path) -> Result<File, PullError> {
             .open(path)
             .map_err(io_err("open", path))?;
         loop {
-            // SAFETY: flock on a descriptor we own for the duration of the call.
-            let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if r == 0 {
-                break;
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(io_err("lock", path)(e));
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(io_err("lock", path)(e.into())),
             }
         }
         let held = file.metadata().map_err(io_err("stat", path))?;

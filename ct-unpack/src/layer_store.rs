@@ -9,7 +9,7 @@
 //!    can own them while we hold the lock.
 //! 3. Extract into a fresh `layers/tmp/HEX-RANDOM`. A helper thread decompresses the stream
 //!    ahead of the tar reader, which hashes it (to the end of the stream, past the tar's end
-//!    marker), so inflate and file creation overlap.
+//!    marker), so inflate and file creation overlap (`decompress_ahead.rs`).
 //! 4. Compare with the diff_id; on mismatch delete the temp dir and fail.
 //! 5. `syncfs(2)` once for the whole tree (cheaper than an fsync per file), `rename(2)` into
 //!    `layers/sha256/HEX`, fsync `layers/sha256`. Until that rename the layer does not exist.
@@ -23,18 +23,17 @@
 //! first.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
-use std::os::fd::AsRawFd;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
+use std::sync::Mutex;
 
 use ct_layout::free_space::{self, Limits, Meter, Stopped};
 use ct_layout::image_layout::ImageLayout;
 use ct_layout::lock::Lock;
 use ct_layout::{Digest, Store};
-use sha2::{Digest as _, Sha256};
 
 use crate::compression;
+use crate::decompress_ahead::decompress_ahead;
 use crate::image_manifest::Layer;
 use crate::tar_extract::{ExtractError, Extractor, Stats, Target};
 
@@ -71,138 +70,6 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// A reader that hashes everything read through it.
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-
-    /// Read the rest of the stream and return the digest of all of it.
-    pub fn finish(mut self) -> io::Result<Digest> {
-        io::copy(&mut self, &mut io::sink())?;
-        Ok(Digest::from_hasher(self.hasher))
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-/// Size of the pieces handed from the decompressing thread to the extracting one.
-const CHUNK: u64 = 1 << 20;
-/// Pieces in flight: bounds the memory a fast decompressor can run ahead by.
-const AHEAD: usize = 8;
-
-/// The uncompressed stream, read on the caller's thread from chunks that a helper thread
-/// decompresses ahead of it: inflate runs on one core while sha256 (of each whole chunk as it
-/// arrives), tar parsing and file writes run on another — about an even split of the work. Read
-/// chunks go back to the helper to be filled again, so the memory is allocated and zeroed once
-/// per layer, not once per chunk.
-pub struct Chunks {
-    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
-    back: mpsc::Sender<Vec<u8>>,
-    cur: Vec<u8>,
-    pos: usize,
-    hasher: Sha256,
-}
-
-impl Chunks {
-    /// The digest of every byte received so far (all of the stream once `read` returned 0).
-    pub fn digest(&self) -> Digest {
-        Digest::from_hasher(self.hasher.clone())
-    }
-}
-
-impl Read for Chunks {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.cur.len() {
-            match self.rx.recv() {
-                Ok(Ok(c)) => {
-                    self.hasher.update(&c);
-                    let used = std::mem::replace(&mut self.cur, c);
-                    // The helper may be gone (end of stream): then the buffer is simply freed.
-                    let _ = self.back.send(used);
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                // The producer finished: end of stream.
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// Fill `chunk` (its length is the chunk size) from `r`; returns how many bytes came, fewer
-/// only at the end of the stream.
-fn fill(r: &mut impl Read, chunk: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < chunk.len() {
-        match r.read(&mut chunk[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
-/// Start decompressing `reader` on a helper thread; its result says whether the whole stream
-/// decompressed (once the consumer has read all of it or hung up).
-pub fn decompress_ahead(
-    reader: Box<dyn Read + Send>,
-) -> (Chunks, std::thread::JoinHandle<io::Result<()>>) {
-    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD);
-    let (back, returned) = mpsc::channel::<Vec<u8>>();
-    let producer = std::thread::spawn(move || {
-        let mut reader = reader;
-        loop {
-            let mut chunk = returned.try_recv().unwrap_or_default();
-            chunk.resize(CHUNK as usize, 0);
-            match fill(&mut reader, &mut chunk) {
-                Ok(0) => return Ok(()),
-                Ok(n) => {
-                    chunk.truncate(n);
-                    if tx.send(Ok(chunk)).is_err() {
-                        return Err(io::Error::other("extraction stopped"));
-                    }
-                }
-                Err(e) => {
-                    let copy = io::Error::new(e.kind(), e.to_string());
-                    let _ = tx.send(Err(e));
-                    return Err(copy);
-                }
-            }
-        }
-    });
-    (
-        Chunks {
-            rx,
-            back,
-            cur: Vec::new(),
-            pos: 0,
-            hasher: Sha256::new(),
-        },
-        producer,
-    )
 }
 
 /// Removes a directory tree on drop unless disarmed: an interrupted or failed extraction leaves
@@ -303,11 +170,7 @@ fn random_suffix() -> String {
 /// `syncfs(2)` on the filesystem holding `path`: one flush for a whole new tree.
 pub fn syncfs(path: &Path) -> io::Result<()> {
     let f = File::open(path)?;
-    // SAFETY: syncfs on a valid fd; no memory is passed.
-    if unsafe { libc::syncfs(f.as_raw_fd()) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(rustix::fs::syncfs(&f)?)
 }
 
 /// Is layer `diff_id` complete in the store.

@@ -15,7 +15,10 @@
 //! extracted or reused here is referenced by nothing until `ct.json` is in place, and a
 //! `ct-gc` sweep in between would delete it.
 
+#![forbid(unsafe_code)]
+
 pub mod compression;
+pub mod decompress_ahead;
 pub mod image_config_check;
 pub mod image_manifest;
 pub mod layer_store;
@@ -169,23 +172,14 @@ fn mkdir_private(path: &Path) -> io::Result<()> {
 
 /// `renameat2(RENAME_NOREPLACE)`: move `from` to `to` unless `to` exists.
 fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    let f = resolve_in_root::cstr(from)?;
-    let t = resolve_in_root::cstr(to)?;
-    // SAFETY: valid NUL-terminated paths; AT_FDCWD for both.
-    let r = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            f.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    use rustix::fs::{RenameFlags, CWD};
+    Ok(rustix::fs::renameat_with(
+        CWD,
+        from,
+        CWD,
+        to,
+        RenameFlags::NOREPLACE,
+    )?)
 }
 
 /// Unpack `opts.image` from `store` into a new bundle; returns it.
@@ -327,7 +321,9 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         let rel = resolve_in_root::clean(Path::new(&v));
         let meta = if opts.flat {
             resolve_in_root::open_root(&rootfs)
-                .and_then(|root| resolve_in_root::open_in_root(&root, &rel, libc::O_PATH))
+                .and_then(|root| {
+                    resolve_in_root::open_in_root(&root, &rel, rustix::fs::OFlags::PATH)
+                })
                 .and_then(|fd| {
                     fs::metadata(format!(
                         "/proc/self/fd/{}",

@@ -15,6 +15,8 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::OFlags;
+
 use crate::resolve_in_root::{open_in_root, open_root};
 use crate::whiteout;
 
@@ -23,16 +25,9 @@ fn is_whiteout(m: &fs::Metadata) -> bool {
 }
 
 fn is_opaque(dir: &Path) -> bool {
-    let Ok(c) = crate::resolve_in_root::cstr(dir) else {
-        return false;
-    };
-    let Ok(k) = std::ffi::CString::new(whiteout::OVERLAY_OPAQUE_XATTR) else {
-        return false;
-    };
     let mut buf = [0u8; 4];
-    // SAFETY: valid NUL-terminated strings and a buffer of the length passed.
-    let n = unsafe { libc::lgetxattr(c.as_ptr(), k.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    n == 1 && buf[0] == b'y'
+    let n = rustix::fs::lgetxattr(dir, whiteout::OVERLAY_OPAQUE_XATTR, &mut buf);
+    matches!(n, Ok(1)) && buf[0] == b'y'
 }
 
 /// The layer directory (of `layers`, bottom first) whose entry at `path` (relative) is the one
@@ -87,7 +82,7 @@ pub fn read_in_root(dir: &Path, path: &Path, limit: u64) -> Option<String> {
     let fd = open_in_root(
         &root,
         path,
-        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY,
     )
     .ok()?;
     let f = fs::File::from(fd);
@@ -130,9 +125,10 @@ mod tests {
             Some("g1")
         );
         // A whiteout in l3 hides both.
-        let c = crate::resolve_in_root::cstr(&l3.join("etc/passwd")).unwrap();
-        // SAFETY: test: valid path, makes a 0:0 char device (needs root, like the whole crate).
-        assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR, 0) }, 0);
+        // A 0:0 char device (needs root, like the whole crate).
+        use rustix::fs::{FileType, Mode, CWD};
+        let (kind, dev) = (FileType::CharacterDevice, rustix::fs::makedev(0, 0));
+        rustix::fs::mknodat(CWD, l3.join("etc/passwd"), kind, Mode::empty(), dev).unwrap();
         let all = [l1.clone(), l2.clone(), l3.clone()];
         assert_eq!(read(&all, p, 100), None);
         // Symlinks are followed inside their layer.

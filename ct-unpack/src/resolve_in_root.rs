@@ -13,9 +13,12 @@
 
 use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 
 /// `name` as a relative path inside a root (the empty path is the root itself).
 pub use ct_layout::in_root::clean;
@@ -26,62 +29,29 @@ pub fn cstr(p: &Path) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
 }
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-/// `openat2(dirfd, path, {flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS})`, retried on
+/// `openat2(dirfd, path, {flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS})`, retried on
 /// `EAGAIN` (the kernel returns it when a concurrent rename raced the walk).
-pub fn open_in_root(root: &OwnedFd, path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+pub fn open_in_root(root: &OwnedFd, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
     let p = if path.as_os_str().is_empty() {
-        CString::from(c".")
+        Path::new(".")
     } else {
-        cstr(path)?
+        path
     };
-    // SAFETY: open_how is plain old data; all-zero is its documented empty value.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
     for _ in 0..64 {
-        // SAFETY: `p` is a valid NUL-terminated string and `how` a valid open_how that lives
-        // across the call; the size passed is its exact size. The returned fd is owned by us.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root.as_raw_fd(),
-                p.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        if r >= 0 {
-            // SAFETY: openat2 returned a fresh descriptor that nothing else owns.
-            return Ok(unsafe { OwnedFd::from_raw_fd(r as libc::c_int) });
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EAGAIN) {
-            return Err(e);
+        match rustix::fs::openat2(root, p, flags | OFlags::CLOEXEC, Mode::empty(), resolve) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::AGAIN) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
-    Err(io::Error::from_raw_os_error(libc::EAGAIN))
+    Err(Errno::AGAIN.into())
 }
 
 /// Open a directory (the root of an extraction) as an `O_PATH` fd.
 pub fn open_root(dir: &Path) -> io::Result<OwnedFd> {
-    let p = cstr(dir)?;
-    // SAFETY: valid NUL-terminated path; the fd returned is owned by the caller.
-    let fd = cvt(unsafe {
-        libc::open(
-            p.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    })?;
-    // SAFETY: fresh descriptor from open(2).
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    Ok(rustix::fs::open(dir, flags, Mode::empty())?)
 }
 
 /// Open directory `dir` (relative, cleaned) inside `root`, creating missing components with
@@ -97,7 +67,8 @@ fn mkdir_all_depth(root: &OwnedFd, dir: &Path, depth: u32) -> io::Result<OwnedFd
     if depth > 40 {
         return Err(io::Error::from_raw_os_error(libc::ELOOP));
     }
-    match open_in_root(root, dir, libc::O_PATH | libc::O_DIRECTORY) {
+    let dir_flags = OFlags::PATH | OFlags::DIRECTORY;
+    match open_in_root(root, dir, dir_flags) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
         Err(e) => return Err(e),
@@ -106,42 +77,27 @@ fn mkdir_all_depth(root: &OwnedFd, dir: &Path, depth: u32) -> io::Result<OwnedFd
     for c in dir.components() {
         let parent_path = sofar.clone();
         sofar.push(c);
-        match open_in_root(root, &sofar, libc::O_PATH | libc::O_DIRECTORY) {
+        match open_in_root(root, &sofar, dir_flags) {
             Ok(_) => continue,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(e),
         }
-        let parent = open_in_root(root, &parent_path, libc::O_PATH | libc::O_DIRECTORY)?;
-        let name = cstr(Path::new(c.as_os_str()))?;
-        // SAFETY: valid parent fd and NUL-terminated name.
-        let r = unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) };
-        if r == 0 {
-            // Exactly 0755 whatever the umask, as tar and umoci give implicit parents.
-            // SAFETY: valid parent fd and name; the directory was just created by us.
-            unsafe { libc::fchmodat(parent.as_raw_fd(), name.as_ptr(), 0o755, 0) };
-            continue;
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EEXIST) {
-            return Err(e);
+        let parent = open_in_root(root, &parent_path, dir_flags)?;
+        let name = c.as_os_str();
+        let mode = Mode::from_raw_mode(0o755);
+        match rustix::fs::mkdirat(&parent, name, mode) {
+            Ok(()) => {
+                // Exactly 0755 whatever the umask, as tar and umoci give implicit parents.
+                let _ = rustix::fs::chmodat(&parent, name, mode, AtFlags::empty());
+                continue;
+            }
+            Err(Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
         }
         // It exists but did not open as a directory: a dangling symlink. Create its target,
         // read as a path inside the root.
-        let mut buf = vec![0u8; libc::PATH_MAX as usize];
-        // SAFETY: valid fd, name and a buffer of the length passed.
-        let n = unsafe {
-            libc::readlinkat(
-                parent.as_raw_fd(),
-                name.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        buf.truncate(n as usize);
-        let target = Path::new(OsStr::from_bytes(&buf));
+        let buf = rustix::fs::readlinkat(&parent, name, Vec::new())?;
+        let target = Path::new(OsStr::from_bytes(buf.as_bytes()));
         let resolved = if target.is_absolute() {
             clean(target)
         } else {
@@ -149,7 +105,7 @@ fn mkdir_all_depth(root: &OwnedFd, dir: &Path, depth: u32) -> io::Result<OwnedFd
         };
         mkdir_all_depth(root, &resolved, depth + 1)?;
     }
-    open_in_root(root, dir, libc::O_PATH | libc::O_DIRECTORY)
+    open_in_root(root, dir, dir_flags)
 }
 
 #[cfg(test)]
@@ -182,16 +138,17 @@ mod tests {
         std::os::unix::fs::symlink(t.path().join("outside"), root_dir.join("abs_outside")).unwrap();
         let root = open_root(&root_dir).unwrap();
         // `to_slash/inside` is the root's own `inside`.
-        let a = open_in_root(&root, Path::new("to_slash/inside"), libc::O_PATH).unwrap();
-        let b = open_in_root(&root, Path::new("inside"), libc::O_PATH).unwrap();
+        let a = open_in_root(&root, Path::new("to_slash/inside"), OFlags::PATH).unwrap();
+        let b = open_in_root(&root, Path::new("inside"), OFlags::PATH).unwrap();
         let ino = |fd: &OwnedFd| {
+            use std::os::fd::AsRawFd;
             let p = format!("/proc/self/fd/{}", fd.as_raw_fd());
             fs::metadata(p).unwrap().ino()
         };
         use std::os::unix::fs::MetadataExt;
         assert_eq!(ino(&a), ino(&b));
         // `../../outside` clamps at the root, where there is no `outside`.
-        let e = open_in_root(&root, Path::new("to_outside"), libc::O_PATH).unwrap_err();
+        let e = open_in_root(&root, Path::new("to_outside"), OFlags::PATH).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
         // Creating through the planted links lands inside.
         mkdir_all_in_root(&root, Path::new("abs_outside/new/deeper")).unwrap();
