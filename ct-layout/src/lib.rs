@@ -8,6 +8,7 @@
 //! * [`reference`] — image references read the way docker reads them.
 //! * [`digest`] — content addresses (`sha256:…`) and a hashing writer that checks them.
 //! * [`media_type`] — what a descriptor's `mediaType` says a blob is; layer compression.
+//! * [`platform`] — `os/arch[/variant]`, and which manifest of an index is for this machine.
 //! * [`rfc3339`] — the UTC timestamps the OCI specs write.
 //! * [`rootless`] — a user's own user namespace, kept by a pause process, that every tool of
 //!   that user enters first.
@@ -37,6 +38,7 @@ pub mod media_type;
 pub mod paths;
 pub mod pipe;
 pub mod pipe_handoff;
+pub mod platform;
 pub mod reference;
 pub mod rfc3339;
 pub mod rootless;

@@ -38,41 +38,15 @@ struct Entry {
     layers: Vec<String>,
 }
 
-/// Layer compression, from its magic number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
-
-impl Compression {
-    /// gzip starts 1f 8b (RFC 1952), zstd 28 b5 2f fd (RFC 8878).
-    pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
-
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Compression::None => manifest::OCI_LAYER_TAR,
-            Compression::Gzip => manifest::OCI_LAYER_GZIP,
-            Compression::Zstd => manifest::OCI_LAYER_ZSTD,
-        }
-    }
-}
+/// Layer compression, as every stage reads it.
+pub use ct_layout::media_type::Compression;
 
 /// The compression of a file (from its first bytes).
 pub fn sniff_file(path: &Path) -> Result<Compression, PullError> {
     let mut head = [0u8; 4];
     let mut f = File::open(path).map_err(io_err("open", path))?;
     let n = f.read(&mut head).map_err(io_err("read", path))?;
-    Ok(Compression::sniff(&head[..n]))
+    Ok(Compression::sniff(&head[..n]).unwrap_or(Compression::None))
 }
 
 /// `path` inside `root` (no `..` or symlink escape).

@@ -16,8 +16,8 @@ pub enum PullError {
     // --- usage errors (exit 2) ---
     #[error(transparent)]
     Reference(#[from] ct_layout::reference::ReferenceError),
-    #[error("invalid --platform '{0}': expected os/arch[/variant], e.g. linux/arm64/v8")]
-    PlatformSyntax(String),
+    #[error(transparent)]
+    PlatformSyntax(#[from] ct_layout::platform::PlatformSyntax),
     #[error("invalid --creds: expected USER:PASSWORD")]
     CredsSyntax,
     #[error("{0} needs --tag NAME to name the imported image")]

@@ -25,7 +25,6 @@ pub mod error;
 pub mod http_retry;
 pub mod manifest;
 pub mod oci_import;
-pub mod platform;
 pub mod progress;
 pub mod registry_pull;
 pub mod rootfs_tarball;
@@ -42,8 +41,8 @@ use ct_layout::Store;
 pub use error::PullError;
 
 use credentials::Credentials;
+use ct_layout::platform::Platform;
 use distribution::HttpOptions;
-use platform::Platform;
 use progress::Progress;
 
 /// Everything a pull can be told on the command line.

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use ct_layout::pipe;
+use ct_layout::platform::Platform;
 use ct_layout::Store;
 use ct_pull::credentials::Credentials;
 use ct_pull::distribution::HttpOptions;
-use ct_pull::platform::Platform;
 use ct_pull::{Options, PullError};
 
 /// Fetch an image's manifest, config and layers from a registry — or import an archive — into

@@ -15,27 +15,12 @@ use serde::Deserialize;
 use ct_layout::digest::Digest;
 
 use crate::error::PullError;
-use crate::platform::Platform;
+use ct_layout::platform::Platform;
 
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-
-pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
-pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-const LAYER_TYPES: &[&str] = &[
-    OCI_LAYER_TAR,
-    OCI_LAYER_GZIP,
-    OCI_LAYER_ZSTD,
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    "application/vnd.docker.image.rootfs.diff.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-];
+pub use ct_layout::media_type::{
+    DOCKER_CONFIG, DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP,
+    OCI_LAYER_TAR, OCI_LAYER_ZSTD, OCI_MANIFEST,
+};
 
 /// The `Accept` header of a manifest request: every kind we can use, indexes first.
 pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -153,7 +138,7 @@ pub fn parse_manifest(bytes: &[u8], what: &str) -> Result<Manifest, PullError> {
         });
     }
     for l in &m.layers {
-        if !LAYER_TYPES.contains(&l.media_type.as_str()) {
+        if !ct_layout::media_type::is_layer(&l.media_type) {
             return Err(PullError::MediaType {
                 what: format!("layer {} of {what}", l.digest),
                 media_type: l.media_type.clone(),
@@ -180,17 +165,7 @@ pub fn select_platform<'a>(
     want: &Platform,
     reference: &str,
 ) -> Result<&'a Descriptor, PullError> {
-    // With a variant asked for, an exact variant match beats an entry without one.
-    let exact = entries.iter().find(|d| {
-        d.platform
-            .as_ref()
-            .is_some_and(|p| want.accepts(p) && p.variant.is_some() == want.variant.is_some())
-    });
-    if let Some(d) = exact.or_else(|| {
-        entries
-            .iter()
-            .find(|d| d.platform.as_ref().is_some_and(|p| want.accepts(p)))
-    }) {
+    if let Some(d) = ct_layout::platform::select(entries, |d| d.platform.as_ref(), want) {
         return Ok(d);
     }
     let mut offered: Vec<String> = entries

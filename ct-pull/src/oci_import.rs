@@ -21,9 +21,9 @@ use ct_layout::Store;
 
 use crate::error::{io_err, PullError};
 use crate::manifest::{self, Kind};
-use crate::platform::Platform;
 use crate::verified_blob::store_reader;
 use crate::{descriptor, hold_off_gc, name_image, parse_tag, registry_pull, Options};
+use ct_layout::platform::Platform;
 
 /// `oci:DIR[:REF]`.
 pub fn import_dir(

@@ -30,10 +30,10 @@ use crate::distribution::RegistryClient;
 use crate::error::PullError;
 use crate::http_retry::read_capped;
 use crate::manifest::{self, Kind};
-use crate::platform::Platform;
 use crate::progress::Progress;
 use crate::verified_blob;
 use crate::Options;
+use ct_layout::platform::Platform;
 
 /// Pull `reference` into `layout`; returns the reference pinned to the manifest digest.
 pub fn pull(

@@ -11,7 +11,6 @@
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ct_layout::digest::{Digest, Verifier};
 use ct_layout::image_layout::ImageLayout;
@@ -21,9 +20,9 @@ use ct_layout::Store;
 use crate::docker_archive::{sniff_file, Compression};
 use crate::error::{io_err, PullError};
 use crate::manifest;
-use crate::platform::Platform;
 use crate::verified_blob::store_reader;
 use crate::{descriptor, hold_off_gc, name_image, parse_tag, Options};
+use ct_layout::platform::Platform;
 
 /// xz (FD 37 7A 58 5A 00), bzip2 (`BZh`) and zip (`PK\x03\x04`) are no layer formats: name
 /// the format instead of calling the file "not a tar" (`ct import` converts them).
@@ -73,27 +72,6 @@ fn diff_id(path: &Path, comp: Compression) -> Result<Digest, PullError> {
     Ok(v.finish().0)
 }
 
-/// Seconds since the epoch as RFC 3339 UTC (civil-from-days, Howard Hinnant's algorithm).
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// `FILE.tar[.gz|.zst]` with `--tag NAME`.
 pub fn import(
     file: &Path,
@@ -112,12 +90,7 @@ pub fn import(
     // Layer, config and manifest land before the name: keep ct-gc away until it is written.
     let _gc = hold_off_gc(store)?;
     let (layer, size) = store_reader(layout, f, None)?;
-    let now = rfc3339(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    );
+    let now = ct_layout::rfc3339::now();
     let host = opts.platform.clone().unwrap_or_else(Platform::host);
     let mut config = serde_json::json!({
         "created": now,
@@ -155,16 +128,4 @@ pub fn import(
     )?;
     name_image(layout, &target, &digest, desc)?;
     Ok(target.with_digest(digest))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
 }

@@ -14,45 +14,8 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::DeflateDecoder;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
-
-impl Compression {
-    /// The compression a layer media type announces; `None` for media types that are not layers
-    /// we can apply (encrypted, foreign formats).
-    pub fn from_media_type(mt: &str) -> Option<Compression> {
-        match mt {
-            "application/vnd.oci.image.layer.v1.tar"
-            | "application/vnd.oci.image.layer.nondistributable.v1.tar"
-            | "application/vnd.docker.image.rootfs.diff.tar" => Some(Compression::None),
-            "application/vnd.oci.image.layer.v1.tar+gzip"
-            | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
-            | "application/vnd.docker.image.rootfs.diff.tar.gzip"
-            | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
-                Some(Compression::Gzip)
-            }
-            "application/vnd.oci.image.layer.v1.tar+zstd"
-            | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
-            | "application/vnd.docker.image.rootfs.diff.tar.zstd" => Some(Compression::Zstd),
-            _ => None,
-        }
-    }
-
-    /// What the first bytes of a blob say.
-    pub fn sniff(head: &[u8]) -> Option<Compression> {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Some(Compression::Gzip)
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Some(Compression::Zstd)
-        } else {
-            None
-        }
-    }
-}
+/// Layer compression, as every stage reads it (media types and magic bytes).
+pub use ct_layout::media_type::Compression;
 
 /// A reader of the uncompressed tar stream of a blob.
 pub fn open(file: File, announced: Compression) -> io::Result<Box<dyn Read + Send>> {

@@ -14,6 +14,7 @@ use ct_layout::Digest;
 use serde_json::Value;
 
 use crate::compression::Compression;
+use ct_layout::platform::Platform;
 
 /// One layer of an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +47,8 @@ pub enum ImageError {
     Layout(#[from] LayoutError),
     #[error("image '{name}': {what}")]
     Malformed { name: String, what: String },
-    #[error("image '{name}' has no manifest for linux/{arch}")]
-    NoPlatform { name: String, arch: String },
+    #[error("image '{name}' has no manifest for {platform}")]
+    NoPlatform { name: String, platform: String },
     #[error("image '{name}': layer {digest} has unsupported media type {}", ct_layout::pipe::quote(.media_type))]
     MediaType {
         name: String,
@@ -60,17 +61,6 @@ const INDEX_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
-
-/// The OCI architecture name of this machine.
-pub fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
-}
 
 fn digest(v: &Value, name: &str, what: &str) -> Result<Digest, ImageError> {
     v["digest"]
@@ -99,18 +89,25 @@ pub fn load(layout: &ImageLayout, input: &str) -> Result<Image, ImageError> {
             || (m.get("manifests").is_some() && m.get("layers").is_none())
     };
     if is_index(&manifest, &desc) {
-        let arch = host_arch();
-        let pick = manifest["manifests"]
+        // The same choice as ct-pull's (ct_layout::platform::select), so both stages take
+        // the same manifest of an index.
+        let host = Platform::host();
+        let entries: Vec<(Value, Option<Platform>)> = manifest["manifests"]
             .as_array()
-            .and_then(|ms| {
-                ms.iter().find(|m| {
-                    m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch
-                })
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                (
+                    m.clone(),
+                    serde_json::from_value(m["platform"].clone()).ok(),
+                )
             })
-            .cloned()
+            .collect();
+        let pick = ct_layout::platform::select(&entries, |e| e.1.as_ref(), &host)
+            .map(|e| e.0.clone())
             .ok_or_else(|| ImageError::NoPlatform {
                 name: name.clone(),
-                arch: arch.into(),
+                platform: host.to_string(),
             })?;
         manifest_digest = digest(&pick, &name, "the platform manifest")?;
         manifest = layout.read_json(&manifest_digest)?;

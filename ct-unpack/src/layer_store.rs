@@ -209,9 +209,7 @@ pub fn extract(
     if dest.is_dir() {
         return Ok(Outcome::Present);
     }
-    let lock_path = store
-        .locks()
-        .join(format!("layer-{}.lock", layer.diff_id.hex()));
+    let lock_path = store.layer_lock(&layer.diff_id);
     let lock = if wait {
         Lock::exclusive(&lock_path).map_err(io_err("lock", &lock_path))?
     } else {
@@ -226,14 +224,14 @@ pub fn extract(
     let tmp_root = store.layers_tmp();
     fs::create_dir_all(&tmp_root).map_err(io_err("create", &tmp_root))?;
     if let Ok(rd) = fs::read_dir(&tmp_root) {
-        let prefix = format!("{}-", layer.diff_id.hex());
+        let prefix = ct_layout::paths::extraction_prefix(&layer.diff_id);
         for e in rd.flatten() {
             if e.file_name().to_string_lossy().starts_with(&prefix) {
                 let _ = fs::remove_dir_all(e.path());
             }
         }
     }
-    let tmp = TempTree::new(tmp_root.join(format!("{}-{}", layer.diff_id.hex(), random_suffix())));
+    let tmp = TempTree::new(store.layer_extraction(&layer.diff_id, &random_suffix()));
     fs::create_dir(tmp.path()).map_err(io_err("create", tmp.path()))?;
     fs::set_permissions(
         tmp.path(),

@@ -33,7 +33,7 @@ pub mod whiteout;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use ct_layout::bundle::{Bundle, Note, RootfsMode};
 use ct_layout::image_layout::ImageLayout;
@@ -130,31 +130,6 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
     }
 }
 
-/// RFC 3339 UTC timestamp of `t` (civil date from days since the epoch, Howard Hinnant's
-/// algorithm), without pulling in a date crate.
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// Pretty JSON with a final newline, as `ct_layout::atomic::write_json` writes it.
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), UnpackError> {
     let mut bytes = serde_json::to_vec_pretty(value)
@@ -207,10 +182,10 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     // One ct-unpack per id at a time; holding the lock, leftovers of a crashed run for this id
     // (`containers/.tmp-ID-*`) are ours to remove.
     let containers = store.containers();
-    let lock_path = store.locks().join(format!("container-{id}.lock"));
+    let lock_path = store.container_lock(&id);
     let _lock = Lock::exclusive(&lock_path).map_err(io_err("lock", &lock_path))?;
     if let Ok(rd) = fs::read_dir(&containers) {
-        let prefix = format!(".tmp-{id}-");
+        let prefix = ct_layout::paths::bundle_temp_prefix(&id);
         for e in rd.flatten() {
             if e.file_name().to_string_lossy().starts_with(&prefix) {
                 let _ = fs::remove_dir_all(e.path());
@@ -245,7 +220,11 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     };
 
     fs::create_dir_all(&containers).map_err(io_err("create", &containers))?;
-    let tmp = TempTree::new(containers.join(format!(".tmp-{id}-{}", new_id())));
+    let tmp = TempTree::new(containers.join(format!(
+        "{}{}",
+        ct_layout::paths::bundle_temp_prefix(&id),
+        new_id()
+    )));
     // The bundle holds config.json, which decides what the container may do: only root may
     // reach it (the rootfs inside has its own mode, the image's).
     mkdir_private(tmp.path()).map_err(io_err("create", tmp.path()))?;
@@ -361,7 +340,7 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         } else {
             RootfsMode::Overlay
         },
-        created: rfc3339(SystemTime::now()),
+        created: ct_layout::rfc3339::now(),
         name: opts.name.clone(),
     };
     write_json(&staged.config_path(), &spec)?;
@@ -380,18 +359,4 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     // bundle refers to (its files, the layers) was made durable by the syncfs above.
     say(format!("bundle ready in {:?}", start.elapsed()));
     Ok(Bundle::new(final_dir))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-        assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
-        let t = UNIX_EPOCH + std::time::Duration::from_secs(951_782_400); // leap day 2000
-        assert_eq!(rfc3339(t), "2000-02-29T00:00:00Z");
-    }
 }

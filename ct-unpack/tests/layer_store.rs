@@ -432,6 +432,26 @@ fn an_index_picks_this_machines_platform() {
 }
 
 #[test]
+fn an_index_is_resolved_as_ct_pull_resolves_it() {
+    // ct-pull prefers, for a host without a variant, the entry without one over an earlier
+    // entry with a variant (ct_layout::platform::select); ct-unpack must take the same one.
+    let env = Env::new();
+    let mk = |what: &[u8]| {
+        Image::new().layer(
+            TarBuilder::new().file("which", 0o644, what).finish(),
+            Compression::Gzip,
+        )
+    };
+    ct_tests::image::write_index(
+        &env.layout(),
+        "localhost/variants:1",
+        &[mk(b"variant").variant("v3"), mk(b"plain")],
+    );
+    let b = env.unpack(&["--flat", "localhost/variants:1"]);
+    assert_eq!(fs::read(b.join("rootfs/which")).unwrap(), b"plain");
+}
+
+#[test]
 fn docker_media_types_unpack() {
     let env = Env::new();
     let layout = env.layout();

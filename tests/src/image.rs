@@ -48,6 +48,7 @@ pub struct Image {
     pub config: Value,
     pub os: String,
     pub architecture: String,
+    pub variant: Option<String>,
 }
 
 impl Image {
@@ -57,6 +58,7 @@ impl Image {
             config: json!({"Cmd": ["/bin/sh"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}),
             os: "linux".into(),
             architecture: host_arch().into(),
+            variant: None,
         }
     }
 
@@ -73,6 +75,12 @@ impl Image {
     pub fn platform(mut self, os: &str, arch: &str) -> Image {
         self.os = os.into();
         self.architecture = arch.into();
+        self
+    }
+
+    /// The platform's `variant` in the index entry (`v8`, `v7`, `v3`…).
+    pub fn variant(mut self, v: &str) -> Image {
+        self.variant = Some(v.into());
         self
     }
 
@@ -112,7 +120,10 @@ impl Image {
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "digest": md.to_string(),
             "size": mb.len(),
-            "platform": {"architecture": self.architecture, "os": self.os},
+            "platform": match &self.variant {
+                Some(v) => json!({"architecture": self.architecture, "os": self.os, "variant": v}),
+                None => json!({"architecture": self.architecture, "os": self.os}),
+            },
         })
     }
 

@@ -1,15 +1,18 @@
 //! Platforms of multi-arch images (image-spec `image-index.md`, field `platform`): an index
 //! lists one manifest per `os/architecture[/variant]`, and a puller picks the one that runs
 //! here — the host's, as Go names it (`amd64`, `arm64`, `arm/v7`…) — or the one asked for with
-//! `--platform` (`manifest::select_platform`). When none matches, the error lists every
-//! platform the image offers.
+//! `--platform`. ct-pull (what to fetch) and ct-unpack (what to unpack of an index in the
+//! store) choose with the same [`select`], so they agree on the manifest.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::error::PullError;
+/// A `--platform` that is not `os/arch[/variant]`.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid --platform '{0}': expected os/arch[/variant], e.g. linux/arm64/v8")]
+pub struct PlatformSyntax(pub String);
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Platform {
@@ -71,13 +74,13 @@ impl fmt::Display for Platform {
 }
 
 impl FromStr for Platform {
-    type Err = PullError;
-    fn from_str(s: &str) -> Result<Platform, PullError> {
+    type Err = PlatformSyntax;
+    fn from_str(s: &str) -> Result<Platform, PlatformSyntax> {
         let parts: Vec<&str> = s.split('/').collect();
         let ok =
             |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !(2..=3).contains(&parts.len()) || !parts.iter().all(ok) {
-            return Err(PullError::PlatformSyntax(s.to_string()));
+            return Err(PlatformSyntax(s.to_string()));
         }
         Ok(Platform {
             os: parts[0].to_string(),
@@ -85,6 +88,25 @@ impl FromStr for Platform {
             variant: parts.get(2).map(|v| v.to_string()),
         })
     }
+}
+
+/// The entry of `entries` (an index's manifests) for platform `want`: with a variant asked
+/// for, an exact variant match beats an entry without one; then the first that
+/// [`Platform::accepts`].
+pub fn select<'a, T>(
+    entries: &'a [T],
+    platform_of: impl Fn(&T) -> Option<&Platform>,
+    want: &Platform,
+) -> Option<&'a T> {
+    let exact = entries.iter().find(|d| {
+        platform_of(d)
+            .is_some_and(|p| want.accepts(p) && p.variant.is_some() == want.variant.is_some())
+    });
+    exact.or_else(|| {
+        entries
+            .iter()
+            .find(|d| platform_of(d).is_some_and(|p| want.accepts(p)))
+    })
 }
 
 #[cfg(test)]
