@@ -17,24 +17,27 @@
 //!   (openat2 `RESOLVE_IN_ROOT`).
 //! * [`pipe`] — the one-line-per-stage pipe protocol and the CLI conventions (exit codes,
 //!   one-line errors).
+//! * [`tool`] — the skeleton of every tool's `main`: parse, run, report one line, exit.
+//! * [`man_pages`] — man pages and completion scripts from a tool's clap definition.
 //! * [`pipe_handoff`] — how `ct-pull | ct-unpack` overlap: the manifest announced under the
 //!   pipe's inode while the pull runs.
 
 pub mod atomic;
 pub mod bundle;
-pub mod cli;
 pub mod digest;
 pub mod free_space;
 pub mod gc_lock;
 pub mod image_layout;
 pub mod in_root;
 pub mod lock;
+pub mod man_pages;
 pub mod paths;
 pub mod pipe;
 pub mod pipe_handoff;
 pub mod reference;
 pub mod seccomp_default;
 pub mod state;
+pub mod tool;
 
 pub use digest::Digest;
 pub use paths::Store;

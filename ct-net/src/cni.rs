@@ -189,6 +189,31 @@ pub fn run(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> (String, bool) 
     }
 }
 
+/// The whole plugin, as `main` runs it: the configuration from stdin, the parameters from the
+/// environment, the answer on stdout; returns the exit code (0, or 1 with the error object
+/// printed).
+pub fn main() -> i32 {
+    use std::io::Read;
+    let mut stdin = String::new();
+    let (out, ok) = match std::io::stdin().read_to_string(&mut stdin) {
+        Ok(_) => run(&|k| std::env::var(k).ok(), &stdin),
+        Err(e) => (
+            serde_json::json!({"cniVersion": "1.0.0", "code": 5,
+                "msg": "cannot read the network configuration", "details": e.to_string()})
+            .to_string(),
+            false,
+        ),
+    };
+    if !out.is_empty() {
+        ct_layout::pipe::print_out(&format!("{out}\n"));
+    }
+    if ok {
+        ct_layout::pipe::EXIT_OK
+    } else {
+        ct_layout::pipe::EXIT_FAILURE
+    }
+}
+
 fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String, CniError> {
     let v0 = crate::cni_result::CNI_VERSION;
     let cmd = env("CNI_COMMAND").unwrap_or_default();

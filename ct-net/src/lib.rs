@@ -177,7 +177,7 @@ impl Error {
     }
 }
 
-impl ct_layout::cli::Failure for Error {
+impl ct_layout::tool::Failure for Error {
     fn exit_code(&self) -> i32 {
         if self.is_usage() {
             ct_layout::pipe::EXIT_USAGE
