@@ -12,6 +12,7 @@
 //! * [`lock`] — `flock(2)` locks that serialize writers of one file.
 //! * [`image_layout`] — the OCI image layout in `$CT_ROOT/images`.
 //! * [`bundle`] — OCI runtime bundles in `$CT_ROOT/containers/ID` and ct's note beside them.
+//! * [`net_record`] — `BUNDLE/net.json`, the network record ct-net writes and ct-ls reads.
 //! * [`state`] — runtime-spec container state in `$CT_RUN/containers/ID/state.json`.
 //! * [`in_root`] — paths inside a container's root, opened so they never lead out of it
 //!   (openat2 `RESOLVE_IN_ROOT`).
@@ -31,6 +32,7 @@ pub mod image_layout;
 pub mod in_root;
 pub mod lock;
 pub mod man_pages;
+pub mod net_record;
 pub mod paths;
 pub mod pipe;
 pub mod pipe_handoff;

@@ -10,7 +10,7 @@
 //!     "nftTable":"ct","dataDir":"/var/lib/ct","runtimeConfig":{"portMappings":[…]}}`
 //!   (`subnet` may also be given as `ipam.subnet`; `dataDir` is `$CT_ROOT`, default from the
 //!   environment like the command line tool).
-//! * ADD prints the result (`cni_result.rs`); with a `prevResult` (ct-net later in a plugin
+//! * ADD prints the result (`ct_layout::net_record`); with a `prevResult` (ct-net later in a plugin
 //!   chain) that result extended by ct-net's interfaces, addresses and routes. A static
 //!   address comes from `CNI_ARGS` (`IP=10.66.0.9`) or `runtimeConfig.ips` (the `ips`
 //!   capability, podman `--ip`); `isDefaultGateway: false` leaves the default route alone,
@@ -36,11 +36,11 @@ use std::path::{Path, PathBuf};
 use ct_layout::Store;
 
 use crate::bridge::{self, NetOpts};
-use crate::cni_result::CniResult;
 use crate::lease::NetStore;
-use crate::publish::PortMapping;
 use crate::rtnetlink::Rtnl;
 use crate::{netns, veth, Error};
+use ct_layout::net_record::NetRecord;
+use ct_layout::net_record::PortMapping;
 
 /// CNI versions ct-net speaks (1.1.0 adds STATUS and GC).
 pub const SUPPORTED: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
@@ -215,7 +215,7 @@ pub fn main() -> i32 {
 }
 
 fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String, CniError> {
-    let v0 = crate::cni_result::CNI_VERSION;
+    let v0 = ct_layout::net_record::CNI_VERSION;
     let cmd = env("CNI_COMMAND").unwrap_or_default();
     if cmd == "VERSION" {
         let v = serde_json::json!({"cniVersion": v0, "supportedVersions": SUPPORTED});
@@ -382,7 +382,7 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
             let id = need("CNI_CONTAINERID")?;
             let ns = PathBuf::from(need("CNI_NETNS")?);
             let ifname = need("CNI_IFNAME")?;
-            let prev: Option<CniResult> = conf
+            let prev: Option<NetRecord> = conf
                 .prev_result
                 .as_ref()
                 .and_then(|p| serde_json::from_value(p.clone()).ok());
@@ -584,7 +584,7 @@ fn check(
     id: &str,
     ns: &Path,
     ifname: &str,
-    prev: Option<&CniResult>,
+    prev: Option<&NetRecord>,
 ) -> Result<(), (u32, String)> {
     let io = |e: Error| (100, ct_layout::pipe::chain(&e));
     let (net, ip, lease) = nets
