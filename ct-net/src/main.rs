@@ -69,7 +69,7 @@ struct Cli {
 }
 
 fn main() {
-    // Run by a CNI runtime (containerd, podman's netavark replacement, cnitool): the CNI
+    // Run by a CNI runtime (containerd, podman with CNI, cnitool): the CNI
     // protocol, JSON on stdin and stdout, instead of ct's command line.
     if std::env::var_os("CNI_COMMAND").is_some() {
         std::process::exit(ct_net::cni::main());

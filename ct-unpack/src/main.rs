@@ -91,6 +91,7 @@ fn run(cli: Cli) -> Result<i32, AnyFailure> {
         Some(i) => go(Ok(i)),
         None => ct_unpack::pipe_handoff::with_stdin(&store, limits, verbose, go),
     };
+    // The outer error: no reference could be read; the inner one: unpack's own.
     let bundle = done??;
     pipe::emit(bundle.dir.display());
     Ok(pipe::EXIT_OK)
