@@ -277,7 +277,7 @@ fn layout_text(h: &Hierarchy) -> String {
     s
 }
 
-/// Run the parsed command line (`ct_layout::cli::main` reports an error and exits with its
+/// Run the parsed command line (`ct_layout::tool::main` reports an error and exits with its
 /// code).
 pub fn run(cli: Cli) -> Result<i32, CgroupError> {
     let h = Hierarchy::detect()?;
@@ -349,7 +349,7 @@ pub fn run(cli: Cli) -> Result<i32, CgroupError> {
     Ok(pipe::EXIT_OK)
 }
 
-impl ct_layout::cli::Failure for CgroupError {
+impl ct_layout::tool::Failure for CgroupError {
     fn exit_code(&self) -> i32 {
         match self {
             CgroupError::InvalidValue { .. }

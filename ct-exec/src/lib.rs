@@ -46,6 +46,7 @@ pub mod rfc3339;
 pub mod rlimits;
 pub mod rootfs_path;
 pub mod run;
+pub mod runc_cli;
 pub mod runc_log;
 pub mod seccomp_hook;
 pub mod signals;
@@ -53,6 +54,7 @@ pub mod sync_socket;
 pub mod sysctl;
 pub mod update;
 pub mod user_ns;
+pub mod verbs;
 pub mod wait;
 
 use std::io;
@@ -212,7 +214,7 @@ impl ExecError {
     pub fn exit_code_of(&self, verb: Verb) -> i32 {
         match (self, verb) {
             (ExecError::Usage(_), _) => EXIT_USAGE,
-            (ExecError::Input(e), _) => ct_layout::cli::Failure::exit_code(e),
+            (ExecError::Input(e), _) => ct_layout::tool::Failure::exit_code(e),
             (_, Verb::Lifecycle) => EXIT_FAILURE,
             (ExecError::Container { code, .. }, Verb::Run) => *code,
             (ExecError::Interrupted(sig), Verb::Run) => 128 + sig,
@@ -234,7 +236,7 @@ impl ExecError {
     }
 }
 
-impl ct_layout::cli::Failure for ExecError {
+impl ct_layout::tool::Failure for ExecError {
     fn exit_code(&self) -> i32 {
         ExecError::exit_code(self)
     }

@@ -106,7 +106,7 @@ impl GcError {
     }
 }
 
-impl ct_layout::cli::Failure for GcError {
+impl ct_layout::tool::Failure for GcError {
     fn hints(&self) -> Vec<String> {
         GcError::hints(self)
             .into_iter()

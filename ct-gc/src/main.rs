@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ct_gc::{GcError, Options, Report};
+use ct_gc::{Options, Report};
 use ct_layout::pipe::{emit, print_out, EXIT_OK};
+use ct_layout::tool::{AnyFailure, CannotCreate};
 use ct_layout::Store;
 
 /// Remove images from the store and collect what nothing uses any more: blobs in
@@ -75,15 +76,11 @@ fn show(r: &Report, dry: bool) {
     }
 }
 
-fn run(cli: Cli) -> Result<i32, GcError> {
+fn run(cli: Cli) -> Result<i32, AnyFailure> {
     let store = Store::from_env();
-    if let Err((path, e)) = store.ensure_root("ct-gc") {
-        eprintln!(
-            "ct-gc: cannot create {}: {e}",
-            ct_layout::pipe::quote_path(&path)
-        );
-        std::process::exit(ct_layout::pipe::EXIT_FAILURE);
-    }
+    store
+        .ensure_root("ct-gc")
+        .map_err(|(path, e)| CannotCreate(path, e))?;
     match cli.cmd {
         Cmd::Rmi {
             images,
@@ -117,5 +114,5 @@ fn run(cli: Cli) -> Result<i32, GcError> {
 }
 
 fn main() {
-    ct_layout::cli::main("ct-gc", run)
+    ct_layout::tool::main("ct-gc", run)
 }

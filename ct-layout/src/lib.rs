@@ -1,7 +1,7 @@
 //! The contract between the ct tools: everything one stage writes and the next one reads.
 //!
-//! Nothing here makes a syscall beyond plain file I/O (open, write, fsync, rename, flock).
-//! The layout it describes is documented for humans in `docs/LAYOUT.md`:
+//! Nothing here makes a syscall beyond plain file I/O (open, write, fsync, rename, flock),
+//! except [`in_root`] (openat2) and [`rootless`] (a user namespace and setns). The layout it describes is documented for humans in `docs/LAYOUT.md`:
 //!
 //! * [`paths`] — where things live under `$CT_ROOT` (default `/var/lib/ct`) and `$CT_RUN`
 //!   (default `/run/ct`).
@@ -17,24 +17,28 @@
 //! * [`lock`] — `flock(2)` locks that serialize writers of one file.
 //! * [`image_layout`] — the OCI image layout in `$CT_ROOT/images`.
 //! * [`bundle`] — OCI runtime bundles in `$CT_ROOT/containers/ID` and ct's note beside them.
+//! * [`net_record`] — `BUNDLE/net.json`, the network record ct-net writes and ct-ls reads.
 //! * [`state`] — runtime-spec container state in `$CT_RUN/containers/ID/state.json`.
 //! * [`in_root`] — paths inside a container's root, opened so they never lead out of it
 //!   (openat2 `RESOLVE_IN_ROOT`).
 //! * [`pipe`] — the one-line-per-stage pipe protocol and the CLI conventions (exit codes,
 //!   one-line errors).
+//! * [`tool`] — the skeleton of every tool's `main`: parse, run, report one line, exit.
+//! * [`man_pages`] — man pages and completion scripts from a tool's clap definition.
 //! * [`pipe_handoff`] — how `ct-pull | ct-unpack` overlap: the manifest announced under the
 //!   pipe's inode while the pull runs.
 
 pub mod atomic;
 pub mod bundle;
-pub mod cli;
 pub mod digest;
 pub mod free_space;
 pub mod gc_lock;
 pub mod image_layout;
 pub mod in_root;
 pub mod lock;
+pub mod man_pages;
 pub mod media_type;
+pub mod net_record;
 pub mod paths;
 pub mod pipe;
 pub mod pipe_handoff;
@@ -44,6 +48,7 @@ pub mod rfc3339;
 pub mod rootless;
 pub mod seccomp_default;
 pub mod state;
+pub mod tool;
 
 pub use digest::Digest;
 pub use paths::Store;

@@ -21,6 +21,7 @@ use std::fs;
 use std::path::Path;
 
 use ct_layout::bundle::Bundle;
+use ct_layout::net_record::NetRecord;
 use ct_layout::state::{State, Status};
 use ct_layout::Store;
 use serde_json::{json, Value};
@@ -95,28 +96,17 @@ fn cmdline(pid: i32) -> Option<String> {
     (!args.is_empty()).then(|| args.join(" "))
 }
 
-/// Addresses and ports from a CNI result.
-pub fn network(net: &Value) -> (Vec<String>, Vec<Port>) {
-    let addrs = net["ips"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|ip| ip["address"].as_str().map(str::to_string))
-        .collect();
-    let ports = net["portMappings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| {
-            Some(Port {
-                host_ip: p["hostIP"]
-                    .as_str()
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string),
-                host_port: p["hostPort"].as_u64()?,
-                container_port: p["containerPort"].as_u64()?,
-                protocol: p["protocol"].as_str().unwrap_or("tcp").to_string(),
-            })
+/// Addresses and ports from a container's network record.
+pub fn network(net: &NetRecord) -> (Vec<String>, Vec<Port>) {
+    let addrs = net.ips.iter().map(|ip| ip.address.clone()).collect();
+    let ports = net
+        .port_mappings
+        .iter()
+        .map(|p| Port {
+            host_ip: p.host_ip.map(|a| a.to_string()),
+            host_port: u64::from(p.host_port),
+            container_port: u64::from(p.container_port),
+            protocol: p.protocol.as_str().to_string(),
         })
         .collect();
     (addrs, ports)
@@ -147,7 +137,9 @@ fn row(st: State) -> ContainerRow {
             .collect();
         (!args.is_empty()).then(|| args.join(" "))
     });
-    let (addresses, ports) = read_json(&bundle.net_result())
+    let (addresses, ports) = NetRecord::load(&bundle.net_result())
+        .ok()
+        .flatten()
         .map(|n| network(&n))
         .unwrap_or_default();
     let usage = if live { usage(&bundle) } else { None };

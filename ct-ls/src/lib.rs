@@ -26,7 +26,7 @@ pub enum LsError {
     State(#[from] ct_layout::state::StateError),
 }
 
-impl ct_layout::cli::Failure for LsError {}
+impl ct_layout::tool::Failure for LsError {}
 
 /// Print rows as a table with left-aligned columns separated by three spaces.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {

@@ -42,5 +42,5 @@ fn run(cli: Cli) -> Result<i32, LsError> {
 }
 
 fn main() {
-    ct_layout::cli::main("ct-ls", run)
+    ct_layout::tool::main("ct-ls", run)
 }

@@ -344,7 +344,7 @@ pub fn mount(store: &Store, input: &str, opts: &Options) -> Result<(Bundle, Outc
     Ok((bundle, outcome))
 }
 
-impl ct_layout::cli::Failure for MountError {
+impl ct_layout::tool::Failure for MountError {
     fn hints(&self) -> Vec<String> {
         MountError::hints(self)
             .into_iter()

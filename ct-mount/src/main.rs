@@ -3,8 +3,8 @@
 
 use clap::Parser;
 use ct_layout::bundle::BundleError;
-use ct_layout::cli::{self, Failure};
 use ct_layout::pipe::{emit, input, quote, EXIT_OK};
+use ct_layout::tool::{self, AnyFailure};
 use ct_layout::Store;
 use ct_mount::overlay::Api;
 use ct_mount::volume::{Tmpfs, Volume};
@@ -39,9 +39,9 @@ struct Cli {
     tmpfs: Vec<Tmpfs>,
 }
 
-fn run(cli: Cli) -> Result<i32, MountError> {
+fn run(cli: Cli) -> Result<i32, AnyFailure> {
     let store = Store::from_env();
-    let what = input(cli.bundle, "bundle").unwrap_or_else(|e| cli::fail(TOOL, &e, e.exit_code()));
+    let what = input(cli.bundle, "bundle")?;
     if cli.unmount {
         // Undoing what is already undone succeeds: a bundle that is gone has nothing mounted.
         let (b, was) = match ct_mount::unmount(&store, &what) {
@@ -85,5 +85,5 @@ fn run(cli: Cli) -> Result<i32, MountError> {
 }
 
 fn main() {
-    cli::main(TOOL, run)
+    tool::main(TOOL, run)
 }

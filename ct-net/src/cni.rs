@@ -10,7 +10,7 @@
 //!     "nftTable":"ct","dataDir":"/var/lib/ct","runtimeConfig":{"portMappings":[…]}}`
 //!   (`subnet` may also be given as `ipam.subnet`; `dataDir` is `$CT_ROOT`, default from the
 //!   environment like the command line tool).
-//! * ADD prints the result (`cni_result.rs`); with a `prevResult` (ct-net later in a plugin
+//! * ADD prints the result (`ct_layout::net_record`); with a `prevResult` (ct-net later in a plugin
 //!   chain) that result extended by ct-net's interfaces, addresses and routes. A static
 //!   address comes from `CNI_ARGS` (`IP=10.66.0.9`) or `runtimeConfig.ips` (the `ips`
 //!   capability, podman `--ip`); `isDefaultGateway: false` leaves the default route alone,
@@ -19,7 +19,8 @@
 //!   runs it from `CNI_PATH` with the same environment and configuration, as a runtime runs
 //!   a plugin, and uses the first IPv4 address it assigns (the network's subnet, when not
 //!   given, is that address's); DEL gives it back there too. A type not in `CNI_PATH` is
-//!   refused (code 7). Without `ipam.type` ct-net leases addresses itself (`lease.rs`).
+//!   refused (code 7) (`cni_ipam.rs`). Without `ipam.type` ct-net leases addresses itself
+//!   (`lease.rs`). The configuration's keys are in `cni_conf.rs`.
 //! * DEL prints nothing and succeeds when there is nothing left to delete, and never looks at
 //!   what it cannot undo anyway (port mappings come from the lease, not the request);
 //!   CHECK (0.4.0 and later only) prints nothing when all is as ADD left it; VERSION prints
@@ -36,110 +37,15 @@ use std::path::{Path, PathBuf};
 use ct_layout::Store;
 
 use crate::bridge::{self, NetOpts};
-use crate::cni_result::CniResult;
+use crate::cni_conf::{port_mappings, static_ip, NetConf, ValidAttachment};
+use crate::cni_ipam::{ipam_add, ipam_exec, ipam_plugin};
 use crate::lease::NetStore;
-use crate::publish::PortMapping;
 use crate::rtnetlink::Rtnl;
 use crate::{netns, veth, Error};
+use ct_layout::net_record::NetRecord;
 
 /// CNI versions ct-net speaks (1.1.0 adds STATUS and GC).
 pub const SUPPORTED: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NetConf {
-    cni_version: String,
-    #[serde(default)]
-    name: String,
-    bridge: Option<String>,
-    subnet: Option<String>,
-    /// Dual stack: an IPv6 subnet as well (a ULA such as `fd66::/64`).
-    subnet6: Option<String>,
-    ipam: Option<Ipam>,
-    nft_table: Option<String>,
-    data_dir: Option<PathBuf>,
-    #[serde(default)]
-    runtime_config: RuntimeConfig,
-    prev_result: Option<serde_json::Value>,
-    is_default_gateway: Option<bool>,
-    /// GC (CNI 1.1): the attachments the runtime still uses.
-    #[serde(rename = "cni.dev/valid-attachments", default)]
-    valid_attachments: Vec<ValidAttachment>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct Ipam {
-    #[serde(rename = "type")]
-    typ: Option<String>,
-    subnet: Option<String>,
-}
-
-/// Port mappings are decoded only by ADD, entry by entry, so a mapping ct-net cannot apply
-/// (an IPv6 `hostIP`, `sctp`) is refused by ADD with a clear code and never makes DEL fail.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RuntimeConfig {
-    #[serde(default)]
-    port_mappings: Vec<serde_json::Value>,
-    #[serde(default)]
-    ips: Vec<String>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ValidAttachment {
-    #[serde(rename = "containerID")]
-    container_id: String,
-    ifname: String,
-}
-
-/// The one static address asked for, from `runtimeConfig.ips` or `CNI_ARGS` `IP=`.
-fn static_ip(conf: &NetConf, args: Option<&str>) -> Result<Option<Ipv4Addr>, String> {
-    let from_args = args
-        .unwrap_or_default()
-        .split(';')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == "IP")
-        .map(|(_, v)| v.to_string());
-    let asked: Vec<String> = conf
-        .runtime_config
-        .ips
-        .iter()
-        .cloned()
-        .chain(from_args)
-        .collect();
-    let mut out = None;
-    for a in asked {
-        let bare = a.split('/').next().unwrap_or_default();
-        let ip: Ipv4Addr = bare
-            .parse()
-            .map_err(|_| format!("static address '{a}' is not an IPv4 address"))?;
-        if out.is_some_and(|o| o != ip) {
-            return Err("more than one static IPv4 address asked for".into());
-        }
-        out = Some(ip);
-    }
-    Ok(out)
-}
-
-/// Decode the `portMappings` capability: refused (code 7) what ct-net cannot apply.
-fn port_mappings(raw: &[serde_json::Value]) -> Result<Vec<PortMapping>, String> {
-    raw.iter()
-        .map(|v| {
-            let proto = v["protocol"].as_str().unwrap_or("tcp");
-            if proto != "tcp" && proto != "udp" {
-                return Err(format!(
-                    "port mapping {v}: protocol '{proto}' is not supported (tcp, udp)"
-                ));
-            }
-            let mut v = v.clone();
-            if v["protocol"].is_null() {
-                v["protocol"] = "tcp".into();
-            }
-            serde_json::from_value(v.clone()).map_err(|e| format!("port mapping {v}: {e}"))
-        })
-        .collect()
-}
 
 /// A CNI error result.
 #[derive(Debug, serde::Serialize)]
@@ -152,7 +58,12 @@ pub struct CniError {
     pub details: String,
 }
 
-fn fail(version: &str, code: u32, msg: impl Into<String>, details: impl Into<String>) -> CniError {
+pub(crate) fn fail(
+    version: &str,
+    code: u32,
+    msg: impl Into<String>,
+    details: impl Into<String>,
+) -> CniError {
     CniError {
         cni_version: version.to_string(),
         code,
@@ -189,8 +100,33 @@ pub fn run(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> (String, bool) 
     }
 }
 
+/// The whole plugin, as `main` runs it: the configuration from stdin, the parameters from the
+/// environment, the answer on stdout; returns the exit code (0, or 1 with the error object
+/// printed).
+pub fn main() -> i32 {
+    use std::io::Read;
+    let mut stdin = String::new();
+    let (out, ok) = match std::io::stdin().read_to_string(&mut stdin) {
+        Ok(_) => run(&|k| std::env::var(k).ok(), &stdin),
+        Err(e) => (
+            serde_json::json!({"cniVersion": "1.0.0", "code": 5,
+                "msg": "cannot read the network configuration", "details": e.to_string()})
+            .to_string(),
+            false,
+        ),
+    };
+    if !out.is_empty() {
+        ct_layout::pipe::print_out(&format!("{out}\n"));
+    }
+    if ok {
+        ct_layout::pipe::EXIT_OK
+    } else {
+        ct_layout::pipe::EXIT_FAILURE
+    }
+}
+
 fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String, CniError> {
-    let v0 = crate::cni_result::CNI_VERSION;
+    let v0 = ct_layout::net_record::CNI_VERSION;
     let cmd = env("CNI_COMMAND").unwrap_or_default();
     if cmd == "VERSION" {
         let v = serde_json::json!({"cniVersion": v0, "supportedVersions": SUPPORTED});
@@ -357,7 +293,7 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
             let id = need("CNI_CONTAINERID")?;
             let ns = PathBuf::from(need("CNI_NETNS")?);
             let ifname = need("CNI_IFNAME")?;
-            let prev: Option<CniResult> = conf
+            let prev: Option<NetRecord> = conf
                 .prev_result
                 .as_ref()
                 .and_then(|p| serde_json::from_value(p.clone()).ok());
@@ -379,109 +315,6 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
             format!("unknown CNI_COMMAND '{other}' for cniVersion {v}"),
             "",
         )),
-    }
-}
-
-/// The IPAM plugin `ipam.type` names: an executable of that name in a `CNI_PATH` directory
-/// (the spec's lookup; the name is a plain file name, never a path).
-fn ipam_plugin(env: &dyn Fn(&str) -> Option<String>, typ: &str) -> Result<PathBuf, String> {
-    if typ.is_empty() || typ.contains('/') || typ == "." || typ == ".." {
-        return Err(format!("invalid ipam type '{typ}'"));
-    }
-    let dirs = env("CNI_PATH").unwrap_or_default();
-    std::env::split_paths(&dirs)
-        .map(|d| d.join(typ))
-        .find(|p| p.is_file())
-        .ok_or_else(|| format!("ipam plugin '{typ}' is not in CNI_PATH '{dirs}'"))
-}
-
-/// Run the IPAM plugin for `cmd` the way a runtime runs a plugin: the same `CNI_*`
-/// environment and network configuration; its result (ADD) or nothing. Its error result is
-/// passed on as it is.
-fn ipam_exec(
-    env: &dyn Fn(&str) -> Option<String>,
-    plugin: &Path,
-    cmd: &str,
-    stdin: &str,
-    v: &str,
-) -> Result<serde_json::Value, CniError> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut c = Command::new(plugin);
-    c.env("CNI_COMMAND", cmd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for k in [
-        "CNI_CONTAINERID",
-        "CNI_NETNS",
-        "CNI_IFNAME",
-        "CNI_ARGS",
-        "CNI_PATH",
-    ] {
-        match env(k) {
-            Some(val) => c.env(k, val),
-            None => c.env_remove(k),
-        };
-    }
-    let name = plugin.display().to_string();
-    let mut child = c.spawn().map_err(|e| {
-        fail(
-            v,
-            5,
-            format!("cannot run ipam plugin '{name}'"),
-            e.to_string(),
-        )
-    })?;
-    if let Some(mut i) = child.stdin.take() {
-        let _ = i.write_all(stdin.as_bytes());
-    }
-    let out = child.wait_with_output().map_err(|e| {
-        fail(
-            v,
-            5,
-            format!("cannot run ipam plugin '{name}'"),
-            e.to_string(),
-        )
-    })?;
-    let parsed: Option<serde_json::Value> = serde_json::from_slice(&out.stdout).ok();
-    if !out.status.success() {
-        return Err(match parsed {
-            Some(e) if e["code"].is_u64() => CniError {
-                cni_version: v.to_string(),
-                code: e["code"].as_u64().unwrap_or(100) as u32,
-                msg: format!("ipam plugin '{name}': {}", e["msg"].as_str().unwrap_or("")),
-                details: e["details"].as_str().unwrap_or_default().to_string(),
-            },
-            _ => fail(v, 100, format!("ipam plugin '{name}' failed"), ""),
-        });
-    }
-    Ok(parsed.unwrap_or(serde_json::Value::Null))
-}
-
-/// IPAM ADD: the first IPv4 address it assigned, with its prefix length.
-fn ipam_add(
-    env: &dyn Fn(&str) -> Option<String>,
-    plugin: &Path,
-    stdin: &str,
-    v: &str,
-) -> Result<(Ipv4Addr, u8), CniError> {
-    let r = ipam_exec(env, plugin, "ADD", stdin, v)?;
-    let first = r["ips"].as_array().into_iter().flatten().find_map(|ip| {
-        let (a, p) = ip["address"].as_str()?.split_once('/')?;
-        Some((a.parse::<Ipv4Addr>().ok()?, p.parse::<u8>().ok()?))
-    });
-    match first {
-        Some((a, p)) if (8..=30).contains(&p) => Ok((a, p)),
-        _ => {
-            let _ = ipam_exec(env, plugin, "DEL", stdin, v);
-            Err(fail(
-                v,
-                7,
-                "the ipam plugin assigned no IPv4 address in a /8../30 subnet",
-                r.to_string(),
-            ))
-        }
     }
 }
 
@@ -559,7 +392,7 @@ fn check(
     id: &str,
     ns: &Path,
     ifname: &str,
-    prev: Option<&CniResult>,
+    prev: Option<&NetRecord>,
 ) -> Result<(), (u32, String)> {
     let io = |e: Error| (100, ct_layout::pipe::chain(&e));
     let (net, ip, lease) = nets

@@ -11,8 +11,8 @@ use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use crate::cni_result::Dns;
 use crate::Error;
+use ct_layout::net_record::Dns;
 
 pub const FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
 

@@ -21,7 +21,7 @@
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::publish::{PortMapping, Protocol};
+use ct_layout::net_record::{PortMapping, Protocol};
 
 /// One bound socket: its local address and port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

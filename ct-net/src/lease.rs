@@ -34,8 +34,8 @@ use ct_layout::lock::Lock;
 
 use crate::ipv4_subnet::Subnet;
 use crate::ipv6_subnet::Subnet6;
-use crate::publish::PortMapping;
 use crate::Error;
+use ct_layout::net_record::PortMapping;
 
 /// One network: a bridge, its subnet and the nftables table its rules live in.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

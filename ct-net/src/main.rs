@@ -1,13 +1,12 @@
 //! ct-net: give a container a network: netns, bridge, veth, addresses, NAT, published ports.
 //! Parses the command line and hands over to the library (`lib.rs` explains the steps).
 
-use std::io::Read;
 use std::net::Ipv4Addr;
 
 use clap::Parser;
 use ct_layout::bundle::BundleError;
-use ct_layout::cli::{self, Failure};
 use ct_layout::pipe::{self, quote};
+use ct_layout::tool::{self, AnyFailure, CannotCreate};
 use ct_net::{bridge, Error, Mode, NetOpts, PortMapping, Subnet, UpOptions};
 
 /// Give a container a network: its own network namespace on a bridge, with an address from
@@ -70,54 +69,30 @@ struct Cli {
 }
 
 fn main() {
+    // Run by a CNI runtime (containerd, podman with CNI, cnitool): the CNI
+    // protocol, JSON on stdin and stdout, instead of ct's command line.
     if std::env::var_os("CNI_COMMAND").is_some() {
-        let mut stdin = String::new();
-        let read = std::io::stdin().read_to_string(&mut stdin);
-        let (out, ok) = match read {
-            Ok(_) => ct_net::cni::run(&|k| std::env::var(k).ok(), &stdin),
-            Err(e) => (
-                serde_json::json!({"cniVersion": "1.0.0", "code": 5,
-                    "msg": "cannot read the network configuration", "details": e.to_string()})
-                .to_string(),
-                false,
-            ),
-        };
-        if !out.is_empty() {
-            pipe::print_out(&format!("{out}\n"));
-        }
-        std::process::exit(if ok {
-            pipe::EXIT_OK
-        } else {
-            pipe::EXIT_FAILURE
-        });
+        std::process::exit(ct_net::cni::main());
     }
-
-    cli::main("ct-net", run)
+    tool::main("ct-net", run)
 }
 
-fn run(cli: Cli) -> Result<i32, Error> {
+fn run(cli: Cli) -> Result<i32, AnyFailure> {
     if !bridge::valid_ifname(&cli.bridge) {
         return Err(Error::Usage(format!(
             "invalid bridge name {} (1-15 of [A-Za-z0-9._-])",
             quote(&cli.bridge)
-        )));
+        ))
+        .into());
     }
     if let Some(t) = cli.nft_table.as_ref().filter(|t| !bridge::valid_table(t)) {
-        return Err(Error::Usage(format!(
-            "invalid nftables table name {}",
-            quote(t)
-        )));
+        return Err(Error::Usage(format!("invalid nftables table name {}", quote(t))).into());
     }
-    let input = pipe::input(cli.bundle, "bundle")
-        .unwrap_or_else(|e| cli::fail("ct-net", &e, e.exit_code()));
+    let input = pipe::input(cli.bundle, "bundle")?;
     let store = ct_layout::Store::from_env();
-    if let Err((path, e)) = store.ensure_root("ct-net") {
-        eprintln!(
-            "ct-net: cannot create {}: {e}",
-            ct_layout::pipe::quote_path(&path)
-        );
-        std::process::exit(ct_layout::pipe::EXIT_FAILURE);
-    }
+    store
+        .ensure_root("ct-net")
+        .map_err(|(path, e)| CannotCreate(path, e))?;
     if cli.release {
         pipe::emit(ct_net::release(&store, &input)?);
         return Ok(pipe::EXIT_OK);

@@ -19,7 +19,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -61,10 +60,8 @@ fn ensure_dir() -> Result<(), Error> {
     fs::create_dir_all(dir).map_err(netns_err("cannot create", dir))?;
     // Serialize this with other ct-net runs: two racing bind mounts would stack.
     let d = File::open(dir).map_err(netns_err("cannot open", dir))?;
-    // SAFETY: flock on a valid, owned descriptor; no memory is passed.
-    if unsafe { libc::flock(d.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(netns_err("cannot lock", dir)(io::Error::last_os_error()));
-    }
+    rustix::fs::flock(&d, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| netns_err("cannot lock", dir)(e.into()))?;
     let shared = || {
         mount(
             None::<&str>,

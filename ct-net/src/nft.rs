@@ -52,8 +52,8 @@ use nftables::schema::{NfListObject, NfObject, Nftables};
 use serde_json::{json, Value};
 
 use crate::lease::Network;
-use crate::publish::PortMapping;
 use crate::Error;
+use ct_layout::net_record::PortMapping;
 
 fn nft_err(what: String) -> impl FnOnce(NftablesError) -> Error {
     move |source| Error::Nft {

@@ -27,11 +27,11 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::bridge::{self, NetOpts};
-use crate::cni_result::{CniResult, Interface, IpConfig, Route, CNI_VERSION};
 use crate::lease::{self, Lease, NetStore, Network};
-use crate::publish::PortMapping;
 use crate::rtnetlink::{mac_string, Rtnl};
 use crate::{etc_files, host_ports, netns, nft, Error};
+use ct_layout::net_record::PortMapping;
+use ct_layout::net_record::{Interface, IpConfig, NetRecord, Route, CNI_VERSION};
 
 /// What to attach.
 pub struct Attachment<'a> {
@@ -69,7 +69,7 @@ fn netlink(what: String) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 /// Steps 1–4; returns the CNI result.
-pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<CniResult, Error> {
+pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecord, Error> {
     let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
     let host_veth = host_veth_name(&nets.store, a.owner, a.ifname);
     let rule_tag = nft::tag(&nets.store, a.owner, a.ifname);
@@ -155,7 +155,7 @@ fn wire(
     host_veth: &str,
     rule_tag: &str,
     a: Attachment,
-) -> Result<CniResult, Error> {
+) -> Result<NetRecord, Error> {
     if !a.ports.is_empty() {
         nft::add_ports(&net.nft_table, rule_tag, ip, ip6, a.ports)?;
     }
@@ -239,7 +239,7 @@ fn wire(
                 ))))?;
         }
     }
-    Ok(CniResult {
+    Ok(NetRecord {
         cni_version: CNI_VERSION.into(),
         interfaces: vec![
             Interface {

@@ -173,7 +173,7 @@ impl PullError {
     }
 }
 
-impl ct_layout::cli::Failure for PullError {
+impl ct_layout::tool::Failure for PullError {
     fn exit_code(&self) -> i32 {
         PullError::exit_code(self)
     }

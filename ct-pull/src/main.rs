@@ -98,5 +98,5 @@ fn run(cli: Cli) -> Result<i32, PullError> {
 }
 
 fn main() {
-    ct_layout::cli::main("ct-pull", run)
+    ct_layout::tool::main("ct-pull", run)
 }

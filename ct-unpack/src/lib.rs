@@ -113,7 +113,7 @@ impl UnpackError {
     }
 }
 
-impl ct_layout::cli::Failure for UnpackError {
+impl ct_layout::tool::Failure for UnpackError {
     fn hints(&self) -> Vec<String> {
         UnpackError::hints(self)
             .into_iter()

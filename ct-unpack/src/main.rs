@@ -2,11 +2,11 @@
 //! Thin CLI over the `ct_unpack` library: parse, unpack, print the bundle directory.
 
 use clap::Parser;
-use ct_layout::cli::{self, Failure};
 use ct_layout::pipe;
+use ct_layout::tool::{self, AnyFailure};
 use ct_layout::Store;
 use ct_unpack::runtime_config::Overrides;
-use ct_unpack::{unpack, Options, UnpackError};
+use ct_unpack::{unpack, Options};
 
 /// Unpack an image from the store into an OCI runtime bundle.
 ///
@@ -59,7 +59,7 @@ struct Cli {
     cmd: Vec<String>,
 }
 
-fn run(cli: Cli) -> Result<i32, UnpackError> {
+fn run(cli: Cli) -> Result<i32, AnyFailure> {
     let store = Store::from_env();
     let limits = ct_layout::free_space::Limits {
         min_free: cli.min_free,
@@ -91,11 +91,12 @@ fn run(cli: Cli) -> Result<i32, UnpackError> {
         Some(i) => go(Ok(i)),
         None => ct_unpack::pipe_handoff::with_stdin(&store, limits, verbose, go),
     };
-    let bundle = done.unwrap_or_else(|e| cli::fail("ct-unpack", &e, e.exit_code()))?;
+    // The outer error: no reference could be read; the inner one: unpack's own.
+    let bundle = done??;
     pipe::emit(bundle.dir.display());
     Ok(pipe::EXIT_OK)
 }
 
 fn main() {
-    cli::main("ct-unpack", run)
+    tool::main("ct-unpack", run)
 }

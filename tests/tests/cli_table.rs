@@ -371,3 +371,98 @@ fn every_tool_exits_by_the_table_with_one_line_naming_itself() {
         wrong.join("\n")
     );
 }
+
+/// Every tool's usage errors are ONE line, `TOOL: what is wrong; see TOOL --help`, exit 2 —
+/// clap's own text is several paragraphs, and for a missing argument its first line ends in a
+/// colon with the argument's name on the next one — while `--help` and `--version` print to
+/// stdout and exit 0.
+#[test]
+fn every_tool_says_a_usage_error_in_one_line_naming_itself() {
+    let tools = [
+        "ct-pull",
+        "ct-unpack",
+        "ct-mount",
+        "ct-exec",
+        "ct-net",
+        "ct-cgroup",
+        "ct-ls",
+        "ct-gc",
+    ];
+    let mut rows: Vec<(&str, Vec<&str>, String)> = tools
+        .iter()
+        .map(|t| {
+            (
+                *t,
+                vec!["--no-such-flag"],
+                format!("{t}: unexpected argument '--no-such-flag'; see {t} --help"),
+            )
+        })
+        .collect();
+    let missing = |t: &'static str, args: Vec<&'static str>, what: &str| {
+        (t, args, format!("{t}: {what}; see {t} --help"))
+    };
+    rows.extend([
+        missing(
+            "ct-gc",
+            vec!["rmi"],
+            "the following required arguments were not provided: <IMAGE>...",
+        ),
+        missing(
+            "ct-exec",
+            vec!["kill"],
+            "the following required arguments were not provided: <ID>",
+        ),
+        missing(
+            "ct-exec",
+            vec!["update"],
+            "the following required arguments were not provided: <ID>",
+        ),
+        missing(
+            "ct-exec",
+            vec!["--log-format", "xml", "list"],
+            "--log-format is text or json",
+        ),
+        missing(
+            "ct-net",
+            vec!["--bridge"],
+            "a value is required for '--bridge <BRIDGE>' but none was supplied",
+        ),
+    ]);
+    let mut wrong = Vec::new();
+    for (tool, args, want) in rows {
+        let o = std::process::Command::new(bin(tool))
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        if o.status.code() != Some(2) || err != format!("{want}\n") || !o.stdout.is_empty() {
+            wrong.push(format!(
+                "{tool} {args:?}: exit {:?}, stderr {err:?} (want 2, {want:?})",
+                o.status.code()
+            ));
+        }
+    }
+    for tool in tools {
+        for flag in ["--help", "--version"] {
+            let o = std::process::Command::new(bin(tool))
+                .arg(flag)
+                .output()
+                .unwrap();
+            let out = String::from_utf8_lossy(&o.stdout);
+            if o.status.code() != Some(0) || !o.stderr.is_empty() || !out.contains(tool) {
+                wrong.push(format!(
+                    "{tool} {flag}: exit {:?}, stdout {out:.80?}, stderr {:?}",
+                    o.status.code(),
+                    stderr(&o)
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} rows wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}

@@ -1,0 +1,210 @@
+//! Wiring one container and taking it apart again: `ct-net BUNDLE` ([`up`]) runs the steps of
+//! the crate's overview in order — namespace, veth on the bridge with a leased address and
+//! published ports, then the bundle's files, `net.json` and finally `config.json`, so that
+//! what a runtime reads is complete or untouched; a failure undoes what was done. `ct-net
+//! --down` ([`down`]) undoes them all, idempotently, even for a half-built network or a
+//! bundle that is gone.
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+
+use ct_layout::bundle::{Bundle, BundleError};
+use ct_layout::net_record;
+use ct_layout::paths::valid_id;
+use ct_layout::Store;
+
+use crate::{
+    etc_files, lease, netns, oci_config, veth, write_runtime_json, Error, Mode, NetRecord,
+    UpOptions, IFNAME, RELEASED,
+};
+
+/// `ct-net BUNDLE`: wire the container; returns the bundle directory.
+pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
+    if o.mode != Mode::Bridge && (!o.ports.is_empty() || o.ip.is_some()) {
+        return Err(Error::Usage(
+            "--publish and --ip need --network bridge".into(),
+        ));
+    }
+    let bundle = Bundle::find(store, input)?;
+    let id = bundle.id();
+    if !valid_id(&id) {
+        return Err(Error::InvalidId(id));
+    }
+    if bundle.net_result().exists() {
+        return Err(Error::AlreadyWired(bundle.dir.clone()));
+    }
+    let spec = bundle.load_config()?;
+    let hostname = spec.hostname().clone().unwrap_or_else(|| id.clone());
+
+    if o.mode == Mode::Host {
+        let dns = etc_files::host_dns(true);
+        let hosts =
+            fs::read_to_string("/etc/hosts").unwrap_or_else(|_| etc_files::hosts(&hostname, None));
+        let result = NetRecord {
+            cni_version: net_record::CNI_VERSION.into(),
+            dns: dns.clone(),
+            ..Default::default()
+        };
+        let r = finish(&bundle, &hostname, &hosts, &result, None);
+        if r.is_err() {
+            undo_bundle(&bundle, std::path::Path::new("/nonexistent"));
+        }
+        return r.map(|()| bundle.dir);
+    }
+
+    let nets = lease::NetStore::host(store);
+    let nsname = netns::name_for(&nets.store, &id);
+    let nspath = netns::path_of(&nsname);
+    if nspath.exists() {
+        return Err(Error::NetnsExists { path: nspath });
+    }
+    let (nspath, inner) = netns::create(&nsname)?;
+    let mut attached = false;
+    let r = (|| {
+        let result = if o.mode == Mode::Bridge {
+            let r = veth::attach(
+                &nets,
+                &o.net,
+                veth::Attachment {
+                    owner: &id,
+                    ifname: IFNAME,
+                    netns: &nspath,
+                    ip: o.ip,
+                    ports: &o.ports,
+                    inner: Some(inner),
+                    default_route: true,
+                },
+            )?;
+            attached = true;
+            r
+        } else {
+            NetRecord {
+                cni_version: net_record::CNI_VERSION.into(),
+                interfaces: vec![net_record::Interface {
+                    name: "lo".into(),
+                    mac: None,
+                    sandbox: Some(nspath.display().to_string()),
+                }],
+                ..Default::default()
+            }
+        };
+        let hosts = etc_files::hosts(&hostname, result.address());
+        finish(&bundle, &hostname, &hosts, &result, Some(&nspath))
+    })();
+    if let Err(e) = r {
+        if attached {
+            let _ = veth::detach(&nets, &id, IFNAME);
+        }
+        let _ = netns::remove(&nsname);
+        undo_bundle(&bundle, &nspath);
+        return Err(e);
+    }
+    Ok(bundle.dir)
+}
+
+/// Files, net.json, then config.json last (what a runtime reads is complete or untouched).
+fn finish(
+    bundle: &Bundle,
+    hostname: &str,
+    hosts: &str,
+    result: &NetRecord,
+    netns: Option<&std::path::Path>,
+) -> Result<(), Error> {
+    etc_files::write(&bundle.dir, hostname, hosts, &result.dns)?;
+    let path = bundle.net_result();
+    write_runtime_json(&path, result).map_err(|source| Error::WriteFile { path, source })?;
+    let mut spec = bundle.load_config()?;
+    oci_config::set_netns(&mut spec, netns);
+    oci_config::add_mounts(&mut spec, &bundle.dir);
+    oci_config::save(bundle, &spec)?;
+    Ok(())
+}
+
+/// Remove ct-net's files from the bundle and its entries from config.json (best effort).
+fn undo_bundle(bundle: &Bundle, nspath: &std::path::Path) {
+    if let Ok(mut spec) = bundle.load_config() {
+        if oci_config::undo(&mut spec, &bundle.dir, nspath) {
+            let _ = oci_config::save(bundle, &spec);
+        }
+    }
+    etc_files::remove(&bundle.dir);
+    let _ = fs::remove_file(bundle.net_result());
+}
+
+/// `ct-net --down BUNDLE`: remove port rules, veth, lease, namespace, files. Idempotent, and
+/// finishes a half-built network. A container id whose bundle is gone is still torn down if
+/// anything of its network is left. Returns what to print (the bundle, or the id).
+pub fn down(store: &Store, input: &str) -> Result<String, Error> {
+    let nets = lease::NetStore::host(store);
+    let own_ns = |id: &str| netns::path_of(&netns::name_for(&nets.store, id));
+    let (bundle, id) = match Bundle::find(store, input) {
+        Ok(b) => {
+            let id = b.id();
+            (Some(b), id)
+        }
+        Err(BundleError::NotFound(_))
+            if valid_id(input)
+                && (own_ns(input).exists() || nets.find(input, IFNAME)?.is_some()) =>
+        {
+            (None, input.to_string())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !valid_id(&id) {
+        return Err(Error::InvalidId(id));
+    }
+    // The namespace: the one its lease records, else the one config.json names (made by an
+    // older ct-net as /run/netns/ID, or by --network none), else this store's name for it.
+    drop(nets.lock()?);
+    let recorded = nets.find(&id, IFNAME)?.map(|(_, _, l)| l.netns);
+    let configured = bundle.as_ref().and_then(|b| {
+        let spec = b.load_config().ok()?;
+        spec.linux()
+            .as_ref()?
+            .namespaces()
+            .as_ref()?
+            .iter()
+            .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)?
+            .path()
+            .clone()
+            .filter(|p| p.parent() == Some(std::path::Path::new(netns::NETNS_DIR)))
+    });
+    let nspath = recorded.or(configured).unwrap_or_else(|| own_ns(&id));
+    // The bundle's side (config.json, synced to disk) and the kernel's side (the namespace,
+    // whose removal takes the veth pair with it, see veth::detach_with_netns) are independent, and every step tolerates the others being
+    // done or not, so they run at the same time: teardown takes the longer of the two waits,
+    // not their sum.
+    let ns_for_bundle = nspath.clone();
+    let bundle_side = bundle.map(|b| {
+        let nspath = ns_for_bundle;
+        std::thread::spawn(move || -> Result<String, Error> {
+            let mut spec = b.load_config()?;
+            if oci_config::undo(&mut spec, &b.dir, &nspath) {
+                oci_config::save(&b, &spec)?;
+            }
+            etc_files::remove(&b.dir);
+            let _ = fs::remove_file(b.dir.join(RELEASED));
+            match fs::remove_file(b.net_result()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::WriteFile {
+                        path: b.net_result(),
+                        source,
+                    })
+                }
+            }
+            Ok(b.dir.display().to_string())
+        })
+    });
+    let kernel_side = veth::detach_with_netns(&nets, &id, IFNAME, &|| netns::remove_path(&nspath));
+    let printed = match bundle_side {
+        Some(h) => h
+            .join()
+            .unwrap_or(Err(Error::Panicked("teardown of the bundle files"))),
+        None => Ok(id),
+    };
+    kernel_side?;
+    printed
+}
