@@ -468,33 +468,24 @@ fn subdir(top: &OwnedFd, name: &str) -> io::Result<OwnedFd> {
 /// The host's cgroup hierarchies as (mount point basename, fstype, super options, root of
 /// the mount within its hierarchy).
 fn host_hierarchies() -> Vec<(String, String, String, String)> {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(mounts) = ct_layout::mountinfo::read_self() else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for line in info.lines() {
-        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL…] - FSTYPE SOURCE SUPER_OPTS
-        let Some((left, right)) = line.split_once(" - ") else {
+    for m in mounts {
+        let Ok(name) = m.mount_point.strip_prefix("/sys/fs/cgroup") else {
             continue;
         };
-        let root = left.split(' ').nth(3).unwrap_or("/");
-        let mp = left.split(' ').nth(4).unwrap_or("");
-        let mut r = right.split(' ');
-        let fstype = r.next().unwrap_or("");
-        let super_opts = r.nth(1).unwrap_or("");
-        if (fstype == "cgroup" || fstype == "cgroup2") && mp.starts_with("/sys/fs/cgroup") {
-            let name = mp
-                .trim_start_matches("/sys/fs/cgroup")
-                .trim_start_matches('/');
-            let opts: Vec<&str> = super_opts
-                .split(',')
+        if m.fs_type == "cgroup" || m.fs_type == "cgroup2" {
+            let opts: Vec<&str> = m
+                .super_options()
                 .filter(|o| !matches!(*o, "rw" | "ro"))
                 .collect();
             out.push((
-                name.to_string(),
-                fstype.to_string(),
+                name.to_string_lossy().into_owned(),
+                m.fs_type.clone(),
                 opts.join(","),
-                root.to_string(),
+                m.root.to_string_lossy().into_owned(),
             ));
         }
     }

@@ -10,6 +10,7 @@
 //! * [`free_space`] — `statvfs(2)` limits on what one extraction or import may write.
 //! * [`atomic`] — temp file + fsync + rename, so a crash never leaves half a file.
 //! * [`lock`] — `flock(2)` locks that serialize writers of one file.
+//! * [`mountinfo`] — the one parser of `/proc/self/mountinfo` lines.
 //! * [`image_layout`] — the OCI image layout in `$CT_ROOT/images`.
 //! * [`bundle`] — OCI runtime bundles in `$CT_ROOT/containers/ID` and ct's note beside them.
 //! * [`state`] — runtime-spec container state in `$CT_RUN/containers/ID/state.json`.
@@ -29,6 +30,7 @@ pub mod gc_lock;
 pub mod image_layout;
 pub mod in_root;
 pub mod lock;
+pub mod mountinfo;
 pub mod paths;
 pub mod pipe;
 pub mod pipe_handoff;
