@@ -30,11 +30,9 @@
 //! `sysfs` can only be mounted by the owner of the network namespace; when the container has
 //! a user namespace but not its own network namespace, the host's `/sys` is bind-mounted instead.
 
-use std::ffi::CString;
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Mount;
@@ -217,10 +215,6 @@ impl MountPlan {
     }
 }
 
-fn cstr(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
-}
-
 /// mount(2) with Rust types. `None` arguments become NULL.
 pub fn mount(
     source: Option<&Path>,
@@ -229,39 +223,22 @@ pub fn mount(
     flags: libc::c_ulong,
     data: Option<&str>,
 ) -> io::Result<()> {
-    let src = source.map(cstr);
-    let tgt = cstr(target);
-    let fs = fstype.and_then(|t| CString::new(t).ok());
-    let d = data
-        .filter(|d| !d.is_empty())
-        .and_then(|d| CString::new(d).ok());
-    // SAFETY: every pointer is either NULL or a NUL-terminated string that lives until return.
-    let r = unsafe {
-        libc::mount(
-            src.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            tgt.as_ptr(),
-            fs.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            flags,
-            d.as_ref()
-                .map_or(std::ptr::null(), |s| s.as_ptr() as *const libc::c_void),
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    nix::mount::mount(
+        source,
+        target,
+        fstype,
+        nix::mount::MsFlags::from_bits_retain(flags),
+        data.filter(|d| !d.is_empty()),
+    )?;
     Ok(())
 }
 
 /// Flags that a remount must keep: in a user namespace the kernel refuses to clear
 /// nosuid/nodev/noexec/ro locked by the host, so a remount repeats what is already set.
 pub fn locked_flags(path: &Path) -> libc::c_ulong {
-    let c = cstr(path);
-    // SAFETY: statvfs writes into the zeroed struct we pass; c is NUL-terminated.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: see above.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+    let Ok(s) = rustix::fs::statvfs(path) else {
         return 0;
-    }
+    };
     let mut f = 0;
     for (st, ms) in [
         (libc::ST_NOSUID, libc::MS_NOSUID),
@@ -272,7 +249,7 @@ pub fn locked_flags(path: &Path) -> libc::c_ulong {
         (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
         (ST_RELATIME, libc::MS_RELATIME),
     ] {
-        if s.f_flag & st != 0 {
+        if s.f_flag.bits() & st != 0 {
             f |= ms;
         }
     }

@@ -28,7 +28,6 @@
 //!    status becomes ours.
 
 use std::fs::File;
-use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -246,15 +245,13 @@ fn enter_steps(e: &Entry, io: &ChildIo) -> child::Step<std::convert::Infallible>
     sync_socket::send(io.sock, b"R").map_err(|e| (125, format!("handshake: {e}")))?;
     match sync_socket::recv(io.sock).as_deref() {
         Ok(b"G") => {}
-        // SAFETY: _exit skips destructors that belong to the parent's copy.
-        _ => unsafe { libc::_exit(125) },
+        _ => child::exit_now(125),
     }
     // 5.
     for j in joins {
-        // SAFETY: setns on a namespace file we own, with its type, in this single-threaded
-        // process.
-        if unsafe { libc::setns(j.file.as_raw_fd(), j.flag) } != 0 {
-            let e = io::Error::last_os_error();
+        // The type makes the kernel refuse a file that is not a namespace of that type.
+        let nstype = nix::sched::CloneFlags::from_bits_retain(j.flag);
+        if let Err(e) = nix::sched::setns(&j.file, nstype) {
             return Err((
                 125,
                 format!(
@@ -272,14 +269,12 @@ fn enter_steps(e: &Entry, io: &ChildIo) -> child::Step<std::convert::Infallible>
                 // Go on once the parent has reaped the intermediate that forked us.
                 match sync_socket::recv(io.sock).as_deref() {
                     Ok(b"G") => {}
-                    // SAFETY: _exit skips destructors that belong to the parent's copy.
-                    _ => unsafe { libc::_exit(125) },
+                    _ => child::exit_now(125),
                 }
             }
             Ok(ForkResult::Parent { child }) => {
                 let _ = sync_socket::send(io.sock, format!("P{child}").as_bytes());
-                // SAFETY: see above.
-                unsafe { libc::_exit(0) }
+                child::exit_now(0)
             }
             Err(e) => {
                 return Err((
@@ -304,8 +299,7 @@ fn enter_steps(e: &Entry, io: &ChildIo) -> child::Step<std::convert::Infallible>
             drop(p.master);
             match sync_socket::recv(io.sock).as_deref() {
                 Ok(b"G") => {}
-                // SAFETY: _exit skips destructors that belong to the parent's copy.
-                _ => unsafe { libc::_exit(125) },
+                _ => child::exit_now(125),
             }
             Some((p.slave, p.slave_path))
         }

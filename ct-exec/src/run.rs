@@ -348,8 +348,8 @@ fn detach(
                 }
             };
             drop(guard);
-            // SAFETY: leave without unwinding into the caller's half of the program.
-            unsafe { libc::_exit(code) }
+            // Leave without unwinding into the caller's half of the program.
+            child::exit_now(code)
         }
         Ok(nix::unistd::ForkResult::Parent { .. }) => {
             drop(w);
@@ -646,8 +646,7 @@ pub(crate) fn start(
     let old_mask = signals::block(&handled).map_err(|e| spawn_err("sigprocmask")(e.into()))?;
     let sfd = SignalFd::with_flags(&handled, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(|e| spawn_err("signalfd")(e.into()))?;
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_child_subreaper(true);
 
     let into = join.and_then(|j| j.clone_into());
     let (mut pid, in_v2) = clone_child(clone_flags, into).map_err(spawn_err("clone"))?;
@@ -703,8 +702,7 @@ pub(crate) fn start(
             }
             return Err(e);
         }
-        let (msg, mut fds) =
-            sync_socket::recv_fds(psock.as_raw_fd()).map_err(spawn_err("handshake"))?;
+        let (msg, mut fds) = sync_socket::recv_fds(&psock).map_err(spawn_err("handshake"))?;
         match msg.first() {
             Some(b'T') if fds.len() == 1 && master.is_none() => {
                 let m = fds.remove(0);
@@ -817,28 +815,19 @@ fn write_maps(plan: &Plan, pid: i32) -> Result<(), ExecError> {
     Ok(())
 }
 
-fn write_all(fd: RawFd, mut buf: &[u8]) -> bool {
+fn write_all(fd: impl AsFd, mut buf: &[u8]) -> bool {
     while !buf.is_empty() {
-        // SAFETY: write reads at most buf.len() bytes from buf.
-        let n = unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) };
-        if n < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return false;
+        match nix::unistd::write(&fd, buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return false,
         }
-        buf = &buf[n as usize..];
     }
     true
 }
 
 fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: read writes at most buf.len() bytes into buf.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
+    Ok(nix::unistd::read(fd, buf)?)
 }
 
 /// Step 6.
@@ -876,8 +865,8 @@ pub(crate) fn relay(
                     }
                 }
             } else if sig == libc::SIGWINCH && master.is_some() {
-                if let (Some(ws), Some(m)) = (pty::window_size(0), &master) {
-                    pty::set_window_size(m.as_raw_fd(), &ws);
+                if let (Some(ws), Some(m)) = (pty::window_size(rustix::stdio::stdin()), &master) {
+                    pty::set_window_size(m, ws);
                 }
             } else if let Ok(s) = Signal::try_from(sig) {
                 let _ = nix::sys::signal::kill(Pid::from_raw(container), s);
@@ -886,18 +875,16 @@ pub(crate) fn relay(
         if let Some(code) = status {
             if let (true, Some(m)) = (master_open, &master) {
                 // What the container printed last is still in the pty: drain it.
-                // SAFETY: fcntl on our own fd.
-                unsafe { libc::fcntl(m.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+                let _ = rustix::fs::fcntl_setfl(m, rustix::fs::OFlags::NONBLOCK);
                 while let Ok(n @ 1..) = read_some(m.as_raw_fd(), &mut buf) {
-                    write_all(1, &buf[..n]);
+                    write_all(rustix::stdio::stdout(), &buf[..n]);
                 }
             }
             let _ = io::stdout().flush();
             return Ok(code);
         }
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        // SAFETY: fd 0 stays open for the life of the process.
-        let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+        let stdin = rustix::stdio::stdin();
         let mi = match (&master, master_open) {
             (Some(m), true) => {
                 fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
@@ -931,7 +918,7 @@ pub(crate) fn relay(
             if let Some(m) = &master {
                 match read_some(m.as_raw_fd(), &mut buf) {
                     Ok(n @ 1..) => {
-                        write_all(1, &buf[..n]);
+                        write_all(rustix::stdio::stdout(), &buf[..n]);
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     _ => master_open = false,
@@ -942,12 +929,12 @@ pub(crate) fn relay(
             if let Some(m) = &master {
                 match read_some(0, &mut buf) {
                     Ok(n @ 1..) => {
-                        write_all(m.as_raw_fd(), &buf[..n]);
+                        write_all(m, &buf[..n]);
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     _ => {
                         // End of input: type the terminal's EOF character (^D).
-                        write_all(m.as_raw_fd(), b"\x04");
+                        write_all(m, b"\x04");
                         stdin_open = false;
                     }
                 }

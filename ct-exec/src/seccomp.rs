@@ -49,7 +49,6 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::{FromRawFd, OwnedFd};
 
 use libseccomp::error::SeccompErrno;
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
@@ -539,13 +538,9 @@ fn arch_name(arch: Arch) -> &'static str {
 /// An anonymous in-memory file: libseccomp 2.5 exports only to a file descriptor
 /// (seccomp_export_bpf_mem arrived in 2.6), and a pipe could fill up and block.
 fn memfd() -> Result<File, SeccompError> {
-    // SAFETY: memfd_create takes a NUL-terminated name and flags and returns a new fd or -1.
-    let fd = unsafe { libc::memfd_create(c"ct-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(SeccompError::Memfd(io::Error::last_os_error()));
-    }
-    // SAFETY: fd is a freshly created descriptor that nothing else owns.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    let fd = rustix::fs::memfd_create("ct-seccomp", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(|e| SeccompError::Memfd(e.into()))?;
+    Ok(File::from(fd))
 }
 
 /// seccomp_export_bpf(3) writes `struct sock_filter` records in host byte order.
