@@ -39,7 +39,8 @@ use nix::unistd::{fork, ForkResult};
 
 use crate::child::{self, ChildArgs};
 use crate::oci_config::{Overrides, Plan};
-use crate::run::{self, ChildIo};
+use crate::run;
+use crate::start::ChildIo;
 use crate::{sync_socket, ExecError};
 
 /// What `ct-exec exec` was asked.
@@ -187,7 +188,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
         None => None,
     };
     // 4. to 7.
-    let (container, sfd, master, pending) = run::start(
+    let (container, sfd, master, pending) = crate::start::start(
         &plan,
         0,
         join.as_ref(),
@@ -217,7 +218,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
         Some(_) if o.interactive => Some(crate::pty::RawMode::enter()),
         _ => None,
     };
-    run::relay(container, sfd, master, o.interactive, pending)
+    crate::relay::relay(container, sfd, master, o.interactive, pending)
 }
 
 /// What the joining child needs.
