@@ -22,9 +22,11 @@
 
 pub mod capabilities;
 pub mod cgroup;
+mod cgroup_mount;
 pub mod child;
 mod clone;
 pub mod cloned_binary;
+pub mod config_keys;
 pub mod console;
 pub mod console_socket;
 pub mod copy_tar;
@@ -44,6 +46,7 @@ pub mod nsenter;
 pub mod oci_config;
 pub mod pivot_root;
 pub mod procfs;
+pub mod process_user;
 pub mod pty;
 mod relay;
 pub mod rfc3339;
