@@ -443,18 +443,22 @@ impl Cgroup {
             if left.is_empty() {
                 return Ok(());
             }
+            // Only positive pids: 0 or -1 would signal our own group or every process.
             for pid in &left {
-                // SAFETY: kill(2) with a pid read from this cgroup's cgroup.procs and a
-                // constant signal; no memory is shared with the callee.
-                let rc = unsafe { libc::kill(*pid, libc::SIGKILL) };
-                if rc != 0 {
-                    let e = std::io::Error::last_os_error();
-                    if e.raw_os_error() != Some(libc::ESRCH) {
+                let Some(p) = (*pid > 0)
+                    .then(|| rustix::process::Pid::from_raw(*pid))
+                    .flatten()
+                else {
+                    continue;
+                };
+                match rustix::process::kill_process(p, rustix::process::Signal::KILL) {
+                    Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+                    Err(e) => {
                         return Err(CgroupError::Kill {
                             pid: *pid,
                             path: PathBuf::from(&self.path),
-                            source: e,
-                        });
+                            source: e.into(),
+                        })
                     }
                 }
             }

@@ -1,5 +1,6 @@
-//! Where the cgroup controllers are: read from `/proc/self/mountinfo` (proc(5), "mountinfo") and
-//! `/proc/cgroups` (cgroups(7)), never from hard-coded paths.
+//! Where the cgroup controllers are: read from `/proc/self/mountinfo` (proc(5), "mountinfo";
+//! the lines are parsed by `ct_layout::mountinfo`) and `/proc/cgroups` (cgroups(7)), never from
+//! hard-coded paths.
 //!
 //! A host is in one of three layouts (cgroups(7), "CGROUPS VERSION 1 AND VERSION 2"):
 //!
@@ -67,28 +68,6 @@ pub struct Hierarchy {
     pub v2_controllers: BTreeSet<String>,
 }
 
-/// Undo mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 4])
-                .ok()
-                .and_then(|o| u8::from_str_radix(o, 8).ok())
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Controller names from `/proc/cgroups` that the kernel has enabled.
 pub fn parse_proc_cgroups(text: &str) -> BTreeSet<String> {
     text.lines()
@@ -111,24 +90,14 @@ impl Hierarchy {
         let known = parse_proc_cgroups(proc_cgroups);
         let mut v1 = BTreeMap::new();
         let mut v2 = None;
-        for line in mountinfo.lines() {
-            // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS
-            let Some((left, right)) = line.split_once(" - ") else {
-                continue;
-            };
-            let l: Vec<&str> = left.split(' ').collect();
-            let r: Vec<&str> = right.split(' ').collect();
-            if l.len() < 5 || r.len() < 3 {
-                continue;
-            }
-            let mountpoint = PathBuf::from(unescape(l[4]));
-            match r[0] {
-                "cgroup2" if v2.is_none() => v2 = Some(mountpoint),
+        for m in ct_layout::mountinfo::parse(mountinfo) {
+            match m.fs_type.as_str() {
+                "cgroup2" if v2.is_none() => v2 = Some(m.mount_point),
                 "cgroup" => {
-                    for opt in r[2].split(',') {
+                    for opt in m.super_options() {
                         if known.contains(opt) {
                             v1.entry(opt.to_string())
-                                .or_insert_with(|| mountpoint.clone());
+                                .or_insert_with(|| m.mount_point.clone());
                         }
                     }
                 }

@@ -22,7 +22,7 @@
 
 use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -105,10 +105,8 @@ impl SelfJoin {
 
 /// `0`, one write(2): "the caller".
 fn write_zero(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: write(2) reads one byte from a static buffer.
-    let n = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
-    match n {
+    match rustix::io::write(fd, b"0")? {
         1 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
+        _ => Err(io::Error::from(io::ErrorKind::WriteZero)),
     }
 }

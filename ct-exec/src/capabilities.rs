@@ -17,6 +17,7 @@ use std::fs;
 use std::io;
 
 use oci_spec::runtime::{Capabilities, Spec};
+use rustix::thread::CapabilitySet;
 
 /// Capability names, index = number (linux/capability.h).
 pub const NAMES: &[&str] = &[
@@ -156,61 +157,33 @@ pub fn drop_bounding(keep: u64) -> Result<(), CapError> {
         if keep & (1 << n) != 0 {
             continue;
         }
-        // SAFETY: prctl with integer arguments only.
-        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, n as libc::c_ulong, 0, 0, 0) } != 0 {
-            let source = io::Error::last_os_error();
+        match rustix::thread::remove_capability_from_bounding_set(one(n)) {
             // EINVAL: the kernel does not know this capability; nothing to drop.
-            if source.raw_os_error() != Some(libc::EINVAL) {
+            Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+            Err(e) => {
                 return Err(CapError::Bounding {
                     name: name(n),
-                    source,
-                });
+                    source: e.into(),
+                })
             }
         }
     }
     Ok(())
 }
 
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: i32,
+/// Capability number `n` as a set of one.
+fn one(n: u32) -> CapabilitySet {
+    CapabilitySet::from_bits_retain(1 << n)
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
-/// Step 3.
+/// Step 3: capset(2), version 3 (64 bits per set).
 pub fn capset(s: &CapSets) -> Result<(), CapError> {
-    let hdr = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
+    let sets = rustix::thread::CapabilitySets {
+        effective: CapabilitySet::from_bits_retain(s.effective),
+        permitted: CapabilitySet::from_bits_retain(s.permitted),
+        inheritable: CapabilitySet::from_bits_retain(s.inheritable),
     };
-    let data = [
-        CapData {
-            effective: s.effective as u32,
-            permitted: s.permitted as u32,
-            inheritable: s.inheritable as u32,
-        },
-        CapData {
-            effective: (s.effective >> 32) as u32,
-            permitted: (s.permitted >> 32) as u32,
-            inheritable: (s.inheritable >> 32) as u32,
-        },
-    ];
-    // SAFETY: capset reads one header and two data structs (version 3 layout), both live.
-    let r = unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) };
-    if r != 0 {
-        return Err(CapError::Capset(io::Error::last_os_error()));
-    }
-    Ok(())
+    rustix::thread::set_capabilities(None, sets).map_err(|e| CapError::Capset(e.into()))
 }
 
 /// Step 4.
@@ -219,22 +192,12 @@ pub fn raise_ambient(set: u64) -> Result<(), CapError> {
         if set & (1 << n) == 0 {
             continue;
         }
-        // SAFETY: prctl with integer arguments only.
-        let r = unsafe {
-            libc::prctl(
-                libc::PR_CAP_AMBIENT,
-                libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
-                n as libc::c_ulong,
-                0,
-                0,
-            )
-        };
-        if r != 0 {
-            return Err(CapError::Ambient {
+        rustix::thread::configure_capability_in_ambient_set(one(n), true).map_err(|e| {
+            CapError::Ambient {
                 name: name(n),
-                source: io::Error::last_os_error(),
-            });
-        }
+                source: e.into(),
+            }
+        })?;
     }
     Ok(())
 }

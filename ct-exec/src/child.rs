@@ -62,7 +62,14 @@ pub struct ChildArgs<'a> {
 
 pub(crate) fn fail(sock: RawFd, code: i32, msg: &str) -> ! {
     let _ = sync_socket::send(sock, format!("E{code} {msg}").as_bytes());
-    // SAFETY: _exit skips destructors and atexit handlers that belong to the parent's copy.
+    exit_now(code)
+}
+
+/// `_exit(2)`: end this process at once, skipping destructors and atexit handlers, which
+/// belong to the copy of the program it was forked from.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes an integer and never returns; nothing is left half-done in Rust's
+    // view, since no destructor runs afterwards.
     unsafe { libc::_exit(code) }
 }
 
@@ -101,8 +108,7 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
     match go.as_deref() {
         Ok(b"G") => {}
         // The parent gave up (and reported why): leave quietly.
-        // SAFETY: see fail().
-        _ => unsafe { libc::_exit(125) },
+        _ => exit_now(125),
     }
 
     // What a `cgroup` mount will show: our cgroups, now that the parent has placed us, and
@@ -154,14 +160,12 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
                 // Go on once the parent has reaped the intermediate that forked us.
                 match sync_socket::recv(a.sock).as_deref() {
                     Ok(b"G") => {}
-                    // SAFETY: _exit skips destructors that belong to the parent's copy.
-                    _ => unsafe { libc::_exit(125) },
+                    _ => exit_now(125),
                 }
             }
             Ok(ForkResult::Parent { child }) => {
                 let _ = sync_socket::send(a.sock, format!("P{child}").as_bytes());
-                // SAFETY: see fail().
-                unsafe { libc::_exit(0) }
+                exit_now(0)
             }
             Err(e) => return Err((125, format!("cannot fork into the new pid namespace: {e}"))),
         }
@@ -176,11 +180,10 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
             .map_err(|e| (125, format!("cannot set hostname '{h}': {e}")))?;
     }
     if let Some(d) = &p.domainname {
-        // SAFETY: d is valid for d.len() bytes.
-        if unsafe { libc::setdomainname(d.as_ptr() as *const libc::c_char, d.len()) } != 0 {
-            let e = std::io::Error::last_os_error();
-            return Err((125, format!("cannot set domainname '{d}': {e}")));
-        }
+        rustix::system::setdomainname(d.as_bytes()).map_err(|e| {
+            let e = std::io::Error::from(e);
+            (125, format!("cannot set domainname '{d}': {e}"))
+        })?;
     }
 
     // 8.
@@ -255,19 +258,16 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
             Ok(ForkResult::Child) => {
                 if a.pty_slave.is_some() {
                     // The command's process group gets the terminal, so ^C reaches it.
-                    // SAFETY: setpgid/tcsetpgrp on ourselves and our controlling terminal.
-                    unsafe {
-                        libc::setpgid(0, 0);
-                        libc::tcsetpgrp(0, libc::getpid());
-                    }
+                    let me = nix::unistd::getpid();
+                    let _ = nix::unistd::setpgid(me, me);
+                    let _ = nix::unistd::tcsetpgrp(rustix::stdio::stdin(), me);
                 }
             }
             Ok(ForkResult::Parent { child }) => {
                 // The parent must see end-of-file when the command execs: close our copy, and
                 // every other fd the command's execve closes (a detached start's "ready" pipe
                 // among them), or their readers wait for as long as init lives.
-                // SAFETY: closing our own fd once.
-                unsafe { libc::close(a.sock) };
+                let _ = nix::unistd::close(a.sock);
                 init::close_exec_fds();
                 // seccomp first, so init runs under the same filter as the command (already
                 // in place when it went in before the credentials).
@@ -312,11 +312,8 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
 /// A failure after `create` has returned: one line on the container's stderr, then exit.
 fn late_failure(code: i32, msg: &str) -> ! {
     let line = format!("ct-exec: {}\n", ct_layout::pipe::one_line(msg));
-    // SAFETY: write(2) from a buffer we own, then _exit (no destructors of the parent's copy).
-    unsafe {
-        libc::write(2, line.as_ptr() as *const libc::c_void, line.len());
-        libc::_exit(code)
-    }
+    let _ = nix::unistd::write(rustix::stdio::stderr(), line.as_bytes());
+    exit_now(code)
 }
 
 /// Step 10: the working directory, resolved inside the container's root only (`/` is that

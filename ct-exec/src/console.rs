@@ -21,7 +21,7 @@
 //! the host pty ct-exec opened before `clone(2)` is the terminal, as before.
 
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
@@ -29,31 +29,11 @@ use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use crate::child::{own, Step};
 use crate::rootfs_path::Rootfs;
 
-/// Step 1: a pty pair of the container's devpts instance, and the slave's number.
-fn open_pair() -> io::Result<(OwnedFd, OwnedFd, u32)> {
+/// Step 1: a pty pair of the container's devpts instance.
+fn open_pair() -> io::Result<crate::pty::Pty> {
     let flags = rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC;
     let master = rustix::fs::open("/dev/ptmx", flags, rustix::fs::Mode::empty())?;
-    // SAFETY: ioctls on the master we just opened; TIOCSPTLCK reads one int, TIOCGPTN writes
-    // one, TIOCGPTPEER returns a new fd or -1.
-    unsafe {
-        let unlock: libc::c_int = 0;
-        if libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut n: libc::c_uint = 0;
-        if libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let peer = libc::ioctl(
-            master.as_raw_fd(),
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        );
-        if peer < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((master, OwnedFd::from_raw_fd(peer), n))
-    }
+    crate::pty::peer(master)
 }
 
 /// Steps 1 to 4 for a process with a terminal (`host_slave` is the fallback from before
@@ -66,7 +46,12 @@ pub(crate) fn attach(
     let Some((host, _)) = host_slave else {
         return Ok(());
     };
-    let Ok((master, slave, n)) = open_pair() else {
+    let Ok(crate::pty::Pty {
+        master,
+        slave,
+        slave_path,
+    }) = open_pair()
+    else {
         return crate::pty::attach(*host).map_err(own);
     };
     // 2.
@@ -76,7 +61,7 @@ pub(crate) fn attach(
     if bind_console {
         let _ = rustix::mount::unmount("/dev/console", rustix::mount::UnmountFlags::DETACH);
         let root = Rootfs::open(Path::new("/")).map_err(own)?;
-        crate::devices::console(&root, Path::new(&format!("/dev/pts/{n}"))).map_err(own)?;
+        crate::devices::console(&root, &slave_path).map_err(own)?;
     }
     // 4.
     let fds = [master.as_raw_fd()];
@@ -93,7 +78,7 @@ pub(crate) fn attach(
 
 /// The window size of the pty ct-exec made (sized like its own terminal) onto the new one.
 pub(crate) fn copy_size(from: &OwnedFd, to: &OwnedFd) {
-    if let Some(ws) = crate::pty::window_size(from.as_raw_fd()) {
-        crate::pty::set_window_size(to.as_raw_fd(), &ws);
+    if let Some(ws) = crate::pty::window_size(from) {
+        crate::pty::set_window_size(to, ws);
     }
 }

@@ -40,38 +40,26 @@ pub enum CredError {
     NoNewPrivs(#[source] io::Error),
 }
 
-fn check(r: libc::c_int) -> io::Result<()> {
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Steps 1 to 6.
 pub fn apply(id: &Identity) -> Result<(), CredError> {
     capabilities::drop_bounding(id.caps.bounding)?;
-    // SAFETY: prctl/setgroups/setresgid/setresuid/umask on this single-threaded process,
-    // with integer arguments or a slice that outlives the call.
-    unsafe {
-        check(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0))
-            .map_err(|e| CredError::Uid(id.uid, e))?;
-        check(libc::setgroups(id.groups.len(), id.groups.as_ptr()))
-            .map_err(|e| CredError::Groups(id.groups.clone(), e))?;
-        check(libc::setresgid(id.gid, id.gid, id.gid)).map_err(|e| CredError::Gid(id.gid, e))?;
-        check(libc::setresuid(id.uid, id.uid, id.uid)).map_err(|e| CredError::Uid(id.uid, e))?;
-        check(libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0))
-            .map_err(|e| CredError::Uid(id.uid, e))?;
-    }
+    use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+    let keepcaps =
+        |on| nix::sys::prctl::set_keepcaps(on).map_err(|e| CredError::Uid(id.uid, e.into()));
+    keepcaps(true)?;
+    let groups: Vec<Gid> = id.groups.iter().map(|&g| Gid::from_raw(g)).collect();
+    setgroups(&groups).map_err(|e| CredError::Groups(id.groups.clone(), e.into()))?;
+    let (gid, uid) = (Gid::from_raw(id.gid), Uid::from_raw(id.uid));
+    setresgid(gid, gid, gid).map_err(|e| CredError::Gid(id.gid, e.into()))?;
+    setresuid(uid, uid, uid).map_err(|e| CredError::Uid(id.uid, e.into()))?;
+    keepcaps(false)?;
     capabilities::capset(&id.caps)?;
     capabilities::raise_ambient(id.caps.ambient)?;
     if let Some(m) = id.umask {
-        // SAFETY: umask cannot fail.
-        unsafe { libc::umask(m as libc::mode_t) };
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m as libc::mode_t));
     }
     if id.no_new_privs {
-        // SAFETY: prctl with integer arguments.
-        check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
-            .map_err(CredError::NoNewPrivs)?;
+        nix::sys::prctl::set_no_new_privs().map_err(|e| CredError::NoNewPrivs(e.into()))?;
     }
     Ok(())
 }

@@ -24,9 +24,7 @@ pub fn lookup(cmd: &str, path: &str) -> Result<PathBuf, (i32, io::Error)> {
         let cand = Path::new(dir).join(cmd);
         match std::fs::metadata(&cand) {
             Ok(m) if m.is_file() => {
-                let c = CString::new(cand.as_os_str().as_bytes()).unwrap_or_default();
-                // SAFETY: c is NUL-terminated.
-                if unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0 {
+                if nix::unistd::access(&cand, nix::unistd::AccessFlags::X_OK).is_ok() {
                     return Ok(cand);
                 }
                 denied.get_or_insert(cand);
@@ -55,20 +53,10 @@ pub fn exit_code(errno: i32) -> i32 {
 /// execve; returns only on failure.
 pub fn execve(prog: &Path, args: &[CString], env: &[CString]) -> io::Error {
     let prog = CString::new(prog.as_os_str().as_bytes()).unwrap_or_default();
-    let argv: Vec<*const libc::c_char> = args
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    let envp: Vec<*const libc::c_char> = env
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    // SAFETY: argv and envp are NULL-terminated arrays of pointers into CStrings that live
-    // until the call returns (it only returns on failure).
-    unsafe { libc::execve(prog.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    io::Error::last_os_error()
+    match nix::unistd::execve(&prog, args, env) {
+        Err(e) => e.into(),
+        Ok(never) => match never {},
+    }
 }
 
 /// `PATH` from a container environment.

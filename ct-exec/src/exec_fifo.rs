@@ -16,7 +16,7 @@
 //!    byte. The waiting process reads it and calls `execve(2)`, which closes its fd.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{FileType, Mode, OFlags};
@@ -40,21 +40,15 @@ pub fn create(state_dir: &Path) -> io::Result<OwnedFd> {
 pub fn wait(fd: RawFd) -> io::Result<()> {
     let mut b = [0u8; 1];
     loop {
-        // SAFETY: read(2) of at most one byte into `b`.
-        let n = unsafe { libc::read(fd, b.as_mut_ptr() as *mut libc::c_void, 1) };
-        match n {
-            1 => break,
-            0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
+        match nix::unistd::read(fd, &mut b) {
+            Ok(1) => break,
+            Ok(_) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
-    // SAFETY: closing our own fd once; nothing else uses it after the wait.
-    unsafe { libc::close(fd) };
+    // Nothing uses our copy after the wait.
+    let _ = nix::unistd::close(fd);
     Ok(())
 }
 
@@ -75,10 +69,8 @@ fn open_writer(state_dir: &Path) -> io::Result<OwnedFd> {
 /// Step 3.
 pub fn start(state_dir: &Path) -> io::Result<()> {
     let fd = open_writer(state_dir)?;
-    // SAFETY: write(2) of one byte from a constant.
-    let n = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr() as *const libc::c_void, 1) };
-    if n != 1 {
-        return Err(io::Error::last_os_error());
+    match nix::unistd::write(&fd, b"0")? {
+        1 => Ok(()),
+        _ => Err(io::Error::from(io::ErrorKind::WriteZero)),
     }
-    Ok(())
 }

@@ -45,24 +45,24 @@ fn close_range(first: u32, flags: libc::c_uint) -> io::Result<()> {
         .map(|(soft, _)| soft.min(1 << 20) as i32)
         .unwrap_or(1024);
     for fd in first as i32..max {
-        // SAFETY: as above, fd by fd.
-        unsafe {
-            if flags & libc::CLOSE_RANGE_CLOEXEC != 0 {
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            } else {
-                libc::close(fd);
-            }
+        if flags & libc::CLOSE_RANGE_CLOEXEC != 0 {
+            let _ = set_cloexec(fd, true);
+        } else {
+            let _ = nix::unistd::close(fd);
         }
     }
     Ok(())
 }
 
+/// fcntl(2) `F_SETFD` on an fd number of this process; EBADF if it is not open.
 fn set_cloexec(fd: i32, on: bool) -> io::Result<()> {
-    // SAFETY: fcntl(2) on an fd number of this process; fails with EBADF if it is not open.
-    let r = unsafe { libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let flags = if on {
+        FdFlag::FD_CLOEXEC
+    } else {
+        FdFlag::empty()
+    };
+    fcntl(fd, FcntlArg::F_SETFD(flags))?;
     Ok(())
 }
 

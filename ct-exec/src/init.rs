@@ -46,13 +46,11 @@ pub fn close_exec_fds() {
         (0..max).collect()
     });
     for fd in fds.into_iter().filter(|&fd| fd > 2) {
-        // SAFETY: fcntl/close on fd numbers of this process; the directory fd used to list
-        // them is already closed, so F_GETFD fails on it and it is skipped.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFD);
-            if flags >= 0 && flags & libc::FD_CLOEXEC != 0 {
-                libc::close(fd);
-            }
+        // The directory fd used to list them is already closed, so F_GETFD fails on it and it
+        // is skipped.
+        let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD);
+        if flags.is_ok_and(|f| f & libc::FD_CLOEXEC != 0) {
+            let _ = nix::unistd::close(fd);
         }
     }
 }
@@ -69,16 +67,7 @@ pub fn status_code(s: WaitStatus) -> Option<i32> {
 /// Name this process `ct-init` (its `comm`, what `ps` and `/proc/1/comm` show). Called
 /// before the fork, so that the command never sees PID 1 under its old name.
 pub fn set_name() {
-    // SAFETY: PR_SET_NAME copies at most 16 bytes from the NUL-terminated literal.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_NAME,
-            c"ct-init".as_ptr() as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
+    let _ = nix::sys::prctl::set_name(c"ct-init");
 }
 
 /// Steps 4 and 5. Never returns.
@@ -95,9 +84,9 @@ pub fn run(child: Pid) -> ! {
                     Ok(WaitStatus::StillAlive) | Err(_) => break,
                     Ok(s) if s.pid() == Some(child) => {
                         if let Some(code) = status_code(s) {
-                            // SAFETY: _exit ends this process without running Rust destructors,
-                            // which belong to the ct-exec this init was forked from.
-                            unsafe { libc::_exit(code) };
+                            // Without running Rust destructors, which belong to the ct-exec
+                            // this init was forked from.
+                            crate::child::exit_now(code);
                         }
                     }
                     Ok(_) => {}

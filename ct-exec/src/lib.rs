@@ -1,7 +1,9 @@
 //! ct-exec: an OCI runtime. Runs a bundle (`config.json` + `rootfs/`) as a container: new
 //! namespaces, the mounts, `pivot_root`, devices, identity and capabilities, then `execve`.
 //!
-//! Read it in this order: [`run`] (the parent: from a bundle to an exit status), [`child`]
+//! Read it in this order: [`run`] (the parent: from a bundle to an exit status; it claims
+//! the state directory in `state_dir`, creates the process in `start` and `clone`, and
+//! waits for it in `relay`), [`child`]
 //! (the container's first process, step by step), then one module per kernel primitive —
 //! [`namespaces`], [`user_ns`], [`mounts`], [`rootfs_path`], [`devices`], [`pivot_root`],
 //! [`masked_paths`], [`sysctl`], [`rlimits`], [`capabilities`], [`credentials`], [`pty`],
@@ -20,8 +22,11 @@
 
 pub mod capabilities;
 pub mod cgroup;
+mod cgroup_mount;
 pub mod child;
+mod clone;
 pub mod cloned_binary;
+pub mod config_keys;
 pub mod console;
 pub mod console_socket;
 pub mod copy_tar;
@@ -41,7 +46,9 @@ pub mod nsenter;
 pub mod oci_config;
 pub mod pivot_root;
 pub mod procfs;
+pub mod process_user;
 pub mod pty;
+mod relay;
 pub mod rfc3339;
 pub mod rlimits;
 pub mod rootfs_path;
@@ -50,6 +57,8 @@ pub mod runc_cli;
 pub mod runc_log;
 pub mod seccomp_hook;
 pub mod signals;
+mod start;
+mod state_dir;
 pub mod sync_socket;
 pub mod sysctl;
 pub mod update;

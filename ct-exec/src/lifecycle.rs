@@ -297,17 +297,17 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ExecError> {
     }
     // The ct-exec that runs or watches the container (the foreground run, or the monitor of a
     // detached one) holds an flock(2) on the state directory for as long as it lives (see
-    // `run::claim`), and may still be writing `stopped` into it (a temp file and a rename).
+    // `state_dir::claim`), and may still be writing `stopped` into it (a temp file and a rename).
     // Wait, bounded, until it is gone, so that it neither re-creates the directory after we
     // removed it nor makes removing it fail with ENOTEMPTY; then remove it holding that lock.
     let dir = store.run_containers().join(id);
-    let lock = match crate::run::open_dir(&dir) {
+    let lock = match crate::state_dir::open_dir(&dir) {
         Ok(fd) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(source) => return Err(ExecError::StateDir { path: dir, source }),
     };
     let start = Instant::now();
-    while !crate::run::try_lock(&lock).unwrap_or(true) {
+    while !crate::state_dir::try_lock(&lock).unwrap_or(true) {
         if start.elapsed() > Duration::from_secs(10) {
             break;
         }

@@ -17,30 +17,21 @@
 //!    Any other type is mounted in one call with its flags and data.
 //! 3. Propagation flags, if any.
 //!
-//! `cgroup` is special: on a cgroup v1 (or hybrid) host it means "a tmpfs with one cgroup
-//! hierarchy per controller below it", as the host has; on a pure v2 host, one `cgroup2`.
-//! What each hierarchy shows is the container's own cgroup, never the host's siblings:
-//! * in a new cgroup namespace, a fresh mount of each hierarchy, whose root is the namespace's
-//!   root — the container's cgroup;
-//! * without one (or in a user namespace, where the kernel refuses to mount v1 hierarchies),
-//!   as runc does: the container's own directory of each hierarchy (from `/proc/self/cgroup`,
-//!   read once the parent has placed it) is bind-mounted there, then remounted with the
-//!   entry's flags (`ro`, `nosuid` …).
+//! `cgroup` is special: see [`crate::cgroup_mount`].
 //!
 //! `sysfs` can only be mounted by the owner of the network namespace; when the container has
 //! a user namespace but not its own network namespace, the host's `/sys` is bind-mounted instead.
 
-use std::ffi::CString;
-use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Mount;
 
 use rustix::fs::OFlags;
 
+use crate::cgroup_mount;
+pub use crate::cgroup_mount::CgroupView;
 use crate::rootfs_path::{target, ResolveError, Rootfs};
 
 /// statvfs(3)'s `ST_RELATIME` flag (Linux's value; musl's libc bindings lack the name).
@@ -217,10 +208,6 @@ impl MountPlan {
     }
 }
 
-fn cstr(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
-}
-
 /// mount(2) with Rust types. `None` arguments become NULL.
 pub fn mount(
     source: Option<&Path>,
@@ -229,39 +216,22 @@ pub fn mount(
     flags: libc::c_ulong,
     data: Option<&str>,
 ) -> io::Result<()> {
-    let src = source.map(cstr);
-    let tgt = cstr(target);
-    let fs = fstype.and_then(|t| CString::new(t).ok());
-    let d = data
-        .filter(|d| !d.is_empty())
-        .and_then(|d| CString::new(d).ok());
-    // SAFETY: every pointer is either NULL or a NUL-terminated string that lives until return.
-    let r = unsafe {
-        libc::mount(
-            src.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            tgt.as_ptr(),
-            fs.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            flags,
-            d.as_ref()
-                .map_or(std::ptr::null(), |s| s.as_ptr() as *const libc::c_void),
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    nix::mount::mount(
+        source,
+        target,
+        fstype,
+        nix::mount::MsFlags::from_bits_retain(flags),
+        data.filter(|d| !d.is_empty()),
+    )?;
     Ok(())
 }
 
 /// Flags that a remount must keep: in a user namespace the kernel refuses to clear
 /// nosuid/nodev/noexec/ro locked by the host, so a remount repeats what is already set.
 pub fn locked_flags(path: &Path) -> libc::c_ulong {
-    let c = cstr(path);
-    // SAFETY: statvfs writes into the zeroed struct we pass; c is NUL-terminated.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: see above.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+    let Ok(s) = rustix::fs::statvfs(path) else {
         return 0;
-    }
+    };
     let mut f = 0;
     for (st, ms) in [
         (libc::ST_NOSUID, libc::MS_NOSUID),
@@ -272,49 +242,11 @@ pub fn locked_flags(path: &Path) -> libc::c_ulong {
         (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
         (ST_RELATIME, libc::MS_RELATIME),
     ] {
-        if s.f_flag & st != 0 {
+        if s.f_flag.bits() & st != 0 {
             f |= ms;
         }
     }
     f
-}
-
-/// The container's own cgroups, as `/proc/self/cgroup` lines (hierarchy id, controllers,
-/// path), read after the parent placed it and before any cgroup namespace: what a `cgroup`
-/// mount shows.
-#[derive(Debug, Clone, Default)]
-pub enum CgroupView {
-    /// In a new cgroup namespace: fresh mounts show it (the lines are for the fallback).
-    Namespace(Vec<(String, String)>),
-    /// No cgroup namespace: bind the container's own directories.
-    Own(Vec<(String, String)>),
-    /// Not read yet (read when needed).
-    #[default]
-    None,
-}
-
-impl CgroupView {
-    /// Read `/proc/self/cgroup`.
-    pub fn read(namespace: bool) -> CgroupView {
-        let own = read_own();
-        if namespace {
-            CgroupView::Namespace(own)
-        } else {
-            CgroupView::Own(own)
-        }
-    }
-}
-
-/// `/proc/self/cgroup` as (controllers, path) pairs.
-fn read_own() -> Vec<(String, String)> {
-    let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
-            Some((ctrl.to_string(), path.to_string()))
-        })
-        .collect()
 }
 
 /// Step 1: the mount point's fd, created inside the root where missing. `proc` and `sysfs`
@@ -400,18 +332,7 @@ pub fn mount_one(
             .map_err(|e| err("remount of bind", e))?;
         }
     } else if m.typ == "cgroup" {
-        let r = match cgroups {
-            CgroupView::Namespace(own) => match mount_cgroup(rootfs, &fd, m) {
-                // Only the host's user namespace may mount cgroup v1 hierarchies.
-                Err(e) if userns && e.raw_os_error() == Some(libc::EPERM) => {
-                    bind_cgroup(rootfs, &fd, m, own, userns)
-                }
-                r => r,
-            },
-            CgroupView::Own(own) => bind_cgroup(rootfs, &fd, m, own, userns),
-            CgroupView::None => bind_cgroup(rootfs, &fd, m, &read_own(), userns),
-        };
-        r.map_err(|e| err("cgroup", e))?;
+        cgroup_mount::mount_entry(rootfs, &fd, m, userns, cgroups).map_err(|e| err("cgroup", e))?;
     } else {
         let src = m.source.clone().unwrap_or_else(|| PathBuf::from(&m.typ));
         let r = mount(Some(&src), &dest, Some(&m.typ), m.flags, Some(&m.data));
@@ -446,211 +367,6 @@ pub fn mount_one(
         for p in &m.propagation {
             mount(None, &now, None, *p, None).map_err(|e| err("propagation", e))?;
         }
-    }
-    Ok(())
-}
-
-/// A directory `name` in a tmpfs ct-exec just mounted (`top`), as an fd to mount onto.
-fn subdir(top: &OwnedFd, name: &str) -> io::Result<OwnedFd> {
-    match rustix::fs::mkdirat(top, name, rustix::fs::Mode::from_raw_mode(0o755)) {
-        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    Ok(rustix::fs::openat(
-        top,
-        name,
-        flags,
-        rustix::fs::Mode::empty(),
-    )?)
-}
-
-/// The host's cgroup hierarchies as (mount point basename, fstype, super options, root of
-/// the mount within its hierarchy).
-fn host_hierarchies() -> Vec<(String, String, String, String)> {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for line in info.lines() {
-        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL…] - FSTYPE SOURCE SUPER_OPTS
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let root = left.split(' ').nth(3).unwrap_or("/");
-        let mp = left.split(' ').nth(4).unwrap_or("");
-        let mut r = right.split(' ');
-        let fstype = r.next().unwrap_or("");
-        let super_opts = r.nth(1).unwrap_or("");
-        if (fstype == "cgroup" || fstype == "cgroup2") && mp.starts_with("/sys/fs/cgroup") {
-            let name = mp
-                .trim_start_matches("/sys/fs/cgroup")
-                .trim_start_matches('/');
-            let opts: Vec<&str> = super_opts
-                .split(',')
-                .filter(|o| !matches!(*o, "rw" | "ro"))
-                .collect();
-            out.push((
-                name.to_string(),
-                fstype.to_string(),
-                opts.join(","),
-                root.to_string(),
-            ));
-        }
-    }
-    out
-}
-
-fn mount_cgroup(rootfs: &Rootfs, fd: &OwnedFd, m: &MountPlan) -> io::Result<()> {
-    let hier = host_hierarchies();
-    let dest = &target(fd);
-    if hier.len() == 1 && hier[0].0.is_empty() {
-        return mount(
-            Some(Path::new("cgroup2")),
-            dest,
-            Some("cgroup2"),
-            m.flags,
-            None,
-        );
-    }
-    let base = m.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
-    mount(
-        Some(Path::new("tmpfs")),
-        dest,
-        Some("tmpfs"),
-        base,
-        Some("mode=755"),
-    )?;
-    let top = rootfs.reopen(fd.as_fd())?;
-    let dest = &target(&top);
-    for (name, fstype, opts, _) in &hier {
-        if name.is_empty() {
-            continue;
-        }
-        let sub = subdir(&top, name)?;
-        let d = target(&sub);
-        mount(
-            Some(Path::new(fstype)),
-            &d,
-            Some(fstype),
-            m.flags & !libc::MS_REMOUNT,
-            Some(opts),
-        )?;
-    }
-    if m.flags & libc::MS_RDONLY != 0 {
-        mount(
-            None,
-            dest,
-            None,
-            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | base,
-            None,
-        )?;
-    }
-    Ok(())
-}
-
-/// The directory of our own cgroup in one host hierarchy: its mount point joined with our
-/// path there (minus the mount's own root, when the host mounted a subtree).
-fn own_dir(
-    mount_point: &Path,
-    fstype: &str,
-    opts: &str,
-    root: &str,
-    own: &[(String, String)],
-) -> Option<PathBuf> {
-    let opts: Vec<&str> = opts.split(',').collect();
-    let path = own.iter().find_map(|(ctrl, path)| {
-        let hit = if fstype == "cgroup2" {
-            ctrl.is_empty()
-        } else {
-            !ctrl.is_empty() && ctrl.split(',').all(|c| opts.contains(&c))
-        };
-        hit.then_some(path.as_str())
-    })?;
-    let rel = match root {
-        "/" => path,
-        r => path.strip_prefix(r)?,
-    };
-    Some(mount_point.join(rel.trim_start_matches('/')))
-}
-
-/// Bind `src` on `dst`, then remount it with the entry's flags.
-fn bind_remount(
-    rootfs: &Rootfs,
-    src: &Path,
-    dst: &OwnedFd,
-    m: &MountPlan,
-    userns: bool,
-) -> io::Result<()> {
-    mount(
-        Some(src),
-        &target(dst),
-        None,
-        libc::MS_BIND | libc::MS_REC,
-        None,
-    )?;
-    let flags = m.flags & (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
-    if flags != 0 {
-        let now_fd = rootfs.reopen(dst.as_fd())?;
-        let dst = &target(&now_fd);
-        let keep = if userns { locked_flags(dst) } else { 0 };
-        mount(
-            None,
-            dst,
-            None,
-            libc::MS_REMOUNT | libc::MS_BIND | flags | keep,
-            None,
-        )?;
-    }
-    Ok(())
-}
-
-/// runc's cgroup mount without a cgroup namespace: each hierarchy's directory of the
-/// container's own cgroup, bound (read-only when asked) where the container looks for it.
-fn bind_cgroup(
-    rootfs: &Rootfs,
-    fd: &OwnedFd,
-    m: &MountPlan,
-    own: &[(String, String)],
-    userns: bool,
-) -> io::Result<()> {
-    let hier = host_hierarchies();
-    let host = Path::new("/sys/fs/cgroup");
-    if hier.len() == 1 && hier[0].0.is_empty() {
-        let (_, fstype, opts, root) = &hier[0];
-        let src = own_dir(host, fstype, opts, root, own)
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-        return bind_remount(rootfs, &src, fd, m, userns);
-    }
-    let dest = &target(fd);
-    let base = m.flags & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
-    mount(
-        Some(Path::new("tmpfs")),
-        dest,
-        Some("tmpfs"),
-        base,
-        Some("mode=755"),
-    )?;
-    let top = rootfs.reopen(fd.as_fd())?;
-    for (name, fstype, opts, root) in &hier {
-        if name.is_empty() {
-            continue;
-        }
-        let Some(src) = own_dir(&host.join(name), fstype, opts, root, own) else {
-            continue;
-        };
-        bind_remount(rootfs, &src, &subdir(&top, name)?, m, userns)?;
-    }
-    let dest = &target(&top);
-    if m.flags & libc::MS_RDONLY != 0 {
-        let keep = if userns { locked_flags(dest) } else { 0 };
-        mount(
-            None,
-            dest,
-            None,
-            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | base | keep,
-            None,
-        )?;
     }
     Ok(())
 }

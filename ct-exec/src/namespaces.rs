@@ -21,7 +21,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -176,15 +175,12 @@ pub fn join_all(joins: &[(LinuxNamespaceType, PathBuf)]) -> Result<(), NsError> 
         files.push((*t, path, f));
     }
     for (t, path, f) in files {
-        // SAFETY: setns on an fd we own; the nstype check makes the kernel refuse a file
-        // that is not a namespace of that type.
-        let r = unsafe { libc::setns(f.as_raw_fd(), flag(t)) };
-        if r != 0 {
-            return Err(NsError::Setns {
-                path: path.clone(),
-                source: io::Error::last_os_error(),
-            });
-        }
+        // The nstype makes the kernel refuse a file that is not a namespace of that type.
+        let nstype = nix::sched::CloneFlags::from_bits_retain(flag(t));
+        nix::sched::setns(&f, nstype).map_err(|e| NsError::Setns {
+            path: path.clone(),
+            source: e.into(),
+        })?;
     }
     Ok(())
 }
@@ -193,9 +189,6 @@ pub fn unshare(flags: libc::c_int) -> Result<(), NsError> {
     if flags == 0 {
         return Ok(());
     }
-    // SAFETY: unshare only changes this (single-threaded) process's namespaces.
-    if unsafe { libc::unshare(flags) } != 0 {
-        return Err(NsError::Unshare(io::Error::last_os_error()));
-    }
-    Ok(())
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags))
+        .map_err(|e| NsError::Unshare(e.into()))
 }

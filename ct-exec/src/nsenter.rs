@@ -28,7 +28,6 @@
 //!    status becomes ours.
 
 use std::fs::File;
-use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -40,7 +39,8 @@ use nix::unistd::{fork, ForkResult};
 
 use crate::child::{self, ChildArgs};
 use crate::oci_config::{Overrides, Plan};
-use crate::run::{self, ChildIo};
+use crate::run;
+use crate::start::ChildIo;
 use crate::{sync_socket, ExecError};
 
 /// What `ct-exec exec` was asked.
@@ -188,7 +188,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
         None => None,
     };
     // 4. to 7.
-    let (container, sfd, master, pending) = run::start(
+    let (container, sfd, master, pending) = crate::start::start(
         &plan,
         0,
         join.as_ref(),
@@ -218,7 +218,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
         Some(_) if o.interactive => Some(crate::pty::RawMode::enter()),
         _ => None,
     };
-    run::relay(container, sfd, master, o.interactive, pending)
+    crate::relay::relay(container, sfd, master, o.interactive, pending)
 }
 
 /// What the joining child needs.
@@ -246,15 +246,13 @@ fn enter_steps(e: &Entry, io: &ChildIo) -> child::Step<std::convert::Infallible>
     sync_socket::send(io.sock, b"R").map_err(|e| (125, format!("handshake: {e}")))?;
     match sync_socket::recv(io.sock).as_deref() {
         Ok(b"G") => {}
-        // SAFETY: _exit skips destructors that belong to the parent's copy.
-        _ => unsafe { libc::_exit(125) },
+        _ => child::exit_now(125),
     }
     // 5.
     for j in joins {
-        // SAFETY: setns on a namespace file we own, with its type, in this single-threaded
-        // process.
-        if unsafe { libc::setns(j.file.as_raw_fd(), j.flag) } != 0 {
-            let e = io::Error::last_os_error();
+        // The type makes the kernel refuse a file that is not a namespace of that type.
+        let nstype = nix::sched::CloneFlags::from_bits_retain(j.flag);
+        if let Err(e) = nix::sched::setns(&j.file, nstype) {
             return Err((
                 125,
                 format!(
@@ -272,14 +270,12 @@ fn enter_steps(e: &Entry, io: &ChildIo) -> child::Step<std::convert::Infallible>
                 // Go on once the parent has reaped the intermediate that forked us.
                 match sync_socket::recv(io.sock).as_deref() {
                     Ok(b"G") => {}
-                    // SAFETY: _exit skips destructors that belong to the parent's copy.
-                    _ => unsafe { libc::_exit(125) },
+                    _ => child::exit_now(125),
                 }
             }
             Ok(ForkResult::Parent { child }) => {
                 let _ = sync_socket::send(io.sock, format!("P{child}").as_bytes());
-                // SAFETY: see above.
-                unsafe { libc::_exit(0) }
+                child::exit_now(0)
             }
             Err(e) => {
                 return Err((
@@ -304,8 +300,7 @@ fn enter_steps(e: &Entry, io: &ChildIo) -> child::Step<std::convert::Infallible>
             drop(p.master);
             match sync_socket::recv(io.sock).as_deref() {
                 Ok(b"G") => {}
-                // SAFETY: _exit skips destructors that belong to the parent's copy.
-                _ => unsafe { libc::_exit(125) },
+                _ => child::exit_now(125),
             }
             Some((p.slave, p.slave_path))
         }

@@ -8,18 +8,18 @@
 //!    implement is a warning naming it (`hooks.startContainer`, `process.apparmorProfile` …) or an error when
 //!    ignoring it would be unsafe or wrong (`linux.intelRdt`, idmapped mounts, another OS).
 //! 2. Apply the command-line overrides (`-- CMD`, `-e`, `-w`, `-u`, `--hostname`, `-t`).
-//! 3. Resolve the rootfs, parse mounts, devices, capabilities, rlimits, namespaces, maps.
+//! 3. Resolve the rootfs, parse mounts, devices, capabilities, rlimits, namespaces, maps:
+//!    one function per part below [`Plan::new`]. Keys: [`crate::config_keys`]; users and
+//!    ids: [`crate::process_user`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use oci_spec::runtime::Spec;
-use serde_json::Value;
+use oci_spec::runtime::{Linux, Process, Spec};
 
 use crate::capabilities::{CapError, CapSets};
 use crate::credentials::Identity;
@@ -30,7 +30,11 @@ use crate::pivot_root::{self, PivotError};
 use crate::rlimits::{self, Rlimit, RlimitError};
 use crate::sysctl::SysctlError;
 use crate::user_ns::{self, UserNsError};
-use ct_layout::in_root::Root;
+
+pub use crate::config_keys::check_keys;
+use crate::config_keys::is_empty;
+use crate::process_user::check_ids;
+pub use crate::process_user::parse_user;
 
 /// Command-line overrides of the config.
 #[derive(Debug, Clone, Default)]
@@ -120,414 +124,19 @@ pub enum ConfigError {
     Sysctl(#[from] SysctlError),
 }
 
-/// Keys ct-exec implements, as dotted paths; `*` stands for "any array element / map key".
-const KNOWN: &[&str] = &[
-    "ociVersion",
-    "root",
-    "root.path",
-    "root.readonly",
-    "hostname",
-    "domainname",
-    "annotations",
-    "annotations.*",
-    "mounts",
-    "mounts.*",
-    "mounts.*.destination",
-    "mounts.*.type",
-    "mounts.*.source",
-    "mounts.*.options",
-    "mounts.*.options.*",
-    "process",
-    "hooks",
-    "hooks.prestart",
-    "hooks.createRuntime",
-    "hooks.poststart",
-    "hooks.poststop",
-    "hooks.*.*",
-    "hooks.*.*.path",
-    "hooks.*.*.args",
-    "hooks.*.*.env",
-    "hooks.*.*.timeout",
-    "process.terminal",
-    "process.consoleSize",
-    "process.consoleSize.height",
-    "process.consoleSize.width",
-    "process.user",
-    "process.user.uid",
-    "process.user.gid",
-    "process.user.umask",
-    "process.user.additionalGids",
-    "process.user.additionalGids.*",
-    "process.user.username",
-    "process.args",
-    "process.args.*",
-    "process.env",
-    "process.env.*",
-    "process.cwd",
-    "process.capabilities",
-    "process.capabilities.*",
-    "process.capabilities.*.*",
-    "process.rlimits",
-    "process.rlimits.*",
-    "process.rlimits.*.type",
-    "process.rlimits.*.soft",
-    "process.rlimits.*.hard",
-    "process.noNewPrivileges",
-    "process.oomScoreAdj",
-    "linux",
-    "linux.uidMappings",
-    "linux.uidMappings.*",
-    "linux.uidMappings.*.*",
-    "linux.gidMappings",
-    "linux.gidMappings.*",
-    "linux.gidMappings.*.*",
-    "linux.sysctl",
-    "linux.sysctl.*",
-    "linux.namespaces",
-    "linux.namespaces.*",
-    "linux.namespaces.*.type",
-    "linux.namespaces.*.path",
-    "linux.devices",
-    "linux.devices.*",
-    "linux.devices.*.*",
-    "linux.rootfsPropagation",
-    "linux.maskedPaths",
-    "linux.maskedPaths.*",
-    "linux.readonlyPaths",
-    "linux.readonlyPaths.*",
-    "linux.cgroupsPath",
-    "linux.resources",
-    "linux.seccomp",
-    "linux.seccomp.*",
-    "linux.seccomp.*.*",
-    "linux.seccomp.*.*.*",
-    "linux.seccomp.*.*.*.*",
-    "linux.seccomp.*.*.*.*.*",
-    "linux.timeOffsets",
-    "linux.timeOffsets.*",
-    "linux.timeOffsets.*.*",
-];
-
-/// Keys that are fine to ignore when empty, and an error otherwise (ignoring them would run
-/// the container with less protection, or differently, than asked).
-const ERROR_IF_SET: &[&str] = &[
-    "linux.intelRdt",
-    "linux.personality",
-    "mounts.*.uidMappings",
-    "mounts.*.gidMappings",
-    "solaris",
-    "windows",
-    "vm",
-    "zos",
-];
-
-/// Keys that are ignored with a warning.
-const WARN_IF_SET: &[&str] = &[
-    // Run: prestart, createRuntime, poststart, poststop (crate::hooks).
-    "hooks.createContainer",
-    "hooks.startContainer",
-    "process.apparmorProfile",
-    "process.selinuxLabel",
-    "process.ioPriority",
-    "process.scheduler",
-    "process.execCPUAffinity",
-    "process.commandLine",
-    "linux.mountLabel",
-];
-
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        _ => false,
-    }
-}
-
-// Component by component without collecting: this runs for every key of config.json against
-// every pattern (a default seccomp profile alone has hundreds of keys), so it must not allocate.
-fn matches(pattern: &str, path: &str) -> bool {
-    let (mut p, mut k) = (pattern.split('.'), path.split('.'));
-    loop {
-        match (p.next(), k.next()) {
-            (None, None) => return true,
-            (Some(a), Some(b)) if a == "*" || a == b => {}
-            _ => return false,
-        }
-    }
-}
-
-/// A list of key patterns, looked up as runc's key check would be but in a time that does
-/// not grow with the list: every pattern by exact key first (one hash lookup — the common
-/// case, since keys are made generic the same way the patterns are written), then only the
-/// patterns with a `*` one by one.
-struct Patterns {
-    exact: HashSet<&'static str>,
-    wild: Vec<&'static str>,
-}
-
-impl Patterns {
-    fn new(list: &'static [&'static str]) -> Patterns {
-        Patterns {
-            exact: list.iter().copied().collect(),
-            wild: list.iter().copied().filter(|p| p.contains('*')).collect(),
-        }
-    }
-
-    fn matches(&self, key: &str) -> bool {
-        self.exact.contains(key) || self.wild.iter().any(|p| matches(p, key))
-    }
-}
-
-fn known() -> &'static Patterns {
-    static P: OnceLock<Patterns> = OnceLock::new();
-    P.get_or_init(|| Patterns::new(KNOWN))
-}
-
-fn error_if_set() -> &'static Patterns {
-    static P: OnceLock<Patterns> = OnceLock::new();
-    P.get_or_init(|| Patterns::new(ERROR_IF_SET))
-}
-
-fn warn_if_set() -> &'static Patterns {
-    static P: OnceLock<Patterns> = OnceLock::new();
-    P.get_or_init(|| Patterns::new(WARN_IF_SET))
-}
-
-/// Step 1 (keys): (warnings, errors), each naming the key.
-pub fn check_keys(v: &Value) -> (Vec<String>, Vec<String>) {
-    let mut warn = Vec::new();
-    let mut err = Vec::new();
-    // `path` is the key as printed; `generic` the same with array indexes and free-form map
-    // keys (which may contain dots, like annotations) replaced by `*`.
-    fn walk(v: &Value, path: &str, generic: &str, warn: &mut Vec<String>, err: &mut Vec<String>) {
-        let children: Vec<(String, bool, &Value)> = match v {
-            Value::Object(o) => o.iter().map(|(k, v)| (k.clone(), false, v)).collect(),
-            Value::Array(a) => a
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (i.to_string(), true, v))
-                .collect(),
-            _ => return,
-        };
-        let free_form = known().exact.contains(format!("{generic}.*").as_str());
-        for (k, index, child) in children {
-            let join = |a: &str, b: &str| {
-                if a.is_empty() {
-                    b.to_string()
-                } else {
-                    format!("{a}.{b}")
-                }
-            };
-            let p = join(path, &k);
-            let literal = join(generic, &k);
-            let g = if index || (free_form && !known().exact.contains(literal.as_str())) {
-                join(generic, "*")
-            } else {
-                literal
-            };
-            if error_if_set().matches(&g) {
-                if !is_empty(child) {
-                    err.push(p);
-                }
-                continue;
-            }
-            if warn_if_set().matches(&g) {
-                if !is_empty(child) {
-                    warn.push(format!("{p} is ignored"));
-                }
-                continue;
-            }
-            if !known().matches(&g) {
-                warn.push(format!("unknown key {p} is ignored"));
-                continue;
-            }
-            // ct-cgroup applies the resources, and names what it does not.
-            if g == "linux.resources" {
-                warn.extend(ct_cgroup::oci_config::resource_warnings(child));
-                continue;
-            }
-            walk(child, &p, &g, warn, err);
-        }
-    }
-    walk(v, "", "", &mut warn, &mut err);
-    (warn, err)
-}
-
-fn cstring(s: &str, what: &str) -> Result<CString, ConfigError> {
-    CString::new(s).map_err(|_| ConfigError::Invalid(format!("{what} contains a NUL byte")))
-}
-
-/// Look up `name` in an /etc/passwd-style file of the image; field 2 is the id, field 3
-/// (passwd) the gid. The file is opened inside the rootfs (openat2 `RESOLVE_IN_ROOT`): the
-/// image's `/etc/passwd -> /etc/passwd` or `-> /root/secret` must not read the host's.
-fn lookup_name(root: &Root, file: &str, name: &str) -> Option<(u32, Option<u32>)> {
-    let bytes = root.read(Path::new(file), 16 << 20).ok()?;
-    let text = String::from_utf8_lossy(&bytes);
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        if f.first() == Some(&name) {
-            let id = f.get(2)?.parse().ok()?;
-            let gid = f.get(3).and_then(|g| g.parse().ok());
-            Some((id, gid))
-        } else {
-            None
-        }
-    })
-}
-
-/// `-u uid[:gid]` or `name[:group]` → (uid, gid).
-pub fn parse_user(s: &str, rootfs: &Path) -> Result<(u32, u32), ConfigError> {
-    let (u, g) = match s.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (s, None),
-    };
-    let root = || Root::open(rootfs).map_err(|_| ConfigError::User(s.into()));
-    let (uid, primary) = match u.parse::<u32>() {
-        Ok(n) => (n, None),
-        Err(_) => lookup_name(&root()?, "/etc/passwd", u).ok_or(ConfigError::User(s.into()))?,
-    };
-    let gid = match g {
-        Some(g) => match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => {
-                lookup_name(&root()?, "/etc/group", g)
-                    .ok_or(ConfigError::User(s.into()))?
-                    .0
-            }
-        },
-        None => primary.unwrap_or(uid),
-    };
-    Ok((uid, gid))
-}
-
-/// `(u32)-1` is no id: setresuid(-1, -1, -1) and setresgid leave the id unchanged, so the
-/// command would run as ct-exec's own user, root.
-const NO_ID: u32 = u32::MAX;
-
-/// Whether `id` falls in one of the mappings' container-side ranges.
-fn mapped(id: u32, maps: &[oci_spec::runtime::LinuxIdMapping]) -> bool {
-    maps.iter().any(|m| {
-        let start = u64::from(m.container_id());
-        (start..start + u64::from(m.size())).contains(&u64::from(id))
-    })
-}
-
-/// Numeric ids, checked before anything starts: none is 4294967295, and with a user
-/// namespace each is inside its mappings (the kernel would refuse it later, half way through
-/// the container's setup). `user` is the `-u` value when it replaced the config's.
-fn check_ids(
-    spec: &Spec,
-    new_user: bool,
-    user: Option<&str>,
-    uid: u32,
-    gid: u32,
-    groups: &[u32],
-) -> Result<(), ConfigError> {
-    let linux = spec.linux().as_ref();
-    let uid_maps = linux
-        .and_then(|l| l.uid_mappings().clone())
-        .unwrap_or_default();
-    let gid_maps = linux
-        .and_then(|l| l.gid_mappings().clone())
-        .unwrap_or_default();
-    let field = |config: &str| match user {
-        Some(u) if config != "process.user.additionalGids" => {
-            format!("-u {}", ct_layout::pipe::quote(u))
-        }
-        _ => format!("config.json: {config}"),
-    };
-    let mut ids = vec![("process.user.uid", "uid", uid, &uid_maps)];
-    ids.push(("process.user.gid", "gid", gid, &gid_maps));
-    ids.extend(
-        groups
-            .iter()
-            .map(|&g| ("process.user.additionalGids", "gid", g, &gid_maps)),
-    );
-    for (config, kind, id, maps) in ids {
-        let why = if id == NO_ID {
-            "is (uid_t)-1, which the kernel takes for \"no id\""
-        } else if new_user && !mapped(id, maps) {
-            if kind == "uid" {
-                "is not mapped in the container's user namespace (linux.uidMappings)"
-            } else {
-                "is not mapped in the container's user namespace (linux.gidMappings)"
-            }
-        } else {
-            continue;
-        };
-        return Err(ConfigError::Id {
-            field: field(config),
-            kind,
-            id,
-            why,
-        });
-    }
-    Ok(())
-}
-
 impl Plan {
-    /// Steps 2 and 3. `raw` is the same config as JSON, for the key check done by the caller.
+    /// Steps 2 and 3, one named step per part of the config, in the order their errors are
+    /// reported. The key check on the raw JSON (step 1) is the caller's.
     pub fn new(mut spec: Spec, bundle: &Path, o: &Overrides) -> Result<Plan, ConfigError> {
-        let root = spec
-            .root()
-            .as_ref()
-            .ok_or(ConfigError::Invalid("root.path is missing".into()))?;
-        let rootfs = bundle.join(root.path());
-        let rootfs = fs::canonicalize(&rootfs).map_err(|source| ConfigError::Rootfs {
-            path: rootfs.clone(),
-            source,
-        })?;
-        if !rootfs.is_dir() {
-            return Err(ConfigError::Rootfs {
-                path: rootfs,
-                source: io::Error::from_raw_os_error(libc::ENOTDIR),
-            });
-        }
-        let root_readonly = root.readonly().unwrap_or(false);
-
+        let (rootfs, root_readonly) = root_filesystem(&spec, bundle)?;
         let mut process = spec
             .process()
             .clone()
             .ok_or(ConfigError::Invalid("process is missing".into()))?;
-        if !o.args.is_empty() {
-            process.set_args(Some(o.args.clone()));
-        }
-        let args: Vec<String> = process.args().clone().unwrap_or_default();
-        if args.is_empty() {
-            return Err(ConfigError::NoArgs);
-        }
-        let mut env: BTreeMap<String, String> = BTreeMap::new();
-        let mut order: Vec<String> = Vec::new();
-        let mut put = |kv: &str| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            if env.insert(k.to_string(), v.to_string()).is_none() {
-                order.push(k.to_string());
-            }
-        };
-        for kv in process.env().iter().flatten() {
-            put(kv);
-        }
-        for kv in &o.env {
-            if kv.contains('=') {
-                put(kv);
-            } else if let Ok(v) = std::env::var(kv) {
-                put(&format!("{kv}={v}"));
-            }
-        }
-        let cwd = o
-            .cwd
-            .clone()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| process.cwd().clone());
-        if !cwd.is_absolute() {
-            return Err(ConfigError::Invalid(format!(
-                "process.cwd '{}' must be absolute",
-                cwd.display()
-            )));
-        }
-        let user = process.user();
+        let args = command(&mut process, o)?;
+        let env = environment(&process, o);
+        let cwd = working_directory(&process, o)?;
+        let user = process.user().clone();
         let (uid, gid) = match &o.user {
             Some(u) => parse_user(u, &rootfs)?,
             None => (user.uid(), user.gid()),
@@ -546,99 +155,20 @@ impl Plan {
             (String::new(), String::new())
         };
         let linux = spec.linux().clone().unwrap_or_default();
-        let hostname = o.hostname.clone().or_else(|| spec.hostname().clone());
-        let hostname = hostname.filter(|h| !h.is_empty());
-        let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
-        if (hostname.is_some() || domainname.is_some()) && !ns.uts_new {
-            return Err(ConfigError::Invalid(
-                "hostname/domainname need a new uts namespace (linux.namespaces)".into(),
-            ));
-        }
-        if !ns.mount && !spec.mounts().as_ref().is_none_or(Vec::is_empty) {
-            return Err(ConfigError::Invalid(
-                "mounts need a mount namespace (linux.namespaces)".into(),
-            ));
-        }
-        let propagation =
-            pivot_root::propagation_flags(linux.rootfs_propagation().as_deref().unwrap_or(""))?;
-        let mut mounts = Vec::new();
-        for m in spec.mounts().iter().flatten() {
-            mounts.push(MountPlan::from_spec(m, bundle)?);
-        }
-        let mut devices = crate::devices::defaults();
-        for d in linux.devices().iter().flatten() {
-            let d = DevicePlan::from_spec(d)?;
-            devices.retain(|x| x.path != d.path);
-            devices.push(d);
-        }
-        let abs = |v: &Option<Vec<String>>, what: &str| -> Result<Vec<PathBuf>, ConfigError> {
-            v.iter()
-                .flatten()
-                .map(|p| {
-                    let p = PathBuf::from(p);
-                    if p.is_absolute() {
-                        Ok(p)
-                    } else {
-                        Err(ConfigError::Invalid(format!(
-                            "{what} '{}' must be absolute",
-                            p.display()
-                        )))
-                    }
-                })
-                .collect()
-        };
-        let masked = abs(linux.masked_paths(), "linux.maskedPaths")?;
-        let readonly = abs(linux.readonly_paths(), "linux.readonlyPaths")?;
-        let mut sysctl: Vec<(String, String)> = linux
-            .sysctl()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        sysctl.sort();
-        for (k, _) in &sysctl {
-            crate::sysctl::check(k, &ns)?;
-        }
-        let mut time_offsets = Vec::new();
-        for (clock, v) in linux.time_offsets().clone().unwrap_or_default() {
-            let id = match clock.as_str() {
-                "monotonic" => "monotonic",
-                "boottime" => "boottime",
-                _ => {
-                    return Err(ConfigError::Invalid(format!(
-                        "linux.timeOffsets: unknown clock '{clock}'"
-                    )))
-                }
-            };
-            time_offsets.push((id.to_string(), v));
-        }
-        if !time_offsets.is_empty() && !ns.new_time {
-            return Err(ConfigError::Invalid(
-                "linux.timeOffsets needs a new time namespace".into(),
-            ));
-        }
-        let mut caps = CapSets::from_spec(&spec)?;
-        // The kernel only raises an ambient capability that is permitted and inheritable;
-        // like runc, say which ones cannot be and go on without them.
-        let cannot = caps.ambient & !(caps.inheritable & caps.permitted);
-        if cannot != 0 {
-            let names: Vec<String> = (0..64)
-                .filter(|n| cannot & (1u64 << n) != 0)
-                .map(crate::capabilities::name)
-                .collect();
-            eprintln!(
-                "ct-exec: warning: process.capabilities.ambient: {} not raised (not in both inheritable and permitted)",
-                names.join(", ")
-            );
-            caps.ambient &= caps.inheritable & caps.permitted;
-        }
+        let (hostname, domainname) = uts_names(&spec, o, &ns)?;
+        let (propagation, mounts) = mount_list(&spec, &linux, &ns, bundle)?;
+        let devices = device_list(&linux)?;
+        let masked = absolute_paths(linux.masked_paths(), "linux.maskedPaths")?;
+        let readonly = absolute_paths(linux.readonly_paths(), "linux.readonlyPaths")?;
+        let sysctl = sysctls(&linux, &ns)?;
+        let time_offsets = time_offsets(&linux, &ns)?;
         let identity = Identity {
             uid,
             gid,
             groups,
             // Like runc: a config without one gets 0022, not whatever ct-exec was started with.
             umask: Some(user.umask().unwrap_or(0o022)),
-            caps,
+            caps: capabilities(&spec)?,
             no_new_privs: process.no_new_privileges().unwrap_or(false),
         };
         let rlimits = rlimits::from_spec(&spec)?;
@@ -652,9 +182,9 @@ impl Plan {
             .iter()
             .map(|a| cstring(a, "process.args"))
             .collect::<Result<Vec<_>, _>>()?;
-        let env = order
+        let env = env
             .iter()
-            .map(|k| cstring(&format!("{k}={}", env[k]), "process.env"))
+            .map(|kv| cstring(kv, "process.env"))
             .collect::<Result<Vec<_>, _>>()?;
         if cwd.as_os_str().as_bytes().contains(&0) {
             return Err(ConfigError::Invalid(
@@ -702,96 +232,202 @@ impl Plan {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn unknown_and_unsupported_keys_are_named() {
-        let v = json!({
-            "ociVersion": "1.0.2",
-            "process": {"args": ["sh"], "apparmorProfile": "x", "selinuxLabel": "", "bogus": 1},
-            "linux": {"intelRdt": {"closID": "a"}, "namespaces": [{"type": "pid"}],
-                "sysctl": {"net.ipv4.ip_forward": "1"}},
-            "annotations": {"org.example.k": "v"},
-            "hooks": {"prestart": [{"path": "/bin/true"}]},
+/// `root.path`, relative to the bundle, canonical, a directory; and `root.readonly`.
+fn root_filesystem(spec: &Spec, bundle: &Path) -> Result<(PathBuf, bool), ConfigError> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or(ConfigError::Invalid("root.path is missing".into()))?;
+    let rootfs = bundle.join(root.path());
+    let rootfs = fs::canonicalize(&rootfs).map_err(|source| ConfigError::Rootfs {
+        path: rootfs.clone(),
+        source,
+    })?;
+    if !rootfs.is_dir() {
+        return Err(ConfigError::Rootfs {
+            path: rootfs,
+            source: io::Error::from_raw_os_error(libc::ENOTDIR),
         });
-        let (warn, err) = check_keys(&v);
-        assert!(
-            warn.contains(&"process.apparmorProfile is ignored".to_string()),
-            "{warn:?}"
-        );
-        assert!(warn.contains(&"unknown key process.bogus is ignored".to_string()));
-        assert!(!warn.iter().any(|w| w.contains("hooks")), "{warn:?}");
-        assert!(!warn.iter().any(|w| w.contains("selinuxLabel")));
-        assert!(
-            !warn
-                .iter()
-                .any(|w| w.contains("annotations") || w.contains("sysctl")),
-            "{warn:?}"
-        );
-        assert_eq!(err, vec!["linux.intelRdt".to_string()]);
     }
+    Ok((rootfs, root.readonly().unwrap_or(false)))
+}
 
-    #[test]
-    fn resource_keys_ct_does_not_apply_are_named() {
-        let v = json!({
-            "linux": {"resources": {
-                "devices": [{"allow": false, "access": "rwm"}],
-                "memory": {"limit": 1000000},
-                "blockIO": {"weight": 10},
-                "hugepageLimits": [{"pageSize": "2MB", "limit": 1}],
-            }},
-        });
-        let (warn, err) = check_keys(&v);
-        assert_eq!(
-            warn,
-            [
-                "linux.resources.blockIO is not applied",
-                "linux.resources.hugepageLimits is not applied"
-            ]
-        );
-        assert!(err.is_empty());
+/// `process.args`, replaced by `-- CMD` when given; never empty.
+fn command(process: &mut Process, o: &Overrides) -> Result<Vec<String>, ConfigError> {
+    if !o.args.is_empty() {
+        process.set_args(Some(o.args.clone()));
     }
+    let args: Vec<String> = process.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        return Err(ConfigError::NoArgs);
+    }
+    Ok(args)
+}
 
-    #[test]
-    fn ids_are_checked_against_no_id_and_the_mappings() {
-        let spec: Spec = serde_json::from_value(json!({
-            "ociVersion": "1.0.2",
-            "linux": {
-                "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}],
-                "gidMappings": [{"containerID": 5, "hostID": 2000, "size": 1}]
+/// `process.env` then `-e` (`KEY=VALUE`, or `KEY` from ct-exec's own environment), as
+/// `KEY=VALUE` in first-seen order of the keys; a later value replaces an earlier one.
+fn environment(process: &Process, o: &Overrides) -> Vec<String> {
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut put = |kv: &str| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        if env.insert(k.to_string(), v.to_string()).is_none() {
+            order.push(k.to_string());
+        }
+    };
+    for kv in process.env().iter().flatten() {
+        put(kv);
+    }
+    for kv in &o.env {
+        if kv.contains('=') {
+            put(kv);
+        } else if let Ok(v) = std::env::var(kv) {
+            put(&format!("{kv}={v}"));
+        }
+    }
+    order.iter().map(|k| format!("{k}={}", env[k])).collect()
+}
+
+/// `process.cwd`, or `-w`; absolute.
+fn working_directory(process: &Process, o: &Overrides) -> Result<PathBuf, ConfigError> {
+    let cwd = o
+        .cwd
+        .clone()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| process.cwd().clone());
+    if !cwd.is_absolute() {
+        return Err(ConfigError::Invalid(format!(
+            "process.cwd '{}' must be absolute",
+            cwd.display()
+        )));
+    }
+    Ok(cwd)
+}
+
+/// `hostname` (or `--hostname`) and `domainname`, which need a uts namespace of their own.
+fn uts_names(
+    spec: &Spec,
+    o: &Overrides,
+    ns: &NsPlan,
+) -> Result<(Option<String>, Option<String>), ConfigError> {
+    let hostname = o.hostname.clone().or_else(|| spec.hostname().clone());
+    let hostname = hostname.filter(|h| !h.is_empty());
+    let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
+    if (hostname.is_some() || domainname.is_some()) && !ns.uts_new {
+        return Err(ConfigError::Invalid(
+            "hostname/domainname need a new uts namespace (linux.namespaces)".into(),
+        ));
+    }
+    Ok((hostname, domainname))
+}
+
+/// `linux.rootfsPropagation` and `mounts`, which need a mount namespace of their own.
+fn mount_list(
+    spec: &Spec,
+    linux: &Linux,
+    ns: &NsPlan,
+    bundle: &Path,
+) -> Result<(libc::c_ulong, Vec<MountPlan>), ConfigError> {
+    if !ns.mount && !spec.mounts().as_ref().is_none_or(Vec::is_empty) {
+        return Err(ConfigError::Invalid(
+            "mounts need a mount namespace (linux.namespaces)".into(),
+        ));
+    }
+    let propagation =
+        pivot_root::propagation_flags(linux.rootfs_propagation().as_deref().unwrap_or(""))?;
+    let mut mounts = Vec::new();
+    for m in spec.mounts().iter().flatten() {
+        mounts.push(MountPlan::from_spec(m, bundle)?);
+    }
+    Ok((propagation, mounts))
+}
+
+/// The default devices, each replaced by a `linux.devices` entry of the same path.
+fn device_list(linux: &Linux) -> Result<Vec<DevicePlan>, ConfigError> {
+    let mut devices = crate::devices::defaults();
+    for d in linux.devices().iter().flatten() {
+        let d = DevicePlan::from_spec(d)?;
+        devices.retain(|x| x.path != d.path);
+        devices.push(d);
+    }
+    Ok(devices)
+}
+
+/// `linux.maskedPaths` or `linux.readonlyPaths`: absolute paths.
+fn absolute_paths(v: &Option<Vec<String>>, what: &str) -> Result<Vec<PathBuf>, ConfigError> {
+    v.iter()
+        .flatten()
+        .map(|p| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() {
+                Ok(p)
+            } else {
+                Err(ConfigError::Invalid(format!(
+                    "{what} '{}' must be absolute",
+                    p.display()
+                )))
             }
-        }))
-        .unwrap();
-        assert!(check_ids(&spec, true, None, 9, 5, &[5]).is_ok());
-        assert!(check_ids(&spec, false, None, 70000, 70000, &[]).is_ok());
-        let e = check_ids(&spec, true, None, 10, 5, &[]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "config.json: process.user.uid: uid 10 is not mapped in the container's user namespace (linux.uidMappings)"
-        );
-        let e = check_ids(&spec, true, None, 0, 5, &[5, 6]).unwrap_err();
-        assert!(e
-            .to_string()
-            .starts_with("config.json: process.user.additionalGids: gid 6 "));
-        let e = check_ids(&spec, false, Some("0:4294967295"), 0, u32::MAX, &[]).unwrap_err();
-        assert!(e
-            .to_string()
-            .starts_with("-u '0:4294967295': gid 4294967295 is (uid_t)-1"));
-    }
+        })
+        .collect()
+}
 
-    #[test]
-    fn users_by_number_or_name() {
-        let t = tempfile::tempdir().unwrap();
-        fs::create_dir(t.path().join("etc")).unwrap();
-        fs::write(t.path().join("etc/passwd"), "app:x:1000:1001::/:/bin/sh\n").unwrap();
-        fs::write(t.path().join("etc/group"), "staff:x:50:\n").unwrap();
-        assert_eq!(parse_user("5:6", t.path()).unwrap(), (5, 6));
-        assert_eq!(parse_user("7", t.path()).unwrap(), (7, 7));
-        assert_eq!(parse_user("app", t.path()).unwrap(), (1000, 1001));
-        assert_eq!(parse_user("app:staff", t.path()).unwrap(), (1000, 50));
-        assert!(parse_user("nobody-here", t.path()).is_err());
+/// `linux.sysctl`, sorted, each allowed for the namespaces the container has.
+fn sysctls(linux: &Linux, ns: &NsPlan) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut sysctl: Vec<(String, String)> = linux
+        .sysctl()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    sysctl.sort();
+    for (k, _) in &sysctl {
+        crate::sysctl::check(k, ns)?;
     }
+    Ok(sysctl)
+}
+
+/// `linux.timeOffsets`: the clocks a time namespace can shift, which it needs.
+fn time_offsets(linux: &Linux, ns: &NsPlan) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut time_offsets = Vec::new();
+    for (clock, v) in linux.time_offsets().clone().unwrap_or_default() {
+        let id = match clock.as_str() {
+            "monotonic" => "monotonic",
+            "boottime" => "boottime",
+            _ => {
+                return Err(ConfigError::Invalid(format!(
+                    "linux.timeOffsets: unknown clock '{clock}'"
+                )))
+            }
+        };
+        time_offsets.push((id.to_string(), v));
+    }
+    if !time_offsets.is_empty() && !ns.new_time {
+        return Err(ConfigError::Invalid(
+            "linux.timeOffsets needs a new time namespace".into(),
+        ));
+    }
+    Ok(time_offsets)
+}
+
+/// `process.capabilities`. The kernel only raises an ambient capability that is permitted and
+/// inheritable; like runc, say which ones cannot be and go on without them.
+fn capabilities(spec: &Spec) -> Result<CapSets, ConfigError> {
+    let mut caps = CapSets::from_spec(spec)?;
+    let cannot = caps.ambient & !(caps.inheritable & caps.permitted);
+    if cannot != 0 {
+        let names: Vec<String> = (0..64)
+            .filter(|n| cannot & (1u64 << n) != 0)
+            .map(crate::capabilities::name)
+            .collect();
+        eprintln!(
+            "ct-exec: warning: process.capabilities.ambient: {} not raised (not in both inheritable and permitted)",
+            names.join(", ")
+        );
+        caps.ambient &= caps.inheritable & caps.permitted;
+    }
+    Ok(caps)
+}
+
+fn cstring(s: &str, what: &str) -> Result<CString, ConfigError> {
+    CString::new(s).map_err(|_| ConfigError::Invalid(format!("{what} contains a NUL byte")))
 }

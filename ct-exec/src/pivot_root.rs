@@ -17,9 +17,7 @@
 //!    shared mounts.)
 //! 5. `chdir("/")`, and make `/` shared if `rootfsPropagation` asked for it.
 
-use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::mounts::mount;
@@ -106,12 +104,7 @@ pub fn pivot(rootfs: &Path, flags: libc::c_ulong) -> Result<(), PivotError> {
         source,
     };
     std::env::set_current_dir(rootfs).map_err(perr)?;
-    let dot = CString::new(".").map_err(|e| perr(io::Error::other(e)))?;
-    // SAFETY: pivot_root has no libc wrapper; both arguments are the NUL-terminated ".".
-    let r = unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) };
-    if r != 0 {
-        return Err(perr(io::Error::last_os_error()));
-    }
+    nix::unistd::pivot_root(".", ".").map_err(|e| perr(e.into()))?;
     mount(
         None,
         Path::new("."),
@@ -120,10 +113,8 @@ pub fn pivot(rootfs: &Path, flags: libc::c_ulong) -> Result<(), PivotError> {
         None,
     )
     .map_err(PivotError::Detach)?;
-    // SAFETY: umount2 of "." with MNT_DETACH; dot is NUL-terminated.
-    if unsafe { libc::umount2(dot.as_ptr(), libc::MNT_DETACH) } != 0 {
-        return Err(PivotError::Detach(io::Error::last_os_error()));
-    }
+    nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH)
+        .map_err(|e| PivotError::Detach(e.into()))?;
     std::env::set_current_dir("/").map_err(perr)?;
     if flags & libc::MS_SHARED != 0 {
         mount(None, Path::new("/"), None, flags, None).map_err(|source| {
@@ -142,10 +133,6 @@ pub fn chroot(rootfs: &Path) -> Result<(), PivotError> {
         path: rootfs.to_path_buf(),
         source,
     };
-    let c = CString::new(rootfs.as_os_str().as_bytes()).map_err(|e| perr(io::Error::other(e)))?;
-    // SAFETY: c is NUL-terminated.
-    if unsafe { libc::chroot(c.as_ptr()) } != 0 {
-        return Err(perr(io::Error::last_os_error()));
-    }
+    nix::unistd::chroot(rootfs).map_err(|e| perr(e.into()))?;
     std::env::set_current_dir("/").map_err(perr)
 }

@@ -15,10 +15,12 @@
 //!    container's foreground process group.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
 use nix::sys::termios::{self, SetArg, Termios};
+use rustix::termios::Winsize;
 
 pub struct Pty {
     pub master: OwnedFd,
@@ -34,32 +36,29 @@ pub enum PtyError {
     Controlling(#[source] io::Error),
 }
 
-pub fn window_size(fd: RawFd) -> Option<libc::winsize> {
-    // SAFETY: TIOCGWINSZ writes one winsize into ws.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: see above.
-    if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0 {
-        Some(ws)
-    } else {
-        None
-    }
+/// The size of the terminal `fd` is (TIOCGWINSZ), if it is one.
+pub fn window_size(fd: impl AsFd) -> Option<Winsize> {
+    rustix::termios::tcgetwinsize(fd).ok()
 }
 
-pub fn set_window_size(fd: RawFd, ws: &libc::winsize) {
-    // SAFETY: TIOCSWINSZ reads one winsize.
-    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, ws) };
+/// Resize the terminal `fd` is (TIOCSWINSZ); the kernel sends SIGWINCH to its foreground
+/// process group.
+pub fn set_window_size(fd: impl AsFd, ws: Winsize) {
+    let _ = rustix::termios::tcsetwinsize(fd, ws);
+}
+
+fn rows_cols((rows, cols): (u16, u16)) -> Winsize {
+    Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
 }
 
 /// Step 1. `size` is the console size from the config, used when stdin is no terminal.
 pub fn open(size: Option<(u16, u16)>) -> Result<Pty, PtyError> {
-    let ws = window_size(0).or_else(|| {
-        size.map(|(rows, cols)| libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        })
-    });
+    let ws = window_size(rustix::stdio::stdin()).or_else(|| size.map(rows_cols));
     let p = nix::pty::openpty(
         ws.as_ref()
             .map(|w| nix::pty::Winsize {
@@ -75,9 +74,8 @@ pub fn open(size: Option<(u16, u16)>) -> Result<Pty, PtyError> {
     let slave_path = std::fs::read_link(format!("/proc/self/fd/{}", p.slave.as_raw_fd()))
         .map_err(PtyError::Open)?;
     // Both ends close on exec; the child dup2s the slave onto 0 1 2.
-    for fd in [p.master.as_raw_fd(), p.slave.as_raw_fd()] {
-        // SAFETY: setting FD_CLOEXEC on fds we own.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    for fd in [&p.master, &p.slave] {
+        let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
     }
     Ok(Pty {
         master: p.master,
@@ -99,55 +97,38 @@ pub fn open_in_container(size: Option<(u16, u16)>) -> Result<Pty, PtyError> {
     let master = root
         .open_in(std::path::Path::new("/dev/ptmx"), flags)
         .map_err(PtyError::Open)?;
-    let m = master.as_raw_fd();
-    let mut n: libc::c_uint = 0;
-    let unlock: libc::c_int = 0;
-    // SAFETY: TIOCGPTN writes one c_uint; TIOCSPTLCK reads one c_int; TIOCGPTPEER returns a
-    // new fd that we own; all on the fd we just opened.
-    let slave = unsafe {
-        if libc::ioctl(m, libc::TIOCGPTN, &mut n) != 0
-            || libc::ioctl(m, libc::TIOCSPTLCK, &unlock) != 0
-        {
-            return Err(PtyError::Open(io::Error::last_os_error()));
-        }
-        let fd = libc::ioctl(
-            m,
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        );
-        if fd < 0 {
-            return Err(PtyError::Open(io::Error::last_os_error()));
-        }
-        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
-    };
-    if let Some((rows, cols)) = size {
-        let ws = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        set_window_size(m, &ws);
+    let pty = peer(master).map_err(PtyError::Open)?;
+    if let Some(size) = size {
+        set_window_size(&pty.master, rows_cols(size));
     }
+    Ok(pty)
+}
+
+/// The slave of a `/dev/ptmx` master just opened: its name (`TIOCGPTN`, which also proves the
+/// fd is a pty master), unlocked (`TIOCSPTLCK`), and opened through the master itself
+/// (`TIOCGPTPEER`, Linux 4.13) rather than by a path.
+pub fn peer(master: OwnedFd) -> io::Result<Pty> {
+    use rustix::pty::{ioctl_tiocgptpeer, ptsname, unlockpt, OpenptFlags};
+    let name = ptsname(&master, Vec::new())?;
+    unlockpt(&master)?;
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    let slave = ioctl_tiocgptpeer(&master, flags)?;
     Ok(Pty {
         master,
         slave,
-        slave_path: PathBuf::from(format!("/dev/pts/{n}")),
+        slave_path: PathBuf::from(std::ffi::OsString::from_vec(name.into_bytes())),
     })
 }
 
-/// Step 2, in the child, a session leader.
+/// Step 2, in the child, a session leader: the slave becomes fds 0 1 2, and (through fd 0)
+/// the controlling terminal.
 pub fn attach(slave: RawFd) -> Result<(), PtyError> {
-    // SAFETY: ioctl/dup2 on fds this process owns.
-    unsafe {
-        if libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0 {
-            return Err(PtyError::Controlling(io::Error::last_os_error()));
-        }
-        for fd in 0..3 {
-            if libc::dup2(slave, fd) < 0 {
-                return Err(PtyError::Controlling(io::Error::last_os_error()));
-            }
-        }
+    let ctl = |e: nix::Error| PtyError::Controlling(e.into());
+    nix::unistd::dup2(slave, 0).map_err(ctl)?;
+    rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())
+        .map_err(|e| PtyError::Controlling(e.into()))?;
+    for fd in 1..3 {
+        nix::unistd::dup2(slave, fd).map_err(ctl)?;
     }
     Ok(())
 }
@@ -159,8 +140,7 @@ pub struct RawMode {
 
 impl RawMode {
     pub fn enter() -> RawMode {
-        // SAFETY: fd 0 stays open for the life of the process.
-        let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+        let stdin = rustix::stdio::stdin();
         let Ok(saved) = termios::tcgetattr(stdin) else {
             return RawMode { saved: None };
         };
@@ -174,8 +154,7 @@ impl RawMode {
 impl Drop for RawMode {
     fn drop(&mut self) {
         if let Some(t) = &self.saved {
-            // SAFETY: fd 0 stays open for the life of the process.
-            let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+            let stdin = rustix::stdio::stdin();
             let _ = termios::tcsetattr(stdin, SetArg::TCSADRAIN, t);
         }
     }

@@ -15,11 +15,7 @@ use std::io;
 
 use oci_spec::runtime::{PosixRlimitType, Spec};
 
-/// The type of setrlimit(2)'s first argument: an enum in glibc's headers, an int in musl's.
-#[cfg(target_env = "gnu")]
-pub type Resource = libc::__rlimit_resource_t;
-#[cfg(not(target_env = "gnu"))]
-pub type Resource = libc::c_int;
+pub use rustix::process::Resource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rlimit {
@@ -46,56 +42,54 @@ pub enum RlimitError {
 
 fn resource(t: PosixRlimitType) -> Resource {
     match t {
-        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
-        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
-        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
-        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
-        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
-        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
-        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
-        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
-        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
-        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
-        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
-        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
-        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+        PosixRlimitType::RlimitCpu => Resource::Cpu,
+        PosixRlimitType::RlimitFsize => Resource::Fsize,
+        PosixRlimitType::RlimitData => Resource::Data,
+        PosixRlimitType::RlimitStack => Resource::Stack,
+        PosixRlimitType::RlimitCore => Resource::Core,
+        PosixRlimitType::RlimitRss => Resource::Rss,
+        PosixRlimitType::RlimitNproc => Resource::Nproc,
+        PosixRlimitType::RlimitNofile => Resource::Nofile,
+        PosixRlimitType::RlimitMemlock => Resource::Memlock,
+        PosixRlimitType::RlimitAs => Resource::As,
+        PosixRlimitType::RlimitLocks => Resource::Locks,
+        PosixRlimitType::RlimitSigpending => Resource::Sigpending,
+        PosixRlimitType::RlimitMsgqueue => Resource::Msgqueue,
+        PosixRlimitType::RlimitNice => Resource::Nice,
+        PosixRlimitType::RlimitRtprio => Resource::Rtprio,
+        PosixRlimitType::RlimitRttime => Resource::Rttime,
     }
 }
 
 pub fn name(r: Resource) -> String {
     let n = match r {
-        libc::RLIMIT_CPU => "CPU",
-        libc::RLIMIT_FSIZE => "FSIZE",
-        libc::RLIMIT_DATA => "DATA",
-        libc::RLIMIT_STACK => "STACK",
-        libc::RLIMIT_CORE => "CORE",
-        libc::RLIMIT_RSS => "RSS",
-        libc::RLIMIT_NPROC => "NPROC",
-        libc::RLIMIT_NOFILE => "NOFILE",
-        libc::RLIMIT_MEMLOCK => "MEMLOCK",
-        libc::RLIMIT_AS => "AS",
-        libc::RLIMIT_LOCKS => "LOCKS",
-        libc::RLIMIT_SIGPENDING => "SIGPENDING",
-        libc::RLIMIT_MSGQUEUE => "MSGQUEUE",
-        libc::RLIMIT_NICE => "NICE",
-        libc::RLIMIT_RTPRIO => "RTPRIO",
-        libc::RLIMIT_RTTIME => "RTTIME",
+        Resource::Cpu => "CPU",
+        Resource::Fsize => "FSIZE",
+        Resource::Data => "DATA",
+        Resource::Stack => "STACK",
+        Resource::Core => "CORE",
+        Resource::Rss => "RSS",
+        Resource::Nproc => "NPROC",
+        Resource::Nofile => "NOFILE",
+        Resource::Memlock => "MEMLOCK",
+        Resource::As => "AS",
+        Resource::Locks => "LOCKS",
+        Resource::Sigpending => "SIGPENDING",
+        Resource::Msgqueue => "MSGQUEUE",
+        Resource::Nice => "NICE",
+        Resource::Rtprio => "RTPRIO",
+        Resource::Rttime => "RTTIME",
         _ => "?",
     };
     format!("RLIMIT_{n}")
 }
 
+/// RLIM_INFINITY is all ones in the kernel's ABI; rustix spells it `None`.
+const INFINITY: u64 = u64::MAX;
+
 pub fn get(r: Resource) -> (u64, u64) {
-    let mut l = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into l.
-    unsafe { libc::getrlimit(r, &mut l) };
-    (l.rlim_cur, l.rlim_max)
+    let l = rustix::process::getrlimit(r);
+    (l.current.unwrap_or(INFINITY), l.maximum.unwrap_or(INFINITY))
 }
 
 /// Does this process have CAP_SYS_RESOURCE in its effective set?
@@ -148,19 +142,16 @@ pub fn from_spec(spec: &Spec) -> Result<Vec<Rlimit>, RlimitError> {
 /// Step 2.
 pub fn apply(limits: &[Rlimit]) -> Result<(), RlimitError> {
     for r in limits {
-        let l = libc::rlimit {
-            rlim_cur: r.soft,
-            rlim_max: r.hard,
+        let l = rustix::process::Rlimit {
+            current: (r.soft != INFINITY).then_some(r.soft),
+            maximum: (r.hard != INFINITY).then_some(r.hard),
         };
-        // SAFETY: setrlimit reads l.
-        if unsafe { libc::setrlimit(r.resource, &l) } != 0 {
-            return Err(RlimitError::Set {
-                name: name(r.resource),
-                soft: r.soft,
-                hard: r.hard,
-                source: io::Error::last_os_error(),
-            });
-        }
+        rustix::process::setrlimit(r.resource, l).map_err(|e| RlimitError::Set {
+            name: name(r.resource),
+            soft: r.soft,
+            hard: r.hard,
+            source: e.into(),
+        })?;
     }
     Ok(())
 }

@@ -23,6 +23,7 @@
 //!    The program is then exported as raw BPF (`seccomp_export_bpf`) into memory, and, when
 //!    the default action refuses, a short stub goes in front that answers ENOSYS for syscalls
 //!    newer than any the profile names (runc does the same; see `seccomp/enosys_stub.rs`).
+//!    The translation of the profile's rules is in `seccomp/rules.rs`.
 //!    [`compile_cached`] does the same through a cache of compiled programs (a file per
 //!    profile under `$CT_RUN/seccomp`), because libseccomp needs milliseconds for a big profile.
 //! 2. [`install`] (in the child, after everything else and just before execve):
@@ -49,14 +50,11 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::{FromRawFd, OwnedFd};
 
-use libseccomp::error::SeccompErrno;
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
-use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
-    LinuxSeccompOperator, LinuxSyscall,
-};
+use libseccomp::{ScmpArch, ScmpFilterContext};
+use oci_spec::runtime::LinuxSeccomp;
+
+use rules::{action, add_rules, arch_name, build_context, filter_flags, scmp_arch};
 
 /// The kernel's limit on a classic BPF program (`BPF_MAXINSNS`).
 const BPF_MAXINSNS: usize = 4096;
@@ -314,238 +312,12 @@ pub fn install(program: &Program) -> Result<(), SeccompError> {
     }
 }
 
-/// The filter context with its default action and architectures, but no rules yet; and the
-/// architectures skipped because they have the other byte order.
-fn build_context(profile: &LinuxSeccomp) -> Result<(ScmpFilterContext, Vec<String>), SeccompError> {
-    let default = action(
-        profile.default_action(),
-        profile.default_errno_ret(),
-        "the default action",
-    )?;
-    let mut ctx = ScmpFilterContext::new(default).map_err(|source| SeccompError::Context {
-        action: format!("{:?}", default),
-        source,
-    })?;
-    let mut skipped = Vec::new();
-    for arch in profile.architectures().iter().flatten() {
-        let scmp = scmp_arch(*arch);
-        // The native arch is already in a new context; adding it again is an error (EEXIST).
-        let present = ctx
-            .is_arch_present(scmp)
-            .map_err(|source| SeccompError::Arch {
-                arch: arch_name(*arch).to_string(),
-                source,
-            })?;
-        if present {
-            continue;
-        }
-        match ctx.add_arch(scmp) {
-            Ok(_) => {}
-            // One filter serves one byte order: an ABI of the other can never run here.
-            Err(e) if e.errno() == Some(SeccompErrno::EDOM) => {
-                skipped.push(arch_name(*arch).to_string());
-            }
-            Err(source) => {
-                return Err(SeccompError::Arch {
-                    arch: arch_name(*arch).to_string(),
-                    source,
-                })
-            }
-        }
-    }
-    Ok((ctx, skipped))
-}
-
-/// Add every rule of the profile, the way runc's `addSyscall` does.
-fn add_rules(
-    ctx: &mut ScmpFilterContext,
-    profile: &LinuxSeccomp,
-    rules: &mut usize,
-    skipped: &mut Vec<String>,
-) -> Result<(), SeccompError> {
-    let default = action(
-        profile.default_action(),
-        profile.default_errno_ret(),
-        "the default action",
-    )?;
-    for rule in profile.syscalls().iter().flatten() {
-        let what = rule
-            .names()
-            .first()
-            .map_or_else(|| "an empty rule".to_string(), |n| format!("'{n}'"));
-        let act = action(rule.action(), rule.errno_ret(), &what)?;
-        if act == default {
-            // libseccomp refuses a rule that repeats the default (EACCES); it changes nothing.
-            continue;
-        }
-        let branches = conditions(rule)?;
-        for name in rule.names() {
-            let Ok(nr) = libseccomp::ScmpSyscall::from_name(name) else {
-                skipped.push(name.clone());
-                continue;
-            };
-            for branch in &branches {
-                let added = if branch.is_empty() {
-                    ctx.add_rule(act, nr)
-                } else {
-                    ctx.add_rule_conditional(act, nr, branch)
-                };
-                added.map_err(|source| SeccompError::Rule {
-                    syscall: name.clone(),
-                    action: rule.action().to_string(),
-                    source,
-                })?;
-                *rules += 1;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The OR-branches of one rule, each an AND of comparisons (runc's semantics: all args ANDed,
-/// unless an index repeats, then one branch per arg).
-fn conditions(rule: &LinuxSyscall) -> Result<Vec<Vec<ScmpArgCompare>>, SeccompError> {
-    let args: &[LinuxSeccompArg] = rule.args().as_deref().unwrap_or(&[]);
-    let name = || rule.names().first().cloned().unwrap_or_default();
-    let mut per_index = [0usize; SYSCALL_ARGS];
-    let mut all = Vec::with_capacity(args.len());
-    for arg in args {
-        let index = arg.index();
-        let slot = per_index
-            .get_mut(index)
-            .ok_or_else(|| SeccompError::ArgIndex {
-                syscall: name(),
-                index,
-            })?;
-        *slot += 1;
-        all.push(compare(arg));
-    }
-    if per_index.iter().any(|&n| n > 1) {
-        Ok(all.into_iter().map(|c| vec![c]).collect())
-    } else {
-        Ok(vec![all])
-    }
-}
-
-/// One argument comparison. For SCMP_CMP_MASKED_EQ the spec's `value` is the mask and
-/// `valueTwo` the expected result: `(arg & value) == valueTwo`.
-fn compare(arg: &LinuxSeccompArg) -> ScmpArgCompare {
-    let index = arg.index() as u32; // checked < 6 by the caller
-    let (op, datum) = match arg.op() {
-        LinuxSeccompOperator::ScmpCmpNe => (ScmpCompareOp::NotEqual, arg.value()),
-        LinuxSeccompOperator::ScmpCmpLt => (ScmpCompareOp::Less, arg.value()),
-        LinuxSeccompOperator::ScmpCmpLe => (ScmpCompareOp::LessOrEqual, arg.value()),
-        LinuxSeccompOperator::ScmpCmpEq => (ScmpCompareOp::Equal, arg.value()),
-        LinuxSeccompOperator::ScmpCmpGe => (ScmpCompareOp::GreaterEqual, arg.value()),
-        LinuxSeccompOperator::ScmpCmpGt => (ScmpCompareOp::Greater, arg.value()),
-        LinuxSeccompOperator::ScmpCmpMaskedEq => (
-            ScmpCompareOp::MaskedEqual(arg.value()),
-            arg.value_two().unwrap_or(0),
-        ),
-    };
-    ScmpArgCompare::new(index, op, datum)
-}
-
-/// An OCI action with its errno/trace value as libseccomp's action.
-fn action(
-    act: LinuxSeccompAction,
-    errno_ret: Option<u32>,
-    what: &str,
-) -> Result<ScmpAction, SeccompError> {
-    let data = || {
-        let value = errno_ret.unwrap_or(DEFAULT_ERRNO);
-        if value > RET_DATA_MAX {
-            Err(SeccompError::RetData {
-                what: what.to_string(),
-                value,
-            })
-        } else {
-            Ok(value)
-        }
-    };
-    Ok(match act {
-        // SCMP_ACT_KILL is the historical name of KILL_THREAD (seccomp(2): SECCOMP_RET_KILL).
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
-            ScmpAction::KillThread
-        }
-        LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
-        LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
-        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(data()? as i32),
-        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(data()? as u16),
-        LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
-        LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err(SeccompError::NotifyUnsupported(what.to_string()))
-        }
-    })
-}
-
-fn filter_flags(profile: &LinuxSeccomp) -> u64 {
-    profile.flags().iter().flatten().fold(0, |bits, flag| {
-        bits | match flag {
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => FLAG_TSYNC,
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => FLAG_LOG,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
-        }
-    })
-}
-
-fn scmp_arch(arch: Arch) -> ScmpArch {
-    match arch {
-        Arch::ScmpArchNative => ScmpArch::Native,
-        Arch::ScmpArchX86 => ScmpArch::X86,
-        Arch::ScmpArchX86_64 => ScmpArch::X8664,
-        Arch::ScmpArchX32 => ScmpArch::X32,
-        Arch::ScmpArchArm => ScmpArch::Arm,
-        Arch::ScmpArchAarch64 => ScmpArch::Aarch64,
-        Arch::ScmpArchMips => ScmpArch::Mips,
-        Arch::ScmpArchMips64 => ScmpArch::Mips64,
-        Arch::ScmpArchMips64n32 => ScmpArch::Mips64N32,
-        Arch::ScmpArchMipsel => ScmpArch::Mipsel,
-        Arch::ScmpArchMipsel64 => ScmpArch::Mipsel64,
-        Arch::ScmpArchMipsel64n32 => ScmpArch::Mipsel64N32,
-        Arch::ScmpArchPpc => ScmpArch::Ppc,
-        Arch::ScmpArchPpc64 => ScmpArch::Ppc64,
-        Arch::ScmpArchPpc64le => ScmpArch::Ppc64Le,
-        Arch::ScmpArchS390 => ScmpArch::S390,
-        Arch::ScmpArchS390x => ScmpArch::S390X,
-        Arch::ScmpArchRiscv64 => ScmpArch::Riscv64,
-    }
-}
-
-fn arch_name(arch: Arch) -> &'static str {
-    match arch {
-        Arch::ScmpArchNative => "SCMP_ARCH_NATIVE",
-        Arch::ScmpArchX86 => "SCMP_ARCH_X86",
-        Arch::ScmpArchX86_64 => "SCMP_ARCH_X86_64",
-        Arch::ScmpArchX32 => "SCMP_ARCH_X32",
-        Arch::ScmpArchArm => "SCMP_ARCH_ARM",
-        Arch::ScmpArchAarch64 => "SCMP_ARCH_AARCH64",
-        Arch::ScmpArchMips => "SCMP_ARCH_MIPS",
-        Arch::ScmpArchMips64 => "SCMP_ARCH_MIPS64",
-        Arch::ScmpArchMips64n32 => "SCMP_ARCH_MIPS64N32",
-        Arch::ScmpArchMipsel => "SCMP_ARCH_MIPSEL",
-        Arch::ScmpArchMipsel64 => "SCMP_ARCH_MIPSEL64",
-        Arch::ScmpArchMipsel64n32 => "SCMP_ARCH_MIPSEL64N32",
-        Arch::ScmpArchPpc => "SCMP_ARCH_PPC",
-        Arch::ScmpArchPpc64 => "SCMP_ARCH_PPC64",
-        Arch::ScmpArchPpc64le => "SCMP_ARCH_PPC64LE",
-        Arch::ScmpArchS390 => "SCMP_ARCH_S390",
-        Arch::ScmpArchS390x => "SCMP_ARCH_S390X",
-        Arch::ScmpArchRiscv64 => "SCMP_ARCH_RISCV64",
-    }
-}
-
 /// An anonymous in-memory file: libseccomp 2.5 exports only to a file descriptor
 /// (seccomp_export_bpf_mem arrived in 2.6), and a pipe could fill up and block.
 fn memfd() -> Result<File, SeccompError> {
-    // SAFETY: memfd_create takes a NUL-terminated name and flags and returns a new fd or -1.
-    let fd = unsafe { libc::memfd_create(c"ct-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(SeccompError::Memfd(io::Error::last_os_error()));
-    }
-    // SAFETY: fd is a freshly created descriptor that nothing else owns.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    let fd = rustix::fs::memfd_create("ct-seccomp", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(|e| SeccompError::Memfd(e.into()))?;
+    Ok(File::from(fd))
 }
 
 /// seccomp_export_bpf(3) writes `struct sock_filter` records in host byte order.
@@ -579,6 +351,7 @@ fn export_bpf(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, Seccomp
 
 mod bpf_cache;
 mod enosys_stub;
+mod rules;
 pub use bpf_cache::{cache_path, compile_cached};
 
 #[cfg(test)]

@@ -17,39 +17,20 @@
 //! * end of file: `execve` succeeded.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 
 pub fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: socketpair writes two fds into the array.
-    let r = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just created and are owned by nothing else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    Ok(socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?)
 }
 
 pub fn send(fd: RawFd, msg: &[u8]) -> io::Result<()> {
-    // SAFETY: send reads msg.len() bytes from msg.
-    let r = unsafe {
-        libc::send(
-            fd,
-            msg.as_ptr() as *const libc::c_void,
-            msg.len(),
-            libc::MSG_NOSIGNAL,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    nix::sys::socket::send(fd, msg, nix::sys::socket::MsgFlags::MSG_NOSIGNAL)?;
     Ok(())
 }
 
@@ -68,45 +49,35 @@ pub fn send_fd(sock: RawFd, msg: &[u8], fd: RawFd) -> io::Result<()> {
 }
 
 /// One message and the fds attached to it (made close-on-exec); empty means end of file.
-pub fn recv_fds(sock: RawFd) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+pub fn recv_fds(sock: impl AsFd) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     let mut buf = vec![0u8; 4096];
-    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
-    loop {
-        let mut iov = [io::IoSliceMut::new(&mut buf)];
-        let r = recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC);
-        let msg = match r {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-            Ok(m) => m,
-        };
-        let mut fds = Vec::new();
-        for c in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(v) = c {
-                // SAFETY: the kernel installed these fds in this process for us alone.
-                fds.extend(v.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
-            }
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+    let mut iov = [io::IoSliceMut::new(&mut buf)];
+    let msg =
+        rustix::io::retry_on_intr(|| recvmsg(&sock, &mut iov, &mut cmsg, RecvFlags::CMSG_CLOEXEC))?;
+    let mut fds = Vec::new();
+    for c in cmsg.drain() {
+        if let RecvAncillaryMessage::ScmRights(v) = c {
+            fds.extend(v);
         }
-        let n = msg.bytes;
-        buf.truncate(n);
-        return Ok((buf, fds));
     }
+    buf.truncate(msg.bytes);
+    Ok((buf, fds))
 }
 
 /// One message; an empty vector means end of file.
 pub fn recv(fd: RawFd) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; 4096];
     loop {
-        // SAFETY: recv writes at most buf.len() bytes into buf.
-        let r = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
+        match nix::sys::socket::recv(fd, &mut buf, nix::sys::socket::MsgFlags::empty()) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
             }
-            return Err(e);
         }
-        buf.truncate(r as usize);
-        return Ok(buf);
     }
 }

@@ -66,11 +66,8 @@ pub fn write_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<(), UserNsEr
 
 /// Step 3, run by the child once the maps are written.
 pub fn become_root() -> io::Result<()> {
-    // SAFETY: plain credential syscalls on this single-threaded process.
-    unsafe {
-        if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    use nix::unistd::{setresgid, setresuid, Gid, Uid};
+    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))?;
+    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))?;
     Ok(())
 }

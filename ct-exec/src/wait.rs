@@ -11,7 +11,7 @@
 //!    after it, the pidfd pins the process we checked);
 //! 3. poll the pidfd until the deadline (timeout: the container is still running, exit 1);
 //! 4. wait (bounded) for the state directory's flock(2): the monitor of a detached container
-//!    holds it until `stopped` and the exit code are written (see `run::claim`);
+//!    holds it until `stopped` and the exit code are written (see `state_dir::claim`);
 //! 5. print the exit code when the state has one.
 
 use std::os::fd::AsFd;
@@ -52,9 +52,9 @@ pub fn wait(store: &Store, id: &str, timeout: Option<Duration>) -> Result<Option
         }
     }
     let dir = store.run_containers().join(id);
-    if let Ok(lock) = crate::run::open_dir(&dir) {
+    if let Ok(lock) = crate::state_dir::open_dir(&dir) {
         let start = Instant::now();
-        while !crate::run::try_lock(&lock).unwrap_or(true) && start.elapsed() < RECORD_GRACE {
+        while !crate::state_dir::try_lock(&lock).unwrap_or(true) && start.elapsed() < RECORD_GRACE {
             sleep(Duration::from_millis(2));
         }
     }

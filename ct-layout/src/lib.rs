@@ -15,6 +15,7 @@
 //! * [`free_space`] — `statvfs(2)` limits on what one extraction or import may write.
 //! * [`atomic`] — temp file + fsync + rename, so a crash never leaves half a file.
 //! * [`lock`] — `flock(2)` locks that serialize writers of one file.
+//! * [`mountinfo`] — the one parser of `/proc/self/mountinfo` lines.
 //! * [`image_layout`] — the OCI image layout in `$CT_ROOT/images`.
 //! * [`bundle`] — OCI runtime bundles in `$CT_ROOT/containers/ID` and ct's note beside them.
 //! * [`net_record`] — `BUNDLE/net.json`, the network record ct-net writes and ct-ls reads.
@@ -38,6 +39,7 @@ pub mod in_root;
 pub mod lock;
 pub mod man_pages;
 pub mod media_type;
+pub mod mountinfo;
 pub mod net_record;
 pub mod paths;
 pub mod pipe;

@@ -67,21 +67,20 @@ pub fn cache_path(profile: &LinuxSeccomp, dir: &Path) -> Option<PathBuf> {
 /// Path, size and mtime of the object that holds libseccomp's syscall tables (the shared
 /// library, or the executable itself when linked statically).
 fn library_identity() -> String {
-    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the symbol up.
-    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"seccomp_syscall_resolve_name".as_ptr()) };
-    if sym.is_null() {
-        return String::new();
-    }
-    // SAFETY: an all-zero Dl_info is a valid value for dladdr to fill in.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: sym is an address inside a loaded object; info is a valid out-pointer.
-    if unsafe { libc::dladdr(sym, &mut info) } == 0 || info.dli_fname.is_null() {
-        return String::new();
-    }
-    // SAFETY: dladdr set dli_fname to a NUL-terminated string owned by the loader.
-    let name = unsafe { CStr::from_ptr(info.dli_fname) }
-        .to_string_lossy()
-        .into_owned();
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the symbol up;
+    // an all-zero Dl_info is a valid value for dladdr to fill in, given an address inside a
+    // loaded object and a valid out-pointer; dli_fname, when set, is a NUL-terminated string
+    // owned by the loader, copied before the block ends.
+    let name = unsafe {
+        let sym = libc::dlsym(libc::RTLD_DEFAULT, c"seccomp_syscall_resolve_name".as_ptr());
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if sym.is_null() || libc::dladdr(sym, &mut info) == 0 || info.dli_fname.is_null() {
+            return String::new();
+        }
+        CStr::from_ptr(info.dli_fname)
+            .to_string_lossy()
+            .into_owned()
+    };
     let path = if name.is_empty() {
         "/proc/self/exe".to_string()
     } else {

@@ -1,0 +1,148 @@
+//! Step 6 of a run or an exec: while the container's process lives, ct-exec relays.
+//!
+//! Signals that reach ct-exec (read from the signalfd(2) set up in [`crate::start`]) are sent
+//! on to the container's process; SIGCHLD means a child changed state: reap with
+//! `waitpid(WNOHANG)` until the container's process is among them, and its status is ours
+//! (128+N for a signal). With a terminal, poll(2) on stdin and the pty master copies bytes
+//! both ways (SIGWINCH copies the window size onto the master); end of input types the
+//! terminal's EOF character (^D); once the process has exited, what is left in the pty is
+//! drained before returning.
+
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::{init, pty, ExecError};
+
+fn write_all(fd: impl AsFd, mut buf: &[u8]) -> bool {
+    while !buf.is_empty() {
+        match nix::unistd::write(&fd, buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    Ok(nix::unistd::read(fd, buf)?)
+}
+
+/// Step 6.
+pub(crate) fn relay(
+    container: i32,
+    sfd: SignalFd,
+    master: Option<OwnedFd>,
+    interactive: bool,
+    mut pending: Vec<i32>,
+) -> Result<i32, ExecError> {
+    let mut status = None;
+    let mut master_open = master.is_some();
+    let mut stdin_open = master.is_some() && interactive;
+    // Only a terminal needs copying; without one the container has our fds themselves.
+    let mut buf = if master.is_some() {
+        vec![0u8; 64 * 1024]
+    } else {
+        Vec::new()
+    };
+    loop {
+        // Signals that arrived during the handshake first, then the signalfd's.
+        let mut signals = std::mem::take(&mut pending);
+        while let Ok(Some(si)) = sfd.read_signal() {
+            signals.push(si.ssi_signo as i32);
+        }
+        for sig in signals {
+            if sig == libc::SIGCHLD {
+                loop {
+                    match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                        Ok(WaitStatus::StillAlive) | Err(_) => break,
+                        Ok(s) if s.pid() == Some(Pid::from_raw(container)) => {
+                            status = init::status_code(s);
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            } else if sig == libc::SIGWINCH && master.is_some() {
+                if let (Some(ws), Some(m)) = (pty::window_size(rustix::stdio::stdin()), &master) {
+                    pty::set_window_size(m, ws);
+                }
+            } else if let Ok(s) = Signal::try_from(sig) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(container), s);
+            }
+        }
+        if let Some(code) = status {
+            if let (true, Some(m)) = (master_open, &master) {
+                // What the container printed last is still in the pty: drain it.
+                let _ = rustix::fs::fcntl_setfl(m, rustix::fs::OFlags::NONBLOCK);
+                while let Ok(n @ 1..) = read_some(m.as_raw_fd(), &mut buf) {
+                    write_all(rustix::stdio::stdout(), &buf[..n]);
+                }
+            }
+            let _ = io::stdout().flush();
+            return Ok(code);
+        }
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let stdin = rustix::stdio::stdin();
+        let mi = match (&master, master_open) {
+            (Some(m), true) => {
+                fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+                Some(fds.len() - 1)
+            }
+            _ => None,
+        };
+        let ii = if stdin_open {
+            fds.push(PollFd::new(stdin, PollFlags::POLLIN));
+            Some(fds.len() - 1)
+        } else {
+            None
+        };
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(ExecError::Spawn {
+                    step: "poll",
+                    source: e.into(),
+                })
+            }
+        }
+        let ready = |i: Option<usize>| {
+            i.and_then(|i| fds[i].revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (m_ready, i_ready) = (ready(mi), ready(ii));
+        drop(fds);
+        if m_ready {
+            if let Some(m) = &master {
+                match read_some(m.as_raw_fd(), &mut buf) {
+                    Ok(n @ 1..) => {
+                        write_all(rustix::stdio::stdout(), &buf[..n]);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    _ => master_open = false,
+                }
+            }
+        }
+        if i_ready {
+            if let Some(m) = &master {
+                match read_some(0, &mut buf) {
+                    Ok(n @ 1..) => {
+                        write_all(m, &buf[..n]);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    _ => {
+                        // End of input: type the terminal's EOF character (^D).
+                        write_all(m, b"\x04");
+                        stdin_open = false;
+                    }
+                }
+            }
+        }
+    }
+}
