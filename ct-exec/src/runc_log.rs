@@ -24,7 +24,7 @@ impl Log {
             let v = serde_json::json!({
                 "level": level,
                 "msg": msg,
-                "time": crate::rfc3339::now(),
+                "time": ct_layout::rfc3339::now(),
             });
             format!("{v}\n")
         } else {

@@ -101,7 +101,7 @@ pub(crate) fn claim(
             Ok(()) => {
                 guard.dir = dir;
                 let mut st = State::new(id, bundle.to_path_buf());
-                st.created = Some(crate::rfc3339::now());
+                st.created = Some(ct_layout::rfc3339::now());
                 if let Some(a) = plan.spec.annotations() {
                     st.annotations = a.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 }

@@ -348,10 +348,10 @@ fn install_reports_the_kernels_refusal() {
     assert_eq!(wait(pid), End::Exited(0));
 }
 
-/// Run busybox under docker's default profile (ct_layout::seccomp_default) and return its end
+/// Run busybox under docker's default profile (ct_unpack::seccomp_default) and return its end
 /// and stdout.
 fn busybox_under_default_profile(script: &str) -> (End, String) {
-    let p = match compile(&ct_layout::seccomp_default::profile()) {
+    let p = match compile(&ct_unpack::seccomp_default::profile()) {
         Ok(p) => p,
         Err(e) => panic!("default profile: {e}"),
     };
@@ -451,7 +451,7 @@ fn default_profile_blocks_unshare_and_mount() {
 
 #[test]
 fn default_profile_refuses_keyctl_namespaces_and_clone3() {
-    let p = match compile(&ct_layout::seccomp_default::profile()) {
+    let p = match compile(&ct_unpack::seccomp_default::profile()) {
         Ok(p) => p,
         Err(e) => panic!("default profile: {e}"),
     };

@@ -1,7 +1,7 @@
 //! seccomp through the real runtime: busybox bundles with a `linux.seccomp` profile run by the
 //! `ct-exec` binary (as root: namespaces, pivot_root). One profile denies mkdir with EPERM and
 //! the container's `mkdir` must say "Operation not permitted"; docker's default profile
-//! (`ct_layout::seccomp_default`, what ct-unpack puts in config.json) must run a shell normally
+//! (`ct_unpack::seccomp_default`, what ct-unpack puts in config.json) must run a shell normally
 //! and still refuse `unshare` and `mount`.
 //!
 //! Each test has its own bundle, `CT_ROOT` and `CT_RUN` in a temp dir; the container's mounts
@@ -184,7 +184,7 @@ fn profile_without_no_new_privs_for_a_user_without_sys_admin() {
 
 #[test]
 fn container_runs_normally_under_the_default_profile() {
-    let profile = serde_json::to_value(ct_layout::seccomp_default::profile()).unwrap_or_default();
+    let profile = serde_json::to_value(ct_unpack::seccomp_default::profile()).unwrap_or_default();
     let b = bundle(profile);
     let out = b.run(
         "echo hello; ls /bin/busybox; mkdir /tmp/d && echo mkdir-ok; x=$(echo sub); \
@@ -208,7 +208,7 @@ fn container_runs_normally_under_the_default_profile() {
 /// (runc compiles it with its own libseccomp), and behaves the same there.
 #[test]
 fn runc_runs_the_default_profile_the_same_way() {
-    let profile = serde_json::to_value(ct_layout::seccomp_default::profile()).unwrap_or_default();
+    let profile = serde_json::to_value(ct_unpack::seccomp_default::profile()).unwrap_or_default();
     let b = bundle(profile);
     let config_path = b.run_dir().join("bundle/config.json");
     let mut config: Value = std::fs::read(&config_path)

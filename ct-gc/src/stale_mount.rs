@@ -1,7 +1,6 @@
 //! Stale mounts: an overlay (or anything else) still mounted inside a container's bundle
 //! after the container is gone. `/proc/self/mountinfo` (proc(5)) lists every mount of our
-//! mount namespace; field 5 is the mount point, with space, tab, newline and backslash written
-//! as octal escapes (`\040`).
+//! mount namespace (read with `ct_layout::mountinfo`); field 5 is the mount point.
 //!
 //! A mount below `$CT_ROOT/containers/ID/` is stale when the bundle has no `config.json` any
 //! more (deleted under the mount), or when the container's state says `stopped`. A bundle
@@ -12,10 +11,7 @@
 //! container; unmount the deepest first with `umount2(UMOUNT_NOFOLLOW)` (a symlink planted in
 //! the bundle never redirects us), falling back to `MNT_DETACH` when the mount is busy.
 
-use std::ffi::CString;
 use std::fs;
-use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use ct_layout::state::{State, Status};
@@ -23,32 +19,11 @@ use ct_layout::Store;
 
 use crate::GcError;
 
-/// Decode mountinfo's octal escapes (`\040` is a space).
-pub fn unescape(field: &str) -> PathBuf {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    PathBuf::from(std::ffi::OsStr::from_bytes(&out))
-}
-
-/// Mount points in `mountinfo` text (field 5).
+/// Mount points in `mountinfo` text (field 5, escapes decoded: ct_layout::mountinfo).
 pub fn mount_points(mountinfo: &str) -> Vec<PathBuf> {
-    mountinfo
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape)
+    ct_layout::mountinfo::parse(mountinfo)
+        .into_iter()
+        .map(|m| m.mount_point)
         .collect()
 }
 
@@ -95,34 +70,21 @@ pub fn find(store: &Store) -> Result<Vec<PathBuf>, GcError> {
 
 /// Unmount one mount point without following symlinks; detach it if it is busy.
 pub fn unmount(path: &Path) -> Result<(), GcError> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| GcError::Unmount {
+    use rustix::io::Errno;
+    use rustix::mount::{unmount as umount2, UnmountFlags};
+    let err = |e: Errno| GcError::Unmount {
         path: path.to_path_buf(),
-        source: io::Error::from(io::ErrorKind::InvalidInput),
-    })?;
-    // SAFETY: umount2 with a valid NUL-terminated path; no memory is kept by the kernel.
-    let r = unsafe { libc::umount2(c.as_ptr(), libc::UMOUNT_NOFOLLOW) };
-    if r == 0 {
-        return Ok(());
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(()), // not (or no longer) a mount point
-        Some(libc::EBUSY) => {
-            // SAFETY: as above; MNT_DETACH unmounts lazily once the last user goes.
-            let r = unsafe { libc::umount2(c.as_ptr(), libc::UMOUNT_NOFOLLOW | libc::MNT_DETACH) };
-            if r == 0 {
-                Ok(())
-            } else {
-                Err(GcError::Unmount {
-                    path: path.to_path_buf(),
-                    source: io::Error::last_os_error(),
-                })
-            }
+        source: e.into(),
+    };
+    match umount2(path, UnmountFlags::NOFOLLOW) {
+        Ok(()) => Ok(()),
+        // Not (or no longer) a mount point.
+        Err(Errno::INVAL | Errno::NOENT) => Ok(()),
+        // MNT_DETACH unmounts lazily once the last user goes.
+        Err(Errno::BUSY) => {
+            umount2(path, UnmountFlags::NOFOLLOW | UnmountFlags::DETACH).map_err(err)
         }
-        _ => Err(GcError::Unmount {
-            path: path.to_path_buf(),
-            source: e,
-        }),
+        Err(e) => Err(err(e)),
     }
 }
 
@@ -149,7 +111,5 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(unescape("a\\134b"), PathBuf::from("a\\b"));
-        assert_eq!(unescape("trailing\\04"), PathBuf::from("trailing\\04"));
     }
 }

@@ -48,7 +48,6 @@ pub mod platform;
 pub mod reference;
 pub mod rfc3339;
 pub mod rootless;
-pub mod seccomp_default;
 pub mod state;
 pub mod tool;
 

@@ -27,6 +27,7 @@ pub mod passwd;
 pub mod pipe_handoff;
 pub mod resolve_in_root;
 pub mod runtime_config;
+pub mod seccomp_default;
 pub mod tar_extract;
 pub mod whiteout;
 
@@ -273,7 +274,7 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         .hostname
         .clone()
         .unwrap_or_else(|| id.chars().take(63).collect());
-    let seccomp = serde_json::to_value(ct_layout::seccomp_default::profile()).ok();
+    let seccomp = serde_json::to_value(crate::seccomp_default::profile()).ok();
     let spec = runtime_config::build(
         &image.config,
         &opts.overrides,

@@ -33,7 +33,7 @@ fn bundle_from_busybox_and_second_container_reuses_layers() {
     assert_eq!(cfg["process"]["args"], json!(["/bin/sh", "-c", "echo hi"]));
     assert_eq!(cfg["process"]["cwd"], "/tmp");
     assert_eq!(cfg["hostname"], "web");
-    // Docker's default seccomp profile (ct_layout::seccomp_default) is in.
+    // Docker's default seccomp profile (ct_unpack::seccomp_default) is in.
     let names: usize = cfg["linux"]["seccomp"]["syscalls"]
         .as_array()
         .unwrap()

@@ -352,10 +352,10 @@ fn pseudo_code_shows_the_rules() {
     );
 }
 
-/// The default profile (ct_layout::seccomp_default) as the kernel will see it.
+/// The default profile (ct_unpack::seccomp_default) as the kernel will see it.
 #[test]
 fn docker_default_profile_compiles_and_behaves() {
-    let p = match compile(&ct_layout::seccomp_default::profile()) {
+    let p = match compile(&ct_unpack::seccomp_default::profile()) {
         Ok(p) => p,
         Err(e) => panic!("default profile: {e}"),
     };
@@ -422,7 +422,7 @@ fn cache_returns_the_same_program_and_is_really_read() {
         Err(e) => panic!("tempdir: {e}"),
     };
     let cache = dir.path().join("seccomp");
-    let default = ct_layout::seccomp_default::profile();
+    let default = ct_unpack::seccomp_default::profile();
     let fresh = compile(&default).unwrap_or_else(|e| panic!("{e}"));
     let first = compile_cached(&default, &cache).unwrap_or_else(|e| panic!("{e}"));
     let path = cache_path(&default, &cache).unwrap_or_else(|| panic!("no cache path"));
@@ -475,7 +475,7 @@ fn install_errors_read_as_one_line_with_a_hint() {
 #[test]
 fn syscalls_newer_than_the_profile_get_enosys_on_every_abi() {
     const X32: i64 = 0x4000_0000;
-    let p = match compile(&ct_layout::seccomp_default::profile()) {
+    let p = match compile(&ct_unpack::seccomp_default::profile()) {
         Ok(p) => p,
         Err(e) => panic!("{e}"),
     };
