@@ -15,7 +15,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// How many bytes may be written between two `statvfs` calls.
@@ -88,18 +87,13 @@ pub struct Space {
 }
 
 fn space(fd: &File) -> io::Result<Space> {
-    // SAFETY: statvfs is plain old data; all-zero is a valid value to be overwritten.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid fd and a valid out-pointer that lives across the call.
-    if unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut st) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let frsize = st.f_frsize as u64;
+    let st = rustix::fs::fstatvfs(fd)?;
+    let frsize = st.f_frsize;
     Ok(Space {
-        total: (st.f_blocks as u64).saturating_mul(frsize),
-        avail: (st.f_bavail as u64).saturating_mul(frsize),
-        inodes: st.f_files as u64,
-        inodes_avail: st.f_favail as u64,
+        total: st.f_blocks.saturating_mul(frsize),
+        avail: st.f_bavail.saturating_mul(frsize),
+        inodes: st.f_files,
+        inodes_avail: st.f_favail,
     })
 }
 

@@ -5,8 +5,9 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::Path;
+
+use rustix::fs::FlockOperation;
 
 /// A held `flock` on a file.
 #[derive(Debug)]
@@ -26,16 +27,12 @@ fn open(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
+/// flock(2) on `file`, retried when a signal interrupts the wait.
+pub(crate) fn flock(file: &File, op: FlockOperation) -> io::Result<()> {
     loop {
-        // SAFETY: flock on a valid, owned descriptor; no memory is passed.
-        let r = unsafe { libc::flock(file.as_raw_fd(), op) };
-        if r == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match rustix::fs::flock(file, op) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => return r.map_err(io::Error::from),
         }
     }
 }
@@ -44,21 +41,21 @@ impl Lock {
     /// Block until the exclusive lock on `path` is ours (creating the file if needed).
     pub fn exclusive(path: impl AsRef<Path>) -> io::Result<Lock> {
         let file = open(path.as_ref())?;
-        flock(&file, libc::LOCK_EX)?;
+        flock(&file, FlockOperation::LockExclusive)?;
         Ok(Lock { _file: file })
     }
 
     /// Block until a shared lock on `path` is ours.
     pub fn shared(path: impl AsRef<Path>) -> io::Result<Lock> {
         let file = open(path.as_ref())?;
-        flock(&file, libc::LOCK_SH)?;
+        flock(&file, FlockOperation::LockShared)?;
         Ok(Lock { _file: file })
     }
 
     /// The exclusive lock if nobody holds it, else `None`.
     pub fn try_exclusive(path: impl AsRef<Path>) -> io::Result<Option<Lock>> {
         let file = open(path.as_ref())?;
-        match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(Some(Lock { _file: file })),
             Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(None),
             Err(e) => Err(e),

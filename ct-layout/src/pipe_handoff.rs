@@ -26,9 +26,12 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::FlockOperation;
+
+use crate::lock::flock;
 use crate::Store;
 
 /// The pipefs inode of `fd` when it is a pipe (or FIFO), else `None`.
@@ -43,20 +46,6 @@ pub fn path(store: &Store, inode: u64) -> PathBuf {
     crate::image_layout::ImageLayout::of_store(store)
         .tmp_dir()
         .join(format!("pipe-{inode}.manifest"))
-}
-
-fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
-    loop {
-        // SAFETY: flock on a valid, owned descriptor; no memory is passed.
-        let r = unsafe { libc::flock(file.as_raw_fd(), op) };
-        if r == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
 }
 
 /// The writer's side: the file exists, locked, until this is dropped.
@@ -81,7 +70,7 @@ pub fn announce(store: &Store, inode: u64, manifest: &[u8]) -> io::Result<Announ
     remove_stale(dir);
     let tmp = dir.join(format!(".pipe-{inode}-{}.tmp", crate::paths::new_id()));
     let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-    let written = flock(&file, libc::LOCK_EX)
+    let written = flock(&file, FlockOperation::LockExclusive)
         .and_then(|_| file.write_all(manifest))
         .and_then(|_| fs::rename(&tmp, &dest));
     if let Err(e) = written {
@@ -105,7 +94,7 @@ fn remove_stale(dir: &Path) {
             continue;
         }
         if let Ok(f) = File::open(e.path()) {
-            if flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok() {
+            if flock(&f, FlockOperation::NonBlockingLockExclusive).is_ok() {
                 let _ = fs::remove_file(e.path());
             }
         }
@@ -115,7 +104,7 @@ fn remove_stale(dir: &Path) {
 /// The manifest a live ct-pull announced for pipe `inode` (step 2), at most `limit` bytes.
 pub fn read_live(store: &Store, inode: u64, limit: u64) -> Option<Vec<u8>> {
     let mut file = File::open(path(store, inode)).ok()?;
-    match flock(&file, libc::LOCK_SH | libc::LOCK_NB) {
+    match flock(&file, FlockOperation::NonBlockingLockShared) {
         // We got the lock: nobody holds it, the writer is gone.
         Ok(()) => return None,
         Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {}

@@ -10,7 +10,9 @@
 //! 3. [`exit`]: an error is reported as one line, `TOOL: what failed: cause: cause`
 //!    ([`crate::pipe::report`]), and the process exits with the error's code.
 //!
-//! [`main`] is the three in a row: a tool's `main` is `tool::main("ct-gc", run)`. A `run` that
+//! [`main`] is the three in a row: a tool's `main` is `tool::main("ct-gc", run)`. Between
+//! parsing and running, a user other than root enters their own user and mount namespaces
+//! ([`crate::rootless`]), where every tool of theirs works on the same store and mounts. A `run` that
 //! meets errors of several types returns [`AnyFailure`], into which `?` turns any of them.
 
 use std::ffi::OsString;
@@ -58,12 +60,17 @@ pub struct CannotCreate(pub std::path::PathBuf, #[source] pub std::io::Error);
 
 impl Failure for CannotCreate {}
 
+impl Failure for crate::rootless::RootlessError {}
+
 /// Parse, run, exit: the whole `main` of a tool.
 pub fn main<C: Parser, E: Into<AnyFailure>>(
     tool: &str,
     run: impl FnOnce(C) -> Result<i32, E>,
 ) -> ! {
     let cli = parse::<C>(tool);
+    if let Err(e) = crate::rootless::enter(tool) {
+        fail(tool, &e);
+    }
     exit(tool, run(cli))
 }
 

@@ -102,3 +102,64 @@ fn a_runtime_directory_another_user_made_first_is_refused() {
     // Nothing of the user's landed in it.
     assert_eq!(fs::read_dir(&planted).unwrap().count(), 0);
 }
+
+/// The pause process of a user, from `/tmp/ct-UID/pause.pid`, and its uid map.
+fn pause_of(u: &TestUser) -> (u32, String) {
+    let rec = fs::read_to_string(u.tmp_run().join("pause.pid")).expect("pause.pid written");
+    let pid: u32 = rec.split_whitespace().next().unwrap().parse().unwrap();
+    let map = fs::read_to_string(format!("/proc/{pid}/uid_map")).expect("the pause process runs");
+    (pid, map)
+}
+
+fn words(map: &str) -> Vec<Vec<String>> {
+    map.lines()
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn a_users_tools_share_one_user_namespace_with_their_subordinate_ids() {
+    let u = TestUser::create_with_subids();
+    let (first, count) = u.subuids().expect("useradd gave a range");
+    for _ in 0..2 {
+        let out = u.cmd(&tools_dir(), "ct-ls", &["images"]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(out.stderr.is_empty(), "no warning with a range: {out:?}");
+    }
+    let (pid, map) = pause_of(&u);
+    // The user is root inside; the range is 1…N.
+    let uid = u.uid.to_string();
+    let want = vec![
+        vec!["0".to_string(), uid, "1".into()],
+        vec!["1".into(), first.to_string(), count.to_string()],
+    ];
+    assert_eq!(words(&map), want);
+    // Both runs joined the same one: still exactly one pause process of this user.
+    let out = std::process::Command::new("pgrep")
+        .args(["-u", &u.uid.to_string(), "-x", "sleep"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), pid.to_string());
+}
+
+#[test]
+fn without_subordinate_ids_only_the_user_is_mapped_and_ct_says_so_once() {
+    let u = TestUser::create();
+    let first = u.cmd(&tools_dir(), "ct-ls", &["images"]).output().unwrap();
+    assert!(first.status.success(), "{first:?}");
+    let warning = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        warning.starts_with("ct-ls: warning: no subordinate ids") && warning.lines().count() == 1,
+        "{warning}"
+    );
+    let again = u.cmd(&tools_dir(), "ct-ls", &["images"]).output().unwrap();
+    assert!(
+        again.status.success() && again.stderr.is_empty(),
+        "{again:?}"
+    );
+    let (_, map) = pause_of(&u);
+    assert_eq!(
+        words(&map),
+        vec![vec!["0".to_string(), u.uid.to_string(), "1".into()]]
+    );
+}
