@@ -19,9 +19,9 @@ use std::fs;
 use std::io;
 
 use ct_layout::bundle::Bundle;
+use ct_layout::image_docs::{Document, ImageConfig};
 use ct_layout::image_layout::{digest_of, ref_name, ImageLayout};
 use ct_layout::{Digest, Store};
-use serde_json::Value;
 
 use crate::GcError;
 
@@ -110,45 +110,22 @@ pub fn walk(
     if !m.blobs.insert(digest.clone()) || !layout.has_blob(digest, None) {
         return Ok(());
     }
-    let doc: Value = layout.read_json(digest).map_err(|source| GcError::Walk {
+    let doc: Document = layout.read_json(digest).map_err(|source| GcError::Walk {
         from: from.to_string(),
         digest: digest.clone(),
         source,
     })?;
-    let digests = |key: &str| -> Vec<Digest> {
-        doc.get(key)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|d| d.get("digest")?.as_str()?.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    for child in digests("manifests") {
+    for child in doc.manifests.iter().filter_map(|d| d.digest().ok()) {
         walk(layout, from, &child, m)?;
     }
-    for layer in digests("layers") {
+    for layer in doc.layers.iter().filter_map(|d| d.digest().ok()) {
         m.blobs.insert(layer);
     }
-    let config = doc
-        .get("config")
-        .and_then(|c| c.get("digest"))
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse::<Digest>().ok());
-    if let Some(config) = config {
+    if let Some(config) = doc.config.as_ref().and_then(|c| c.digest().ok()) {
         m.blobs.insert(config.clone());
         // An artifact's config need not be JSON; only an image config has diff_ids.
-        if let Ok(cfg) = layout.read_json::<Value>(&config) {
-            let ids = cfg
-                .get("rootfs")
-                .and_then(|r| r.get("diff_ids"))
-                .and_then(Value::as_array);
-            for id in ids.into_iter().flatten() {
-                if let Some(d) = id.as_str().and_then(|s| s.parse().ok()) {
-                    m.layers.insert(d);
-                }
-            }
+        if let Ok(cfg) = layout.read_json::<ImageConfig>(&config) {
+            m.layers.extend(cfg.diff_ids());
         }
     }
     Ok(())

@@ -17,6 +17,7 @@
 //! * [`lock`] — `flock(2)` locks that serialize writers of one file.
 //! * [`mountinfo`] — the one parser of `/proc/self/mountinfo` lines.
 //! * [`image_layout`] — the OCI image layout in `$CT_ROOT/images`.
+//! * [`image_docs`] — an image's index, manifest and config, typed.
 //! * [`bundle`] — OCI runtime bundles in `$CT_ROOT/containers/ID` and ct's note beside them.
 //! * [`net_record`] — `BUNDLE/net.json`, the network record ct-net writes and ct-ls reads.
 //! * [`state`] — runtime-spec container state in `$CT_RUN/containers/ID/state.json`.
@@ -34,6 +35,7 @@ pub mod bundle;
 pub mod digest;
 pub mod free_space;
 pub mod gc_lock;
+pub mod image_docs;
 pub mod image_layout;
 pub mod in_root;
 pub mod lock;

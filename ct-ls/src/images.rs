@@ -6,6 +6,7 @@
 //! Steps: read `index.json`; for each entry read the manifest (or, for an index that another
 //! tool stored, every manifest it lists) and its config, digests checked by `read_json`.
 
+use ct_layout::image_docs::{Document, ImageConfig};
 use ct_layout::image_layout::{digest_of, ImageLayout};
 use ct_layout::{Digest, Store};
 use serde_json::Value;
@@ -31,27 +32,25 @@ fn manifest_info(
     digest: &Digest,
     own_size: u64,
 ) -> (String, u64, Option<String>) {
-    let Ok(m) = layout.read_json::<Value>(digest) else {
+    let Ok(m) = layout.read_json::<Document>(digest) else {
         return ("-".into(), own_size, None);
     };
-    let blobs = std::iter::once(&m["config"]).chain(m["layers"].as_array().into_iter().flatten());
-    let size = own_size + blobs.filter_map(|b| b["size"].as_u64()).sum::<u64>();
-    let config = m["config"]["digest"]
-        .as_str()
-        .and_then(|s| s.parse::<Digest>().ok())
-        .and_then(|d| layout.read_json::<Value>(&d).ok())
-        .unwrap_or(Value::Null);
-    let platform = match (config["os"].as_str(), config["architecture"].as_str()) {
-        (Some(os), Some(arch)) => match config["variant"].as_str() {
-            Some(v) => format!("{os}/{arch}/{v}"),
-            None => format!("{os}/{arch}"),
-        },
-        _ => "-".into(),
-    };
+    let size = own_size
+        + m.config
+            .iter()
+            .chain(&m.layers)
+            .map(|b| b.size)
+            .sum::<u64>();
+    let config = m
+        .config
+        .as_ref()
+        .and_then(|c| c.digest().ok())
+        .and_then(|d| layout.read_json::<ImageConfig>(&d).ok())
+        .unwrap_or_default();
     (
-        platform,
+        config.platform().unwrap_or_else(|| "-".into()),
         size,
-        config["created"].as_str().map(str::to_string),
+        config.created,
     )
 }
 
@@ -67,21 +66,20 @@ pub fn rows(store: &Store) -> Result<Vec<ImageRow>, LsError> {
             continue;
         };
         let own = desc.size();
-        let top: Value = layout.read_json(&digest).unwrap_or(Value::Null);
-        let (platform, size, created) = match top["manifests"].as_array() {
-            Some(list) => {
+        let top: Document = layout.read_json(&digest).unwrap_or_default();
+        let (platform, size, created) = match top.is_index() {
+            true => {
                 let mut plats = Vec::new();
                 let mut size = own;
                 let mut created = None;
-                for e in list {
-                    let Some(d) = e["digest"].as_str().and_then(|s| s.parse::<Digest>().ok())
-                    else {
+                for e in &top.manifests {
+                    let Ok(d) = e.digest() else {
                         continue;
                     };
                     if !layout.has_blob(&d, None) {
                         continue;
                     }
-                    let (p, s, c) = manifest_info(&layout, &d, e["size"].as_u64().unwrap_or(0));
+                    let (p, s, c) = manifest_info(&layout, &d, e.size);
                     plats.push(p);
                     size += s;
                     created = created.or(c);
@@ -96,7 +94,7 @@ pub fn rows(store: &Store) -> Result<Vec<ImageRow>, LsError> {
                     created,
                 )
             }
-            None => manifest_info(&layout, &digest, own),
+            false => manifest_info(&layout, &digest, own),
         };
         rows.push(ImageRow {
             reference,

@@ -12,6 +12,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use ct_layout::image_docs::{Document, ImageConfig};
 use ct_layout::image_layout::{digest_of, ImageLayout, LayoutError};
 use ct_layout::{Digest, Store};
 use serde_json::Value;
@@ -66,34 +67,29 @@ fn users(layout: &ImageLayout) -> Result<BTreeMap<Digest, Vec<String>>, LsError>
     for (name, desc) in layout.refs()? {
         let Ok(d) = digest_of(&desc) else { continue };
         // A missing or unreadable blob (an image half removed) just contributes nothing.
-        let Ok(top) = layout.read_json::<Value>(&d) else {
+        let Ok(top) = layout.read_json::<Document>(&d) else {
             continue;
         };
-        let manifests: Vec<Value> = match top["manifests"].as_array() {
-            Some(list) => list
+        let manifests: Vec<Document> = match top.is_index() {
+            true => top
+                .manifests
                 .iter()
-                .filter_map(|m| m["digest"].as_str()?.parse::<Digest>().ok())
-                .filter_map(|d| layout.read_json::<Value>(&d).ok())
+                .filter_map(|m| m.digest().ok())
+                .filter_map(|d| layout.read_json::<Document>(&d).ok())
                 .collect(),
-            None => vec![top],
+            false => vec![top],
         };
         for m in manifests {
-            let Some(cd) = m["config"]["digest"].as_str().and_then(|s| s.parse().ok()) else {
+            let Some(cd) = m.config.as_ref().and_then(|c| c.digest().ok()) else {
                 continue;
             };
-            let Ok(config) = layout.read_json::<Value>(&cd) else {
+            let Ok(config) = layout.read_json::<ImageConfig>(&cd) else {
                 continue;
             };
-            for id in config["rootfs"]["diff_ids"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                if let Some(id) = id.as_str().and_then(|s| s.parse::<Digest>().ok()) {
-                    let v = out.entry(id).or_default();
-                    if !v.contains(&name) {
-                        v.push(name.clone());
-                    }
+            for id in config.diff_ids() {
+                let v = out.entry(id).or_default();
+                if !v.contains(&name) {
+                    v.push(name.clone());
                 }
             }
         }

@@ -46,21 +46,17 @@ pub fn kind(media_type: &str) -> Option<Kind> {
     }
 }
 
-/// A descriptor: the pointer from one document to another blob.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    #[serde(default)]
-    pub media_type: String,
-    pub digest: String,
-    pub size: u64,
-    #[serde(default)]
-    pub platform: Option<Platform>,
+/// Descriptors, indexes and manifests, typed once for every stage.
+pub use ct_layout::image_docs::{Descriptor, Index, Manifest};
+
+/// A descriptor's digest, checked, or the error naming `what` it belongs to.
+pub trait CheckedDigest {
+    fn checked_digest(&self, what: &str) -> Result<Digest, PullError>;
 }
 
-impl Descriptor {
-    pub fn digest(&self, what: &str) -> Result<Digest, PullError> {
-        self.digest.parse().map_err(|source| PullError::BadDigest {
+impl CheckedDigest for Descriptor {
+    fn checked_digest(&self, what: &str) -> Result<Digest, PullError> {
+        self.digest().map_err(|source| PullError::BadDigest {
             what: what.to_string(),
             source,
         })
@@ -74,19 +70,6 @@ struct Probe {
     media_type: Option<String>,
     #[serde(default)]
     schema_version: Option<u32>,
-}
-
-/// An index or manifest list.
-#[derive(Debug, Deserialize)]
-pub struct Index {
-    pub manifests: Vec<Descriptor>,
-}
-
-/// An image manifest.
-#[derive(Debug, Deserialize)]
-pub struct Manifest {
-    pub config: Descriptor,
-    pub layers: Vec<Descriptor>,
 }
 
 /// The media type of a fetched document: the header, else the JSON `mediaType`.

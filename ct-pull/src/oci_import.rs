@@ -20,7 +20,7 @@ use ct_layout::reference::Reference;
 use ct_layout::Store;
 
 use crate::error::{io_err, PullError};
-use crate::manifest::{self, Kind};
+use crate::manifest::{self, CheckedDigest, Kind};
 use crate::verified_blob::store_reader;
 use crate::{descriptor, hold_off_gc, name_image, parse_tag, registry_pull, Options};
 use ct_layout::platform::Platform;
@@ -95,7 +95,7 @@ fn import_dir_held(
         let idx = manifest::parse_index(&bytes, &format!("index {digest} in {what}"))?;
         let want = opts.platform.clone().unwrap_or_else(Platform::host);
         let e = manifest::select_platform(&idx.manifests, &want, &what)?;
-        digest = e.digest(&what)?;
+        digest = e.checked_digest(&what)?;
         media_type = e.media_type.clone();
         plat = e.platform.clone();
         bytes = src.read_blob(&digest)?;
@@ -108,12 +108,12 @@ fn import_dir_held(
     }
     let m = manifest::parse_manifest(&bytes, &format!("manifest {digest} in {what}"))?;
     for d in std::iter::once(&m.config).chain(&m.layers) {
-        let dg = d.digest(&what)?;
+        let dg = d.checked_digest(&what)?;
         let path = src.blob_path(&dg);
         let f = File::open(&path).map_err(io_err("open", &path))?;
         store_reader(layout, f, Some((&dg, d.size)))?;
     }
-    let config = m.config.digest(&what)?;
+    let config = m.config.checked_digest(&what)?;
     manifest::check_config(&layout.read_blob(&config)?, &format!("config {config}"))?;
     if plat.is_none() {
         plat = registry_pull::config_platform(layout, &config);

@@ -29,7 +29,7 @@ use crate::credentials;
 use crate::distribution::RegistryClient;
 use crate::error::PullError;
 use crate::http_retry::read_capped;
-use crate::manifest::{self, Kind};
+use crate::manifest::{self, CheckedDigest, Kind};
 use crate::progress::Progress;
 use crate::verified_blob;
 use crate::Options;
@@ -77,7 +77,7 @@ pub fn pull(
                     limit: manifest::MAX_MANIFEST,
                 });
             }
-            let d = entry.digest(&what)?;
+            let d = entry.checked_digest(&what)?;
             let bytes = if layout.has_blob(&d, Some(entry.size)) {
                 layout.read_blob(&d)?
             } else {
@@ -96,7 +96,7 @@ pub fn pull(
     let what = format!("manifest {digest} of {name}");
     let m = manifest::parse_manifest(&bytes, &what)?;
 
-    let config_digest = m.config.digest(&what)?;
+    let config_digest = m.config.checked_digest(&what)?;
     if !layout.has_blob(&config_digest, Some(m.config.size)) {
         let resp = reg.blob(&config_digest, 0)?;
         let url = resp.url().to_string();
@@ -139,7 +139,7 @@ pub fn pull(
 
     let mut layers = Vec::new();
     for l in &m.layers {
-        let d = l.digest(&what)?;
+        let d = l.checked_digest(&what)?;
         if !layout.has_blob(&d, Some(l.size)) && !layers.iter().any(|(x, _)| *x == d) {
             layers.push((d, l.size));
         }
@@ -185,26 +185,23 @@ fn present_manifest(
     }
     let m = manifest::parse_manifest(&bytes, &format!("stored manifest {digest}"))?;
     let all = std::iter::once(&m.config).chain(&m.layers).all(|d| {
-        d.digest("")
+        d.checked_digest("")
             .is_ok_and(|x| layout.has_blob(&x, Some(d.size)))
     });
     if !all {
         return Ok(None);
     }
-    let platform = config_platform(layout, &m.config.digest("")?);
+    let platform = config_platform(layout, &m.config.checked_digest("")?);
     crate::descriptor(&media_type, digest, bytes.len() as u64, platform.as_ref()).map(Some)
 }
 
 /// os/architecture/variant from a stored config, for the index entry.
 pub fn config_platform(layout: &ImageLayout, config: &Digest) -> Option<Platform> {
-    let v: serde_json::Value = layout.read_json(config).ok()?;
+    let c: ct_layout::image_docs::ImageConfig = layout.read_json(config).ok()?;
     Some(Platform {
-        os: v.get("os")?.as_str()?.to_string(),
-        architecture: v.get("architecture")?.as_str()?.to_string(),
-        variant: v
-            .get("variant")
-            .and_then(|x| x.as_str())
-            .map(str::to_string),
+        os: c.os?,
+        architecture: c.architecture?,
+        variant: c.variant,
     })
 }
 
