@@ -17,6 +17,7 @@
 //! that is older than the grace period (by ctime, which `rename(2)` sets when a blob or layer
 //! lands), for writers that do not take the gc lock.
 
+pub mod cli;
 pub mod reachability;
 pub mod stale_mount;
 

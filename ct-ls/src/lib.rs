@@ -1,6 +1,7 @@
 //! ct-ls: read-only listings of the store. Each listing is a table for humans, `--json` for
 //! scripts, or `-q` (one name per line, for pipes).
 
+pub mod cli;
 pub mod containers;
 pub mod images;
 pub mod layers;

@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod credentials;
 pub mod distribution;
 pub mod docker_archive;
