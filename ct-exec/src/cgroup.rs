@@ -11,7 +11,8 @@
 //!    resources at all, as runc does: the device rules are what keeps a process with
 //!    CAP_MKNOD from making and opening the host's disks, so every container started by root
 //!    gets them. (Not root: only with a path or resources; rootless containers get no devices
-//!    but those bind-mounted from the host.)
+//!    but those bind-mounted from the host; and a user's cgroup is made only where the user
+//!    may, see [`usable`].)
 //! 2. Parent, before `clone(2)`: create it on every hierarchy, write the limits, open its entry
 //!    files. The child moves itself in as its first step, the fast way (`0` to each v1
 //!    `tasks` file; on v2 `clone3(2)` creates it inside), which skips the RCU grace period a
@@ -53,7 +54,7 @@ pub fn path_for(plan: &Plan, id: &str, systemd: bool) -> Result<Option<String>, 
             }
         }
         (_, true) => Some(ct_cgroup::default_path(id)),
-        _ if nix::unistd::geteuid().is_root() => Some(ct_cgroup::default_path(id)),
+        _ if crate::rootless::host_root() => Some(ct_cgroup::default_path(id)),
         _ => None,
     })
 }
@@ -105,6 +106,34 @@ fn resources(plan: &Plan) -> Option<&LinuxResources> {
         .linux()
         .as_ref()
         .and_then(|l| l.resources().as_ref())
+}
+
+/// Step 1 as a user ([`crate::rootless`]): the cgroup only where the user may make it (a
+/// delegated cgroup v2 subtree); elsewhere none, with one warning — and one more when the
+/// config has device rules, which live in the cgroup too — and the container runs, as rootless
+/// podman and runc do without resources.
+pub fn usable(plan: &Plan, path: Option<String>) -> Option<String> {
+    let path = path?;
+    if crate::rootless::host_root() {
+        return Some(path);
+    }
+    let e = match ct_cgroup::prepare(&path, resources(plan)) {
+        Ok(_) => return Some(path),
+        Err(e) => e,
+    };
+    eprintln!(
+        "ct-exec: warning: no cgroup, so no resource limits (linux.resources): cannot create \
+         cgroup '{path}' as a user without a delegated cgroup v2 subtree: {}",
+        ct_layout::pipe::chain(&e)
+    );
+    let rules = resources(plan).and_then(|r| r.devices().as_ref());
+    if rules.is_some_and(|d| !d.is_empty()) {
+        eprintln!(
+            "ct-exec: warning: linux.resources.devices not applied (they need the cgroup); the \
+             container has only the device nodes it is given"
+        );
+    }
+    None
 }
 
 /// Step 2, in the parent.
