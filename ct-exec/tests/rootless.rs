@@ -459,5 +459,24 @@ fn a_users_bundle_without_a_user_namespace_runs_in_the_users_namespaces() {
             assert!(se.contains("'/shadow': Permission denied"), "{se}");
             assert_eq!(out.status.code(), Some(1), "cat fails: {se}");
         }
+        // Detached, exec'd into, killed and deleted by the user's later ct-exec calls.
+        let ns = pause_user_ns(&u);
+        let mut v: Value =
+            serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+        v["process"]["args"] = json!(["sleep", "100"]);
+        fs::write(b.join("config.json"), v.to_string()).unwrap();
+        let id = unique("p-");
+        rt.ok(&["run", "--detach", "--bundle", &bundle, &id]);
+        let out = rt.ok(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "id -u; readlink /proc/self/ns/user",
+        ]);
+        assert_eq!(out, format!("0\n{}\n", ns.display()));
+        rt.ok(&["kill", &id, "KILL"]);
+        assert!(wait_until(Duration::from_secs(10), || rt.status(&id) == "stopped"));
+        rt.ok(&["delete", &id]);
     }
 }
