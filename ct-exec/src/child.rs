@@ -3,7 +3,7 @@
 //!
 //!  1. namespaces: join the `path` ones; on the slow path create the new ones now (`unshare`)
 //!  2. handshake: tell the parent "ready" (it writes uid/gid maps, places us in the cgroup),
-//!     wait for "go" (dumpable meanwhile in a new user namespace, [`crate::user_ns`])
+//!     wait for "go" (dumpable meanwhile when a user writes the maps, [`crate::user_ns`])
 //!  3. user namespace: become its root (`setresuid(0)`)
 //!  4. cgroup namespace: `unshare(CLONE_NEWCGROUP)`, now that we are in our cgroup
 //!  5. slow path only: `fork` into the new pid/time namespace; the parent half exits
@@ -102,9 +102,9 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
         namespaces::unshare(ns.new_flags & !libc::CLONE_NEWPID).map_err(own)?;
     }
 
-    // 2. In a new user namespace, dumpable while the parent writes the maps: a non-dumpable
-    // process's /proc files belong to the host's root, closed to an unprivileged parent and
-    // to newuidmap (runc does the same).
+    // 2. Dumpable while an unprivileged parent writes the maps: a non-dumpable process's
+    // /proc files belong to the host's root, closed to that parent and to newuidmap (runc
+    // does the same). A privileged parent needs no such window.
     let set_dumpable = |on: bool| {
         let r = match on {
             true => crate::cloned_binary::dumpable(),
@@ -112,7 +112,7 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
         };
         r.map_err(|e| (125, format!("prctl: {e}")))
     };
-    if ns.new_user {
+    if p.maps_by_user {
         set_dumpable(true)?;
     }
     sync_socket::send(a.sock, b"R").map_err(|e| (125, format!("handshake: {e}")))?;
@@ -122,7 +122,7 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
         // The parent gave up (and reported why): leave quietly.
         _ => exit_now(125),
     }
-    if ns.new_user {
+    if p.maps_by_user {
         set_dumpable(false)?;
     }
 

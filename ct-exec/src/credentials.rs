@@ -5,8 +5,8 @@
 //! 1. drop the bounding set (needs CAP_SETPCAP);
 //! 2. `PR_SET_KEEPCAPS`, so the permitted set survives a switch to a non-zero uid;
 //! 3. `setgroups(additionalGids)` (skipped when none are asked for and the user namespace
-//!    denies it, [`crate::user_ns::setgroups_denied`]), `setresgid(gid)`, then `setresuid(uid)` (uid last: after it
-//!    CAP_SETGID may be gone);
+//!    denies it, [`crate::user_ns::setgroups_denied`]), `setresgid(gid)`, then
+//!    `setresuid(uid)` (uid last: after it CAP_SETGID may be gone);
 //! 4. `capset` the effective, permitted and inheritable sets, raise the ambient ones;
 //! 5. `umask`;
 //! 6. `PR_SET_NO_NEW_PRIVS` when `noNewPrivileges`: setuid binaries and file capabilities no
