@@ -346,7 +346,7 @@ fn a_rootless_container_gets_a_terminal_through_the_console_socket_or_its_own_pt
     let u = TestUser::create();
     let t = tempfile::tempdir().unwrap();
     let b = user_dir(&u, t.path(), "b");
-    let script = "[ -t 0 ] && [ -t 1 ] && echo tty-ok; id -u";
+    let script = "[ -t 0 ] && [ -t 1 ] && echo tty-ok; id -u; exec sleep 100";
     rootless_bundle(&u, &b, &["sh", "-c", script], |v| {
         v["process"]["terminal"] = json!(true);
     });
@@ -370,11 +370,40 @@ fn a_rootless_container_gets_a_terminal_through_the_console_socket_or_its_own_pt
             h.join().unwrap()
         });
         rt.ok(&["start", &id]);
-        let seen = read_master(master, "tty-ok");
-        assert!(seen.contains("tty-ok\r\n"), "{name}: {seen:?}");
+        let seen = read_master(master, "tty-ok\r\n0\r\n");
+        assert!(seen.contains("tty-ok\r\n0\r\n"), "{name}: {seen:?}");
+
+        // exec with a terminal of its own, sent to the console socket too.
+        let master = std::thread::scope(|sc| {
+            let h = sc.spawn(|| receive_fd(&listener));
+            let args = [
+                "exec",
+                "--tty",
+                "--detach",
+                "--console-socket",
+                &s,
+                &id,
+                "sh",
+                "-c",
+                "[ -t 0 ] && echo exec-tty; id -u",
+            ];
+            let out = rt.run(&args);
+            if !out.status.success() {
+                let _ = std::os::unix::net::UnixStream::connect(&sock);
+                let _ = h.join();
+                panic!("{name} exec: {}", stderr(&out));
+            }
+            h.join().unwrap()
+        });
+        let seen = read_master(master, "exec-tty\r\n0");
+        assert!(seen.contains("exec-tty\r\n0"), "{name}: {seen:?}");
         rt.ok(&["delete", "--force", &id]);
     }
     // In the foreground, ct-exec makes the pty itself and relays it to its stdout.
+    let path = b.join("config.json");
+    let mut v: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    v["process"]["args"] = json!(["sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo tty-ok; id -u"]);
+    fs::write(&path, v.to_string()).unwrap();
     let rt = &Runtime::both(&u)[0];
     let out = rt.ok(&[&bundle]);
     assert_eq!(out, "tty-ok\r\n0\r\n");
