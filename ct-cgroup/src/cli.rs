@@ -6,6 +6,9 @@
 //! * `ct-cgroup --pid PID [--name NAME] --memory 64m …` — put a running process under limits,
 //!   print the cgroups path (`/ct/pid-1234`);
 //! * `ct-cgroup stats|rm|layout …` — read, remove, show the host's hierarchies.
+//!
+//! As an ordinary user, the limits go below the user's delegated cgroup v2 subtree, or are not
+//! applied, with one warning ([`crate::delegation`]).
 
 use clap::{Args, Parser, Subcommand};
 use oci_spec::runtime::{LinuxCpu, LinuxPids, LinuxResources};
@@ -277,6 +280,26 @@ fn layout_text(h: &Hierarchy) -> String {
     s
 }
 
+/// As an ordinary user ([`crate::delegation`]): the parent below the user's delegated cgroup
+/// v2 subtree, or `None` when the limits cannot be applied — after one warning, unless no
+/// limit was asked for.
+fn as_user(h: &Hierarchy, res: &LinuxResources) -> Option<String> {
+    use crate::delegation::{controllers_for, decide, Decision, Facts};
+    match decide(&Facts::read(h), &controllers_for(res)) {
+        Decision::Delegated(p) => Some(p.trim_start_matches('/').to_string()),
+        Decision::NotDelegated(why) => {
+            if res.memory().is_some() || res.cpu().is_some() || res.pids().is_some() {
+                eprintln!(
+                    "{TOOL}: warning: limits not applied, the container runs without them: {why}; \
+                     a user's limits need a cgroup v2 subtree delegated to them (as for rootless \
+                     podman)"
+                );
+            }
+            None
+        }
+    }
+}
+
 /// Run the parsed command line (`ct_layout::tool::main` reports an error and exits with its
 /// code).
 pub fn run(cli: Cli) -> Result<i32, CgroupError> {
@@ -303,6 +326,27 @@ pub fn run(cli: Cli) -> Result<i32, CgroupError> {
         }
         None => {
             let res = cli.limits.resources()?;
+            let mut parent = cli.parent.clone();
+            if crate::delegation::rootless() {
+                match as_user(&h, &res) {
+                    Some(p) => parent = p,
+                    None => {
+                        // Not applied (said once): a pipe stage still hands its bundle on.
+                        if cli.pid.is_none() {
+                            let input = pipe::input(cli.bundle, "bundle")?;
+                            let b = Bundle::find(&Store::from_env(), &input).map_err(|source| {
+                                CgroupError::Bundle {
+                                    input: input.clone(),
+                                    source,
+                                }
+                            })?;
+                            pipe::emit(b.dir.display());
+                        }
+                        return Ok(pipe::EXIT_OK);
+                    }
+                }
+            }
+            let cli = Cli { parent, ..cli };
             if let Some(pid) = cli.pid {
                 let name = cli.name.unwrap_or_else(|| format!("pid-{pid}"));
                 let cg = Cgroup::new(&h, &name, &cli.parent)?;

@@ -37,7 +37,7 @@
 //! cgroupsPath is read as runc reads it: absolute paths from each hierarchy's root, relative
 //! ones under ct's parent (`ct`, or `$CT_CGROUP_PARENT`); see [`cgroups_path`].
 //!
-//! Modules: [`mountinfo`] (finding the hierarchies), [`cgroups_path`], [`cgroupfs`] (files,
+//! Modules: [`mountinfo`] (finding the hierarchies), [`delegation`] (a user's limits), [`cgroups_path`], [`cgroupfs`] (files,
 //! mkdir/rmdir), [`cgroup_v1`] and [`cgroup_v2`] (controller files), [`device_rules`] and
 //! [`devices_bpf`] (device access), [`cgroup`] (one cgroup on all hierarchies), [`self_join`], [`stats`], [`docker_units`] (`64m`, `--cpus 0.5`), [`oci_config`]
 //! (recording limits in a bundle), [`cli`].
@@ -48,6 +48,7 @@ pub mod cgroup_v2;
 pub mod cgroupfs;
 pub mod cgroups_path;
 pub mod cli;
+pub mod delegation;
 pub mod device_rules;
 pub mod devices_bpf;
 pub mod docker_units;

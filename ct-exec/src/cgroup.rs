@@ -11,7 +11,8 @@
 //!    resources at all, as runc does: the device rules are what keeps a process with
 //!    CAP_MKNOD from making and opening the host's disks, so every container started by root
 //!    gets them. (Not root: only with a path or resources; rootless containers get no devices
-//!    but those bind-mounted from the host.)
+//!    but those bind-mounted from the host; and a user's cgroup is made only where the user
+//!    may, see [`usable`].)
 //! 2. Parent, before `clone(2)`: create it on every hierarchy, write the limits, open its entry
 //!    files. The child moves itself in as its first step, the fast way (`0` to each v1
 //!    `tasks` file; on v2 `clone3(2)` creates it inside), which skips the RCU grace period a
@@ -53,7 +54,7 @@ pub fn path_for(plan: &Plan, id: &str, systemd: bool) -> Result<Option<String>, 
             }
         }
         (_, true) => Some(ct_cgroup::default_path(id)),
-        _ if nix::unistd::geteuid().is_root() => Some(ct_cgroup::default_path(id)),
+        _ if crate::rootless::host_root() => Some(ct_cgroup::default_path(id)),
         _ => None,
     })
 }
@@ -105,6 +106,56 @@ fn resources(plan: &Plan) -> Option<&LinuxResources> {
         .linux()
         .as_ref()
         .and_then(|l| l.resources().as_ref())
+}
+
+/// Step 1 as a user ([`crate::rootless`]): the cgroup only below the user's delegated cgroup
+/// v2 subtree (`ct_cgroup::delegation`: a relative path, or the default one, goes there);
+/// elsewhere none, with one warning — and one more when the config has device rules, which
+/// live in the cgroup too — and the container runs, as with rootless podman.
+pub fn usable(plan: &Plan, id: &str, path: Option<String>) -> Option<String> {
+    let path = path?;
+    if crate::rootless::host_root() {
+        return Some(path);
+    }
+    let res = resources(plan);
+    let why = match delegated_path(res, id, &path) {
+        Ok(p) => match ct_cgroup::prepare(&p, res) {
+            Ok(_) => return Some(p),
+            Err(e) => format!("cannot create cgroup '{p}': {}", ct_layout::pipe::chain(&e)),
+        },
+        Err(why) => why,
+    };
+    eprintln!(
+        "ct-exec: warning: no cgroup, so no resource limits (linux.resources): {why}; a user's \
+         limits need a cgroup v2 subtree delegated to them"
+    );
+    let rules = res.and_then(|r| r.devices().as_ref());
+    if rules.is_some_and(|d| !d.is_empty()) {
+        eprintln!(
+            "ct-exec: warning: linux.resources.devices not applied (they need the cgroup); the \
+             container has only the device nodes it is given"
+        );
+    }
+    None
+}
+
+/// Where a user's cgroup `path` goes: below the user's delegated subtree when relative (or
+/// ct's default `/PARENT/ID`), as given when absolute; or why there is none.
+fn delegated_path(res: Option<&LinuxResources>, id: &str, path: &str) -> Result<String, String> {
+    use ct_cgroup::delegation::{controllers_for, decide, Decision, Facts};
+    let h = ct_cgroup::Hierarchy::detect().map_err(|e| ct_layout::pipe::chain(&e))?;
+    let wanted = res.map(controllers_for).unwrap_or_default();
+    match decide(&Facts::read(&h), &wanted) {
+        Decision::NotDelegated(why) => Err(why),
+        Decision::Delegated(parent) => {
+            let below = match path {
+                p if p == ct_cgroup::default_path(id) => id,
+                p if !p.starts_with('/') => p,
+                p => return Ok(p.to_string()),
+            };
+            ct_cgroup::cgroups_path::resolve(below, &parent).map_err(|e| e.to_string())
+        }
+    }
 }
 
 /// Step 2, in the parent.

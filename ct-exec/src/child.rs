@@ -3,7 +3,7 @@
 //!
 //!  1. namespaces: join the `path` ones; on the slow path create the new ones now (`unshare`)
 //!  2. handshake: tell the parent "ready" (it writes uid/gid maps, places us in the cgroup),
-//!     wait for "go"
+//!     wait for "go" (dumpable meanwhile when a user writes the maps, [`crate::user_ns`])
 //!  3. user namespace: become its root (`setresuid(0)`)
 //!  4. cgroup namespace: `unshare(CLONE_NEWCGROUP)`, now that we are in our cgroup
 //!  5. slow path only: `fork` into the new pid/time namespace; the parent half exits
@@ -102,13 +102,28 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
         namespaces::unshare(ns.new_flags & !libc::CLONE_NEWPID).map_err(own)?;
     }
 
-    // 2.
+    // 2. Dumpable while an unprivileged parent writes the maps: a non-dumpable process's
+    // /proc files belong to the host's root, closed to that parent and to newuidmap (runc
+    // does the same). A privileged parent needs no such window.
+    let set_dumpable = |on: bool| {
+        let r = match on {
+            true => crate::cloned_binary::dumpable(),
+            false => crate::cloned_binary::not_dumpable(),
+        };
+        r.map_err(|e| (125, format!("prctl: {e}")))
+    };
+    if p.maps_by_user {
+        set_dumpable(true)?;
+    }
     sync_socket::send(a.sock, b"R").map_err(|e| (125, format!("handshake: {e}")))?;
     let go = sync_socket::recv(a.sock);
     match go.as_deref() {
         Ok(b"G") => {}
         // The parent gave up (and reported why): leave quietly.
         _ => exit_now(125),
+    }
+    if p.maps_by_user {
+        set_dumpable(false)?;
     }
 
     // What a `cgroup` mount will show: our cgroups, now that the parent has placed us, and
@@ -197,7 +212,9 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
     }
 
     // 9.
-    let userns = ns.user;
+    // In a user namespace (the config's, or the user's own that ct-exec joined): device nodes
+    // are bind-mounted, not made, and mounts keep the flags the kernel locked.
+    let userns = ns.user || ct_layout::rootless::active();
     if ns.mount {
         rootfs(a, userns, &cgroups)?;
     } else {

@@ -90,6 +90,15 @@ fn sealed_copy(exe: &mut File) -> io::Result<OwnedFd> {
     Ok(copy.into())
 }
 
+/// The argv step 2 re-executes with, when it is not this process's own
+/// ([`crate::rootless`] puts a bundle read from stdin on it).
+static ARGV: std::sync::OnceLock<Vec<std::ffi::OsString>> = std::sync::OnceLock::new();
+
+/// Re-execute (step 2) with `argv` instead of this process's own.
+pub fn set_argv(argv: Vec<std::ffi::OsString>) {
+    let _ = ARGV.set(argv);
+}
+
 /// Steps 1 and 2: returns when this process runs from a binary that cannot be written through
 /// it; re-executes otherwise.
 pub fn ensure() -> io::Result<()> {
@@ -102,7 +111,10 @@ pub fn ensure() -> io::Result<()> {
         Err(_) => sealed_copy(&mut exe)?,
     };
     drop(exe);
-    let args: Vec<CString> = std::env::args_os()
+    let argv = ARGV.get().cloned();
+    let args: Vec<CString> = argv
+        .unwrap_or_else(|| std::env::args_os().collect())
+        .into_iter()
         .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
         .collect();
     let env: Vec<CString> = std::env::vars_os()

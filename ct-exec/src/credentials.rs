@@ -4,8 +4,9 @@
 //! The order matters, because each step needs privileges the next one takes away:
 //! 1. drop the bounding set (needs CAP_SETPCAP);
 //! 2. `PR_SET_KEEPCAPS`, so the permitted set survives a switch to a non-zero uid;
-//! 3. `setgroups(additionalGids)`, `setresgid(gid)`, then `setresuid(uid)` (uid last: after it
-//!    CAP_SETGID may be gone);
+//! 3. `setgroups(additionalGids)` (skipped when none are asked for and the user namespace
+//!    denies it, [`crate::user_ns::setgroups_denied`]), `setresgid(gid)`, then
+//!    `setresuid(uid)` (uid last: after it CAP_SETGID may be gone);
 //! 4. `capset` the effective, permitted and inheritable sets, raise the ambient ones;
 //! 5. `umask`;
 //! 6. `PR_SET_NO_NEW_PRIVS` when `noNewPrivileges`: setuid binaries and file capabilities no
@@ -48,7 +49,11 @@ pub fn apply(id: &Identity) -> Result<(), CredError> {
         |on| nix::sys::prctl::set_keepcaps(on).map_err(|e| CredError::Uid(id.uid, e.into()));
     keepcaps(true)?;
     let groups: Vec<Gid> = id.groups.iter().map(|&g| Gid::from_raw(g)).collect();
-    setgroups(&groups).map_err(|e| CredError::Groups(id.groups.clone(), e.into()))?;
+    // In a user namespace whose gid map an unprivileged parent wrote, setgroups(2) is denied:
+    // no groups asked for, nothing to do (as runc); groups asked for are an error.
+    if !(groups.is_empty() && crate::user_ns::setgroups_denied()) {
+        setgroups(&groups).map_err(|e| CredError::Groups(id.groups.clone(), e.into()))?;
+    }
     let (gid, uid) = (Gid::from_raw(id.gid), Uid::from_raw(id.uid));
     setresgid(gid, gid, gid).map_err(|e| CredError::Gid(id.gid, e.into()))?;
     setresuid(uid, uid, uid).map_err(|e| CredError::Uid(id.uid, e.into()))?;

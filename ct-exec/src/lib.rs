@@ -51,6 +51,7 @@ pub mod pty;
 mod relay;
 pub mod rlimits;
 pub mod rootfs_path;
+pub mod rootless;
 pub mod run;
 pub mod runc_cli;
 pub mod runc_log;

@@ -60,6 +60,9 @@ pub struct Plan {
     pub ns: NsPlan,
     pub uid_map: String,
     pub gid_map: String,
+    /// The maps are written by an unprivileged parent (or its newuidmap), which needs the
+    /// child dumpable meanwhile ([`crate::user_ns`]).
+    pub maps_by_user: bool,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub propagation: libc::c_ulong,
@@ -198,6 +201,7 @@ impl Plan {
             root_readonly,
             uid_map,
             gid_map,
+            maps_by_user: ns.new_user && !rustix::process::geteuid().is_root(),
             hostname,
             domainname,
             propagation,

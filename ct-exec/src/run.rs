@@ -137,7 +137,7 @@ pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError>
         None => ct_layout::paths::new_id(),
     };
     let (mut st, guard) = claim(store, &id, &bundle.dir, &plan)?;
-    let cg = cgroup::path_for(&plan, &id, o.systemd_cgroup)?;
+    let cg = cgroup::usable(&plan, &id, cgroup::path_for(&plan, &id, o.systemd_cgroup)?);
     if let Some(path) = &cg {
         let file = guard.dir.join(CGROUP_FILE);
         fs::write(&file, path).map_err(|source| ExecError::StateDir { path: file, source })?;

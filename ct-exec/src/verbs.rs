@@ -246,7 +246,7 @@ fn dispatch(g: &Global, cli: Cli) -> Result<i32, ExecError> {
 
 /// One line of stdin, read a byte at a time so that nothing after it is taken from the
 /// container's stdin (`printf 'BUNDLE\ndata' | ct-exec -- cat` prints `data`).
-fn bundle_from_stdin() -> Result<String, InputError> {
+pub(crate) fn bundle_from_stdin() -> Result<String, InputError> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         return Err(InputError::Missing("bundle"));
