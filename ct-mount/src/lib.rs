@@ -12,6 +12,9 @@
 //! 4. Create `upper/` (with the mode and owner of the image's root directory, because the
 //!    upper root becomes the container's `/`) and `work/`, then mount the overlay
 //!    ([`overlay`]); `--read-only` mounts the layers alone.
+//!    As a user (ct_layout::rootless), the overlay is mounted in the user's mount namespace
+//!    with `userxattr`; when the kernel refuses it, with fuse-overlayfs
+//!    ([`fuse_overlayfs`]), said once; when that fails too, the hint is `ct-unpack --flat`.
 //! 5. Save `config.json`. Any failure undoes what this run made (mount, `upper/`, `work/`).
 //!
 //! `--unmount` is `umount2(2)` of `rootfs/` when an overlay is there, and does nothing (but
@@ -19,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod fuse_overlayfs;
 pub mod mountpoint;
 pub mod overlay;
 pub mod volume;
@@ -78,6 +82,12 @@ pub enum MountError {
     },
     #[error(transparent)]
     Overlay(#[from] OverlayError),
+    #[error("cannot mount the overlay as a user: {kernel}; and with fuse-overlayfs")]
+    NoUserOverlay {
+        kernel: String,
+        #[source]
+        fuse: fuse_overlayfs::FuseError,
+    },
     #[error("cannot unmount '{path}'")]
     Unmount {
         path: PathBuf,
@@ -93,6 +103,7 @@ impl MountError {
         let mut h = Vec::new();
         match self {
             MountError::Overlay(OverlayError::Unavailable(_)) => h.push(flat),
+            MountError::NoUserOverlay { .. } => h.push(flat),
             MountError::Overlay(e) if e.errno() == Some(libc::EINVAL) => {
                 h.push("the filesystem under $CT_ROOT may not support overlay upper dirs (overlayfs, NFS, FUSE)");
                 h.push(flat);
@@ -128,10 +139,12 @@ pub struct Options {
 }
 
 /// What happened (for the note on stderr).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The overlay is now mounted, through this kernel interface.
     Mounted(Api),
+    /// As a user, the kernel's overlay failed (why, on one line): fuse-overlayfs mounted it.
+    Fuse(String),
     /// The same kind of overlay was already mounted: nothing to do.
     AlreadyMounted,
     /// A `--flat` bundle: its rootfs is a plain directory.
@@ -332,9 +345,28 @@ pub fn mount(store: &Store, input: &str, opts: &Options) -> Result<(Bundle, Outc
                 mkdir(&work, 0o700, &mut rb)?;
                 Some((upper, work))
             };
-            let api = overlay::mount(&rootfs, &Overlay { lower, upper })?;
+            let ov = Overlay {
+                lower,
+                upper,
+                userxattr: ct_layout::rootless::active(),
+            };
+            let outcome = match overlay::mount(&rootfs, &ov) {
+                Ok(api) => Outcome::Mounted(api),
+                // A user's next try: the same overlay in userspace.
+                Err(e) if ov.userxattr => {
+                    let kernel = ct_layout::pipe::chain(&e);
+                    fuse_overlayfs::mount(&rootfs, &ov).map_err(|fuse| {
+                        MountError::NoUserOverlay {
+                            kernel: kernel.clone(),
+                            fuse,
+                        }
+                    })?;
+                    Outcome::Fuse(kernel)
+                }
+                Err(e) => return Err(e.into()),
+            };
             rb.mounted = Some(rootfs.clone());
-            Outcome::Mounted(api)
+            outcome
         }
     };
     if changed {
