@@ -265,6 +265,21 @@ fn a_user_with_subordinate_ids_unpacks_owners_whiteouts_and_opaque_dirs_as_the_i
         Some(&b"y"[..])
     );
     assert!(!upper.join("opq/.wh..wh..opq").exists());
+    // The user's config.json: runc spec --rootless's, but no user namespace of its own (the
+    // container lives in the user's).
+    let c: serde_json::Value =
+        serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let ns = c["linux"]["namespaces"].to_string();
+    assert!(!ns.contains("\"user\""), "{ns}");
+    let mounts = c["mounts"].as_array().unwrap();
+    let sys = mounts.iter().find(|m| m["destination"] == "/sys").unwrap();
+    assert_eq!(
+        sys,
+        &serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
+                            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
+    );
+    assert!(!c["mounts"].to_string().contains("gid=5"));
+    assert!(c["linux"]["resources"].is_null(), "no device cgroup rules");
     mount_check_unmount(&u, &bundle, &format!("{}:{}", su + 1233, sg + 5677));
 
     // The layer store is the user's, shared: a second container extracts nothing.
@@ -279,7 +294,7 @@ fn a_user_with_subordinate_ids_unpacks_owners_whiteouts_and_opaque_dirs_as_the_i
 /// umoci's `user.rootlesscontainers` value: protobuf `Resource { uint32 uid = 1; uint32 gid =
 /// 2; }` (a field left out is 0).
 fn decode_resource(mut b: &[u8]) -> (u64, u64) {
-    let mut varint = |b: &mut &[u8]| {
+    let varint = |b: &mut &[u8]| {
         let mut v = 0u64;
         for i in 0..10 {
             let byte = b[0];
