@@ -402,3 +402,16 @@ impl Extractor {
         remove_all_at(pfd, name).map_err(fail("replace", p))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_layers_root_and_never_an_empty_path() {
+        let e = |step, p: &str| fail(step, Path::new(p))(io::Error::other("x")).to_string();
+        assert_eq!(e("set metadata on", "/"), "cannot set metadata on '/'");
+        assert_eq!(e("read the tar stream", ""), "cannot read the tar stream");
+        assert_eq!(e("create file", "etc/a"), "cannot create file 'etc/a'");
+    }
+}

@@ -473,3 +473,62 @@ fn where_the_kernel_refuses_a_users_overlay_fuse_overlayfs_mounts_it_and_says_so
     assert!(out.stderr.is_empty(), "{out:?}");
     assert_eq!(mounted_under(&u, &bundle), Vec::<String>::new());
 }
+
+#[test]
+fn a_layer_cannot_forge_the_overlay_xattrs_of_a_users_store() {
+    // The upper layer sets `user.overlay.opaque` on `etc` itself (an overlay mounted with
+    // userxattr would then hide the lower /etc) and a forged owner record on a file.
+    let mut upper = TarBuilder::new();
+    let b = upper.inner();
+    let mut h = entry(tar::EntryType::Directory, 0o755, 0, 0, 0);
+    ct_tests::image::append_with_pax(
+        b,
+        &mut h,
+        "etc",
+        &[
+            ("SCHILY.xattr.user.overlay.opaque", b"y"),
+            ("SCHILY.xattr.user.overlay.redirect", b"/srv"),
+        ],
+        b"",
+    );
+    let mut h = entry(tar::EntryType::Regular, 0o644, 0, 0, 0);
+    ct_tests::image::append_with_pax(
+        b,
+        &mut h,
+        "etc/forged",
+        &[("SCHILY.xattr.user.rootlesscontainers", &[0x08, 0x01])],
+        b"x\n",
+    );
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("layout");
+    Image::new()
+        .layer(lower_layer(), Compression::Gzip)
+        .layer(upper.finish(), Compression::Gzip)
+        .write(&ImageLayout::at(&layout), "forge");
+    let reg = Registry::start(Auth::None);
+    let r = reg.push_layout(&layout, "forge", "rootless/forge:1");
+    let u = TestUser::create_with_subids();
+    ok(&run(&u, "ct-pull", &["-q", &r]), "ct-pull as the user");
+    let bundle = PathBuf::from(ok(
+        &run(&u, "ct-unpack", &["--name", "forge", &r]),
+        "ct-unpack as the user",
+    ));
+    let layers = layers_of(&u, &bundle);
+    for x in ["user.overlay.opaque", "user.overlay.redirect"] {
+        assert_eq!(lgetxattr(&layers[1].join("etc"), x), None, "{x}");
+    }
+    assert_eq!(
+        lgetxattr(&layers[1].join("etc/forged"), "user.rootlesscontainers"),
+        None
+    );
+    ok(
+        &run(&u, "ct-mount", &[&bundle.to_string_lossy()]),
+        "ct-mount",
+    );
+    let seen = in_users_mounts(&u, &format!("ls {}/etc", bundle.join("rootfs").display()));
+    assert_eq!(seen, "forged\ngroup\npasswd", "the lower /etc still shows");
+    ok(
+        &run(&u, "ct-mount", &["--unmount", &bundle.to_string_lossy()]),
+        "unmount",
+    );
+}
