@@ -359,6 +359,23 @@ fn a_user_without_subordinate_ids_gets_the_owners_recorded_and_one_warning() {
         Some(&b"y"[..])
     );
     mount_check_unmount(&u, &bundle, &format!("{0}:{0}", u.uid));
+
+    // --flat as the user: whiteouts delete, the owners are recorded the same way.
+    let out = run(&u, "ct-unpack", &["--flat", "--name", "flat", &r]);
+    let flat = PathBuf::from(ok(&out, "ct-unpack --flat as the user")).join("rootfs");
+    assert_eq!(warnings(&out).len(), 2, "{out:?}");
+    assert_eq!(owner(&flat.join("srv/data")), (u.uid, u.uid, 0o640));
+    assert_eq!(
+        lgetxattr(&flat.join("srv/data"), "user.rootlesscontainers").map(|v| decode_resource(&v)),
+        Some((1234, 5678))
+    );
+    assert!(!flat.join("gone").exists() && !flat.join("dev/mynull").exists());
+    let opq: Vec<_> = fs::read_dir(flat.join("opq"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(opq, ["new"]);
 }
 
 /// `/dev/fuse` opened to everyone (Debian's default; 0600 on this machine) while it lives.
