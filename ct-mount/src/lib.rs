@@ -14,7 +14,8 @@
 //!    ([`overlay`]); `--read-only` mounts the layers alone.
 //!    As a user (ct_layout::rootless), the overlay is mounted in the user's mount namespace
 //!    with `userxattr`; when the kernel refuses it, with fuse-overlayfs
-//!    ([`fuse_overlayfs`]), said once; when that fails too, the hint is `ct-unpack --flat`.
+//!    ([`fuse_overlayfs`]), said once; when that fails too, the layers are copied into
+//!    `rootfs/` as `--flat` would have them ([`flat_copy`]), said once.
 //! 5. Save `config.json`. Any failure undoes what this run made (mount, `upper/`, `work/`).
 //!
 //! `--unmount` is `umount2(2)` of `rootfs/` when an overlay is there, and does nothing (but
@@ -22,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod flat_copy;
 pub mod fuse_overlayfs;
 pub mod mountpoint;
 pub mod overlay;
@@ -82,6 +84,12 @@ pub enum MountError {
     },
     #[error(transparent)]
     Overlay(#[from] OverlayError),
+    #[error("no overlay could be mounted ({why}), and copying the layers failed")]
+    Copy {
+        why: String,
+        #[source]
+        source: flat_copy::CopyError,
+    },
     #[error("cannot mount the overlay as a user: {kernel}; and with fuse-overlayfs")]
     NoUserOverlay {
         kernel: String,
@@ -145,6 +153,11 @@ pub enum Outcome {
     Mounted(Api),
     /// As a user, the kernel's overlay failed (why, on one line): fuse-overlayfs mounted it.
     Fuse(String),
+    /// As a user, neither overlay could be mounted (why, on one line): the layers were copied
+    /// into `rootfs/` ([`flat_copy`]).
+    Copied(String),
+    /// The layers were copied into `rootfs/` by an earlier run.
+    AlreadyCopied,
     /// The same kind of overlay was already mounted: nothing to do.
     AlreadyMounted,
     /// A `--flat` bundle: its rootfs is a plain directory.
@@ -316,6 +329,7 @@ pub fn mount(store: &Store, input: &str, opts: &Options) -> Result<(Bundle, Outc
                 fs_type,
             })
         }
+        Mounted::No if flat_copy::done(&bundle.dir) => Outcome::AlreadyCopied,
         Mounted::No => {
             let upper = if opts.read_only {
                 if lower.len() == 1 {
@@ -355,13 +369,21 @@ pub fn mount(store: &Store, input: &str, opts: &Options) -> Result<(Bundle, Outc
                 // A user's next try: the same overlay in userspace.
                 Err(e) if ov.userxattr => {
                     let kernel = ct_layout::pipe::chain(&e);
-                    fuse_overlayfs::mount(&rootfs, &ov).map_err(|fuse| {
-                        MountError::NoUserOverlay {
-                            kernel: kernel.clone(),
-                            fuse,
+                    match fuse_overlayfs::mount(&rootfs, &ov) {
+                        Ok(()) => Outcome::Fuse(kernel),
+                        // The last resort of a read-write container: a copy (as --flat).
+                        Err(fuse) if !opts.read_only => {
+                            let why = format!("{kernel}; fuse-overlayfs: {fuse}");
+                            if let Err(source) = flat_copy::copy(&ov.lower, &rootfs, &bundle.dir) {
+                                let _ = fs::remove_dir_all(&rootfs);
+                                let _ = fs::create_dir(&rootfs);
+                                return Err(MountError::Copy { why, source });
+                            }
+                            rb.armed = false;
+                            return finish(bundle, changed, &spec, Outcome::Copied(why));
                         }
-                    })?;
-                    Outcome::Fuse(kernel)
+                        Err(fuse) => return Err(MountError::NoUserOverlay { kernel, fuse }),
+                    }
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -369,10 +391,19 @@ pub fn mount(store: &Store, input: &str, opts: &Options) -> Result<(Bundle, Outc
             outcome
         }
     };
-    if changed {
-        bundle.save_config(&spec)?;
-    }
     rb.armed = false;
+    finish(bundle, changed, &spec, outcome)
+}
+
+fn finish(
+    bundle: Bundle,
+    changed: bool,
+    spec: &oci_spec::runtime::Spec,
+    outcome: Outcome,
+) -> Result<(Bundle, Outcome), MountError> {
+    if changed {
+        bundle.save_config(spec)?;
+    }
     Ok((bundle, outcome))
 }
 

@@ -378,6 +378,13 @@ fn a_user_without_subordinate_ids_gets_the_owners_recorded_and_one_warning() {
     assert_eq!(opq, ["new"]);
 }
 
+/// Held by the tests that depend on the mode of `/dev/fuse` (one of them changes it).
+static FUSE_DEV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn fuse_dev_lock() -> std::sync::MutexGuard<'static, ()> {
+    FUSE_DEV.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// `/dev/fuse` opened to everyone (Debian's default; 0600 on this machine) while it lives.
 struct FuseDevOpen(u32);
 
@@ -449,6 +456,7 @@ fn where_the_kernel_refuses_a_users_overlay_fuse_overlayfs_mounts_it_and_says_so
     // The user's store on an overlayfs: the kernel takes no overlay upper dir there from a
     // user namespace.
     let home = OverlayHome::new(&u);
+    let _serial = fuse_dev_lock();
     let _fuse = FuseDevOpen::new();
     let xdg = format!("XDG_DATA_HOME={}", home.path().display());
     let tool = |args: &[&str]| {
@@ -548,4 +556,71 @@ fn a_layer_cannot_forge_the_overlay_xattrs_of_a_users_store() {
         &run(&u, "ct-mount", &["--unmount", &bundle.to_string_lossy()]),
         "unmount",
     );
+}
+
+#[test]
+fn where_no_overlay_mounts_for_a_user_the_layers_are_copied_as_flat_and_ct_mount_says_so_once() {
+    let t = tempfile::tempdir().unwrap();
+    let (_reg, r) = registry_with_image(t.path());
+    let u = TestUser::create_with_subids();
+    let (su, _) = u.subuids().unwrap();
+    let (sg, _) = subgids(&u);
+    // A store on overlayfs (no kernel overlay) and /dev/fuse closed to users, as here (no
+    // fuse-overlayfs).
+    let home = OverlayHome::new(&u);
+    let _serial = fuse_dev_lock();
+    assert_eq!(
+        fs::metadata("/dev/fuse").unwrap().permissions().mode() & 0o006,
+        0,
+        "/dev/fuse is closed to others on this machine"
+    );
+    let xdg = format!("XDG_DATA_HOME={}", home.path().display());
+    let tool = |args: &[&str]| {
+        let mut all = vec![xdg.as_str()];
+        all.extend_from_slice(args);
+        u.cmd(&tools_dir(), "env", &all).output().unwrap()
+    };
+    ok(&tool(&["ct-pull", "-q", &r]), "ct-pull as the user");
+    let out = tool(&["ct-unpack", "--name", "copied", &r]);
+    let bundle = PathBuf::from(ok(&out, "ct-unpack as the user"));
+    let out = tool(&["ct-mount", &bundle.to_string_lossy()]);
+    ok(&out, "ct-mount as the user");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("ct-mount: copied the layers into '")
+            && err.contains("no overlay can be mounted here: ")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    // The merged view, as a plain directory.
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(
+        owner(&rootfs.join("srv/data")),
+        (su + 1233, sg + 5677, 0o640)
+    );
+    assert!(!rootfs.join("gone").exists());
+    let opq: Vec<_> = fs::read_dir(rootfs.join("opq"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(opq, ["new"]);
+    assert_eq!(
+        fs::read_to_string(rootfs.join("etc/passwd")).unwrap(),
+        "root:x:0:0:root:/root:/bin/sh\n"
+    );
+    // Again: kept as it is (the container's changes are in it).
+    fs::write(rootfs.join("changed"), "x").unwrap();
+    let out = tool(&["ct-mount", &bundle.to_string_lossy()]);
+    ok(&out, "ct-mount again");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds a copy of the layers"),
+        "{out:?}"
+    );
+    assert!(rootfs.join("changed").exists());
+    ok(
+        &tool(&["ct-mount", "--unmount", &bundle.to_string_lossy()]),
+        "ct-mount --unmount",
+    );
+    assert_eq!(mounted_under(&u, &bundle), Vec::<String>::new());
 }
