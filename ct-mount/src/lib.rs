@@ -379,8 +379,13 @@ pub fn mount(store: &Store, input: &str, opts: &Options) -> Result<(Bundle, Outc
                                 let _ = fs::create_dir(&rootfs);
                                 return Err(MountError::Copy { why, source });
                             }
-                            rb.armed = false;
-                            return finish(bundle, changed, &spec, Outcome::Copied(why));
+                            let mark = bundle.dir.join(flat_copy::MARK);
+                            let done = finish(bundle, changed, &spec, Outcome::Copied(why));
+                            if done.is_err() {
+                                let _ = fs::remove_file(mark);
+                            }
+                            rb.armed = done.is_err();
+                            return done;
                         }
                         Err(fuse) => return Err(MountError::NoUserOverlay { kernel, fuse }),
                     }
@@ -391,8 +396,10 @@ pub fn mount(store: &Store, input: &str, opts: &Options) -> Result<(Bundle, Outc
             outcome
         }
     };
-    rb.armed = false;
-    finish(bundle, changed, &spec, outcome)
+    // A config that cannot be saved undoes the mount too (the rollback is still armed).
+    let done = finish(bundle, changed, &spec, outcome);
+    rb.armed = done.is_err();
+    done
 }
 
 fn finish(
