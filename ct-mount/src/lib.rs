@@ -12,6 +12,10 @@
 //! 4. Create `upper/` (with the mode and owner of the image's root directory, because the
 //!    upper root becomes the container's `/`) and `work/`, then mount the overlay
 //!    ([`overlay`]); `--read-only` mounts the layers alone.
+//!    As a user (ct_layout::rootless), the overlay is mounted in the user's mount namespace
+//!    with `userxattr`; when the kernel refuses it, with fuse-overlayfs
+//!    ([`fuse_overlayfs`]), said once; when that fails too, the layers are copied into
+//!    `rootfs/` as `--flat` would have them ([`flat_copy`]), said once.
 //! 5. Save `config.json`. Any failure undoes what this run made (mount, `upper/`, `work/`).
 //!
 //! `--unmount` is `umount2(2)` of `rootfs/` when an overlay is there, and does nothing (but
@@ -19,6 +23,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod flat_copy;
+pub mod fuse_overlayfs;
 pub mod mountpoint;
 pub mod overlay;
 pub mod volume;
@@ -78,6 +84,18 @@ pub enum MountError {
     },
     #[error(transparent)]
     Overlay(#[from] OverlayError),
+    #[error("no overlay could be mounted ({why}), and copying the layers failed")]
+    Copy {
+        why: String,
+        #[source]
+        source: flat_copy::CopyError,
+    },
+    #[error("cannot mount the overlay as a user: {kernel}; and with fuse-overlayfs")]
+    NoUserOverlay {
+        kernel: String,
+        #[source]
+        fuse: fuse_overlayfs::FuseError,
+    },
     #[error("cannot unmount '{path}'")]
     Unmount {
         path: PathBuf,
@@ -93,6 +111,7 @@ impl MountError {
         let mut h = Vec::new();
         match self {
             MountError::Overlay(OverlayError::Unavailable(_)) => h.push(flat),
+            MountError::NoUserOverlay { .. } => h.push(flat),
             MountError::Overlay(e) if e.errno() == Some(libc::EINVAL) => {
                 h.push("the filesystem under $CT_ROOT may not support overlay upper dirs (overlayfs, NFS, FUSE)");
                 h.push(flat);
@@ -128,10 +147,17 @@ pub struct Options {
 }
 
 /// What happened (for the note on stderr).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The overlay is now mounted, through this kernel interface.
     Mounted(Api),
+    /// As a user, the kernel's overlay failed (why, on one line): fuse-overlayfs mounted it.
+    Fuse(String),
+    /// As a user, neither overlay could be mounted (why, on one line): the layers were copied
+    /// into `rootfs/` ([`flat_copy`]).
+    Copied(String),
+    /// The layers were copied into `rootfs/` by an earlier run.
+    AlreadyCopied,
     /// The same kind of overlay was already mounted: nothing to do.
     AlreadyMounted,
     /// A `--flat` bundle: its rootfs is a plain directory.
@@ -303,6 +329,7 @@ pub fn mount(store: &Store, input: &str, opts: &Options) -> Result<(Bundle, Outc
                 fs_type,
             })
         }
+        Mounted::No if flat_copy::done(&bundle.dir) => Outcome::AlreadyCopied,
         Mounted::No => {
             let upper = if opts.read_only {
                 if lower.len() == 1 {
@@ -332,15 +359,58 @@ pub fn mount(store: &Store, input: &str, opts: &Options) -> Result<(Bundle, Outc
                 mkdir(&work, 0o700, &mut rb)?;
                 Some((upper, work))
             };
-            let api = overlay::mount(&rootfs, &Overlay { lower, upper })?;
+            let ov = Overlay {
+                lower,
+                upper,
+                userxattr: ct_layout::rootless::active(),
+            };
+            let outcome = match overlay::mount(&rootfs, &ov) {
+                Ok(api) => Outcome::Mounted(api),
+                // A user's next try: the same overlay in userspace.
+                Err(e) if ov.userxattr => {
+                    let kernel = ct_layout::pipe::chain(&e);
+                    match fuse_overlayfs::mount(&rootfs, &ov) {
+                        Ok(()) => Outcome::Fuse(kernel),
+                        // The last resort of a read-write container: a copy (as --flat).
+                        Err(fuse) if !opts.read_only => {
+                            let why = format!("{kernel}; fuse-overlayfs: {fuse}");
+                            if let Err(source) = flat_copy::copy(&ov.lower, &rootfs, &bundle.dir) {
+                                let _ = fs::remove_dir_all(&rootfs);
+                                let _ = fs::create_dir(&rootfs);
+                                return Err(MountError::Copy { why, source });
+                            }
+                            let mark = bundle.dir.join(flat_copy::MARK);
+                            let done = finish(bundle, changed, &spec, Outcome::Copied(why));
+                            if done.is_err() {
+                                let _ = fs::remove_file(mark);
+                            }
+                            rb.armed = done.is_err();
+                            return done;
+                        }
+                        Err(fuse) => return Err(MountError::NoUserOverlay { kernel, fuse }),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            };
             rb.mounted = Some(rootfs.clone());
-            Outcome::Mounted(api)
+            outcome
         }
     };
+    // A config that cannot be saved undoes the mount too (the rollback is still armed).
+    let done = finish(bundle, changed, &spec, outcome);
+    rb.armed = done.is_err();
+    done
+}
+
+fn finish(
+    bundle: Bundle,
+    changed: bool,
+    spec: &oci_spec::runtime::Spec,
+    outcome: Outcome,
+) -> Result<(Bundle, Outcome), MountError> {
     if changed {
-        bundle.save_config(&spec)?;
+        bundle.save_config(spec)?;
     }
-    rb.armed = false;
     Ok((bundle, outcome))
 }
 

@@ -68,6 +68,17 @@ fn run(cli: Cli) -> Result<i32, AnyFailure> {
         Outcome::Mounted(Api::Classic) => eprintln!(
             "{TOOL}: mounted with mount(2): this kernel has no overlay lowerdir+ (Linux 6.8)"
         ),
+        Outcome::Fuse(why) => eprintln!(
+            "{TOOL}: mounted with fuse-overlayfs: the kernel's overlay cannot be mounted here: {why}"
+        ),
+        Outcome::Copied(why) => eprintln!(
+            "{TOOL}: copied the layers into '{}' (as ct-unpack --flat): no overlay can be mounted here: {why}",
+            b.rootfs().display()
+        ),
+        Outcome::AlreadyCopied => eprintln!(
+            "{TOOL}: '{}' holds a copy of the layers: nothing to mount",
+            b.rootfs().display()
+        ),
         Outcome::AlreadyMounted => {
             eprintln!("{TOOL}: '{}' is already mounted", b.rootfs().display())
         }

@@ -1,13 +1,17 @@
 //! Is something mounted on a directory, and what? `statx(2)` reports `STATX_ATTR_MOUNT_ROOT`
 //! (Linux 5.8) for the root of a mount, so no `/proc/self/mountinfo` parsing is needed;
 //! `statfs(2)` then tells the filesystem type (`OVERLAYFS_SUPER_MAGIC`) and `statvfs(3)` whether
-//! it is read-only (`ST_RDONLY`). Unmounting is `umount2(2)` with `UMOUNT_NOFOLLOW`, so a rootfs
+//! it is read-only (`ST_RDONLY`); a FUSE mount is an overlay when mountinfo says it is
+//! fuse-overlayfs'. Unmounting is `umount2(2)` with `UMOUNT_NOFOLLOW`, so a rootfs
 //! replaced by a symlink can never make ct unmount something else.
 
 use std::io;
 use std::path::Path;
 
 use rustix::fs::{AtFlags, StatVfsMountFlags, StatxAttributes, StatxFlags, CWD};
+
+/// `statfs(2)`'s `f_type` of every FUSE filesystem.
+const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
 
 /// What is on a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +53,11 @@ pub fn probe(path: &Path) -> io::Result<Mounted> {
     #[allow(clippy::unnecessary_cast)]
     let (fs_type, overlay) = (st.f_type as i64, libc::OVERLAYFS_SUPER_MAGIC as i64);
     if fs_type == overlay {
+        let vfs = rustix::fs::statvfs(path)?;
+        let read_only = vfs.f_flag.contains(StatVfsMountFlags::RDONLY);
+        Ok(Mounted::Overlay { read_only })
+    } else if fs_type == FUSE_SUPER_MAGIC && crate::fuse_overlayfs::is_mounted_at(path) {
+        // A user's overlay served by fuse-overlayfs: the same thing to ct-mount.
         let vfs = rustix::fs::statvfs(path)?;
         let read_only = vfs.f_flag.contains(StatVfsMountFlags::RDONLY);
         Ok(Mounted::Overlay { read_only })

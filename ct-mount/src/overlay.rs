@@ -1,7 +1,8 @@
 //! overlayfs (`Documentation/filesystems/overlayfs.rst`): one merged view of read-only *lower*
 //! directories (the image's layers, shared by every container) under one writable *upper*
 //! directory (this container's changes). A whiteout — a 0:0 character device in a layer — hides
-//! the name below it; a directory with `trusted.overlay.opaque=y` hides everything below it.
+//! the name below it; a directory with `trusted.overlay.opaque=y` (`user.overlay.opaque=y` with
+//! `userxattr`) hides everything below it.
 //! ct-unpack already stores layers in exactly that form, so the kernel applies the image's
 //! deletions itself and ct-mount only has to hand it the list.
 //!
@@ -21,6 +22,9 @@
 //! 2. `fsconfig(SET_FD, "lowerdir+", fd)` for each layer, TOP layer first (the same order as
 //!    the classic colon list: the first one wins).
 //! 3. `upperdir` and `workdir` (same filesystem, work dir empty) — or none for a read-only view.
+//!    In a user namespace (a user's own, see ct_layout::rootless) `userxattr` too: overlayfs
+//!    then reads and writes `user.overlay.*` (as ct-unpack marks a user's opaque dirs), since
+//!    `trusted.*` needs root on the host.
 //! 4. `index=off`: the inode index ties an upper dir to the exact lower dirs it was made with;
 //!    layers are shared and immutable, so ct does not need it.
 //! 5. `fsconfig(CMD_CREATE)` builds the superblock. When it fails, the reason is in the
@@ -51,6 +55,9 @@ pub struct Overlay {
     pub lower: Vec<PathBuf>,
     /// `(upper, work)`; `None` mounts a read-only view of the layers.
     pub upper: Option<(PathBuf, PathBuf)>,
+    /// Mounted in a user namespace (a user's, ct_layout::rootless): overlayfs' own xattrs are
+    /// `user.overlay.*` instead of `trusted.overlay.*` (option `userxattr`, Linux 5.11).
+    pub userxattr: bool,
 }
 
 /// Which kernel interface did the mount.
@@ -206,6 +213,14 @@ fn mount_new(
         set_dir(fs, "upperdir", ufd, u, &mut by_fd)?;
         set_dir(fs, "workdir", wfd, w, &mut by_fd)?;
     }
+    if ov.userxattr {
+        rustix::mount::fsconfig_set_flag(fs, "userxattr").map_err(|e| OverlayError::Config {
+            key: "userxattr",
+            path: PathBuf::new(),
+            log: log_of(fs),
+            source: e.into(),
+        })?;
+    }
     set_string(fs, "index", "off").map_err(|source| OverlayError::Config {
         key: "index",
         path: PathBuf::from("off"),
@@ -300,10 +315,13 @@ pub fn mount_classic(target: &Path, ov: &Overlay) -> Result<(), OverlayError> {
         Some((u, w)) => Some((open_dir(u)?, open_dir(w)?)),
         None => None,
     };
-    let data = classic_options(
+    let mut data = classic_options(
         &lower.iter().map(proc_fd).collect::<Vec<_>>(),
         upper.as_ref().map(|(u, w)| (proc_fd(u), proc_fd(w))),
     );
+    if ov.userxattr {
+        data.push_str(",userxattr");
+    }
     if data.len() + 1 > PAGE {
         return Err(OverlayError::TooLong {
             layers: lower.len(),

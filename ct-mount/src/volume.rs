@@ -13,6 +13,8 @@
 //! An entry for a destination that is already in `mounts` replaces it in place, so running
 //! ct-mount twice with the same flags changes nothing, and `-v /x:/dev/shm` overrides a default.
 //!
+//! As a user (ct_layout::rootless), a `-v` source must be readable by that user.
+//!
 //! Before `config.json` is saved, [`check_mounts`] reads every entry as hostile (an image's
 //! `VOLUME` became one, and anyone may have edited the file): a destination must stay inside
 //! the container's root and not be `/`; a bind source inside `$CT_ROOT` must be one of this
@@ -37,6 +39,12 @@ pub enum VolumeError {
     Tmpfs(String),
     #[error("volume source '{path}' does not exist")]
     Source {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("volume source '{path}' is not readable by you")]
+    Unreadable {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -128,6 +136,21 @@ impl FromStr for Tmpfs {
     }
 }
 
+/// As a user: may this user read `path` (and enter it, if a directory)? ct-mount runs as root
+/// of the user's namespace, whose capabilities count only on files with an owner that the
+/// namespace maps, so `access(2)` answers for the user: root's `/etc/shadow` is refused. A
+/// bind mount itself needs only to look the path up, so without this check the container
+/// would be handed a file it cannot read.
+fn readable(path: &Path) -> std::io::Result<()> {
+    use rustix::fs::Access;
+    let how = if path.is_dir() {
+        Access::READ_OK | Access::EXEC_OK
+    } else {
+        Access::READ_OK
+    };
+    Ok(rustix::fs::access(path, how)?)
+}
+
 impl Volume {
     /// The OCI mount entry; HOST is resolved to an absolute path here.
     pub fn to_mount(&self) -> Result<Mount, VolumeError> {
@@ -135,6 +158,12 @@ impl Volume {
             path: self.host.clone(),
             source,
         })?;
+        if ct_layout::rootless::active() {
+            readable(&source).map_err(|source| VolumeError::Unreadable {
+                path: self.host.clone(),
+                source,
+            })?;
+        }
         MountBuilder::default()
             .destination(self.ctr.clone())
             .typ("bind")

@@ -278,6 +278,7 @@ fn the_classic_mount_fallback_fits_128_layers_with_short_names() {
         &ct_mount::overlay::Overlay {
             lower,
             upper: Some((u, w)),
+            userxattr: false,
         },
     )
     .unwrap();
@@ -308,6 +309,7 @@ fn lowerdir_plus_as_short_strings_fits_128_layers_too() {
         &ct_mount::overlay::Overlay {
             lower,
             upper: Some((u, w)),
+            userxattr: false,
         },
     )
     .unwrap();
@@ -598,6 +600,7 @@ fn a_kernel_without_the_filesystem_is_reported_as_unavailable() {
     let ov = ct_mount::overlay::Overlay {
         lower: vec![l2, l1],
         upper: None,
+        userxattr: false,
     };
     let e = ct_mount::overlay::mount_as("ctnosuchfs", &target, &ov).unwrap_err();
     assert!(

@@ -19,6 +19,7 @@
 
 pub mod compression;
 pub mod decompress_ahead;
+pub mod id_map;
 pub mod image_config_check;
 pub mod image_manifest;
 pub mod layer_store;
@@ -282,6 +283,7 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         &hostname,
         &final_dir,
         seccomp,
+        ct_layout::rootless::active(),
     )?;
     // Image volumes get a directory of their own with the owner and mode the image gives that
     // path, or, where the image has none, owned by the container's user (its content is not
@@ -316,15 +318,15 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         };
         if let Some(m) = meta.filter(|m| m.is_dir()) {
             use std::os::unix::fs::{MetadataExt, PermissionsExt};
-            std::os::unix::fs::chown(&d, Some(m.uid()), Some(m.gid()))
-                .map_err(io_err("chown", &d))?;
+            let (uid, gid, _) = id_map::owner(m.uid(), m.gid());
+            std::os::unix::fs::chown(&d, Some(uid), Some(gid)).map_err(io_err("chown", &d))?;
             fs::set_permissions(&d, fs::Permissions::from_mode(m.mode() & 0o7777))
                 .map_err(io_err("chmod", &d))?;
         } else {
             // Not in the image: the container's user owns it, so `USER app` + `VOLUME /data`
-            // can write there (as podman does).
-            std::os::unix::fs::chown(&d, Some(user.uid), Some(user.gid))
-                .map_err(io_err("chown", &d))?;
+            // can write there (as podman does) — if this user namespace maps that user.
+            let (uid, gid, _) = id_map::owner(user.uid, user.gid);
+            std::os::unix::fs::chown(&d, Some(uid), Some(gid)).map_err(io_err("chown", &d))?;
         }
     }
     // The staged bundle is invisible until renamed, so its files need no temp+rename of their
@@ -358,6 +360,10 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     // No fsync of `containers/` after the rename: if a crash loses the rename, the store is
     // as before this run (consistent, the container simply does not exist); everything the
     // bundle refers to (its files, the layers) was made durable by the syncfs above.
+    // What a user namespace could not keep (owners it does not map, device nodes), once each.
+    for w in id_map::warnings() {
+        eprintln!("ct-unpack: warning: {w}");
+    }
     say(format!("bundle ready in {:?}", start.elapsed()));
     Ok(Bundle::new(final_dir))
 }

@@ -5,7 +5,8 @@
 //!    device (whiteout) or any other non-directory there ends the search: the file is gone.
 //! 2. The file itself: a regular file is the answer; a whiteout means deleted; a symlink is
 //!    followed inside that layer only (`RESOLVE_IN_ROOT`), which covers the usual case.
-//! 3. A parent marked opaque (`trusted.overlay.opaque=y`) hides all lower layers: stop there.
+//! 3. A parent marked opaque (`trusted.overlay.opaque=y`, or `user.` in a user's store) hides
+//!    all lower layers: stop there.
 //!
 //! Used for the image's `/etc/passwd` and `/etc/group` when resolving `User`, and for the
 //! owner and mode of the image's `VOLUME` directories.
@@ -24,9 +25,17 @@ fn is_whiteout(m: &fs::Metadata) -> bool {
     m.file_type().is_char_device() && m.rdev() == 0
 }
 
+/// `NAME` in `dir` is deleted by a `.wh.NAME` file (the form a user's store keeps where no
+/// whiteout device can be made, see `tar_extract/whiteouts.rs`).
+fn whiteout_file(dir: &Path, name: &std::ffi::OsStr) -> bool {
+    let mut wh = std::ffi::OsString::from(whiteout::PREFIX);
+    wh.push(name);
+    fs::symlink_metadata(dir.join(wh)).is_ok()
+}
+
 fn is_opaque(dir: &Path) -> bool {
     let mut buf = [0u8; 4];
-    let n = rustix::fs::lgetxattr(dir, whiteout::OVERLAY_OPAQUE_XATTR, &mut buf);
+    let n = rustix::fs::lgetxattr(dir, whiteout::opaque_xattr(), &mut buf);
     matches!(n, Ok(1)) && buf[0] == b'y'
 }
 
@@ -41,6 +50,9 @@ pub fn locate(layers: &[PathBuf], path: &Path) -> Option<(PathBuf, fs::Metadata)
             .unwrap_or_default();
         let mut opaque = is_opaque(dir);
         for c in parents {
+            if whiteout_file(&sofar, c.as_os_str()) {
+                return None;
+            }
             sofar.push(c);
             match fs::symlink_metadata(&sofar) {
                 Ok(m) if m.is_dir() => opaque |= is_opaque(&sofar),
@@ -52,6 +64,9 @@ pub fn locate(layers: &[PathBuf], path: &Path) -> Option<(PathBuf, fs::Metadata)
                     continue 'layers;
                 }
             }
+        }
+        if path.file_name().is_some_and(|n| whiteout_file(&sofar, n)) {
+            return None;
         }
         match fs::symlink_metadata(dir.join(path)) {
             Ok(m) if is_whiteout(&m) => return None,

@@ -14,6 +14,13 @@
 //!    read-only, cgroup), docker's 14 default capabilities, masked and read-only paths, the
 //!    `noNewPrivileges` bit, namespaces pid/ipc/uts/mount/cgroup (ct-net adds network),
 //!    hostname, and docker's default seccomp profile.
+//! 8. For a user (ct_layout::rootless), what `runc spec --rootless` changes, but one: the
+//!    container gets NO `user` namespace of its own, because ct's tools already run in the
+//!    user's (the pause process's, with its map), and ct-exec runs the container there. The
+//!    rest as runc: `/sys` is a read-only recursive bind of the host's (a user namespace may
+//!    not mount sysfs unless it owns the network namespace), no `uid=`/`gid=` mount options
+//!    (`gid=5` on devpts names a group that may not be mapped), and no `linux.resources`:
+//!    device cgroup rules need a cgroup the user cannot write (ct-cgroup warns instead).
 
 use std::collections::BTreeMap;
 
@@ -182,8 +189,31 @@ pub fn volumes(image_config: &Value) -> Result<Vec<String>, ConfigError> {
     Ok(out)
 }
 
+/// Step 8: the differences of `runc spec --rootless` (`libcontainer/specconv.ToRootless`)
+/// but the user namespace.
+fn to_rootless(spec: &mut Value) {
+    if let Some(mounts) = spec["mounts"].as_array_mut() {
+        for m in mounts.iter_mut() {
+            if m["destination"] == "/sys" {
+                *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
+                            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+                continue;
+            }
+            if let Some(opts) = m["options"].as_array_mut() {
+                opts.retain(|o| {
+                    o.as_str()
+                        .is_none_or(|o| !o.starts_with("uid=") && !o.starts_with("gid="))
+                });
+            }
+        }
+    }
+    if let Some(linux) = spec["linux"].as_object_mut() {
+        linux.remove("resources");
+    }
+}
+
 /// Build the runtime config. `bundle_dir` anchors volume sources; `seccomp` is the profile to
-/// install, if any.
+/// install, if any; `rootless` for a user's container (step 8).
 pub fn build(
     image_config: &Value,
     o: &Overrides,
@@ -191,6 +221,7 @@ pub fn build(
     hostname: &str,
     bundle_dir: &std::path::Path,
     seccomp: Option<Value>,
+    rootless: bool,
 ) -> Result<Spec, ConfigError> {
     let c = &image_config["config"];
 
@@ -318,7 +349,7 @@ pub fn build(
     if !user.additional_gids.is_empty() {
         user_json["additionalGids"] = json!(user.additional_gids);
     }
-    let spec = json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": false,
@@ -336,6 +367,9 @@ pub fn build(
         "annotations": ann,
         "linux": linux,
     });
+    if rootless {
+        to_rootless(&mut spec);
+    }
     serde_json::from_value(spec).map_err(ConfigError::Invalid)
 }
 
@@ -370,7 +404,7 @@ mod tests {
     }
 
     fn build_v(o: &Overrides) -> Value {
-        let s = build(&image(), o, &user(), "c1", Path::new("/b"), None).unwrap();
+        let s = build(&image(), o, &user(), "c1", Path::new("/b"), None, false).unwrap();
         serde_json::to_value(s).unwrap()
     }
 
@@ -463,6 +497,7 @@ mod tests {
             "h",
             Path::new("/b"),
             Some(json!({"defaultAction": "SCMP_ACT_ERRNO"})),
+            false,
         )
         .unwrap();
         let v = serde_json::to_value(s).unwrap();
@@ -481,7 +516,8 @@ mod tests {
                 &user(),
                 "h",
                 Path::new("/b"),
-                None
+                None,
+                false
             ),
             Err(ConfigError::NoCommand)
         ));
@@ -490,9 +526,61 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            build(&image(), &o, &user(), "h", Path::new("/b"), None),
+            build(&image(), &o, &user(), "h", Path::new("/b"), None, false),
             Err(ConfigError::RelativeCwd(_))
         ));
         assert_eq!(volume_dir("/var/lib/my sql"), "volumes/var+lib+my%20sql");
+    }
+
+    /// What `runc spec --rootless` prints here (runc 1.1), for the parts ct follows.
+    const RUNC_ROOTLESS_MOUNTS: &str = r#"[
+        {"destination":"/proc","type":"proc","source":"proc"},
+        {"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","strictatime","mode=755","size=65536k"]},
+        {"destination":"/dev/pts","type":"devpts","source":"devpts","options":["nosuid","noexec","newinstance","ptmxmode=0666","mode=0620"]},
+        {"destination":"/dev/shm","type":"tmpfs","source":"shm","options":["nosuid","noexec","nodev","mode=1777","size=65536k"]},
+        {"destination":"/dev/mqueue","type":"mqueue","source":"mqueue","options":["nosuid","noexec","nodev"]},
+        {"destination":"/sys","type":"none","source":"/sys","options":["rbind","nosuid","noexec","nodev","ro"]},
+        {"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup","options":["nosuid","noexec","nodev","relatime","ro"]}
+    ]"#;
+
+    #[test]
+    fn a_users_config_is_runc_rootless_without_a_user_namespace() {
+        let bare = json!({"config": {"Cmd": ["/bin/sh"]}});
+        let root = ResolvedUser {
+            home: "/".into(),
+            ..Default::default()
+        };
+        let s = build(
+            &bare,
+            &Overrides::default(),
+            &root,
+            "h",
+            Path::new("/b"),
+            None,
+            true,
+        );
+        let v = serde_json::to_value(s.unwrap()).unwrap();
+        let mut mounts = v["mounts"].clone();
+        // ct's /proc is nosuid,noexec,nodev where runc's has no options: the rest is runc's.
+        mounts[0].as_object_mut().unwrap().remove("options");
+        let runc: Value = serde_json::from_str(RUNC_ROOTLESS_MOUNTS).unwrap();
+        assert_eq!(mounts, runc);
+        assert!(v["linux"]["resources"].is_null(), "no device cgroup rules");
+        let ns: Vec<&str> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ns,
+            ["pid", "ipc", "uts", "mount", "cgroup"],
+            "no user namespace"
+        );
+        assert!(v["linux"]["uidMappings"].is_null());
+        // As root, the device rules and sysfs stay.
+        let v = build_v(&Overrides::default());
+        assert_eq!(v["mounts"][5]["type"], "sysfs");
+        assert!(v["linux"]["resources"]["devices"].is_array());
     }
 }

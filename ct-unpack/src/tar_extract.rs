@@ -17,8 +17,11 @@
 //!    `security.capability`), then `chmod`, then xattrs, then times. Directory times are set
 //!    after the whole layer, because creating children changes them (`tar_extract/metadata.rs`).
 //!
+//! As a user (in the user namespace of ct_layout::rootless), owners the namespace does not map
+//! are recorded instead and device nodes skipped (`id_map.rs`).
+//!
 //! Two targets: [`Target::Layer`] keeps whiteouts in overlayfs form (0:0 char device,
-//! `trusted.overlay.opaque=y`) for the layer store; [`Target::Flat`] applies them (deletes) to a
+//! `trusted.overlay.opaque=y`, `user.` as a user) for the layer store; [`Target::Flat`] applies them (deletes) to a
 //! tree that already holds the lower layers (`tar_extract/whiteouts.rs`). The `*at` helpers
 //! that never follow a symlink are in `tar_extract/dir_fd.rs`.
 
@@ -54,14 +57,23 @@ pub enum Target {
     Flat,
 }
 
-/// One failed step on one tar entry.
+/// One failed step on one tar entry (its path relative to the layer's root, which is `/`).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {step} {}", ct_layout::pipe::quote_path(.path))]
+#[error("cannot {step}{}", shown(.path))]
 pub struct ExtractError {
     pub step: &'static str,
     pub path: PathBuf,
     #[source]
     pub source: io::Error,
+}
+
+/// ` 'PATH'`, `/` for the layer's root itself, nothing when no entry is involved.
+fn shown(p: &Path) -> String {
+    if p == Path::new("") {
+        String::new()
+    } else {
+        format!(" {}", ct_layout::pipe::quote_path(p))
+    }
 }
 
 fn fail<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ExtractError + 'a {
@@ -211,10 +223,11 @@ impl Extractor {
         if p.as_os_str().is_empty() {
             // The layer's root ("./"): only a directory makes sense; keep its metadata.
             if kind == T::Directory {
-                let m = Meta::read(entry, p)?;
+                let root = Path::new("/");
+                let m = Meta::read(entry, root)?;
                 let fd = open_in_root(&self.root, p, OFlags::RDONLY | OFlags::DIRECTORY)
-                    .map_err(fail("open the root of", p))?;
-                apply_meta_fd(&fd, &m, false).map_err(fail("set metadata on", p))?;
+                    .map_err(fail("open", root))?;
+                apply_meta_fd(&fd, &m, false).map_err(fail("set metadata on", root))?;
                 self.dir_times.push((p.to_path_buf(), m.mtime));
             }
             return Ok(0);
@@ -351,6 +364,8 @@ impl Extractor {
                 rustix::fs::linkat(&tfd, c"", pfd, name, AtFlags::EMPTY_PATH)
                     .map_err(|e| fail("create hardlink", p)(e.into()))?;
             }
+            // Only root on the host may make device nodes (`id_map.rs`): skipped, said once.
+            T::Char | T::Block if ct_layout::rootless::active() => crate::id_map::note_device(p),
             T::Char | T::Block | T::Fifo => {
                 if lstat_at(pfd, name).map_err(fail("inspect", p))?.is_some() {
                     self.remove(pfd, name, p)?;
@@ -385,5 +400,18 @@ impl Extractor {
     fn remove(&mut self, pfd: &OwnedFd, name: &CString, p: &Path) -> Result<(), ExtractError> {
         self.invalidate(p);
         remove_all_at(pfd, name).map_err(fail("replace", p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_layers_root_and_never_an_empty_path() {
+        let e = |step, p: &str| fail(step, Path::new(p))(io::Error::other("x")).to_string();
+        assert_eq!(e("set metadata on", "/"), "cannot set metadata on '/'");
+        assert_eq!(e("read the tar stream", ""), "cannot read the tar stream");
+        assert_eq!(e("create file", "etc/a"), "cannot create file 'etc/a'");
     }
 }

@@ -7,6 +7,12 @@
 //! | `DIR/NAME` is deleted            | `DIR/.wh.NAME`           | `DIR/NAME` is a char device 0:0      |
 //! | `DIR` hides everything below it  | `DIR/.wh..wh..opq`       | xattr `trusted.overlay.opaque` = `y` |
 //!
+//! `trusted.*` xattrs need `CAP_SYS_ADMIN` in the initial user namespace. An overlay mounted
+//! in a user namespace (as ct does for a user, ct_layout::rootless) takes the `userxattr`
+//! option and reads `user.overlay.opaque` instead (Linux 5.11+): a user's layer store is
+//! marked with that one ([`opaque_xattr`]). The whiteout device needs no privilege: a 0:0
+//! character device is the one node a user namespace may `mknod(2)` (Linux 5.8+).
+//!
 //! The spec's rules that matter when applying them:
 //! 1. A whiteout only hides things from LOWER layers; an entry of the same layer survives.
 //! 2. An opaque marker hides the directory's lower contents, not entries of its own layer, and
@@ -25,7 +31,18 @@ pub const PREFIX: &str = ".wh.";
 pub const OPAQUE: &str = ".wh..wh..opq";
 /// overlayfs' opaque-directory xattr and its value.
 pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// The same for an overlay mounted with `userxattr` (in a user namespace).
+pub const USER_OVERLAY_OPAQUE_XATTR: &str = "user.overlay.opaque";
 pub const OVERLAY_OPAQUE_VALUE: &[u8] = b"y";
+
+/// The opaque xattr for the layer store of this process: `user.` as a user, `trusted.` as root.
+pub fn opaque_xattr() -> &'static str {
+    if ct_layout::rootless::active() {
+        USER_OVERLAY_OPAQUE_XATTR
+    } else {
+        OVERLAY_OPAQUE_XATTR
+    }
+}
 
 /// What one (cleaned) tar path means.
 #[derive(Debug, Clone, PartialEq, Eq)]

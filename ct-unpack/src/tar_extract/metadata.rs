@@ -21,13 +21,17 @@ use std::path::Path;
 use rustix::fs::{AtFlags, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags};
 
 use super::{fail, ExtractError, Extractor};
+use crate::id_map;
 use crate::resolve_in_root::open_in_root;
 
-/// xattrs a layer may carry into the store. `trusted.*` is overlayfs' own namespace (a layer
-/// must not forge `trusted.overlay.redirect` and friends); other `security.*` labels belong to
-/// the host's LSM.
+/// xattrs a layer may carry into the store. `trusted.overlay.*` is overlayfs' own namespace,
+/// and so is `user.overlay.*` for an overlay mounted with `userxattr` (as a user does): a layer
+/// must not forge `overlay.redirect`, `overlay.opaque` and friends. `user.rootlesscontainers`
+/// is ct-unpack's own record of owners (`id_map.rs`). Other `security.*` labels belong to the
+/// host's LSM.
 pub fn xattr_allowed(name: &str) -> bool {
-    name.starts_with("user.") || name == "security.capability"
+    (name.starts_with("user.") && !name.starts_with("user.overlay.") && name != id_map::OWNER_XATTR)
+        || name == "security.capability"
 }
 
 /// What an entry's header and PAX records say about its node.
@@ -82,12 +86,16 @@ impl Meta {
         Ok(m)
     }
 
-    fn owner(&self) -> (Option<Uid>, Option<Gid>) {
+    /// The ids to `chown` to, and the owner to record when this user namespace does not map
+    /// the image's (`id_map.rs`).
+    fn owner(&self) -> (Option<Uid>, Option<Gid>, Option<Vec<u8>>) {
+        let (uid, gid, record) = crate::id_map::owner(self.uid, self.gid);
         // Unchecked: an id of 2^32-1 is passed on as is, and chown(2) reads it as "unchanged",
         // as it always did here.
         (
-            Some(Uid::from_raw_unchecked(self.uid)),
-            Some(Gid::from_raw_unchecked(self.gid)),
+            Some(Uid::from_raw_unchecked(uid)),
+            Some(Gid::from_raw_unchecked(gid)),
+            record,
         )
     }
 
@@ -139,9 +147,13 @@ fn set_times_fd(fd: &OwnedFd, t: Timespec) -> io::Result<()> {
 
 /// chown, chmod, xattrs, times on an open regular file or directory.
 pub(crate) fn apply_meta_fd(fd: &OwnedFd, m: &Meta, times: bool) -> io::Result<()> {
-    let (uid, gid) = m.owner();
+    let (uid, gid, record) = m.owner();
     rustix::fs::fchown(fd, uid, gid)?;
     rustix::fs::fchmod(fd, Mode::from_raw_mode(m.mode))?;
+    if let Some(r) = record {
+        rustix::fs::fsetxattr(fd, id_map::OWNER_XATTR, &r, XattrFlags::empty())?;
+        id_map::note_recorded();
+    }
     for (k, v) in &m.xattrs {
         rustix::fs::fsetxattr(fd, k, v, XattrFlags::empty())?;
     }
@@ -158,12 +170,18 @@ pub(crate) fn apply_meta_at(
     m: &Meta,
     symlink: bool,
 ) -> io::Result<()> {
-    let (uid, gid) = m.owner();
+    let (uid, gid, record) = m.owner();
     rustix::fs::chownat(dir, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)?;
     if !symlink {
         // The node was created by us a moment ago and is not a symlink, so following is moot;
         // fchmodat has no working NOFOLLOW flag before Linux 6.6's fchmodat2.
         rustix::fs::chmodat(dir, name, Mode::from_raw_mode(m.mode), AtFlags::empty())?;
+        // A symlink cannot carry user.* xattrs (xattr(7)): its owner is not kept, as with umoci.
+        if let Some(r) = record {
+            let key = CString::new(id_map::OWNER_XATTR).map_err(io::Error::other)?;
+            lsetxattr_at(dir, name, &key, &r)?;
+            id_map::note_recorded();
+        }
     }
     for (k, v) in &m.xattrs {
         match lsetxattr_at(dir, name, k, v) {
@@ -228,5 +246,9 @@ mod tests {
         assert!(!xattr_allowed("trusted.overlay.opaque"));
         assert!(!xattr_allowed("trusted.overlay.redirect"));
         assert!(!xattr_allowed("security.selinux"));
+        assert!(!xattr_allowed("user.overlay.opaque"));
+        assert!(!xattr_allowed("user.overlay.redirect"));
+        assert!(!xattr_allowed("user.rootlesscontainers"));
+        assert!(xattr_allowed("user.overlayish"));
     }
 }

@@ -3,12 +3,17 @@
 //!
 //! - [`Target::Layer`] (the layer store, later stacked by overlayfs): a whiteout `DIR/.wh.NAME`
 //!   becomes overlayfs' own form, a 0:0 character device `DIR/NAME` (`mknodat(2)`); an opaque
-//!   marker `DIR/.wh..wh..opq` becomes the xattr `trusted.overlay.opaque=y` on `DIR`. A layer
+//!   marker `DIR/.wh..wh..opq` becomes the xattr `trusted.overlay.opaque=y` on `DIR`
+//!   (`user.overlay.opaque=y` in a user's store, see `whiteout.rs`). A layer
 //!   that deletes `D` and then adds entries below it gets an opaque `D` in place of the device.
 //! - [`Target::Flat`] (`--flat`, every layer into one tree): a whiteout deletes `DIR/NAME` from
 //!   the lower layers, an opaque marker deletes everything in `DIR` this layer did not put there.
 //!
 //! Either way an entry of the same layer is never hidden by that layer's own whiteout.
+//!
+//! A user's layer store on a filesystem where even a 0:0 device cannot be made (overlayfs:
+//! ct in a container) keeps the tar's form `DIR/.wh.NAME` instead: the kernel's overlay cannot
+//! be mounted there anyway, and fuse-overlayfs, which can, reads both forms.
 
 use std::ffi::OsStr;
 use std::io;
@@ -27,7 +32,7 @@ use crate::whiteout;
 fn set_opaque(fd: &OwnedFd) -> io::Result<()> {
     Ok(rustix::fs::fsetxattr(
         fd,
-        whiteout::OVERLAY_OPAQUE_XATTR,
+        whiteout::opaque_xattr(),
         whiteout::OVERLAY_OPAQUE_VALUE,
         XattrFlags::empty(),
     )?)
@@ -50,8 +55,29 @@ impl Extractor {
                 }
                 // A 0:0 char device is overlayfs' whiteout.
                 let dev = rustix::fs::makedev(0, 0);
-                rustix::fs::mknodat(&pfd, &name, FileType::CharacterDevice, Mode::empty(), dev)
-                    .map_err(|e| fail("create whiteout", p)(e.into()))?;
+                match rustix::fs::mknodat(
+                    &pfd,
+                    &name,
+                    FileType::CharacterDevice,
+                    Mode::empty(),
+                    dev,
+                ) {
+                    // A user's store on a filesystem that refuses even that (overlayfs, when
+                    // ct runs in a container): the tar's own `.wh.NAME`, which fuse-overlayfs
+                    // (the only overlay that mounts there) reads as a whiteout.
+                    Err(rustix::io::Errno::PERM) if ct_layout::rootless::active() => {
+                        let wh = name_c(OsStr::new(&format!(
+                            "{}{}",
+                            whiteout::PREFIX,
+                            name.to_string_lossy()
+                        )))
+                        .map_err(fail("name", p))?;
+                        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW;
+                        super::dir_fd::openat(&pfd, &wh, flags, 0)
+                            .map_err(fail("create whiteout", p))?;
+                    }
+                    r => r.map_err(|e| fail("create whiteout", p)(e.into()))?,
+                }
             }
             Target::Flat => {
                 if self.touched.contains(p) {
