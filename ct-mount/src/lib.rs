@@ -23,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod flat_copy;
 pub mod fuse_overlayfs;
 pub mod mountpoint;

@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod compression;
 pub mod decompress_ahead;
 pub mod id_map;
