@@ -2,7 +2,8 @@
 //! `image-layout.md`, `image-index.md`, `manifest.md`, `config.md`):
 //!
 //! 1. Resolve the user's reference in `index.json` (`ImageLayout::resolve`).
-//! 2. An index (multi-platform image) picks the manifest for this machine's linux/arch.
+//! 2. An index (multi-platform image) picks the manifest for this machine's platform, as
+//!    ct-pull does (`ct_layout::platform::select`).
 //! 3. The manifest gives the layer blobs (media type, digest) bottom first and the config.
 //! 4. The config's `rootfs.diff_ids` give each layer's uncompressed digest: the key in the
 //!    layer store, and what extraction verifies.
@@ -13,8 +14,11 @@ use ct_layout::image_layout::{ImageLayout, LayoutError};
 use ct_layout::Digest;
 use serde_json::Value;
 
-use crate::compression::Compression;
+use ct_layout::image_docs::{Descriptor, Document, ImageConfig};
+use ct_layout::media_type;
 use ct_layout::platform::Platform;
+
+use crate::compression::Compression;
 
 /// One layer of an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +39,8 @@ pub struct Image {
     pub manifest: Digest,
     /// Bottom layer first.
     pub layers: Vec<Layer>,
-    /// The whole image config blob (`config`, `rootfs`, `os`, `architecture`, …).
+    /// The whole image config blob (`config`, `rootfs`, `os`, `architecture`, …), as JSON:
+    /// the runtime config reads every field docker defines, and passes unknown ones by.
     pub config: Value,
 }
 
@@ -57,59 +62,38 @@ pub enum ImageError {
     },
 }
 
-const INDEX_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
-
-fn digest(v: &Value, name: &str, what: &str) -> Result<Digest, ImageError> {
-    v["digest"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ImageError::Malformed {
-            name: name.into(),
-            what: format!("{what} has no valid digest"),
-        })
+fn digest(d: &Descriptor, name: &str, what: &str) -> Result<Digest, ImageError> {
+    d.digest().map_err(|_| ImageError::Malformed {
+        name: name.into(),
+        what: format!("{what} has no valid digest"),
+    })
 }
 
 /// Find and read the image `input` names.
 pub fn load(layout: &ImageLayout, input: &str) -> Result<Image, ImageError> {
-    let (name, desc) = layout
+    let (name, entry) = layout
         .resolve(input)?
         .ok_or_else(|| ImageError::NotFound(input.to_string()))?;
-    let desc = serde_json::to_value(&desc).map_err(|e| ImageError::Malformed {
-        name: name.clone(),
-        what: e.to_string(),
-    })?;
-    let mut manifest_digest = digest(&desc, &name, "the index entry")?;
-    let mut manifest: Value = layout.read_json(&manifest_digest)?;
-    let is_index = |m: &Value, d: &Value| {
-        INDEX_TYPES.contains(&m["mediaType"].as_str().unwrap_or(""))
-            || INDEX_TYPES.contains(&d["mediaType"].as_str().unwrap_or(""))
-            || (m.get("manifests").is_some() && m.get("layers").is_none())
-    };
-    if is_index(&manifest, &desc) {
+    let mut manifest_digest =
+        ct_layout::image_layout::digest_of(&entry).map_err(|_| ImageError::Malformed {
+            name: name.clone(),
+            what: "the index entry has no valid digest".into(),
+        })?;
+    let mut manifest: Document = layout.read_json(&manifest_digest)?;
+    let entry_is_index = matches!(
+        entry.media_type().to_string().as_str(),
+        media_type::OCI_INDEX | media_type::DOCKER_LIST
+    );
+    if manifest.is_index() || entry_is_index {
         // The same choice as ct-pull's (ct_layout::platform::select), so both stages take
         // the same manifest of an index.
         let host = Platform::host();
-        let entries: Vec<(Value, Option<Platform>)> = manifest["manifests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|m| {
-                (
-                    m.clone(),
-                    serde_json::from_value(m["platform"].clone()).ok(),
-                )
-            })
-            .collect();
-        let pick = ct_layout::platform::select(&entries, |e| e.1.as_ref(), &host)
-            .map(|e| e.0.clone())
+        let pick = ct_layout::platform::select(&manifest.manifests, |d| d.platform.as_ref(), &host)
             .ok_or_else(|| ImageError::NoPlatform {
                 name: name.clone(),
                 platform: host.to_string(),
             })?;
-        manifest_digest = digest(&pick, &name, "the platform manifest")?;
+        manifest_digest = digest(pick, &name, "the platform manifest")?;
         manifest = layout.read_json(&manifest_digest)?;
     }
     from_manifest(layout, name, manifest_digest, &manifest)
@@ -120,15 +104,18 @@ pub fn from_manifest(
     layout: &ImageLayout,
     name: String,
     manifest_digest: Digest,
-    manifest: &Value,
+    manifest: &Document,
 ) -> Result<Image, ImageError> {
-    let config_digest = digest(&manifest["config"], &name, "the config")?;
+    let no_config = Descriptor::default();
+    let config_digest = digest(
+        manifest.config.as_ref().unwrap_or(&no_config),
+        &name,
+        "the config",
+    )?;
     let config: Value = layout.read_json(&config_digest)?;
-    let diff_ids = config["rootfs"]["diff_ids"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let blobs = manifest["layers"].as_array().cloned().unwrap_or_default();
+    let diff_ids: ImageConfig = serde_json::from_value(config.clone()).unwrap_or_default();
+    let diff_ids = diff_ids.rootfs.diff_ids;
+    let blobs = &manifest.layers;
     if diff_ids.len() != blobs.len() {
         return Err(ImageError::Malformed {
             name,
@@ -142,23 +129,19 @@ pub fn from_manifest(
     let mut layers = Vec::new();
     for (b, d) in blobs.iter().zip(&diff_ids) {
         let blob = digest(b, &name, "a layer")?;
-        let media_type = b["mediaType"].as_str().unwrap_or("");
         let compression =
-            Compression::from_media_type(media_type).ok_or_else(|| ImageError::MediaType {
+            Compression::from_media_type(&b.media_type).ok_or_else(|| ImageError::MediaType {
                 name: name.clone(),
                 digest: blob.to_string(),
-                media_type: media_type.into(),
+                media_type: b.media_type.clone(),
             })?;
-        let diff_id =
-            d.as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| ImageError::Malformed {
-                    name: name.clone(),
-                    what: format!("invalid diff_id {d}"),
-                })?;
+        let diff_id = d.parse().map_err(|_| ImageError::Malformed {
+            name: name.clone(),
+            what: format!("invalid diff_id {}", ct_layout::pipe::quote(d.as_bytes())),
+        })?;
         layers.push(Layer {
             blob,
-            size: b["size"].as_u64().unwrap_or(0),
+            size: b.size,
             compression,
             diff_id,
         });

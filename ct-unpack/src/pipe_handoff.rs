@@ -115,7 +115,7 @@ pub fn with_stdin<T>(
 /// the store.
 fn announced(store: &Store, layout: &ImageLayout, inode: u64) -> Option<Vec<Layer>> {
     let bytes = ct_layout::pipe_handoff::read_live(store, inode, MAX_MANIFEST)?;
-    let manifest: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let manifest: ct_layout::image_docs::Document = serde_json::from_slice(&bytes).ok()?;
     let image =
         image_manifest::from_manifest(layout, "(pipe)".into(), Digest::of(&bytes), &manifest)
             .ok()?;
