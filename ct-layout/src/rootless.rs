@@ -247,11 +247,18 @@ fn join(pid: u32) -> Result<(), RootlessError> {
         fs::File::open(&p).map_err(err(format!("open '{p}'")))
     };
     let (user, mnt) = (open("user")?, open("mnt")?);
+    // setns(2) into a mount namespace moves the caller to that namespace's root directory:
+    // go back to the same working directory (by path, as podman does: the pause's namespace
+    // is a copy of the user's), so that relative paths on a command line mean the same.
+    let cwd = std::env::current_dir().ok();
     use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
     move_into_link_name_space(user.as_fd(), Some(LinkNameSpaceType::User))
         .map_err(|e| err(format!("join the user namespace of pause process {pid}"))(e.into()))?;
     move_into_link_name_space(mnt.as_fd(), Some(LinkNameSpaceType::Mount))
         .map_err(|e| err(format!("join the mount namespace of pause process {pid}"))(e.into()))?;
+    if let Some(d) = cwd {
+        let _ = std::env::set_current_dir(d);
+    }
     Ok(())
 }
 

@@ -5,72 +5,19 @@
 //! connected by pasta or slirp4netns, with `-p HOSTPORT:PORT` published on the host. Every
 //! test runs the real binaries as a user made for it (ct_tests::user).
 //!
-//! pasta and slirp4netns open `/dev/net/tun`, which is 0600 on this machine (0666 on a
-//! desktop distribution): [`TunOpen`] makes it 0666 for the test, serialized across test
-//! processes with a lock file, and restores it on Drop.
+//! pasta and slirp4netns open `/dev/net/tun`: see [`TunOpen`].
+
+mod rootless_ct_support;
 
 use std::fs;
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use ct_tests::bins::bin;
 use ct_tests::user::TestUser;
-
-const TUN: &str = "/dev/net/tun";
-
-/// `/dev/net/tun` open to everyone while this lives; its mode restored on Drop.
-struct TunOpen {
-    mode: u32,
-    _lock: fs::File,
-}
-
-impl TunOpen {
-    fn new() -> TunOpen {
-        let lock = fs::File::create("/run/lock/ct-tests-dev-net-tun.lock").unwrap();
-        // SAFETY: flock(2) on a descriptor this function owns.
-        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
-        let mode = fs::metadata(TUN).unwrap().permissions().mode() & 0o7777;
-        fs::set_permissions(TUN, fs::Permissions::from_mode(0o666)).unwrap();
-        TunOpen { mode, _lock: lock }
-    }
-}
-
-impl Drop for TunOpen {
-    fn drop(&mut self) {
-        let _ = fs::set_permissions(TUN, fs::Permissions::from_mode(self.mode));
-    }
-}
-
-/// A child process (the user's server in the container's namespace), killed on Drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) of our own child, by its pid (`timeout`, which passes it on).
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
-
-fn tools_dir() -> String {
-    bin("ct-net")
-        .parent()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use rootless_ct_support::{curl_until, free_port, pid_runs, tools_dir, Killed, TunOpen};
 
 /// A bundle of the user's own (`runc spec --rootless`, an empty rootfs): ct-net reads only
 /// its config.json.
@@ -113,35 +60,6 @@ fn exists_inside(u: &TestUser, path: &str) -> bool {
     .status()
     .unwrap()
     .success()
-}
-
-fn pid_runs(pid: u64) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        !s.rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
-}
-
-/// `curl` from the host (the test, root) to 127.0.0.1:PORT/FILE, retried for up to 10 s
-/// while the server starts.
-fn curl_until(port: u16, file: &str) -> Option<String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = Command::new("curl")
-            .args(["-sf", "-m", "3", &format!("http://127.0.0.1:{port}/{file}")])
-            .output()
-            .unwrap();
-        if out.status.success() {
-            return Some(String::from_utf8_lossy(&out.stdout).into_owned());
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The whole round trip with the helper the PATH offers: up with a published port, a web
