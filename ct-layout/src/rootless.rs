@@ -162,9 +162,19 @@ fn start_pause(run: &Path, tool: &str) -> Result<u32, RootlessError> {
         .current_dir("/");
     // SAFETY: between fork and exec the child only makes system calls (no allocation, no
     // locks); with CLONE_NEWUSER the kernel creates the user namespace first, so the new
-    // mount namespace belongs to it.
+    // mount namespace belongs to it. The pause lives on: it keeps no descriptor of the tool
+    // that started it but stdio (close_range(2) marks the others close-on-exec), or it would
+    // hold that tool's caller's locks forever.
     unsafe {
         cmd.pre_exec(|| {
+            if libc::close_range(
+                3,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
             rustix::process::setsid()?;
             rustix::thread::unshare_unsafe(
                 rustix::thread::UnshareFlags::NEWUSER | rustix::thread::UnshareFlags::NEWNS,

@@ -13,6 +13,10 @@
 //! its pid and start time (proc_pid_stat(5) field 22) in `net.json` so that [`stop`] kills
 //! that process and never a later one that got the same pid.
 //!
+//! The helper outlives ct-net, so it gets stdin, stdout and stderr and no other descriptor
+//! of ct-net's caller: an inherited one (a lock `ct start` holds while it wires the
+//! container) would otherwise stay open, held, for the container's whole life.
+//!
 //! Neither helper lets the container reach the host's loopback services through the
 //! gateway address (`--no-map-gw`, `--disable-host-loopback`), and pasta forwards only the
 //! ports asked for (`-t none -u none -T none -U none` otherwise: its default would follow
@@ -108,9 +112,31 @@ fn last_words(log: &File) -> String {
     quote(text.join("; "))
 }
 
+/// A command for a helper that keeps none of ct-net's descriptors but 0, 1 and 2.
+fn helper_command(exe: &Path) -> Command {
+    let mut cmd = Command::new(exe);
+    // SAFETY: close_range(2) is a system call, fine between fork and exec; it runs after std
+    // set up stdio and marks every descriptor above 2 close-on-exec (std's own error pipe
+    // already is).
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::close_range(
+                3,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
 fn pasta(exe: &Path, netns: &Path, ports: &[PortMapping], log: &File) -> Result<u32, Error> {
     let pidfile = netns.with_extension("pasta.pid");
-    let mut cmd = Command::new(exe);
+    let mut cmd = helper_command(exe);
     cmd.args(["--config-net", "--quiet", "--runas", "0", "--no-map-gw"])
         .args(["--ns-ifname", IFNAME, "-T", "none", "-U", "none"])
         .arg("--pid")
@@ -150,7 +176,7 @@ fn pasta(exe: &Path, netns: &Path, ports: &[PortMapping], log: &File) -> Result<
 fn slirp4netns(exe: &Path, netns: &Path, ports: &[PortMapping], log: &File) -> Result<u32, Error> {
     let sock = netns.with_extension("slirp.sock");
     let _ = std::fs::remove_file(&sock);
-    let mut cmd = Command::new(exe);
+    let mut cmd = helper_command(exe);
     cmd.args(["--configure", "--mtu=65520", "--disable-host-loopback"])
         .args(["--netns-type=path", "--api-socket"])
         .arg(&sock)

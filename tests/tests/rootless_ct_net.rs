@@ -68,25 +68,33 @@ fn published_port_round_trip(u: &TestUser, path: &str, program: &str) {
     let bundle = user_bundle(u, &format!("web-{program}"));
     let port = free_port();
     let tools = tools_dir();
-    let up = u
-        .cmd(
-            &tools,
-            "env",
-            &[
-                &format!("PATH={path}"),
-                "ct-net",
-                "-p",
-                &format!("127.0.0.1:{port}:80"),
-                bundle.to_str().unwrap(),
-            ],
-        )
-        .output()
-        .unwrap();
+    // Run with a lock held on an inherited descriptor (as `ct start` does): the helper, which
+    // outlives ct-net, must not keep it. (The user's pause process is started first, without
+    // it: see the_pause_process_keeps_no_descriptor_of_the_tool_that_started_it.)
+    let mut pause = u.cmd(&tools, "ct-exec", &["unshare", "--", "true"]);
+    ok(pause.output().unwrap(), "ct-exec unshare true");
+    let held = u.home.join(format!("held-{program}.lock"));
+    let script = format!(
+        "exec 9>>{} && flock 9 && PATH={path} exec ct-net -p 127.0.0.1:{port}:80 {}",
+        held.display(),
+        bundle.display()
+    );
+    let up = u.cmd(&tools, "sh", &["-c", &script]).output().unwrap();
     assert_eq!(ok(up, "ct-net up").trim(), bundle.to_str().unwrap());
     let rec = net_json(&bundle);
     assert_eq!(rec["userNet"]["program"], program, "{rec}");
     let helper = rec["userNet"]["pid"].as_u64().unwrap();
     assert!(pid_runs(helper), "the helper runs");
+    let free = Command::new("flock")
+        .args(["-n"])
+        .arg(&held)
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(
+        free.success(),
+        "{program} holds no descriptor of ct-net's caller"
+    );
     let nspath = rec["interfaces"][0]["sandbox"]
         .as_str()
         .unwrap()
@@ -361,4 +369,34 @@ fn ct_exec_unshare_defaults_to_the_users_shell() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+}
+
+#[test]
+fn the_pause_process_keeps_no_descriptor_of_the_tool_that_started_it() {
+    let u = TestUser::create();
+    let held = u.home.join("held.lock");
+    let script = format!(
+        "exec 9>>{} && flock 9 && exec ct-exec unshare -- true",
+        held.display()
+    );
+    ok(
+        u.cmd(&tools_dir(), "sh", &["-c", &script])
+            .output()
+            .unwrap(),
+        "first tool",
+    );
+    assert!(
+        u.tmp_run().join("pause.pid").exists(),
+        "the pause process started"
+    );
+    let free = Command::new("flock")
+        .arg("-n")
+        .arg(&held)
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(
+        free.success(),
+        "the lock of the first tool's caller is free once it exits"
+    );
 }
