@@ -17,7 +17,9 @@ use std::process::{Command, Output, Stdio};
 
 use ct_tests::bins::bin;
 use ct_tests::user::TestUser;
-use rootless_ct_support::{curl_until, free_port, pid_runs, tools_dir, Killed, TunOpen};
+use rootless_ct_support::{
+    curl_until, free_port, pid_runs, tools_dir, Killed, TunOpen, UserProcess,
+};
 
 /// A bundle of the user's own (`runc spec --rootless`, an empty rootfs): ct-net reads only
 /// its config.json.
@@ -84,6 +86,10 @@ fn published_port_round_trip(u: &TestUser, path: &str, program: &str) {
     let rec = net_json(&bundle);
     assert_eq!(rec["userNet"]["program"], program, "{rec}");
     let helper = rec["userNet"]["pid"].as_u64().unwrap();
+    let _guard = UserProcess {
+        pid: helper,
+        uid: u.uid,
+    };
     assert!(pid_runs(helper), "the helper runs");
     let free = Command::new("flock")
         .args(["-n"])

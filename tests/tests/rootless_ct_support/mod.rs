@@ -97,3 +97,24 @@ pub fn curl_until(port: u16, file: &str) -> Option<String> {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A process of the test's user (a network helper), killed on Drop if it still runs as that
+/// user: a failed test leaves no helper behind.
+pub struct UserProcess {
+    pub pid: u64,
+    pub uid: u32,
+}
+
+impl Drop for UserProcess {
+    fn drop(&mut self) {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        let mine = status.lines().any(|l| {
+            l.strip_prefix("Uid:")
+                .is_some_and(|ids| ids.split_whitespace().next() == Some(&self.uid.to_string()))
+        });
+        if mine {
+            // SAFETY: kill(2) of a process of this test's own user, by pid.
+            unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+        }
+    }
+}
