@@ -171,3 +171,39 @@ fn a_user_runs_a_web_server_with_ct_and_nothing_is_left_after_rm_and_prune() {
         "no network helper left: {helpers:?}"
     );
 }
+
+/// The script's own steps see what the stages made in the user's mount namespace: `ct
+/// export` tars the container's overlay (mounted there, invisible to the user's own mount
+/// namespace), with the owners the container sees (root, not the user's host id).
+#[test]
+fn a_users_ct_export_reads_the_containers_overlay_in_the_users_namespaces() {
+    let u = TestUser::create_with_subids();
+    busybox_tarball(&u);
+    let img = format!("localhost/{}:1", u.name);
+    assert!(ct_in_home(&u, &["import", "rootfs.tar", &img])
+        .status
+        .success());
+    ct_ok(
+        &u,
+        &["create", "--name", "c", "--network", "none", &img, "true"],
+    );
+    let out = ct(&u, &["export", "c"]);
+    assert!(
+        out.status.success(),
+        "ct export: {:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut ar = tar::Archive::new(&out.stdout[..]);
+    let busybox = ar
+        .entries()
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.path().is_ok_and(|p| p.ends_with("bin/busybox")))
+        .map(|e| e.header().uid().unwrap());
+    assert_eq!(
+        busybox,
+        Some(0),
+        "bin/busybox is in the export, owned by the container's root"
+    );
+    ct_ok(&u, &["rm", "c"]);
+}
