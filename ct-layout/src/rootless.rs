@@ -167,10 +167,13 @@ fn start_pause(run: &Path, tool: &str) -> Result<u32, RootlessError> {
     // hold that tool's caller's locks forever.
     unsafe {
         cmd.pre_exec(|| {
-            if libc::close_range(
-                3,
-                libc::c_uint::MAX,
-                libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+            // By number: musl's libc (the static ct-exec) has no close_range wrapper.
+            let (first, last) = (3 as libc::c_uint, libc::c_uint::MAX);
+            if libc::syscall(
+                libc::SYS_close_range,
+                first,
+                last,
+                libc::CLOSE_RANGE_CLOEXEC,
             ) != 0
             {
                 return Err(io::Error::last_os_error());

@@ -112,6 +112,14 @@ fn last_words(log: &File) -> String {
     quote(text.join("; "))
 }
 
+/// `NETNS.SUFFIX` (not `with_extension`: an id may contain dots, `a.b` and `a.c` must differ).
+fn beside(netns: &Path, suffix: &str) -> PathBuf {
+    let mut p = netns.as_os_str().to_owned();
+    p.push(".");
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
 /// A command for a helper that keeps none of ct-net's descriptors but 0, 1 and 2.
 fn helper_command(exe: &Path) -> Command {
     let mut cmd = Command::new(exe);
@@ -120,10 +128,13 @@ fn helper_command(exe: &Path) -> Command {
     // already is).
     unsafe {
         cmd.pre_exec(|| {
-            if libc::close_range(
-                3,
-                libc::c_uint::MAX,
-                libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+            // By number: musl's libc (the static ct-exec) has no close_range wrapper.
+            let (first, last) = (3 as libc::c_uint, libc::c_uint::MAX);
+            if libc::syscall(
+                libc::SYS_close_range,
+                first,
+                last,
+                libc::CLOSE_RANGE_CLOEXEC,
             ) != 0
             {
                 return Err(io::Error::last_os_error());
@@ -135,7 +146,7 @@ fn helper_command(exe: &Path) -> Command {
 }
 
 fn pasta(exe: &Path, netns: &Path, ports: &[PortMapping], log: &File) -> Result<u32, Error> {
-    let pidfile = netns.with_extension("pasta.pid");
+    let pidfile = beside(netns, "pasta.pid");
     let mut cmd = helper_command(exe);
     cmd.args(["--config-net", "--quiet", "--runas", "0", "--no-map-gw"])
         .args(["--ns-ifname", IFNAME, "-T", "none", "-U", "none"])
@@ -174,7 +185,7 @@ fn pasta(exe: &Path, netns: &Path, ports: &[PortMapping], log: &File) -> Result<
 }
 
 fn slirp4netns(exe: &Path, netns: &Path, ports: &[PortMapping], log: &File) -> Result<u32, Error> {
-    let sock = netns.with_extension("slirp.sock");
+    let sock = beside(netns, "slirp.sock");
     let _ = std::fs::remove_file(&sock);
     let mut cmd = helper_command(exe);
     cmd.args(["--configure", "--mtu=65520", "--disable-host-loopback"])
@@ -239,7 +250,7 @@ fn kill(pid: u32) {
 /// Stop the helper recorded in `net.json`: SIGTERM, then SIGKILL after 2 s — only if the pid
 /// still is that process (same start time). Gone already is fine.
 pub fn stop(helper: &UserNet, netns: &Path) {
-    let _ = std::fs::remove_file(netns.with_extension("slirp.sock"));
+    let _ = std::fs::remove_file(beside(netns, "slirp.sock"));
     let same = || start_time(helper.pid) == Some(helper.start);
     let Some(pid) = rustix::process::Pid::from_raw(helper.pid as i32) else {
         return;
