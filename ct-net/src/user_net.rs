@@ -60,12 +60,17 @@ fn user_err(program: &str, what: impl Into<String>) -> impl FnOnce(io::Error) ->
     }
 }
 
-/// A process's start time in clock ticks since boot, if it runs.
+/// A process's start time in clock ticks since boot, if it runs (a zombie has ended: its
+/// parent, perhaps a subreaper that never waits for it, only has not collected it yet).
 pub fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces and parentheses: count after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = rest.split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// Start the helper for the namespace at `netns`, publishing `ports`.
@@ -278,5 +283,26 @@ mod tests {
         let t = start_time(me);
         assert!(t.is_some());
         assert_eq!(t, start_time(me));
+    }
+
+    /// A helper that ended but was not collected (reparented to a subreaper that does not
+    /// wait) has ended: `--down` does not wait for it.
+    #[test]
+    fn a_zombie_has_no_start_time() {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        }) && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(start_time(pid), None);
+        child.wait().unwrap();
     }
 }
