@@ -61,6 +61,7 @@ mod start;
 mod state_dir;
 pub mod sync_socket;
 pub mod sysctl;
+pub mod unshare;
 pub mod update;
 pub mod user_ns;
 pub mod verbs;

@@ -247,6 +247,16 @@ pub enum Cmd {
         #[arg(long)]
         rootless: bool,
     },
+    /// Run CMD (default: $SHELL, else /bin/sh) inside this user's namespaces, as podman
+    /// unshare does; as root, simply run it.
+    Unshare {
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        command: Vec<OsString>,
+    },
     /// Not implemented (runc's checkpoint, restore and events): fails with a usage error.
     #[command(aliases = ["restore", "events"])]
     Checkpoint {

@@ -26,7 +26,8 @@ use crate::runc_log::Log;
 use crate::{ExecError, Verb};
 
 /// The verbs that never enter a container, and so need no read-only view of the binary.
-const OUTSIDE: [&str; 18] = [
+const OUTSIDE: [&str; 19] = [
+    "unshare",
     "kill",
     "delete",
     "start",
@@ -96,7 +97,7 @@ pub fn run(global: Global, cli: Cli) -> Result<i32, VerbFailure> {
         json: matches!(global.log_format, LogFormat::Json),
     });
     let verb = match cli.cmd {
-        Some(Cmd::Exec(_) | Cmd::RunId { .. }) | None => Verb::Run,
+        Some(Cmd::Exec(_) | Cmd::RunId { .. } | Cmd::Unshare { .. }) | None => Verb::Run,
         _ => Verb::Lifecycle,
     };
     dispatch(&global, cli).map_err(|error| {
@@ -168,6 +169,7 @@ fn dispatch(g: &Global, cli: Cli) -> Result<i32, ExecError> {
         Some(Cmd::Spec { bundle, rootless }) => {
             crate::features::write_spec(&bundle, rootless).map(|_| 0)
         }
+        Some(Cmd::Unshare { command }) => crate::unshare::unshare(command),
         Some(Cmd::Checkpoint { .. }) => Err(ExecError::Usage(
             "checkpoint, restore and events are not implemented by ct-exec".into(),
         )),

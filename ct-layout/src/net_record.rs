@@ -42,6 +42,19 @@ pub struct NetRecord {
     pub dns: Dns,
     #[serde(default)]
     pub port_mappings: Vec<PortMapping>,
+    /// The helper process of a user-mode network (rootless ct-net: pasta or slirp4netns),
+    /// stopped by `ct-net --down`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_net: Option<UserNet>,
+}
+
+/// A user-mode network's helper: `{"program":"pasta","pid":1234,"start":5678}`, `start` the
+/// process's start time (proc_pid_stat(5) field 22), so that a recycled pid is never killed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserNet {
+    pub program: String,
+    pub pid: u32,
+    pub start: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

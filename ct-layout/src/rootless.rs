@@ -162,9 +162,22 @@ fn start_pause(run: &Path, tool: &str) -> Result<u32, RootlessError> {
         .current_dir("/");
     // SAFETY: between fork and exec the child only makes system calls (no allocation, no
     // locks); with CLONE_NEWUSER the kernel creates the user namespace first, so the new
-    // mount namespace belongs to it.
+    // mount namespace belongs to it. The pause lives on: it keeps no descriptor of the tool
+    // that started it but stdio (close_range(2) marks the others close-on-exec), or it would
+    // hold that tool's caller's locks forever.
     unsafe {
         cmd.pre_exec(|| {
+            // By number: musl's libc (the static ct-exec) has no close_range wrapper.
+            let (first, last) = (3 as libc::c_uint, libc::c_uint::MAX);
+            if libc::syscall(
+                libc::SYS_close_range,
+                first,
+                last,
+                libc::CLOSE_RANGE_CLOEXEC,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
             rustix::process::setsid()?;
             rustix::thread::unshare_unsafe(
                 rustix::thread::UnshareFlags::NEWUSER | rustix::thread::UnshareFlags::NEWNS,
@@ -247,11 +260,18 @@ fn join(pid: u32) -> Result<(), RootlessError> {
         fs::File::open(&p).map_err(err(format!("open '{p}'")))
     };
     let (user, mnt) = (open("user")?, open("mnt")?);
+    // setns(2) into a mount namespace moves the caller to that namespace's root directory:
+    // go back to the same working directory (by path, as podman does: the pause's namespace
+    // is a copy of the user's), so that relative paths on a command line mean the same.
+    let cwd = std::env::current_dir().ok();
     use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
     move_into_link_name_space(user.as_fd(), Some(LinkNameSpaceType::User))
         .map_err(|e| err(format!("join the user namespace of pause process {pid}"))(e.into()))?;
     move_into_link_name_space(mnt.as_fd(), Some(LinkNameSpaceType::Mount))
         .map_err(|e| err(format!("join the mount namespace of pause process {pid}"))(e.into()))?;
+    if let Some(d) = cwd {
+        let _ = std::env::set_current_dir(d);
+    }
     Ok(())
 }
 

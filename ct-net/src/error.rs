@@ -29,6 +29,15 @@ pub enum Error {
     NetnsExists { path: PathBuf },
     #[error("{0}")]
     Usage(String),
+    #[error("no user-mode network helper: neither pasta nor slirp4netns is in PATH")]
+    NoUserNetHelper,
+    #[error("{program}: cannot {what}")]
+    UserNet {
+        program: String,
+        what: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("{0} panicked")]
     Panicked(&'static str),
     #[error(transparent)]
@@ -128,6 +137,11 @@ impl Error {
             {
                 vec!["ct-net needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)".into()]
             }
+            Error::NoUserNetHelper => vec![
+                "without root, a container's network needs pasta (apt-get install passt) or \
+                 slirp4netns; or use --network none or --network host"
+                    .into(),
+            ],
             _ => Vec::new(),
         }
     }

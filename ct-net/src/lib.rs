@@ -39,6 +39,7 @@ pub mod oci_config;
 pub mod release;
 pub mod rtnetlink;
 pub mod sysctl;
+pub mod user_net;
 pub mod veth;
 pub mod wire;
 

@@ -31,8 +31,19 @@ use crate::Error;
 /// Where `ip netns` looks for names.
 pub const NETNS_DIR: &str = "/run/netns";
 
+/// Where ct-net names its namespaces: [`NETNS_DIR`], or, for a user (inside the user's
+/// namespaces, which cannot write root's `/run`), `$CT_RUN/netns`, bind mounts that exist in
+/// the mount namespace all the user's tools share (`ct-exec unshare ip netns` does not list
+/// them; `nsenter --net=PATH` enters one).
+pub fn dir() -> PathBuf {
+    match std::env::var_os("CT_RUN") {
+        Some(run) if ct_layout::rootless::active() => Path::new(&run).join("netns"),
+        _ => PathBuf::from(NETNS_DIR),
+    }
+}
+
 pub fn path_of(name: &str) -> PathBuf {
-    Path::new(NETNS_DIR).join(name)
+    dir().join(name)
 }
 
 /// The namespace name of container `id` of the store tagged `store` (`lease::store_tag`):
@@ -56,7 +67,7 @@ fn nix_io(e: nix::Error) -> io::Error {
 
 /// Step 1: make `/run/netns` a shared mount point, as iproute2 does.
 fn ensure_dir() -> Result<(), Error> {
-    let dir = Path::new(NETNS_DIR);
+    let dir = &dir();
     fs::create_dir_all(dir).map_err(netns_err("cannot create", dir))?;
     // Serialize this with other ct-net runs: two racing bind mounts would stack.
     let d = File::open(dir).map_err(netns_err("cannot open", dir))?;
@@ -118,35 +129,58 @@ pub fn create(name: &str) -> Result<(PathBuf, Rtnl), Error> {
 /// Steps 3–5 on the calling thread, which returns to its own namespace before this returns
 /// (even on failure). No helper thread: under load every extra thread start and join is a
 /// scheduling round trip, and this is the hot path of `ct-net BUNDLE`.
+///
+/// A user cannot return: the host's namespace belongs to the host's user namespace, where
+/// the user has no CAP_SYS_ADMIN to setns(2) into it. For a user the steps run on a thread
+/// of their own that ends inside (the socket outlives it).
 fn enter_new(path: &Path) -> Result<Rtnl, Error> {
+    if ct_layout::rootless::active() {
+        let p = path.to_path_buf();
+        return std::thread::spawn(move || {
+            unshare(CloneFlags::CLONE_NEWNET)
+                .map_err(|e| netns_err("cannot unshare for", &p)(nix_io(e)))?;
+            configure_new(&p)
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(Error::Netns {
+                what: "thread died while creating",
+                path: path.to_path_buf(),
+                source: io::Error::other("panic"),
+            })
+        });
+    }
     let home = File::open("/proc/thread-self/ns/net").map_err(netns_err(
         "cannot open the current",
         Path::new("/proc/thread-self/ns/net"),
     ))?;
     unshare(CloneFlags::CLONE_NEWNET)
         .map_err(|e| netns_err("cannot unshare for", path)(nix_io(e)))?;
-    let inside = (|| {
-        mount(
-            Some("/proc/thread-self/ns/net"),
-            path,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| netns_err("cannot bind-mount", path)(nix_io(e)))?;
-        let mut rt = Rtnl::open().map_err(netns_err("cannot open netlink in", path))?;
-        let lo = rt
-            .link_by_name("lo")
-            .and_then(|l| l.ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV)))
-            .map_err(netns_err("cannot find lo in", path))?;
-        rt.set_up(lo.index)
-            .map_err(netns_err("cannot set lo up in", path))?;
-        Ok(rt)
-    })();
+    let inside = configure_new(path);
     // Back home whatever happened; the socket stays bound to the new namespace.
     setns(&home, CloneFlags::CLONE_NEWNET)
         .map_err(|e| netns_err("cannot return from", path)(nix_io(e)))?;
     inside
+}
+
+/// Steps 4–5, on a thread inside the new namespace.
+fn configure_new(path: &Path) -> Result<Rtnl, Error> {
+    mount(
+        Some("/proc/thread-self/ns/net"),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| netns_err("cannot bind-mount", path)(nix_io(e)))?;
+    let mut rt = Rtnl::open().map_err(netns_err("cannot open netlink in", path))?;
+    let lo = rt
+        .link_by_name("lo")
+        .and_then(|l| l.ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV)))
+        .map_err(netns_err("cannot find lo in", path))?;
+    rt.set_up(lo.index)
+        .map_err(netns_err("cannot set lo up in", path))?;
+    Ok(rt)
 }
 
 /// A netlink socket inside the namespace at `path` (any bind-mounted or /proc ns file):

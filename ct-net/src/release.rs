@@ -49,6 +49,13 @@ pub fn release(store: &Store, input: &str) -> Result<String, Error> {
         Err(source) => return Err(Error::StoreRead { path, source }),
     };
     let keep = match (result.address(), result.interfaces.first()) {
+        // A user's network: the same ports again on a new one.
+        _ if result.user_net.is_some() => ReleaseRecord {
+            network: "bridge".into(),
+            bridge: None,
+            ip: None,
+            ports: result.port_mappings.clone(),
+        },
         (Some(ip), Some(br)) => ReleaseRecord {
             network: "bridge".into(),
             bridge: Some(br.name.clone()),

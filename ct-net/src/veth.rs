@@ -286,6 +286,7 @@ fn wire(
         },
         dns: etc_files::host_dns(false),
         port_mappings: a.ports.to_vec(),
+        user_net: None,
     })
 }
 

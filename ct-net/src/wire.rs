@@ -15,8 +15,8 @@ use ct_layout::paths::valid_id;
 use ct_layout::Store;
 
 use crate::{
-    etc_files, lease, netns, oci_config, veth, write_runtime_json, Error, Mode, NetRecord,
-    UpOptions, IFNAME, RELEASED,
+    etc_files, lease, netns, oci_config, user_net, veth, write_runtime_json, Error, Mode,
+    NetRecord, UpOptions, IFNAME, RELEASED,
 };
 
 /// `ct-net BUNDLE`: wire the container; returns the bundle directory.
@@ -24,6 +24,13 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
     if o.mode != Mode::Bridge && (!o.ports.is_empty() || o.ip.is_some()) {
         return Err(Error::Usage(
             "--publish and --ip need --network bridge".into(),
+        ));
+    }
+    let rootless = ct_layout::rootless::active();
+    if rootless && o.ip.is_some() {
+        return Err(Error::Usage(
+            "--ip needs a bridge network, which needs root (without root: a user-mode network)"
+                .into(),
         ));
     }
     let bundle = Bundle::find(store, input)?;
@@ -61,8 +68,24 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
     }
     let (nspath, inner) = netns::create(&nsname)?;
     let mut attached = false;
+    let mut helper = None;
     let r = (|| {
-        let result = if o.mode == Mode::Bridge {
+        let result = if o.mode == Mode::Bridge && rootless {
+            let h = user_net::start(&nspath, &o.ports)?;
+            helper = Some(h.clone());
+            NetRecord {
+                cni_version: net_record::CNI_VERSION.into(),
+                interfaces: vec![net_record::Interface {
+                    name: IFNAME.into(),
+                    mac: None,
+                    sandbox: Some(nspath.display().to_string()),
+                }],
+                dns: etc_files::host_dns(false),
+                port_mappings: o.ports.clone(),
+                user_net: Some(h),
+                ..Default::default()
+            }
+        } else if o.mode == Mode::Bridge {
             let r = veth::attach(
                 &nets,
                 &o.net,
@@ -95,6 +118,9 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
     if let Err(e) = r {
         if attached {
             let _ = veth::detach(&nets, &id, IFNAME);
+        }
+        if let Some(h) = &helper {
+            user_net::stop(h, &nspath);
         }
         let _ = netns::remove(&nsname);
         undo_bundle(&bundle, &nspath);
@@ -136,6 +162,9 @@ fn undo_bundle(bundle: &Bundle, nspath: &std::path::Path) {
 /// finishes a half-built network. A container id whose bundle is gone is still torn down if
 /// anything of its network is left. Returns what to print (the bundle, or the id).
 pub fn down(store: &Store, input: &str) -> Result<String, Error> {
+    if ct_layout::rootless::active() {
+        return down_rootless(store, input);
+    }
     let nets = lease::NetStore::host(store);
     let own_ns = |id: &str| netns::path_of(&netns::name_for(&nets.store, id));
     let (bundle, id) = match Bundle::find(store, input) {
@@ -168,7 +197,7 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
             .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)?
             .path()
             .clone()
-            .filter(|p| p.parent() == Some(std::path::Path::new(netns::NETNS_DIR)))
+            .filter(|p| p.parent() == Some(netns::dir().as_path()))
     });
     let nspath = recorded.or(configured).unwrap_or_else(|| own_ns(&id));
     // The bundle's side (config.json, synced to disk) and the kernel's side (the namespace,
@@ -178,25 +207,7 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
     let ns_for_bundle = nspath.clone();
     let bundle_side = bundle.map(|b| {
         let nspath = ns_for_bundle;
-        std::thread::spawn(move || -> Result<String, Error> {
-            let mut spec = b.load_config()?;
-            if oci_config::undo(&mut spec, &b.dir, &nspath) {
-                oci_config::save(&b, &spec)?;
-            }
-            etc_files::remove(&b.dir);
-            let _ = fs::remove_file(b.dir.join(RELEASED));
-            match fs::remove_file(b.net_result()) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(Error::WriteFile {
-                        path: b.net_result(),
-                        source,
-                    })
-                }
-            }
-            Ok(b.dir.display().to_string())
-        })
+        std::thread::spawn(move || undo_files(&b, &nspath))
     });
     let kernel_side = veth::detach_with_netns(&nets, &id, IFNAME, &|| netns::remove_path(&nspath));
     let printed = match bundle_side {
@@ -207,4 +218,61 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
     };
     kernel_side?;
     printed
+}
+
+/// The bundle's side of a teardown: config.json's entries, the files, net.json.
+fn undo_files(b: &Bundle, nspath: &std::path::Path) -> Result<String, Error> {
+    let mut spec = b.load_config()?;
+    if oci_config::undo(&mut spec, &b.dir, nspath) {
+        oci_config::save(b, &spec)?;
+    }
+    etc_files::remove(&b.dir);
+    let _ = fs::remove_file(b.dir.join(RELEASED));
+    match fs::remove_file(b.net_result()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(Error::WriteFile {
+                path: b.net_result(),
+                source,
+            })
+        }
+    }
+    Ok(b.dir.display().to_string())
+}
+
+/// [`down`] for a user (inside the user's namespaces): no bridge, lease or port rules, only
+/// the user-mode network's helper (stopped by the pid and start time `net.json` records),
+/// the namespace under `$CT_RUN/netns` and the bundle's files.
+fn down_rootless(store: &Store, input: &str) -> Result<String, Error> {
+    let own_ns = |id: &str| netns::path_of(&netns::name_for(&lease::store_tag(&store.root), id));
+    let bundle = match Bundle::find(store, input) {
+        Ok(b) => Some(b),
+        Err(BundleError::NotFound(_)) if valid_id(input) && own_ns(input).exists() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let id = bundle
+        .as_ref()
+        .map_or_else(|| input.to_string(), Bundle::id);
+    if !valid_id(&id) {
+        return Err(Error::InvalidId(id));
+    }
+    let record = match &bundle {
+        Some(b) => NetRecord::load(&b.net_result()).map_err(|e| Error::Usage(e.to_string()))?,
+        None => None,
+    };
+    let nspath = record
+        .as_ref()
+        .and_then(|r| r.interfaces.iter().find_map(|i| i.sandbox.clone()))
+        .map(PathBuf::from)
+        .filter(|p| p.parent() == Some(netns::dir().as_path()))
+        .unwrap_or_else(|| own_ns(&id));
+    if let Some(h) = record.as_ref().and_then(|r| r.user_net.as_ref()) {
+        user_net::stop(h, &nspath);
+    }
+    netns::remove_path(&nspath)?;
+    match bundle {
+        Some(b) => undo_files(&b, &nspath),
+        None => Ok(id),
+    }
 }

@@ -1,5 +1,6 @@
 //! The README cannot rot: every ```sh block of its "## Tutorial" section, and of its
-//! "## The stages, one by one" section, is run, in order, as one bash script per section (`set -e -o pipefail`) against a loopback registry serving the
+//! "## The stages, one by one" section, is run (and those of "## Without root", as an
+//! unprivileged user made for it, see [`every_command_block_of_without_root_runs_as_a_user`]), in order, as one bash script per section (`set -e -o pipefail`) against a loopback registry serving the
 //! busybox image as `$IMG`, with this test's own CT_ROOT/CT_RUN, bridge, subnet, nft table and
 //! cgroup parent. Then the output is checked for what each step shows, and the store for what
 //! the last block cleans up.
@@ -10,6 +11,9 @@ use std::sync::Mutex;
 
 use ct_tests::registry::{Auth, Registry};
 use ct_tests::sandbox::{stderr, stdout, Sandbox};
+use ct_tests::user::TestUser;
+
+mod rootless_ct_support;
 
 /// The ```sh blocks of the README section headed `## SECTION` (up to the next `## ` heading).
 fn section_blocks(readme: &str, section: &str) -> Vec<String> {
@@ -174,4 +178,58 @@ fn every_command_block_of_the_stage_sections_runs() {
         "--network none has no eth0:\n{out}"
     );
     assert_nothing_left(&ct);
+}
+
+/// "## Without root" runs as an ordinary user with subordinate ids (ct_tests::user), from its
+/// home, against a loopback registry, with `/dev/net/tun` open to users for its pasta
+/// (rootless_ct_support::TunOpen): what it shows, and nothing left in the user's store.
+#[test]
+fn every_command_block_of_without_root_runs_as_a_user() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let blocks = section_blocks(&readme(), "Without root");
+    assert!(!blocks.is_empty(), "the section has its block");
+    let _tun = rootless_ct_support::TunOpen::new();
+    let reg = Registry::start(Auth::None);
+    let ct = Sandbox::new();
+    let img = ct.push_busybox(&reg, "demo/busybox:latest");
+    let u = TestUser::create_with_subids();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = format!("{}:{}", rootless_ct_support::tools_dir(), repo.display());
+    let script = format!("set -e -o pipefail\n{}", blocks.concat());
+    let o = u
+        .cmd(
+            &path,
+            "env",
+            &[&format!("IMG={img}"), "bash", "-c", &script],
+        )
+        .current_dir(&u.home)
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(
+        o.status.success(),
+        "Without root failed:\n{out}\n{}",
+        stderr(&o)
+    );
+    // uid_map's columns are padded: compare words.
+    let out: String = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n")
+        .collect();
+    let (sub, n) = u.subuids().unwrap();
+    for want in [
+        "0\n".to_string(),
+        format!("0 {} 1\n", u.uid),
+        format!("1 {sub} {n}\n"),
+        format!("{}\n", u.name),
+        "web\nweb\n".to_string(),
+    ] {
+        assert!(out.contains(&want), "missing {want:?} in:\n{out}");
+    }
+    assert!(
+        out.ends_with("web\nweb\n"),
+        "ct images -q lists nothing:\n{out}"
+    );
+    let containers = u.home.join(".local/share/ct/containers");
+    assert_eq!(fs::read_dir(&containers).map(|d| d.count()).unwrap_or(0), 0);
 }

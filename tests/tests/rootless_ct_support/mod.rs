@@ -1,0 +1,120 @@
+//! What the tests of ct without root share (`rootless_ct*.rs`): `/dev/net/tun` opened to
+//! users for a test, a child killed on Drop, a free port, curl from the host until a server
+//! answers.
+//!
+//! pasta and slirp4netns open `/dev/net/tun`, which is 0600 on this machine (0666 on a
+//! desktop distribution): [`TunOpen`] makes it 0666 for one test, serialized across test
+//! processes with a lock file, and restores it on Drop.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use ct_tests::bins::bin;
+
+const TUN: &str = "/dev/net/tun";
+
+/// `/dev/net/tun` open to everyone while this lives; its mode restored on Drop.
+pub struct TunOpen {
+    mode: u32,
+    _lock: fs::File,
+}
+
+impl TunOpen {
+    pub fn new() -> TunOpen {
+        let lock = fs::File::create("/run/lock/ct-tests-dev-net-tun.lock").unwrap();
+        // SAFETY: flock(2) on a descriptor this function owns.
+        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let mode = fs::metadata(TUN).unwrap().permissions().mode() & 0o7777;
+        fs::set_permissions(TUN, fs::Permissions::from_mode(0o666)).unwrap();
+        TunOpen { mode, _lock: lock }
+    }
+}
+
+impl Drop for TunOpen {
+    fn drop(&mut self) {
+        let _ = fs::set_permissions(TUN, fs::Permissions::from_mode(self.mode));
+    }
+}
+
+/// A child process (the user's server in the container's namespace), killed on Drop.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) of our own child, by its pid (`timeout`, which passes it on).
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+pub fn tools_dir() -> String {
+    bin("ct-net")
+        .parent()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn pid_runs(pid: u64) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+/// `curl` from the host (the test, root) to 127.0.0.1:PORT/FILE, retried for up to 10 s
+/// while the server starts.
+pub fn curl_until(port: u16, file: &str) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("curl")
+            .args(["-sf", "-m", "3", &format!("http://127.0.0.1:{port}/{file}")])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            return Some(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A process of the test's user (a network helper), killed on Drop if it still runs as that
+/// user: a failed test leaves no helper behind.
+pub struct UserProcess {
+    pub pid: u64,
+    pub uid: u32,
+}
+
+impl Drop for UserProcess {
+    fn drop(&mut self) {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        let mine = status.lines().any(|l| {
+            l.strip_prefix("Uid:")
+                .is_some_and(|ids| ids.split_whitespace().next() == Some(&self.uid.to_string()))
+        });
+        if mine {
+            // SAFETY: kill(2) of a process of this test's own user, by pid.
+            unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+        }
+    }
+}
