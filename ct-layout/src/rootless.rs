@@ -120,6 +120,28 @@ fn recorded(run: &Path) -> Option<u32> {
     (user_ns_ino(&pid.to_string()) == Some(ino)).then_some(pid)
 }
 
+/// For a child between fork and exec (`pre_exec`) that outlives its parent — the pause, a
+/// network helper: mark every descriptor above 2 close-on-exec, so that the program it runs
+/// holds none of its parent's files (a lock its caller holds would otherwise be held forever).
+/// One system call (close_range(2), Linux 5.11), safe between fork and exec.
+pub fn keep_only_stdio() -> io::Result<()> {
+    // By number: musl's libc (the static ct-exec) has no close_range wrapper.
+    let (first, last) = (3 as libc::c_uint, libc::c_uint::MAX);
+    // SAFETY: close_range(2) takes integers only and touches no memory of ours.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            last,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    match r {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
 /// This user's first subordinate id and count in `/etc/subuid` or `/etc/subgid` (by name or
 /// by number).
 fn sub_range(file: &str, name: Option<&str>, id: u32) -> Option<(u32, u32)> {
@@ -167,17 +189,7 @@ fn start_pause(run: &Path, tool: &str) -> Result<u32, RootlessError> {
     // hold that tool's caller's locks forever.
     unsafe {
         cmd.pre_exec(|| {
-            // By number: musl's libc (the static ct-exec) has no close_range wrapper.
-            let (first, last) = (3 as libc::c_uint, libc::c_uint::MAX);
-            if libc::syscall(
-                libc::SYS_close_range,
-                first,
-                last,
-                libc::CLOSE_RANGE_CLOEXEC,
-            ) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
+            keep_only_stdio()?;
             rustix::process::setsid()?;
             rustix::thread::unshare_unsafe(
                 rustix::thread::UnshareFlags::NEWUSER | rustix::thread::UnshareFlags::NEWNS,

@@ -132,20 +132,7 @@ fn helper_command(exe: &Path) -> Command {
     // set up stdio and marks every descriptor above 2 close-on-exec (std's own error pipe
     // already is).
     unsafe {
-        cmd.pre_exec(|| {
-            // By number: musl's libc (the static ct-exec) has no close_range wrapper.
-            let (first, last) = (3 as libc::c_uint, libc::c_uint::MAX);
-            if libc::syscall(
-                libc::SYS_close_range,
-                first,
-                last,
-                libc::CLOSE_RANGE_CLOEXEC,
-            ) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(ct_layout::rootless::keep_only_stdio);
     }
     cmd
 }

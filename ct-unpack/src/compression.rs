@@ -183,35 +183,4 @@ mod tests {
             .read_to_end(&mut Vec::new())
             .is_err());
     }
-
-    #[test]
-    fn media_types() {
-        let m = Compression::from_media_type;
-        assert_eq!(
-            m("application/vnd.oci.image.layer.v1.tar"),
-            Some(Compression::None)
-        );
-        assert_eq!(
-            m("application/vnd.oci.image.layer.v1.tar+gzip"),
-            Some(Compression::Gzip)
-        );
-        assert_eq!(
-            m("application/vnd.docker.image.rootfs.diff.tar.gzip"),
-            Some(Compression::Gzip)
-        );
-        assert_eq!(
-            m("application/vnd.oci.image.layer.v1.tar+zstd"),
-            Some(Compression::Zstd)
-        );
-        assert_eq!(m("application/vnd.oci.image.layer.v1.tar+encrypted"), None);
-        assert_eq!(
-            Compression::sniff(&[0x1f, 0x8b, 8]),
-            Some(Compression::Gzip)
-        );
-        assert_eq!(
-            Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]),
-            Some(Compression::Zstd)
-        );
-        assert_eq!(Compression::sniff(b"ustar"), None);
-    }
 }
