@@ -23,6 +23,7 @@
 //! Netlink requests are built with `netlink-packet-route` and sent by `rtnetlink.rs`.
 
 pub mod bridge;
+pub mod cli;
 pub mod cni;
 mod cni_conf;
 mod cni_ipam;
