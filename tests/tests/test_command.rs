@@ -109,6 +109,7 @@ const NEEDED: &[(&str, &str)] = &[
     ("/usr/bin/containerd", "containerd"),
     ("/usr/sbin/useradd", "passwd"),
     ("/usr/bin/setpriv", "util-linux"),
+    ("/usr/bin/pgrep", "procps"),
     ("/usr/bin/pasta", "passt"),
     ("/usr/bin/slirp4netns", "slirp4netns"),
     ("/usr/bin/fuse-overlayfs", "fuse-overlayfs"),
