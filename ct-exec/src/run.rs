@@ -258,33 +258,7 @@ fn create(
         path: crate::exec_fifo::path(&guard.dir),
         source,
     })?;
-    let join = cg.as_deref().map(|p| cgroup::prepare(plan, p)).transpose();
-    let spawned = join.map_err(ExecError::from).and_then(|join| {
-        start(
-            plan,
-            plan.ns.clone_flags(),
-            join.as_ref(),
-            o.console_socket.as_deref(),
-            |io| {
-                child::main(ChildArgs {
-                    plan,
-                    sock: io.sock,
-                    pty_slave: io.pty_slave,
-                    old_mask: io.old_mask,
-                    init: false,
-                    seccomp,
-                    pass_fds: o.pass_fds,
-                    start_fifo: Some(fifo.as_raw_fd()),
-                    console_socket: o.console_socket.is_some(),
-                })
-            },
-            |pid| {
-                write_maps(plan, pid)?;
-                let state = crate::hooks::state(&st, "creating", Some(pid));
-                crate::hooks::run(&plan.spec, crate::hooks::When::Create, &state)
-            },
-        )
-    });
+    let spawned = start_container(plan, &st, o, seccomp, cg.as_deref(), Some(fifo.as_raw_fd()));
     drop(fifo);
     let record = |st: &mut State, pid: i32| -> Result<(), ExecError> {
         st.status = Status::Created;
@@ -363,17 +337,20 @@ fn supervise_in(
     relay(container, sfd, master, o.interactive, pending)
 }
 
-fn spawn(
-    store: &Store,
+/// The container's first process, for `run` and `create` alike: its cgroup prepared (see
+/// [`cgroup`]), cloned into its namespaces, uid/gid maps and the createRuntime hooks on its
+/// "ready". With `start_fifo` (`create`) it stops before `execve` until `start`; `--init`
+/// applies to a run only.
+fn start_container(
     plan: &Plan,
-    st: &mut State,
+    st: &State,
     o: &RunOptions,
     seccomp: Option<child::SeccompInstall>,
     cg: Option<&str>,
+    start_fifo: Option<std::os::fd::RawFd>,
 ) -> Result<Spawned, ExecError> {
-    let hook_st = st.clone();
     let join = cg.map(|p| cgroup::prepare(plan, p)).transpose()?;
-    let spawned = start(
+    start(
         plan,
         plan.ns.clone_flags(),
         join.as_ref(),
@@ -384,19 +361,30 @@ fn spawn(
                 sock: io.sock,
                 pty_slave: io.pty_slave,
                 old_mask: io.old_mask,
-                init: o.init,
+                init: o.init && start_fifo.is_none(),
                 seccomp,
                 pass_fds: o.pass_fds,
-                start_fifo: None,
+                start_fifo,
                 console_socket: o.console_socket.is_some(),
             })
         },
         |pid| {
             write_maps(plan, pid)?;
-            let state = crate::hooks::state(&hook_st, "creating", Some(pid));
+            let state = crate::hooks::state(st, "creating", Some(pid));
             crate::hooks::run(&plan.spec, crate::hooks::When::Create, &state)
         },
-    )?;
+    )
+}
+
+fn spawn(
+    store: &Store,
+    plan: &Plan,
+    st: &mut State,
+    o: &RunOptions,
+    seccomp: Option<child::SeccompInstall>,
+    cg: Option<&str>,
+) -> Result<Spawned, ExecError> {
+    let spawned = start_container(plan, st, o, seccomp, cg, None)?;
     st.status = Status::Running;
     st.pid = Some(spawned.0);
     st.pid_start = state::pid_start_time(spawned.0);
