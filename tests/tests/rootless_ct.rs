@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use ct_tests::image::busybox_layer;
 use ct_tests::user::TestUser;
-use rootless_ct_support::{curl_until, free_port, tools_dir, TunOpen};
+use rootless_ct_support::{curl_until, free_port, tools_dir, TunOpen, UserTerminal};
 
 fn path() -> String {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -215,4 +215,66 @@ fn a_users_ct_export_reads_the_containers_overlay_in_the_users_namespaces() {
         "bin/busybox is in the export, owned by the container's root"
     );
     ct_ok(&u, &["rm", "c"]);
+}
+
+/// `ct run -it` and `ct exec -it` as the user, in a real terminal (tmux): the process gets a
+/// terminal of the container's own devpts (`/dev/pts/0`), `TERM`, and is root of the user's
+/// user namespace; keys typed reach it, a full-screen program draws and quits, and the
+/// status comes back.
+#[test]
+fn a_user_gets_a_terminal_with_run_it_and_exec_it() {
+    let u = TestUser::create_with_subids();
+    busybox_tarball(&u);
+    let img = format!("localhost/{}:1", u.name);
+    assert!(ct_in_home(&u, &["import", "rootfs.tar", &img])
+        .status
+        .success());
+    let dir = tempfile::tempdir().unwrap();
+    let run_it =
+        |name: &str, args: &[&str]| UserTerminal::start(dir.path(), name, u.uid, &path(), args);
+
+    let t = run_it(
+        "sh",
+        &["run", "-it", "--rm", "--network", "none", &img, "sh"],
+    );
+    t.wait_for("#");
+    t.keys(&["echo T=$TERM U=$(id -u) $(tty); exit 3", "Enter"]);
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("T=xterm U=0 /dev/pts/0"), "{s}");
+    assert!(s.contains("EXIT=3"), "{s}");
+    drop(t);
+
+    let t = run_it(
+        "top",
+        &["run", "-it", "--rm", "--network", "none", &img, "top"],
+    );
+    t.wait_for("Mem:");
+    t.keys(&["q"]);
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("EXIT=0"), "{s}");
+    drop(t);
+
+    ct_ok(
+        &u,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "x",
+            "--network",
+            "none",
+            &img,
+            "sleep",
+            "60",
+        ],
+    );
+    let t = run_it("exec", &["exec", "-it", "x", "sh"]);
+    t.wait_for("#");
+    t.keys(&["echo T=$TERM $(tty); exit 4", "Enter"]);
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("T=xterm /dev/pts/"), "{s}");
+    assert!(s.contains("EXIT=4"), "{s}");
+    drop(t);
+    ct_ok(&u, &["rm", "-f", "x"]);
+    assert!(!ct_ok(&u, &["ps", "-a"]).contains(" x"));
 }

@@ -118,3 +118,71 @@ impl Drop for UserProcess {
         }
     }
 }
+
+/// A tmux server of the test's own (socket in `dir`), killed on Drop: a real terminal in
+/// which the user runs `ct -t`, with keys typed into it and its screen read back. The
+/// command runs without `timeout(1)`, which would put it in a background process group of the
+/// terminal (reads and terminal settings would stop it with SIGTTIN/SIGTTOU); the waits here
+/// are bounded instead, and Drop ends everything.
+pub struct UserTerminal {
+    sock: std::path::PathBuf,
+}
+
+impl UserTerminal {
+    /// `ct ARGS…` as user `uid` with PATH `path`, in a new 100x30 window of a tmux server whose
+    /// socket is `dir/NAME`; when it ends the window shows `EXIT=<status>` and stays open.
+    pub fn start(dir: &std::path::Path, name: &str, uid: u32, path: &str, args: &[&str]) -> Self {
+        let sock = dir.join(name);
+        let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut line = format!(
+            "setpriv --reuid {uid} --regid {uid} --init-groups --reset-env -- env {} ct",
+            q(&format!("PATH={path}:/usr/local/bin:/usr/bin:/bin"))
+        );
+        for a in args {
+            line += &format!(" {}", q(a));
+        }
+        line += "; echo EXIT=$?; sleep 60";
+        let t = UserTerminal { sock };
+        let out = t.tmux(&["new-session", "-d", "-x", "100", "-y", "30", &line]);
+        assert!(out.status.success(), "tmux: {out:?}");
+        t
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let mut a = vec!["send-keys"];
+        a.extend(keys);
+        assert!(self.tmux(&a).status.success());
+    }
+
+    pub fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p"]).stdout).into_owned()
+    }
+
+    /// The screen once it shows `what` (bounded: 30 s).
+    pub fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "no {what:?} on the screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for UserTerminal {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
