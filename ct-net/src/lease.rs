@@ -345,11 +345,23 @@ pub fn pick(subnet: &Subnet, leases: &Leases, want: Option<Ipv4Addr>) -> Result<
     }
 }
 
-/// The lowest IPv6 address of `subnet` no lease holds (bounded: one more than there are
-/// leases is always enough to find one).
-pub fn pick6(subnet: &Subnet6, leases: &Leases) -> Result<Ipv6Addr, Error> {
+/// The IPv6 address asked for (an IPAM plugin's) if it is in `subnet` and free, else the
+/// lowest one of `subnet` no lease holds (bounded: one more than there are leases is always
+/// enough to find one).
+pub fn pick6(subnet: &Subnet6, leases: &Leases, want: Option<Ipv6Addr>) -> Result<Ipv6Addr, Error> {
     let taken: std::collections::HashSet<Ipv6Addr> =
         leases.values().filter_map(|l| l.ip6).collect();
+    if let Some(a) = want {
+        if !subnet.is_host(a) {
+            return Err(Error::Usage(format!(
+                "{a} is not a host address of {subnet}"
+            )));
+        }
+        if taken.contains(&a) {
+            return Err(Error::Usage(format!("{a} is already leased")));
+        }
+        return Ok(a);
+    }
     subnet
         .hosts()
         .take(taken.len() + 1)

@@ -19,7 +19,7 @@
 //! `release.rs` gives a stopped container's network back and wires it again (`--release`,
 //! `--renew`); `lease_gc.rs` releases the leases of containers that are gone (`ct-gc`);
 //! `cni.rs` offers the same as a CNI plugin (its stdin in `cni_conf.rs`, delegated IPAM in
-//! `cni_ipam.rs`); `error.rs` names what can fail.
+//! `cni_ipam.rs`, CHECK, STATUS and GC in `cni_state.rs`); `error.rs` names what can fail.
 //! Netlink requests are built with `netlink-packet-route` and sent by `rtnetlink.rs`.
 
 pub mod bridge;
@@ -27,6 +27,7 @@ pub mod cli;
 pub mod cni;
 mod cni_conf;
 mod cni_ipam;
+mod cni_state;
 pub mod error;
 pub mod etc_files;
 pub mod host_ports;

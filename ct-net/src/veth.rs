@@ -19,7 +19,7 @@
 //! that a second `--down` uses to finish the job.
 
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -43,6 +43,11 @@ pub struct Attachment<'a> {
     pub netns: &'a Path,
     /// A specific address (`--ip`), else the lowest free one.
     pub ip: Option<Ipv4Addr>,
+    /// A specific IPv6 address on a dual-stack network (an IPAM plugin's), else the lowest free.
+    pub ip6: Option<Ipv6Addr>,
+    /// More addresses (with prefix) an IPAM plugin assigned, added to the interface as they
+    /// are: the kernel routes their subnets; no lease, no gateway.
+    pub extra: &'a [(IpAddr, u8)],
     pub ports: &'a [PortMapping],
     /// A netlink socket already inside `netns` (ct-net made the namespace), else one is opened.
     pub inner: Option<Rtnl>,
@@ -118,7 +123,7 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
         }
         let ip = lease::pick(&net.subnet, &leases, a.ip)?;
         let ip6 = match &net.subnet6 {
-            Some(s6) => Some(lease::pick6(s6, &leases)?),
+            Some(s6) => Some(lease::pick6(s6, &leases, a.ip6)?),
             None => None,
         };
         leases.insert(
@@ -151,7 +156,7 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
 fn wire(
     rt: &mut Rtnl,
     net: &Network,
-    (ip, ip6): (Ipv4Addr, Option<std::net::Ipv6Addr>),
+    (ip, ip6): (Ipv4Addr, Option<Ipv6Addr>),
     host_veth: &str,
     rule_tag: &str,
     a: Attachment,
@@ -239,6 +244,16 @@ fn wire(
                 ))))?;
         }
     }
+    for &(addr, prefix) in a.extra {
+        match addr {
+            IpAddr::V4(x) => inner.add_addr(eth.index, x, prefix),
+            IpAddr::V6(x) => inner.add_addr6(eth.index, x, prefix),
+        }
+        .map_err(netlink(inside(&format!(
+            "cannot add {addr}/{prefix} to '{}'",
+            a.ifname
+        ))))?;
+    }
     Ok(NetRecord {
         cni_version: CNI_VERSION.into(),
         interfaces: vec![
@@ -268,6 +283,12 @@ fn wire(
             version: None,
             address: format!("{a6}/{}", s6.prefix()),
             gateway: Some(s6.gateway().into()),
+            interface: Some(2),
+        }))
+        .chain(a.extra.iter().map(|(addr, prefix)| IpConfig {
+            version: None,
+            address: format!("{addr}/{prefix}"),
+            gateway: None,
             interface: Some(2),
         }))
         .collect(),

@@ -94,6 +94,8 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
                     ifname: IFNAME,
                     netns: &nspath,
                     ip: o.ip,
+                    ip6: None,
+                    extra: &[],
                     ports: &o.ports,
                     inner: Some(inner),
                     default_route: true,

@@ -443,3 +443,73 @@ fn libcni_ipam_plugins_host_local_and_static_assign_the_address() {
     ok(libcni(&lab, "del", &list, &id, &ns, "eth0", &json!({})));
     assert!(lab.leases().is_empty());
 }
+
+/// Every address a delegated IPAM plugin assigns is used: host-local with two range sets
+/// (`ranges: [[v4], [v6]]`) gives one IPv4 and one IPv6 address, and ct-net puts both on the
+/// interface, each with its family's gateway and default route — as the reference `bridge`
+/// plugin does with the same `ipam`. DEL gives both back to host-local.
+#[test]
+fn libcni_ipam_with_an_ipv4_and_an_ipv6_range_gives_both_addresses_like_the_reference_bridge() {
+    let lab = Lab::new("10.231.38.0/24", false);
+    let ipam = |dir: &str, v4: &str, v6: &str| {
+        json!({"type": "host-local", "dataDir": lab.root.path().join(dir),
+               "ranges": [[{"subnet": v4}], [{"subnet": v6}]]})
+    };
+    let mut ct = json!({"type": "ct-net", "bridge": lab.bridge, "nftTable": lab.table,
+                        "dataDir": lab.store()});
+    ct["ipam"] = ipam("hl-ct", "10.231.38.0/24", "fd66:38::/64");
+    let reference = json!({"type": "bridge", "bridge": format!("cnr{}", lab.tag),
+        "isGateway": true, "isDefaultGateway": true,
+        "ipam": ipam("hl-ref", "10.231.39.0/24", "fd66:39::/64")});
+    for (name, conf, v4, v6) in [
+        ("ctnet", ct, "10.231.38", "fd66:38:"),
+        ("reference", reference, "10.231.39", "fd66:39:"),
+    ] {
+        let list = json!({"cniVersion": "1.0.0", "name": format!("{name}{}", lab.tag),
+                          "plugins": [conf]});
+        let ns = Ns::new(format!("cni{}{name}", lab.tag));
+        let id = format!("ctr{}{name}", lab.tag);
+        let r = ok(libcni(&lab, "add", &list, &id, &ns, "eth0", &json!({})));
+        let ips: Vec<&str> = r["ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["address"].as_str())
+            .collect();
+        assert_eq!(
+            ips,
+            [format!("{v4}.2/24"), format!("{v6}:2/64")],
+            "{name}: {r}"
+        );
+        let inside = sh(
+            "ip",
+            &[
+                "-n", &ns.0, "-o", "addr", "show", "dev", "eth0", "scope", "global",
+            ],
+        );
+        assert!(inside.contains(&format!("{v4}.2/24")), "{name}: {inside}");
+        assert!(inside.contains(&format!("{v6}:2/64")), "{name}: {inside}");
+        let r4 = sh("ip", &["-n", &ns.0, "-4", "route", "show", "default"]);
+        assert!(r4.contains(&format!("via {v4}.1 dev eth0")), "{name}: {r4}");
+        let r6 = sh("ip", &["-n", &ns.0, "-6", "route", "show", "default"]);
+        assert!(r6.contains(&format!("via {v6}:1 dev eth0")), "{name}: {r6}");
+        let reserved = |a: &str| {
+            lab.root
+                .path()
+                .join(if name == "ctnet" { "hl-ct" } else { "hl-ref" })
+                .join(format!("{name}{}", lab.tag))
+                .join(a)
+                .exists()
+        };
+        assert!(
+            reserved(&format!("{v4}.2")) && reserved(&format!("{v6}:2")),
+            "{name}"
+        );
+        ok(libcni(&lab, "del", &list, &id, &ns, "eth0", &json!({})));
+        assert!(
+            !reserved(&format!("{v4}.2")) && !reserved(&format!("{v6}:2")),
+            "{name}: host-local kept an address"
+        );
+    }
+    assert!(lab.leases().is_empty());
+}
