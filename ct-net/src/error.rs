@@ -61,6 +61,8 @@ pub enum Error {
     PortTaken { port: String, owner: String },
     #[error("cannot publish port {port}: address already in use by a host socket on {socket}")]
     PortInUse { port: String, socket: String },
+    #[error("cannot publish container port {port}: no free host port found")]
+    NoFreePort { port: String },
     #[error("cannot lock '{}'", path.display())]
     StoreLock {
         path: PathBuf,

@@ -75,7 +75,10 @@ pub struct UpOptions {
     pub mode: Mode,
     pub net: NetOpts,
     pub ip: Option<Ipv4Addr>,
+    /// Published ports (host port 0: a free one is picked).
     pub ports: Vec<PortMapping>,
+    /// Publish every port the bundle's image exposes as well (`-P`).
+    pub publish_all: bool,
 }
 
 /// The interface name inside ct's own containers.

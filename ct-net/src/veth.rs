@@ -3,7 +3,8 @@
 //! is the container's `eth0`. Attaching, in order:
 //!
 //! 1. Under the host-wide lock: refuse an owner that is already attached, a host port that is
-//!    already published or that a host process holds (`host_ports.rs`); make sure the network
+//!    already published or that a host process holds (`host_ports.rs`), and pick a free one
+//!    for a mapping without a host port (`-p 80`, `-P`); make sure the network
 //!    exists (`bridge.rs`); reclaim leases whose namespace is gone (their container died
 //!    without a teardown, or the host crashed); lease an address and record it with
 //!    everything teardown will need. From here on any failure is undone by
@@ -48,6 +49,7 @@ pub struct Attachment<'a> {
     /// More addresses (with prefix) an IPAM plugin assigned, added to the interface as they
     /// are: the kernel routes their subnets; no lease, no gateway.
     pub extra: &'a [(IpAddr, u8)],
+    /// Published ports; host port 0 picks a free one (`host_ports::pick_free`).
     pub ports: &'a [PortMapping],
     /// A netlink socket already inside `netns` (ct-net made the namespace), else one is opened.
     pub inner: Option<Rtnl>,
@@ -78,7 +80,7 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
     let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
     let host_veth = host_veth_name(&nets.store, a.owner, a.ifname);
     let rule_tag = nft::tag(&nets.store, a.owner, a.ifname);
-    let (net, ip, ip6) = {
+    let (net, ip, ip6, ports) = {
         let _lock = nets.lock()?;
         reclaim_stale(nets, &mut rt)?;
         if let Some((n, ip, _)) = nets.find(a.owner, a.ifname)? {
@@ -88,8 +90,9 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
                 bridge: n.bridge,
             });
         }
-        for (i, p) in a.ports.iter().enumerate() {
-            if a.ports[..i].iter().any(|q| q.conflicts(p)) {
+        let fixed: Vec<&PortMapping> = a.ports.iter().filter(|p| p.host_port != 0).collect();
+        for (i, p) in fixed.iter().enumerate() {
+            if fixed[..i].iter().any(|q| q.conflicts(p)) {
                 return Err(Error::PortTaken {
                     port: p.to_string(),
                     owner: a.owner.to_string(),
@@ -108,14 +111,13 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
                 });
             }
         }
+        // Host port 0 (`-p 80`, `-P`): a free one, not one ct publishes already.
+        let ports =
+            host_ports::with_free_ports(a.ports, &|q| !matches!(nets.port_conflict(q), Ok(None)))?;
         let net = bridge::ensure(nets, opts, &mut rt)?;
         let mut leases = nets.leases(&net.bridge)?;
 
-        if net.subnet6.is_none()
-            && a.ports
-                .iter()
-                .any(|p| p.host_ip.is_some_and(|h| h.is_ipv6()))
-        {
+        if net.subnet6.is_none() && ports.iter().any(|p| p.host_ip.is_some_and(|h| h.is_ipv6())) {
             return Err(Error::Usage(format!(
                 "an IPv6 host address needs a dual-stack network; '{}' has no IPv6 subnet",
                 net.bridge
@@ -134,16 +136,16 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
                 host_veth: host_veth.clone(),
                 netns: a.netns.to_path_buf(),
                 ip6,
-                ports: a.ports.to_vec(),
+                ports: ports.clone(),
                 store: nets.store.clone(),
                 rule_tag: rule_tag.clone(),
             },
         );
         nets.save_leases(&net.bridge, &leases)?;
-        (net, ip, ip6)
+        (net, ip, ip6, ports)
     };
     let (owner, ifname) = (a.owner, a.ifname);
-    match wire(&mut rt, &net, (ip, ip6), &host_veth, &rule_tag, a) {
+    match wire(&mut rt, &net, (ip, ip6), &host_veth, &rule_tag, &ports, a) {
         Ok(r) => Ok(r),
         Err(e) => {
             let _ = detach(nets, owner, ifname);
@@ -159,10 +161,11 @@ fn wire(
     (ip, ip6): (Ipv4Addr, Option<Ipv6Addr>),
     host_veth: &str,
     rule_tag: &str,
+    ports: &[PortMapping],
     a: Attachment,
 ) -> Result<NetRecord, Error> {
-    if !a.ports.is_empty() {
-        nft::add_ports(&net.nft_table, rule_tag, ip, ip6, a.ports)?;
+    if !ports.is_empty() {
+        nft::add_ports(&net.nft_table, rule_tag, ip, ip6, ports)?;
     }
     let br = rt
         .link_by_name(&net.bridge)
@@ -306,7 +309,7 @@ fn wire(
             Vec::new()
         },
         dns: etc_files::host_dns(false),
-        port_mappings: a.ports.to_vec(),
+        port_mappings: ports.to_vec(),
         user_net: None,
     })
 }
