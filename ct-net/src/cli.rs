@@ -19,8 +19,11 @@ use ct_layout::tool::{AnyFailure, CannotCreate};
 ///
 /// Exit status: 0 done, 1 failure, 2 usage error.
 #[derive(Parser)]
-#[command(name = "ct-net", version)]
+#[command(name = "ct-net", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+
     /// Bundle directory or container id (default: one line of stdin).
     bundle: Option<String>,
 
@@ -75,6 +78,19 @@ pub struct Cli {
     publish_all: bool,
 }
 
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// Forward TCP connections from LISTEN to TO until killed (started by ct-net itself for a
+    /// port published on [::1] of a dual-stack network; see proxy.rs). Prints `ready` once it
+    /// listens.
+    Proxy {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        to: std::net::SocketAddr,
+    },
+}
+
 /// `-p`: a [`PortMapping`], or one without a host port (`80`, `80/udp`, `IP::80`, `0:80`),
 /// which gets host port 0: "pick a free one".
 fn publish(s: &str) -> Result<PortMapping, String> {
@@ -114,6 +130,15 @@ fn publish(s: &str) -> Result<PortMapping, String> {
 }
 
 pub fn run(cli: Cli) -> Result<i32, AnyFailure> {
+    if let Some(Sub::Proxy { listen, to }) = cli.command {
+        // Its stderr is /dev/null: the reason goes to the one who waits for `ready`.
+        let e = crate::proxy::serve(listen, to).err();
+        pipe::print_out(&format!(
+            "{}\n",
+            e.map(|e| pipe::chain(&e)).unwrap_or_default()
+        ));
+        return Ok(pipe::EXIT_FAILURE);
+    }
     if !bridge::valid_ifname(&cli.bridge) {
         return Err(Error::Usage(format!(
             "invalid bridge name {} (1-15 of [A-Za-z0-9._-])",

@@ -94,6 +94,14 @@ pub enum Error {
         source: io::Error,
     },
     #[error("{what}")]
+    Proxy {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the proxy for {listen} did not start: {msg}")]
+    ProxyStart { listen: String, msg: String },
+    #[error("{what}")]
     Netlink {
         what: String,
         #[source]

@@ -9,7 +9,7 @@
 //! └── BRIDGE/
 //!     ├── network.json         {"bridge","subnet","gateway","nftTable"}
 //!     └── leases.json          {"10.66.0.2": {"owner","ifname","hostVeth","netns","ports",
-//!                                             "store","ruleTag"}}
+//!                                             "store","ruleTag","proxies"}}
 //! ```
 //!
 //! Every change is read-modify-write of one file under the one host-wide lock, written with
@@ -70,6 +70,9 @@ pub struct Lease {
     /// The comment on this lease's port rules (empty in an old record: `ct:OWNER/IFNAME`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub rule_tag: String,
+    /// The `[::1]:PORT` proxies of its published ports (`proxy.rs`), killed with the lease.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxies: Vec<crate::proxy::ProxyProcess>,
 }
 
 impl Lease {
@@ -383,6 +386,7 @@ mod tests {
             ports: vec!["8080:80".parse().unwrap()],
             store: "s1".into(),
             rule_tag: String::new(),
+            proxies: Vec::new(),
         }
     }
 

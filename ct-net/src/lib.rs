@@ -18,6 +18,7 @@
 //! `wire.rs` runs these steps (`up`) and undoes them in reverse (`ct-net --down`);
 //! `release.rs` gives a stopped container's network back and wires it again (`--release`,
 //! `--renew`); `lease_gc.rs` releases the leases of containers that are gone (`ct-gc`);
+//! `proxy.rs` is `ct-net proxy`, which serves published ports on `[::1]`;
 //! `cni.rs` offers the same as a CNI plugin (its stdin in `cni_conf.rs`, delegated IPAM in
 //! `cni_ipam.rs`, CHECK, STATUS and GC in `cni_state.rs`); `error.rs` names what can fail.
 //! Netlink requests are built with `netlink-packet-route` and sent by `rtnetlink.rs`.
@@ -38,6 +39,7 @@ pub mod lease_gc;
 pub mod netns;
 pub mod nft;
 pub mod oci_config;
+pub mod proxy;
 pub mod release;
 pub mod rtnetlink;
 pub mod sysctl;

@@ -105,7 +105,7 @@ impl Family {
 /// transaction: outbound masquerade, published ports from outside and from the host, a
 /// container reaching a published port through the host's address. IPv4 also masquerades
 /// 127.0.0.1 sources leaving on the bridge (the `route_localnet` hairpin); IPv6 has no
-/// `route_localnet`, so these rules do not forward `[::1]:PORT`.
+/// `route_localnet`, so these rules do not forward `[::1]:PORT`: `proxy.rs` serves it.
 /// `Family::Ip6` does nothing on a network without an IPv6 subnet.
 pub fn ensure_base(net: &Network, family: Family) -> Result<(), Error> {
     let (addr, len) = match (family, &net.subnet6) {
@@ -297,13 +297,14 @@ pub fn add_ports(
                 .collect(),
         };
         for (family, to) in families {
+            let daddr = json!({"payload": {"protocol": family, "field": "daddr"}});
             let mut expr = Vec::new();
-            if let Some(h) = p.host_ip {
-                expr.push(matches(
-                    "==",
-                    json!({"payload": {"protocol": family, "field": "daddr"}}),
-                    json!(h.to_string()),
-                ));
+            match p.host_ip {
+                // `[::1]` is the proxy's (`proxy.rs`): no rule could forward from it.
+                Some(h) if h == std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST) => continue,
+                Some(h) => expr.push(matches("==", daddr, json!(h.to_string()))),
+                None if family == "ip6" => expr.push(matches("!=", daddr, json!("::1"))),
+                None => {}
             }
             expr.push(matches(
                 "==",

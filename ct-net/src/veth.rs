@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use crate::bridge::{self, NetOpts};
 use crate::lease::{self, Lease, NetStore, Network};
 use crate::rtnetlink::{mac_string, Rtnl};
-use crate::{etc_files, host_ports, netns, nft, Error};
+use crate::{etc_files, host_ports, netns, nft, proxy, Error};
 use ct_layout::net_record::PortMapping;
 use ct_layout::net_record::{Interface, IpConfig, NetRecord, Route, CNI_VERSION};
 
@@ -91,6 +91,14 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
             });
         }
         let fixed: Vec<&PortMapping> = a.ports.iter().filter(|p| p.host_port != 0).collect();
+        if let Some(p) = a.ports.iter().find(|p| {
+            p.protocol == ct_layout::net_record::Protocol::Udp
+                && p.host_ip == Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        }) {
+            return Err(Error::Usage(format!(
+                "cannot publish {p}: UDP on [::1] is not forwarded (only TCP is proxied there)"
+            )));
+        }
         for (i, p) in fixed.iter().enumerate() {
             if fixed[..i].iter().any(|q| q.conflicts(p)) {
                 return Err(Error::PortTaken {
@@ -128,6 +136,10 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
             Some(s6) => Some(lease::pick6(s6, &leases, a.ip6)?),
             None => None,
         };
+        let proxies = match ip6 {
+            Some(a6) => start_proxies(&ports, a6)?,
+            None => Vec::new(),
+        };
         leases.insert(
             ip,
             Lease {
@@ -139,9 +151,13 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
                 ports: ports.clone(),
                 store: nets.store.clone(),
                 rule_tag: rule_tag.clone(),
+                proxies: proxies.clone(),
             },
         );
-        nets.save_leases(&net.bridge, &leases)?;
+        if let Err(e) = nets.save_leases(&net.bridge, &leases) {
+            proxies.iter().for_each(proxy::stop);
+            return Err(e);
+        }
         (net, ip, ip6, ports)
     };
     let (owner, ifname) = (a.owner, a.ifname);
@@ -152,6 +168,24 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
             Err(e)
         }
     }
+}
+
+/// A published TCP port a host connects to on `[::1]` (its host address is unspecified or
+/// `::1`) goes through a proxy (`proxy.rs`): one per such port, or none at all.
+fn start_proxies(ports: &[PortMapping], ip6: Ipv6Addr) -> Result<Vec<proxy::ProxyProcess>, Error> {
+    let mut started = Vec::new();
+    for p in ports.iter().filter(|p| proxy::serves(p)) {
+        let listen = std::net::SocketAddr::from((Ipv6Addr::LOCALHOST, p.host_port));
+        let to = std::net::SocketAddr::from((ip6, p.container_port));
+        match proxy::start(listen, to) {
+            Ok(x) => started.push(x),
+            Err(e) => {
+                started.iter().for_each(proxy::stop);
+                return Err(e);
+            }
+        }
+    }
+    Ok(started)
 }
 
 /// Steps 2–4.
@@ -353,6 +387,7 @@ fn release_stale(rt: &mut Rtnl, net: &Network, ip: Ipv4Addr, l: &Lease) {
             eprintln!("ct-net: {}", ct_layout::pipe::chain(&e));
         }
     }
+    l.proxies.iter().for_each(proxy::stop);
     let _ = rt.del_link(&l.host_veth);
 }
 
@@ -419,6 +454,7 @@ fn detach_then(
         nets.find(owner, ifname)?
     };
     if let Some((net, _, lease)) = &found {
+        lease.proxies.iter().for_each(proxy::stop);
         if !lease.ports.is_empty() {
             report_removed(
                 nft::del_ports(&net.nft_table, &lease.rule_tag(), net.subnet6.is_some())?,
