@@ -19,7 +19,9 @@
 //!   runs it from `CNI_PATH` with the same environment and configuration, as a runtime runs
 //!   a plugin, and uses every address it assigns: the first IPv4 one is the lease, the first
 //!   IPv6 one makes the network dual-stack (the subnets, when not given, are those
-//!   addresses'), the others go on the interface as they are; DEL gives them back there too. A type not in `CNI_PATH` is
+//!   addresses'), the others go on the interface as they are; DEL gives them back there too,
+//!   before the interface goes. `dhcp` asks on the interface itself, so for it the veth pair
+//!   is made and up on the bridge first (the bridge's `subnet` must then be given). A type not in `CNI_PATH` is
 //!   refused (code 7) (`cni_ipam.rs`). Without `ipam.type` ct-net leases addresses itself
 //!   (`lease.rs`). The configuration's keys are in `cni_conf.rs`.
 //! * DEL prints nothing and succeeds when there is nothing left to delete, and never looks at
@@ -83,6 +85,9 @@ fn from_error(version: &str, e: &Error) -> CniError {
         | Error::StoreLock { .. }
         | Error::WriteFile { .. } => 5,
         Error::StoreParse { .. } => 6,
+        Error::Ipam { code, msg, details } => {
+            return fail(version, *code, msg.clone(), details.clone());
+        }
         _ => 100,
     };
     fail(version, code, e.to_string(), ct_layout::pipe::chain(e))
@@ -221,7 +226,28 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
                 static_ip(&conf, env("CNI_ARGS").as_deref()).map_err(|m| fail(&v, 7, m, ""))?;
             let mut ip6 = None;
             let mut extra = Vec::new();
-            if let Some(plugin) = &ipam {
+            // `dhcp` asks for an address on the interface itself: it runs once the pair is
+            // up on the bridge (the network's subnet, where the DHCP server is, must be given).
+            let late = ipam.as_ref().filter(|p| p.ends_with("dhcp"));
+            if late.is_some() && opts.subnet.is_none() {
+                return Err(fail(
+                    &v,
+                    7,
+                    "ipam type dhcp needs the bridge's subnet ('subnet' or 'ipam.subnet')",
+                    "",
+                ));
+            }
+            let vr = v.as_str();
+            let late_ipam = late.map(|plugin| {
+                move || {
+                    ipam_add(env, plugin, stdin, vr).map_err(|e| Error::Ipam {
+                        code: e.code,
+                        msg: e.msg,
+                        details: e.details,
+                    })
+                }
+            });
+            if let Some(plugin) = ipam.as_ref().filter(|_| late.is_none()) {
                 let got = ipam_add(env, plugin, stdin, &v)?;
                 // Without subnets of its own the network's are those of the IPAM addresses.
                 let (a4, p4) = got.v4;
@@ -242,7 +268,10 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
                     netns: &ns,
                     ip,
                     ip6,
-                    extra: &extra,
+                    extra,
+                    late_ipam: late_ipam
+                        .as_ref()
+                        .map(|f| f as &dyn Fn() -> Result<veth::Addresses, Error>),
                     ports: &ports,
                     inner: None,
                     default_route: conf.is_default_gateway.unwrap_or(true),
@@ -283,9 +312,12 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
         "DEL" => {
             let id = need("CNI_CONTAINERID")?;
             let ifname = need("CNI_IFNAME")?;
+            // IPAM first, while the interface is there: `dhcp` sends its DHCPRELEASE on it
+            // (the reference `bridge` plugin's order). Detached either way.
+            let released = ipam.as_ref().map(|p| ipam_exec(env, p, "DEL", stdin, &v));
             veth::detach(&nets, &id, &ifname).map_err(|e| from_error(&v, &e))?;
-            if let Some(plugin) = &ipam {
-                ipam_exec(env, plugin, "DEL", stdin, &v)?;
+            if let Some(r) = released {
+                r?;
             }
             Ok(String::new())
         }

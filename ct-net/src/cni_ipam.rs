@@ -7,10 +7,11 @@
 //! the interface as they are. DEL gives the addresses back through it. Its error result is
 //! passed on as it is.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::cni::{fail, CniError};
+use crate::veth::Addresses;
 
 /// The IPAM plugin `ipam.type` names: an executable of that name in a `CNI_PATH` directory
 /// (the spec's lookup; the name is a plain file name, never a path).
@@ -92,20 +93,9 @@ pub(crate) fn ipam_exec(
     Ok(parsed.unwrap_or(serde_json::Value::Null))
 }
 
-/// The addresses an IPAM plugin assigned, as ct-net uses them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct IpamAddrs {
-    /// The first IPv4 address and its prefix length: the lease, and the network's subnet.
-    pub(crate) v4: (Ipv4Addr, u8),
-    /// The first IPv6 address with a prefix a dual-stack network takes (48..=120).
-    pub(crate) v6: Option<(Ipv6Addr, u8)>,
-    /// Every other address, added to the interface with its prefix.
-    pub(crate) extra: Vec<(IpAddr, u8)>,
-}
-
-/// Sort the `ips` of an IPAM result into [`IpamAddrs`]; `None` without a usable IPv4
+/// Sort the `ips` of an IPAM result into [`Addresses`]; `None` without a usable IPv4
 /// address (ct-net's lease is an IPv4 one).
-pub(crate) fn sort_ips(result: &serde_json::Value) -> Option<IpamAddrs> {
+pub(crate) fn sort_ips(result: &serde_json::Value) -> Option<Addresses> {
     let all: Vec<(IpAddr, u8)> = result["ips"]
         .as_array()
         .into_iter()
@@ -130,7 +120,7 @@ pub(crate) fn sort_ips(result: &serde_json::Value) -> Option<IpamAddrs> {
         .filter(|&(a, p)| (a, p) != (IpAddr::V4(v4.0), v4.1))
         .filter(|&(a, p)| v6.is_none_or(|(a6, p6)| (a, p) != (IpAddr::V6(a6), p6)))
         .collect();
-    Some(IpamAddrs { v4, v6, extra })
+    Some(Addresses { v4, v6, extra })
 }
 
 /// IPAM ADD: the addresses it assigned ([`sort_ips`]); without an IPv4 one in a /8../30
@@ -140,7 +130,7 @@ pub(crate) fn ipam_add(
     plugin: &Path,
     stdin: &str,
     v: &str,
-) -> Result<IpamAddrs, CniError> {
+) -> Result<Addresses, CniError> {
     let r = ipam_exec(env, plugin, "ADD", stdin, v)?;
     match sort_ips(&r) {
         Some(a) => Ok(a),

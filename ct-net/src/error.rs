@@ -99,6 +99,13 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A delegated IPAM plugin's error result, passed on with its code (`cni_ipam.rs`).
+    #[error("{msg}")]
+    Ipam {
+        code: u32,
+        msg: String,
+        details: String,
+    },
     #[error("the proxy for {listen} did not start: {msg}")]
     ProxyStart { listen: String, msg: String },
     #[error("{what}")]

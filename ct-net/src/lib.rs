@@ -45,6 +45,7 @@ pub mod rtnetlink;
 pub mod sysctl;
 pub mod user_net;
 pub mod veth;
+mod veth_detach;
 pub mod wire;
 
 use std::fs;
