@@ -217,7 +217,7 @@ fn kernel_side(net: &Network, rt: &mut Rtnl, created: &mut bool, new: bool) -> R
         source,
     })?;
     if new || *created || !table_there {
-        nft::ensure_base(net)?;
+        nft::ensure_base(net, nft::Family::Ip)?;
     }
     if let Some(s6) = net.subnet6 {
         rt.add_addr6(br.index, s6.gateway(), s6.prefix())
@@ -232,7 +232,7 @@ fn kernel_side(net: &Network, rt: &mut Rtnl, created: &mut bool, new: bool) -> R
             source,
         })?;
         if new || *created || !there6 {
-            nft::ensure_base6(net, &s6)?;
+            nft::ensure_base(net, nft::Family::Ip6)?;
         }
     }
     Ok(())

@@ -17,8 +17,11 @@
 //!   for a second network in the same namespace (another `CNI_IFNAME`).
 //! * `ipam` with a `type` names an IPAM plugin (`host-local`, `static`, `dhcp`, …): ct-net
 //!   runs it from `CNI_PATH` with the same environment and configuration, as a runtime runs
-//!   a plugin, and uses the first IPv4 address it assigns (the network's subnet, when not
-//!   given, is that address's); DEL gives it back there too. A type not in `CNI_PATH` is
+//!   a plugin, and uses every address it assigns: the first IPv4 one is the lease, the first
+//!   IPv6 one makes the network dual-stack (the subnets, when not given, are those
+//!   addresses'), the others go on the interface as they are; DEL gives them back there too,
+//!   before the interface goes. `dhcp` asks on the interface itself, so for it the veth pair
+//!   is made and up on the bridge first (the bridge's `subnet` must then be given). A type not in `CNI_PATH` is
 //!   refused (code 7) (`cni_ipam.rs`). Without `ipam.type` ct-net leases addresses itself
 //!   (`lease.rs`). The configuration's keys are in `cni_conf.rs`.
 //! * DEL prints nothing and succeeds when there is nothing left to delete, and never looks at
@@ -31,17 +34,16 @@
 //!   spec's codes: 1 incompatible version, 4 invalid environment, 6 undecodable config,
 //!   7 invalid network config, 5 I/O failure, 100 and up for ct-net's own failures.
 
-use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ct_layout::Store;
 
 use crate::bridge::{self, NetOpts};
-use crate::cni_conf::{port_mappings, static_ip, NetConf, ValidAttachment};
+use crate::cni_conf::{port_mappings, static_ip, NetConf};
 use crate::cni_ipam::{ipam_add, ipam_exec, ipam_plugin};
+use crate::cni_state::{check, gc, status};
 use crate::lease::NetStore;
-use crate::rtnetlink::Rtnl;
-use crate::{netns, veth, Error};
+use crate::{veth, Error, Subnet, Subnet6};
 use ct_layout::net_record::NetRecord;
 
 /// CNI versions ct-net speaks (1.1.0 adds STATUS and GC).
@@ -83,6 +85,9 @@ fn from_error(version: &str, e: &Error) -> CniError {
         | Error::StoreLock { .. }
         | Error::WriteFile { .. } => 5,
         Error::StoreParse { .. } => 6,
+        Error::Ipam { code, msg, details } => {
+            return fail(version, *code, msg.clone(), details.clone());
+        }
         _ => 100,
     };
     fail(version, code, e.to_string(), ct_layout::pipe::chain(e))
@@ -219,13 +224,40 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
                 .map_err(|m| fail(&v, 7, m, ""))?;
             let mut ip =
                 static_ip(&conf, env("CNI_ARGS").as_deref()).map_err(|m| fail(&v, 7, m, ""))?;
-            if let Some(plugin) = &ipam {
-                let (addr, prefix) = ipam_add(env, plugin, stdin, &v)?;
-                // Without a subnet of its own the network is the one the IPAM address is in.
-                if opts.subnet.is_none() {
-                    opts.subnet = Some(crate::ipv4_subnet::Subnet::of(addr, prefix));
+            let mut ip6 = None;
+            let mut extra = Vec::new();
+            // `dhcp` asks for an address on the interface itself: it runs once the pair is
+            // up on the bridge (the network's subnet, where the DHCP server is, must be given).
+            let late = ipam.as_ref().filter(|p| p.ends_with("dhcp"));
+            if late.is_some() && opts.subnet.is_none() {
+                return Err(fail(
+                    &v,
+                    7,
+                    "ipam type dhcp needs the bridge's subnet ('subnet' or 'ipam.subnet')",
+                    "",
+                ));
+            }
+            let vr = v.as_str();
+            let late_ipam = late.map(|plugin| {
+                move || {
+                    ipam_add(env, plugin, stdin, vr).map_err(|e| Error::Ipam {
+                        code: e.code,
+                        msg: e.msg,
+                        details: e.details,
+                    })
                 }
-                ip = Some(addr);
+            });
+            if let Some(plugin) = ipam.as_ref().filter(|_| late.is_none()) {
+                let got = ipam_add(env, plugin, stdin, &v)?;
+                // Without subnets of its own the network's are those of the IPAM addresses.
+                let (a4, p4) = got.v4;
+                opts.subnet.get_or_insert(Subnet::of(a4, p4));
+                ip = Some(a4);
+                if let Some((a6, p6)) = got.v6 {
+                    opts.subnet6.get_or_insert(Subnet6::of(a6, p6));
+                    ip6 = Some(a6);
+                }
+                extra = got.extra;
             }
             let attached = veth::attach(
                 &nets,
@@ -235,6 +267,11 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
                     ifname: &ifname,
                     netns: &ns,
                     ip,
+                    ip6,
+                    extra,
+                    late_ipam: late_ipam
+                        .as_ref()
+                        .map(|f| f as &dyn Fn() -> Result<veth::Addresses, Error>),
                     ports: &ports,
                     inner: None,
                     default_route: conf.is_default_gateway.unwrap_or(true),
@@ -275,9 +312,12 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
         "DEL" => {
             let id = need("CNI_CONTAINERID")?;
             let ifname = need("CNI_IFNAME")?;
+            // IPAM first, while the interface is there: `dhcp` sends its DHCPRELEASE on it
+            // (the reference `bridge` plugin's order). Detached either way.
+            let released = ipam.as_ref().map(|p| ipam_exec(env, p, "DEL", stdin, &v));
             veth::detach(&nets, &id, &ifname).map_err(|e| from_error(&v, &e))?;
-            if let Some(plugin) = &ipam {
-                ipam_exec(env, plugin, "DEL", stdin, &v)?;
+            if let Some(r) = released {
+                r?;
             }
             Ok(String::new())
         }
@@ -354,93 +394,4 @@ fn chain_result(prev: &serde_json::Value, mine: serde_json::Value) -> serde_json
         out["dns"] = mine["dns"].clone();
     }
     out
-}
-
-/// STATUS: the records can be locked (and moved over) and `nft` runs.
-fn status(nets: &NetStore) -> Result<(), String> {
-    drop(nets.lock().map_err(|e| ct_layout::pipe::chain(&e))?);
-    let nft = std::process::Command::new("nft")
-        .arg("--version")
-        .output()
-        .map_err(|e| format!("cannot run nft: {e}"))?;
-    if !nft.status.success() {
-        return Err("nft --version failed".into());
-    }
-    Ok(())
-}
-
-/// GC: detach every attachment on `bridge` of this store that the runtime does not list.
-fn gc(nets: &NetStore, bridge: &str, valid: &[ValidAttachment]) -> Result<(), Error> {
-    let leases = {
-        let _lock = nets.lock()?;
-        nets.leases(bridge)?
-    };
-    for l in leases.values() {
-        let keep = valid
-            .iter()
-            .any(|a| a.container_id == l.owner && a.ifname == l.ifname);
-        if l.store == nets.store && !keep {
-            veth::detach(nets, &l.owner, &l.ifname)?;
-        }
-    }
-    Ok(())
-}
-
-/// CHECK: the lease, the host end on the bridge, and the address inside are all still there.
-fn check(
-    nets: &NetStore,
-    id: &str,
-    ns: &Path,
-    ifname: &str,
-    prev: Option<&NetRecord>,
-) -> Result<(), (u32, String)> {
-    let io = |e: Error| (100, ct_layout::pipe::chain(&e));
-    let (net, ip, lease) = nets
-        .find(id, ifname)
-        .map_err(io)?
-        .ok_or((3, format!("'{id}' has no address on any ct network")))?;
-    // The prevResult of a chain also holds other plugins' addresses: the lease must be one.
-    if let Some(p) = prev.filter(|p| !p.ips.is_empty()) {
-        let listed = p
-            .ips
-            .iter()
-            .any(|c| c.address.split('/').next() == Some(ip.to_string().as_str()));
-        if !listed {
-            return Err((100, format!("prevResult does not list {ip}, the lease")));
-        }
-    }
-    let mut rt = Rtnl::open().map_err(|e| (100, e.to_string()))?;
-    let br = rt
-        .link_by_name(&net.bridge)
-        .map_err(|e| (100, e.to_string()))?
-        .ok_or((100, format!("bridge '{}' is missing", net.bridge)))?;
-    let host = rt
-        .link_by_name(&lease.host_veth)
-        .map_err(|e| (100, e.to_string()))?
-        .ok_or((100, format!("veth '{}' is missing", lease.host_veth)))?;
-    if host.controller != Some(br.index) {
-        return Err((
-            100,
-            format!(
-                "veth '{}' is not on bridge '{}'",
-                lease.host_veth, net.bridge
-            ),
-        ));
-    }
-    let mut inner = netns::socket_in(ns).map_err(io)?;
-    let eth = inner
-        .link_by_name(ifname)
-        .map_err(|e| (100, e.to_string()))?
-        .ok_or((100, format!("'{ifname}' is missing in '{}'", ns.display())))?;
-    let has: Vec<Ipv4Addr> = inner
-        .addrs()
-        .map_err(|e| (100, e.to_string()))?
-        .into_iter()
-        .filter(|a| a.index == eth.index)
-        .map(|a| a.addr)
-        .collect();
-    if !has.contains(&ip) {
-        return Err((100, format!("'{ifname}' does not have {ip}")));
-    }
-    Ok(())
 }

@@ -1,13 +1,17 @@
 //! Delegated IPAM (CNI `SPEC.md`, "IP Allocation"): when the configuration's `ipam.type`
 //! names a plugin (`host-local`, `static`, `dhcp`, …), ct-net runs that executable from
 //! `CNI_PATH` as a runtime runs a plugin — the same `CNI_*` environment, the same
-//! configuration on stdin — and takes the first IPv4 address of its result; DEL gives the
-//! address back through it. Its error result is passed on as it is.
+//! configuration on stdin — and uses every address of its result (`ips`: host-local with
+//! `ranges: [[v4…], [v6…]]` gives one of each family): the first IPv4 one is the lease and
+//! the network's subnet, the first IPv6 one the dual-stack address, the others are added to
+//! the interface as they are. DEL gives the addresses back through it. Its error result is
+//! passed on as it is.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::cni::{fail, CniError};
+use crate::veth::Addresses;
 
 /// The IPAM plugin `ipam.type` names: an executable of that name in a `CNI_PATH` directory
 /// (the spec's lookup; the name is a plain file name, never a path).
@@ -89,21 +93,48 @@ pub(crate) fn ipam_exec(
     Ok(parsed.unwrap_or(serde_json::Value::Null))
 }
 
-/// IPAM ADD: the first IPv4 address it assigned, with its prefix length.
+/// Sort the `ips` of an IPAM result into [`Addresses`]; `None` without a usable IPv4
+/// address (ct-net's lease is an IPv4 one).
+pub(crate) fn sort_ips(result: &serde_json::Value) -> Option<Addresses> {
+    let all: Vec<(IpAddr, u8)> = result["ips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|ip| {
+            let (a, p) = ip["address"].as_str()?.split_once('/')?;
+            let (a, p) = (a.parse::<IpAddr>().ok()?, p.parse::<u8>().ok()?);
+            let max = if a.is_ipv4() { 32 } else { 128 };
+            (p <= max).then_some((a, p))
+        })
+        .collect();
+    let v4 = all.iter().find_map(|&(a, p)| match a {
+        IpAddr::V4(a) if (8..=30).contains(&p) => Some((a, p)),
+        _ => None,
+    })?;
+    let v6 = all.iter().find_map(|&(a, p)| match a {
+        IpAddr::V6(a) if (48..=120).contains(&p) => Some((a, p)),
+        _ => None,
+    });
+    let extra = all
+        .into_iter()
+        .filter(|&(a, p)| (a, p) != (IpAddr::V4(v4.0), v4.1))
+        .filter(|&(a, p)| v6.is_none_or(|(a6, p6)| (a, p) != (IpAddr::V6(a6), p6)))
+        .collect();
+    Some(Addresses { v4, v6, extra })
+}
+
+/// IPAM ADD: the addresses it assigned ([`sort_ips`]); without an IPv4 one in a /8../30
+/// subnet they are given back and ADD is refused (code 7).
 pub(crate) fn ipam_add(
     env: &dyn Fn(&str) -> Option<String>,
     plugin: &Path,
     stdin: &str,
     v: &str,
-) -> Result<(Ipv4Addr, u8), CniError> {
+) -> Result<Addresses, CniError> {
     let r = ipam_exec(env, plugin, "ADD", stdin, v)?;
-    let first = r["ips"].as_array().into_iter().flatten().find_map(|ip| {
-        let (a, p) = ip["address"].as_str()?.split_once('/')?;
-        Some((a.parse::<Ipv4Addr>().ok()?, p.parse::<u8>().ok()?))
-    });
-    match first {
-        Some((a, p)) if (8..=30).contains(&p) => Ok((a, p)),
-        _ => {
+    match sort_ips(&r) {
+        Some(a) => Ok(a),
+        None => {
             let _ = ipam_exec(env, plugin, "DEL", stdin, v);
             Err(fail(
                 v,
@@ -112,5 +143,35 @@ pub(crate) fn ipam_add(
                 r.to_string(),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_address_of_an_ipam_result_is_used() {
+        let r = serde_json::json!({"ips": [
+            {"address": "fd42::5/64"},
+            {"address": "10.44.0.5/24", "gateway": "10.44.0.1"},
+            {"address": "10.45.0.9/24"},
+            {"address": "fd43::9/64"},
+            {"address": "junk"},
+        ]});
+        let a = sort_ips(&r).unwrap();
+        assert_eq!(a.v4, ("10.44.0.5".parse().unwrap(), 24));
+        assert_eq!(a.v6, Some(("fd42::5".parse().unwrap(), 64)));
+        assert_eq!(
+            a.extra,
+            vec![
+                ("10.45.0.9".parse().unwrap(), 24),
+                ("fd43::9".parse().unwrap(), 64)
+            ]
+        );
+        assert_eq!(
+            sort_ips(&serde_json::json!({"ips": [{"address": "fd42::5/64"}]})),
+            None
+        );
     }
 }

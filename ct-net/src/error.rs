@@ -61,6 +61,8 @@ pub enum Error {
     PortTaken { port: String, owner: String },
     #[error("cannot publish port {port}: address already in use by a host socket on {socket}")]
     PortInUse { port: String, socket: String },
+    #[error("cannot publish container port {port}: no free host port found")]
+    NoFreePort { port: String },
     #[error("cannot lock '{}'", path.display())]
     StoreLock {
         path: PathBuf,
@@ -91,6 +93,21 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("{what}")]
+    Proxy {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    /// A delegated IPAM plugin's error result, passed on with its code (`cni_ipam.rs`).
+    #[error("{msg}")]
+    Ipam {
+        code: u32,
+        msg: String,
+        details: String,
+    },
+    #[error("the proxy for {listen} did not start: {msg}")]
+    ProxyStart { listen: String, msg: String },
     #[error("{what}")]
     Netlink {
         what: String,

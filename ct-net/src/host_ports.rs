@@ -17,9 +17,13 @@
 //! holds its port (`07`, "closed", is how an unconnected UDP socket shows). A socket bound
 //! to the wildcard (`0.0.0.0`, `::`) takes the port on every address, and an IPv6 wildcard
 //! socket also takes IPv4 unless it is v6-only, which this file does not show, so it counts.
+//!
+//! A mapping without a host port (`-p 80`, `-P`; host port 0) gets a free one the way docker
+//! picks it: bind(2) to port 0 on the host address makes the kernel choose a port of its
+//! ephemeral range (`net.ipv4.ip_local_port_range`) that no socket holds ([`pick_free`]).
 
 use std::fs;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
 
 use ct_layout::net_record::{PortMapping, Protocol};
 
@@ -112,6 +116,54 @@ pub fn in_use(p: &PortMapping) -> Option<String> {
         }
     }
     None
+}
+
+/// How often [`pick_free`] asks the kernel for a port before it gives up.
+const PICK_TRIES: usize = 64;
+
+/// A free host port for `p` (a mapping with host port 0): the port the kernel gives a probe
+/// socket bound to port 0 on `p`'s host address (the wildcard without one), closed again at
+/// once. A port `taken` calls taken (ct's own published ports are DNAT rules, no sockets) or a
+/// host socket holds on another address ([`in_use`]) is asked again, [`PICK_TRIES`] times at
+/// most. `None` when the address cannot be bound or no port was free.
+pub fn pick_free(p: &PortMapping, taken: &dyn Fn(&PortMapping) -> bool) -> Option<u16> {
+    let addr = p.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    for _ in 0..PICK_TRIES {
+        let bound = match p.protocol {
+            Protocol::Tcp => TcpListener::bind((addr, 0)).and_then(|s| s.local_addr()),
+            Protocol::Udp => UdpSocket::bind((addr, 0)).and_then(|s| s.local_addr()),
+        };
+        let q = PortMapping {
+            host_port: bound.ok()?.port(),
+            ..p.clone()
+        };
+        if !taken(&q) && in_use(&q).is_none() {
+            return Some(q.host_port);
+        }
+    }
+    None
+}
+
+/// `ports` with every host port 0 replaced by a free one ([`pick_free`]), never one another
+/// mapping of the list holds or `taken` calls taken.
+pub fn with_free_ports(
+    ports: &[PortMapping],
+    taken: &dyn Fn(&PortMapping) -> bool,
+) -> Result<Vec<PortMapping>, crate::Error> {
+    let mut out = ports.to_vec();
+    for i in 0..out.len() {
+        if out[i].host_port != 0 {
+            continue;
+        }
+        let listed = |q: &PortMapping| out.iter().any(|o| o.host_port != 0 && o.conflicts(q));
+        let port = pick_free(&out[i], &|q| listed(q) || taken(q)).ok_or_else(|| {
+            crate::Error::NoFreePort {
+                port: format!("{}/{}", out[i].container_port, out[i].protocol.as_str()),
+            }
+        })?;
+        out[i].host_port = port;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

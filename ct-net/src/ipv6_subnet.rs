@@ -56,6 +56,14 @@ impl Subnet6 {
     pub fn is_host(&self, a: Ipv6Addr) -> bool {
         self.contains(a) && a != self.network && a != self.gateway()
     }
+    /// The subnet of an address configured with a prefix (an IPAM plugin's address).
+    pub fn of(addr: Ipv6Addr, prefix: u8) -> Subnet6 {
+        let prefix = prefix.min(128);
+        Subnet6 {
+            network: Ipv6Addr::from(u128::from(addr) & mask(prefix)),
+            prefix,
+        }
+    }
 }
 
 impl FromStr for Subnet6 {

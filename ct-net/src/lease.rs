@@ -9,7 +9,7 @@
 //! └── BRIDGE/
 //!     ├── network.json         {"bridge","subnet","gateway","nftTable"}
 //!     └── leases.json          {"10.66.0.2": {"owner","ifname","hostVeth","netns","ports",
-//!                                             "store","ruleTag"}}
+//!                                             "store","ruleTag","proxies"}}
 //! ```
 //!
 //! Every change is read-modify-write of one file under the one host-wide lock, written with
@@ -70,6 +70,9 @@ pub struct Lease {
     /// The comment on this lease's port rules (empty in an old record: `ct:OWNER/IFNAME`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub rule_tag: String,
+    /// The `[::1]:PORT` proxies of its published ports (`proxy.rs`), killed with the lease.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxies: Vec<crate::proxy::ProxyProcess>,
 }
 
 impl Lease {
@@ -345,11 +348,23 @@ pub fn pick(subnet: &Subnet, leases: &Leases, want: Option<Ipv4Addr>) -> Result<
     }
 }
 
-/// The lowest IPv6 address of `subnet` no lease holds (bounded: one more than there are
-/// leases is always enough to find one).
-pub fn pick6(subnet: &Subnet6, leases: &Leases) -> Result<Ipv6Addr, Error> {
+/// The IPv6 address asked for (an IPAM plugin's) if it is in `subnet` and free, else the
+/// lowest one of `subnet` no lease holds (bounded: one more than there are leases is always
+/// enough to find one).
+pub fn pick6(subnet: &Subnet6, leases: &Leases, want: Option<Ipv6Addr>) -> Result<Ipv6Addr, Error> {
     let taken: std::collections::HashSet<Ipv6Addr> =
         leases.values().filter_map(|l| l.ip6).collect();
+    if let Some(a) = want {
+        if !subnet.is_host(a) {
+            return Err(Error::Usage(format!(
+                "{a} is not a host address of {subnet}"
+            )));
+        }
+        if taken.contains(&a) {
+            return Err(Error::Usage(format!("{a} is already leased")));
+        }
+        return Ok(a);
+    }
     subnet
         .hosts()
         .take(taken.len() + 1)
@@ -371,6 +386,7 @@ mod tests {
             ports: vec!["8080:80".parse().unwrap()],
             store: "s1".into(),
             rule_tag: String::new(),
+            proxies: Vec::new(),
         }
     }
 

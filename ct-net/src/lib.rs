@@ -18,8 +18,9 @@
 //! `wire.rs` runs these steps (`up`) and undoes them in reverse (`ct-net --down`);
 //! `release.rs` gives a stopped container's network back and wires it again (`--release`,
 //! `--renew`); `lease_gc.rs` releases the leases of containers that are gone (`ct-gc`);
+//! `proxy.rs` is `ct-net proxy`, which serves published ports on `[::1]`;
 //! `cni.rs` offers the same as a CNI plugin (its stdin in `cni_conf.rs`, delegated IPAM in
-//! `cni_ipam.rs`); `error.rs` names what can fail.
+//! `cni_ipam.rs`, CHECK, STATUS and GC in `cni_state.rs`); `error.rs` names what can fail.
 //! Netlink requests are built with `netlink-packet-route` and sent by `rtnetlink.rs`.
 
 pub mod bridge;
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod cni;
 mod cni_conf;
 mod cni_ipam;
+mod cni_state;
 pub mod error;
 pub mod etc_files;
 pub mod host_ports;
@@ -37,11 +39,13 @@ pub mod lease_gc;
 pub mod netns;
 pub mod nft;
 pub mod oci_config;
+pub mod proxy;
 pub mod release;
 pub mod rtnetlink;
 pub mod sysctl;
 pub mod user_net;
 pub mod veth;
+mod veth_detach;
 pub mod wire;
 
 use std::fs;
@@ -74,7 +78,10 @@ pub struct UpOptions {
     pub mode: Mode,
     pub net: NetOpts,
     pub ip: Option<Ipv4Addr>,
+    /// Published ports (host port 0: a free one is picked).
     pub ports: Vec<PortMapping>,
+    /// Publish every port the bundle's image exposes as well (`-P`).
+    pub publish_all: bool,
 }
 
 /// The interface name inside ct's own containers.

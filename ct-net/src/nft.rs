@@ -72,98 +72,56 @@ fn apply(what: String, cmds: Vec<Value>) -> Result<(), Error> {
         .map_err(nft_err(what))
 }
 
-fn ip_field(field: &str) -> Value {
-    json!({"payload": {"protocol": "ip", "field": field}})
-}
-
 fn matches(op: &str, left: Value, right: Value) -> Value {
     json!({"match": {"op": op, "left": left, "right": right}})
 }
 
-/// The sets, base chains and masquerade rules for `net`, (re)made in one transaction.
-pub fn ensure_base(net: &Network) -> Result<(), Error> {
-    let t = net.nft_table.as_str();
-    let chain = |name: &str, hook: &str, prio: i32| {
-        json!({"add": {"chain": {"family": "ip", "table": t, "name": name,
-            "type": "nat", "hook": hook, "prio": prio, "policy": "accept"}}})
-    };
-    let flush =
-        |name: &str| json!({"flush": {"chain": {"family": "ip", "table": t, "name": name}}});
-    let rule = |chain: &str, expr: Vec<Value>| json!({"add": {"rule": {"family": "ip", "table": t, "chain": chain, "expr": expr}}});
-    let local_jump = || {
-        vec![
-            matches(
-                "==",
-                json!({"fib": {"result": "type", "flags": ["daddr"]}}),
-                json!("local"),
-            ),
-            json!({"jump": {"target": "ports"}}),
-        ]
-    };
-    let cmds = vec![
-        json!({"add": {"table": {"family": "ip", "name": t}}}),
-        json!({"add": {"set": {"family": "ip", "table": t, "name": "subnets",
-            "type": "ipv4_addr", "flags": ["interval"]}}}),
-        json!({"add": {"element": {"family": "ip", "table": t, "name": "subnets",
-            "elem": [{"prefix": {"addr": net.subnet.network().to_string(), "len": net.subnet.prefix()}}]}}}),
-        json!({"add": {"set": {"family": "ip", "table": t, "name": "bridges", "type": "ifname"}}}),
-        json!({"add": {"element": {"family": "ip", "table": t, "name": "bridges", "elem": [net.bridge]}}}),
-        chain("postrouting", "postrouting", 100),
-        chain("prerouting", "prerouting", -100),
-        chain("output", "output", -100),
-        json!({"add": {"chain": {"family": "ip", "table": t, "name": "ports"}}}),
-        flush("postrouting"),
-        flush("prerouting"),
-        flush("output"),
-        rule(
-            "postrouting",
-            vec![
-                matches("==", ip_field("saddr"), json!("@subnets")),
-                matches("!=", ip_field("daddr"), json!("@subnets")),
-                json!({"masquerade": null}),
-            ],
-        ),
-        rule(
-            "postrouting",
-            vec![
-                matches("==", json!({"meta": {"key": "oifname"}}), json!("@bridges")),
-                matches(
-                    "==",
-                    ip_field("saddr"),
-                    json!({"prefix": {"addr": "127.0.0.0", "len": 8}}),
-                ),
-                json!({"masquerade": null}),
-            ],
-        ),
-        rule(
-            "postrouting",
-            vec![
-                matches("in", json!({"ct": {"key": "status"}}), json!("dnat")),
-                matches("==", ip_field("saddr"), json!("@subnets")),
-                matches("==", ip_field("daddr"), json!("@subnets")),
-                json!({"masquerade": null}),
-            ],
-        ),
-        rule("prerouting", local_jump()),
-        rule("output", local_jump()),
-    ];
-    apply(format!("cannot set up nftables table 'ip {t}'"), cmds)
+/// An address family of a network's rules: `table ip TABLE` for its IPv4 subnet, `table ip6
+/// TABLE` for the IPv6 subnet of a dual-stack network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Ip,
+    Ip6,
 }
 
-/// The IPv6 half of a dual-stack network, in `table ip6 TABLE`: the same chains as
-/// [`ensure_base`] for the IPv6 subnet (outbound masquerade, published ports from outside and
-/// from the host, a container reaching a published port through the host's address). There
-/// is no `route_localnet` for IPv6, so `[::1]:PORT` is not forwarded into containers.
-pub fn ensure_base6(net: &Network, s6: &crate::ipv6_subnet::Subnet6) -> Result<(), Error> {
+impl Family {
+    /// The nftables family (and payload protocol) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ip => "ip",
+            Family::Ip6 => "ip6",
+        }
+    }
+
+    fn addr_type(self) -> &'static str {
+        match self {
+            Family::Ip => "ipv4_addr",
+            Family::Ip6 => "ipv6_addr",
+        }
+    }
+}
+
+/// The sets, base chains and masquerade rules of `net` for `family`, (re)made in one
+/// transaction: outbound masquerade, published ports from outside and from the host, a
+/// container reaching a published port through the host's address. IPv4 also masquerades
+/// 127.0.0.1 sources leaving on the bridge (the `route_localnet` hairpin); IPv6 has no
+/// `route_localnet`, so these rules do not forward `[::1]:PORT`: `proxy.rs` serves it.
+/// `Family::Ip6` does nothing on a network without an IPv6 subnet.
+pub fn ensure_base(net: &Network, family: Family) -> Result<(), Error> {
+    let (addr, len) = match (family, &net.subnet6) {
+        (Family::Ip, _) => (net.subnet.network().to_string(), net.subnet.prefix()),
+        (Family::Ip6, Some(s6)) => (s6.network().to_string(), s6.prefix()),
+        (Family::Ip6, None) => return Ok(()),
+    };
     let t = net.nft_table.as_str();
-    let f = "ip6";
+    let f = family.name();
     let chain = |name: &str, hook: &str, prio: i32| {
         json!({"add": {"chain": {"family": f, "table": t, "name": name,
             "type": "nat", "hook": hook, "prio": prio, "policy": "accept"}}})
     };
     let flush = |name: &str| json!({"flush": {"chain": {"family": f, "table": t, "name": name}}});
     let rule = |chain: &str, expr: Vec<Value>| json!({"add": {"rule": {"family": f, "table": t, "chain": chain, "expr": expr}}});
-    let field = |name: &str| json!({"payload": {"protocol": "ip6", "field": name}});
+    let field = |name: &str| json!({"payload": {"protocol": f, "field": name}});
     let local_jump = || {
         vec![
             matches(
@@ -174,12 +132,20 @@ pub fn ensure_base6(net: &Network, s6: &crate::ipv6_subnet::Subnet6) -> Result<(
             json!({"jump": {"target": "ports"}}),
         ]
     };
-    let cmds = vec![
+    let mut cmds = vec![
         json!({"add": {"table": {"family": f, "name": t}}}),
         json!({"add": {"set": {"family": f, "table": t, "name": "subnets",
-            "type": "ipv6_addr", "flags": ["interval"]}}}),
+            "type": family.addr_type(), "flags": ["interval"]}}}),
         json!({"add": {"element": {"family": f, "table": t, "name": "subnets",
-            "elem": [{"prefix": {"addr": s6.network().to_string(), "len": s6.prefix()}}]}}}),
+            "elem": [{"prefix": {"addr": addr, "len": len}}]}}}),
+    ];
+    if family == Family::Ip {
+        cmds.extend([
+            json!({"add": {"set": {"family": f, "table": t, "name": "bridges", "type": "ifname"}}}),
+            json!({"add": {"element": {"family": f, "table": t, "name": "bridges", "elem": [net.bridge]}}}),
+        ]);
+    }
+    cmds.extend([
         chain("postrouting", "postrouting", 100),
         chain("prerouting", "prerouting", -100),
         chain("output", "output", -100),
@@ -195,6 +161,22 @@ pub fn ensure_base6(net: &Network, s6: &crate::ipv6_subnet::Subnet6) -> Result<(
                 json!({"masquerade": null}),
             ],
         ),
+    ]);
+    if family == Family::Ip {
+        cmds.push(rule(
+            "postrouting",
+            vec![
+                matches("==", json!({"meta": {"key": "oifname"}}), json!("@bridges")),
+                matches(
+                    "==",
+                    field("saddr"),
+                    json!({"prefix": {"addr": "127.0.0.0", "len": 8}}),
+                ),
+                json!({"masquerade": null}),
+            ],
+        ));
+    }
+    cmds.extend([
         rule(
             "postrouting",
             vec![
@@ -206,8 +188,8 @@ pub fn ensure_base6(net: &Network, s6: &crate::ipv6_subnet::Subnet6) -> Result<(
         ),
         rule("prerouting", local_jump()),
         rule("output", local_jump()),
-    ];
-    apply(format!("cannot set up nftables table 'ip6 {t}'"), cmds)
+    ]);
+    apply(format!("cannot set up nftables table '{f} {t}'"), cmds)
 }
 
 /// Does `table ip NAME` exist? One NFT_MSG_GETTABLE request on a NETLINK_NETFILTER socket
@@ -315,13 +297,14 @@ pub fn add_ports(
                 .collect(),
         };
         for (family, to) in families {
+            let daddr = json!({"payload": {"protocol": family, "field": "daddr"}});
             let mut expr = Vec::new();
-            if let Some(h) = p.host_ip {
-                expr.push(matches(
-                    "==",
-                    json!({"payload": {"protocol": family, "field": "daddr"}}),
-                    json!(h.to_string()),
-                ));
+            match p.host_ip {
+                // `[::1]` is the proxy's (`proxy.rs`): no rule could forward from it.
+                Some(h) if h == std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST) => continue,
+                Some(h) => expr.push(matches("==", daddr, json!(h.to_string()))),
+                None if family == "ip6" => expr.push(matches("!=", daddr, json!("::1"))),
+                None => {}
             }
             expr.push(matches(
                 "==",

@@ -118,6 +118,7 @@ pub fn renew(store: &Store, input: &str) -> Result<PathBuf, Error> {
         },
         ip: keep.ip,
         ports: keep.ports,
+        publish_all: false,
     };
     let dir = match up(store, input, &o) {
         Err(Error::IpTaken { .. }) => {

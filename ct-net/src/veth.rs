@@ -3,7 +3,8 @@
 //! is the container's `eth0`. Attaching, in order:
 //!
 //! 1. Under the host-wide lock: refuse an owner that is already attached, a host port that is
-//!    already published or that a host process holds (`host_ports.rs`); make sure the network
+//!    already published or that a host process holds (`host_ports.rs`), and pick a free one
+//!    for a mapping without a host port (`-p 80`, `-P`); make sure the network
 //!    exists (`bridge.rs`); reclaim leases whose namespace is gone (their container died
 //!    without a teardown, or the host crashed); lease an address and record it with
 //!    everything teardown will need. From here on any failure is undone by
@@ -15,21 +16,22 @@
 //! 4. Through a netlink socket inside the namespace: the address, `eth0` up, `lo` up, the
 //!    default route via the gateway.
 //!
-//! Detaching reverses 2–3 and releases the lease last, so a crash in between leaves a record
-//! that a second `--down` uses to finish the job.
+//! Detaching (`veth_detach.rs`) reverses 2–3 and releases the lease last, so a crash in
+//! between leaves a record that a second `--down` uses to finish the job.
 
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+pub use crate::veth_detach::{detach, detach_with_netns, reclaim_stale, report_removed};
+
 use crate::bridge::{self, NetOpts};
 use crate::lease::{self, Lease, NetStore, Network};
-use crate::rtnetlink::{mac_string, Rtnl};
-use crate::{etc_files, host_ports, netns, nft, Error};
+use crate::rtnetlink::{mac_string, Link, Rtnl};
+use crate::{etc_files, host_ports, netns, nft, proxy, Error};
 use ct_layout::net_record::PortMapping;
 use ct_layout::net_record::{Interface, IpConfig, NetRecord, Route, CNI_VERSION};
 
@@ -43,6 +45,16 @@ pub struct Attachment<'a> {
     pub netns: &'a Path,
     /// A specific address (`--ip`), else the lowest free one.
     pub ip: Option<Ipv4Addr>,
+    /// A specific IPv6 address on a dual-stack network (an IPAM plugin's), else the lowest free.
+    pub ip6: Option<Ipv6Addr>,
+    /// More addresses (with prefix) an IPAM plugin assigned, added to the interface as they
+    /// are: the kernel routes their subnets; no lease, no gateway.
+    pub extra: Vec<(IpAddr, u8)>,
+    /// An IPAM plugin that needs the interface to exist, up on the bridge, before it can
+    /// assign its addresses (`dhcp`): the pair is made first, then this gives `ip`, `ip6` and
+    /// `extra`.
+    pub late_ipam: Option<&'a dyn Fn() -> Result<Addresses, Error>>,
+    /// Published ports; host port 0 picks a free one (`host_ports::pick_free`).
     pub ports: &'a [PortMapping],
     /// A netlink socket already inside `netns` (ct-net made the namespace), else one is opened.
     pub inner: Option<Rtnl>,
@@ -50,6 +62,17 @@ pub struct Attachment<'a> {
     /// interface reaches its own subnet only (the route the kernel makes for the address):
     /// what a second network in the same namespace wants.
     pub default_route: bool,
+}
+
+/// The addresses an IPAM plugin assigned (`cni_ipam.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addresses {
+    /// The first IPv4 address and its prefix length: the lease, and the network's subnet.
+    pub v4: (Ipv4Addr, u8),
+    /// The first IPv6 address with a prefix a dual-stack network takes (48..=120).
+    pub v6: Option<(Ipv6Addr, u8)>,
+    /// Every other address, added to the interface with its prefix.
+    pub extra: Vec<(IpAddr, u8)>,
 }
 
 /// `veth` + 11 hex digits of sha256(store NUL owner NUL ifname): 15 characters, the most
@@ -69,22 +92,65 @@ fn netlink(what: String) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 /// Steps 1–4; returns the CNI result.
-pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecord, Error> {
+pub fn attach(nets: &NetStore, opts: &NetOpts, mut a: Attachment) -> Result<NetRecord, Error> {
     let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
     let host_veth = host_veth_name(&nets.store, a.owner, a.ifname);
     let rule_tag = nft::tag(&nets.store, a.owner, a.ifname);
-    let (net, ip, ip6) = {
-        let _lock = nets.lock()?;
-        reclaim_stale(nets, &mut rt)?;
-        if let Some((n, ip, _)) = nets.find(a.owner, a.ifname)? {
-            return Err(Error::AlreadyAttached {
+    let not_attached = |rt: &mut Rtnl| -> Result<(), Error> {
+        reclaim_stale(nets, rt)?;
+        match nets.find(a.owner, a.ifname)? {
+            Some((n, ip, _)) => Err(Error::AlreadyAttached {
                 owner: a.owner.to_string(),
                 ip,
                 bridge: n.bridge,
-            });
+            }),
+            None => Ok(()),
         }
-        for (i, p) in a.ports.iter().enumerate() {
-            if a.ports[..i].iter().any(|q| q.conflicts(p)) {
+    };
+    let mut pair = None;
+    if let Some(ipam) = a.late_ipam {
+        let net = {
+            let _lock = nets.lock()?;
+            not_attached(&mut rt)?;
+            bridge::ensure(nets, opts, &mut rt)?
+        };
+        // Outside the lock: a DHCP exchange takes a while. The pair has no lease yet; on
+        // failure it goes by its name.
+        let early = make_pair(&mut rt, &net, &host_veth, a.ifname, a.netns)
+            .and_then(|p| set_up_inside(a.netns, a.ifname).map(|()| p))
+            .and_then(|p| ipam().map(|got| (p, got)));
+        match early {
+            Ok((p, got)) => {
+                pair = Some(p);
+                a.ip = Some(got.v4.0);
+                a.ip6 = got.v6.map(|v| v.0);
+                a.extra = got.extra;
+            }
+            Err(e) => {
+                let _ = rt.del_link(&host_veth);
+                return Err(e);
+            }
+        }
+    }
+    let (net, ip, ip6, ports) = {
+        let _lock = nets.lock()?;
+        if let Err(e) = not_attached(&mut rt) {
+            if pair.is_some() {
+                let _ = rt.del_link(&host_veth);
+            }
+            return Err(e);
+        }
+        let fixed: Vec<&PortMapping> = a.ports.iter().filter(|p| p.host_port != 0).collect();
+        if let Some(p) = a.ports.iter().find(|p| {
+            p.protocol == ct_layout::net_record::Protocol::Udp
+                && p.host_ip == Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        }) {
+            return Err(Error::Usage(format!(
+                "cannot publish {p}: UDP on [::1] is not forwarded (only TCP is proxied there)"
+            )));
+        }
+        for (i, p) in fixed.iter().enumerate() {
+            if fixed[..i].iter().any(|q| q.conflicts(p)) {
                 return Err(Error::PortTaken {
                     port: p.to_string(),
                     owner: a.owner.to_string(),
@@ -103,14 +169,13 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
                 });
             }
         }
+        // Host port 0 (`-p 80`, `-P`): a free one, not one ct publishes already.
+        let ports =
+            host_ports::with_free_ports(a.ports, &|q| !matches!(nets.port_conflict(q), Ok(None)))?;
         let net = bridge::ensure(nets, opts, &mut rt)?;
         let mut leases = nets.leases(&net.bridge)?;
 
-        if net.subnet6.is_none()
-            && a.ports
-                .iter()
-                .any(|p| p.host_ip.is_some_and(|h| h.is_ipv6()))
-        {
+        if net.subnet6.is_none() && ports.iter().any(|p| p.host_ip.is_some_and(|h| h.is_ipv6())) {
             return Err(Error::Usage(format!(
                 "an IPv6 host address needs a dual-stack network; '{}' has no IPv6 subnet",
                 net.bridge
@@ -118,8 +183,12 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
         }
         let ip = lease::pick(&net.subnet, &leases, a.ip)?;
         let ip6 = match &net.subnet6 {
-            Some(s6) => Some(lease::pick6(s6, &leases)?),
+            Some(s6) => Some(lease::pick6(s6, &leases, a.ip6)?),
             None => None,
+        };
+        let proxies = match ip6 {
+            Some(a6) => start_proxies(&ports, a6)?,
+            None => Vec::new(),
         };
         leases.insert(
             ip,
@@ -129,16 +198,28 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
                 host_veth: host_veth.clone(),
                 netns: a.netns.to_path_buf(),
                 ip6,
-                ports: a.ports.to_vec(),
+                ports: ports.clone(),
                 store: nets.store.clone(),
                 rule_tag: rule_tag.clone(),
+                proxies: proxies.clone(),
             },
         );
-        nets.save_leases(&net.bridge, &leases)?;
-        (net, ip, ip6)
+        if let Err(e) = nets.save_leases(&net.bridge, &leases) {
+            proxies.iter().for_each(proxy::stop);
+            return Err(e);
+        }
+        (net, ip, ip6, ports)
     };
     let (owner, ifname) = (a.owner, a.ifname);
-    match wire(&mut rt, &net, (ip, ip6), &host_veth, &rule_tag, a) {
+    match wire(
+        &mut rt,
+        &net,
+        (ip, ip6),
+        (&host_veth, &rule_tag),
+        &ports,
+        pair,
+        a,
+    ) {
         Ok(r) => Ok(r),
         Err(e) => {
             let _ = detach(nets, owner, ifname);
@@ -147,18 +228,50 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, a: Attachment) -> Result<NetRecor
     }
 }
 
-/// Steps 2–4.
-fn wire(
+/// `ifname` up inside `netns`, for an IPAM plugin that talks on it.
+fn set_up_inside(netns: &Path, ifname: &str) -> Result<(), Error> {
+    let mut inner = netns::socket_in(netns)?;
+    let inside = |what: String| netlink(format!("{what} in '{}'", netns.display()));
+    let eth = inner
+        .link_by_name(ifname)
+        .map_err(inside(format!("cannot look up '{ifname}'")))?
+        .ok_or_else(|| {
+            inside(format!("'{ifname}' did not arrive"))(std::io::Error::from_raw_os_error(
+                libc::ENODEV,
+            ))
+        })?;
+    inner
+        .set_up(eth.index)
+        .map_err(inside(format!("cannot set '{ifname}' up")))
+}
+
+/// A published TCP port a host connects to on `[::1]` (its host address is unspecified or
+/// `::1`) goes through a proxy (`proxy.rs`): one per such port, or none at all.
+fn start_proxies(ports: &[PortMapping], ip6: Ipv6Addr) -> Result<Vec<proxy::ProxyProcess>, Error> {
+    let mut started = Vec::new();
+    for p in ports.iter().filter(|p| proxy::serves(p)) {
+        let listen = std::net::SocketAddr::from((Ipv6Addr::LOCALHOST, p.host_port));
+        let to = std::net::SocketAddr::from((ip6, p.container_port));
+        match proxy::start(listen, to) {
+            Ok(x) => started.push(x),
+            Err(e) => {
+                started.iter().for_each(proxy::stop);
+                return Err(e);
+            }
+        }
+    }
+    Ok(started)
+}
+
+/// Step 3: the veth pair, host end up on the bridge in hairpin mode, `ifname` in `netns`.
+/// Returns the bridge and the host end.
+fn make_pair(
     rt: &mut Rtnl,
     net: &Network,
-    (ip, ip6): (Ipv4Addr, Option<std::net::Ipv6Addr>),
     host_veth: &str,
-    rule_tag: &str,
-    a: Attachment,
-) -> Result<NetRecord, Error> {
-    if !a.ports.is_empty() {
-        nft::add_ports(&net.nft_table, rule_tag, ip, ip6, a.ports)?;
-    }
+    ifname: &str,
+    netns: &Path,
+) -> Result<(Link, Link), Error> {
     let br = rt
         .link_by_name(&net.bridge)
         .map_err(netlink(format!("cannot look up bridge '{}'", net.bridge)))?
@@ -167,15 +280,15 @@ fn wire(
                 libc::ENODEV,
             ))
         })?;
-    let nsf = File::open(a.netns).map_err(|source| Error::Netns {
+    let nsf = File::open(netns).map_err(|source| Error::Netns {
         what: "cannot open",
-        path: a.netns.to_path_buf(),
+        path: netns.to_path_buf(),
         source,
     })?;
-    rt.add_veth(host_veth, br.index, a.ifname, nsf.as_raw_fd())
+    rt.add_veth(host_veth, br.index, ifname, nsf.as_raw_fd())
         .map_err(netlink(format!(
             "cannot create veth pair '{host_veth}' / '{}'",
-            a.ifname
+            ifname
         )))?;
     let host = rt
         .link_by_name(host_veth)
@@ -187,6 +300,26 @@ fn wire(
         })?;
     rt.set_hairpin(host.index)
         .map_err(netlink(format!("cannot set hairpin mode on '{host_veth}'")))?;
+    Ok((br, host))
+}
+
+/// Steps 2–4.
+fn wire(
+    rt: &mut Rtnl,
+    net: &Network,
+    (ip, ip6): (Ipv4Addr, Option<Ipv6Addr>),
+    (host_veth, rule_tag): (&str, &str),
+    ports: &[PortMapping],
+    pair: Option<(Link, Link)>,
+    a: Attachment,
+) -> Result<NetRecord, Error> {
+    if !ports.is_empty() {
+        nft::add_ports(&net.nft_table, rule_tag, ip, ip6, ports)?;
+    }
+    let (br, host) = match pair {
+        Some(p) => p,
+        None => make_pair(rt, net, host_veth, a.ifname, a.netns)?,
+    };
     let mut inner = match a.inner {
         Some(r) => r,
         None => netns::socket_in(a.netns)?,
@@ -239,6 +372,16 @@ fn wire(
                 ))))?;
         }
     }
+    for &(addr, prefix) in &a.extra {
+        match addr {
+            IpAddr::V4(x) => inner.add_addr(eth.index, x, prefix),
+            IpAddr::V6(x) => inner.add_addr6(eth.index, x, prefix),
+        }
+        .map_err(netlink(inside(&format!(
+            "cannot add {addr}/{prefix} to '{}'",
+            a.ifname
+        ))))?;
+    }
     Ok(NetRecord {
         cni_version: CNI_VERSION.into(),
         interfaces: vec![
@@ -270,6 +413,12 @@ fn wire(
             gateway: Some(s6.gateway().into()),
             interface: Some(2),
         }))
+        .chain(a.extra.iter().map(|(addr, prefix)| IpConfig {
+            version: None,
+            address: format!("{addr}/{prefix}"),
+            gateway: None,
+            interface: Some(2),
+        }))
         .collect(),
         routes: if a.default_route {
             std::iter::once(Route {
@@ -285,146 +434,9 @@ fn wire(
             Vec::new()
         },
         dns: etc_files::host_dns(false),
-        port_mappings: a.ports.to_vec(),
+        port_mappings: ports.to_vec(),
         user_net: None,
     })
-}
-
-/// Release every lease, of any store, whose namespace is gone. Call with the lock held.
-pub fn reclaim_stale(nets: &NetStore, rt: &mut Rtnl) -> Result<usize, Error> {
-    let mut n = 0;
-    for net in nets.networks()? {
-        let mut leases = nets.leases(&net.bridge)?;
-        let stale: Vec<Ipv4Addr> = leases
-            .iter()
-            .filter(|(_, l)| !l.netns.exists())
-            .map(|(ip, _)| *ip)
-            .collect();
-        if stale.is_empty() {
-            continue;
-        }
-        for ip in stale {
-            if let Some(l) = leases.remove(&ip) {
-                release_stale(rt, &net, ip, &l);
-                n += 1;
-            }
-        }
-        nets.save_leases(&net.bridge, &leases)?;
-    }
-    Ok(n)
-}
-
-/// A lease whose namespace is gone: its container cannot use it any more (it died without a
-/// teardown, or the host rebooted). Its port rules and host veth go (best effort: a veth
-/// usually went with the namespace), and the caller drops the lease.
-fn release_stale(rt: &mut Rtnl, net: &Network, ip: Ipv4Addr, l: &Lease) {
-    eprintln!(
-        "ct-net: reclaiming {ip} on '{}' from '{}': its namespace {} is gone",
-        net.bridge,
-        l.owner,
-        l.netns.display()
-    );
-    if !l.ports.is_empty() {
-        if let Err(e) = nft::del_ports(&net.nft_table, &l.rule_tag(), net.subnet6.is_some()) {
-            eprintln!("ct-net: {}", ct_layout::pipe::chain(&e));
-        }
-    }
-    let _ = rt.del_link(&l.host_veth);
-}
-
-/// Say that port rules could not be removed because their table or chain is gone.
-pub fn report_removed(removed: nft::Removed, net: &Network, owner: &str) {
-    if removed == nft::Removed::TableGone {
-        eprintln!(
-            "ct-net: nftables table 'ip {}' or its chain 'ports' is gone (removed by hand?): \
-             no port rules of '{owner}' left to remove",
-            net.nft_table
-        );
-    }
-}
-
-/// Undo an attachment, whole or half-made: port rules, the veth pair, then the lease.
-/// Returns whether a lease was found. Running it again is a no-op.
-pub fn detach(nets: &NetStore, owner: &str, ifname: &str) -> Result<bool, Error> {
-    detach_then(nets, owner, ifname, None)
-}
-
-/// How long [`detach_with_netns`] waits for the kernel's namespace cleanup to take the host
-/// end away before deleting it itself. Unheld, it is gone in well under a millisecond; the
-/// wait only runs out when something still holds the namespace.
-const NETNS_CLEANUP_WAIT: Duration = Duration::from_millis(100);
-
-/// [`detach`] for a pair whose peer is in a namespace that goes too: remove the namespace
-/// (`remove_netns`) first. The kernel's namespace cleanup then unregisters the peer and with
-/// it the host end (veth(4): deleting either end deletes the pair), in its own work queue,
-/// while RTM_DELLINK would hold the caller through the RCU grace periods of the unregister
-/// (20-30 ms here). The host end is still waited for, bounded, and deleted by name when it
-/// outlives the wait, so on return the veth is gone and the lease is released as with
-/// [`detach`]. The namespace's removal error, if any, is returned after all of that.
-pub fn detach_with_netns(
-    nets: &NetStore,
-    owner: &str,
-    ifname: &str,
-    remove_netns: &dyn Fn() -> Result<bool, Error>,
-) -> Result<bool, Error> {
-    detach_then(nets, owner, ifname, Some(remove_netns))
-}
-
-/// Has the host end left the kernel's link list (polling `ip link show NAME`, bounded)?
-fn wait_gone(rt: &mut Rtnl, name: &str) -> bool {
-    let deadline = Instant::now() + NETNS_CLEANUP_WAIT;
-    loop {
-        match rt.link_by_name(name) {
-            Ok(None) => return true,
-            Ok(Some(_)) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_micros(200))
-            }
-            _ => return false,
-        }
-    }
-}
-
-fn detach_then(
-    nets: &NetStore,
-    owner: &str,
-    ifname: &str,
-    remove_netns: Option<&dyn Fn() -> Result<bool, Error>>,
-) -> Result<bool, Error> {
-    let found = {
-        let _lock = nets.lock()?;
-        nets.find(owner, ifname)?
-    };
-    if let Some((net, _, lease)) = &found {
-        if !lease.ports.is_empty() {
-            report_removed(
-                nft::del_ports(&net.nft_table, &lease.rule_tag(), net.subnet6.is_some())?,
-                net,
-                owner,
-            );
-        }
-    }
-    let name = found
-        .as_ref()
-        .map(|f| f.2.host_veth.clone())
-        .unwrap_or_else(|| host_veth_name(&nets.store, owner, ifname));
-    let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
-    let removed = remove_netns.map(|f| f());
-    // Only a namespace that existed and is now unlinked takes the pair with it.
-    let gone = matches!(removed, Some(Ok(true))) && wait_gone(&mut rt, &name);
-    if !gone {
-        rt.del_link(&name)
-            .map_err(netlink(format!("cannot delete veth '{name}'")))?;
-    }
-    if let Some((net, ..)) = &found {
-        let _lock = nets.lock()?;
-        let mut leases = nets.leases(&net.bridge)?;
-        leases.retain(|_, l| !l.is(&nets.store, owner, ifname));
-        nets.save_leases(&net.bridge, &leases)?;
-    }
-    if let Some(r) = removed {
-        r?;
-    }
-    Ok(found.is_some())
 }
 
 #[cfg(test)]

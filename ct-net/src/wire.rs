@@ -43,6 +43,25 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
     }
     let spec = bundle.load_config()?;
     let hostname = spec.hostname().clone().unwrap_or_else(|| id.clone());
+    let mut ports = o.ports.clone();
+    if o.publish_all && o.mode == Mode::Bridge {
+        let exposed = spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(EXPOSED_PORTS))
+            .map(|v| exposed_ports(v))
+            .transpose()?
+            .unwrap_or_default();
+        for p in exposed {
+            let given = |q: &&crate::PortMapping| {
+                q.container_port == p.container_port && q.protocol == p.protocol
+            };
+            if !o.ports.iter().any(|q| given(&q)) {
+                ports.push(p);
+            }
+        }
+    }
+    let o = &UpOptions { ports, ..o.clone() };
 
     if o.mode == Mode::Host {
         let dns = etc_files::host_dns(true);
@@ -71,7 +90,9 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
     let mut helper = None;
     let r = (|| {
         let result = if o.mode == Mode::Bridge && rootless {
-            let h = user_net::start(&nspath, &o.ports)?;
+            // The helper listens itself: a free port is one no socket holds.
+            let ports = crate::host_ports::with_free_ports(&o.ports, &|_| false)?;
+            let h = user_net::start(&nspath, &ports)?;
             helper = Some(h.clone());
             NetRecord {
                 cni_version: net_record::CNI_VERSION.into(),
@@ -81,7 +102,7 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
                     sandbox: Some(nspath.display().to_string()),
                 }],
                 dns: etc_files::host_dns(false),
-                port_mappings: o.ports.clone(),
+                port_mappings: ports,
                 user_net: Some(h),
                 ..Default::default()
             }
@@ -94,6 +115,9 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
                     ifname: IFNAME,
                     netns: &nspath,
                     ip: o.ip,
+                    ip6: None,
+                    extra: Vec::new(),
+                    late_ipam: None,
                     ports: &o.ports,
                     inner: Some(inner),
                     default_route: true,
@@ -127,6 +151,41 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
         return Err(e);
     }
     Ok(bundle.dir)
+}
+
+/// The annotation ct-unpack copies the image config's `ExposedPorts` to: `53/udp,80/tcp`.
+pub const EXPOSED_PORTS: &str = "org.opencontainers.image.exposedPorts";
+
+/// Most ports one exposed range (`8000-8099/tcp`) may publish.
+const MAX_RANGE: u32 = 1024;
+
+/// The image's exposed ports (`PORT[/PROTO]` or `FIRST-LAST[/PROTO]`, comma-separated), each
+/// as a mapping to a free host port (host port 0). The image is untrusted: anything else, or
+/// a range over [`MAX_RANGE`] ports, is refused by name.
+pub fn exposed_ports(list: &str) -> Result<Vec<crate::PortMapping>, Error> {
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let bad = || {
+            Error::Usage(format!(
+                "the image exposes {}, not PORT[/tcp|/udp]",
+                ct_layout::pipe::quote(item)
+            ))
+        };
+        let (ports, proto) = item.split_once('/').unwrap_or((item, "tcp"));
+        let (first, last) = ports.split_once('-').unwrap_or((ports, ports));
+        let port = |s: &str| s.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(bad);
+        let (first, last) = (port(first)?, port(last)?);
+        if last < first || u32::from(last - first) >= MAX_RANGE {
+            return Err(bad());
+        }
+        for cport in first..=last {
+            let mut p: crate::PortMapping =
+                format!("1:{cport}/{proto}").parse().map_err(|_| bad())?;
+            p.host_port = 0;
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 /// Files, net.json, then config.json last (what a runtime reads is complete or untouched).
@@ -274,5 +333,23 @@ fn down_rootless(store: &Store, input: &str) -> Result<String, Error> {
     match bundle {
         Some(b) => undo_files(&b, &nspath),
         None => Ok(id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposed_ports_are_read_as_the_image_wrote_them() {
+        let got: Vec<String> = exposed_ports("53/udp, 80/tcp,8000-8001,")
+            .unwrap()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(got, ["0:53/udp", "0:80/tcp", "0:8000/tcp", "0:8001/tcp"]);
+        for bad in ["80/sctp", "x", "0", "9-8", "1-2000", "80/tcp/x", "70000"] {
+            assert!(exposed_ports(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -535,8 +535,8 @@ fn bad_input_gives_one_line_and_leaves_nothing() {
         String::from_utf8_lossy(&out.stderr),
         "ct-net: no bundle 'no-such-container' and no network of it: nothing to tear down\n"
     );
-    // Malformed flags are usage errors.
-    let out = lab.run(&["-p", "80", "x"]);
+    // Malformed flags are usage errors (`-p 80` is not: it picks a free host port).
+    let out = lab.run(&["-p", "80/sctp", "x"]);
     assert_eq!(out.status.code(), Some(2));
     let out = lab.run(&["--subnet", "10.1.2.3/16", "x"]);
     assert_eq!(out.status.code(), Some(2));

@@ -443,3 +443,216 @@ fn libcni_ipam_plugins_host_local_and_static_assign_the_address() {
     ok(libcni(&lab, "del", &list, &id, &ns, "eth0", &json!({})));
     assert!(lab.leases().is_empty());
 }
+
+/// Every address a delegated IPAM plugin assigns is used: host-local with two range sets
+/// (`ranges: [[v4], [v6]]`) gives one IPv4 and one IPv6 address, and ct-net puts both on the
+/// interface, each with its family's gateway and default route — as the reference `bridge`
+/// plugin does with the same `ipam`. DEL gives both back to host-local.
+#[test]
+fn libcni_ipam_with_an_ipv4_and_an_ipv6_range_gives_both_addresses_like_the_reference_bridge() {
+    let lab = Lab::new("10.231.38.0/24", false);
+    let ipam = |dir: &str, v4: &str, v6: &str| {
+        json!({"type": "host-local", "dataDir": lab.root.path().join(dir),
+               "ranges": [[{"subnet": v4}], [{"subnet": v6}]]})
+    };
+    let mut ct = json!({"type": "ct-net", "bridge": lab.bridge, "nftTable": lab.table,
+                        "dataDir": lab.store()});
+    ct["ipam"] = ipam("hl-ct", "10.231.38.0/24", "fd66:38::/64");
+    let reference = json!({"type": "bridge", "bridge": format!("cnr{}", lab.tag),
+        "isGateway": true, "isDefaultGateway": true,
+        "ipam": ipam("hl-ref", "10.231.39.0/24", "fd66:39::/64")});
+    for (name, conf, v4, v6) in [
+        ("ctnet", ct, "10.231.38", "fd66:38:"),
+        ("reference", reference, "10.231.39", "fd66:39:"),
+    ] {
+        let list = json!({"cniVersion": "1.0.0", "name": format!("{name}{}", lab.tag),
+                          "plugins": [conf]});
+        let ns = Ns::new(format!("cni{}{name}", lab.tag));
+        let id = format!("ctr{}{name}", lab.tag);
+        let r = ok(libcni(&lab, "add", &list, &id, &ns, "eth0", &json!({})));
+        let ips: Vec<&str> = r["ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["address"].as_str())
+            .collect();
+        assert_eq!(
+            ips,
+            [format!("{v4}.2/24"), format!("{v6}:2/64")],
+            "{name}: {r}"
+        );
+        let inside = sh(
+            "ip",
+            &[
+                "-n", &ns.0, "-o", "addr", "show", "dev", "eth0", "scope", "global",
+            ],
+        );
+        assert!(inside.contains(&format!("{v4}.2/24")), "{name}: {inside}");
+        assert!(inside.contains(&format!("{v6}:2/64")), "{name}: {inside}");
+        let r4 = sh("ip", &["-n", &ns.0, "-4", "route", "show", "default"]);
+        assert!(r4.contains(&format!("via {v4}.1 dev eth0")), "{name}: {r4}");
+        let r6 = sh("ip", &["-n", &ns.0, "-6", "route", "show", "default"]);
+        assert!(r6.contains(&format!("via {v6}:1 dev eth0")), "{name}: {r6}");
+        let reserved = |a: &str| {
+            lab.root
+                .path()
+                .join(if name == "ctnet" { "hl-ct" } else { "hl-ref" })
+                .join(format!("{name}{}", lab.tag))
+                .join(a)
+                .exists()
+        };
+        assert!(
+            reserved(&format!("{v4}.2")) && reserved(&format!("{v6}:2")),
+            "{name}"
+        );
+        ok(libcni(&lab, "del", &list, &id, &ns, "eth0", &json!({})));
+        assert!(
+            !reserved(&format!("{v4}.2")) && !reserved(&format!("{v6}:2")),
+            "{name}: host-local kept an address"
+        );
+    }
+    assert!(lab.leases().is_empty());
+}
+
+/// A process of the test's, killed and reaped on drop.
+struct Daemon(std::process::Child);
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// dnsmasq as a DHCP server only (`--port=0`: no DNS), bound to `bridge` of the lab host,
+/// its lease file in `dir`.
+fn dnsmasq(lab: &Lab, bridge: &str, range: &str, dir: &Path) -> Daemon {
+    let d = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", lab.host))
+        .arg("dnsmasq")
+        .args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--port=0",
+            "--user=root",
+            "--bind-interfaces",
+            "--dhcp-authoritative",
+        ])
+        .arg(format!("--interface={bridge}"))
+        .arg(format!("--dhcp-range={range}"))
+        .arg(format!("--dhcp-leasefile={}", dir.join("leases").display()))
+        .arg(format!("--pid-file={}", dir.join("pid").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dnsmasq (dnsmasq-base) is installed");
+    Daemon(d)
+}
+
+/// Debian's CNI `dhcp` daemon, listening on `sock` (the plugin's `daemonSocketPath`).
+fn dhcp_daemon(sock: &Path) -> Daemon {
+    let d = Command::new("/usr/lib/cni/dhcp")
+        .args(["daemon", "-socketpath"])
+        .arg(sock)
+        .args(["-timeout", "5s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        sock.exists()
+    });
+    assert!(up, "the dhcp daemon made no socket");
+    Daemon(d)
+}
+
+/// `ipam: {"type": "dhcp"}` is honoured: the interface is made and up on the bridge first,
+/// then the `dhcp` plugin (through its daemon) gets an address from a real DHCP server
+/// (dnsmasq on the bridge), which ct-net configures; DEL releases it at the server. The same
+/// for the reference `bridge` plugin with `dhcp`, on a bridge of its own (but for the release).
+#[test]
+fn libcni_ipam_dhcp_takes_the_address_from_a_dhcp_server_on_the_bridge_and_del_releases_it() {
+    let lab = Lab::new("10.231.41.0/24", false);
+    let dir = lab.root.path();
+    // The ct-net network exists before its DHCP server can bind to it: a plain attachment.
+    let plain = ctnet_conf(&lab, &lab.bridge, "10.231.41.0/24", &lab.table);
+    let list0 =
+        json!({"cniVersion": "1.0.0", "name": format!("pl{}", lab.tag), "plugins": [plain]});
+    let ns0 = Ns::new(format!("cni{}pl", lab.tag));
+    let id0 = format!("ctr{}pl", lab.tag);
+    ok(libcni(&lab, "add", &list0, &id0, &ns0, "eth0", &json!({})));
+    // The reference plugin's bridge, made by hand with its address.
+    let rbr = format!("cnr{}", lab.tag);
+    lab.ip(&["link", "add", &rbr, "type", "bridge"]);
+    lab.ip(&["addr", "add", "10.231.42.1/24", "dev", &rbr]);
+    lab.ip(&["link", "set", &rbr, "up"]);
+
+    let sock = dir.join("dhcp.sock");
+    let _daemon = dhcp_daemon(&sock);
+    let ipam = json!({"type": "dhcp", "daemonSocketPath": sock});
+    let mut ct = ctnet_conf(&lab, &lab.bridge, "10.231.41.0/24", &lab.table);
+    ct["ipam"] = ipam.clone();
+    let reference = json!({"type": "bridge", "bridge": rbr, "isDefaultGateway": true,
+                           "ipam": ipam});
+    for (name, conf, bridge, net) in [
+        ("ctnet", ct, lab.bridge.clone(), "10.231.41"),
+        ("reference", reference, rbr.clone(), "10.231.42"),
+    ] {
+        let ddir = dir.join(format!("dnsmasq-{name}"));
+        fs::create_dir_all(&ddir).unwrap();
+        let range = format!("{net}.100,{net}.150,255.255.255.0,1h");
+        let _dnsmasq = dnsmasq(&lab, &bridge, &range, &ddir);
+        let list = json!({"cniVersion": "1.0.0", "name": format!("dh{name}{}", lab.tag),
+                          "plugins": [conf]});
+        let ns = Ns::new(format!("cni{}{name}", lab.tag));
+        let id = format!("ctr{}{name}", lab.tag);
+        // dnsmasq binds its socket shortly after it starts: the first ADD may find no server.
+        let r = (0..3)
+            .find_map(|_| {
+                let o = libcni(&lab, "add", &list, &id, &ns, "eth0", &json!({}));
+                o.status.success().then(|| ok(o))
+            })
+            .unwrap_or_else(|| ok(libcni(&lab, "add", &list, &id, &ns, "eth0", &json!({}))));
+        let addr = r["ips"][0]["address"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let host: u8 = addr
+            .strip_prefix(&format!("{net}."))
+            .and_then(|a| a.strip_suffix("/24"))
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("{name}: {r}"));
+        assert!((100..=150).contains(&host), "{name}: {r}");
+        let inside = sh(
+            "ip",
+            &["-n", &ns.0, "-4", "-o", "addr", "show", "dev", "eth0"],
+        );
+        assert!(inside.contains(&addr), "{name}: {inside}");
+        let route = sh("ip", &["-n", &ns.0, "-4", "route", "show", "default"]);
+        assert!(route.contains(&format!("via {net}.1")), "{name}: {route}");
+        let bare = addr.split('/').next().unwrap().to_string();
+        let leased = || fs::read_to_string(ddir.join("leases")).unwrap_or_default();
+        assert!(
+            leased().contains(&bare),
+            "{name}: dnsmasq has no lease: {}",
+            leased()
+        );
+        ok(libcni(&lab, "del", &list, &id, &ns, "eth0", &json!({})));
+        // Debian's `bridge` 1.1.1 deletes the interface before it calls the IPAM DEL, so the
+        // daemon has no link left to send its DHCPRELEASE on: the server keeps that lease
+        // until it expires. ct-net calls the IPAM DEL first.
+        if name == "ctnet" {
+            let released = (0..100).any(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                !leased().contains(&bare)
+            });
+            assert!(released, "{name}: DEL did not release {bare}: {}", leased());
+        }
+        let links = sh("ip", &["-n", &ns.0, "-o", "link", "show"]);
+        assert!(!links.contains("eth0"), "{name}: {links}");
+    }
+    ok(libcni(&lab, "del", &list0, &id0, &ns0, "eth0", &json!({})));
+    assert!(lab.leases().is_empty());
+}

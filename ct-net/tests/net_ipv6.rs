@@ -174,3 +174,69 @@ fn an_ipv6_host_address_on_an_ipv4_only_network_is_refused() {
     assert!(lab.leases().is_empty());
     assert!(!netns_exists(&lab.ns("v4only")));
 }
+
+/// Is `pid` a live process (not gone, not a zombie nobody reaped)?
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().to_string()))
+        .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
+}
+
+/// The host reaches a published port through `[::1]` as it does through 127.0.0.1: no rule
+/// can forward from IPv6's loopback, so a `ct-net proxy` process listens there (for `-p
+/// PORT:CPORT` and `-p [::1]:PORT:CPORT`) and connects to the container over the bridge. Its
+/// pid is in the lease; `--down` kills it, and nothing listens on the port after.
+#[test]
+fn the_host_reaches_a_published_port_through_ipv6_loopback_and_down_stops_the_proxy() {
+    let lab = Lab::new("10.231.53.0/24", false);
+    let a = lab.bundle("a");
+    let a6 = up6(&lab, &a, &["-p", "8090:80", "-p", "[::1]:8091:81"]);
+    for (port, cport) in [(8090u16, 80u16), (8091, 81)] {
+        let server = tcp_server(
+            &lab.ns("a"),
+            SocketAddr::from((Ipv6Addr::UNSPECIFIED, cport)),
+            "via ::1\n",
+            1,
+        );
+        let got = tcp_get(&lab.host, SocketAddr::from((Ipv6Addr::LOCALHOST, port)));
+        assert_eq!(got.expect("host → [::1]:PORT").as_str(), "via ::1\n");
+        let peers = server.join().unwrap();
+        // The proxy connects from the host's end of the bridge.
+        assert_eq!(peers[0].ip(), IpAddr::V6(v6("fd66:51::1")), "{port}");
+    }
+    let leases = lab.leases();
+    let proxies: Vec<u64> = leases
+        .values()
+        .flat_map(|l| l["proxies"].as_array().cloned().unwrap_or_default())
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(proxies.len(), 2, "{leases:?}");
+    assert!(proxies.iter().all(|&p| alive(p)));
+    // [::1] is the proxy's: only 8090 has an ip6 DNAT rule (for the host's other addresses).
+    assert_eq!(rules6(&lab).len(), 1, "{:?}", rules6(&lab));
+
+    // 127.0.0.1 still works through the kernel's rules.
+    let server = tcp_server(
+        &lab.ns("a"),
+        SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 80)),
+        "v4\n",
+        1,
+    );
+    let got = tcp_get(&lab.host, SocketAddr::from(([127, 0, 0, 1], 8090)));
+    assert_eq!(got.unwrap(), "v4\n");
+    server.join().unwrap();
+    let _ = a6;
+
+    lab.down(&a);
+    assert!(
+        proxies.iter().all(|&p| !alive(p)),
+        "a proxy outlived --down"
+    );
+    for port in [8090u16, 8091] {
+        let got = tcp_get(&lab.host, SocketAddr::from((Ipv6Addr::LOCALHOST, port)));
+        assert!(got.is_err(), "[::1]:{port} still answers: {got:?}");
+    }
+    assert!(lab.leases().is_empty());
+    assert!(rules6(&lab).is_empty());
+}

@@ -85,6 +85,7 @@ const NEEDED: &[(&str, &str)] = &[
     ("/usr/bin/tmux", "tmux"),
     ("/usr/bin/shellcheck", "shellcheck"),
     ("/usr/lib/cni/bridge", "containernetworking-plugins"),
+    ("/usr/sbin/dnsmasq", "dnsmasq-base"),
     ("/usr/include/seccomp.h", "libseccomp-dev"),
     ("/usr/bin/cgexec", "cgroup-tools"),
     ("/usr/bin/zstd", "zstd"),
