@@ -6,6 +6,7 @@
 //! Steps: list the store; read every image's manifest (every platform's, for an index) and
 //! config from the image layout; join the two on the diff_id.
 
+use ct_layout::io_error::IoAt;
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io;
@@ -28,13 +29,7 @@ pub struct LayerRow {
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LsError + 'a {
-    move |source| {
-        LsError::Layout(LayoutError::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        })
-    }
+    move |source| LsError::Layout(LayoutError::Io(IoAt::at(action, path)(source)))
 }
 
 /// Bytes under `dir`: regular files and symlinks, each inode once.
