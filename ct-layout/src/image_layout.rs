@@ -12,7 +12,6 @@
 //! read-modify-write of `index.json` and replace it atomically; blobs are renamed into place
 //! only after their digest was checked, so nothing unverified is ever under `blobs/`.
 
-use crate::io_error::IoAt;
 use std::collections::HashMap;
 use std::fs;
 use std::io;
@@ -22,6 +21,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 
 use crate::atomic;
 use crate::digest::Digest;
+use crate::io_error::IoAt;
 use crate::lock::Lock;
 use crate::paths::Store;
 use crate::reference::Reference;

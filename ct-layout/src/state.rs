@@ -5,13 +5,13 @@
 //! exit code once stopped, and the start time of its pid (field 22 of `/proc/PID/stat`), so a
 //! recycled pid is never mistaken for the container.
 
-use crate::io_error::IoAt;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::atomic;
+use crate::io_error::IoAt;
 use crate::paths::Store;
 
 pub const OCI_VERSION: &str = "1.2.0";

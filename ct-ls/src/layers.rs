@@ -6,7 +6,6 @@
 //! Steps: list the store; read every image's manifest (every platform's, for an index) and
 //! config from the image layout; join the two on the diff_id.
 
-use ct_layout::io_error::IoAt;
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io;
@@ -15,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use ct_layout::image_docs::{Document, ImageConfig};
 use ct_layout::image_layout::{digest_of, ImageLayout, LayoutError};
+use ct_layout::io_error::IoAt;
 use ct_layout::{Digest, Store};
 use serde_json::Value;
 

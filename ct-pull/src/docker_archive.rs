@@ -13,13 +13,13 @@
 //!    the config's `rootfs.diff_ids[i]`;
 //! 4. write an OCI manifest over them and name it (`--tag`, else REF, else RepoTags[0]).
 
-use ct_layout::io_error::IoAt;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ct_layout::digest::Digest;
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::io_error::IoAt;
 use ct_layout::reference::Reference;
 use ct_layout::Store;
 use serde::Deserialize;

@@ -5,11 +5,11 @@
 //! What a registry or an image sent (an error body, a media type, a token realm) is shown
 //! through `pipe::quote`: at most 200 bytes, control characters escaped.
 
-use ct_layout::io_error::IoAt;
 use std::io;
 use std::path::PathBuf;
 
 use ct_layout::digest::Digest;
+use ct_layout::io_error::IoAt;
 use ct_layout::pipe::{quote, EXIT_FAILURE, EXIT_USAGE};
 
 #[derive(Debug, thiserror::Error)]

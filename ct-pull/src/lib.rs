@@ -32,11 +32,11 @@ pub mod rootfs_tarball;
 pub mod token_auth;
 pub mod verified_blob;
 
-use ct_layout::io_error::IoAt;
 use std::path::{Path, PathBuf};
 
 use ct_layout::digest::Digest;
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::io_error::IoAt;
 use ct_layout::reference::Reference;
 use ct_layout::Store;
 

@@ -11,12 +11,12 @@
 //! Steps 1-4 run under a shared `locks/gc.lock` ([`hold_off_gc`]): `ct-gc prune` cleans
 //! `$CT_ROOT/tmp` and unreferenced blobs, and must wait until the name is written.
 
-use ct_layout::io_error::IoAt;
 use std::fs::File;
 use std::path::Path;
 
 use ct_layout::digest::Digest;
 use ct_layout::image_layout::{ref_name, ImageLayout};
+use ct_layout::io_error::IoAt;
 use ct_layout::reference::Reference;
 use ct_layout::Store;
 

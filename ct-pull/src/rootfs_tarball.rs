@@ -8,13 +8,13 @@
 //! 3. a default config: linux/host architecture, `PATH` set, `Cmd ["/bin/sh"]`, `created` now;
 //! 4. an OCI manifest over both, named by `--tag` (required: a tarball carries no name).
 
-use ct_layout::io_error::IoAt;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use ct_layout::digest::{Digest, Verifier};
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::io_error::IoAt;
 use ct_layout::reference::Reference;
 use ct_layout::Store;
 

@@ -19,8 +19,7 @@
 //! Imports use [`store_reader`]: a stream whose digest may not be known in advance is hashed
 //! into a temp file and renamed to the name its bytes give it.
 
-use ct_layout::io_error::IoAt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -28,6 +27,8 @@ use ct_layout::atomic;
 use ct_layout::digest::{Digest, Verifier};
 use ct_layout::free_space::{Limits, Meter, MeteredWriter};
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::io_error::IoAt;
+use ct_layout::lock::{self, FlockOperation};
 
 use crate::distribution::RegistryClient;
 use crate::error::PullError;
@@ -127,20 +128,8 @@ pub fn download(
 fn lock_partial(path: &Path) -> Result<File, PullError> {
     use std::os::unix::fs::MetadataExt;
     for _ in 0..1000 {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(IoAt::at("open", path))?;
-        loop {
-            match rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive) {
-                Ok(()) => break,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(IoAt::at("lock", path)(e.into()).into()),
-            }
-        }
+        let file = lock::open(path).map_err(IoAt::at("open", path))?;
+        lock::flock(&file, FlockOperation::LockExclusive).map_err(IoAt::at("lock", path))?;
         let held = file.metadata().map_err(IoAt::at("stat", path))?;
         match fs::metadata(path) {
             Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(file),

@@ -22,7 +22,6 @@
 //! Independent layers are extracted in parallel, one thread per CPU (at least two), largest
 //! first.
 
-use ct_layout::io_error::IoAt;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -30,6 +29,7 @@ use std::sync::Mutex;
 
 use ct_layout::free_space::{self, Limits, Meter, Stopped};
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::io_error::IoAt;
 use ct_layout::lock::Lock;
 use ct_layout::{Digest, Store};
 

@@ -33,7 +33,6 @@ pub mod seccomp_default;
 pub mod tar_extract;
 pub mod whiteout;
 
-use ct_layout::io_error::IoAt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -41,6 +40,7 @@ use std::time::Instant;
 
 use ct_layout::bundle::{Bundle, Note, RootfsMode};
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::io_error::IoAt;
 use ct_layout::lock::Lock;
 use ct_layout::paths::{new_id, valid_id};
 use ct_layout::Store;
