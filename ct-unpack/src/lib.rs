@@ -29,6 +29,7 @@ pub mod passwd;
 pub mod pipe_handoff;
 pub mod resolve_in_root;
 pub mod runtime_config;
+pub mod runtime_defaults;
 pub mod seccomp_default;
 pub mod tar_extract;
 pub mod whiteout;
