@@ -31,8 +31,7 @@ use crate::image_config_check;
 use crate::passwd::ResolvedUser;
 use crate::runtime_defaults::{self, DEFAULT_CAPS};
 
-/// The `PATH` a container gets when its image does not set one (docker's default).
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub use ct_layout::bundle::DEFAULT_PATH;
 
 /// What the user asked to change on the command line.
 #[derive(Debug, Clone, Default)]
