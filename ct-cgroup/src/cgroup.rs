@@ -11,12 +11,11 @@
 //! 3. write the pid to `cgroup.procs` in every hierarchy — or, for a process about to be
 //!    cloned, open the files through which it moves itself in, much faster (`self_join.rs`).
 //!
-//! Killing (`cgroup.kill` where v2 has it; on v1 `freezer.state` FROZEN, SIGKILL to each pid,
-//! THAWED) comes before rmdir(2), which the kernel refuses while a process is left.
+//! Freezing, killing and removing are in `cgroup_kill.rs`; reading usage in `stats.rs`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use oci_spec::runtime::LinuxResources;
 
@@ -28,7 +27,6 @@ use crate::devices_bpf;
 use crate::error::CgroupError;
 use crate::mountinfo::{Hierarchy, Place};
 use crate::self_join::SelfJoin;
-use crate::stats::Stats;
 
 /// How long kill and remove wait for the kernel (freezing, processes exiting) before failing.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -64,7 +62,7 @@ impl Cgroup {
         &self.hierarchy
     }
 
-    fn under(&self, mount: &Path) -> PathBuf {
+    pub(crate) fn under(&self, mount: &Path) -> PathBuf {
         mount.join(self.path.trim_start_matches('/'))
     }
 
@@ -349,154 +347,5 @@ impl Cgroup {
         out.sort_unstable();
         out.dedup();
         Ok(out)
-    }
-
-    /// Usage and limits. Fails with NotFound when the cgroup exists nowhere.
-    pub fn stats(&self) -> Result<Stats, CgroupError> {
-        if !self.exists() {
-            return Err(CgroupError::NotFound {
-                path: self.path.clone(),
-            });
-        }
-        let existing = |c: &str| self.dir_of(c).filter(|d| d.is_dir());
-        let memory = match (self.hierarchy.place("memory"), existing("memory")) {
-            (Place::V1(_), Some(d)) => Some(v1::memory_stats(&d)?),
-            (Place::V2, Some(d)) => Some(v2::memory_stats(&d)?),
-            _ => None,
-        };
-        let cpu_v1 = matches!(self.hierarchy.place("cpuacct"), Place::V1(_))
-            || matches!(self.hierarchy.place("cpu"), Place::V1(_));
-        let cpu = if cpu_v1 {
-            v1::cpu_stats(
-                existing("cpu").as_deref(),
-                existing("cpuacct").as_deref(),
-                existing("cpuset").as_deref(),
-            )?
-        } else {
-            match self.v2_dir().filter(|d| d.is_dir()) {
-                Some(d) => v2::cpu_stats(&d, self.hierarchy.place("cpuset") == Place::V2)?,
-                None => None,
-            }
-        };
-        let pids = match (self.hierarchy.place("pids"), existing("pids")) {
-            (Place::V1(_), Some(d)) => Some(v1::pids_stats(&d)?),
-            (Place::V2, Some(d)) => Some(v2::pids_stats(&d)?),
-            _ => None,
-        };
-        Ok(Stats {
-            path: self.path.clone(),
-            layout: self.hierarchy.layout(),
-            processes: self.pids()?,
-            memory,
-            cpu,
-            pids,
-        })
-    }
-
-    /// Freeze (or thaw) every process: v1 `freezer.state`, else v2 `cgroup.freeze`.
-    pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
-        match (self.hierarchy.place("freezer"), self.v2_dir()) {
-            (Place::V1(m), _) => v1::freeze(&self.under(&m), frozen, WAIT),
-            (_, Some(d)) => v2::freeze(&d, frozen, WAIT),
-            _ => Err(CgroupError::ControllerAbsent {
-                controller: "freezer",
-                needed_for: "freezing",
-                where_: String::new(),
-            }),
-        }
-    }
-
-    /// SIGKILL everything inside and wait until the kernel has it all gone.
-    pub fn kill(&self) -> Result<(), CgroupError> {
-        if !self.exists() {
-            return Ok(());
-        }
-        // v1: freeze first so that nothing forks between reading cgroup.procs and the kills.
-        // A freeze that does not complete in time is still worth the kills; either way it is
-        // undone (THAWED) below, because frozen tasks act on SIGKILL only once thawed.
-        let v1_freezer = match self.hierarchy.place("freezer") {
-            Place::V1(m) => Some(self.under(&m)).filter(|d| d.is_dir()),
-            _ => None,
-        };
-        let mut to_thaw = None;
-        if let Some(d) = v1_freezer {
-            if !self.pids()?.is_empty() {
-                let _ = v1::freeze(&d, true, Duration::from_secs(1));
-                to_thaw = Some(d);
-            }
-        }
-        let r = self.kill_all(&mut to_thaw);
-        if let Some(d) = to_thaw {
-            let _ = v1::freeze(&d, false, WAIT);
-        }
-        r
-    }
-
-    fn kill_all(&self, to_thaw: &mut Option<PathBuf>) -> Result<(), CgroupError> {
-        // v2 (hybrid hosts too): the kernel kills the whole subtree itself.
-        if let Some(d) = self.v2_dir().filter(|d| d.is_dir()) {
-            v2::kill(&d)?;
-        }
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = self.pids()?;
-            if left.is_empty() {
-                return Ok(());
-            }
-            // Only positive pids: 0 or -1 would signal our own group or every process.
-            for pid in &left {
-                let Some(p) = (*pid > 0)
-                    .then(|| rustix::process::Pid::from_raw(*pid))
-                    .flatten()
-                else {
-                    continue;
-                };
-                match rustix::process::kill_process(p, rustix::process::Signal::KILL) {
-                    Ok(()) | Err(rustix::io::Errno::SRCH) => {}
-                    Err(e) => {
-                        return Err(CgroupError::Kill {
-                            pid: *pid,
-                            path: PathBuf::from(&self.path),
-                            source: e.into(),
-                        })
-                    }
-                }
-            }
-            if let Some(d) = to_thaw.take() {
-                v1::freeze(&d, false, WAIT)?;
-            }
-            if Instant::now() >= deadline {
-                return Err(CgroupError::StillPopulated {
-                    path: PathBuf::from(&self.path),
-                    pids: left,
-                    secs: WAIT.as_secs(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Kill what is left, then rmdir the cgroup (and any child cgroups) in every hierarchy.
-    /// Removing a cgroup that does not exist is not an error (returns false).
-    pub fn remove(&self) -> Result<bool, CgroupError> {
-        // The common case, a container that has exited: its cgroup is an empty leaf, and one
-        // rmdir(2) per hierarchy removes it, with nothing read or killed. Only when one of them
-        // is busy (processes left, or child cgroups) are they killed and the trees removed.
-        let (mut existed, mut busy) = (false, false);
-        for (dir, _) in self.dirs() {
-            match std::fs::remove_dir(&dir) {
-                Ok(()) => existed = true,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(_) => (existed, busy) = (true, true),
-            }
-        }
-        if !busy {
-            return Ok(existed);
-        }
-        self.kill()?;
-        for (dir, _) in self.dirs() {
-            cgroupfs::rmdir_tree(&dir, WAIT)?;
-        }
-        Ok(true)
     }
 }

@@ -176,3 +176,22 @@ impl CgroupError {
         }
     }
 }
+
+impl ct_layout::tool::Failure for CgroupError {
+    fn exit_code(&self) -> i32 {
+        match self {
+            CgroupError::InvalidValue { .. }
+            | CgroupError::InvalidPath { .. }
+            | CgroupError::Input(ct_layout::pipe::InputError::Missing(_)) => {
+                ct_layout::pipe::EXIT_USAGE
+            }
+            _ => ct_layout::pipe::EXIT_FAILURE,
+        }
+    }
+    fn hints(&self) -> Vec<String> {
+        CgroupError::hints(self)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+}

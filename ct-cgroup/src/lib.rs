@@ -43,6 +43,7 @@
 //! (recording limits in a bundle), [`cli`].
 
 pub mod cgroup;
+mod cgroup_kill;
 pub mod cgroup_v1;
 pub mod cgroup_v2;
 pub mod cgroupfs;
@@ -55,6 +56,7 @@ pub mod docker_units;
 pub mod error;
 pub mod mountinfo;
 pub mod oci_config;
+pub mod run;
 pub mod self_join;
 pub mod stats;
 

@@ -2,5 +2,5 @@
 //! Parse the command line, run the library, exit with its code (0 ok, 1 failure, 2 usage).
 
 fn main() {
-    ct_layout::tool::main("ct-cgroup", ct_cgroup::cli::run)
+    ct_layout::tool::main("ct-cgroup", ct_cgroup::run::run)
 }

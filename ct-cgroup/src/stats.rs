@@ -2,12 +2,62 @@
 //! (v1: `memory.usage_in_bytes`, `memory.max_usage_in_bytes`, `memory.oom_control`,
 //! `cpuacct.usage`, `pids.current`; v2: `memory.current`, `memory.peak`, `memory.events`,
 //! `cpu.stat`, `pids.current`), as one serializable value for `ct-cgroup stats` and ct-ls.
-//! A section is `None` when its controller is absent on this host.
+//! A section is `None` when its controller is absent on this host. [`Cgroup::stats`] reads each
+//! from the hierarchy where its controller is.
 
 use serde::Serialize;
 
+use crate::cgroup::Cgroup;
+use crate::cgroup_v1 as v1;
+use crate::cgroup_v2 as v2;
 use crate::docker_units::human;
+use crate::error::CgroupError;
 use crate::mountinfo::Layout;
+use crate::mountinfo::Place;
+
+impl Cgroup {
+    /// Usage and limits. Fails with NotFound when the cgroup exists nowhere.
+    pub fn stats(&self) -> Result<Stats, CgroupError> {
+        if !self.exists() {
+            return Err(CgroupError::NotFound {
+                path: self.path().to_string(),
+            });
+        }
+        let existing = |c: &str| self.dir_of(c).filter(|d| d.is_dir());
+        let memory = match (self.hierarchy().place("memory"), existing("memory")) {
+            (Place::V1(_), Some(d)) => Some(v1::memory_stats(&d)?),
+            (Place::V2, Some(d)) => Some(v2::memory_stats(&d)?),
+            _ => None,
+        };
+        let cpu_v1 = matches!(self.hierarchy().place("cpuacct"), Place::V1(_))
+            || matches!(self.hierarchy().place("cpu"), Place::V1(_));
+        let cpu = if cpu_v1 {
+            v1::cpu_stats(
+                existing("cpu").as_deref(),
+                existing("cpuacct").as_deref(),
+                existing("cpuset").as_deref(),
+            )?
+        } else {
+            match self.v2_dir().filter(|d| d.is_dir()) {
+                Some(d) => v2::cpu_stats(&d, self.hierarchy().place("cpuset") == Place::V2)?,
+                None => None,
+            }
+        };
+        let pids = match (self.hierarchy().place("pids"), existing("pids")) {
+            (Place::V1(_), Some(d)) => Some(v1::pids_stats(&d)?),
+            (Place::V2, Some(d)) => Some(v2::pids_stats(&d)?),
+            _ => None,
+        };
+        Ok(Stats {
+            path: self.path().to_string(),
+            layout: self.hierarchy().layout(),
+            processes: self.pids()?,
+            memory,
+            cpu,
+            pids,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stats {

@@ -30,7 +30,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use ct_layout::in_root::{clean, Root};
 use ct_layout::pipe::quote;
@@ -167,21 +167,6 @@ fn add<W: Write>(
     Ok(())
 }
 
-/// A name from the archive, relative and without `..` above its start.
-fn relative(name: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in name.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 /// In, steps 1 and 2: the tar on `input` into DEST of the container rooted at `rootfs`.
 pub fn copy_in(rootfs: &Path, dest: &str, input: impl Read) -> Result<(), CopyError> {
     let dest = clean(Path::new(dest));
@@ -193,7 +178,7 @@ pub fn copy_in(rootfs: &Path, dest: &str, input: impl Read) -> Result<(), CopyEr
     let mut first: Option<OsString> = None;
     for entry in ar.entries().map_err(err(&dest))? {
         let mut entry = entry.map_err(err(&dest))?;
-        let name = relative(&entry.path().map_err(err(&dest))?);
+        let name = clean(&entry.path().map_err(err(&dest))?);
         let Some(top) = name.iter().next().map(OsStr::to_os_string) else {
             continue;
         };

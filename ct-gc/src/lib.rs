@@ -11,7 +11,7 @@
 //!    into `layers/tmp/` under its extraction lock and only then deleted, so a crash halfway
 //!    never leaves a half-deleted directory that looks like a complete layer; leftovers of
 //!    interrupted downloads and extractions whose lock nobody holds; stale mounts
-//!    ([`stale_mount`]).
+//!    ([`stale_mount`]); see `sweep.rs`.
 //!
 //! `rmi` sweeps only what the removed images reached. `prune` sweeps everything unreachable
 //! that is older than the grace period (by ctime, which `rename(2)` sets when a blob or layer
@@ -20,13 +20,14 @@
 pub mod cli;
 pub mod reachability;
 pub mod stale_mount;
+mod sweep;
+
+use sweep::{list, older_than, remove_temp, sweep_blob, sweep_layer, try_lock};
 
 use std::collections::BTreeSet;
-use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ct_layout::bundle::BundleError;
 use ct_layout::image_layout::{digest_of, ref_name, ImageLayout, LayoutError};
@@ -305,143 +306,4 @@ pub fn prune(store: &Store, opts: &Options) -> Result<Report, GcError> {
         }
     }
     Ok(report)
-}
-
-fn try_lock(path: &Path) -> bool {
-    matches!(Lock::try_exclusive(path), Ok(Some(_)))
-}
-
-fn list(dir: &Path) -> Result<Vec<(String, PathBuf)>, GcError> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(GcError::List {
-                path: dir.to_path_buf(),
-                source,
-            })
-        }
-    };
-    let mut out = Vec::new();
-    for e in rd {
-        let e = e.map_err(|source| GcError::List {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        out.push((e.file_name().to_string_lossy().into_owned(), e.path()));
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Has `path` been there (ctime: changed, or renamed into place) for at least `grace`.
-fn older_than(path: &Path, grace: Duration) -> bool {
-    if grace.is_zero() {
-        return true;
-    }
-    let Ok(m) = fs::symlink_metadata(path) else {
-        return false;
-    };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(i64::MAX);
-    now.saturating_sub(m.ctime()) >= grace.as_secs() as i64
-}
-
-fn sweep_blob(layout: &ImageLayout, d: &Digest, dry: bool, r: &mut Report) -> Result<(), GcError> {
-    let path = layout.blob_path(d);
-    let Ok(m) = fs::symlink_metadata(&path) else {
-        return Ok(());
-    };
-    if !dry {
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => return Err(GcError::Remove { path, source }),
-        }
-    }
-    r.bytes += m.len();
-    r.blobs.push(d.clone());
-    Ok(())
-}
-
-fn sweep_layer(store: &Store, d: &Digest, dry: bool, r: &mut Report) -> Result<(), GcError> {
-    let path = store.layer(d);
-    if !path.is_dir() {
-        return Ok(());
-    }
-    let size = tree_size(&path);
-    if !dry {
-        // The extraction lock keeps ct-unpack from finding the layer half gone.
-        let lock_path = store.layer_lock(d);
-        let _lock = Lock::exclusive(&lock_path).map_err(|source| GcError::Lock {
-            path: lock_path.clone(),
-            source,
-        })?;
-        let tmp_root = store.layers_tmp();
-        fs::create_dir_all(&tmp_root).map_err(|source| GcError::Remove {
-            path: tmp_root.clone(),
-            source,
-        })?;
-        let doomed = store.layer_doomed(d, &ct_layout::paths::new_id());
-        fs::rename(&path, &doomed).map_err(|source| GcError::Remove {
-            path: path.clone(),
-            source,
-        })?;
-        fs::remove_dir_all(&doomed).map_err(|source| GcError::Remove {
-            path: doomed.clone(),
-            source,
-        })?;
-    }
-    r.bytes += size;
-    r.layers.push(d.clone());
-    Ok(())
-}
-
-fn remove_temp(path: &Path, dry: bool, r: &mut Report) -> Result<(), GcError> {
-    let is_dir = fs::symlink_metadata(path)
-        .map(|m| m.is_dir())
-        .unwrap_or(false);
-    r.bytes += if is_dir {
-        tree_size(path)
-    } else {
-        fs::symlink_metadata(path).map(|m| m.len()).unwrap_or(0)
-    };
-    if !dry {
-        let res = if is_dir {
-            fs::remove_dir_all(path)
-        } else {
-            fs::remove_file(path)
-        };
-        match res {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(GcError::Remove {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        }
-    }
-    r.temp.push(path.to_path_buf());
-    Ok(())
-}
-
-/// Bytes in regular files below `dir` (not following symlinks; bounded by the tree itself).
-fn tree_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(e.path()),
-                Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
-                _ => {}
-            }
-        }
-    }
-    total
 }

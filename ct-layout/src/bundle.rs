@@ -22,6 +22,10 @@ use crate::digest::Digest;
 use crate::paths::{valid_id, Store};
 
 pub const CONFIG: &str = "config.json";
+
+/// The `PATH` a container's process gets when its config sets none (docker's default): what
+/// ct-unpack writes into a new config, and what ct-exec searches when a config lacks it.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 pub const ROOTFS: &str = "rootfs";
 pub const NOTE: &str = "ct.json";
 pub const UPPER: &str = "upper";

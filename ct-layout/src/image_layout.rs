@@ -21,6 +21,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 
 use crate::atomic;
 use crate::digest::Digest;
+use crate::io_error::IoAt;
 use crate::lock::Lock;
 use crate::paths::Store;
 use crate::reference::Reference;
@@ -32,13 +33,8 @@ pub const OCI_LAYOUT: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
-    #[error("cannot {action} '{path}'")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
     #[error("malformed JSON in '{path}'")]
     Json {
         path: PathBuf,
@@ -49,14 +45,6 @@ pub enum LayoutError {
     Corrupt { digest: Digest, path: PathBuf },
     #[error("'{0}' is not an OCI image layout (no oci-layout file)")]
     NotLayout(PathBuf),
-}
-
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LayoutError + 'a {
-    move |source| LayoutError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// One OCI image layout on disk.
@@ -118,14 +106,14 @@ impl ImageLayout {
     /// Create `oci-layout`, an empty `index.json` and `blobs/sha256/` where missing.
     pub fn init(&self) -> Result<(), LayoutError> {
         if let Some(root) = &self.store_root {
-            crate::paths::create_private_dir(root).map_err(io_err("create", root))?;
+            crate::paths::create_private_dir(root).map_err(IoAt::at("create", root))?;
         }
         let blobs = self.dir.join("blobs/sha256");
-        fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
-        fs::create_dir_all(&self.tmp).map_err(io_err("create", &self.tmp))?;
+        fs::create_dir_all(&blobs).map_err(IoAt::at("create", &blobs))?;
+        fs::create_dir_all(&self.tmp).map_err(IoAt::at("create", &self.tmp))?;
         let marker = self.dir.join("oci-layout");
         if !marker.exists() {
-            atomic::write(&marker, OCI_LAYOUT.as_bytes()).map_err(io_err("write", &marker))?;
+            atomic::write(&marker, OCI_LAYOUT.as_bytes()).map_err(IoAt::at("write", &marker))?;
         }
         let index = self.index_path();
         if !index.exists() {
@@ -144,7 +132,7 @@ impl ImageLayout {
 
     /// Take the layout's writer lock.
     pub fn lock(&self) -> Result<Lock, LayoutError> {
-        Lock::exclusive(&self.lock).map_err(io_err("lock", &self.lock))
+        Ok(Lock::exclusive(&self.lock).map_err(IoAt::at("lock", &self.lock))?)
     }
 
     /// Read `index.json` (an empty index if the layout is new).
@@ -162,13 +150,13 @@ impl ImageLayout {
                     Err(LayoutError::NotLayout(self.dir.clone()))
                 }
             }
-            Err(e) => Err(io_err("read", &path)(e)),
+            Err(e) => Err(IoAt::at("read", &path)(e).into()),
         }
     }
 
     fn write_index(&self, index: &ImageIndex) -> Result<(), LayoutError> {
         let path = self.index_path();
-        atomic::write_json(&path, index).map_err(io_err("write", &path))
+        Ok(atomic::write_json(&path, index).map_err(IoAt::at("write", &path))?)
     }
 
     /// Read-modify-write `index.json` under the lock, atomically replaced.
@@ -284,7 +272,7 @@ impl ImageLayout {
     /// Read a (small) blob and check its digest.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, LayoutError> {
         let path = self.blob_path(digest);
-        let bytes = fs::read(&path).map_err(io_err("read", &path))?;
+        let bytes = fs::read(&path).map_err(IoAt::at("read", &path))?;
         if Digest::of(&bytes) != *digest {
             return Err(LayoutError::Corrupt {
                 digest: digest.clone(),
@@ -311,7 +299,7 @@ impl ImageLayout {
         let digest = Digest::of(bytes);
         let path = self.blob_path(&digest);
         if !self.has_blob(&digest, Some(bytes.len() as u64)) {
-            atomic::write(&path, bytes).map_err(io_err("write", &path))?;
+            atomic::write(&path, bytes).map_err(IoAt::at("write", &path))?;
         }
         Ok(digest)
     }
@@ -323,10 +311,10 @@ impl ImageLayout {
         let rd = match fs::read_dir(&dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(io_err("list", &dir)(e)),
+            Err(e) => return Err(IoAt::at("list", &dir)(e).into()),
         };
         for e in rd {
-            let e = e.map_err(io_err("list", &dir))?;
+            let e = e.map_err(IoAt::at("list", &dir))?;
             if let Ok(d) = format!("sha256:{}", e.file_name().to_string_lossy()).parse() {
                 out.push(d);
             }

@@ -13,6 +13,7 @@
 //! * [`rootless`] — a user's own user namespace, kept by a pause process, that every tool of
 //!   that user enters first.
 //! * [`free_space`] — `statvfs(2)` limits on what one extraction or import may write.
+//! * [`io_error`] — the one `cannot ACTION 'PATH': CAUSE` error every tool's enum holds.
 //! * [`atomic`] — temp file + fsync + rename, so a crash never leaves half a file.
 //! * [`lock`] — `flock(2)` locks that serialize writers of one file.
 //! * [`mountinfo`] — the one parser of `/proc/self/mountinfo` lines.
@@ -38,6 +39,7 @@ pub mod gc_lock;
 pub mod image_docs;
 pub mod image_layout;
 pub mod in_root;
+pub mod io_error;
 pub mod lock;
 pub mod man_pages;
 pub mod media_type;

@@ -7,7 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::Path;
 
-use rustix::fs::FlockOperation;
+pub use rustix::fs::FlockOperation;
 
 /// A held `flock` on a file.
 #[derive(Debug)]
@@ -15,7 +15,8 @@ pub struct Lock {
     _file: File,
 }
 
-fn open(path: &Path) -> io::Result<File> {
+/// Open (creating it and its directory) the lock file `path`, for [`flock`].
+pub fn open(path: &Path) -> io::Result<File> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
@@ -28,7 +29,7 @@ fn open(path: &Path) -> io::Result<File> {
 }
 
 /// flock(2) on `file`, retried when a signal interrupts the wait.
-pub(crate) fn flock(file: &File, op: FlockOperation) -> io::Result<()> {
+pub fn flock(file: &File, op: FlockOperation) -> io::Result<()> {
     loop {
         match rustix::fs::flock(file, op) {
             Err(rustix::io::Errno::INTR) => continue,

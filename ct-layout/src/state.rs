@@ -11,6 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::atomic;
+use crate::io_error::IoAt;
 use crate::paths::Store;
 
 pub const OCI_VERSION: &str = "1.2.0";
@@ -60,13 +61,8 @@ pub struct State {
 pub enum StateError {
     #[error("no container '{0}'")]
     NotFound(String),
-    #[error("cannot {action} '{path}'")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
     #[error("malformed state '{path}'")]
     Json {
         path: PathBuf,
@@ -92,10 +88,12 @@ impl State {
 
     pub fn save(&self, store: &Store) -> Result<(), StateError> {
         let path = store.state_file(&self.id);
-        atomic::write_json(&path, self).map_err(|source| StateError::Io {
-            action: "write",
-            path,
-            source,
+        atomic::write_json(&path, self).map_err(|source| {
+            StateError::Io(IoAt {
+                action: "write",
+                path,
+                source,
+            })
         })
     }
 
@@ -118,11 +116,11 @@ impl State {
                 return Err(StateError::NotFound(id.to_string()))
             }
             Err(source) => {
-                return Err(StateError::Io {
+                return Err(StateError::Io(IoAt {
                     action: "read",
                     path,
                     source,
-                })
+                }))
             }
         };
         serde_json::from_slice(&bytes).map_err(|source| StateError::Json { path, source })
@@ -135,11 +133,11 @@ impl State {
             Ok(rd) => rd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => {
-                return Err(StateError::Io {
+                return Err(StateError::Io(IoAt {
                     action: "list",
                     path: dir,
                     source,
-                })
+                }))
             }
         };
         let mut out = Vec::new();
@@ -161,11 +159,11 @@ impl State {
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(StateError::Io {
+            Err(source) => Err(StateError::Io(IoAt {
                 action: "remove",
                 path: dir,
                 source,
-            }),
+            })),
         }
     }
 

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use ct_layout::image_docs::{Document, ImageConfig};
 use ct_layout::image_layout::{digest_of, ImageLayout, LayoutError};
+use ct_layout::io_error::IoAt;
 use ct_layout::{Digest, Store};
 use serde_json::Value;
 
@@ -28,13 +29,7 @@ pub struct LayerRow {
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LsError + 'a {
-    move |source| {
-        LsError::Layout(LayoutError::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        })
-    }
+    move |source| LsError::Layout(LayoutError::Io(IoAt::at(action, path)(source)))
 }
 
 /// Bytes under `dir`: regular files and symlinks, each inode once.

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod error;
 pub mod flat_copy;
 pub mod fuse_overlayfs;
 pub mod mountpoint;
@@ -35,109 +36,18 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use ct_layout::bundle::{Bundle, BundleError, RootfsMode};
+use ct_layout::bundle::{Bundle, RootfsMode};
+use ct_layout::lock::{self, FlockOperation};
 use ct_layout::{Digest, Store};
 
+pub use error::MountError;
 use mountpoint::Mounted;
-use overlay::{Api, Overlay, OverlayError};
-use volume::{Tmpfs, Volume, VolumeError};
+use overlay::{Api, Overlay};
+use volume::{Tmpfs, Volume};
 
 /// The name of the empty bottom layer a read-only view of a ONE-layer image needs: overlayfs
 /// refuses a mount with no upper and a single lower ("at least 2 lowerdir are needed").
 pub const EMPTY_LOWER: &str = "empty";
-
-#[derive(Debug, thiserror::Error)]
-pub enum MountError {
-    #[error(transparent)]
-    Bundle(#[from] BundleError),
-    #[error("cannot lock bundle '{path}'")]
-    Lock {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error(transparent)]
-    Volume(#[from] VolumeError),
-    #[error("bundle '{0}' lists no layers in ct.json: nothing to stack")]
-    NoLayers(PathBuf),
-    #[error("layer {layer} is not unpacked: '{path}'")]
-    LayerMissing {
-        layer: Digest,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot inspect '{path}'")]
-    Probe {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("'{path}' is already mounted {how}")]
-    MountedOtherMode { path: PathBuf, how: &'static str },
-    #[error("'{path}' has a filesystem of type {fs_type:#x} mounted on it, not an overlay")]
-    Foreign { path: PathBuf, fs_type: i64 },
-    #[error("cannot create '{path}'")]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error(transparent)]
-    Overlay(#[from] OverlayError),
-    #[error("no overlay could be mounted ({why}), and copying the layers failed")]
-    Copy {
-        why: String,
-        #[source]
-        source: flat_copy::CopyError,
-    },
-    #[error("cannot mount the overlay as a user: {kernel}; and with fuse-overlayfs")]
-    NoUserOverlay {
-        kernel: String,
-        #[source]
-        fuse: fuse_overlayfs::FuseError,
-    },
-    #[error("cannot unmount '{path}'")]
-    Unmount {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-}
-
-impl MountError {
-    /// `hint:` lines for the errors a known cause explains.
-    pub fn hints(&self) -> Vec<&'static str> {
-        let flat = "use ct-unpack --flat: a bundle with a plain rootfs needs no overlay";
-        let mut h = Vec::new();
-        match self {
-            MountError::Overlay(OverlayError::Unavailable(_)) => h.push(flat),
-            MountError::NoUserOverlay { .. } => h.push(flat),
-            MountError::Overlay(e) if e.errno() == Some(libc::EINVAL) => {
-                h.push("the filesystem under $CT_ROOT may not support overlay upper dirs (overlayfs, NFS, FUSE)");
-                h.push(flat);
-            }
-            MountError::LayerMissing { .. } => {
-                h.push("run ct-unpack again: it extracts the layers an image needs")
-            }
-            MountError::MountedOtherMode { .. } => h.push("run ct-mount --unmount first"),
-            MountError::Unmount { source, .. } if source.raw_os_error() == Some(libc::EBUSY) => h
-                .push(
-                    "a process still uses the rootfs or a mount below it: stop the container first",
-                ),
-            _ => {}
-        }
-        let eperm = match self {
-            MountError::Overlay(e) => e.errno() == Some(libc::EPERM),
-            MountError::Unmount { source, .. } => source.raw_os_error() == Some(libc::EPERM),
-            _ => false,
-        };
-        if eperm {
-            h.push("mounting needs root (CAP_SYS_ADMIN)");
-        }
-        h
-    }
-}
 
 /// What `ct-mount` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -176,13 +86,8 @@ fn lock_bundle(b: &Bundle) -> Result<BundleLock, MountError> {
         source,
     };
     let f = fs::File::open(&b.dir).map_err(err)?;
-    loop {
-        match rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive) {
-            Ok(()) => return Ok(BundleLock(f)),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(err(e.into())),
-        }
-    }
+    lock::flock(&f, FlockOperation::LockExclusive).map_err(err)?;
+    Ok(BundleLock(f))
 }
 
 /// Undo what a failed mount made: directories this run created, and a mount it attached.
@@ -415,15 +320,6 @@ fn finish(
     Ok((bundle, outcome))
 }
 
-impl ct_layout::tool::Failure for MountError {
-    fn hints(&self) -> Vec<String> {
-        MountError::hints(self)
-            .into_iter()
-            .map(str::to_string)
-            .collect()
-    }
-}
-
 /// Unmount the bundle's rootfs if an overlay is mounted there. Returns whether it was.
 pub fn unmount(store: &Store, input: &str) -> Result<(Bundle, bool), MountError> {
     let bundle = Bundle::find(store, input)?;
@@ -459,38 +355,4 @@ pub fn unmount(store: &Store, input: &str) -> Result<(Bundle, bool), MountError>
         }
     }
     Ok((bundle, was))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn overlay_unavailable_hints_at_flat() {
-        let e = MountError::Overlay(OverlayError::Unavailable(io::Error::from_raw_os_error(
-            libc::ENODEV,
-        )));
-        assert_eq!(
-            ct_layout::pipe::chain(&e),
-            "overlayfs is not available in this kernel: No such device (os error 19)"
-        );
-        assert_eq!(
-            e.hints(),
-            ["use ct-unpack --flat: a bundle with a plain rootfs needs no overlay"]
-        );
-    }
-
-    #[test]
-    fn busy_and_permission_errors_have_hints() {
-        let e = MountError::Unmount {
-            path: "/b/rootfs".into(),
-            source: io::Error::from_raw_os_error(libc::EBUSY),
-        };
-        assert!(e.hints()[0].contains("stop the container first"));
-        let e = MountError::Overlay(OverlayError::Syscall {
-            call: "fsmount",
-            source: io::Error::from_raw_os_error(libc::EPERM),
-        });
-        assert_eq!(e.hints(), ["mounting needs root (CAP_SYS_ADMIN)"]);
-    }
 }

@@ -27,6 +27,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 
+use ct_layout::in_root::clean;
 use oci_spec::runtime::{Mount, MountBuilder, Spec};
 
 #[derive(Debug, thiserror::Error)]
@@ -266,17 +267,7 @@ pub const BUNDLE_FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
 
 /// `path` with `.` and `..` applied lexically (no filesystem access).
 fn lexical(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in path.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
+    Path::new("/").join(clean(path))
 }
 
 /// Check every entry of `mounts` (see the file's note): `bundle_dir` is the bundle,

@@ -19,11 +19,12 @@ use std::path::{Path, PathBuf};
 
 use ct_layout::digest::Digest;
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::io_error::IoAt;
 use ct_layout::reference::Reference;
 use ct_layout::Store;
 use serde::Deserialize;
 
-use crate::error::{io_err, PullError};
+use crate::error::PullError;
 use crate::manifest;
 use crate::oci_import::unpack_to_temp;
 use crate::verified_blob::store_reader;
@@ -44,8 +45,8 @@ pub use ct_layout::media_type::Compression;
 /// The compression of a file (from its first bytes).
 pub fn sniff_file(path: &Path) -> Result<Compression, PullError> {
     let mut head = [0u8; 4];
-    let mut f = File::open(path).map_err(io_err("open", path))?;
-    let n = f.read(&mut head).map_err(io_err("read", path))?;
+    let mut f = File::open(path).map_err(IoAt::at("open", path))?;
+    let n = f.read(&mut head).map_err(IoAt::at("read", path))?;
     Ok(Compression::sniff(&head[..n]).unwrap_or(Compression::None))
 }
 
@@ -54,8 +55,8 @@ fn inside(root: &Path, rel: &str, archive: &Path) -> Result<PathBuf, PullError> 
     let p = root.join(rel);
     let canon = p
         .canonicalize()
-        .map_err(io_err("find in the archive", &p))?;
-    let root = root.canonicalize().map_err(io_err("resolve", root))?;
+        .map_err(IoAt::at("find in the archive", &p))?;
+    let root = root.canonicalize().map_err(IoAt::at("resolve", root))?;
     if !canon.starts_with(&root) {
         return Err(PullError::Archive {
             path: archive.to_path_buf(),
@@ -165,7 +166,7 @@ pub fn import(
     for (i, rel) in entry.layers.iter().enumerate() {
         let lpath = inside(root, rel, file)?;
         let comp = sniff_file(&lpath)?;
-        let f = File::open(&lpath).map_err(io_err("open", &lpath))?;
+        let f = File::open(&lpath).map_err(IoAt::at("open", &lpath))?;
         let (digest, size) = store_reader(layout, f, None)?;
         if comp == Compression::None && digest.as_str() != diff_ids[i] {
             return Err(PullError::Archive {
@@ -201,11 +202,11 @@ pub fn import(
 }
 
 fn read_capped_file(path: &Path, cap: u64) -> Result<Vec<u8>, PullError> {
-    let f = File::open(path).map_err(io_err("open", path))?;
+    let f = File::open(path).map_err(IoAt::at("open", path))?;
     let mut out = Vec::new();
     f.take(cap + 1)
         .read_to_end(&mut out)
-        .map_err(io_err("read", path))?;
+        .map_err(IoAt::at("read", path))?;
     if out.len() as u64 > cap {
         return Err(PullError::TooLarge {
             what: format!("'{}'", path.display()),

@@ -9,6 +9,7 @@ use std::io;
 use std::path::PathBuf;
 
 use ct_layout::digest::Digest;
+use ct_layout::io_error::IoAt;
 use ct_layout::pipe::{quote, EXIT_FAILURE, EXIT_USAGE};
 
 #[derive(Debug, thiserror::Error)]
@@ -131,13 +132,8 @@ pub enum PullError {
     },
 
     // --- the local store and imports ---
-    #[error("cannot {action} '{path}'")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
     #[error(transparent)]
     Layout(#[from] ct_layout::image_layout::LayoutError),
     #[error("'{path}': {detail}")]
@@ -203,16 +199,3 @@ impl std::fmt::Display for HttpCause {
 }
 
 impl std::error::Error for HttpCause {}
-
-/// Map an io::Error to [`PullError::Io`] for `path`.
-pub fn io_err(
-    action: &'static str,
-    path: impl Into<PathBuf>,
-) -> impl FnOnce(io::Error) -> PullError {
-    let path = path.into();
-    move |source| PullError::Io {
-        action,
-        path,
-        source,
-    }
-}

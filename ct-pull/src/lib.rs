@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 
 use ct_layout::digest::Digest;
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::io_error::IoAt;
 use ct_layout::reference::Reference;
 use ct_layout::Store;
 
@@ -189,8 +190,8 @@ pub fn name_image(
 /// Taken while holding no other lock: ct-gc takes gc.lock, then images.lock, so taking it
 /// under images.lock could deadlock.
 pub fn hold_off_gc(store: &Store) -> Result<ct_layout::lock::Lock, PullError> {
-    ct_layout::gc_lock::hold_off(store)
-        .map_err(error::io_err("lock", ct_layout::gc_lock::path(store)))
+    Ok(ct_layout::gc_lock::hold_off(store)
+        .map_err(IoAt::at("lock", ct_layout::gc_lock::path(store)))?)
 }
 
 /// Pull or import `input` into the store; returns what to print: the canonical reference
@@ -199,7 +200,7 @@ pub fn pull(input: &str, opts: &Options, store: &Store) -> Result<Reference, Pul
     let source = Source::parse(input)?;
     store
         .ensure("ct-pull")
-        .map_err(|(path, e)| error::io_err("create", path)(e))?;
+        .map_err(|(path, e)| IoAt::at("create", path)(e))?;
     let layout = ImageLayout::of_store(store);
     layout.init()?;
     let progress = Progress::new(opts.quiet);

@@ -16,10 +16,11 @@ use std::path::Path;
 
 use ct_layout::digest::Digest;
 use ct_layout::image_layout::{ref_name, ImageLayout};
+use ct_layout::io_error::IoAt;
 use ct_layout::reference::Reference;
 use ct_layout::Store;
 
-use crate::error::{io_err, PullError};
+use crate::error::PullError;
 use crate::manifest::{self, CheckedDigest, Kind};
 use crate::verified_blob::store_reader;
 use crate::{descriptor, hold_off_gc, name_image, parse_tag, registry_pull, Options};
@@ -110,7 +111,7 @@ fn import_dir_held(
     for d in std::iter::once(&m.config).chain(&m.layers) {
         let dg = d.checked_digest(&what)?;
         let path = src.blob_path(&dg);
-        let f = File::open(&path).map_err(io_err("open", &path))?;
+        let f = File::open(&path).map_err(IoAt::at("open", &path))?;
         store_reader(layout, f, Some((&dg, d.size)))?;
     }
     let config = m.config.checked_digest(&what)?;
@@ -127,12 +128,12 @@ fn import_dir_held(
 /// Unpack a tar archive into a fresh temp dir under the store's tmp (same filesystem).
 pub fn unpack_to_temp(file: &Path, layout: &ImageLayout) -> Result<tempfile::TempDir, PullError> {
     let tmp = layout.tmp_dir();
-    std::fs::create_dir_all(tmp).map_err(io_err("create", tmp))?;
+    std::fs::create_dir_all(tmp).map_err(IoAt::at("create", tmp))?;
     let dir = tempfile::Builder::new()
         .prefix("import-")
         .tempdir_in(tmp)
-        .map_err(io_err("create a temp dir in", tmp))?;
-    let f = File::open(file).map_err(io_err("open", file))?;
+        .map_err(IoAt::at("create a temp dir in", tmp))?;
+    let f = File::open(file).map_err(IoAt::at("open", file))?;
     let mut ar = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, f));
     ar.set_preserve_permissions(false);
     ar.set_overwrite(true);
@@ -146,7 +147,7 @@ pub fn unpack_to_temp(file: &Path, layout: &ImageLayout) -> Result<tempfile::Tem
     // size for a few bytes (and the layer copied out of it would be written in full): docker
     // and OCI archives have none, so one is refused.
     let mut meter = ct_layout::free_space::Meter::new(dir.path(), Default::default())
-        .map_err(io_err("check the free space of", dir.path()))?;
+        .map_err(IoAt::at("check the free space of", dir.path()))?;
     for entry in ar.entries().map_err(unreadable)? {
         let mut entry = entry.map_err(unreadable)?;
         let name = entry.path_bytes().into_owned();

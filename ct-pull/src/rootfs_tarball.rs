@@ -14,11 +14,12 @@ use std::path::Path;
 
 use ct_layout::digest::{Digest, Verifier};
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::io_error::IoAt;
 use ct_layout::reference::Reference;
 use ct_layout::Store;
 
 use crate::docker_archive::{sniff_file, Compression};
-use crate::error::{io_err, PullError};
+use crate::error::PullError;
 use crate::manifest;
 use crate::verified_blob::store_reader;
 use crate::{descriptor, hold_off_gc, name_image, parse_tag, Options};
@@ -28,8 +29,8 @@ use ct_layout::platform::Platform;
 /// the format instead of calling the file "not a tar" (`ct import` converts them).
 fn refuse_foreign_format(path: &Path) -> Result<(), PullError> {
     let mut head = [0u8; 6];
-    let mut f = File::open(path).map_err(io_err("open", path))?;
-    let n = f.read(&mut head).map_err(io_err("read", path))?;
+    let mut f = File::open(path).map_err(IoAt::at("open", path))?;
+    let n = f.read(&mut head).map_err(IoAt::at("read", path))?;
     let format = match &head[..n] {
         [0xfd, b'7', b'z', b'X', b'Z', 0] => "xz",
         [b'B', b'Z', b'h', ..] => "bzip2",
@@ -46,12 +47,12 @@ fn refuse_foreign_format(path: &Path) -> Result<(), PullError> {
 
 /// The sha256 of the decompressed stream, checking that it is a tar.
 fn diff_id(path: &Path, comp: Compression) -> Result<Digest, PullError> {
-    let f = BufReader::with_capacity(1 << 20, File::open(path).map_err(io_err("open", path))?);
+    let f = BufReader::with_capacity(1 << 20, File::open(path).map_err(IoAt::at("open", path))?);
     let mut r: Box<dyn Read> = match comp {
         Compression::None => Box::new(f),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(f)),
         Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(f).map_err(io_err("decompress", path))?,
+            zstd::stream::read::Decoder::with_buffer(f).map_err(IoAt::at("decompress", path))?,
         ),
     };
     let mut head = [0u8; 512];
@@ -86,7 +87,7 @@ pub fn import(
     refuse_foreign_format(file)?;
     let comp = sniff_file(file)?;
     let diff = diff_id(file, comp)?;
-    let f = File::open(file).map_err(io_err("open", file))?;
+    let f = File::open(file).map_err(IoAt::at("open", file))?;
     // Layer, config and manifest land before the name: keep ct-gc away until it is written.
     let _gc = hold_off_gc(store)?;
     let (layer, size) = store_reader(layout, f, None)?;

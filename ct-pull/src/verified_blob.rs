@@ -19,7 +19,7 @@
 //! Imports use [`store_reader`]: a stream whose digest may not be known in advance is hashed
 //! into a temp file and renamed to the name its bytes give it.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -27,9 +27,11 @@ use ct_layout::atomic;
 use ct_layout::digest::{Digest, Verifier};
 use ct_layout::free_space::{Limits, Meter, MeteredWriter};
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::io_error::IoAt;
+use ct_layout::lock::{self, FlockOperation};
 
 use crate::distribution::RegistryClient;
-use crate::error::{io_err, PullError};
+use crate::error::PullError;
 use crate::http_retry::backoff;
 use crate::progress::Bar;
 
@@ -45,11 +47,11 @@ pub fn partial_path(layout: &ImageLayout, digest: &Digest) -> PathBuf {
 /// Rename a finished, verified temp file into `blobs/`, durably: fsync it, rename, fsync the
 /// directory.
 fn land(layout: &ImageLayout, file: &File, tmp: &Path, digest: &Digest) -> Result<(), PullError> {
-    file.sync_all().map_err(io_err("fsync", tmp))?;
+    file.sync_all().map_err(IoAt::at("fsync", tmp))?;
     let dest = layout.blob_path(digest);
-    fs::rename(tmp, &dest).map_err(io_err("rename into place", &dest))?;
+    fs::rename(tmp, &dest).map_err(IoAt::at("rename into place", &dest))?;
     let dir = dest.parent().unwrap_or(Path::new("."));
-    atomic::sync_dir(dir).map_err(io_err("fsync", dir))
+    Ok(atomic::sync_dir(dir).map_err(IoAt::at("fsync", dir))?)
 }
 
 /// Rename a finished, verified download into `blobs/` without waiting for the disk: the
@@ -58,15 +60,15 @@ fn land(layout: &ImageLayout, file: &File, tmp: &Path, digest: &Digest) -> Resul
 /// later pull then fetches again (a blob is reused only when its size matches).
 fn land_unsynced(layout: &ImageLayout, tmp: &Path, digest: &Digest) -> Result<(), PullError> {
     let dest = layout.blob_path(digest);
-    fs::rename(tmp, &dest).map_err(io_err("rename into place", &dest))
+    Ok(fs::rename(tmp, &dest).map_err(IoAt::at("rename into place", &dest))?)
 }
 
 /// `syncfs(2)` on the store's file system: every blob written and renamed so far, at once
 /// (one journal commit instead of two fsyncs per blob).
 pub fn sync_store(layout: &ImageLayout) -> Result<(), PullError> {
     let dir = layout.blob_path(&Digest::of(b"")).with_file_name("");
-    let f = File::open(&dir).map_err(io_err("open", &dir))?;
-    rustix::fs::syncfs(&f).map_err(|e| io_err("sync", &dir)(e.into()))
+    let f = File::open(&dir).map_err(IoAt::at("open", &dir))?;
+    Ok(rustix::fs::syncfs(&f).map_err(|e| IoAt::at("sync", &dir)(e.into()))?)
 }
 
 /// Download blob `digest` (`size` bytes) into the layout, resuming a partial left by an
@@ -83,7 +85,7 @@ pub fn download(
         return Ok(false);
     }
     let tmp = partial_path(layout, digest);
-    fs::create_dir_all(layout.tmp_dir()).map_err(io_err("create", layout.tmp_dir()))?;
+    fs::create_dir_all(layout.tmp_dir()).map_err(IoAt::at("create", layout.tmp_dir()))?;
     let mut file = lock_partial(&tmp)?;
     if layout.has_blob(digest, Some(size)) {
         // Someone else landed it while we waited; the partial we hold is an empty leftover.
@@ -109,7 +111,7 @@ pub fn download(
             Err(PullError::DigestMismatch { .. }) if resumed && !restarted_after_mismatch => {
                 // The bytes left by an earlier run may have been the bad ones: start over once.
                 restarted_after_mismatch = true;
-                file.set_len(0).map_err(io_err("truncate", &tmp))?;
+                file.set_len(0).map_err(IoAt::at("truncate", &tmp))?;
             }
             Err(e) => {
                 // We hold the lock on the inode at this path, so the name is ours to remove.
@@ -126,31 +128,19 @@ pub fn download(
 fn lock_partial(path: &Path) -> Result<File, PullError> {
     use std::os::unix::fs::MetadataExt;
     for _ in 0..1000 {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io_err("open", path))?;
-        loop {
-            match rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive) {
-                Ok(()) => break,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(io_err("lock", path)(e.into())),
-            }
-        }
-        let held = file.metadata().map_err(io_err("stat", path))?;
+        let file = lock::open(path).map_err(IoAt::at("open", path))?;
+        lock::flock(&file, FlockOperation::LockExclusive).map_err(IoAt::at("lock", path))?;
+        let held = file.metadata().map_err(IoAt::at("stat", path))?;
         match fs::metadata(path) {
             Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(file),
             _ => continue,
         }
     }
-    Err(PullError::Io {
+    Err(PullError::Io(IoAt {
         action: "lock",
         path: path.to_path_buf(),
         source: io::Error::other("the partial file keeps being replaced"),
-    })
+    }))
 }
 
 /// One GET of the rest of the blob into `file`. `Ok(None)`: complete and verified;
@@ -163,7 +153,7 @@ fn stream_once(
     size: u64,
     bar: &Bar,
 ) -> Result<Option<PullError>, PullError> {
-    let mut have = file.metadata().map_err(io_err("stat", tmp))?.len();
+    let mut have = file.metadata().map_err(IoAt::at("stat", tmp))?.len();
     if have >= size {
         // Complete but not landed (killed between write and rename), or garbage: rehash all.
         have = if have == size { have } else { 0 };
@@ -171,13 +161,14 @@ fn stream_once(
     let mut verifier = Verifier::new(io::sink());
     if have > 0 && have < size {
         // Re-hash the bytes already there so the final digest covers the whole blob.
-        file.seek(SeekFrom::Start(0)).map_err(io_err("read", tmp))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(IoAt::at("read", tmp))?;
         let mut buf = vec![0u8; CHUNK];
         let mut left = have;
         while left > 0 {
             let n = file
                 .read(&mut buf[..CHUNK.min(left as usize)])
-                .map_err(io_err("read", tmp))?;
+                .map_err(IoAt::at("read", tmp))?;
             if n == 0 {
                 break;
             }
@@ -193,7 +184,7 @@ fn stream_once(
     let mut resp = match reg.blob(digest, have) {
         Ok(r) => r,
         Err(PullError::Status { status: 416, .. }) if have > 0 => {
-            file.set_len(0).map_err(io_err("truncate", tmp))?;
+            file.set_len(0).map_err(IoAt::at("truncate", tmp))?;
             return Ok(Some(PullError::SizeMismatch {
                 digest: digest.clone(),
                 expected: size,
@@ -210,9 +201,9 @@ fn stream_once(
         have = 0;
         verifier = Verifier::new(io::sink());
     }
-    file.set_len(have).map_err(io_err("truncate", tmp))?;
+    file.set_len(have).map_err(IoAt::at("truncate", tmp))?;
     file.seek(SeekFrom::Start(have))
-        .map_err(io_err("seek", tmp))?;
+        .map_err(IoAt::at("seek", tmp))?;
     if let Some(len) = resp.content_length() {
         if have + len > size {
             return Err(PullError::SizeMismatch {
@@ -256,10 +247,10 @@ fn stream_once(
         };
         if filled > 0 && (eof || filled >= BATCH - BATCH / 4) {
             file.write_all(&buf[..filled])
-                .map_err(io_err("write", tmp))?;
+                .map_err(IoAt::at("write", tmp))?;
             verifier
                 .write_all(&buf[..filled])
-                .map_err(io_err("hash", tmp))?;
+                .map_err(IoAt::at("hash", tmp))?;
             bar.inc(filled as u64);
             filled = 0;
         }
@@ -294,14 +285,15 @@ fn finish_existing(
     digest: &Digest,
     size: u64,
 ) -> Result<Option<PullError>, PullError> {
-    file.seek(SeekFrom::Start(0)).map_err(io_err("read", tmp))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(IoAt::at("read", tmp))?;
     let mut v = Verifier::new(io::sink());
-    io::copy(&mut Read::by_ref(file).take(size), &mut v).map_err(io_err("read", tmp))?;
+    io::copy(&mut Read::by_ref(file).take(size), &mut v).map_err(IoAt::at("read", tmp))?;
     let (got, _, _) = v.finish();
     if got == *digest {
         Ok(None)
     } else {
-        file.set_len(0).map_err(io_err("truncate", tmp))?;
+        file.set_len(0).map_err(IoAt::at("truncate", tmp))?;
         Ok(Some(PullError::DigestMismatch {
             digest: digest.clone(),
             got,
@@ -322,26 +314,26 @@ pub fn store_reader(
         }
     }
     let tmp_dir = layout.tmp_dir();
-    fs::create_dir_all(tmp_dir).map_err(io_err("create", tmp_dir))?;
+    fs::create_dir_all(tmp_dir).map_err(IoAt::at("create", tmp_dir))?;
     let tmp = tempfile::Builder::new()
         .prefix("import-")
         .suffix(".partial")
         .tempfile_in(tmp_dir)
-        .map_err(io_err("create a temp file in", tmp_dir))?;
+        .map_err(IoAt::at("create a temp file in", tmp_dir))?;
     let path = tmp.path().to_path_buf();
     // An import copies what an archive holds: never past the file system's free-space reserve
     // (`ct_layout::free_space`).
     let meter = Meter::new(tmp_dir, Limits::default())
-        .map_err(io_err("check the free space of", tmp_dir))?;
+        .map_err(IoAt::at("check the free space of", tmp_dir))?;
     let metered = MeteredWriter {
         inner: tmp.as_file(),
         meter,
     };
     let mut v = Verifier::new(io::BufWriter::with_capacity(CHUNK, metered));
     let limit = expect.map_or(u64::MAX, |(_, s)| s.saturating_add(1));
-    io::copy(&mut (&mut reader).take(limit), &mut v).map_err(io_err("copy into", &path))?;
+    io::copy(&mut (&mut reader).take(limit), &mut v).map_err(IoAt::at("copy into", &path))?;
     let (digest, size, mut w) = v.finish();
-    w.flush().map_err(io_err("write", &path))?;
+    w.flush().map_err(IoAt::at("write", &path))?;
     drop(w);
     if let Some((d, s)) = expect {
         if size != s {
@@ -358,10 +350,12 @@ pub fn store_reader(
             });
         }
     }
-    let (file, tmp_path) = tmp.keep().map_err(|e| PullError::Io {
-        action: "keep",
-        path: path.clone(),
-        source: e.error,
+    let (file, tmp_path) = tmp.keep().map_err(|e| {
+        PullError::Io(IoAt {
+            action: "keep",
+            path: path.clone(),
+            source: e.error,
+        })
     })?;
     if layout.has_blob(&digest, Some(size)) {
         let _ = fs::remove_file(&tmp_path);

@@ -29,6 +29,7 @@ use std::sync::Mutex;
 
 use ct_layout::free_space::{self, Limits, Meter, Stopped};
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::io_error::IoAt;
 use ct_layout::lock::Lock;
 use ct_layout::{Digest, Store};
 
@@ -39,13 +40,8 @@ use crate::tar_extract::{ExtractError, Extractor, Stats, Target};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
-    #[error("cannot {action} '{path}'")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
     #[error("layer {blob}: missing from the image store (pull the image again)")]
     MissingBlob { blob: Digest },
     #[error("layer {blob}")]
@@ -62,14 +58,6 @@ pub enum LayerError {
         expected: Digest,
         actual: Digest,
     },
-}
-
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LayerError + 'a {
-    move |source| LayerError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Removes a directory tree on drop unless disarmed: an interrupted or failed extraction leaves
@@ -105,7 +93,7 @@ fn meter(dir: &Path, layer: &Layer, limits: Limits) -> Result<Meter, LayerError>
             blob: layer.blob.clone(),
             stopped: stopped.clone(),
         },
-        None => io_err("check the free space of", dir)(e),
+        None => IoAt::at("check the free space of", dir)(e).into(),
     })
 }
 
@@ -125,9 +113,10 @@ pub fn apply_verified(
         io::ErrorKind::NotFound => LayerError::MissingBlob {
             blob: layer.blob.clone(),
         },
-        _ => io_err("open", &path)(e),
+        _ => IoAt::at("open", &path)(e).into(),
     })?;
-    let reader = compression::open(file, layer.compression).map_err(io_err("decompress", &path))?;
+    let reader =
+        compression::open(file, layer.compression).map_err(IoAt::at("decompress", &path))?;
     let (mut chunks, producer) = decompress_ahead(reader);
     let applied = extractor.apply(&mut chunks);
     // Past the tar's end marker to the end of the stream, so the hash covers every byte.
@@ -150,9 +139,9 @@ pub fn apply_verified(
         },
     })?;
     if let Some(Err(e)) = drained {
-        return Err(io_err("decompress", &path)(e));
+        return Err(IoAt::at("decompress", &path)(e).into());
     }
-    decompressed.map_err(io_err("decompress", &path))?;
+    decompressed.map_err(IoAt::at("decompress", &path))?;
     if actual != layer.diff_id {
         return Err(LayerError::DiffId {
             blob: layer.blob.clone(),
@@ -211,9 +200,9 @@ pub fn extract(
     }
     let lock_path = store.layer_lock(&layer.diff_id);
     let lock = if wait {
-        Lock::exclusive(&lock_path).map_err(io_err("lock", &lock_path))?
+        Lock::exclusive(&lock_path).map_err(IoAt::at("lock", &lock_path))?
     } else {
-        match Lock::try_exclusive(&lock_path).map_err(io_err("lock", &lock_path))? {
+        match Lock::try_exclusive(&lock_path).map_err(IoAt::at("lock", &lock_path))? {
             Some(l) => l,
             None => return Ok(Outcome::Busy),
         }
@@ -222,7 +211,7 @@ pub fn extract(
         return Ok(Outcome::Present);
     }
     let tmp_root = store.layers_tmp();
-    fs::create_dir_all(&tmp_root).map_err(io_err("create", &tmp_root))?;
+    fs::create_dir_all(&tmp_root).map_err(IoAt::at("create", &tmp_root))?;
     if let Ok(rd) = fs::read_dir(&tmp_root) {
         let prefix = ct_layout::paths::extraction_prefix(&layer.diff_id);
         for e in rd.flatten() {
@@ -232,13 +221,13 @@ pub fn extract(
         }
     }
     let tmp = TempTree::new(store.layer_extraction(&layer.diff_id, &random_suffix()));
-    fs::create_dir(tmp.path()).map_err(io_err("create", tmp.path()))?;
+    fs::create_dir(tmp.path()).map_err(IoAt::at("create", tmp.path()))?;
     fs::set_permissions(
         tmp.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
-    .map_err(io_err("chmod", tmp.path()))?;
-    let mut ex = Extractor::new(tmp.path(), Target::Layer).map_err(io_err("open", tmp.path()))?;
+    .map_err(IoAt::at("chmod", tmp.path()))?;
+    let mut ex = Extractor::new(tmp.path(), Target::Layer).map_err(IoAt::at("open", tmp.path()))?;
     apply_verified(layout, layer, &mut ex, tmp.path(), limits)?;
     Ok(Outcome::Extracted(Extracted {
         _lock: lock,
@@ -254,17 +243,17 @@ pub fn commit(store: &Store, batch: Vec<Extracted>) -> Result<(), LayerError> {
     let Some(first) = batch.first() else {
         return Ok(());
     };
-    syncfs(first.tmp.path()).map_err(io_err("sync", first.tmp.path()))?;
+    syncfs(first.tmp.path()).map_err(IoAt::at("sync", first.tmp.path()))?;
     let parent = store.layers().join("sha256");
-    fs::create_dir_all(&parent).map_err(io_err("create", &parent))?;
+    fs::create_dir_all(&parent).map_err(IoAt::at("create", &parent))?;
     for e in batch {
         let src = e.tmp.disarm();
         if let Err(err) = fs::rename(&src, &e.dest) {
             let _ = fs::remove_dir_all(&src);
-            return Err(io_err("move into place", &e.dest)(err));
+            return Err(IoAt::at("move into place", &e.dest)(err).into());
         }
     }
-    ct_layout::atomic::sync_dir(&parent).map_err(io_err("sync", &parent))
+    Ok(ct_layout::atomic::sync_dir(&parent).map_err(IoAt::at("sync", &parent))?)
 }
 
 /// Make sure one layer is in the store. Returns true when this call extracted it.

@@ -29,6 +29,7 @@ pub mod passwd;
 pub mod pipe_handoff;
 pub mod resolve_in_root;
 pub mod runtime_config;
+pub mod runtime_defaults;
 pub mod seccomp_default;
 pub mod tar_extract;
 pub mod whiteout;
@@ -40,6 +41,7 @@ use std::time::Instant;
 
 use ct_layout::bundle::{Bundle, Note, RootfsMode};
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::io_error::IoAt;
 use ct_layout::lock::Lock;
 use ct_layout::paths::{new_id, valid_id};
 use ct_layout::Store;
@@ -89,13 +91,8 @@ pub enum UnpackError {
         #[source]
         source: image_config_check::Refused,
     },
-    #[error("cannot {action} '{path}'")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
     #[error("cannot write the bundle")]
     Bundle(#[from] ct_layout::bundle::BundleError),
 }
@@ -125,20 +122,12 @@ impl ct_layout::tool::Failure for UnpackError {
     }
 }
 
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> UnpackError + 'a {
-    move |source| UnpackError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Pretty JSON with a final newline, as `ct_layout::atomic::write_json` writes it.
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), UnpackError> {
     let mut bytes = serde_json::to_vec_pretty(value)
-        .map_err(|e| io_err("serialize", path)(io::Error::other(e)))?;
+        .map_err(|e| IoAt::at("serialize", path)(io::Error::other(e)))?;
     bytes.push(b'\n');
-    fs::write(path, bytes).map_err(io_err("write", path))
+    Ok(fs::write(path, bytes).map_err(IoAt::at("write", path))?)
 }
 
 /// `mkdir(path, 0700)`, whatever the umask.
@@ -171,13 +160,13 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     if !valid_id(&id) {
         return Err(UnpackError::BadId(id));
     }
-    store
-        .ensure("ct-unpack")
-        .map_err(|(path, source)| UnpackError::Io {
+    store.ensure("ct-unpack").map_err(|(path, source)| {
+        UnpackError::Io(IoAt {
             action: "create",
             path,
             source,
-        })?;
+        })
+    })?;
     let final_dir = store.bundle(&id);
     if final_dir.exists() {
         return Err(UnpackError::Exists(id));
@@ -186,7 +175,7 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     // (`containers/.tmp-ID-*`) are ours to remove.
     let containers = store.containers();
     let lock_path = store.container_lock(&id);
-    let _lock = Lock::exclusive(&lock_path).map_err(io_err("lock", &lock_path))?;
+    let _lock = Lock::exclusive(&lock_path).map_err(IoAt::at("lock", &lock_path))?;
     if let Ok(rd) = fs::read_dir(&containers) {
         let prefix = ct_layout::paths::bundle_temp_prefix(&id);
         for e in rd.flatten() {
@@ -201,7 +190,7 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     // Taken before any layer lock and never under images.lock — ct-gc takes gc.lock first,
     // then those — so the order is the same everywhere and cannot deadlock.
     let gc_path = ct_layout::gc_lock::path(store);
-    let _gc = ct_layout::gc_lock::hold_off(store).map_err(io_err("lock", &gc_path))?;
+    let _gc = ct_layout::gc_lock::hold_off(store).map_err(IoAt::at("lock", &gc_path))?;
     let layout = ImageLayout::of_store(store);
     let image = image_manifest::load(&layout, &opts.image)?;
     // The image config is the image builder's word: check it before extracting anything, so
@@ -222,7 +211,7 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         }
     };
 
-    fs::create_dir_all(&containers).map_err(io_err("create", &containers))?;
+    fs::create_dir_all(&containers).map_err(IoAt::at("create", &containers))?;
     let tmp = TempTree::new(containers.join(format!(
         "{}{}",
         ct_layout::paths::bundle_temp_prefix(&id),
@@ -230,18 +219,18 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     )));
     // The bundle holds config.json, which decides what the container may do: only root may
     // reach it (the rootfs inside has its own mode, the image's).
-    mkdir_private(tmp.path()).map_err(io_err("create", tmp.path()))?;
+    mkdir_private(tmp.path()).map_err(IoAt::at("create", tmp.path()))?;
     let volumes_dir = tmp.path().join("volumes");
     let rootfs = tmp.path().join(ct_layout::bundle::ROOTFS);
-    fs::create_dir(&rootfs).map_err(io_err("create", &rootfs))?;
+    fs::create_dir(&rootfs).map_err(IoAt::at("create", &rootfs))?;
     {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755))
-            .map_err(io_err("chmod", &rootfs))?;
+            .map_err(IoAt::at("chmod", &rootfs))?;
     }
 
     let (passwd, group) = if opts.flat {
-        let mut ex = Extractor::new(&rootfs, Target::Flat).map_err(io_err("open", &rootfs))?;
+        let mut ex = Extractor::new(&rootfs, Target::Flat).map_err(IoAt::at("open", &rootfs))?;
         for layer in &image.layers {
             layer_store::apply_verified(&layout, layer, &mut ex, &rootfs, opts.limits)?;
         }
@@ -298,9 +287,9 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         // `v` is cleaned and its directory name one component (never `.`, `..` or a `/`).
         let d = tmp.path().join(runtime_config::volume_dir(&v));
         if !volumes_dir.exists() {
-            mkdir_private(&volumes_dir).map_err(io_err("create", &volumes_dir))?;
+            mkdir_private(&volumes_dir).map_err(IoAt::at("create", &volumes_dir))?;
         }
-        fs::create_dir(&d).map_err(io_err("create", &d))?;
+        fs::create_dir(&d).map_err(IoAt::at("create", &d))?;
         let rel = resolve_in_root::clean(Path::new(&v));
         let meta = if opts.flat {
             resolve_in_root::open_root(&rootfs)
@@ -320,14 +309,14 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         if let Some(m) = meta.filter(|m| m.is_dir()) {
             use std::os::unix::fs::{MetadataExt, PermissionsExt};
             let (uid, gid, _) = id_map::owner(m.uid(), m.gid());
-            std::os::unix::fs::chown(&d, Some(uid), Some(gid)).map_err(io_err("chown", &d))?;
+            std::os::unix::fs::chown(&d, Some(uid), Some(gid)).map_err(IoAt::at("chown", &d))?;
             fs::set_permissions(&d, fs::Permissions::from_mode(m.mode() & 0o7777))
-                .map_err(io_err("chmod", &d))?;
+                .map_err(IoAt::at("chmod", &d))?;
         } else {
             // Not in the image: the container's user owns it, so `USER app` + `VOLUME /data`
             // can write there (as podman does) — if this user namespace maps that user.
             let (uid, gid, _) = id_map::owner(user.uid, user.gid);
-            std::os::unix::fs::chown(&d, Some(uid), Some(gid)).map_err(io_err("chown", &d))?;
+            std::os::unix::fs::chown(&d, Some(uid), Some(gid)).map_err(IoAt::at("chown", &d))?;
         }
     }
     // The staged bundle is invisible until renamed, so its files need no temp+rename of their
@@ -349,14 +338,14 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     };
     write_json(&staged.config_path(), &spec)?;
     write_json(&staged.note_path(), &note)?;
-    layer_store::syncfs(tmp.path()).map_err(io_err("sync", tmp.path()))?;
+    layer_store::syncfs(tmp.path()).map_err(IoAt::at("sync", tmp.path()))?;
     let src = tmp.disarm();
     if let Err(e) = rename_noreplace(&src, &final_dir) {
         let _ = fs::remove_dir_all(&src);
         if e.raw_os_error() == Some(libc::EEXIST) || e.raw_os_error() == Some(libc::ENOTEMPTY) {
             return Err(UnpackError::Exists(id));
         }
-        return Err(io_err("move into place", &final_dir)(e));
+        return Err(IoAt::at("move into place", &final_dir)(e).into());
     }
     // No fsync of `containers/` after the rename: if a crash loses the rename, the store is
     // as before this run (consistent, the container simply does not exist); everything the

@@ -10,11 +10,11 @@
 //! 5. Annotations: `os`, `architecture`, `variant`, `author`, `created`, `StopSignal`,
 //!    `ExposedPorts` as `org.opencontainers.image.*`, then `Labels`, which win on conflict.
 //! 6. `Volumes` → bind mounts of per-bundle directories, so their data stays out of the rootfs.
-//! 7. Defaults: mounts (`/proc`, `/dev` tmpfs, `/dev/pts`, `/dev/shm`, `/dev/mqueue`, `/sys`
+//! 7. Defaults (`runtime_defaults.rs`): mounts (`/proc`, `/dev` tmpfs, `/dev/pts`, `/dev/shm`, `/dev/mqueue`, `/sys`
 //!    read-only, cgroup), docker's 14 default capabilities, masked and read-only paths, the
 //!    `noNewPrivileges` bit, namespaces pid/ipc/uts/mount/cgroup (ct-net adds network),
 //!    hostname, and docker's default seccomp profile.
-//! 8. For a user (ct_layout::rootless), what `runc spec --rootless` changes, but one: the
+//! 8. For a user (ct_layout::rootless, `runtime_defaults::to_rootless`), what `runc spec --rootless` changes, but one: the
 //!    container gets NO `user` namespace of its own, because ct's tools already run in the
 //!    user's (the pause process's, with its map), and ct-exec runs the container there. The
 //!    rest as runc: `/sys` is a read-only recursive bind of the host's (a user namespace may
@@ -29,77 +29,9 @@ use serde_json::{json, Value};
 
 use crate::image_config_check;
 use crate::passwd::ResolvedUser;
+use crate::runtime_defaults::{self, DEFAULT_CAPS};
 
-/// The `PATH` a container gets when its image does not set one (docker's default).
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// The device cgroup list docker and podman give a container (applied by ct-cgroup for
-/// ct-exec): deny every device, then allow mknod of any character or block node (opening one
-/// stays refused: a container's root cannot read the host's disk through a node it makes),
-/// and read/write/mknod of null, zero, full, random, urandom, tty, console, ptmx and the pts.
-/// Like docker's, no tun (10:200).
-fn default_device_rules() -> serde_json::Value {
-    let allow = |t: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
-        json!({"allow": true, "type": t, "major": major.unwrap_or(-1),
-               "minor": minor.unwrap_or(-1), "access": access})
-    };
-    json!([
-        {"allow": false, "access": "rwm"},
-        allow("c", None, None, "m"),
-        allow("b", None, None, "m"),
-        allow("c", Some(1), Some(3), "rwm"),
-        allow("c", Some(1), Some(5), "rwm"),
-        allow("c", Some(1), Some(7), "rwm"),
-        allow("c", Some(1), Some(8), "rwm"),
-        allow("c", Some(1), Some(9), "rwm"),
-        allow("c", Some(5), Some(0), "rwm"),
-        allow("c", Some(5), Some(1), "rwm"),
-        allow("c", Some(5), Some(2), "rwm"),
-        allow("c", Some(136), None, "rwm"),
-    ])
-}
-
-/// Docker's default capability set (moby `oci/caps/defaults.go`).
-pub const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
-/// Paths docker hides from containers (bind-mounted over with /dev/null or an empty tmpfs).
-pub const MASKED_PATHS: [&str; 11] = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-/// Paths docker makes read-only in containers.
-pub const READONLY_PATHS: [&str; 5] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
+pub use ct_layout::bundle::DEFAULT_PATH;
 
 /// What the user asked to change on the command line.
 #[derive(Debug, Clone, Default)]
@@ -187,29 +119,6 @@ pub fn volumes(image_config: &Value) -> Result<Vec<String>, ConfigError> {
     out.sort();
     out.dedup();
     Ok(out)
-}
-
-/// Step 8: the differences of `runc spec --rootless` (`libcontainer/specconv.ToRootless`)
-/// but the user namespace.
-fn to_rootless(spec: &mut Value) {
-    if let Some(mounts) = spec["mounts"].as_array_mut() {
-        for m in mounts.iter_mut() {
-            if m["destination"] == "/sys" {
-                *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
-                            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
-                continue;
-            }
-            if let Some(opts) = m["options"].as_array_mut() {
-                opts.retain(|o| {
-                    o.as_str()
-                        .is_none_or(|o| !o.starts_with("uid=") && !o.starts_with("gid="))
-                });
-            }
-        }
-    }
-    if let Some(linux) = spec["linux"].as_object_mut() {
-        linux.remove("resources");
-    }
 }
 
 /// Build the runtime config. `bundle_dir` anchors volume sources; `seccomp` is the profile to
@@ -308,22 +217,7 @@ pub fn build(
     }
 
     // 6 + 7. mounts
-    let mut mounts = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc",
-               "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-               "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-               "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-               "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
-               "options": ["nosuid", "noexec", "nodev", "ro"]}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-               "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
-    ];
+    let mut mounts = runtime_defaults::mounts();
     for v in volumes(image_config)? {
         mounts.push(json!({
             "destination": v,
@@ -334,17 +228,7 @@ pub fn build(
     }
 
     let caps = DEFAULT_CAPS.to_vec();
-    let mut linux = json!({
-        "namespaces": [
-            {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
-        ],
-        "maskedPaths": MASKED_PATHS,
-        "readonlyPaths": READONLY_PATHS,
-        "resources": {"devices": default_device_rules()},
-    });
-    if let Some(s) = seccomp {
-        linux["seccomp"] = s;
-    }
+    let linux = runtime_defaults::linux(seccomp);
     let mut user_json = json!({"uid": user.uid, "gid": user.gid});
     if !user.additional_gids.is_empty() {
         user_json["additionalGids"] = json!(user.additional_gids);
@@ -368,7 +252,7 @@ pub fn build(
         "linux": linux,
     });
     if rootless {
-        to_rootless(&mut spec);
+        runtime_defaults::to_rootless(&mut spec);
     }
     serde_json::from_value(spec).map_err(ConfigError::Invalid)
 }
