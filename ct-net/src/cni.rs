@@ -28,8 +28,9 @@
 //!   what it cannot undo anyway (port mappings come from the lease, not the request);
 //!   CHECK (0.4.0 and later only) prints nothing when all is as ADD left it; VERSION prints
 //!   the versions spoken; STATUS succeeds when ct-net can do ADD (its records and `nft` are
-//!   usable); GC releases every attachment of this network and store not named in
-//!   `cni.dev/valid-attachments` (lease, veth, port rules).
+//!   usable) and a CNI 1.1 IPAM plugin's STATUS succeeds; GC releases every attachment of
+//!   this network and store not named in `cni.dev/valid-attachments` (lease, veth, port
+//!   rules, the IPAM plugin's reservation) and passes the GC on to a CNI 1.1 IPAM plugin.
 //! * A failure prints `{"cniVersion","code","msg","details"}` on stdout and exits 1, with the
 //!   spec's codes: 1 incompatible version, 4 invalid environment, 6 undecodable config,
 //!   7 invalid network config, 5 I/O failure, 100 and up for ct-net's own failures.
@@ -39,9 +40,9 @@ use std::path::PathBuf;
 use ct_layout::Store;
 
 use crate::bridge::{self, NetOpts};
-use crate::cni_conf::{port_mappings, static_ip, NetConf};
-use crate::cni_ipam::{ipam_add, ipam_exec, ipam_plugin};
-use crate::cni_state::{check, gc, status};
+use crate::cni_conf::{at_least, port_mappings, static_ip, NetConf};
+use crate::cni_ipam::{ipam_add, ipam_exec, ipam_gc, ipam_plugin, ipam_status};
+use crate::cni_state::{check, gc, stale, status};
 use crate::lease::NetStore;
 use crate::{veth, Error, Subnet, Subnet6};
 use ct_layout::net_record::NetRecord;
@@ -343,10 +344,18 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
         }
         "STATUS" if at_least(&v, (1, 1, 0)) => {
             status(&nets).map_err(|m| fail(&v, 50, "ct-net cannot add attachments now", m))?;
+            if let Some(p) = &ipam {
+                ipam_status(env, p, stdin, &v)?;
+            }
             Ok(String::new())
         }
         "GC" if at_least(&v, (1, 1, 0)) => {
-            gc(&nets, &opts.bridge, &conf.valid_attachments).map_err(|e| from_error(&v, &e))?;
+            let gone = stale(&nets, &opts.bridge, &conf.valid_attachments)
+                .map_err(|e| from_error(&v, &e))?;
+            // IPAM first, while the interfaces are there (as DEL does).
+            let released = ipam.as_ref().map(|p| ipam_gc(env, p, stdin, &v, &gone));
+            gc(&nets, &gone).map_err(|e| from_error(&v, &e))?;
+            released.transpose()?;
             Ok(String::new())
         }
         other => Err(fail(
@@ -356,17 +365,6 @@ fn dispatch(env: &dyn Fn(&str) -> Option<String>, stdin: &str) -> Result<String,
             "",
         )),
     }
-}
-
-/// Is the version `v` ("1.0.0") at least `min`?
-fn at_least(v: &str, min: (u32, u32, u32)) -> bool {
-    let mut p = v.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
-    let got = (
-        p.next().unwrap_or(0),
-        p.next().unwrap_or(0),
-        p.next().unwrap_or(0),
-    );
-    got >= min
 }
 
 /// ADD's result after earlier plugins: theirs, then ct-net's interfaces (its `ips[].interface`

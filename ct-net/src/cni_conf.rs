@@ -105,3 +105,18 @@ pub(crate) fn port_mappings(raw: &[serde_json::Value]) -> Result<Vec<PortMapping
         })
         .collect()
 }
+
+/// "1.0.0" as a comparable triple (missing or odd parts are 0).
+pub(crate) fn version_of(s: &str) -> (u32, u32, u32) {
+    let mut p = s.split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+    (
+        p.next().unwrap_or(0),
+        p.next().unwrap_or(0),
+        p.next().unwrap_or(0),
+    )
+}
+
+/// Is the version `v` ("1.0.0") at least `min`?
+pub(crate) fn at_least(v: &str, min: (u32, u32, u32)) -> bool {
+    version_of(v) >= min
+}

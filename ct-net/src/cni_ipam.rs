@@ -6,11 +6,24 @@
 //! the network's subnet, the first IPv6 one the dual-stack address, the others are added to
 //! the interface as they are. DEL gives the addresses back through it. Its error result is
 //! passed on as it is.
+//!
+//! CNI 1.1 adds two verbs a delegating plugin passes on. STATUS: "If a plugin relies on a
+//! delegated plugin (e.g. IPAM) to service `ADD` requests, it must also execute a `STATUS`
+//! request to that plugin. If the delegated plugin return an error result, the executing
+//! plugin should return an error result." GC: plugins "MUST, additionally, forward any GC
+//! calls to delegated plugins they are configured to use", and "should remove any IPAM
+//! reservations associated with attachments not in the provided list". A plugin learns what
+//! another speaks from its VERSION answer (`supportedVersions`); an IPAM plugin without
+//! 1.1.0 there (Debian's host-local 1.1.1 stops at 1.0.0) does not know STATUS or GC and is
+//! not sent them. Its reservations for the attachments GC removes are given back with the
+//! verb every version has, DEL, spoken in the newest version both know (DEL has no result,
+//! so nothing else depends on that version).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::cni::{fail, CniError};
+use crate::cni_conf::{at_least, version_of};
 use crate::veth::Addresses;
 
 /// The IPAM plugin `ipam.type` names: an executable of that name in a `CNI_PATH` directory
@@ -144,6 +157,88 @@ pub(crate) fn ipam_add(
             ))
         }
     }
+}
+
+/// The CNI versions the IPAM plugin speaks: its VERSION answer's `supportedVersions`.
+fn ipam_versions(
+    env: &dyn Fn(&str) -> Option<String>,
+    plugin: &Path,
+    v: &str,
+) -> Result<Vec<String>, CniError> {
+    let stdin = serde_json::json!({ "cniVersion": v }).to_string();
+    let r = ipam_exec(env, plugin, "VERSION", &stdin, v)?;
+    Ok(r["supportedVersions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect())
+}
+
+/// STATUS: the IPAM plugin's STATUS decides too, its error result passed on as it is; an
+/// IPAM plugin without CNI 1.1.0 has no STATUS and is not asked.
+pub(crate) fn ipam_status(
+    env: &dyn Fn(&str) -> Option<String>,
+    plugin: &Path,
+    stdin: &str,
+    v: &str,
+) -> Result<(), CniError> {
+    if ipam_versions(env, plugin, v)?.iter().any(|s| s == "1.1.0") {
+        ipam_exec(env, plugin, "STATUS", stdin, v)?;
+    }
+    Ok(())
+}
+
+/// GC: give back the IPAM reservation of every attachment in `stale` (`(containerID,
+/// ifname)`, the ones ct-net removes) with DEL, then pass the GC itself, with the runtime's
+/// `cni.dev/valid-attachments`, to an IPAM plugin that speaks CNI 1.1.0. Goes on past
+/// failures (the spec: remove as much as possible) and returns the first.
+pub(crate) fn ipam_gc(
+    env: &dyn Fn(&str) -> Option<String>,
+    plugin: &Path,
+    stdin: &str,
+    v: &str,
+    stale: &[(String, String)],
+) -> Result<(), CniError> {
+    let versions = ipam_versions(env, plugin, v)?;
+    let mut first = None;
+    // DEL in the newest version both speak; none in common: ADD could not have used it.
+    let del_v = versions
+        .iter()
+        .filter(|s| at_least(v, version_of(s)))
+        .max_by_key(|s| version_of(s));
+    if let (Some(del_v), false) = (del_v, stale.is_empty()) {
+        let mut conf: serde_json::Value = serde_json::from_str(stdin).map_err(|e| {
+            fail(
+                v,
+                6,
+                "cannot decode the network configuration",
+                e.to_string(),
+            )
+        })?;
+        conf["cniVersion"] = del_v.as_str().into();
+        if let Some(o) = conf.as_object_mut() {
+            o.remove("cni.dev/valid-attachments");
+        }
+        let conf = conf.to_string();
+        for (id, ifname) in stale {
+            let env_del = |k: &str| match k {
+                "CNI_CONTAINERID" => Some(id.clone()),
+                "CNI_IFNAME" => Some(ifname.clone()),
+                "CNI_NETNS" => None,
+                _ => env(k),
+            };
+            if let Err(e) = ipam_exec(&env_del, plugin, "DEL", &conf, del_v) {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    if versions.iter().any(|s| s == "1.1.0") {
+        if let Err(e) = ipam_exec(env, plugin, "GC", stdin, v) {
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]

@@ -26,21 +26,39 @@ pub(crate) fn status(nets: &NetStore) -> Result<(), String> {
     Ok(())
 }
 
-/// GC: detach every attachment on `bridge` of this store that the runtime does not list.
-pub(crate) fn gc(nets: &NetStore, bridge: &str, valid: &[ValidAttachment]) -> Result<(), Error> {
+/// GC's list: every attachment `(containerID, ifname)` on `bridge` of this store that the
+/// runtime does not name in `cni.dev/valid-attachments`.
+pub(crate) fn stale(
+    nets: &NetStore,
+    bridge: &str,
+    valid: &[ValidAttachment],
+) -> Result<Vec<(String, String)>, Error> {
     let leases = {
         let _lock = nets.lock()?;
         nets.leases(bridge)?
     };
-    for l in leases.values() {
-        let keep = valid
-            .iter()
-            .any(|a| a.container_id == l.owner && a.ifname == l.ifname);
-        if l.store == nets.store && !keep {
-            veth::detach(nets, &l.owner, &l.ifname)?;
+    Ok(leases
+        .into_values()
+        .filter(|l| l.store == nets.store)
+        .filter(|l| {
+            !valid
+                .iter()
+                .any(|a| a.container_id == l.owner && a.ifname == l.ifname)
+        })
+        .map(|l| (l.owner, l.ifname))
+        .collect())
+}
+
+/// GC: detach each of `stale`, going on past failures (the spec: remove as much as
+/// possible); the first is returned.
+pub(crate) fn gc(nets: &NetStore, stale: &[(String, String)]) -> Result<(), Error> {
+    let mut first = None;
+    for (owner, ifname) in stale {
+        if let Err(e) = veth::detach(nets, owner, ifname) {
+            first.get_or_insert(e);
         }
     }
-    Ok(())
+    first.map_or(Ok(()), Err)
 }
 
 /// CHECK: the lease, the host end on the bridge, and the address inside are all still there.
