@@ -8,7 +8,12 @@ _ct() {
 		return
 	fi
 	case $cmd in
-	stop | start | restart | kill | wait | exec | logs | rm | inspect | top | port | stats | pause | unpause | diff | export)
+	logs)
+		case $cur in
+		-*) mapfile -t COMPREPLY < <(compgen -W "--follow --timestamps --tail --since" -- "$cur") ;;
+		*) mapfile -t COMPREPLY < <(compgen -W "$(ls "$root/containers" 2>/dev/null)" -- "$cur") ;;
+		esac ;;
+	stop | start | restart | kill | wait | exec | rm | inspect | top | port | stats | pause | unpause | diff | export)
 		mapfile -t COMPREPLY < <(compgen -W "$(ls "$root/containers" 2>/dev/null)" -- "$cur") ;;
 	network)
 		if [ "$COMP_CWORD" -eq 2 ]; then mapfile -t COMPREPLY < <(compgen -W "create ls inspect rm" -- "$cur")

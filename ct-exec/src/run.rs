@@ -59,6 +59,8 @@ pub struct RunOptions {
     pub console_socket: Option<PathBuf>,
     /// `linux.cgroupsPath` is systemd's `slice:prefix:name` (`--systemd-cgroup`).
     pub systemd_cgroup: bool,
+    /// `--log-path`: the container's output also into this log ([`crate::container_log`]).
+    pub log: Option<crate::container_log::LogOptions>,
 }
 
 /// The file in the state directory that names the container's cgroup, for the verbs that
@@ -319,7 +321,20 @@ fn supervise_in(
             let _ = nix::unistd::write(w, msg.as_bytes());
         }
     };
+    // With a log, the container's stdout and stderr are pipes to us (a detached run's log
+    // takes them alone; in the foreground they go on to ours too).
+    let (capture, redirected) = match &o.log {
+        Some(l) => match crate::container_log::capture(l, !o.detach, plan.terminal) {
+            Ok((c, r)) => (Some(c), r),
+            Err(e) => {
+                report(&ready, &e);
+                return Err(e);
+            }
+        },
+        None => (None, None),
+    };
     let r = spawn(store, plan, st, o, seccomp, cg);
+    drop(redirected);
     let (container, sfd, master, pending) = match r {
         Ok(x) => x,
         Err(e) => {
@@ -334,7 +349,7 @@ fn supervise_in(
         Some(_) if o.interactive => Some(pty::RawMode::enter()),
         _ => None,
     };
-    relay(container, sfd, master, o.interactive, pending)
+    relay(container, sfd, master, o.interactive, pending, capture)
 }
 
 /// The container's first process, for `run` and `create` alike: its cgroup prepared (see

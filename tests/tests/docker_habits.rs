@@ -215,10 +215,158 @@ fn every_run_appends_to_the_log() {
     ct.ok(&["wait", "l"]);
     let o = ct.out(&["start", "-a", "l"]);
     assert_eq!(stdout(&o), "out\n", "{}", stderr(&o));
-    let logs = ct.ok(&["logs", "l"]);
-    assert_eq!(logs.matches("out\n").count(), 3, "{logs}");
-    assert_eq!(logs.matches("err\n").count(), 3, "{logs}");
-    assert_eq!(ct.ok(&["logs", "--tail", "1", "l"]).lines().count(), 1);
+    // As docker logs: the container's stdout lines on stdout, its stderr lines on stderr.
+    let o = ct.out(&["logs", "l"]);
+    assert_eq!(
+        (o.status.code(), stdout(&o), stderr(&o)),
+        (Some(0), "out\n".repeat(3), "err\n".repeat(3))
+    );
+    let o = ct.out(&["logs", "--tail", "1", "l"]);
+    assert_eq!(stdout(&o).lines().count() + stderr(&o).lines().count(), 1);
+}
+
+/// `date -u` with nanoseconds, as the log writes its times: such strings sort as the times do.
+fn now_rfc3339() -> String {
+    let o = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%S.%NZ"])
+        .output()
+        .unwrap();
+    stdout(&o).trim().to_string()
+}
+
+/// Each line of a log has the time it was written, from the stage tool that read it
+/// (ct-exec), in podman's k8s-file format; `ct logs -t` shows it, as docker logs -t does.
+#[test]
+fn logs_carry_the_time_each_line_was_written() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let before = now_rfc3339();
+    let o = ct.out(&[
+        "run",
+        "--name",
+        "t",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "echo one; echo two >&2; printf part; sleep 0.2; echo ial",
+    ]);
+    let after = now_rfc3339();
+    assert_eq!(
+        (o.status.code(), stdout(&o), stderr(&o)),
+        (Some(0), "one\npartial\n".into(), "two\n".into())
+    );
+    let raw = fs::read_to_string(ct.root.join("containers/t/container.log")).unwrap();
+    let entries: Vec<Vec<&str>> = raw.lines().map(|l| l.splitn(4, ' ').collect()).collect();
+    // (Which of the two pipes is read first is the scheduler's choice: each stream in order.)
+    let stream = |name: &str| -> Vec<(&str, &str)> {
+        entries
+            .iter()
+            .filter(|e| e[1] == name)
+            .map(|e| (e[2], e[3]))
+            .collect()
+    };
+    assert_eq!(
+        stream("stdout"),
+        vec![("F", "one"), ("P", "part"), ("F", "ial")],
+        "{raw}"
+    );
+    assert_eq!(stream("stderr"), vec![("F", "two")], "{raw}");
+    assert_eq!(entries.len(), 4, "{raw}");
+    let time_of = |text: &str| entries.iter().find(|e| e[3] == text).unwrap()[0];
+    for e in &entries {
+        assert!(
+            e[0].len() == 30 && before.as_str() <= e[0] && e[0] <= after.as_str(),
+            "{} is not a time between {before} and {after}",
+            e[0]
+        );
+    }
+    // A line written in two parts is one line, with the time of its first part.
+    let o = ct.out(&["logs", "-t", "t"]);
+    assert_eq!(
+        stdout(&o),
+        format!("{} one\n{} partial\n", time_of("one"), time_of("part"))
+    );
+    assert_eq!(stderr(&o), format!("{} two\n", time_of("two")));
+}
+
+/// `ct logs --since` (a time, a date or a duration, as docker's) shows what was written from
+/// then on: here the second run's line only.
+#[test]
+fn logs_since_shows_only_what_was_written_after() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let count = "n=$(cat /n 2>/dev/null || echo 0); n=$((n+1)); echo $n >/n; echo run$n";
+    ct.ok(&[
+        "run",
+        "--name",
+        "s",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        count,
+    ]);
+    let between = now_rfc3339();
+    assert_eq!(ct.ok(&["start", "-a", "s"]), "run2\n");
+    assert_eq!(ct.ok(&["logs", "s"]), "run1\nrun2\n");
+    assert_eq!(ct.ok(&["logs", "--since", &between, "s"]), "run2\n");
+    assert_eq!(ct.ok(&["logs", "--since=1h", "s"]), "run1\nrun2\n");
+    assert_eq!(ct.ok(&["logs", "--since", "2999-01-01", "s"]), "");
+    let o = ct.out(&["logs", "--since", "yesterday", "s"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("ct-exec: --since takes"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `--log-opt max-size=… --log-opt max-file=N` bounds a container's log as docker's json-file
+/// driver does: rotated into FILE.1 … so that at most N files of about max-size remain, and
+/// `ct logs` shows the newest lines in order. The terminal still gets every line.
+#[test]
+fn a_log_opt_max_size_bounds_the_log_by_rotation() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    for detach in [false, true] {
+        let name = if detach { "rd" } else { "rf" };
+        let mut args = vec!["run", "--name", name, "--network", "none"];
+        if detach {
+            args.push("-d");
+        }
+        args.extend([
+            "--log-opt",
+            "max-size=2k",
+            "--log-opt=max-file=3",
+            &img,
+            "seq",
+            "1",
+            "5000",
+        ]);
+        let out = ct.ok(&args);
+        if detach {
+            ct.ok(&["wait", name]);
+        } else {
+            assert_eq!(out.lines().count(), 5000);
+        }
+        let log = ct.root.join(format!("containers/{name}/container.log"));
+        let size = |k: &str| fs::metadata(format!("{}{k}", log.display())).map(|m| m.len());
+        for k in ["", ".1", ".2"] {
+            let s = size(k).unwrap();
+            assert!(s <= 2048, "{name}: container.log{k} has {s} bytes");
+        }
+        assert!(size(".3").is_err(), "{name}: a fourth file was kept");
+        let shown = ct.ok(&["logs", name]);
+        let nums: Vec<u32> = shown.lines().map(|l| l.parse().unwrap()).collect();
+        assert_eq!(nums.last(), Some(&5000), "{name}");
+        assert!(nums[0] > 4000, "{name}: the log kept line {}", nums[0]);
+        assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "{name}: {shown}");
+    }
+    let o = ct.out(&["run", "--log-opt", "max-size=lots", &img, "true"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
 #[test]
