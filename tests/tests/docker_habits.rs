@@ -1345,3 +1345,37 @@ fn a_stopped_container_gives_back_its_address_and_ports_until_it_starts_again() 
     assert!(leased("brief").is_some(), "start leases again");
     ct.ok(&["rm", "-f", "brief"]);
 }
+
+/// A container run by the stages themselves (`ct-unpack | ct-mount | ct-net | ct-exec`) shows
+/// its true status in `ct ps -a` — exited, with its code, not `created` forever — runs again
+/// on the same bundle, and `ct prune` removes it like any stopped container.
+#[test]
+fn a_pipeline_container_shows_its_exit_and_prune_removes_it() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let pipeline = format!(
+        "ct-unpack --name p {img} -- sh -c 'echo ran; exit 3' | ct-mount | ct-net --network none | ct-exec"
+    );
+    let o = ct
+        .program("sh", 60)
+        .args(["-c", &pipeline])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(3), "ran\n".into()),
+        "{}",
+        stderr(&o)
+    );
+    let row = |ps: &str| ps.lines().find(|l| l.starts_with("p ")).map(str::to_string);
+    let ps = ct.ok(&["ps", "-a"]);
+    assert!(row(&ps).is_some_and(|r| r.contains("exited (3)")), "{ps}");
+    assert_eq!(state(&ct, "p")["exitCode"], 3);
+    // Running the bundle again needs no `delete` first.
+    let o = ct.program("ct-exec", 60).arg("p").output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(ct.ok(&["prune"]).lines().next(), Some("p"));
+    assert_eq!(row(&ct.ok(&["ps", "-a"])), None);
+    assert!(!ct.root.join("containers/p").exists());
+    assert!(!ct.run.join("containers/p").exists());
+}
