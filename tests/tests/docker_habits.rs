@@ -1379,3 +1379,124 @@ fn a_pipeline_container_shows_its_exit_and_prune_removes_it() {
     assert!(!ct.root.join("containers/p").exists());
     assert!(!ct.run.join("containers/p").exists());
 }
+
+/// `ct attach ID` follows a detached container's output from now on (stdout to stdout, stderr
+/// to stderr) until it ends, and exits with its status, as `docker attach --no-stdin` does.
+#[test]
+fn attach_follows_a_detached_containers_output_until_it_exits() {
+    use std::io::{BufRead, BufReader};
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let script = "echo before; while [ ! -e /stop ]; do echo tick; sleep 0.1; done; echo bye; echo oops >&2; exit 4";
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "a",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        script,
+    ]);
+    wait_for(20, || ct.ok(&["logs", "a"]).contains("tick").then_some(()));
+    let mut child = ct
+        .cmd(&["attach", "a"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "tick\n", "attach shows what is printed from now on");
+    ct.ok(&["exec", "a", "touch", "/stop"]);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(rest.ends_with("bye\n"), "{rest}");
+    assert!(rest.lines().all(|l| l == "tick" || l == "bye"), "{rest}");
+    assert_eq!(stderr(&o), "oops\n");
+    let o = ct.out(&["attach", "a"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (Some(1), "ct: container 'a' is not running\n".into())
+    );
+}
+
+/// `ct events` lists the containers' lifecycle (create, start, die with the exit code, stop,
+/// kill, destroy) from the store's event log, as docker events prints them or as podman's
+/// JSON (`--format json`); `--since` keeps the later ones.
+#[test]
+fn events_tell_each_containers_lifecycle() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let events = |args: &[&str]| -> Vec<Value> {
+        let mut a = vec!["events", "--no-stream", "--format", "json"];
+        a.extend(args);
+        ct.ok(&a)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let of = |evs: &[Value], id: &str| -> Vec<String> {
+        evs.iter()
+            .filter(|e| e["ID"] == id)
+            .map(|e| e["Status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let o = ct.out(&[
+        "run",
+        "--name",
+        "e1",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let between = now_rfc3339();
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "e2",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    ct.ok(&["stop", "-t", "0", "e2"]);
+    ct.ok(&["rm", "e1"]);
+    let all = events(&[]);
+    assert_eq!(
+        of(&all, "e1"),
+        ["create", "start", "die", "destroy"],
+        "{all:?}"
+    );
+    let die = all
+        .iter()
+        .find(|e| e["ID"] == "e1" && e["Status"] == "die")
+        .unwrap();
+    assert_eq!(die["ContainerExitCode"], 3);
+    assert_eq!(die["Image"], img.as_str());
+    let e2 = of(&all, "e2");
+    assert_eq!(&e2[..2], ["create", "start"], "{all:?}");
+    assert!(e2.contains(&"stop".to_string()), "{all:?}");
+    // --since: only what happened after.
+    let later = events(&["--since", &between]);
+    assert!(of(&later, "e1") == ["destroy"], "{later:?}");
+    assert_eq!(&of(&later, "e2")[..2], ["create", "start"]);
+    // docker's text: TIME container STATUS ID (image=…, name=…).
+    let text = ct.ok(&["events", "--no-stream"]);
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.ends_with(&format!(" container create e1 (image={img}, name=e1)")),
+        "{text}"
+    );
+}
