@@ -1500,3 +1500,91 @@ fn events_tell_each_containers_lifecycle() {
         "{text}"
     );
 }
+
+/// The image's own HEALTHCHECK (docker-format config `Healthcheck`) is used when no
+/// `--health-cmd` is given, as docker and podman do; `--no-healthcheck` turns it off.
+#[test]
+fn the_images_healthcheck_is_used_unless_no_healthcheck() {
+    let ct = Sandbox::new();
+    let img = image(
+        &ct,
+        "localhost/healthy:1",
+        json!({"Healthcheck": {"Test": ["CMD-SHELL", "test -f /tmp/ok"],
+                               "Interval": 200_000_000u64, "Retries": 2}}),
+    );
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let health = |id: &str| state(&ct, id)["Health"].as_str().unwrap_or("").to_string();
+    assert!(
+        wait_for(20, || (health("hc") == "unhealthy").then_some(())).is_some(),
+        "{}",
+        health("hc")
+    );
+    ct.ok(&["exec", "hc", "touch", "/tmp/ok"]);
+    assert!(
+        wait_for(20, || (health("hc") == "healthy").then_some(())).is_some(),
+        "{}",
+        health("hc")
+    );
+    // The CMD form: its words, not a shell line.
+    let img2 = image(
+        &ct,
+        "localhost/healthy:2",
+        json!({"Healthcheck": {"Test": ["CMD", "test", "-e", "/tmp/a b"],
+                               "Interval": 200_000_000u64, "Retries": 1}}),
+    );
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc2",
+        "--network",
+        "none",
+        &img2,
+        "sleep",
+        "60",
+    ]);
+    ct.ok(&["exec", "hc2", "touch", "/tmp/a b"]);
+    assert!(
+        wait_for(20, || (health("hc2") == "healthy").then_some(())).is_some(),
+        "{}",
+        health("hc2")
+    );
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "off",
+        "--no-healthcheck",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let cfg: Value = serde_json::from_str(
+        &fs::read_to_string(ct.root.join("containers/off/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cfg["annotations"]["io.ct.health.cmd"], Value::Null);
+    assert_eq!(health("off"), "");
+    let o = ct.out(&[
+        "run",
+        "--no-healthcheck",
+        "--health-cmd",
+        "true",
+        &img,
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(ct.containers().len(), 3, "a usage error made a container");
+}
