@@ -1588,3 +1588,56 @@ fn the_images_healthcheck_is_used_unless_no_healthcheck() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(ct.containers().len(), 3, "a usage error made a container");
 }
+
+/// `ct pull -` (`ct-pull -`) reads an image archive from stdin — `docker save`'s
+/// docker-archive or an oci-archive, told apart by their files — as `docker load` does.
+#[test]
+fn pull_dash_reads_an_image_archive_from_stdin() {
+    let ct = Sandbox::new();
+    busybox(&ct);
+    let layout = ct.dir.path().join("layout-localhost_habits_1");
+    for (transport, name) in [
+        ("docker-archive", "localhost/fromstdin:docker"),
+        ("oci-archive", "localhost/fromstdin:oci"),
+    ] {
+        let file = ct.dir.path().join(format!("{transport}.tar"));
+        let o = std::process::Command::new("skopeo")
+            .args([
+                "copy",
+                "-q",
+                &format!("oci:{}:fixture", layout.display()),
+                &format!("{transport}:{}:{name}", file.display()),
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "skopeo: {}", stderr(&o));
+        let o = ct
+            .cmd(&["pull", "-"])
+            .stdin(fs::File::open(&file).unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{transport}: {}", stderr(&o));
+        assert!(
+            stdout(&o).starts_with(&format!("{name}@sha256:")),
+            "{transport}: {}",
+            stdout(&o)
+        );
+        let out = ct.ok(&["run", "--rm", "--network", "none", name, "echo", "hi"]);
+        assert_eq!(out, "hi\n", "{transport}");
+    }
+    // Not an archive at all: one line, exit 1, nothing left in the store's temp dir.
+    let o = with_stdin(&ct, &["pull", "-"], "not a tar");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "ct-pull: '-': not a docker-archive or an oci-archive (a root filesystem tarball needs --tag NAME)\n"
+    );
+    let left = fs::read_dir(ct.root.join("tmp"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("stdin-"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(left, 0);
+}
