@@ -426,6 +426,9 @@ pub struct ReadOptions {
     pub pid: Option<i32>,
 }
 
+/// The longest line `logs` joins from parts.
+const LINE_MAX: usize = 1 << 20;
+
 /// Joins the parts of each stream's lines, entry by entry.
 #[derive(Default)]
 struct Joiner {
@@ -448,7 +451,10 @@ impl Joiner {
                 self.open[s] = Some(self.lines.len() - 1);
             }
         }
-        if e.full {
+        // A line longer than LINE_MAX (a container that never writes a newline) is shown in
+        // pieces of about that size, not gathered in memory whole.
+        let long = self.open[s].is_some_and(|i| self.lines[i].text.len() >= LINE_MAX);
+        if e.full || long {
             if let Some(i) = self.open[s].take() {
                 self.lines[i].complete = true;
             }
