@@ -4,11 +4,17 @@ _ct() {
 	[ "$cmd" = --dry-run ] && cmd=${COMP_WORDS[2]}
 	local root=${CT_ROOT:-/var/lib/ct}
 	if [ "$COMP_CWORD" -le 1 ] || { [ "${COMP_WORDS[1]}" = --dry-run ] && [ "$COMP_CWORD" -eq 2 ]; }; then
-		mapfile -t COMPREPLY < <(compgen -W "--dry-run run create pull images rmi import tag save ps stop start restart kill wait exec logs rm inspect cp top port stats pause unpause diff export volume network prune version info system help" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "--dry-run run create pull images rmi import tag save ps stop start restart kill wait exec logs attach events rm inspect cp top port stats pause unpause diff export volume network prune version info system help" -- "$cur")
 		return
 	fi
 	case $cmd in
-	stop | start | restart | kill | wait | exec | logs | rm | inspect | top | port | stats | pause | unpause | diff | export)
+	logs)
+		case $cur in
+		-*) mapfile -t COMPREPLY < <(compgen -W "--follow --timestamps --tail --since" -- "$cur") ;;
+		*) mapfile -t COMPREPLY < <(compgen -W "$(ls "$root/containers" 2>/dev/null)" -- "$cur") ;;
+		esac ;;
+	events) mapfile -t COMPREPLY < <(compgen -W "--since --format --no-stream" -- "$cur") ;;
+	attach | stop | start | restart | kill | wait | exec | rm | inspect | top | port | stats | pause | unpause | diff | export)
 		mapfile -t COMPREPLY < <(compgen -W "$(ls "$root/containers" 2>/dev/null)" -- "$cur") ;;
 	network)
 		if [ "$COMP_CWORD" -eq 2 ]; then mapfile -t COMPREPLY < <(compgen -W "create ls inspect rm" -- "$cur")

@@ -29,6 +29,7 @@ pub mod cloned_binary;
 pub mod config_keys;
 pub mod console;
 pub mod console_socket;
+pub mod container_log;
 pub mod copy_tar;
 pub mod credentials;
 pub mod devices;

@@ -218,7 +218,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
         Some(_) if o.interactive => Some(crate::pty::RawMode::enter()),
         _ => None,
     };
-    crate::relay::relay(container, sfd, master, o.interactive, pending)
+    crate::relay::relay(container, sfd, master, o.interactive, pending, None)
 }
 
 /// What the joining child needs.

@@ -6,7 +6,9 @@
 //! (128+N for a signal). With a terminal, poll(2) on stdin and the pty master copies bytes
 //! both ways (SIGWINCH copies the window size onto the master); end of input types the
 //! terminal's EOF character (^D); once the process has exited, what is left in the pty is
-//! drained before returning.
+//! drained before returning. With `--log-path` ([`crate::container_log`]) the container's
+//! output (the two pipes, or the pty master) also goes into its log, entry by entry; the pipes
+//! are drained too once it has exited.
 
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -17,6 +19,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::container_log::{Capture, Stream};
 use crate::{init, pty, ExecError};
 
 fn write_all(fd: impl AsFd, mut buf: &[u8]) -> bool {
@@ -34,6 +37,16 @@ fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     Ok(nix::unistd::read(fd, buf)?)
 }
 
+/// The terminal's output: to our stdout, and into the log when there is one.
+fn out(log: &mut Option<Capture>, data: &[u8]) {
+    match log {
+        Some(c) => c.got(Stream::Stdout, data),
+        None => {
+            write_all(rustix::stdio::stdout(), data);
+        }
+    }
+}
+
 /// Step 6.
 pub(crate) fn relay(
     container: i32,
@@ -41,12 +54,13 @@ pub(crate) fn relay(
     master: Option<OwnedFd>,
     interactive: bool,
     mut pending: Vec<i32>,
+    mut log: Option<Capture>,
 ) -> Result<i32, ExecError> {
     let mut status = None;
     let mut master_open = master.is_some();
     let mut stdin_open = master.is_some() && interactive;
-    // Only a terminal needs copying; without one the container has our fds themselves.
-    let mut buf = if master.is_some() {
+    // Only a terminal or a log needs copying; else the container has our fds themselves.
+    let mut buf = if master.is_some() || log.is_some() {
         vec![0u8; 64 * 1024]
     } else {
         Vec::new()
@@ -81,7 +95,21 @@ pub(crate) fn relay(
                 // What the container printed last is still in the pty: drain it.
                 let _ = rustix::fs::fcntl_setfl(m, rustix::fs::OFlags::NONBLOCK);
                 while let Ok(n @ 1..) = read_some(m.as_raw_fd(), &mut buf) {
-                    write_all(rustix::stdio::stdout(), &buf[..n]);
+                    out(&mut log, &buf[..n]);
+                }
+            }
+            if let Some(c) = &mut log {
+                // The same for what is left in the pipes (a process of the container that
+                // still holds them open is not waited for).
+                for (fd, stream) in [
+                    (c.out.take(), Stream::Stdout),
+                    (c.err.take(), Stream::Stderr),
+                ] {
+                    let Some(fd) = fd else { continue };
+                    let _ = rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK);
+                    while let Ok(n @ 1..) = read_some(fd.as_raw_fd(), &mut buf) {
+                        c.got(stream, &buf[..n]);
+                    }
                 }
             }
             let _ = io::stdout().flush();
@@ -102,6 +130,15 @@ pub(crate) fn relay(
         } else {
             None
         };
+        let (mut oi, mut ei) = (None, None);
+        if let Some(c) = &log {
+            for (fd, at) in [(&c.out, &mut oi), (&c.err, &mut ei)] {
+                if let Some(fd) = fd {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                    *at = Some(fds.len() - 1);
+                }
+            }
+        }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
@@ -117,12 +154,30 @@ pub(crate) fn relay(
                 .is_some_and(|r| !r.is_empty())
         };
         let (m_ready, i_ready) = (ready(mi), ready(ii));
+        let (o_ready, e_ready) = (ready(oi), ready(ei));
         drop(fds);
+        if let Some(c) = &mut log {
+            for (r, stream) in [(o_ready, Stream::Stdout), (e_ready, Stream::Stderr)] {
+                let fd = match stream {
+                    Stream::Stdout => &mut c.out,
+                    Stream::Stderr => &mut c.err,
+                };
+                let Some(raw) = fd.as_ref().filter(|_| r).map(|f| f.as_raw_fd()) else {
+                    continue;
+                };
+                match read_some(raw, &mut buf) {
+                    Ok(n @ 1..) => c.got(stream, &buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // Every writer has closed it.
+                    _ => *fd = None,
+                }
+            }
+        }
         if m_ready {
             if let Some(m) = &master {
                 match read_some(m.as_raw_fd(), &mut buf) {
                     Ok(n @ 1..) => {
-                        write_all(rustix::stdio::stdout(), &buf[..n]);
+                        out(&mut log, &buf[..n]);
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     _ => master_open = false,

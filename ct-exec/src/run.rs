@@ -18,8 +18,9 @@
 //!    128+N.
 //! 6. Relay ([`crate::relay`]): signals to the container, pty bytes both ways, until the
 //!    container process exits; its status becomes ours (128+N for a signal).
-//! 7. Foreground: remove the state directory. Detached: the monitor records `stopped` and the
-//!    exit code, for `ct-exec delete` to remove.
+//! 7. Foreground: remove the state directory — or, for a bundle of the store, record `stopped`
+//!    and the exit code (for `ct ps -a`; the next run replaces it). Detached: the monitor
+//!    records `stopped` and the exit code, for `ct-exec delete` to remove.
 
 use std::fs;
 use std::io::{self, Read};
@@ -59,11 +60,16 @@ pub struct RunOptions {
     pub console_socket: Option<PathBuf>,
     /// `linux.cgroupsPath` is systemd's `slice:prefix:name` (`--systemd-cgroup`).
     pub systemd_cgroup: bool,
+    /// `--log-path`: the container's output also into this log ([`crate::container_log`]).
+    pub log: Option<crate::container_log::LogOptions>,
 }
 
 /// The file in the state directory that names the container's cgroup, for the verbs that
 /// act on it after the process that placed it has gone (`delete`, `kill --all`, `pause`).
 pub const CGROUP_FILE: &str = "cgroup";
+
+/// In a state directory: the exit recorded by a foreground run, which a new run may replace.
+pub const FOREGROUND_EXIT: &str = "foreground-exit";
 
 /// `--pid-file`: the pid, written atomically (a temp file renamed into place).
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ExecError> {
@@ -126,14 +132,11 @@ pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError>
                 .into(),
         ));
     }
+    let in_store = bundle.dir.parent() == Some(store.containers().as_path());
     let id = match &o.id {
         Some(id) if ct_layout::paths::valid_id(id) => id.clone(),
         Some(id) => return Err(ExecError::Usage(format!("invalid container id '{id}'"))),
-        None if bundle.dir.parent() == Some(store.containers().as_path())
-            && ct_layout::paths::valid_id(&bundle.id()) =>
-        {
-            bundle.id()
-        }
+        None if in_store && ct_layout::paths::valid_id(&bundle.id()) => bundle.id(),
         None => ct_layout::paths::new_id(),
     };
     let (mut st, guard) = claim(store, &id, &bundle.dir, &plan)?;
@@ -157,6 +160,17 @@ pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError>
         seccomp.as_deref(),
         cg.as_deref(),
     );
+    // A container of the store (a pipeline's `… | ct-mount | ct-exec`) keeps its exit, as a
+    // detached run's does, for `ct ps -a` and `ct prune`; marked so that the next run of the
+    // bundle takes the state over instead of waiting for a `delete`.
+    let mut guard = guard;
+    if let (Ok(code), true) = (&r, in_store) {
+        st.status = Status::Stopped;
+        st.exit_code = Some(*code);
+        if fs::write(guard.dir.join(FOREGROUND_EXIT), b"").is_ok() && st.update(store).is_ok() {
+            guard.armed = false;
+        }
+    }
     drop(guard);
     if r.is_ok() {
         let state = crate::hooks::state(&st, "stopped", None);
@@ -319,7 +333,20 @@ fn supervise_in(
             let _ = nix::unistd::write(w, msg.as_bytes());
         }
     };
+    // With a log, the container's stdout and stderr are pipes to us (a detached run's log
+    // takes them alone; in the foreground they go on to ours too).
+    let (capture, redirected) = match &o.log {
+        Some(l) => match crate::container_log::capture(l, !o.detach, plan.terminal) {
+            Ok((c, r)) => (Some(c), r),
+            Err(e) => {
+                report(&ready, &e);
+                return Err(e);
+            }
+        },
+        None => (None, None),
+    };
     let r = spawn(store, plan, st, o, seccomp, cg);
+    drop(redirected);
     let (container, sfd, master, pending) = match r {
         Ok(x) => x,
         Err(e) => {
@@ -334,7 +361,7 @@ fn supervise_in(
         Some(_) if o.interactive => Some(pty::RawMode::enter()),
         _ => None,
     };
-    relay(container, sfd, master, o.interactive, pending)
+    relay(container, sfd, master, o.interactive, pending, capture)
 }
 
 /// The container's first process, for `run` and `create` alike: its cgroup prepared (see

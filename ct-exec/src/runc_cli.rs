@@ -122,6 +122,18 @@ pub struct RunArgs {
     /// other inherited fd above 2 is closed.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Also append the container's stdout and stderr to FILE, each line with the time it was
+    /// written (podman's k8s-file format; read it with `ct-exec logs FILE`). With -d, FILE
+    /// takes the output instead of $CT_RUN/containers/ID/container.log.
+    #[arg(long, value_name = "FILE")]
+    pub log_path: Option<PathBuf>,
+    /// Rotate FILE before it grows past SIZE bytes (K, M, G suffixes).
+    #[arg(long, value_name = "SIZE", requires = "log_path")]
+    pub log_max_size: Option<String>,
+    /// Files kept when rotating, FILE included (FILE.1 is the one before it…).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "log_path",
+          value_parser = clap::value_parser!(u32).range(1..1000))]
+    pub log_max_file: u32,
 }
 
 /// What runc's `create` and `run` take.
@@ -256,6 +268,27 @@ pub enum Cmd {
             value_name = "CMD"
         )]
         command: Vec<OsString>,
+    },
+    /// Print a log written with --log-path: stdout lines on stdout, stderr lines on stderr,
+    /// the rotated files first (FILE.N … FILE.1, FILE).
+    Logs {
+        /// Keep printing what is appended (also across a rotation); with --pid, until PID ends.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(short = 'n', long, value_name = "N")]
+        tail: Option<usize>,
+        /// Only lines written since T: RFC 3339 time, date, Unix time, or a duration before
+        /// now (10m, 1h30m).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// Each line preceded by the time it was written (RFC 3339, nanoseconds).
+        #[arg(short, long)]
+        timestamps: bool,
+        /// With --follow: stop once this process (the container's) has ended.
+        #[arg(long, value_name = "PID")]
+        pid: Option<i32>,
+        file: PathBuf,
     },
     /// Not implemented (runc's checkpoint, restore and events): fails with a usage error.
     #[command(aliases = ["restore", "events"])]

@@ -131,8 +131,10 @@ pub(crate) fn claim(
             }
             // Stopped, waiting for `delete`: a detached run's monitor recorded the exit code;
             // a `create`d container has its exec fifo.
+            // (A foreground run's recorded exit is only for `ps`: taken over.)
             Some(s)
                 if s.status != Status::Creating
+                    && !dir.join(crate::run::FOREGROUND_EXIT).exists()
                     && (s.exit_code.is_some() || crate::exec_fifo::path(&dir).exists()) =>
             {
                 return Err(ExecError::Exists(id.into()))

@@ -170,6 +170,35 @@ fn dispatch(g: &Global, cli: Cli) -> Result<i32, ExecError> {
             crate::features::write_spec(&bundle, rootless).map(|_| 0)
         }
         Some(Cmd::Unshare { command }) => crate::unshare::unshare(command),
+        Some(Cmd::Logs {
+            follow,
+            tail,
+            since,
+            timestamps,
+            pid,
+            file,
+        }) => {
+            let since = match since {
+                None => None,
+                Some(t) => Some(
+                    crate::container_log::parse_since(&t, crate::container_log::now_nanos())
+                        .ok_or_else(|| {
+                            ExecError::Usage(format!(
+                                "--since takes an RFC 3339 time, a Unix time or a duration (10m), not {}",
+                                ct_layout::pipe::quote(&t)
+                            ))
+                        })?,
+                ),
+            };
+            crate::container_log::print(&crate::container_log::ReadOptions {
+                path: file,
+                follow,
+                tail,
+                since,
+                timestamps,
+                pid,
+            })
+        }
         Some(Cmd::Checkpoint { .. }) => Err(ExecError::Usage(
             "checkpoint, restore and events are not implemented by ct-exec".into(),
         )),
@@ -237,6 +266,19 @@ fn dispatch(g: &Global, cli: Cli) -> Result<i32, ExecError> {
                 systemd_cgroup: g.systemd_cgroup,
                 ..Default::default()
             };
+            let log = match a.log_path {
+                None => None,
+                Some(path) => Some(crate::container_log::LogOptions {
+                    path,
+                    max_size: a
+                        .log_max_size
+                        .map(|s| ct_layout::free_space::parse_size(&s))
+                        .transpose()
+                        .map_err(|e| ExecError::Usage(format!("--log-max-size: {e}")))?,
+                    max_file: a.log_max_file,
+                }),
+            };
+            let opts = RunOptions { log, ..opts };
             let bundle = match a.bundle {
                 Some(b) => b,
                 None => bundle_from_stdin()?,

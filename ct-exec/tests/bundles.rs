@@ -63,7 +63,15 @@ fn ct_unpack_bundle_runs_with_its_seccomp_profile() {
     );
     assert!(stdout(&out).ends_with("blocked\n"));
     assert!(!stderr(&out).contains("config.json"), "{}", stderr(&out));
-    assert!(f.state_dirs().is_empty());
+    // A bundle of the store keeps its exit (for ct ps -a), nothing else.
+    assert_eq!(f.state_dirs(), ["web"]);
+    assert_eq!(
+        (
+            f.state("web")["status"].clone(),
+            f.state("web")["exitCode"].clone()
+        ),
+        (json!("stopped"), json!(0))
+    );
 }
 
 /// The host's mount table, for before/after comparisons.
@@ -233,7 +241,9 @@ fn ct_pipeline_overlay_rootfs_with_cgroup_limits() {
     // The write went to the container's own overlay upper dir, not to the shared layer.
     let upper = std::path::Path::new(&bundle).join("upper/root/file");
     assert_eq!(fs::read_to_string(upper).unwrap(), "written\n");
-    assert!(f.state_dirs().is_empty());
+    // A bundle of the store keeps its exit (for ct ps -a), nothing else.
+    assert_eq!(f.state_dirs(), std::slice::from_ref(&name));
+    assert_eq!(f.state(&name)["status"], "stopped");
 }
 
 /// ct-net's bundle: `mounts` bind `BUNDLE/hosts`, `hostname` and `resolv.conf` onto /etc files

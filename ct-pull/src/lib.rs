@@ -10,6 +10,7 @@
 //! | `oci:DIR[:REF]`, `oci-archive:FILE[:REF]` | `oci_import.rs` |
 //! | `docker-archive:FILE[:REF]` (`docker save`) | `docker_archive.rs` |
 //! | `FILE.tar`, `.tar.gz`, `.tgz`, `.tar.zst` with `--tag` | `rootfs_tarball.rs` |
+//! | `-`: any of the archives above on stdin | `stdin_archive.rs` |
 //!
 //! Whatever the source, blobs land only verified (`verified_blob.rs`) and under a shared
 //! `locks/gc.lock` ([`hold_off_gc`]) kept until the image is named, `index.json` changes
@@ -29,6 +30,7 @@ pub mod oci_import;
 pub mod progress;
 pub mod registry_pull;
 pub mod rootfs_tarball;
+pub mod stdin_archive;
 pub mod token_auth;
 pub mod verified_blob;
 
@@ -197,13 +199,20 @@ pub fn hold_off_gc(store: &Store) -> Result<ct_layout::lock::Lock, PullError> {
 /// Pull or import `input` into the store; returns what to print: the canonical reference
 /// pinned to the manifest digest.
 pub fn pull(input: &str, opts: &Options, store: &Store) -> Result<Reference, PullError> {
-    let source = Source::parse(input)?;
+    // `-`: an archive on stdin (stdin_archive.rs).
+    let source = match input {
+        "-" => None,
+        _ => Some(Source::parse(input)?),
+    };
     store
         .ensure("ct-pull")
         .map_err(|(path, e)| IoAt::at("create", path)(e))?;
     let layout = ImageLayout::of_store(store);
     layout.init()?;
     let progress = Progress::new(opts.quiet);
+    let Some(source) = source else {
+        return stdin_archive::import(opts, store, &layout);
+    };
     match source {
         Source::Registry(r) => registry_pull::pull(&r, opts, store, &layout, &progress),
         Source::OciDir { dir, name } => {

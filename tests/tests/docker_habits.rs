@@ -215,10 +215,158 @@ fn every_run_appends_to_the_log() {
     ct.ok(&["wait", "l"]);
     let o = ct.out(&["start", "-a", "l"]);
     assert_eq!(stdout(&o), "out\n", "{}", stderr(&o));
-    let logs = ct.ok(&["logs", "l"]);
-    assert_eq!(logs.matches("out\n").count(), 3, "{logs}");
-    assert_eq!(logs.matches("err\n").count(), 3, "{logs}");
-    assert_eq!(ct.ok(&["logs", "--tail", "1", "l"]).lines().count(), 1);
+    // As docker logs: the container's stdout lines on stdout, its stderr lines on stderr.
+    let o = ct.out(&["logs", "l"]);
+    assert_eq!(
+        (o.status.code(), stdout(&o), stderr(&o)),
+        (Some(0), "out\n".repeat(3), "err\n".repeat(3))
+    );
+    let o = ct.out(&["logs", "--tail", "1", "l"]);
+    assert_eq!(stdout(&o).lines().count() + stderr(&o).lines().count(), 1);
+}
+
+/// `date -u` with nanoseconds, as the log writes its times: such strings sort as the times do.
+fn now_rfc3339() -> String {
+    let o = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%S.%NZ"])
+        .output()
+        .unwrap();
+    stdout(&o).trim().to_string()
+}
+
+/// Each line of a log has the time it was written, from the stage tool that read it
+/// (ct-exec), in podman's k8s-file format; `ct logs -t` shows it, as docker logs -t does.
+#[test]
+fn logs_carry_the_time_each_line_was_written() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let before = now_rfc3339();
+    let o = ct.out(&[
+        "run",
+        "--name",
+        "t",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "echo one; echo two >&2; printf part; sleep 0.2; echo ial",
+    ]);
+    let after = now_rfc3339();
+    assert_eq!(
+        (o.status.code(), stdout(&o), stderr(&o)),
+        (Some(0), "one\npartial\n".into(), "two\n".into())
+    );
+    let raw = fs::read_to_string(ct.root.join("containers/t/container.log")).unwrap();
+    let entries: Vec<Vec<&str>> = raw.lines().map(|l| l.splitn(4, ' ').collect()).collect();
+    // (Which of the two pipes is read first is the scheduler's choice: each stream in order.)
+    let stream = |name: &str| -> Vec<(&str, &str)> {
+        entries
+            .iter()
+            .filter(|e| e[1] == name)
+            .map(|e| (e[2], e[3]))
+            .collect()
+    };
+    assert_eq!(
+        stream("stdout"),
+        vec![("F", "one"), ("P", "part"), ("F", "ial")],
+        "{raw}"
+    );
+    assert_eq!(stream("stderr"), vec![("F", "two")], "{raw}");
+    assert_eq!(entries.len(), 4, "{raw}");
+    let time_of = |text: &str| entries.iter().find(|e| e[3] == text).unwrap()[0];
+    for e in &entries {
+        assert!(
+            e[0].len() == 30 && before.as_str() <= e[0] && e[0] <= after.as_str(),
+            "{} is not a time between {before} and {after}",
+            e[0]
+        );
+    }
+    // A line written in two parts is one line, with the time of its first part.
+    let o = ct.out(&["logs", "-t", "t"]);
+    assert_eq!(
+        stdout(&o),
+        format!("{} one\n{} partial\n", time_of("one"), time_of("part"))
+    );
+    assert_eq!(stderr(&o), format!("{} two\n", time_of("two")));
+}
+
+/// `ct logs --since` (a time, a date or a duration, as docker's) shows what was written from
+/// then on: here the second run's line only.
+#[test]
+fn logs_since_shows_only_what_was_written_after() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let count = "n=$(cat /n 2>/dev/null || echo 0); n=$((n+1)); echo $n >/n; echo run$n";
+    ct.ok(&[
+        "run",
+        "--name",
+        "s",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        count,
+    ]);
+    let between = now_rfc3339();
+    assert_eq!(ct.ok(&["start", "-a", "s"]), "run2\n");
+    assert_eq!(ct.ok(&["logs", "s"]), "run1\nrun2\n");
+    assert_eq!(ct.ok(&["logs", "--since", &between, "s"]), "run2\n");
+    assert_eq!(ct.ok(&["logs", "--since=1h", "s"]), "run1\nrun2\n");
+    assert_eq!(ct.ok(&["logs", "--since", "2999-01-01", "s"]), "");
+    let o = ct.out(&["logs", "--since", "yesterday", "s"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("ct-exec: --since takes"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `--log-opt max-size=… --log-opt max-file=N` bounds a container's log as docker's json-file
+/// driver does: rotated into FILE.1 … so that at most N files of about max-size remain, and
+/// `ct logs` shows the newest lines in order. The terminal still gets every line.
+#[test]
+fn a_log_opt_max_size_bounds_the_log_by_rotation() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    for detach in [false, true] {
+        let name = if detach { "rd" } else { "rf" };
+        let mut args = vec!["run", "--name", name, "--network", "none"];
+        if detach {
+            args.push("-d");
+        }
+        args.extend([
+            "--log-opt",
+            "max-size=2k",
+            "--log-opt=max-file=3",
+            &img,
+            "seq",
+            "1",
+            "5000",
+        ]);
+        let out = ct.ok(&args);
+        if detach {
+            ct.ok(&["wait", name]);
+        } else {
+            assert_eq!(out.lines().count(), 5000);
+        }
+        let log = ct.root.join(format!("containers/{name}/container.log"));
+        let size = |k: &str| fs::metadata(format!("{}{k}", log.display())).map(|m| m.len());
+        for k in ["", ".1", ".2"] {
+            let s = size(k).unwrap();
+            assert!(s <= 2048, "{name}: container.log{k} has {s} bytes");
+        }
+        assert!(size(".3").is_err(), "{name}: a fourth file was kept");
+        let shown = ct.ok(&["logs", name]);
+        let nums: Vec<u32> = shown.lines().map(|l| l.parse().unwrap()).collect();
+        assert_eq!(nums.last(), Some(&5000), "{name}");
+        assert!(nums[0] > 4000, "{name}: the log kept line {}", nums[0]);
+        assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "{name}: {shown}");
+    }
+    let o = ct.out(&["run", "--log-opt", "max-size=lots", &img, "true"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
 #[test]
@@ -1196,4 +1344,300 @@ fn a_stopped_container_gives_back_its_address_and_ports_until_it_starts_again() 
     ct.ok(&["start", "brief"]);
     assert!(leased("brief").is_some(), "start leases again");
     ct.ok(&["rm", "-f", "brief"]);
+}
+
+/// A container run by the stages themselves (`ct-unpack | ct-mount | ct-net | ct-exec`) shows
+/// its true status in `ct ps -a` — exited, with its code, not `created` forever — runs again
+/// on the same bundle, and `ct prune` removes it like any stopped container.
+#[test]
+fn a_pipeline_container_shows_its_exit_and_prune_removes_it() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let pipeline = format!(
+        "ct-unpack --name p {img} -- sh -c 'echo ran; exit 3' | ct-mount | ct-net --network none | ct-exec"
+    );
+    let o = ct
+        .program("sh", 60)
+        .args(["-c", &pipeline])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(3), "ran\n".into()),
+        "{}",
+        stderr(&o)
+    );
+    let row = |ps: &str| ps.lines().find(|l| l.starts_with("p ")).map(str::to_string);
+    let ps = ct.ok(&["ps", "-a"]);
+    assert!(row(&ps).is_some_and(|r| r.contains("exited (3)")), "{ps}");
+    assert_eq!(state(&ct, "p")["exitCode"], 3);
+    // Running the bundle again needs no `delete` first.
+    let o = ct.program("ct-exec", 60).arg("p").output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(ct.ok(&["prune"]).lines().next(), Some("p"));
+    assert_eq!(row(&ct.ok(&["ps", "-a"])), None);
+    assert!(!ct.root.join("containers/p").exists());
+    assert!(!ct.run.join("containers/p").exists());
+}
+
+/// `ct attach ID` follows a detached container's output from now on (stdout to stdout, stderr
+/// to stderr) until it ends, and exits with its status, as `docker attach --no-stdin` does.
+#[test]
+fn attach_follows_a_detached_containers_output_until_it_exits() {
+    use std::io::{BufRead, BufReader};
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let script = "echo before; while [ ! -e /stop ]; do echo tick; sleep 0.1; done; echo bye; echo oops >&2; exit 4";
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "a",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        script,
+    ]);
+    wait_for(20, || ct.ok(&["logs", "a"]).contains("tick").then_some(()));
+    let mut child = ct
+        .cmd(&["attach", "a"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "tick\n", "attach shows what is printed from now on");
+    ct.ok(&["exec", "a", "touch", "/stop"]);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(rest.ends_with("bye\n"), "{rest}");
+    assert!(rest.lines().all(|l| l == "tick" || l == "bye"), "{rest}");
+    assert_eq!(stderr(&o), "oops\n");
+    let o = ct.out(&["attach", "a"]);
+    assert_eq!(
+        (o.status.code(), stderr(&o)),
+        (Some(1), "ct: container 'a' is not running\n".into())
+    );
+}
+
+/// `ct events` lists the containers' lifecycle (create, start, die with the exit code, stop,
+/// kill, destroy) from the store's event log, as docker events prints them or as podman's
+/// JSON (`--format json`); `--since` keeps the later ones.
+#[test]
+fn events_tell_each_containers_lifecycle() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let events = |args: &[&str]| -> Vec<Value> {
+        let mut a = vec!["events", "--no-stream", "--format", "json"];
+        a.extend(args);
+        ct.ok(&a)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let of = |evs: &[Value], id: &str| -> Vec<String> {
+        evs.iter()
+            .filter(|e| e["ID"] == id)
+            .map(|e| e["Status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let o = ct.out(&[
+        "run",
+        "--name",
+        "e1",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let between = now_rfc3339();
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "e2",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    ct.ok(&["stop", "-t", "0", "e2"]);
+    ct.ok(&["rm", "e1"]);
+    let all = events(&[]);
+    assert_eq!(
+        of(&all, "e1"),
+        ["create", "start", "die", "destroy"],
+        "{all:?}"
+    );
+    let die = all
+        .iter()
+        .find(|e| e["ID"] == "e1" && e["Status"] == "die")
+        .unwrap();
+    assert_eq!(die["ContainerExitCode"], 3);
+    assert_eq!(die["Image"], img.as_str());
+    let e2 = of(&all, "e2");
+    assert_eq!(&e2[..2], ["create", "start"], "{all:?}");
+    assert!(e2.contains(&"stop".to_string()), "{all:?}");
+    // --since: only what happened after.
+    let later = events(&["--since", &between]);
+    assert!(of(&later, "e1") == ["destroy"], "{later:?}");
+    assert_eq!(&of(&later, "e2")[..2], ["create", "start"]);
+    // docker's text: TIME container STATUS ID (image=…, name=…).
+    let text = ct.ok(&["events", "--no-stream"]);
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.ends_with(&format!(" container create e1 (image={img}, name=e1)")),
+        "{text}"
+    );
+}
+
+/// The image's own HEALTHCHECK (docker-format config `Healthcheck`) is used when no
+/// `--health-cmd` is given, as docker and podman do; `--no-healthcheck` turns it off.
+#[test]
+fn the_images_healthcheck_is_used_unless_no_healthcheck() {
+    let ct = Sandbox::new();
+    let img = image(
+        &ct,
+        "localhost/healthy:1",
+        json!({"Healthcheck": {"Test": ["CMD-SHELL", "test -f /tmp/ok"],
+                               "Interval": 200_000_000u64, "Retries": 2}}),
+    );
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let health = |id: &str| state(&ct, id)["Health"].as_str().unwrap_or("").to_string();
+    assert!(
+        wait_for(20, || (health("hc") == "unhealthy").then_some(())).is_some(),
+        "{}",
+        health("hc")
+    );
+    ct.ok(&["exec", "hc", "touch", "/tmp/ok"]);
+    assert!(
+        wait_for(20, || (health("hc") == "healthy").then_some(())).is_some(),
+        "{}",
+        health("hc")
+    );
+    // The CMD form: its words, not a shell line.
+    let img2 = image(
+        &ct,
+        "localhost/healthy:2",
+        json!({"Healthcheck": {"Test": ["CMD", "test", "-e", "/tmp/a b"],
+                               "Interval": 200_000_000u64, "Retries": 1}}),
+    );
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc2",
+        "--network",
+        "none",
+        &img2,
+        "sleep",
+        "60",
+    ]);
+    ct.ok(&["exec", "hc2", "touch", "/tmp/a b"]);
+    assert!(
+        wait_for(20, || (health("hc2") == "healthy").then_some(())).is_some(),
+        "{}",
+        health("hc2")
+    );
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "off",
+        "--no-healthcheck",
+        "--network",
+        "none",
+        &img,
+        "sleep",
+        "60",
+    ]);
+    let cfg: Value = serde_json::from_str(
+        &fs::read_to_string(ct.root.join("containers/off/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cfg["annotations"]["io.ct.health.cmd"], Value::Null);
+    assert_eq!(health("off"), "");
+    let o = ct.out(&[
+        "run",
+        "--no-healthcheck",
+        "--health-cmd",
+        "true",
+        &img,
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(ct.containers().len(), 3, "a usage error made a container");
+}
+
+/// `ct pull -` (`ct-pull -`) reads an image archive from stdin — `docker save`'s
+/// docker-archive or an oci-archive, told apart by their files — as `docker load` does.
+#[test]
+fn pull_dash_reads_an_image_archive_from_stdin() {
+    let ct = Sandbox::new();
+    busybox(&ct);
+    let layout = ct.dir.path().join("layout-localhost_habits_1");
+    for (transport, name) in [
+        ("docker-archive", "localhost/fromstdin:docker"),
+        ("oci-archive", "localhost/fromstdin:oci"),
+    ] {
+        let file = ct.dir.path().join(format!("{transport}.tar"));
+        let o = std::process::Command::new("skopeo")
+            .args([
+                "copy",
+                "-q",
+                &format!("oci:{}:fixture", layout.display()),
+                &format!("{transport}:{}:{name}", file.display()),
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "skopeo: {}", stderr(&o));
+        let o = ct
+            .cmd(&["pull", "-"])
+            .stdin(fs::File::open(&file).unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{transport}: {}", stderr(&o));
+        assert!(
+            stdout(&o).starts_with(&format!("{name}@sha256:")),
+            "{transport}: {}",
+            stdout(&o)
+        );
+        let out = ct.ok(&["run", "--rm", "--network", "none", name, "echo", "hi"]);
+        assert_eq!(out, "hi\n", "{transport}");
+    }
+    // Not an archive at all: one line, exit 1, nothing left in the store's temp dir.
+    let o = with_stdin(&ct, &["pull", "-"], "not a tar");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "ct-pull: '-': not a docker-archive or an oci-archive (a root filesystem tarball needs --tag NAME)\n"
+    );
+    let left = fs::read_dir(ct.root.join("tmp"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("stdin-"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(left, 0);
 }

@@ -167,9 +167,8 @@ fn dry_run_prints_the_pipeline_and_runs_nothing() {
         out,
         "bundle=$(ct-pull example.com/app:1 | ct-unpack --name web -e A=1 -- echo hi\\ there | \
          ct-mount -v /srv:/data:ro | ct-net --network bridge -p 8080:80 | \
-         ct-cgroup --memory 64m --cpus 0.5)\n{ ct-exec \"$bundle\" </dev/null 2>&1 >&3 | \
-         tee -i -a \"$bundle\"/container.log >&2; } 3>&1 | tee -i -a \"$bundle\"/container.log\n\
-         ct-net --release web >/dev/null\n"
+         ct-cgroup --memory 64m --cpus 0.5)\nct-exec --log-path \"$bundle\"/container.log \
+         \"$bundle\" </dev/null\nct-net --release web >/dev/null\n"
     );
     assert!(!ct.root.join("containers").exists());
     assert!(!ct.root.join("images").exists());
