@@ -20,7 +20,9 @@ use ct_layout::image_layout::ImageLayout;
 use ct_layout::reference::Reference;
 use ct_layout::Store;
 
-use crate::error::{io_err, PullError};
+use ct_layout::io_error::IoAt;
+
+use crate::error::PullError;
 use crate::{docker_archive, hold_off_gc, oci_import, rootfs_tarball, Options};
 
 /// What the archive on stdin is.
@@ -59,14 +61,14 @@ fn kind(path: &Path) -> Kind {
 pub fn import(opts: &Options, store: &Store, layout: &ImageLayout) -> Result<Reference, PullError> {
     let _gc = hold_off_gc(store)?;
     let tmp = layout.tmp_dir();
-    std::fs::create_dir_all(tmp).map_err(io_err("create", tmp))?;
+    std::fs::create_dir_all(tmp).map_err(IoAt::at("create", tmp))?;
     let file = tempfile::Builder::new()
         .prefix("stdin-")
         .suffix(".tar")
         .tempfile_in(tmp)
-        .map_err(io_err("create a temp file in", tmp))?;
+        .map_err(IoAt::at("create a temp file in", tmp))?;
     let meter =
-        Meter::new(tmp, Default::default()).map_err(io_err("check the free space of", tmp))?;
+        Meter::new(tmp, Default::default()).map_err(IoAt::at("check the free space of", tmp))?;
     let mut w = MeteredWriter {
         inner: file.as_file(),
         meter,
@@ -76,7 +78,7 @@ pub fn import(opts: &Options, store: &Store, layout: &ImageLayout) -> Result<Ref
             path: "-".into(),
             detail: s.to_string(),
         },
-        None => io_err("read", Path::new("-"))(e),
+        None => IoAt::at("read", Path::new("-"))(e).into(),
     })?;
     let path = file.path();
     match kind(path) {
