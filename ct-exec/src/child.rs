@@ -23,11 +23,13 @@
 //!     CAP_SYS_ADMIN is usually gone once capabilities are dropped. The profile must then
 //!     allow what follows (docker's does: capset, setresuid, setgroups, prctl, execve).
 //! 13. `--init`: fork; PID 1 stays behind as the init
-//! 14. seccomp filter, with `noNewPrivileges` (the very last thing: after it, even ct-exec's
+//! 14. find the command in PATH; `create`: say "created" and wait for `start`
+//!     ([`crate::exec_fifo`]); the `startContainer` hooks ([`crate::hooks`])
+//! 15. seccomp filter, with `noNewPrivileges` (the very last thing: after it, even ct-exec's
 //!     own syscalls are filtered)
-//! 15. restore the signal mask and SIGPIPE, let the passed fds (`--preserve-fds`,
-//!     `LISTEN_FDS`) survive exec, find the command in PATH, `execve` (which also makes the
-//!     process dumpable again: ct-exec is not, from its start, see [`crate::cloned_binary`])
+//! 16. restore the signal mask and SIGPIPE, let the passed fds (`--preserve-fds`,
+//!     `LISTEN_FDS`) survive exec, `execve` (which also makes the process dumpable again:
+//!     ct-exec is not, from its start, see [`crate::cloned_binary`])
 //!
 //! Any failure is sent to the parent as `E<code> <message>` and the process exits with code.
 
@@ -58,6 +60,9 @@ pub struct ChildArgs<'a> {
     pub start_fifo: Option<RawFd>,
     /// The pty's master went to a `--console-socket`: the process stays on that pty.
     pub console_socket: bool,
+    /// The container's State for its createContainer and startContainer hooks
+    /// ([`crate::hooks`]); `None` for `exec`, which runs none.
+    pub hook_state: Option<&'a serde_json::Value>,
 }
 
 pub(crate) fn fail(sock: RawFd, code: i32, msg: &str) -> ! {
@@ -232,7 +237,7 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
     become_process(a)
 }
 
-/// Steps 10 to 15: from a process inside the container's namespaces and root to its command.
+/// Steps 10 to 16: from a process inside the container's namespaces and root to its command.
 /// Shared with `ct-exec exec` ([`crate::nsenter`]), whose process gets here by `setns(2)`.
 pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
     let p = a.plan;
@@ -298,17 +303,11 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
     }
 
     // 14.
-    if let (Some(install), false) = (a.seccomp, early_seccomp) {
-        install().map_err(|e| (125, e))?;
-    }
-
-    // 15.
-    crate::signals::restore_for_exec(&a.old_mask);
-    crate::fds::pass(a.pass_fds).map_err(|e| (125, format!("cannot pass fds: {e}")))?;
     let cmd = p.args[0].to_string_lossy().into_owned();
     let path = exec::path_of(&p.env);
     let prog = exec::lookup(&cmd, &path)
         .map_err(|(errno, e)| (exec::exit_code(errno), format!("cannot run '{cmd}': {e}")))?;
+    let created = a.start_fifo.is_some();
     if let Some(fifo) = a.start_fifo {
         // `create` ends here: "created", then wait for `start` (crate::exec_fifo, step 2).
         // `create` has exited by the time anything can go wrong below: stderr is the only
@@ -317,12 +316,34 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
         if let Err(e) = crate::exec_fifo::wait(fifo) {
             late_failure(125, &format!("cannot wait for start: {e}"));
         }
-        let e = exec::execve(&prog, &p.args, &p.env);
-        let code = exec::exit_code(e.raw_os_error().unwrap_or(libc::EACCES));
-        late_failure(code, &format!("cannot run '{cmd}': {e}"));
     }
+    let hooks = crate::hooks::When::StartContainer;
+    if let Err((code, msg)) =
+        crate::hooks::run_in_container(&p.spec, hooks, a.hook_state, "created")
+    {
+        match created {
+            true => late_failure(code, &msg),
+            false => return Err((code, msg)),
+        }
+    }
+
+    // 15.
+    if let (Some(install), false) = (a.seccomp, early_seccomp) {
+        match (install(), created) {
+            (Ok(()), _) => {}
+            (Err(e), true) => late_failure(125, &e),
+            (Err(e), false) => return Err((125, e)),
+        }
+    }
+
+    // 16.
+    crate::signals::restore_for_exec(&a.old_mask);
+    crate::fds::pass(a.pass_fds).map_err(|e| (125, format!("cannot pass fds: {e}")))?;
     let e = exec::execve(&prog, &p.args, &p.env);
     let code = exec::exit_code(e.raw_os_error().unwrap_or(libc::EACCES));
+    if created {
+        late_failure(code, &format!("cannot run '{cmd}': {e}"));
+    }
     Err((code, format!("cannot run '{cmd}': {e}")))
 }
 
@@ -372,6 +393,8 @@ fn rootfs(a: &ChildArgs, userns: bool, cgroups: &mounts::CgroupView) -> Step<()>
         devices::console(&r, slave_path).map_err(own)?;
     }
     drop(r);
+    let hooks = crate::hooks::When::CreateContainer;
+    crate::hooks::run_in_container(&p.spec, hooks, a.hook_state, "creating")?;
     pivot_root::pivot(root, p.propagation).map_err(own)?;
     for (k, v) in &p.sysctl {
         sysctl::set(k, v).map_err(own)?;

@@ -34,12 +34,16 @@ pub const KNOWN: &[&str] = &[
     "hooks",
     "hooks.prestart",
     "hooks.createRuntime",
+    "hooks.createContainer",
+    "hooks.startContainer",
     "hooks.poststart",
     "hooks.poststop",
     "hooks.*.*",
     "hooks.*.*.path",
     "hooks.*.*.args",
+    "hooks.*.*.args.*",
     "hooks.*.*.env",
+    "hooks.*.*.env.*",
     "hooks.*.*.timeout",
     "process.terminal",
     "process.consoleSize",
@@ -116,9 +120,6 @@ const ERROR_IF_SET: &[&str] = &[
 
 /// Keys that are ignored with a warning.
 const WARN_IF_SET: &[&str] = &[
-    // Run: prestart, createRuntime, poststart, poststop (crate::hooks).
-    "hooks.createContainer",
-    "hooks.startContainer",
     "process.apparmorProfile",
     "process.selinuxLabel",
     "process.ioPriority",

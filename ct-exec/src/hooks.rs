@@ -1,22 +1,33 @@
-//! OCI hooks (runtime-spec `config.md`, "POSIX-platform Hooks"): programs of the host that
-//! the runtime runs at points of the lifecycle, each given the container's State as JSON on
-//! its stdin — how podman's hooks.d, GPU toolkits and network plugins join in. Run, in the
-//! runtime's namespaces, as runc does:
+//! OCI hooks (runtime-spec `config.md`, "POSIX-platform Hooks"): programs the runtime runs at
+//! points of the lifecycle, each given the container's State as JSON on its stdin — how
+//! podman's hooks.d, GPU toolkits and network plugins join in. As runc does:
 //!
-//! * `prestart` (deprecated) and `createRuntime`: during `create` (and a run), once the
-//!   container's namespaces exist and its process is in its cgroup, before its root is set
-//!   up (the process waits in the handshake); status `creating`. A failure fails the create.
+//! * `prestart` (deprecated) and `createRuntime`: run by ct-exec in the runtime's namespaces
+//!   during `create` (and a run), once the container's namespaces exist and its process is in
+//!   its cgroup, before its root is set up (the process waits in the handshake); status
+//!   `creating`. A failure fails the create.
+//! * `createContainer`: run by the container's process itself ([`crate::child`] step 9), so in
+//!   the container's namespaces, once its root's mounts are made and before `pivot_root`: the
+//!   path is looked up in the runtime's view of the files (the host's tree is still reachable),
+//!   and the hook runs as the container's root with its full capabilities; status `creating`,
+//!   `pid` as the process sees itself. A failure fails the create.
+//! * `startContainer`: run by the container's process in its root, with its credentials (after
+//!   `pivot_root`, capabilities and user), on `start` (or a run), just before `execve` of the
+//!   user's program: the path is looked up inside the container, which may replace it —
+//!   the hook gets no more than the container has; status `created`. A failure ends the
+//!   container's process before its program runs: a run fails with the hook's message; after
+//!   `create`, the message goes to the container's stderr (as runc, `start` has returned).
 //! * `poststart`: once the command runs (`start`, or a run); status `running`. A failure is a
 //!   warning.
 //! * `poststop`: when the container is deleted (`delete`, or the end of a foreground run);
 //!   status `stopped`. A failure is a warning.
 //!
 //! Each hook: `path` (absolute) executed with `args` (args[0] is its argv[0]) and exactly
-//! `env`; stdout and stderr captured for the error message; killed (SIGKILL) after `timeout`
-//! seconds when it has one. Not run: `createContainer` and `startContainer` (they run inside
-//! the container's namespaces; named in a warning).
+//! `env`; stdout and stderr captured (one pipe, 64 KiB kept) for the error message; killed
+//! (SIGKILL) after `timeout` seconds when it has one. No thread is used: the container's
+//! process, a `clone(2)` of ct-exec, runs hooks too.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,8 +41,17 @@ use crate::ExecError;
 pub enum When {
     /// prestart then createRuntime.
     Create,
+    /// In the container's process, before `pivot_root`.
+    CreateContainer,
+    /// In the container's process, just before `execve`.
+    StartContainer,
     Poststart,
     Poststop,
+}
+
+/// Whether the config has hooks for `when`.
+pub fn any(spec: &Spec, when: When) -> bool {
+    !list(spec, when).is_empty()
 }
 
 fn list(spec: &Spec, when: When) -> Vec<(&'static str, Hook)> {
@@ -44,6 +64,8 @@ fn list(spec: &Spec, when: When) -> Vec<(&'static str, Hook)> {
             ("prestart", h.prestart()),
             ("createRuntime", h.create_runtime()),
         ],
+        When::CreateContainer => vec![("createContainer", h.create_container())],
+        When::StartContainer => vec![("startContainer", h.start_container())],
         When::Poststart => vec![("poststart", h.poststart())],
         When::Poststop => vec![("poststop", h.poststop())],
     };
@@ -63,6 +85,26 @@ pub fn run(spec: &Spec, when: When, state: &serde_json::Value) -> Result<(), Exe
         run_one(which, index, &hook, state)?;
     }
     Ok(())
+}
+
+/// [`run`] in the container's process ([`crate::child`]): `state` with its status and the pid
+/// the process sees itself as (as runc); a failure as the child reports one.
+pub(crate) fn run_in_container(
+    spec: &Spec,
+    when: When,
+    state: Option<&serde_json::Value>,
+    status: &str,
+) -> Result<(), (i32, String)> {
+    let Some(state) = state else {
+        return Ok(());
+    };
+    if !any(spec, when) {
+        return Ok(());
+    }
+    let mut state = state.clone();
+    state["status"] = status.into();
+    state["pid"] = std::process::id().into();
+    run(spec, when, &state).map_err(|e| (125, ct_layout::pipe::chain(&e)))
 }
 
 /// [`run`] for the hooks whose failure is only a warning (poststart, poststop).
@@ -93,11 +135,14 @@ fn run_one(
     if let Some(a0) = args.first() {
         c.arg0(a0);
     }
+    // stdout and stderr share one pipe, read without blocking while the hook runs.
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| err(e.into()))?;
+    let w2 = w.try_clone().map_err(err)?;
     c.args(args.iter().skip(1))
         .env_clear()
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::from(w))
+        .stderr(Stdio::from(w2));
     for kv in hook.env().iter().flatten() {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         c.env(k, v);
@@ -116,38 +161,32 @@ fn run_one(
         });
     }
     let mut child = c.spawn().map_err(err)?;
+    // Our copies of the write end go with the Command: end of file once the hook is done.
+    drop(c);
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is not an error.
         let _ = stdin.write_all(state.to_string().as_bytes());
     }
-    let capture = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            if let Some(r) = r {
-                let _ = r.take(64 * 1024).read_to_end(&mut v);
+    let _ = rustix::fs::fcntl_setfl(&r, rustix::fs::OFlags::NONBLOCK);
+    let mut said = Vec::new();
+    let drain = |said: &mut Vec<u8>| {
+        let mut buf = [0u8; 4096];
+        while said.len() < 64 * 1024 {
+            match rustix::io::read(&r, &mut buf) {
+                Ok(n) if n > 0 => said.extend_from_slice(&buf[..n]),
+                _ => break,
             }
-            v
-        })
+        }
     };
-    let out = capture(
-        child
-            .stdout
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let errs = capture(
-        child
-            .stderr
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
     let limit = hook
         .timeout()
         .filter(|t| *t > 0)
         .map(|t| Duration::from_secs(t as u64));
     let start = Instant::now();
     let status = loop {
+        drain(&mut said);
         if let Some(s) = child.try_wait().map_err(err)? {
+            drain(&mut said);
             break Some(s);
         }
         if limit.is_some_and(|l| start.elapsed() >= l) {
@@ -155,10 +194,8 @@ fn run_one(
             let _ = child.wait();
             break None;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(1));
     };
-    let mut said = out.join().unwrap_or_default();
-    said.extend(errs.join().unwrap_or_default());
     let said = String::from_utf8_lossy(&said).trim().to_string();
     match status {
         None => Err(err(std::io::Error::other(format!(

@@ -325,6 +325,7 @@ fn enter_steps(e: &Entry, io: &ChildIo) -> child::Step<std::convert::Infallible>
         pass_fds: e.pass_fds,
         start_fifo: None,
         console_socket: false,
+        hook_state: None,
     };
     child::become_process(&a)
 }

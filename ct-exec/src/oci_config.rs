@@ -5,7 +5,7 @@
 //!
 //! Steps:
 //! 1. Parse the JSON (oci-spec's types) and, separately, walk its keys: a key ct-exec does not
-//!    implement is a warning naming it (`hooks.startContainer`, `process.apparmorProfile` …) or an error when
+//!    implement is a warning naming it (`process.apparmorProfile`, `process.ioPriority` …) or an error when
 //!    ignoring it would be unsafe or wrong (`linux.intelRdt`, idmapped mounts, another OS).
 //! 2. Apply the command-line overrides (`-- CMD`, `-e`, `-w`, `-u`, `--hostname`, `-t`).
 //! 3. Resolve the rootfs, parse mounts, devices, capabilities, rlimits, namespaces, maps:

@@ -366,7 +366,7 @@ fn supervise_in(
 
 /// The container's first process, for `run` and `create` alike: its cgroup prepared (see
 /// [`cgroup`]), cloned into its namespaces, uid/gid maps and the createRuntime hooks on its
-/// "ready". With `start_fifo` (`create`) it stops before `execve` until `start`; `--init`
+/// "ready" (it runs the createContainer and startContainer ones itself, [`crate::hooks`]). With `start_fifo` (`create`) it stops before `execve` until `start`; `--init`
 /// applies to a run only.
 fn start_container(
     plan: &Plan,
@@ -377,6 +377,7 @@ fn start_container(
     start_fifo: Option<std::os::fd::RawFd>,
 ) -> Result<Spawned, ExecError> {
     let join = cg.map(|p| cgroup::prepare(plan, p)).transpose()?;
+    let hook_state = crate::hooks::state(st, "creating", None);
     start(
         plan,
         plan.ns.clone_flags(),
@@ -393,6 +394,7 @@ fn start_container(
                 pass_fds: o.pass_fds,
                 start_fifo,
                 console_socket: o.console_socket.is_some(),
+                hook_state: Some(&hook_state),
             })
         },
         |pid| {

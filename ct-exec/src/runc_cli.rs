@@ -24,8 +24,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// linux.cgroupsPath and linux.resources are applied with ct-cgroup's code: the process is in
 /// its cgroup before the command starts, and the cgroup is removed when the container ends.
-/// Not applied (each named in a warning when present): the createContainer and
-/// startContainer hooks, AppArmor/SELinux labels,
+/// Not applied (each named in a warning when present): AppArmor/SELinux labels,
 /// ioPriority, scheduler, execCPUAffinity.
 ///
 /// Exit codes: the container's status (128+N when it was killed by signal N, or when ct-exec

@@ -155,12 +155,12 @@ fn bad_bundles_give_one_line_errors_and_leave_nothing() {
         "ct-exec: config.json: linux.intelRdt is not supported",
     );
     // Something it ignores, saying so.
-    let b = f.bundle("hooks", |v| {
-        v["hooks"] = json!({"startContainer": [{"path": "/bin/true"}]})
+    let b = f.bundle("apparmor", |v| {
+        v["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE"})
     });
     let out = f.run(&[b.to_str().unwrap(), "--", "true"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("ct-exec: warning: config.json: hooks.startContainer is ignored"));
+    assert!(stderr(&out).contains("ct-exec: warning: config.json: process.ioPriority is ignored"));
 }
 
 #[test]
