@@ -3,10 +3,13 @@
 //! tools live in `tests/tests/`.
 
 pub mod bins;
+pub mod bundle;
+pub mod cgroups;
 pub mod child;
 pub mod host_disk;
 pub mod image;
 pub mod mounts;
+pub mod netns;
 pub mod registry;
 pub mod sandbox;
 pub mod tree;
