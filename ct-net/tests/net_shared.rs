@@ -10,7 +10,6 @@ mod lab;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use lab::*;
 
