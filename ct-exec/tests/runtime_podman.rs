@@ -33,9 +33,7 @@ struct Podman {
 impl Podman {
     fn new() -> Podman {
         let tmp = Sandbox::with_prefix("ct-exec-podman");
-        let p = Podman {
-            tmp,
-        };
+        let p = Podman { tmp };
         let tar = p.tmp.dir.path().join("busybox.tar");
         std::fs::write(&tar, ct_tests::image::busybox_layer()).unwrap();
         p.ok(&["import", tar.to_str().unwrap(), IMAGE]);

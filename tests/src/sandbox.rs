@@ -12,14 +12,15 @@
 //! (a busybox OCI bundle), [`Sandbox::add_netns`] / [`Sandbox::own_netns`] (host-global
 //! network namespace names deleted on drop) and [`Sandbox::unique`] (names shared with the
 //! host). Drop also SIGKILLs any container a runtime recorded in `CT_RUN/containers/*/state.json`
-//! that is still alive, and kills what is left in the cgroup parent before removing it.
+//! that is still alive, and kills what is left in the cgroup parent before removing it;
+//! `ct rm -f --all` runs only for a sandbox that ran commands through [`Sandbox::program`].
 
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,8 @@ pub struct Sandbox {
     bindir: PathBuf,
     /// Network namespaces (host-global names) this sandbox deletes on drop.
     netns: Mutex<Vec<String>>,
+    /// A command ran through [`Sandbox::program`]: drop runs `ct rm -f --all`.
+    ran_ct: AtomicBool,
     pub dir: tempfile::TempDir,
 }
 
@@ -88,6 +91,7 @@ impl Sandbox {
             cgparent: format!("cttest-{pid}-{n}"),
             bindir: bins::dir(),
             netns: Mutex::new(Vec::new()),
+            ran_ct: AtomicBool::new(false),
             dir,
         }
     }
@@ -152,6 +156,7 @@ impl Sandbox {
     /// Any program under `timeout SECS` with this world's environment; the tools and `ct`
     /// are first in PATH.
     pub fn program(&self, prog: &str, secs: u32) -> Command {
+        self.ran_ct.store(true, Ordering::SeqCst);
         let mut c = Command::new("timeout");
         c.args(["-k", "5", &secs.to_string(), prog]);
         let repo = script().parent().unwrap().to_path_buf();
@@ -210,14 +215,16 @@ impl Sandbox {
     }
 
     /// SIGKILL every container process a runtime state records that is still the same
-    /// process (its start time matches `pidStart`, so a reused pid is left alone).
+    /// process (its start time matches `pidStart`, so a reused pid is left alone) — but never
+    /// the test itself, which tests of `ct-gc`/`ct-ls` record as a "running" container.
     pub fn kill_containers(&self) {
+        let me = std::process::id() as i64;
         for id in self.runtime_states() {
             let p = self.run.join("containers").join(&id).join("state.json");
             let Ok(Ok(v)) = fs::read(&p).map(|b| serde_json::from_slice::<Value>(&b)) else {
                 continue;
             };
-            if let Some(pid) = v["pid"].as_i64() {
+            if let Some(pid) = v["pid"].as_i64().filter(|p| *p > 0 && *p != me) {
                 let start = v["pidStart"].as_u64();
                 if start.is_some() && ct_layout::state::pid_start_time(pid as i32) == start {
                     // SAFETY: kill(2) takes no pointers; the pid is the container's, checked.
@@ -296,7 +303,7 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         let ids = self.containers();
         self.kill_containers();
-        if !ids.is_empty() || !self.runtime_states().is_empty() {
+        if self.ran_ct.load(Ordering::SeqCst) {
             let _ = self.cmd(&["rm", "-f", "--all"]).output();
         }
         unmount_all_under(self.dir.path());
