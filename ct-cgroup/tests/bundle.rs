@@ -11,14 +11,14 @@ use std::process::{Command, Stdio};
 use common::{json, ok, stderr, Parent};
 
 struct Store {
-    _t: tempfile::TempDir,
+    _t: ct_tests::sandbox::Sandbox,
     root: std::path::PathBuf,
     bundle: std::path::PathBuf,
 }
 
 fn store(id: &str) -> Store {
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("root");
+    let t = ct_tests::sandbox::Sandbox::new();
+    let root = t.dir.path().join("root");
     let bundle = root.join("containers").join(id);
     fs::create_dir_all(bundle.join("rootfs")).unwrap();
     let spec = oci_spec::runtime::Spec::default();
@@ -141,10 +141,10 @@ fn refused_value_leaves_config_and_cgroups_as_they_were() {
 #[test]
 fn missing_bundle_is_one_line_error() {
     let p = Parent::new("nob");
-    let t = tempfile::tempdir().unwrap();
+    let t = ct_tests::sandbox::Sandbox::new();
     let o = p.ct_env(
         &["nope", "--memory", "64m"],
-        &[("CT_ROOT", t.path().to_str().unwrap())],
+        &[("CT_ROOT", t.dir.path().to_str().unwrap())],
     );
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(

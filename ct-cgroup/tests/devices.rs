@@ -70,13 +70,13 @@ fn unified() -> Hierarchy {
 fn a_bpf_device_program_on_cgroup2_refuses_the_hosts_disk_and_allows_the_defaults() {
     let disk = openable_block_device();
     let p = Parent::on("devbpf", unified());
-    let t = tempfile::tempdir().unwrap();
-    nodes(t.path(), disk);
+    let t = ct_tests::sandbox::Sandbox::new();
+    nodes(t.dir.path(), disk);
 
     // The container's rules: runc spec's "deny all", then the runtime's defaults.
     let cg = p.child("c");
     let r = ct_cgroup::for_container(Some(&resources(json!([{"allow": false, "access": "rwm"}]))));
-    let g = prober(t.path(), disk);
+    let g = prober(t.dir.path(), disk);
     cg.apply(Some(&r), Some(g.pid())).unwrap();
     let o = outcomes(g);
     assert_eq!(outcome(&o, "mknod"), "ok", "b *:* m allows mknod: {o:?}");
@@ -101,8 +101,8 @@ fn a_bpf_device_program_on_cgroup2_refuses_the_hosts_disk_and_allows_the_default
         {"allow": true, "access": "rwm"},
         {"allow": false, "type": "b", "major": disk.0, "minor": disk.1, "access": "r"},
     ]));
-    fs::remove_file(t.path().join("made")).unwrap();
-    let g = prober(t.path(), disk);
+    fs::remove_file(t.dir.path().join("made")).unwrap();
+    let g = prober(t.dir.path(), disk);
     cg.apply(Some(&r), Some(g.pid())).unwrap();
     let o = outcomes(g);
     assert_disk_refused_null_allowed(&o);
@@ -110,14 +110,14 @@ fn a_bpf_device_program_on_cgroup2_refuses_the_hosts_disk_and_allows_the_default
 }
 
 struct Store {
-    _t: tempfile::TempDir,
+    _t: ct_tests::sandbox::Sandbox,
     root: std::path::PathBuf,
     bundle: std::path::PathBuf,
 }
 
 fn store(id: &str, resources: serde_json::Value) -> Store {
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("root");
+    let t = ct_tests::sandbox::Sandbox::new();
+    let root = t.dir.path().join("root");
     let bundle = root.join("containers").join(id);
     fs::create_dir_all(bundle.join("rootfs")).unwrap();
     let config = json!({"ociVersion": "1.0.2", "root": {"path": "rootfs"},
@@ -174,9 +174,9 @@ fn ct_cgroup_applies_a_bundles_device_rules_on_cgroup_v1() {
     assert_eq!(got, want);
 
     // A process that joins the cgroup (as ct-exec's `exec` does) cannot open the disk.
-    let t = tempfile::tempdir().unwrap();
-    nodes(t.path(), disk);
-    let g = prober(t.path(), disk);
+    let t = ct_tests::sandbox::Sandbox::new();
+    nodes(t.dir.path(), disk);
+    let g = prober(t.dir.path(), disk);
     p.child("dev1").add_pid(g.pid()).unwrap();
     let o = outcomes(g);
     assert_disk_refused_null_allowed(&o);

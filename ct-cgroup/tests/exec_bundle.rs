@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use common::{ok, Parent};
 
 struct Bundle {
-    t: tempfile::TempDir,
+    t: ct_tests::sandbox::Sandbox,
     dir: PathBuf,
 }
 
@@ -25,8 +25,8 @@ fn bundle(args: &[&str]) -> Bundle {
 /// With `cgroupns`, a cgroup namespace is added, so the container's own cgroup is the root of
 /// the cgroup hierarchies it mounts at /sys/fs/cgroup.
 fn bundle_with(args: &[&str], cgroupns: bool) -> Bundle {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("root/containers/box");
+    let t = ct_tests::sandbox::Sandbox::new();
+    let dir = t.dir.path().join("root/containers/box");
     let bin = dir.join("rootfs/bin");
     fs::create_dir_all(&bin).unwrap();
     fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
@@ -58,11 +58,11 @@ impl Bundle {
         [
             (
                 "CT_ROOT".into(),
-                self.t.path().join("root").display().to_string(),
+                self.t.dir.path().join("root").display().to_string(),
             ),
             (
                 "CT_RUN".into(),
-                self.t.path().join("run").display().to_string(),
+                self.t.dir.path().join("run").display().to_string(),
             ),
         ]
     }

@@ -25,10 +25,10 @@ fn chown_r(p: &Path, uid: u32) {
 #[test]
 fn a_users_limits_without_delegation_are_skipped_with_one_warning_and_the_container_runs() {
     let u = TestUser::create();
-    let t = tempfile::tempdir().unwrap();
-    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let t = ct_tests::sandbox::Sandbox::new();
+    fs::set_permissions(t.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let id = format!("rootless-limits-{}", std::process::id());
-    let dir = t.path().join(&id);
+    let dir = t.dir.path().join(&id);
     let binp = dir.join("rootfs/bin");
     fs::create_dir_all(&binp).unwrap();
     fs::copy("/bin/busybox", binp.join("busybox")).unwrap();

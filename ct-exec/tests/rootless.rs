@@ -171,8 +171,8 @@ fn map_lines(text: &str) -> Vec<String> {
 #[test]
 fn a_rootless_spec_bundle_runs_as_a_user_with_only_their_id_mapped_as_under_runc() {
     let u = TestUser::create();
-    let t = tempfile::tempdir().unwrap();
-    let b = user_dir(&u, t.path(), "b");
+    let t = ct_tests::sandbox::Sandbox::new();
+    let b = user_dir(&u, t.dir.path(), "b");
     let script = "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups";
     rootless_bundle(&u, &b, &["sh", "-c", script], |_| {});
     let bundle = b.to_string_lossy().into_owned();
@@ -206,8 +206,8 @@ fn a_rootless_spec_bundle_runs_as_a_user_with_only_their_id_mapped_as_under_runc
 fn a_rootless_bundle_maps_the_users_subordinate_ids_and_a_chown_inside_lands_on_them() {
     let u = TestUser::create_with_subids();
     let (start, count) = u.subuids().expect("subordinate ids");
-    let t = tempfile::tempdir().unwrap();
-    let b = user_dir(&u, t.path(), "b");
+    let t = ct_tests::sandbox::Sandbox::new();
+    let b = user_dir(&u, t.dir.path(), "b");
     let script = "touch /tmp/f && chown 1000:1000 /tmp/f && cat /proc/self/uid_map";
     rootless_bundle(&u, &b, &["sh", "-c", script], |v| {
         for m in ["uidMappings", "gidMappings"] {
@@ -242,8 +242,8 @@ fn a_rootless_bundle_maps_the_users_subordinate_ids_and_a_chown_inside_lands_on_
 #[test]
 fn mapping_more_than_ones_own_id_without_subordinate_ids_fails_with_a_clear_error() {
     let u = TestUser::create();
-    let t = tempfile::tempdir().unwrap();
-    let b = user_dir(&u, t.path(), "b");
+    let t = ct_tests::sandbox::Sandbox::new();
+    let b = user_dir(&u, t.dir.path(), "b");
     rootless_bundle(&u, &b, &["true"], |v| {
         let extra = json!({"containerID": 1, "hostID": 100000, "size": 1000});
         v["linux"]["uidMappings"]
@@ -270,8 +270,8 @@ fn mapping_more_than_ones_own_id_without_subordinate_ids_fails_with_a_clear_erro
 #[test]
 fn a_rootless_container_runs_detached_and_takes_exec_kill_state_and_delete_as_under_runc() {
     let u = TestUser::create();
-    let t = tempfile::tempdir().unwrap();
-    let b = user_dir(&u, t.path(), "b");
+    let t = ct_tests::sandbox::Sandbox::new();
+    let b = user_dir(&u, t.dir.path(), "b");
     rootless_bundle(&u, &b, &["sleep", "100"], |_| {});
     let bundle = b.to_string_lossy().into_owned();
     for rt in Runtime::both(&u) {
@@ -344,8 +344,8 @@ fn read_master(master: OwnedFd, want: &str) -> String {
 #[test]
 fn a_rootless_container_gets_a_terminal_through_the_console_socket_or_its_own_pty() {
     let u = TestUser::create();
-    let t = tempfile::tempdir().unwrap();
-    let b = user_dir(&u, t.path(), "b");
+    let t = ct_tests::sandbox::Sandbox::new();
+    let b = user_dir(&u, t.dir.path(), "b");
     let script = "[ -t 0 ] && [ -t 1 ] && echo tty-ok; id -u; exec sleep 100";
     rootless_bundle(&u, &b, &["sh", "-c", script], |v| {
         v["process"]["terminal"] = json!(true);
@@ -353,7 +353,7 @@ fn a_rootless_container_gets_a_terminal_through_the_console_socket_or_its_own_pt
     let bundle = b.to_string_lossy().into_owned();
     for rt in Runtime::both(&u) {
         let name = rt.name().to_string();
-        let sock = user_dir(&u, t.path(), &format!("sock-{name}")).join("console.sock");
+        let sock = user_dir(&u, t.dir.path(), &format!("sock-{name}")).join("console.sock");
         let listener = UnixListener::bind(&sock).unwrap();
         chown_r(&sock, u.uid);
         let id = unique("tty-");
@@ -412,8 +412,8 @@ fn a_rootless_container_gets_a_terminal_through_the_console_socket_or_its_own_pt
 #[test]
 fn limits_a_user_cannot_apply_are_skipped_with_one_warning_and_the_container_runs() {
     let u = TestUser::create();
-    let t = tempfile::tempdir().unwrap();
-    let b = user_dir(&u, t.path(), "b");
+    let t = ct_tests::sandbox::Sandbox::new();
+    let b = user_dir(&u, t.dir.path(), "b");
     let cg = unique("ctrootless-");
     rootless_bundle(&u, &b, &["sh", "-c", "echo ran"], |v| {
         v["linux"]["cgroupsPath"] = json!(format!("/{cg}"));
@@ -442,9 +442,9 @@ fn pause_user_ns(u: &TestUser) -> PathBuf {
 #[test]
 fn a_users_bundle_without_a_user_namespace_runs_in_the_users_namespaces() {
     for u in [TestUser::create_with_subids(), TestUser::create()] {
-        let t = tempfile::tempdir().unwrap();
-        let b = user_dir(&u, t.path(), "b");
-        let vol = user_dir(&u, t.path(), "vol");
+        let t = ct_tests::sandbox::Sandbox::new();
+        let b = user_dir(&u, t.dir.path(), "b");
+        let vol = user_dir(&u, t.dir.path(), "vol");
         let script = "id -u; touch /vol/made; readlink /proc/self/ns/user; cat /shadow";
         rootless_bundle(&u, &b, &["sh", "-c", script], |v| {
             // As ct-unpack writes it for a user: no user namespace, no maps.

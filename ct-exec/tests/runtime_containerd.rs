@@ -11,30 +11,26 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use ct_layout::image_layout::ImageLayout;
-use ct_tests::mounts::UnmountGuard;
+use ct_tests::sandbox::Sandbox;
 
 const EXE: &str = env!("CARGO_BIN_EXE_ct-exec");
 const IMAGE: &str = "localhost/ct-exec-busybox:test";
 const RUN_CONTAINERD: &str = "/run/containerd";
 
 struct Containerd {
-    tmp: tempfile::TempDir,
+    /// Its temp dir holds the daemon's state; dropping it unmounts what is left there.
+    tmp: Sandbox,
     daemon: Child,
     ns: String,
     /// /run/containerd did not exist before: remove what is left of it (empty) at the end.
     made_run_dir: bool,
-    _mounts: UnmountGuard,
 }
 
 impl Containerd {
     fn start() -> Containerd {
         let made_run_dir = !Path::new(RUN_CONTAINERD).exists();
-        let tmp = tempfile::Builder::new()
-            .prefix("ct-exec-containerd")
-            .tempdir()
-            .unwrap();
-        let mounts = UnmountGuard::new(tmp.path());
-        let d = |n: &str| tmp.path().join(n).to_string_lossy().into_owned();
+        let tmp = Sandbox::with_prefix("ct-exec-containerd");
+        let d = |n: &str| tmp.dir.path().join(n).to_string_lossy().into_owned();
         let config = format!(
             "version = 2\nroot = \"{}\"\nstate = \"{}\"\n\
              disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
@@ -46,11 +42,11 @@ impl Containerd {
             d("containerd.sock"),
             d("debug.sock"),
         );
-        std::fs::write(tmp.path().join("config.toml"), config).unwrap();
-        let log = std::fs::File::create(tmp.path().join("containerd.log")).unwrap();
+        std::fs::write(tmp.dir.path().join("config.toml"), config).unwrap();
+        let log = std::fs::File::create(tmp.dir.path().join("containerd.log")).unwrap();
         let daemon = Command::new("containerd")
             .arg("--config")
-            .arg(tmp.path().join("config.toml"))
+            .arg(tmp.dir.path().join("config.toml"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -61,7 +57,6 @@ impl Containerd {
             tmp,
             daemon,
             made_run_dir,
-            _mounts: mounts,
         };
         let up = (0..500).any(|_| {
             std::thread::sleep(Duration::from_millis(20));
@@ -72,13 +67,13 @@ impl Containerd {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.tmp.path().join("containerd.log")).unwrap_or_default()
+        std::fs::read_to_string(self.tmp.dir.path().join("containerd.log")).unwrap_or_default()
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("ctr");
         c.arg("--address")
-            .arg(self.tmp.path().join("containerd.sock"))
+            .arg(self.tmp.dir.path().join("containerd.sock"))
             .args(["--namespace", &self.ns])
             .args(args)
             .stdin(Stdio::null())
@@ -112,11 +107,11 @@ impl Containerd {
 
     /// The busybox fixture as an OCI archive, imported.
     fn import_busybox(&self) {
-        let dir = self.tmp.path().join("layout");
+        let dir = self.tmp.dir.path().join("layout");
         let layout = ImageLayout::at(&dir);
         layout.init().unwrap();
         ct_tests::image::busybox_image(&layout, IMAGE);
-        let tar_path = self.tmp.path().join("busybox-oci.tar");
+        let tar_path = self.tmp.dir.path().join("busybox-oci.tar");
         let mut t = tar::Builder::new(std::fs::File::create(&tar_path).unwrap());
         t.append_dir_all(".", &dir).unwrap();
         t.finish().unwrap();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use ct_tests::mounts::UnmountGuard;
+use ct_tests::sandbox::Sandbox;
 
 const EXE: &str = env!("CARGO_BIN_EXE_ct-exec");
 const IMAGE: &str = "localhost/ct-exec-busybox:test";
@@ -26,29 +26,22 @@ const RUN: &[&str] = &[
 ];
 
 struct Podman {
-    tmp: tempfile::TempDir,
-    _mounts: UnmountGuard,
+    /// Its temp dir holds podman's storage; dropping it unmounts what is left there.
+    tmp: Sandbox,
 }
 
 impl Podman {
     fn new() -> Podman {
-        let tmp = tempfile::Builder::new()
-            .prefix("ct-exec-podman")
-            .tempdir()
-            .unwrap();
-        let mounts = UnmountGuard::new(tmp.path());
-        let p = Podman {
-            tmp,
-            _mounts: mounts,
-        };
-        let tar = p.tmp.path().join("busybox.tar");
+        let tmp = Sandbox::with_prefix("ct-exec-podman");
+        let p = Podman { tmp };
+        let tar = p.tmp.dir.path().join("busybox.tar");
         std::fs::write(&tar, ct_tests::image::busybox_layer()).unwrap();
         p.ok(&["import", tar.to_str().unwrap(), IMAGE]);
         p
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let d = |n: &str| self.tmp.path().join(n);
+        let d = |n: &str| self.tmp.dir.path().join(n);
         let mut c = Command::new("podman");
         c.arg("--root")
             .arg(d("root"))

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 struct Bundle {
-    dir: tempfile::TempDir,
+    dir: ct_tests::sandbox::Sandbox,
 }
 
 /// docker's default capabilities: enough for a shell, without CAP_SYS_ADMIN.
@@ -42,8 +42,8 @@ fn bundle(seccomp: Value) -> Bundle {
 
 /// The same, with `edit` applied to the config before it is written.
 fn bundle_with(seccomp: Value, edit: impl FnOnce(&mut Value)) -> Bundle {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let rootfs = dir.path().join("bundle/rootfs");
+    let dir = ct_tests::sandbox::Sandbox::with_prefix("ct-exec-seccomp-");
+    let rootfs = dir.dir.path().join("bundle/rootfs");
     std::fs::create_dir_all(&rootfs).unwrap_or_else(|e| panic!("mkdir rootfs: {e}"));
     let layer = ct_tests::image::busybox_layer();
     tar::Archive::new(layer.as_slice())
@@ -78,7 +78,7 @@ fn bundle_with(seccomp: Value, edit: impl FnOnce(&mut Value)) -> Bundle {
     let mut config = config;
     edit(&mut config);
     let text = serde_json::to_vec_pretty(&config).unwrap_or_default();
-    std::fs::write(dir.path().join("bundle/config.json"), text)
+    std::fs::write(dir.dir.path().join("bundle/config.json"), text)
         .unwrap_or_else(|e| panic!("config.json: {e}"));
     Bundle { dir }
 }
@@ -87,7 +87,7 @@ impl Bundle {
     /// `ct-exec BUNDLE -- sh -c SCRIPT`, with this test's own CT_ROOT/CT_RUN; killed after
     /// 60 s.
     fn run(&self, script: &str) -> Output {
-        let base = self.dir.path();
+        let base = self.dir.dir.path();
         let mut child = Command::new(env!("CARGO_BIN_EXE_ct-exec"))
             .arg(base.join("bundle"))
             .args(["--", "sh", "-c", script])
@@ -112,7 +112,7 @@ impl Bundle {
     }
 
     fn run_dir(&self) -> &Path {
-        self.dir.path()
+        self.dir.dir.path()
     }
 }
 

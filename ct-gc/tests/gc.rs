@@ -10,23 +10,21 @@ use ct_layout::image_layout::ImageLayout;
 use ct_layout::{Digest, Store};
 use ct_tests::bins::bin;
 use ct_tests::image::{busybox_layer, Compression, Image, TarBuilder};
-use ct_tests::mounts::{mounts_under, UnmountGuard};
+use ct_tests::mounts::mounts_under;
+use ct_tests::sandbox::Sandbox;
 
+/// A private store: a [`Sandbox`]'s, which unmounts what is left below it and deletes it.
 struct Env {
     store: Store,
-    _guard: UnmountGuard,
-    _dir: tempfile::TempDir,
+    _sb: Sandbox,
 }
 
 impl Env {
     fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().join("root"), dir.path().join("run"));
-        let guard = UnmountGuard::new(dir.path());
+        let sb = Sandbox::with_prefix("ct-gc-test-");
         Env {
-            store,
-            _guard: guard,
-            _dir: dir,
+            store: sb.store(),
+            _sb: sb,
         }
     }
     fn layout(&self) -> ImageLayout {

@@ -8,32 +8,29 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use ct_tests::bins::bin;
+use ct_tests::sandbox::Sandbox;
 
-/// The lab: a host namespace, two stores, and cleanup of everything on drop.
+/// The lab: a host namespace, two stores, and cleanup of everything on drop — the stores'
+/// dir and the namespace (with the bridge and table inside it) are a [`Sandbox`]'s.
 struct Lab {
     host: String,
     bridge: String,
-    dir: tempfile::TempDir,
+    sb: Sandbox,
 }
 
 impl Lab {
     fn new() -> Lab {
+        let sb = Sandbox::with_prefix("ct-gc-net-");
         let tag = format!("{:05x}", std::process::id() & 0xfffff);
-        let lab = Lab {
-            host: format!("ctgc{tag}"),
+        Lab {
+            host: sb.add_netns(&format!("ctgc{tag}")),
             bridge: format!("ctgb{tag}"),
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let o = Command::new("ip")
-            .args(["netns", "add", &lab.host])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        lab
+            sb,
+        }
     }
 
     fn root(&self, store: &str) -> PathBuf {
-        self.dir.path().join(store)
+        self.sb.dir.path().join(store)
     }
 
     /// `TOOL ARGS` in the lab host with store `store`.
@@ -43,7 +40,7 @@ impl Lab {
             .arg(bin(tool))
             .args(args)
             .env("CT_ROOT", self.root(store))
-            .env("CT_RUN", self.dir.path().join(format!("run-{store}")))
+            .env("CT_RUN", self.sb.dir.path().join(format!("run-{store}")))
             .env("CT_NET_BRIDGE", &self.bridge)
             .env("CT_NET_SUBNET", "10.231.41.0/24")
             .env("CT_NET_TABLE", format!("t{}", self.bridge))
@@ -103,9 +100,7 @@ impl Drop for Lab {
                 let _ = self.run(store, "ct-net", &["--down", id]);
             }
         }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.host])
-            .output();
+        // The sandbox deletes the namespace after this.
         let _ = fs::remove_dir_all(format!("/run/ct/net/netns-{ino}"));
     }
 }

@@ -9,6 +9,7 @@ use ct_layout::image_layout::ImageLayout;
 use ct_layout::state::{State, Status};
 use ct_layout::Store;
 use ct_tests::image::{busybox_image, host_arch};
+use ct_tests::sandbox::Sandbox;
 
 fn ct_ls(store: &Store, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ct-ls"))
@@ -38,10 +39,10 @@ impl Drop for Sleeper {
     }
 }
 
-fn world() -> (tempfile::TempDir, Store) {
-    let t = tempfile::tempdir().expect("tempdir");
-    let store = Store::new(t.path().join("root"), t.path().join("run"));
-    (t, store)
+fn world() -> (Sandbox, Store) {
+    let sb = Sandbox::with_prefix("ct-ls-test-");
+    let store = sb.store();
+    (sb, store)
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! overlayfs' own form (the contract of `ct_layout::paths::Store::layer`): whiteouts are 0:0
 //! character devices, opaque directories carry `trusted.overlay.opaque=y`. The cross tests
 //! with ct-unpack's real output and umoci live in `tests/tests/unpack_mount.rs`.
-//! Every test holds an `UnmountGuard` on its temp dir, so nothing stays mounted even when an
-//! assertion fails.
+//! Every test holds a `Sandbox` whose drop unmounts everything below its temp dir, so nothing
+//! stays mounted even when an assertion fails.
 
 use std::ffi::CString;
 use std::fs;
@@ -15,29 +15,25 @@ use std::process::{Command, Output, Stdio};
 
 use ct_layout::bundle::{Bundle, Note, RootfsMode};
 use ct_layout::{Digest, Store};
-use ct_tests::mounts::{mounts_under, UnmountGuard};
+use ct_tests::mounts::mounts_under;
+use ct_tests::sandbox::Sandbox;
 use ct_tests::tree::{assert_same, snapshot};
-use tempfile::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ct-mount");
 
-/// A temp store; declared fields drop in order, but `Drop` runs first: unmount, then delete.
+/// A temp store: a [`Sandbox`]'s, which unmounts everything below its dir, then deletes it.
 struct Fixture {
     store: Store,
-    tmp: TempDir,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        drop(UnmountGuard::new(self.tmp.path()));
-    }
+    sb: Sandbox,
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::new(tmp.path().join("root"), tmp.path().join("run"));
-        Fixture { store, tmp }
+        let sb = Sandbox::with_prefix("ct-mount-test-");
+        Fixture {
+            store: sb.store(),
+            sb,
+        }
     }
 
     /// An empty layer directory named after a made-up diff_id.
@@ -91,7 +87,7 @@ impl Fixture {
     }
 
     fn mounted(&self) -> Vec<PathBuf> {
-        mounts_under(self.tmp.path())
+        mounts_under(self.sb.dir.path())
     }
 }
 
@@ -268,8 +264,8 @@ fn the_classic_mount_fallback_fits_128_layers_with_short_names() {
         lower.push(p);
     }
     lower.reverse();
-    let target = f.tmp.path().join("m");
-    let (u, w) = (f.tmp.path().join("u"), f.tmp.path().join("w"));
+    let target = f.sb.dir.path().join("m");
+    let (u, w) = (f.sb.dir.path().join("u"), f.sb.dir.path().join("w"));
     for d in [&target, &u, &w] {
         fs::create_dir_all(d).unwrap();
     }
@@ -299,8 +295,8 @@ fn lowerdir_plus_as_short_strings_fits_128_layers_too() {
         lower.push(p);
     }
     lower.reverse();
-    let target = f.tmp.path().join("m");
-    let (u, w) = (f.tmp.path().join("u"), f.tmp.path().join("w"));
+    let target = f.sb.dir.path().join("m");
+    let (u, w) = (f.sb.dir.path().join("u"), f.sb.dir.path().join("w"));
     for d in [&target, &u, &w] {
         fs::create_dir_all(d).unwrap();
     }
@@ -374,7 +370,7 @@ fn a_flat_bundle_passes_through_with_a_note() {
     let f = Fixture::new();
     let b = f.bundle("flat", &[], RootfsMode::Flat);
     write(&b.rootfs().join("etc/hostname"), "flat");
-    let vol = f.tmp.path().join("vol");
+    let vol = f.sb.dir.path().join("vol");
     fs::create_dir(&vol).unwrap();
     let v = format!("{}:/data", vol.display());
     let o = f.run(&["-v", &v], Some("flat\n"));
@@ -402,7 +398,7 @@ fn volumes_and_tmpfs_become_oci_mounts() {
     let f = Fixture::new();
     let layers = three_layers(&f);
     let b = f.bundle("v", &layers, RootfsMode::Overlay);
-    let vol = f.tmp.path().join("vol");
+    let vol = f.sb.dir.path().join("vol");
     fs::create_dir(&vol).unwrap();
     let ro = format!("{}:/srv/ro:ro", vol.display());
     let rw = format!("{}:/srv/rw", vol.display());
@@ -491,8 +487,8 @@ fn a_missing_layer_fails_before_mounting_with_a_hint() {
 #[test]
 fn no_overlay_upper_possible_is_a_clear_error_with_the_flat_hint() {
     // An overlay cannot be the upper dir of another overlay: put the whole store on one.
-    let outer = tempfile::tempdir().unwrap();
-    let _g = UnmountGuard::new(outer.path());
+    let sb = Sandbox::new();
+    let outer = &sb.dir;
     let (l, u, w, m) = (
         outer.path().join("l"),
         outer.path().join("u"),
@@ -595,7 +591,7 @@ fn a_kernel_without_the_filesystem_is_reported_as_unavailable() {
     let f = Fixture::new();
     let (_, l1) = f.layer(1);
     let (_, l2) = f.layer(2);
-    let target = f.tmp.path().join("m");
+    let target = f.sb.dir.path().join("m");
     fs::create_dir(&target).unwrap();
     let ov = ct_mount::overlay::Overlay {
         lower: vec![l2, l1],

@@ -629,17 +629,8 @@ fn bad_input_gives_one_line_and_leaves_nothing() {
 fn cni_add_check_del() {
     let lab = Lab::new("10.231.11.0/24", false);
     let id = format!("cni{}", lab.tag);
-    // The runtime makes the namespace; the plugin only wires it.
-    sh("ip", &["netns", "add", &id]);
-    struct Ns(String);
-    impl Drop for Ns {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("ip")
-                .args(["netns", "del", &self.0])
-                .output();
-        }
-    }
-    let _ns = Ns(id.clone());
+    // The runtime makes the namespace; the plugin only wires it. The lab's sandbox deletes it.
+    lab.sb.add_netns(&id);
     let netns = format!("/run/netns/{id}");
     let conf = serde_json::json!({
         "cniVersion": "1.0.0", "name": "ctnet", "type": "ct-net",

@@ -55,20 +55,15 @@ fn cni_path(lab: &Lab) -> String {
     format!("{}:/usr/lib/cni", dir.display())
 }
 
-/// A runtime-made namespace, deleted on drop.
+/// A runtime-made namespace, deleted when the lab's sandbox drops.
 struct Ns(String);
 impl Ns {
-    fn new(name: String) -> Ns {
-        sh("ip", &["netns", "add", &name]);
+    fn new(lab: &Lab, name: String) -> Ns {
+        lab.sb.add_netns(&name);
         Ns(name)
     }
     fn path(&self) -> String {
         format!("/run/netns/{}", self.0)
-    }
-}
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
     }
 }
 
@@ -152,7 +147,7 @@ fn libcni_add_check_del_with_ips_and_ports_like_the_reference_plugins() {
     ];
     for (name, plugins, want, port) in cases {
         let list = json!({"cniVersion": "1.0.0", "name": format!("{name}{}", lab.tag), "plugins": plugins});
-        let ns = Ns::new(format!("cni{}{name}", lab.tag));
+        let ns = Ns::new(&lab, format!("cni{}{name}", lab.tag));
         let id = format!("ctr{}{name}", lab.tag);
         let caps = json!({"portMappings": [{"hostPort": port, "containerPort": 80, "protocol": "tcp"}],
                           "ips": [format!("{want}/24")]});
@@ -209,7 +204,7 @@ fn libcni_add_check_del_with_ips_and_ports_like_the_reference_plugins() {
 #[test]
 fn libcni_two_networks_in_one_namespace_and_ct_net_second_in_a_chain() {
     let lab = Lab::new("10.231.33.0/24", false);
-    let ns = Ns::new(format!("cni{}two", lab.tag));
+    let ns = Ns::new(&lab, format!("cni{}two", lab.tag));
     let id = format!("ctr{}two", lab.tag);
     let a = json!({"cniVersion": "1.0.0", "name": format!("a{}", lab.tag),
         "plugins": [ctnet_conf(&lab, &lab.bridge, "10.231.33.0/24", &lab.table)]});
@@ -292,8 +287,8 @@ fn cni_spec_points_check_version_ipam_static_ip_sctp_status_and_gc() {
     let mut conf = ctnet_conf(&lab, &lab.bridge, "10.231.35.0/24", &lab.table);
     conf["cniVersion"] = "1.1.0".into();
     conf["name"] = "spec".into();
-    let ns1 = Ns::new(format!("cni{}s1", lab.tag));
-    let ns2 = Ns::new(format!("cni{}s2", lab.tag));
+    let ns1 = Ns::new(&lab, format!("cni{}s1", lab.tag));
+    let ns2 = Ns::new(&lab, format!("cni{}s2", lab.tag));
     let (id1, id2) = (format!("s1{}", lab.tag), format!("s2{}", lab.tag));
 
     // STATUS (1.1.0): ready.
@@ -389,7 +384,7 @@ fn libcni_dual_stack_add_and_del() {
     let mut conf = ctnet_conf(&lab, &lab.bridge, "10.231.36.0/24", &lab.table);
     conf["subnet6"] = "fd66:36::/64".into();
     let list = json!({"cniVersion": "1.0.0", "name": format!("ds{}", lab.tag), "plugins": [conf]});
-    let ns = Ns::new(format!("cni{}ds", lab.tag));
+    let ns = Ns::new(&lab, format!("cni{}ds", lab.tag));
     let id = format!("ctr{}ds", lab.tag);
     let caps = json!({"portMappings": [
         {"hostPort": 8204, "containerPort": 80, "protocol": "tcp", "hostIP": "fd66:36::1"}]});
@@ -419,7 +414,7 @@ fn libcni_ipam_plugins_host_local_and_static_assign_the_address() {
     hl["ipam"] = json!({"type": "host-local", "dataDir": store,
         "ranges": [[{"subnet": "10.231.37.0/24", "rangeStart": "10.231.37.50"}]]});
     let list = json!({"cniVersion": "1.0.0", "name": format!("hl{}", lab.tag), "plugins": [hl]});
-    let ns = Ns::new(format!("cni{}hl", lab.tag));
+    let ns = Ns::new(&lab, format!("cni{}hl", lab.tag));
     let id = format!("ctr{}hl", lab.tag);
     let r = ok(libcni(&lab, "add", &list, &id, &ns, "eth0", &json!({})));
     assert_eq!(r["ips"][0]["address"], "10.231.37.50/24", "{r}");

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use ct_layout::lock::Lock;
-use lab::{netns_exists, tcp_server};
+use lab::{netns_exists, tcp_server, DirRef, Sandbox};
 
 /// Held by every test that uses the host's default network.
 const LOCK: &str = "/run/ct-net-default-network.test.lock";
@@ -48,7 +48,9 @@ fn table_exists() -> bool {
 
 /// Undoes the test's container and, if they were new, the bridge, table and records.
 struct Defaults {
-    root: tempfile::TempDir,
+    /// The sandbox's temp dir; the sandbox removes it after `Defaults::drop`.
+    root: DirRef,
+    _sb: Sandbox,
     bundle: PathBuf,
     had_bridge: bool,
     had_table: bool,
@@ -60,7 +62,8 @@ struct Defaults {
 impl Defaults {
     fn new() -> Defaults {
         let lock = Lock::exclusive(LOCK).expect("test lock");
-        let root = tempfile::tempdir().unwrap();
+        let sb = Sandbox::with_prefix("ct-net-defaults-");
+        let root = sb.dir_ref();
         let bundle = root.path().join("root/containers/webdefault");
         fs::create_dir_all(&bundle).unwrap();
         let config = serde_json::json!({
@@ -77,6 +80,7 @@ impl Defaults {
             had_records: ct_net::lease::host_dir().join("ct0").exists(),
             had_dir: ct_net::lease::host_dir().exists(),
             root,
+            _sb: sb,
             bundle,
             _lock: lock,
         }

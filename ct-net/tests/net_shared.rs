@@ -10,7 +10,6 @@ mod lab;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use lab::*;
 
@@ -33,18 +32,6 @@ fn bundle_in(root: &Path, id: &str) -> PathBuf {
     dir
 }
 
-/// Network namespaces this test made or may leave (names under /run/netns), removed on drop.
-struct Netns(Vec<String>);
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for n in &self.0 {
-            if netns_exists(n) {
-                let _ = Command::new("ip").args(["netns", "del", n]).output();
-            }
-        }
-    }
-}
-
 #[test]
 fn two_stores_on_one_bridge_get_distinct_addresses_and_namespaces() {
     let lab = Lab::new("10.231.21.0/24", false);
@@ -56,7 +43,9 @@ fn two_stores_on_one_bridge_get_distinct_addresses_and_namespaces() {
     let b2 = bundle_in(&root2, &id);
     let ns1 = lab.nsof(&id);
     let ns2 = ct_net::netns::name_for(&ct_net::lease::store_tag(&root2), &id);
-    let _guard = Netns(vec![ns1.clone(), ns2.clone()]);
+    // Namespaces this test may leave: the lab's sandbox deletes them.
+    lab.sb.own_netns(&ns1);
+    lab.sb.own_netns(&ns2);
     let store2 = |args: &[&str]| {
         lab.cmd()
             .env("CT_ROOT", &root2)

@@ -50,16 +50,16 @@ fn blocks_until_released(args: &[&str]) {
 
 #[test]
 fn an_import_waits_for_a_running_collection() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("src");
+    let t = Sandbox::new();
+    let dir = t.dir.path().join("src");
     source(&dir, &["one:1"]);
     blocks_until_released(&[&format!("oci:{}:one:1", dir.display())]);
 }
 
 #[test]
 fn a_tarball_import_waits_for_a_running_collection() {
-    let t = tempfile::tempdir().unwrap();
-    let tarball = t.path().join("rootfs.tar");
+    let t = Sandbox::new();
+    let tarball = t.dir.path().join("rootfs.tar");
     std::fs::write(&tarball, busybox_layer()).unwrap();
     blocks_until_released(&["--tag", "rootfs:1", tarball.to_str().unwrap()]);
 }
@@ -70,8 +70,8 @@ fn a_tarball_import_waits_for_a_running_collection() {
 #[test]
 fn prune_running_alongside_never_leaves_an_image_without_its_blobs() {
     const N: usize = 12;
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("src");
+    let t = Sandbox::new();
+    let dir = t.dir.path().join("src");
     let names: Vec<String> = (0..N).map(|i| format!("img{i}:1")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     source(&dir, &refs);
@@ -81,7 +81,7 @@ fn prune_running_alongside_never_leaves_an_image_without_its_blobs() {
     let gc = {
         let stop = stop.clone();
         let root = env.root();
-        let run = env.tmp.path().join("run");
+        let run = env.sb.dir.path().join("run");
         std::thread::spawn(move || {
             let mut runs = 0;
             // Bounded: the pulls stop it, and it never runs more than 2000 times.
@@ -120,8 +120,8 @@ fn prune_running_alongside_never_leaves_an_image_without_its_blobs() {
 #[test]
 fn a_registry_pull_waits_for_a_running_collection() {
     use ct_tests::registry::{Auth, Registry};
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("src");
+    let t = Sandbox::new();
+    let dir = t.dir.path().join("src");
     source(&dir, &["one:1"]);
     let reg = Registry::start(Auth::None);
     reg.push_layout(&dir, "one:1", "test/one:1");

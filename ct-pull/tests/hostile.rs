@@ -16,7 +16,7 @@ use ct_tests::image::{busybox_layer, Compression, Image};
 
 /// A layout with `one:1` (busybox) and `big:1` (busybox + a 6 MiB incompressible layer).
 struct Fx {
-    _t: tempfile::TempDir,
+    _t: Sandbox,
     dir: std::path::PathBuf,
     one: Digest,
     one_layer: Digest,
@@ -41,8 +41,8 @@ fn layers_of(dir: &std::path::Path, m: &Digest) -> Vec<(Digest, u64)> {
 }
 
 fn fx() -> Fx {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("fx");
+    let t = Sandbox::new();
+    let dir = t.dir.path().join("fx");
     let layout = ImageLayout::at(&dir);
     let one = Image::new()
         .layer(busybox_layer(), Compression::Gzip)

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use common::*;
 use ct_layout::Digest;
-use ct_tests::image::{busybox_layer, host_arch, Compression};
+use ct_tests::image::{busybox_layer, host_arch, Compress, Compression};
 use serde_json::Value;
 
 fn skopeo(args: &[&str]) {
@@ -29,8 +29,8 @@ fn digest_of_line(line: &str) -> Digest {
 
 #[test]
 fn imports_an_oci_layout_directory() {
-    let t = tempfile::tempdir().unwrap();
-    let fx = fixtures(&t.path().join("fx"));
+    let t = Sandbox::new();
+    let fx = fixtures(&t.dir.path().join("fx"));
     let env = Env::new();
     let dir = fx.dir.display().to_string();
     assert_eq!(
@@ -61,9 +61,9 @@ fn imports_an_oci_layout_directory() {
 
 #[test]
 fn imports_what_skopeo_wrote_as_oci_archive() {
-    let t = tempfile::tempdir().unwrap();
-    let fx = fixtures(&t.path().join("fx"));
-    let archive = t.path().join("multi.tar");
+    let t = Sandbox::new();
+    let fx = fixtures(&t.dir.path().join("fx"));
+    let archive = t.dir.path().join("multi.tar");
     skopeo(&[
         "copy",
         "-q",
@@ -83,9 +83,9 @@ fn imports_what_skopeo_wrote_as_oci_archive() {
 
 #[test]
 fn imports_what_skopeo_wrote_as_docker_archive() {
-    let t = tempfile::tempdir().unwrap();
-    let fx = fixtures(&t.path().join("fx"));
-    let archive = t.path().join("docker.tar");
+    let t = Sandbox::new();
+    let fx = fixtures(&t.dir.path().join("fx"));
+    let archive = t.dir.path().join("docker.tar");
     skopeo(&[
         "copy",
         "-q",
@@ -148,8 +148,8 @@ fn imports_a_legacy_docker_save_archive() {
     add(&format!("{}/layer.tar", diff.hex()), &layer);
     add(&format!("{}.json", cd.hex()), &cb);
     add("manifest.json", &serde_json::to_vec(&manifest).unwrap());
-    let t = tempfile::tempdir().unwrap();
-    let file = t.path().join("save.tar");
+    let t = Sandbox::new();
+    let file = t.dir.path().join("save.tar");
     std::fs::write(&file, b.into_inner().unwrap()).unwrap();
     let env = Env::new();
     let src = format!("docker-archive:{}", file.display());
@@ -168,7 +168,7 @@ fn imports_a_legacy_docker_save_archive() {
 
 #[test]
 fn imports_rootfs_tarballs_as_one_layer_images() {
-    let t = tempfile::tempdir().unwrap();
+    let t = Sandbox::new();
     let tar = busybox_layer();
     let diff = Digest::of(&tar);
     let env = Env::new();
@@ -177,7 +177,7 @@ fn imports_rootfs_tarballs_as_one_layer_images() {
         ("rootfs.tar.gz", Compression::Gzip),
         ("rootfs.tar.zst", Compression::Zstd),
     ] {
-        let f = t.path().join(name);
+        let f = t.dir.path().join(name);
         std::fs::write(&f, c.compress(&tar)).unwrap();
         let tag = format!("localhost/{}:1", name.replace('.', "-"));
         let line = env.pull(&["--tag", &tag, f.to_str().unwrap()]);
@@ -192,10 +192,10 @@ fn imports_rootfs_tarballs_as_one_layer_images() {
         assert_eq!(cfg["architecture"], host_arch());
         assert_eq!(cfg["config"]["Cmd"][0], "/bin/sh");
     }
-    let f = t.path().join("rootfs.tar");
+    let f = t.dir.path().join("rootfs.tar");
     let e = failure(&env.run(&[f.to_str().unwrap()]), 2);
     assert!(e.contains("needs --tag NAME"), "{e}");
-    let junk = t.path().join("junk.tar.gz");
+    let junk = t.dir.path().join("junk.tar.gz");
     std::fs::write(&junk, Compression::Gzip.compress(b"not a tar at all")).unwrap();
     let e = failure(&env.run(&["--tag", "j:1", junk.to_str().unwrap()]), 1);
     assert!(e.contains("not a tar archive"), "{e}");
@@ -233,8 +233,8 @@ fn a_docker_archive_of_several_images_needs_a_reference_and_lists_them() {
     add(&format!("{}/layer.tar", diff.hex()), &layer);
     add(&format!("{}.json", cd.hex()), &cb);
     add("manifest.json", &serde_json::to_vec(&manifest).unwrap());
-    let t = tempfile::tempdir().unwrap();
-    let file = t.path().join("two.tar");
+    let t = Sandbox::new();
+    let file = t.dir.path().join("two.tar");
     std::fs::write(&file, b.into_inner().unwrap()).unwrap();
     let env = Env::new();
     let src = format!("docker-archive:{}", file.display());

@@ -9,8 +9,8 @@ use ct_tests::registry::{Auth, Registry};
 
 #[test]
 fn skopeo_inspect_and_umoci_unpack_accept_the_store() {
-    let t = tempfile::tempdir().unwrap();
-    let fx = fixtures(&t.path().join("fx"));
+    let t = Sandbox::new();
+    let fx = fixtures(&t.dir.path().join("fx"));
     let reg = Registry::start(Auth::None);
     let r = reg.push_layout(&fx.dir, "multi:1", "test/multi:1");
     // umoci 0.4 knows no zstd layers: it unpacks multi:2 (gzip only).
@@ -33,7 +33,7 @@ fn skopeo_inspect_and_umoci_unpack_accept_the_store() {
     assert_eq!(v["Digest"], fx.multi.to_string());
     assert_eq!(v["Layers"].as_array().unwrap().len(), 3);
 
-    let bundle = t.path().join("bundle");
+    let bundle = t.dir.path().join("bundle");
     let out = Command::new("umoci")
         .args(["unpack", "--image", &format!("{}:{r2}", images.display())])
         .arg(&bundle)

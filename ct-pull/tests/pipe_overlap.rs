@@ -20,14 +20,14 @@ use ct_tests::image::{busybox_layer, Compression, Image, TarBuilder};
 
 /// An image in a fresh layout: its manifest, and each layer's (blob, diff_id), bottom first.
 struct Fx {
-    _t: tempfile::TempDir,
+    _t: Sandbox,
     dir: std::path::PathBuf,
     layers: Vec<(Digest, Digest)>,
 }
 
 fn fixture(image: Image) -> Fx {
-    let t = tempfile::tempdir().unwrap();
-    let dir = t.path().join("fx");
+    let t = Sandbox::new();
+    let dir = t.dir.path().join("fx");
     let layout = ImageLayout::at(&dir);
     let m = image.write(&layout, "img:1");
     let manifest: serde_json::Value = layout.read_json(&m).unwrap();
@@ -85,7 +85,7 @@ fn pipeline(env: &Env, reference: &str, unpack_args: &[&str]) -> (Reap, Reap) {
     let unpack = Command::new(ct_tests::bins::bin("ct-unpack"))
         .args(unpack_args)
         .env("CT_ROOT", env.root())
-        .env("CT_RUN", env.tmp.path().join("run"))
+        .env("CT_RUN", env.sb.dir.path().join("run"))
         .stdin(pipe)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -14,7 +14,7 @@ fn on_tty(env: &Env, args: &str) -> String {
     let out = Command::new("script")
         .args(["-qfec", &cmd, "/dev/null"])
         .env("CT_ROOT", env.root())
-        .env("HOME", env.tmp.path())
+        .env("HOME", env.sb.dir.path())
         .env("TERM", "xterm")
         .env("COLUMNS", "120")
         .stdin(std::process::Stdio::null())
@@ -30,8 +30,8 @@ fn on_tty(env: &Env, args: &str) -> String {
 
 #[test]
 fn bars_only_on_a_terminal_and_not_with_quiet() {
-    let t = tempfile::tempdir().unwrap();
-    let fx = fixtures(&t.path().join("fx"));
+    let t = Sandbox::new();
+    let fx = fixtures(&t.dir.path().join("fx"));
     let reg = Registry::start(Auth::None);
     let r = reg.push_layout(&fx.dir, "multi:1", "test/multi:1");
 

@@ -7,9 +7,9 @@ use common::*;
 use ct_tests::image::host_arch;
 use ct_tests::registry::{Auth, Registry};
 
-fn registry_with_fixtures(auth: Auth) -> (tempfile::TempDir, Fixtures, Registry) {
-    let t = tempfile::tempdir().unwrap();
-    let fx = fixtures(&t.path().join("fx"));
+fn registry_with_fixtures(auth: Auth) -> (Sandbox, Fixtures, Registry) {
+    let t = Sandbox::new();
+    let fx = fixtures(&t.dir.path().join("fx"));
     let reg = Registry::start(auth);
     for (name, repo) in [
         ("one:1", "test/one:1"),
@@ -179,7 +179,7 @@ fn basic_auth_registry_with_creds_flag_and_auth_files() {
     let auth = base64::engine::general_purpose::STANDARD.encode("ct:s3cret");
     let cfg = format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.host());
     let env = Env::new();
-    let dc = env.tmp.path().join("docker");
+    let dc = env.sb.dir.path().join("docker");
     std::fs::create_dir_all(&dc).unwrap();
     std::fs::write(dc.join("config.json"), &cfg).unwrap();
     let out = env.cmd(&[&r]).env("DOCKER_CONFIG", &dc).output().unwrap();
@@ -190,12 +190,12 @@ fn basic_auth_registry_with_creds_flag_and_auth_files() {
     );
     // ~/.docker/config.json
     let env = Env::new();
-    std::fs::create_dir_all(env.tmp.path().join(".docker")).unwrap();
-    std::fs::write(env.tmp.path().join(".docker/config.json"), &cfg).unwrap();
+    std::fs::create_dir_all(env.sb.dir.path().join(".docker")).unwrap();
+    std::fs::write(env.sb.dir.path().join(".docker/config.json"), &cfg).unwrap();
     env.pull(&[&r]);
     // containers' auth.json via REGISTRY_AUTH_FILE
     let env = Env::new();
-    let af = env.tmp.path().join("auth.json");
+    let af = env.sb.dir.path().join("auth.json");
     std::fs::write(&af, &cfg).unwrap();
     let out = env
         .cmd(&[&r])
@@ -235,8 +235,8 @@ fn token_auth_registry_anonymous_pull() {
 
 #[test]
 fn tls_registry_needs_its_ca() {
-    let t = tempfile::tempdir().unwrap();
-    let fx = fixtures(&t.path().join("fx"));
+    let t = Sandbox::new();
+    let fx = fixtures(&t.dir.path().join("fx"));
     let reg = Registry::start_tls(Auth::None);
     let r = reg.push_layout(&fx.dir, "one:1", "test/one:1");
     let env = Env::new();
@@ -289,8 +289,8 @@ fn eight_concurrent_pulls_leave_a_valid_layout() {
 
 #[test]
 fn pulls_docker_schema2_manifests_and_lists() {
-    let t = tempfile::tempdir().unwrap();
-    let fx = fixtures(&t.path().join("fx"));
+    let t = Sandbox::new();
+    let fx = fixtures(&t.dir.path().join("fx"));
     let reg = Registry::start(Auth::None);
     let mut digests = Vec::new();
     for (name, repo) in [("multi:2", "docker/multi:2"), ("index:1", "docker/index:1")] {

@@ -206,7 +206,7 @@ fn sparse_layer(dir: &Path, format: &str) -> Vec<u8> {
 #[test]
 fn flat_tree_equals_umoci_unpack() {
     let env = Env::new();
-    let sparse = sparse_layer(env.dir.path(), "posix");
+    let sparse = sparse_layer(env.sb.dir.path(), "posix");
     // umoci 0.4.7 cannot read tar+zstd; zstd is covered in layer_store.rs.
     Image::new()
         .layer(layer1(), Compression::Gzip)
@@ -218,7 +218,7 @@ fn flat_tree_equals_umoci_unpack() {
     let theirs = umoci_unpack(
         &env.layout().dir,
         "localhost/rich:1",
-        &env.dir.path().join("umoci"),
+        &env.sb.dir.path().join("umoci"),
     );
     assert_same(
         &snapshot(&ours),
@@ -321,7 +321,7 @@ impl Drop for Mounted {
 #[test]
 fn layer_store_under_overlayfs_equals_umoci_unpack() {
     let env = Env::new();
-    let sparse = sparse_layer(env.dir.path(), "posix");
+    let sparse = sparse_layer(env.sb.dir.path(), "posix");
     Image::new()
         .layer(layer1(), Compression::Gzip)
         .layer(layer2(), Compression::None)
@@ -339,7 +339,7 @@ fn layer_store_under_overlayfs_equals_umoci_unpack() {
             env.store.layer(&d).to_str().unwrap().to_string()
         })
         .collect();
-    let target = env.dir.path().join("ovl");
+    let target = env.sb.dir.path().join("ovl");
     fs::create_dir(&target).unwrap();
     let opts = std::ffi::CString::new(format!("lowerdir={}", lowers.join(":"))).unwrap();
     let t = std::ffi::CString::new(target.to_str().unwrap()).unwrap();
@@ -358,7 +358,7 @@ fn layer_store_under_overlayfs_equals_umoci_unpack() {
     let theirs = umoci_unpack(
         &env.layout().dir,
         "localhost/rich:1",
-        &env.dir.path().join("umoci"),
+        &env.sb.dir.path().join("umoci"),
     );
     assert_same(
         &snapshot(&target),
@@ -373,7 +373,7 @@ fn layer_store_under_overlayfs_equals_umoci_unpack() {
 fn gnu_sparse_entries_keep_their_holes() {
     let env = Env::new();
     Image::new()
-        .layer(sparse_layer(env.dir.path(), "gnu"), Compression::Gzip)
+        .layer(sparse_layer(env.sb.dir.path(), "gnu"), Compression::Gzip)
         .write(&env.layout(), "localhost/sparse:1");
     let b = env.unpack(&["--flat", "localhost/sparse:1"]);
     let f = b.join("rootfs/sp/holes");

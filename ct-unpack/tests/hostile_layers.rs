@@ -178,7 +178,7 @@ impl Drop for RemoveOnDrop {
 #[test]
 fn hostile_layers_touch_nothing_outside() {
     let env = Env::new();
-    let outside = env.dir.path().join("outside");
+    let outside = env.sb.dir.path().join("outside");
     fs::create_dir(&outside).unwrap();
     fs::write(outside.join("secret"), b"do not touch").unwrap();
     let tag = format!("{}", std::process::id());

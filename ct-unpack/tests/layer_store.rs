@@ -8,7 +8,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use common::{header, lgetxattr, read_json, Env};
 use ct_layout::Digest;
-use ct_tests::image::{busybox_layer, Compression, Image, TarBuilder};
+use ct_tests::image::{busybox_layer, Compress, Compression, Image, TarBuilder};
 use serde_json::json;
 
 #[test]

@@ -42,7 +42,7 @@ fn runc_runs_a_flat_bundle_as_the_image_says() {
     let id = format!("ct-unpack-test-{}", std::process::id());
     let bundle = env.unpack(&["--flat", "--name", &id, "localhost/probe:1"]);
     let guard = RuncGuard {
-        root: env.dir.path().join("runc"),
+        root: env.sb.dir.path().join("runc"),
         id: id.clone(),
     };
     let out = Command::new("runc")

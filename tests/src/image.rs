@@ -10,23 +10,16 @@ use ct_layout::image_layout::ImageLayout;
 use ct_layout::Digest;
 use serde_json::{json, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
+pub use ct_layout::media_type::Compression;
+
+/// Compressing a layer the way its [`Compression`] (ct-layout's, the one enum of the
+/// workspace) says: tests build layers; the tools only ever decompress.
+pub trait Compress {
+    fn compress(self, tar: &[u8]) -> Vec<u8>;
 }
 
-impl Compression {
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Compression::None => "application/vnd.oci.image.layer.v1.tar",
-            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
-            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
-        }
-    }
-
-    pub fn compress(self, tar: &[u8]) -> Vec<u8> {
+impl Compress for Compression {
+    fn compress(self, tar: &[u8]) -> Vec<u8> {
         use std::io::Write;
         match self {
             Compression::None => tar.to_vec(),

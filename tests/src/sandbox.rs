@@ -6,20 +6,33 @@
 //! anything a broken run could have left: mounts below the temp dir, the network namespaces
 //! named after its containers, the bridge, the table and the cgroup parent on every hierarchy.
 //! Every command runs under `timeout(1)`, so no test waits forever.
+//!
+//! The crate-local suites build on the same parts: [`Sandbox::store`] (the private
+//! `CT_ROOT`/`CT_RUN` one tool runs with), [`Sandbox::cgroup_parent`], [`Sandbox::bundle`]
+//! (a busybox OCI bundle), [`Sandbox::add_netns`] / [`Sandbox::own_netns`] (host-global
+//! network namespace names deleted on drop) and [`Sandbox::unique`] (names shared with the
+//! host). Drop also SIGKILLs any container a runtime recorded in `CT_RUN/containers/*/state.json`
+//! that is still alive, and kills what is left in the cgroup parent before removing it;
+//! `ct rm -f --all` runs only for a sandbox that ran commands through [`Sandbox::program`].
 
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::bins::bin;
+use crate::bins;
+use crate::bundle::{busybox_rootfs, runc_spec};
 use crate::image::busybox_image;
 use crate::mounts::unmount_all_under;
 use crate::registry::Registry;
+use crate::{cgroups, netns};
 use ct_layout::image_layout::ImageLayout;
+use ct_layout::Store;
+use serde_json::Value;
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
@@ -31,7 +44,21 @@ pub struct Sandbox {
     pub table: String,
     pub cgparent: String,
     bindir: PathBuf,
+    /// Network namespaces (host-global names) this sandbox deletes on drop.
+    netns: Mutex<Vec<String>>,
+    /// A command ran through [`Sandbox::program`]: drop runs `ct rm -f --all`.
+    ran_ct: AtomicBool,
     pub dir: tempfile::TempDir,
+}
+
+/// A sandbox's temp dir under another name, for fixtures whose tests say `x.tmp.path()` or
+/// `x.root.path()` (the [`Sandbox`] owns and removes the directory).
+pub struct DirRef(PathBuf);
+
+impl DirRef {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
 }
 
 /// The `ct` script at the root of the source tree.
@@ -47,7 +74,12 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
-        let dir = tempfile::tempdir().unwrap();
+        Sandbox::with_prefix("ct-test-")
+    }
+
+    /// A sandbox whose temp dir name starts with `prefix` (to tell suites apart in /tmp).
+    pub fn with_prefix(prefix: &str) -> Sandbox {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
         let pid = std::process::id();
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         Sandbox {
@@ -57,9 +89,61 @@ impl Sandbox {
             subnet: format!("10.{}.{}.0/24", 200 + pid % 50, (pid / 50 * 16 + n) % 250),
             table: format!("ctt{pid}x{n}"),
             cgparent: format!("cttest-{pid}-{n}"),
-            bindir: bin("ct-exec").parent().unwrap().to_path_buf(),
+            bindir: bins::dir(),
+            netns: Mutex::new(Vec::new()),
+            ran_ct: AtomicBool::new(false),
             dir,
         }
+    }
+
+    /// The temp dir, as a [`DirRef`].
+    pub fn dir_ref(&self) -> DirRef {
+        DirRef(self.dir.path().to_path_buf())
+    }
+
+    /// The private store (`CT_ROOT`, `CT_RUN`) a single tool runs with.
+    pub fn store(&self) -> Store {
+        Store::new(self.root.clone(), self.run.clone())
+    }
+
+    /// This sandbox's cgroup parent (a name below each hierarchy's root), removed on drop
+    /// with every cgroup and process below it.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.cgparent
+    }
+
+    /// A name for something shared with the whole host (netns, interface, container id),
+    /// unique to this sandbox: `PREFIX` + pid + a counter (short enough for an interface).
+    pub fn unique(&self, prefix: &str) -> String {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        format!("{prefix}{:x}x{n}", std::process::id() % 0x10000)
+    }
+
+    /// A busybox bundle `DIR/NAME` (rootfs + `runc spec` config running `/probe`, see
+    /// [`crate::bundle`]) whose config `edit` may change.
+    pub fn bundle(&self, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
+        let dir = self.dir.path().join(name);
+        busybox_rootfs(&dir.join("rootfs"));
+        let mut v = runc_spec(&dir);
+        edit(&mut v);
+        fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec_pretty(&v).unwrap(),
+        )
+        .unwrap();
+        dir
+    }
+
+    /// Create the network namespace `NAME`; it is deleted when the sandbox drops.
+    pub fn add_netns(&self, name: &str) -> String {
+        self.own_netns(name);
+        netns::add(name);
+        name.to_string()
+    }
+
+    /// Delete the network namespace `NAME` on drop (one a tool under test creates).
+    pub fn own_netns(&self, name: &str) {
+        self.netns.lock().unwrap().push(name.to_string());
     }
 
     /// `ct ARGS…` with this world's environment (bounded by `timeout 120`).
@@ -72,6 +156,7 @@ impl Sandbox {
     /// Any program under `timeout SECS` with this world's environment; the tools and `ct`
     /// are first in PATH.
     pub fn program(&self, prog: &str, secs: u32) -> Command {
+        self.ran_ct.store(true, Ordering::SeqCst);
         let mut c = Command::new("timeout");
         c.args(["-k", "5", &secs.to_string(), prog]);
         let repo = script().parent().unwrap().to_path_buf();
@@ -121,15 +206,32 @@ impl Sandbox {
     }
 
     pub fn containers(&self) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(self.root.join("containers"))
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+        names_in(&self.root.join("containers"))
+    }
+
+    /// Ids with runtime state (`CT_RUN/containers/ID`, written by ct-exec).
+    pub fn runtime_states(&self) -> Vec<String> {
+        names_in(&self.run.join("containers"))
+    }
+
+    /// SIGKILL every container process a runtime state records that is still the same
+    /// process (its start time matches `pidStart`, so a reused pid is left alone) — but never
+    /// the test itself, which tests of `ct-gc`/`ct-ls` record as a "running" container.
+    pub fn kill_containers(&self) {
+        let me = std::process::id() as i64;
+        for id in self.runtime_states() {
+            let p = self.run.join("containers").join(&id).join("state.json");
+            let Ok(Ok(v)) = fs::read(&p).map(|b| serde_json::from_slice::<Value>(&b)) else {
+                continue;
+            };
+            if let Some(pid) = v["pid"].as_i64().filter(|p| *p > 0 && *p != me) {
+                let start = v["pidStart"].as_u64();
+                if start.is_some() && ct_layout::state::pid_start_time(pid as i32) == start {
+                    // SAFETY: kill(2) takes no pointers; the pid is the container's, checked.
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                }
+            }
+        }
     }
 
     /// `/sys/fs/cgroup/CTRL/PARENT/ID/FILE` (cgroup v1 hierarchy of this host).
@@ -200,7 +302,10 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         let ids = self.containers();
-        let _ = self.cmd(&["rm", "-f", "--all"]).output();
+        self.kill_containers();
+        if self.ran_ct.load(Ordering::SeqCst) {
+            let _ = self.cmd(&["rm", "-f", "--all"]).output();
+        }
         unmount_all_under(self.dir.path());
         for id in ids {
             if self.netns().contains(&id) {
@@ -215,18 +320,23 @@ impl Drop for Sandbox {
         let _ = Command::new("nft")
             .args(["delete", "table", "ip", &self.table])
             .output();
-        for h in fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let p = h.path().join(&self.cgparent);
-            for c in fs::read_dir(&p).into_iter().flatten().flatten() {
-                let _ = fs::remove_dir(c.path());
-            }
-            let _ = fs::remove_dir(&p);
+        cgroups::remove_everywhere(&self.cgparent);
+        for name in self.netns.get_mut().unwrap().drain(..) {
+            netns::del(&name);
         }
     }
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 /// Poll `f` every 50 ms for up to `secs` seconds.

@@ -1,7 +1,7 @@
 //! guntainer's user story through `ct`: run a root-filesystem archive with a command. The
 //! archive (a gzip'd tar of busybox) becomes an image with `ct import`, then runs.
 
-use ct_tests::image::{busybox_layer, Compression};
+use ct_tests::image::{busybox_layer, Compress, Compression};
 use ct_tests::sandbox::{stderr, stdout, Sandbox};
 
 #[test]

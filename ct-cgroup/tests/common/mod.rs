@@ -1,6 +1,7 @@
-//! Shared by ct-cgroup's integration tests: a unique parent cgroup per test that is killed and
-//! removed on Drop (even when the test fails), child processes that are killed and reaped on
-//! Drop, and a runner for the real `ct-cgroup` binary.
+//! Shared by ct-cgroup's integration tests: a unique parent cgroup per test — the cgroup parent
+//! of the workspace's one [`Sandbox`], killed and removed when it drops (even when the test
+//! fails) —, child processes that are killed and reaped on Drop, and a runner for the real
+//! `ct-cgroup` binary.
 
 #![allow(dead_code)]
 
@@ -10,27 +11,29 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use ct_cgroup::{Cgroup, Hierarchy};
+pub use ct_tests::sandbox::Sandbox;
 
-/// A parent cgroup of this test's own (`ctt-<tag>-<pid>-<n>`), removed with everything below it
-/// on every hierarchy when dropped.
+/// A parent cgroup of this test's own: the cgroup parent of a [`Sandbox`], which removes it
+/// with every cgroup and process below it, on every hierarchy, when dropped (even when the
+/// test fails). `h` is the hierarchy set ct-cgroup is asked to use.
 pub struct Parent {
     pub name: String,
     pub h: Hierarchy,
+    pub sb: Sandbox,
 }
 
 impl Parent {
+    /// `tag` names the test in panics; the cgroup's name is the sandbox's.
     pub fn new(tag: &str) -> Parent {
         Parent::on(tag, Hierarchy::detect().expect("detect cgroup hierarchies"))
     }
 
     pub fn on(tag: &str, h: Hierarchy) -> Parent {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
+        let sb = Sandbox::with_prefix(&format!("ct-cgroup-{tag}-"));
         Parent {
-            name: format!("ctt-{tag}-{}-{nanos}", std::process::id()),
+            name: sb.cgroup_parent().to_string(),
             h,
+            sb,
         }
     }
 
@@ -80,14 +83,6 @@ impl Parent {
             c.env(k, v);
         }
         c.output().expect("run ct-cgroup")
-    }
-}
-
-impl Drop for Parent {
-    fn drop(&mut self) {
-        if let Err(e) = self.cgroup().remove() {
-            eprintln!("cleanup of cgroup /{} failed: {e}", self.name);
-        }
     }
 }
 

@@ -1,51 +1,28 @@
-//! Harness for ct-exec's integration tests (run as root): a busybox bundle per test, built
-//! from Debian's busybox-static (`/bin/busybox` + one symlink per applet) and a config from
-//! `runc spec`; a probe script in the rootfs that prints what the container sees as
-//! `key=value` lines; each test with its own `CT_ROOT`/`CT_RUN`, and a guard that kills any
-//! container process left behind, even when the test fails.
+//! Harness for ct-exec's integration tests (run as root), a thin layer on the workspace's one
+//! [`Sandbox`]: a busybox bundle per test (`ct_tests::bundle`: Debian's busybox-static and a
+//! config from `runc spec`, with a probe script in the rootfs that prints what the container
+//! sees as `key=value` lines, parsed by [`Probe`]); each test with its own `CT_ROOT`/`CT_RUN`;
+//! the sandbox kills any container process left behind when dropped, even when the test fails.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
+
+// Re-exported under their old names for the suites that build bundles by hand.
+#[allow(unused_imports)]
+pub use ct_tests::bundle::{busybox_rootfs, runc_spec, PROBE};
+pub use ct_tests::sandbox::{DirRef, Sandbox};
 
 pub const EXE: &str = env!("CARGO_BIN_EXE_ct-exec");
-
-/// What the container sees, printed by `/probe`.
-pub const PROBE: &str = r#"#!/bin/sh
-echo "pid=$$"
-echo "hostname=$(hostname)"
-echo "domainname=$(cat /proc/sys/kernel/domainname)"
-echo "uid=$(id -u)"
-echo "gid=$(id -g)"
-echo "groups=$(id -G)"
-grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status | sed 's/:[[:space:]]*/=/'
-echo "umask=$(umask)"
-echo "nofile=$(ulimit -n)"
-echo "nofile_hard=$(ulimit -Hn)"
-echo "oom=$(cat /proc/self/oom_score_adj)"
-echo "timer_list=$(wc -c < /proc/timer_list)"
-if echo 1 2>/dev/null > /proc/sys/vm/overcommit_memory; then echo procsys=rw; else echo procsys=ro; fi
-if touch /.probe 2>/dev/null; then echo root=rw; rm -f /.probe; else echo root=ro; fi
-echo "devices=$(ls -A /dev | tr '\n' ' ')"
-echo "procs=$(ls /proc | grep -E '^[0-9]+$' | tr '\n' ' ')"
-echo "cwd=$(pwd)"
-echo "uid_map=$(tr -s ' ' < /proc/self/uid_map | tr '\n' ';')"
-echo "gid_map=$(tr -s ' ' < /proc/self/gid_map | tr '\n' ';')"
-for ns in pid mnt uts ipc net user cgroup time; do echo "ns_$ns=$(readlink /proc/self/ns/$ns)"; done
-echo "cgroup=$(tr '\n' ';' < /proc/self/cgroup)"
-while read -r line; do echo "mount=$line"; done < /proc/self/mountinfo
-echo "probe=done"
-"#;
 
 pub struct Probe(pub BTreeMap<String, Vec<String>>);
 
@@ -80,84 +57,32 @@ impl Probe {
     }
 }
 
-/// A busybox root filesystem at `dir` with the probe at `/probe`.
-pub fn busybox_rootfs(dir: &Path) {
-    for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "root"] {
-        fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    fs::set_permissions(dir.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
-    fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
-    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-    for a in String::from_utf8_lossy(&list.stdout).lines() {
-        if a != "busybox" && !a.is_empty() {
-            symlink("busybox", dir.join("bin").join(a)).unwrap();
-        }
-    }
-    fs::write(
-        dir.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-    )
-    .unwrap();
-    fs::write(
-        dir.join("etc/group"),
-        "root:x:0:\napp:x:1000:\nnogroup:x:65534:\n",
-    )
-    .unwrap();
-    fs::write(dir.join("probe"), PROBE).unwrap();
-    fs::set_permissions(dir.join("probe"), fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-/// `runc spec`'s config, made non-interactive, running the probe.
-pub fn runc_spec(dir: &Path) -> Value {
-    let out = Command::new("runc")
-        .args(["spec", "--bundle"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut v: Value = serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
-    v["process"]["terminal"] = json!(false);
-    v["process"]["args"] = json!(["/probe"]);
-    // Cgroup limits are ct-cgroup's business; keep stderr quiet.
-    v["linux"].as_object_mut().unwrap().remove("resources");
-    v
-}
-
-/// One test's world: its own CT_ROOT and CT_RUN in a temp dir.
+/// One test's world: a [`Sandbox`] (its own CT_ROOT and CT_RUN in a temp dir, its cgroup
+/// parent, …) with ct-exec's helpers on top. Dropping it drops the sandbox, which kills any
+/// container still running — a failed test must not leave processes behind.
 pub struct Fixture {
-    pub tmp: tempfile::TempDir,
+    pub sb: Sandbox,
+    /// The sandbox's temp dir (`tmp.path()`).
+    pub tmp: DirRef,
     pub root: PathBuf,
     pub run: PathBuf,
 }
 
 impl Fixture {
     pub fn new() -> Fixture {
-        let tmp = tempfile::Builder::new()
-            .prefix("ct-exec-test")
-            .tempdir()
-            .unwrap();
-        let root = tmp.path().join("root");
-        let run = tmp.path().join("run");
-        fs::create_dir_all(&root).unwrap();
-        Fixture { tmp, root, run }
+        let sb = Sandbox::with_prefix("ct-exec-test");
+        fs::create_dir_all(&sb.root).unwrap();
+        Fixture {
+            tmp: sb.dir_ref(),
+            root: sb.root.clone(),
+            run: sb.run.clone(),
+            sb,
+        }
     }
 
     /// A bundle `NAME` (busybox + probe) whose runc-spec config `edit` may change.
     pub fn bundle(&self, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
-        let dir = self.tmp.path().join(name);
-        busybox_rootfs(&dir.join("rootfs"));
-        let mut v = runc_spec(&dir);
-        edit(&mut v);
-        fs::write(
-            dir.join("config.json"),
-            serde_json::to_vec_pretty(&v).unwrap(),
-        )
-        .unwrap();
-        dir
+        self.sb.bundle(name, edit)
     }
 
     pub fn cmd(&self) -> Command {
@@ -194,13 +119,7 @@ impl Fixture {
     }
 
     pub fn state_dirs(&self) -> Vec<String> {
-        match fs::read_dir(self.run.join("containers")) {
-            Ok(rd) => rd
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+        self.sb.runtime_states()
     }
 
     pub fn state(&self, id: &str) -> Value {
@@ -208,25 +127,6 @@ impl Fixture {
             &fs::read(self.run.join("containers").join(id).join("state.json")).unwrap(),
         )
         .unwrap()
-    }
-}
-
-impl Drop for Fixture {
-    /// Kill any container still running (a failed test must not leave processes behind).
-    fn drop(&mut self) {
-        for id in self.state_dirs() {
-            let p = self.run.join("containers").join(&id).join("state.json");
-            let Ok(Ok(v)) = fs::read(&p).map(|b| serde_json::from_slice::<Value>(&b)) else {
-                continue;
-            };
-            if let Some(pid) = v["pid"].as_i64() {
-                let start = v["pidStart"].as_u64();
-                if start.is_some() && ct_layout::state::pid_start_time(pid as i32) == start {
-                    // SAFETY: kill(2) of a pid we checked is the container's.
-                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                }
-            }
-        }
     }
 }
 

@@ -4,8 +4,9 @@
 //! so its bridge, nftables table, sysctls and published ports never touch the machine's own
 //! namespace, plus optionally an "outside host" namespace joined to the lab host by a veth
 //! pair on its own subnet, standing in for the internet. Names (namespaces, bridge, table,
-//! container ids) carry a per-lab tag; every lab has its own CT_ROOT. Drop tears everything
-//! down even when the test failed: ct-net --down for each container, then the namespaces
+//! container ids) carry a per-lab tag; every lab is built on the workspace's one `Sandbox`
+//! (its CT_ROOT, its temp dir, its namespace guard). Drop tears everything down even when the
+//! test failed: ct-net --down for each container, then the sandbox deletes the namespaces
 //! (deleting the host namespace takes its bridge, veths and nftables table with it).
 
 #![allow(dead_code)]
@@ -19,6 +20,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub use ct_tests::sandbox::{DirRef, Sandbox};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_ct-net");
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -30,8 +33,11 @@ pub struct Lab {
     pub bridge: String,
     pub table: String,
     pub subnet: String,
-    pub root: tempfile::TempDir,
+    /// The sandbox's temp dir (`root.path()`): the store is `root/root`, CT_RUN `root/run`.
+    pub root: DirRef,
     ids: std::sync::Mutex<Vec<String>>,
+    /// Owns the temp dir and the namespaces; drops after `Lab::drop` has run.
+    pub sb: Sandbox,
 }
 
 /// Run a command, panicking with its stderr if it fails (lab plumbing only).
@@ -57,21 +63,22 @@ impl Lab {
     pub fn new(subnet: &str, outside: bool) -> Lab {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let tag = format!("{:04x}{n:02}", std::process::id() & 0xffff);
-        let host = format!("cth{tag}");
+        let sb = Sandbox::with_prefix("ct-net-lab-");
+        let host = sb.add_netns(&format!("cth{tag}"));
+        let outside = outside.then(|| sb.add_netns(&format!("cto{tag}")));
         let lab = Lab {
-            outside: outside.then(|| format!("cto{tag}")),
+            outside,
             bridge: format!("ctb{tag}"),
             table: format!("ctt{tag}"),
             subnet: subnet.to_string(),
-            root: tempfile::tempdir().expect("tempdir"),
+            root: sb.dir_ref(),
             ids: Default::default(),
             host,
             tag,
+            sb,
         };
-        sh("ip", &["netns", "add", &lab.host]);
         sh("ip", &["-n", &lab.host, "link", "set", "lo", "up"]);
         if let Some(o) = &lab.outside {
-            sh("ip", &["netns", "add", o]);
             sh("ip", &["-n", o, "link", "set", "lo", "up"]);
             sh(
                 "ip",
@@ -150,6 +157,7 @@ impl Lab {
             "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}]}
         });
         fs::write(dir.join("config.json"), config.to_string()).expect("config");
+        self.sb.own_netns(&self.nsof(&id));
         self.ids.lock().expect("ids").push(id);
         dir
     }
@@ -255,19 +263,10 @@ impl Drop for Lab {
         let ids = self.ids.lock().map(|v| v.clone()).unwrap_or_default();
         for id in &ids {
             let _ = self.cmd().args(["--down", id]).output();
-            let ns = self.nsof(id);
-            if netns_exists(&ns) {
-                let _ = Command::new("ip").args(["netns", "del", &ns]).output();
-            }
         }
-        let records = self.records();
-        if let Some(o) = &self.outside {
-            let _ = Command::new("ip").args(["netns", "del", o]).output();
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.host])
-            .output();
-        let _ = fs::remove_dir_all(records);
+        // The sandbox then deletes the namespaces: the containers', the outside host and the
+        // lab host (taking its bridge, veths and nftables table with it).
+        let _ = fs::remove_dir_all(self.records());
     }
 }
 

@@ -1,4 +1,5 @@
-//! Helpers shared by ct-pull's integration tests: a private store per test, running the
+//! Helpers shared by ct-pull's integration tests: a private store per test (a `Sandbox`'s,
+//! so hostile-registry tests and real-registry tests share one harness), running the
 //! binary, fixture images, and a full check that the store is a valid OCI layout whose every
 //! blob matches its digest.
 #![allow(dead_code)]
@@ -11,27 +12,26 @@ use std::process::{Command, Output};
 use ct_layout::image_layout::{ref_name, ImageLayout};
 use ct_layout::{Digest, Store};
 use ct_tests::image::{busybox_layer, write_index, Compression, Image, TarBuilder};
+pub use ct_tests::sandbox::Sandbox;
 use serde_json::Value;
 
-/// A private `$CT_ROOT`/`$CT_RUN` (and `$HOME`, so no real credentials are read).
+/// A private `$CT_ROOT`/`$CT_RUN` (and `$HOME`, so no real credentials are read): the store
+/// of the workspace's one [`Sandbox`], whose temp dir is `sb.dir`.
 pub struct Env {
-    pub tmp: tempfile::TempDir,
+    pub sb: Sandbox,
 }
 
 impl Env {
     pub fn new() -> Env {
         Env {
-            tmp: tempfile::Builder::new()
-                .prefix("ct-pull-test-")
-                .tempdir()
-                .unwrap(),
+            sb: Sandbox::with_prefix("ct-pull-test-"),
         }
     }
     pub fn root(&self) -> PathBuf {
-        self.tmp.path().join("root")
+        self.sb.root.clone()
     }
     pub fn store(&self) -> Store {
-        Store::new(self.root(), self.tmp.path().join("run"))
+        self.sb.store()
     }
     pub fn layout(&self) -> ImageLayout {
         ImageLayout::of_store(&self.store())
@@ -41,8 +41,8 @@ impl Env {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ct-pull"));
         c.args(args)
             .env("CT_ROOT", self.root())
-            .env("CT_RUN", self.tmp.path().join("run"))
-            .env("HOME", self.tmp.path())
+            .env("CT_RUN", &self.sb.run)
+            .env("HOME", self.sb.dir.path())
             .env_remove("DOCKER_CONFIG")
             .env_remove("REGISTRY_AUTH_FILE")
             .env_remove("XDG_RUNTIME_DIR")

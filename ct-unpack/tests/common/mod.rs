@@ -1,5 +1,6 @@
-//! Shared bits of ct-unpack's integration tests: a private store per test, running the real
-//! binary with `CT_ROOT`/`CT_RUN` pointing into it.
+//! Shared bits of ct-unpack's integration tests: a private store per test — the store of the
+//! workspace's one [`Sandbox`], which cleans up when dropped —, running the real binary with
+//! `CT_ROOT`/`CT_RUN` pointing into it.
 
 #![allow(dead_code)]
 
@@ -8,17 +9,18 @@ use std::process::{Command, Output, Stdio};
 
 use ct_layout::image_layout::ImageLayout;
 use ct_layout::Store;
+use ct_tests::sandbox::Sandbox;
 
 pub struct Env {
-    pub dir: tempfile::TempDir,
+    pub sb: Sandbox,
     pub store: Store,
 }
 
 impl Env {
     pub fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().join("root"), dir.path().join("run"));
-        Env { dir, store }
+        let sb = Sandbox::with_prefix("ct-unpack-test-");
+        let store = sb.store();
+        Env { sb, store }
     }
 
     pub fn layout(&self) -> ImageLayout {
