@@ -462,7 +462,7 @@ fn libcni_ipam_with_an_ipv4_and_an_ipv6_range_gives_both_addresses_like_the_refe
     ] {
         let list = json!({"cniVersion": "1.0.0", "name": format!("{name}{}", lab.tag),
                           "plugins": [conf]});
-        let ns = Ns::new(format!("cni{}{name}", lab.tag));
+        let ns = Ns::new(&lab, format!("cni{}{name}", lab.tag));
         let id = format!("ctr{}{name}", lab.tag);
         let r = ok(libcni(&lab, "add", &list, &id, &ns, "eth0", &json!({})));
         let ips: Vec<&str> = r["ips"]
@@ -575,7 +575,7 @@ fn libcni_ipam_dhcp_takes_the_address_from_a_dhcp_server_on_the_bridge_and_del_r
     let plain = ctnet_conf(&lab, &lab.bridge, "10.231.41.0/24", &lab.table);
     let list0 =
         json!({"cniVersion": "1.0.0", "name": format!("pl{}", lab.tag), "plugins": [plain]});
-    let ns0 = Ns::new(format!("cni{}pl", lab.tag));
+    let ns0 = Ns::new(&lab, format!("cni{}pl", lab.tag));
     let id0 = format!("ctr{}pl", lab.tag);
     ok(libcni(&lab, "add", &list0, &id0, &ns0, "eth0", &json!({})));
     // The reference plugin's bridge, made by hand with its address.
@@ -601,7 +601,7 @@ fn libcni_ipam_dhcp_takes_the_address_from_a_dhcp_server_on_the_bridge_and_del_r
         let _dnsmasq = dnsmasq(&lab, &bridge, &range, &ddir);
         let list = json!({"cniVersion": "1.0.0", "name": format!("dh{name}{}", lab.tag),
                           "plugins": [conf]});
-        let ns = Ns::new(format!("cni{}{name}", lab.tag));
+        let ns = Ns::new(&lab, format!("cni{}{name}", lab.tag));
         let id = format!("ctr{}{name}", lab.tag);
         // dnsmasq binds its socket shortly after it starts: the first ADD may find no server.
         let r = (0..3)

@@ -17,25 +17,20 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use lab::*;
 use serde_json::{json, Value};
 
-/// A runtime-made namespace, deleted on drop.
+/// A runtime-made namespace, deleted when the lab's sandbox drops.
 struct Ns(String);
 impl Ns {
-    fn new(name: String) -> Ns {
-        sh("ip", &["netns", "add", &name]);
+    fn new(lab: &Lab, name: String) -> Ns {
+        lab.sb.add_netns(&name);
         Ns(name)
     }
     fn path(&self) -> String {
         format!("/run/netns/{}", self.0)
-    }
-}
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
     }
 }
 
@@ -137,8 +132,8 @@ fn gc_is_passed_on_to_a_cni_1_1_ipam_plugin_with_the_valid_attachments() {
     let (path, log) = cni_path(&lab, IPAM_1_1);
     let c = conf(&lab, "1.1.0", json!({"type": "test-ipam"}));
     let (ns1, ns2) = (
-        Ns::new(format!("cni{}g1", lab.tag)),
-        Ns::new(format!("cni{}g2", lab.tag)),
+        Ns::new(&lab, format!("cni{}g1", lab.tag)),
+        Ns::new(&lab, format!("cni{}g2", lab.tag)),
     );
     let (id1, id2) = (format!("g1{}", lab.tag), format!("g2{}", lab.tag));
     ok(&cni(&lab, &path, "ADD", &c, &id1, Some(&ns1)));
@@ -222,7 +217,7 @@ fn gc_gives_a_leaked_host_local_reservation_back_without_sending_it_gc_or_status
                       "ranges": [[{"subnet": "10.231.93.0/24", "rangeStart": "10.231.93.50"}]]});
     let c10 = conf(&lab, "1.0.0", ipam.clone());
     let c11 = conf(&lab, "1.1.0", ipam);
-    let ns = Ns::new(format!("cni{}hl", lab.tag));
+    let ns = Ns::new(&lab, format!("cni{}hl", lab.tag));
     let id = format!("hl{}", lab.tag);
     ok(&cni(&lab, &path, "ADD", &c10, &id, Some(&ns)));
     let reserved = store.join(format!("dg{}", lab.tag)).join("10.231.93.50");
