@@ -41,7 +41,9 @@ pub struct Cli {
     #[arg(long)]
     renew: bool,
 
-    /// bridge: own namespace on the bridge; none: loopback only; host: the host's network.
+    /// bridge: own namespace on the bridge (without root: user-mode, as pasta); none:
+    /// loopback only; host: the host's network; pasta, slirp4netns: own namespace connected by
+    /// that user-mode helper.
     #[arg(long, value_enum, default_value = "bridge")]
     network: Mode,
 

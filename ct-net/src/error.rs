@@ -29,8 +29,11 @@ pub enum Error {
     NetnsExists { path: PathBuf },
     #[error("{0}")]
     Usage(String),
-    #[error("no user-mode network helper: neither pasta nor slirp4netns is in PATH")]
-    NoUserNetHelper,
+    #[error("no user-mode network helper: {}", match .0 {
+        Some(p) => format!("{p} is not in PATH"),
+        None => "neither pasta nor slirp4netns is in PATH".into(),
+    })]
+    NoUserNetHelper(Option<&'static str>),
     #[error("{program}: cannot {what}")]
     UserNet {
         program: String,
@@ -154,7 +157,7 @@ impl Error {
             {
                 vec!["ct-net needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)".into()]
             }
-            Error::NoUserNetHelper => vec![
+            Error::NoUserNetHelper(_) => vec![
                 "without root, a container's network needs pasta (apt-get install passt) or \
                  slirp4netns; or use --network none or --network host"
                     .into(),

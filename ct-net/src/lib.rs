@@ -70,6 +70,30 @@ pub enum Mode {
     None,
     /// The host's namespace (no isolation).
     Host,
+    /// Its own namespace, connected by pasta (user-mode networking, as podman's
+    /// `--network pasta`); what `bridge` becomes without root when pasta is installed.
+    Pasta,
+    /// The same through slirp4netns (podman's `--network slirp4netns`, its default before
+    /// podman 5).
+    Slirp4netns,
+}
+
+impl Mode {
+    /// The user-mode helper this mode asks for: `Some(None)` for `bridge` without root (the
+    /// first one installed), `None` for a mode without one.
+    pub fn user_net(self, rootless: bool) -> Option<Option<&'static str>> {
+        match self {
+            Mode::Pasta => Some(Some("pasta")),
+            Mode::Slirp4netns => Some(Some("slirp4netns")),
+            Mode::Bridge if rootless => Some(None),
+            _ => None,
+        }
+    }
+
+    /// Published ports make sense for it (its own namespace, reachable from the host).
+    pub fn publishes(self) -> bool {
+        matches!(self, Mode::Bridge | Mode::Pasta | Mode::Slirp4netns)
+    }
 }
 
 /// What `ct-net BUNDLE` was asked for.

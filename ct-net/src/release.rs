@@ -16,7 +16,7 @@ use crate::{bridge, down, up, write_runtime_json, Error, Mode, NetOpts, NetRecor
 use crate::{PortMapping, UpOptions};
 
 /// `BUNDLE/net.released.json`: what [`release`] tore down, for [`renew`] to make again —
-/// `{"network":"bridge"|"none","bridge":"ct0","ip":"10.66.0.2","ports":[PORT MAPPING, …]}`.
+/// `{"network":"bridge"|"none"|"pasta"|"slirp4netns","bridge":"ct0","ip":"10.66.0.2","ports":[PORT MAPPING, …]}`.
 pub const RELEASED: &str = "net.released.json";
 
 /// What a stopped container had, to wire it again when it starts.
@@ -51,7 +51,11 @@ pub fn release(store: &Store, input: &str) -> Result<String, Error> {
     let keep = match (result.address(), result.interfaces.first()) {
         // A user's network: the same ports again on a new one.
         _ if result.user_net.is_some() => ReleaseRecord {
-            network: "bridge".into(),
+            network: result
+                .user_net
+                .as_ref()
+                .map_or("bridge", |h| h.program.as_str())
+                .into(),
             bridge: None,
             ip: None,
             ports: result.port_mappings.clone(),
@@ -105,10 +109,11 @@ pub fn renew(store: &Store, input: &str) -> Result<PathBuf, Error> {
         }
     };
     let mut o = UpOptions {
-        mode: if keep.network == "none" {
-            Mode::None
-        } else {
-            Mode::Bridge
+        mode: match keep.network.as_str() {
+            "none" => Mode::None,
+            "pasta" => Mode::Pasta,
+            "slirp4netns" => Mode::Slirp4netns,
+            _ => Mode::Bridge,
         },
         net: NetOpts {
             bridge: keep.bridge.unwrap_or_else(|| bridge::DEFAULT_BRIDGE.into()),

@@ -37,10 +37,14 @@ use crate::{Error, IFNAME};
 /// The helpers, in order of preference.
 pub const HELPERS: [&str; 2] = ["pasta", "slirp4netns"];
 
-/// The first helper in `PATH`.
-pub fn find() -> Result<(&'static str, PathBuf), Error> {
+/// `program` (or else the first helper) in `PATH`.
+pub fn find(program: Option<&'static str>) -> Result<(&'static str, PathBuf), Error> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    HELPERS
+    let wanted: &[&'static str] = match &program {
+        Some(p) => std::slice::from_ref(p),
+        None => &HELPERS,
+    };
+    wanted
         .iter()
         .find_map(|h| {
             std::env::split_paths(&path)
@@ -48,7 +52,7 @@ pub fn find() -> Result<(&'static str, PathBuf), Error> {
                 .find(|p| p.is_file())
                 .map(|p| (*h, p))
         })
-        .ok_or(Error::NoUserNetHelper)
+        .ok_or(Error::NoUserNetHelper(program))
 }
 
 fn user_err(program: &str, what: impl Into<String>) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -73,9 +77,14 @@ pub fn start_time(pid: u32) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
-/// Start the helper for the namespace at `netns`, publishing `ports`.
-pub fn start(netns: &Path, ports: &[PortMapping]) -> Result<UserNet, Error> {
-    let (program, exe) = find()?;
+/// Start the helper `program` (or else the first installed) for the namespace at `netns`,
+/// publishing `ports`.
+pub fn start(
+    program: Option<&'static str>,
+    netns: &Path,
+    ports: &[PortMapping],
+) -> Result<UserNet, Error> {
+    let (program, exe) = find(program)?;
     let log = anonymous_file().map_err(user_err(program, "create a log file"))?;
     let pid = match program {
         "pasta" => pasta(&exe, netns, ports, &log)?,

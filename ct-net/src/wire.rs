@@ -21,12 +21,16 @@ use crate::{
 
 /// `ct-net BUNDLE`: wire the container; returns the bundle directory.
 pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
-    if o.mode != Mode::Bridge && (!o.ports.is_empty() || o.ip.is_some()) {
+    if !o.mode.publishes() && !o.ports.is_empty() {
         return Err(Error::Usage(
-            "--publish and --ip need --network bridge".into(),
+            "--publish needs --network bridge, pasta or slirp4netns".into(),
         ));
     }
+    if o.mode != Mode::Bridge && o.ip.is_some() {
+        return Err(Error::Usage("--ip needs --network bridge".into()));
+    }
     let rootless = ct_layout::rootless::active();
+    let user_net = o.mode.user_net(rootless);
     if rootless && o.ip.is_some() {
         return Err(Error::Usage(
             "--ip needs a bridge network, which needs root (without root: a user-mode network)"
@@ -44,7 +48,7 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
     let spec = bundle.load_config()?;
     let hostname = spec.hostname().clone().unwrap_or_else(|| id.clone());
     let mut ports = o.ports.clone();
-    if o.publish_all && o.mode == Mode::Bridge {
+    if o.publish_all && o.mode.publishes() {
         let exposed = spec
             .annotations()
             .as_ref()
@@ -89,10 +93,10 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
     let mut attached = false;
     let mut helper = None;
     let r = (|| {
-        let result = if o.mode == Mode::Bridge && rootless {
+        let result = if let Some(program) = user_net {
             // The helper listens itself: a free port is one no socket holds.
             let ports = crate::host_ports::with_free_ports(&o.ports, &|_| false)?;
-            let h = user_net::start(&nspath, &ports)?;
+            let h = user_net::start(program, &nspath, &ports)?;
             helper = Some(h.clone());
             NetRecord {
                 cni_version: net_record::CNI_VERSION.into(),
@@ -221,8 +225,8 @@ fn undo_bundle(bundle: &Bundle, nspath: &std::path::Path) {
 /// finishes a half-built network. A container id whose bundle is gone is still torn down if
 /// anything of its network is left. Returns what to print (the bundle, or the id).
 pub fn down(store: &Store, input: &str) -> Result<String, Error> {
-    if ct_layout::rootless::active() {
-        return down_rootless(store, input);
+    if ct_layout::rootless::active() || has_user_net(store, input) {
+        return down_user_net(store, input);
     }
     let nets = lease::NetStore::host(store);
     let own_ns = |id: &str| netns::path_of(&netns::name_for(&nets.store, id));
@@ -300,10 +304,20 @@ fn undo_files(b: &Bundle, nspath: &std::path::Path) -> Result<String, Error> {
     Ok(b.dir.display().to_string())
 }
 
-/// [`down`] for a user (inside the user's namespaces): no bridge, lease or port rules, only
-/// the user-mode network's helper (stopped by the pid and start time `net.json` records),
-/// the namespace under `$CT_RUN/netns` and the bundle's files.
-fn down_rootless(store: &Store, input: &str) -> Result<String, Error> {
+/// The bundle's `net.json` records a user-mode helper (`--network pasta|slirp4netns`, also
+/// as root): it has no bridge side to tear down.
+fn has_user_net(store: &Store, input: &str) -> bool {
+    Bundle::find(store, input)
+        .ok()
+        .and_then(|b| NetRecord::load(&b.net_result()).ok().flatten())
+        .is_some_and(|r| r.user_net.is_some())
+}
+
+/// [`down`] for a user (inside the user's namespaces) or a user-mode network: no bridge,
+/// lease or port rules, only the helper (stopped by the pid and start time `net.json`
+/// records), the namespace under `$CT_RUN/netns` (`/run/netns` for root) and the bundle's
+/// files.
+fn down_user_net(store: &Store, input: &str) -> Result<String, Error> {
     let own_ns = |id: &str| netns::path_of(&netns::name_for(&lease::store_tag(&store.root), id));
     let bundle = match Bundle::find(store, input) {
         Ok(b) => Some(b),

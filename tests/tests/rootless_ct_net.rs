@@ -67,6 +67,11 @@ fn exists_inside(u: &TestUser, path: &str) -> bool {
 /// The whole round trip with the helper the PATH offers: up with a published port, a web
 /// server inside answers curl from the host, down leaves no helper, namespace or file.
 fn published_port_round_trip(u: &TestUser, path: &str, program: &str) {
+    round_trip(u, path, program, "")
+}
+
+/// The same with ct-net's `--network MODE` flag (`mode_flag`, empty: the default).
+fn round_trip(u: &TestUser, path: &str, program: &str, mode_flag: &str) {
     let bundle = user_bundle(u, &format!("web-{program}"));
     let port = free_port();
     let tools = tools_dir();
@@ -77,7 +82,7 @@ fn published_port_round_trip(u: &TestUser, path: &str, program: &str) {
     ok(pause.output().unwrap(), "ct-exec unshare true");
     let held = u.home.join(format!("held-{program}.lock"));
     let script = format!(
-        "exec 9>>{} && flock 9 && PATH={path} exec ct-net -p 127.0.0.1:{port}:80 {}",
+        "exec 9>>{} && flock 9 && PATH={path} exec ct-net {mode_flag} -p 127.0.0.1:{port}:80 {}",
         held.display(),
         bundle.display()
     );
@@ -187,6 +192,39 @@ fn without_pasta_slirp4netns_publishes_a_users_port_and_down_stops_it() {
     }
     let path = format!("{}:{}", tools_dir(), only.path().display());
     published_port_round_trip(&u, &path, "slirp4netns");
+}
+
+/// `--network slirp4netns` (podman's name) takes slirp4netns although pasta, the default, is
+/// installed; `--network pasta` takes pasta; one that is missing is one clear line.
+#[test]
+fn network_slirp4netns_or_pasta_chooses_the_helper() {
+    let _tun = TunOpen::new();
+    let u = TestUser::create_with_subids();
+    let path = format!("{}:/usr/bin:/bin", tools_dir());
+    round_trip(&u, &path, "slirp4netns", "--network slirp4netns");
+    round_trip(&u, &path, "pasta", "--network pasta");
+
+    let bundle = user_bundle(&u, "nopasta");
+    let out = u
+        .cmd(
+            &tools_dir(),
+            "env",
+            &[
+                &format!("PATH={}", tools_dir()),
+                "ct-net",
+                "--network",
+                "pasta",
+                bundle.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("ct-net: no user-mode network helper: pasta is not in PATH"),
+        "{err}"
+    );
 }
 
 #[test]
