@@ -6,9 +6,9 @@
 # Same conditions: a user made for the run (subordinate ids in /etc/subuid and /etc/subgid,
 # removed afterwards) whose home and runtime directory are one tmpfs; ct uses release builds of
 # the stages. Both run in the user's namespaces (ct: its pause process, README "Without
-# root"; podman: its own), both with a user-mode network (ct: pasta, or slirp4netns;
-# podman 4.3: slirp4netns), which needs /dev/net/tun open to users: it is made 0666 for the
-# run and restored. podman (Debian 12's 4.3.1) uses `--runtime runc` (crun 1.8 refuses this
+# root"; podman: its own), both with the same user-mode network, `--network slirp4netns`
+# (podman 4.3's default; it has no pasta), which needs /dev/net/tun open to users: it is made
+# 0666 for the run and restored. ct's own default, pasta, is timed too, for information. podman (Debian 12's 4.3.1) uses `--runtime runc` (crun 1.8 refuses this
 # hybrid cgroup host), cgroupfs, file events and explicit rlimits, as in bench/ct-run.sh. No
 # limits are asked for: neither can apply one without a delegated cgroup v2 subtree.
 #
@@ -70,16 +70,19 @@ pod=(podman --runtime runc --cgroup-manager cgroupfs --events-backend file)
 as_user ct import "$work/rootfs.tar" ctbench:1 >/dev/null
 as_user "${pod[@]}" import -q "$work/rootfs.tar" localhost/ctbench:1 >/dev/null
 
-ct_run=(ct run --rm ctbench:1 true)
-pod_run=("${pod[@]}" run --rm --ulimit nofile=1024:20000 --ulimit nproc=1024:1024 localhost/ctbench:1 true)
+ct_run=(ct run --rm --network slirp4netns ctbench:1 true)
+pod_run=("${pod[@]}" run --rm --network slirp4netns --ulimit nofile=1024:20000 --ulimit nproc=1024:1024 localhost/ctbench:1 true)
 # Each must work before it is timed.
 as_user "${ct_run[@]}" || { echo "bench/rootless.sh: failed as $user: ${ct_run[*]}" >&2; exit 1; }
 as_user "${pod_run[@]}" || { echo "bench/rootless.sh: failed as $user: ${pod_run[*]}" >&2; exit 1; }
 ct_cmd=${ct_run[*]} pod_cmd=${pod_run[*]}
 
 as_user hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/run/times.json" \
-	-n "ct run --rm (user)" "$ct_cmd" -n "podman run --rm (rootless)" "$pod_cmd" \
-	-n "ct run --rm --network none (user)" "${ct_cmd/--rm/--rm --network none}" \
-	-n "podman run --rm --network none (rootless)" "${pod_cmd/--rm/--rm --network none}"
-jq -r '.results | "ratio (mean wall time, ct / podman): \(.[0].mean / .[1].mean * 1000 | round / 1000)",
-	"ratio with --network none:          \(.[2].mean / .[3].mean * 1000 | round / 1000)"' "$work/run/times.json"
+	-n "ct run --rm --network slirp4netns (user)" "$ct_cmd" \
+	-n "podman run --rm --network slirp4netns (rootless)" "$pod_cmd" \
+	-n "ct run --rm --network none (user)" "${ct_cmd/slirp4netns/none}" \
+	-n "podman run --rm --network none (rootless)" "${pod_cmd/slirp4netns/none}" \
+	-n "ct run --rm --network pasta (user, ct's default)" "${ct_cmd/slirp4netns/pasta}"
+jq -r '.results | "ratio (mean wall time, ct / podman), slirp4netns: \(.[0].mean / .[1].mean * 1000 | round / 1000)",
+	"ratio with --network none:                       \(.[2].mean / .[3].mean * 1000 | round / 1000)",
+	"ct with pasta / podman with slirp4netns:         \(.[4].mean / .[1].mean * 1000 | round / 1000)"' "$work/run/times.json"

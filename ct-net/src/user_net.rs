@@ -9,9 +9,9 @@
 //! Steps ([`start`]): find the helper; start it on the namespace's bind-mounted path, with
 //! its stderr in an anonymous file (both helpers log there); wait until it is ready (pasta
 //! forks into the background once the tap device, its addresses and the listening sockets
-//! exist; slirp4netns answers on its API socket, through which the ports are added); record
-//! its pid and start time (proc_pid_stat(5) field 22) in `net.json` so that [`stop`] kills
-//! that process and never a later one that got the same pid.
+//! exist; slirp4netns writes to its `--ready-fd` pipe, then takes the ports on its API
+//! socket); record its pid and start time (proc_pid_stat(5) field 22) in `net.json` so that
+//! [`stop`] kills that process and never a later one that got the same pid.
 //!
 //! The helper outlives ct-net, so it gets stdin, stdout and stderr and no other descriptor
 //! of ct-net's caller: an inherited one (a lock `ct start` holds while it wires the
@@ -24,6 +24,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -134,21 +135,63 @@ fn beside(netns: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// A command for a helper that keeps none of ct-net's descriptors but 0, 1 and 2.
-fn helper_command(exe: &Path) -> Command {
+/// A command for a helper that keeps none of ct-net's descriptors but 0, 1 and 2 — and, with
+/// `ready`, that descriptor as its fd 3 (slirp4netns's `--ready-fd=3`).
+fn helper_command(exe: &Path, ready: Option<RawFd>) -> Command {
     let mut cmd = Command::new(exe);
-    // SAFETY: close_range(2) is a system call, fine between fork and exec; it runs after std
-    // set up stdio and marks every descriptor above 2 close-on-exec (std's own error pipe
-    // already is).
+    // SAFETY: close_range(2), dup2(2) and fcntl(2) are system calls on integers, fine between
+    // fork and exec; they run after std set up stdio. Every descriptor above 2 becomes
+    // close-on-exec (std's own error pipe already is), then `ready` is put at 3 without it
+    // (dup2 onto itself would keep the flag: cleared by hand then).
     unsafe {
-        cmd.pre_exec(ct_layout::rootless::keep_only_stdio);
+        cmd.pre_exec(move || {
+            ct_layout::rootless::keep_only_stdio()?;
+            let Some(fd) = ready else { return Ok(()) };
+            let r = if fd == READY_FD {
+                libc::fcntl(fd, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, READY_FD)
+            };
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
     cmd
 }
 
+/// The helper's end of the readiness pipe.
+const READY_FD: RawFd = 3;
+
+/// Wait (at most 10 s) until the helper writes to its readiness pipe: true when it did,
+/// false when it closed it (exited) or the time ran out.
+fn wait_ready(ready: &OwnedFd) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut byte = [0u8; 1];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let t = Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        let mut fds = [PollFd::new(ready, PollFlags::IN)];
+        match poll(&mut fds, Some(&t)) {
+            Ok(0) => return false,
+            Ok(_) => return matches!(rustix::io::read(ready, &mut byte), Ok(1)),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
 fn pasta(exe: &Path, netns: &Path, ports: &[PortMapping], log: &File) -> Result<u32, Error> {
     let pidfile = beside(netns, "pasta.pid");
-    let mut cmd = helper_command(exe);
+    let mut cmd = helper_command(exe, None);
     cmd.args(["--config-net", "--quiet", "--runas", "0", "--no-map-gw"])
         .args(["--ns-ifname", IFNAME, "-T", "none", "-U", "none"])
         .arg("--pid")
@@ -188,8 +231,13 @@ fn pasta(exe: &Path, netns: &Path, ports: &[PortMapping], log: &File) -> Result<
 fn slirp4netns(exe: &Path, netns: &Path, ports: &[PortMapping], log: &File) -> Result<u32, Error> {
     let sock = beside(netns, "slirp.sock");
     let _ = std::fs::remove_file(&sock);
-    let mut cmd = helper_command(exe);
+    // Ready when it writes to --ready-fd: the tap device configured and the API socket
+    // listening; no polling.
+    let (ready, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| user_err("slirp4netns", "make a pipe")(e.into()))?;
+    let mut cmd = helper_command(exe, Some(ready_w.as_raw_fd()));
     cmd.args(["--configure", "--mtu=65520", "--disable-host-loopback"])
+        .arg(format!("--ready-fd={READY_FD}"))
         .args(["--netns-type=path", "--api-socket"])
         .arg(&sock)
         .arg(netns)
@@ -201,21 +249,17 @@ fn slirp4netns(exe: &Path, netns: &Path, ports: &[PortMapping], log: &File) -> R
     let child = cmd
         .spawn()
         .map_err(user_err("slirp4netns", format!("run '{}'", exe.display())))?;
+    drop(ready_w);
     let pid = child.id();
     let fail = |what: String, e: io::Error| {
         kill(pid);
         user_err("slirp4netns", what)(io::Error::other(format!("{e}: {}", last_words(log))))
     };
-    // Ready when its API socket answers (bounded: 10 s).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match std::os::unix::net::UnixStream::connect(&sock) {
-            Ok(_) => break,
-            Err(e) if Instant::now() > deadline => {
-                return Err(fail("connect the network namespace".into(), e))
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
+    if !wait_ready(&ready) {
+        return Err(fail(
+            "connect the network namespace".into(),
+            io::Error::other("not ready within 10 s"),
+        ));
     }
     for p in ports {
         let req = serde_json::json!({"execute": "add_hostfwd", "arguments": {
@@ -249,24 +293,43 @@ fn kill(pid: u32) {
 }
 
 /// Stop the helper recorded in `net.json`: SIGTERM, then SIGKILL after 2 s — only if the pid
-/// still is that process (same start time). Gone already is fine.
+/// still is that process (same start time). Gone already is fine. The process is held by a
+/// pidfd (pidfd_open(2)) taken before the start time is checked, so the signals reach that
+/// process even if it ends and its pid is reused meanwhile, and poll(2) on the pidfd wakes the
+/// moment it exits (its listening sockets closed): no polling with sleeps.
 pub fn stop(helper: &UserNet, netns: &Path) {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
+
     let _ = std::fs::remove_file(beside(netns, "slirp.sock"));
-    let same = || start_time(helper.pid) == Some(helper.start);
-    let Some(pid) = rustix::process::Pid::from_raw(helper.pid as i32) else {
+    let Some(pid) = Pid::from_raw(helper.pid as i32) else {
         return;
     };
-    if !same() {
+    let Ok(fd) = pidfd_open(pid, PidfdFlags::empty()) else {
+        return;
+    };
+    if start_time(helper.pid) != Some(helper.start) {
         return;
     }
-    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while same() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+    let exited_within = |secs: i64| {
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        let t = Timespec {
+            tv_sec: secs,
+            tv_nsec: 0,
+        };
+        loop {
+            match poll(&mut fds, Some(&t)) {
+                Ok(n) => return n > 0,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return false,
+            }
+        }
+    };
+    if pidfd_send_signal(&fd, Signal::TERM).is_err() || exited_within(2) {
+        return;
     }
-    if same() {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-    }
+    let _ = pidfd_send_signal(&fd, Signal::KILL);
+    exited_within(2);
 }
 
 #[cfg(test)]
