@@ -23,7 +23,7 @@ use ct_layout::Store;
 ///   oci-archive:FILE[:REF]                          a tar of an OCI image layout
 ///   docker-archive:FILE[:REF]                       the output of `docker save`
 ///   FILE.tar, FILE.tar.gz, FILE.tar.zst             a root filesystem (needs --tag)
-///   -                                               an image archive or rootfs on stdin
+///   - (stdin)                                       an image archive or a root filesystem
 /// Without IMAGE, one line is read from stdin.
 #[derive(Parser)]
 #[command(
