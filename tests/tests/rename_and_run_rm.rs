@@ -67,6 +67,11 @@ fn a_renamed_web_server_answers_to_its_new_name_while_its_old_name_runs_another(
         "first\n"
     );
     ct.ok(&["logs", "front"]);
+    let inspect: serde_json::Value = serde_json::from_str(&ct.ok(&["inspect", "front"])).unwrap();
+    assert_eq!(
+        (inspect["Id"].as_str(), inspect["Name"].as_str()),
+        (Some("web"), Some("front"))
+    );
     // (`web` is still this container's id, as `ct ps` shows: ids resolve while no container
     // is named so; a name always wins.)
 
