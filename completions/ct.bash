@@ -4,7 +4,7 @@ _ct() {
 	[ "$cmd" = --dry-run ] && cmd=${COMP_WORDS[2]}
 	local root=${CT_ROOT:-/var/lib/ct}
 	if [ "$COMP_CWORD" -le 1 ] || { [ "${COMP_WORDS[1]}" = --dry-run ] && [ "$COMP_CWORD" -eq 2 ]; }; then
-		mapfile -t COMPREPLY < <(compgen -W "--dry-run run create pull images rmi import tag save ps stop start restart kill wait exec logs attach events rm inspect cp top port stats pause unpause diff export volume network prune version info system help" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "--dry-run run create pull images rmi import tag save ps stop start restart kill wait exec logs attach events rm inspect cp top port stats pause unpause diff export volume network prune rename version info system help" -- "$cur")
 		return
 	fi
 	case $cmd in
@@ -14,8 +14,9 @@ _ct() {
 		*) mapfile -t COMPREPLY < <(compgen -W "$(ls "$root/containers" 2>/dev/null)" -- "$cur") ;;
 		esac ;;
 	events) mapfile -t COMPREPLY < <(compgen -W "--since --format --no-stream" -- "$cur") ;;
-	attach | stop | start | restart | kill | wait | exec | rm | inspect | top | port | stats | pause | unpause | diff | export)
-		mapfile -t COMPREPLY < <(compgen -W "$(ls "$root/containers" 2>/dev/null)" -- "$cur") ;;
+	attach | stop | start | restart | kill | wait | exec | rm | inspect | top | port | stats | pause | unpause | diff | export | rename)
+		# Ids, and the names of renamed containers ($CT_ROOT/names).
+		mapfile -t COMPREPLY < <(compgen -W "$(ls "$root/containers" "$root/names" 2>/dev/null | grep -v ':$')" -- "$cur") ;;
 	network)
 		if [ "$COMP_CWORD" -eq 2 ]; then mapfile -t COMPREPLY < <(compgen -W "create ls inspect rm" -- "$cur")
 		else

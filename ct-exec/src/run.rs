@@ -19,7 +19,8 @@
 //! 6. Relay ([`crate::relay`]): signals to the container, pty bytes both ways, until the
 //!    container process exits; its status becomes ours (128+N for a signal).
 //! 7. Foreground: remove the state directory — or, for a bundle of the store, record `stopped`
-//!    and the exit code (for `ct ps -a`; the next run replaces it). Detached: the monitor
+//!    and the exit code (for `ct ps -a`; the next run replaces it) unless `--rm` asked for
+//!    the state to go with the process. Detached: the monitor
 //!    records `stopped` and the exit code, for `ct-exec delete` to remove.
 
 use std::fs;
@@ -47,6 +48,8 @@ pub struct RunOptions {
     pub id: Option<String>,
     pub init: bool,
     pub detach: bool,
+    /// `--rm`: a foreground run removes its state when it ends, even for a store bundle.
+    pub remove: bool,
     /// Forward stdin to the terminal (`-i` with `-t`).
     pub interactive: bool,
     pub overrides: Overrides,
@@ -164,7 +167,8 @@ pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError>
     // detached run's does, for `ct ps -a` and `ct prune`; marked so that the next run of the
     // bundle takes the state over instead of waiting for a `delete`.
     let mut guard = guard;
-    if let (Ok(code), true) = (&r, in_store) {
+    // `--rm` asks for the state to go with the process (`ct run --rm`: no `delete` after).
+    if let (Ok(code), true, false) = (&r, in_store, o.remove) {
         st.status = Status::Stopped;
         st.exit_code = Some(*code);
         if fs::write(guard.dir.join(FOREGROUND_EXIT), b"").is_ok() && st.update(store).is_ok() {

@@ -114,6 +114,10 @@ pub struct RunArgs {
     /// Run a tiny init as PID 1 that reaps zombies and forwards signals.
     #[arg(long)]
     pub init: bool,
+    /// Remove the container's state when it ends (a store bundle otherwise keeps it, stopped,
+    /// for `ct ps -a` until `ct-exec delete`). Foreground only.
+    #[arg(long, conflicts_with = "detach")]
+    pub rm: bool,
     /// Container id (default: the bundle's name for bundles in $CT_ROOT, else random).
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,

@@ -254,6 +254,7 @@ fn dispatch(g: &Global, cli: Cli) -> Result<i32, ExecError> {
                 pass_fds,
                 init: a.init,
                 detach: a.detach,
+                remove: a.rm,
                 interactive: a.interactive,
                 overrides: Overrides {
                     args: a.command,

@@ -134,6 +134,12 @@ impl Store {
         self.containers().join(id)
     }
 
+    /// `$CT_ROOT/names`: `NAME` holds the id of the container named NAME, for a name that is
+    /// not its container's id (`ct rename`); ids never change.
+    pub fn names(&self) -> PathBuf {
+        self.root.join("names")
+    }
+
     /// `$CT_ROOT/net`: networks and their address leases.
     pub fn net(&self) -> PathBuf {
         self.root.join("net")

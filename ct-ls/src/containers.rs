@@ -1,7 +1,8 @@
 //! `ct-ls containers`: the containers ct-exec runs, from their runtime state
 //! (`$CT_RUN/containers/ID/state.json`, the OCI runtime spec's state) and their bundles.
 //!
-//! For each container: id and name, the image (ct-unpack's note `ct.json`, absent for bundles
+//! For each container: id and name (a record `$CT_ROOT/names/NAME` holding the id, from
+//! `ct rename`, else ct-unpack's `--name`), the image (ct-unpack's note `ct.json`, absent for bundles
 //! made by other tools), the command (the live process's `/proc/PID/cmdline`, else the
 //! config's `process.args`), the status (a `running` state whose pid is gone — or was
 //! recycled, checked by its start time — is `stopped`), pid, created, the address and
@@ -170,11 +171,33 @@ pub fn rows(store: &Store, all: bool) -> Result<Vec<ContainerRow>, LsError> {
         states.extend(created(store, &states));
         states.sort_by(|a, b| a.id.cmp(&b.id));
     }
+    let names = names(store);
     Ok(states
         .into_iter()
         .filter(|s| all || s.status != Status::Stopped)
         .map(row)
+        .map(|mut r| {
+            if let Some((name, _)) = names.iter().find(|(_, id)| *id == r.id) {
+                r.name = Some(name.clone());
+            }
+            r
+        })
         .collect())
+}
+
+/// The records of `$CT_ROOT/names` (`ct rename`): (NAME, the id the file holds). A name
+/// recorded there wins over ct-unpack's note.
+fn names(store: &Store) -> Vec<(String, String)> {
+    let Ok(rd) = fs::read_dir(store.names()) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let id = fs::read_to_string(e.path()).ok()?.trim_end().to_string();
+            (!name.starts_with('.') && ct_layout::paths::valid_id(&id)).then_some((name, id))
+        })
+        .collect()
 }
 
 /// Bundles in `$CT_ROOT/containers` that no runtime state names: made (by ct-unpack or by

@@ -94,7 +94,7 @@ fn make_install_puts_binaries_ct_man_pages_and_completions_in_place() {
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(out.starts_with("bundle=$(ct-pull img:1 | ct-unpack --name x -- true | ct-mount | ct-net --network none)\nct-exec \"$bundle\" </dev/null\n"), "{out}");
+    assert!(out.starts_with("bundle=$(ct-pull img:1 | ct-unpack --name x -- true | ct-mount | ct-net --network none)\nct-exec --rm \"$bundle\" </dev/null\n"), "{out}");
     let o = Command::new(p.join("bin/ct"))
         .arg("images")
         .env("PATH", "/usr/bin:/bin")

@@ -114,7 +114,7 @@ fn every_command_block_of_the_tutorial_runs() {
         "hi from pipe\n",
         "67108864\n",
         "bundle=$(ct-unpack --id ",
-        "| ct-cgroup --memory 64m)\nct-exec \"$bundle\" </dev/null\n",
+        "| ct-cgroup --memory 64m)\nct-exec --rm \"$bundle\" </dev/null\n",
         "hello\n",
         "kept\n",
         "hello from web\nhello from web\nindex.html\n",
