@@ -16,6 +16,9 @@ set -eu
 profile=${1:-release}
 here=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$here/target}
+# Absolute: libseccomp-sys's build script, which reads LIBSECCOMP_LIB_PATH below, runs in its
+# own directory (`make` passes CARGO_TARGET_DIR=target, relative to where it was started).
+case $target in /*) ;; *) target=$PWD/$target ;; esac
 cargo=${CARGO:-cargo}
 [ "$profile" = debug ] && flag= || flag="--profile $profile"
 
