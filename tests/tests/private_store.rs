@@ -5,6 +5,7 @@
 //! pulled from a real loopback registry into a sandbox's store; a store made 0755 by an older
 //! ct is tightened with a one-line notice; the default roots are created 0700 (in a private
 //! mount namespace, over tmpfs, so the host's own /var/lib and /run are never touched).
+
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
