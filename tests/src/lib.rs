@@ -15,6 +15,7 @@ pub mod image;
 pub mod mounts;
 pub mod netns;
 pub mod registry;
+pub mod runc;
 pub mod sandbox;
 pub mod tree;
 pub mod user;

@@ -17,6 +17,7 @@ use ct_layout::image_layout::ImageLayout;
 use ct_tests::bins::bin;
 use ct_tests::host_disk::{mknod, openable_block_device};
 use ct_tests::image::{busybox_layer, Compression, Image};
+use ct_tests::runc::Runc;
 use ct_tests::sandbox::Sandbox;
 use serde_json::json;
 
@@ -53,37 +54,6 @@ fn get<'a>(v: &'a [(String, String)], k: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {k} in {v:?}"))
 }
 
-/// `runc delete --force` on drop, so a failing test leaves no container or cgroup behind.
-struct Runc {
-    root: PathBuf,
-    id: String,
-}
-
-impl Runc {
-    fn run(&self, bundle: &Path) -> Output {
-        Command::new("timeout")
-            .args(["-s", "KILL", "60", "runc", "--root"])
-            .arg(&self.root)
-            .arg("run")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg(&self.id)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Runc {
-    fn drop(&mut self) {
-        let _ = Command::new("runc")
-            .arg("--root")
-            .arg(&self.root)
-            .args(["delete", "--force", &self.id])
-            .output();
-    }
-}
-
 fn ct_exec(sb: &Sandbox, bundle: &Path, env: &[(&str, &str)]) -> Output {
     Command::new("timeout")
         .args(["-s", "KILL", "60"])
@@ -109,9 +79,9 @@ fn a_container_cannot_open_the_hosts_disk() {
         .layer(busybox_layer(), Compression::Gzip)
         .config(json!({"Entrypoint": ["/bin/sh", "-c"], "Cmd": [attack(disk)]}))
         .write(&ImageLayout::of_store(&store), "localhost/attack:1");
-    let id = sb.unique("ct-dev-");
+    let runc = Runc::new(&sb, "ct-dev-");
     let out = Command::new(bin("ct-unpack"))
-        .args(["--flat", "--name", &id, "localhost/attack:1"])
+        .args(["--flat", "--name", &runc.id, "localhost/attack:1"])
         .env("CT_ROOT", &store.root)
         .env("CT_RUN", &store.run)
         .stdin(Stdio::null())
@@ -149,10 +119,6 @@ fn a_container_cannot_open_the_hosts_disk() {
 
     // runc on the same bundle sees the same.
     std::fs::remove_file(bundle.join("rootfs/tmp/disk")).ok();
-    let runc = Runc {
-        root: sb.dir.path().join("runc"),
-        id: id.clone(),
-    };
     let r = runc.run(&bundle);
     assert_eq!(
         r.status.code(),
@@ -210,10 +176,7 @@ fn runc_spec_bundle_vs_the_hosts_disk(without_resources: bool) {
     }
     std::fs::write(&path, v.to_string()).unwrap();
 
-    let runc = Runc {
-        root: sb.dir.path().join("runc"),
-        id: sb.unique("ct-dev-spec-"),
-    };
+    let runc = Runc::new(&sb, "ct-dev-spec-");
     let r = runc.run(&bundle);
     let want = vec![
         ("disk".to_string(), format!("head: /disk: {EPERM}")),

@@ -14,6 +14,7 @@ use ct_layout::Store;
 use ct_tests::bins::bin;
 use ct_tests::image::{busybox_layer, Compression, Image, TarBuilder};
 use ct_tests::mounts::mounts_under;
+use ct_tests::runc::Runc;
 use ct_tests::sandbox::Sandbox;
 use ct_tests::tree::{assert_same, snapshot, Tree};
 use serde_json::json;
@@ -328,30 +329,6 @@ fn two_containers_of_one_image_are_isolated_and_layers_stay_unchanged() {
     assert!(!b2.upper().join("new").exists());
 }
 
-/// `runc delete -f` on drop, so a failed test does not leave a container behind.
-struct Runc {
-    root: PathBuf,
-    id: String,
-}
-
-impl Runc {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("runc");
-        c.arg("--root").arg(&self.root);
-        c
-    }
-}
-
-impl Drop for Runc {
-    fn drop(&mut self) {
-        let _ = self
-            .cmd()
-            .args(["delete", "-f", &self.id])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 #[test]
 fn runc_runs_an_unpacked_and_mounted_bundle_as_the_image_says() {
     let env = Env::new();
@@ -374,21 +351,10 @@ fn runc_runs_an_unpacked_and_mounted_bundle_as_the_image_says() {
                 "WorkingDir": "/srv/app",
             })),
     );
-    // A unique id: runc's state lives in our temp dir, but names still show in cgroups.
-    let id = env.sb.unique("ct-test-");
-    let b = env.container(image, &id, &[]);
-    let runc = Runc {
-        root: env.sb.dir.path().join("runc"),
-        id: id.clone(),
-    };
-    let o = runc
-        .cmd()
-        .args(["run", "--bundle"])
-        .arg(&b.dir)
-        .arg(&id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    // A unique id: runc's state lives in the sandbox, but names still show in cgroups.
+    let runc = Runc::new(&env.sb, "ct-test-");
+    let b = env.container(image, &runc.id, &[]);
+    let o = runc.run(&b.dir);
     assert!(
         o.status.success(),
         "runc run: exit {:?}: {}",
