@@ -10,7 +10,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use ct_layout::bundle::DEFAULT_PATH;
 
 /// Find `cmd` in `path` (a PATH value). Returns the first candidate that exists and is a
 /// file; if none does, the error of the most telling candidate.

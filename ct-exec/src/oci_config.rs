@@ -9,24 +9,22 @@
 //!    ignoring it would be unsafe or wrong (`linux.intelRdt`, idmapped mounts, another OS).
 //! 2. Apply the command-line overrides (`-- CMD`, `-e`, `-w`, `-u`, `--hostname`, `-t`).
 //! 3. Resolve the rootfs, parse mounts, devices, capabilities, rlimits, namespaces, maps:
-//!    one function per part below [`Plan::new`]. Keys: [`crate::config_keys`]; users and
-//!    ids: [`crate::process_user`].
+//!    one function per part below [`Plan::new`] (`oci_config/process.rs`, `oci_config/linux.rs`).
+//!    Keys: [`crate::config_keys`]; users and ids: [`crate::process_user`].
 
-use std::collections::BTreeMap;
 use std::ffi::CString;
-use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Linux, Process, Spec};
+use oci_spec::runtime::Spec;
 
-use crate::capabilities::{CapError, CapSets};
+use crate::capabilities::CapError;
 use crate::credentials::Identity;
 use crate::devices::{DeviceError, DevicePlan};
 use crate::mounts::{MountError, MountPlan};
 use crate::namespaces::{NsError, NsPlan};
-use crate::pivot_root::{self, PivotError};
+use crate::pivot_root::PivotError;
 use crate::rlimits::{self, Rlimit, RlimitError};
 use crate::sysctl::SysctlError;
 use crate::user_ns::{self, UserNsError};
@@ -35,6 +33,13 @@ pub use crate::config_keys::check_keys;
 use crate::config_keys::is_empty;
 use crate::process_user::check_ids;
 pub use crate::process_user::parse_user;
+
+mod linux;
+mod process;
+use linux::{
+    absolute_paths, device_list, mount_list, root_filesystem, sysctls, time_offsets, uts_names,
+};
+use process::{capabilities, command, cstring, environment, working_directory};
 
 /// Command-line overrides of the config.
 #[derive(Debug, Clone, Default)]
@@ -234,204 +239,4 @@ impl Plan {
             .collect::<Vec<_>>()
             .join(" ")
     }
-}
-
-/// `root.path`, relative to the bundle, canonical, a directory; and `root.readonly`.
-fn root_filesystem(spec: &Spec, bundle: &Path) -> Result<(PathBuf, bool), ConfigError> {
-    let root = spec
-        .root()
-        .as_ref()
-        .ok_or(ConfigError::Invalid("root.path is missing".into()))?;
-    let rootfs = bundle.join(root.path());
-    let rootfs = fs::canonicalize(&rootfs).map_err(|source| ConfigError::Rootfs {
-        path: rootfs.clone(),
-        source,
-    })?;
-    if !rootfs.is_dir() {
-        return Err(ConfigError::Rootfs {
-            path: rootfs,
-            source: io::Error::from_raw_os_error(libc::ENOTDIR),
-        });
-    }
-    Ok((rootfs, root.readonly().unwrap_or(false)))
-}
-
-/// `process.args`, replaced by `-- CMD` when given; never empty.
-fn command(process: &mut Process, o: &Overrides) -> Result<Vec<String>, ConfigError> {
-    if !o.args.is_empty() {
-        process.set_args(Some(o.args.clone()));
-    }
-    let args: Vec<String> = process.args().clone().unwrap_or_default();
-    if args.is_empty() {
-        return Err(ConfigError::NoArgs);
-    }
-    Ok(args)
-}
-
-/// `process.env` then `-e` (`KEY=VALUE`, or `KEY` from ct-exec's own environment), as
-/// `KEY=VALUE` in first-seen order of the keys; a later value replaces an earlier one.
-fn environment(process: &Process, o: &Overrides) -> Vec<String> {
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    let mut put = |kv: &str| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        if env.insert(k.to_string(), v.to_string()).is_none() {
-            order.push(k.to_string());
-        }
-    };
-    for kv in process.env().iter().flatten() {
-        put(kv);
-    }
-    for kv in &o.env {
-        if kv.contains('=') {
-            put(kv);
-        } else if let Ok(v) = std::env::var(kv) {
-            put(&format!("{kv}={v}"));
-        }
-    }
-    order.iter().map(|k| format!("{k}={}", env[k])).collect()
-}
-
-/// `process.cwd`, or `-w`; absolute.
-fn working_directory(process: &Process, o: &Overrides) -> Result<PathBuf, ConfigError> {
-    let cwd = o
-        .cwd
-        .clone()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| process.cwd().clone());
-    if !cwd.is_absolute() {
-        return Err(ConfigError::Invalid(format!(
-            "process.cwd '{}' must be absolute",
-            cwd.display()
-        )));
-    }
-    Ok(cwd)
-}
-
-/// `hostname` (or `--hostname`) and `domainname`, which need a uts namespace of their own.
-fn uts_names(
-    spec: &Spec,
-    o: &Overrides,
-    ns: &NsPlan,
-) -> Result<(Option<String>, Option<String>), ConfigError> {
-    let hostname = o.hostname.clone().or_else(|| spec.hostname().clone());
-    let hostname = hostname.filter(|h| !h.is_empty());
-    let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
-    if (hostname.is_some() || domainname.is_some()) && !ns.uts_new {
-        return Err(ConfigError::Invalid(
-            "hostname/domainname need a new uts namespace (linux.namespaces)".into(),
-        ));
-    }
-    Ok((hostname, domainname))
-}
-
-/// `linux.rootfsPropagation` and `mounts`, which need a mount namespace of their own.
-fn mount_list(
-    spec: &Spec,
-    linux: &Linux,
-    ns: &NsPlan,
-    bundle: &Path,
-) -> Result<(libc::c_ulong, Vec<MountPlan>), ConfigError> {
-    if !ns.mount && !spec.mounts().as_ref().is_none_or(Vec::is_empty) {
-        return Err(ConfigError::Invalid(
-            "mounts need a mount namespace (linux.namespaces)".into(),
-        ));
-    }
-    let propagation =
-        pivot_root::propagation_flags(linux.rootfs_propagation().as_deref().unwrap_or(""))?;
-    let mut mounts = Vec::new();
-    for m in spec.mounts().iter().flatten() {
-        mounts.push(MountPlan::from_spec(m, bundle)?);
-    }
-    Ok((propagation, mounts))
-}
-
-/// The default devices, each replaced by a `linux.devices` entry of the same path.
-fn device_list(linux: &Linux) -> Result<Vec<DevicePlan>, ConfigError> {
-    let mut devices = crate::devices::defaults();
-    for d in linux.devices().iter().flatten() {
-        let d = DevicePlan::from_spec(d)?;
-        devices.retain(|x| x.path != d.path);
-        devices.push(d);
-    }
-    Ok(devices)
-}
-
-/// `linux.maskedPaths` or `linux.readonlyPaths`: absolute paths.
-fn absolute_paths(v: &Option<Vec<String>>, what: &str) -> Result<Vec<PathBuf>, ConfigError> {
-    v.iter()
-        .flatten()
-        .map(|p| {
-            let p = PathBuf::from(p);
-            if p.is_absolute() {
-                Ok(p)
-            } else {
-                Err(ConfigError::Invalid(format!(
-                    "{what} '{}' must be absolute",
-                    p.display()
-                )))
-            }
-        })
-        .collect()
-}
-
-/// `linux.sysctl`, sorted, each allowed for the namespaces the container has.
-fn sysctls(linux: &Linux, ns: &NsPlan) -> Result<Vec<(String, String)>, ConfigError> {
-    let mut sysctl: Vec<(String, String)> = linux
-        .sysctl()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    sysctl.sort();
-    for (k, _) in &sysctl {
-        crate::sysctl::check(k, ns)?;
-    }
-    Ok(sysctl)
-}
-
-/// `linux.timeOffsets`: the clocks a time namespace can shift, which it needs.
-fn time_offsets(linux: &Linux, ns: &NsPlan) -> Result<Vec<(String, String)>, ConfigError> {
-    let mut time_offsets = Vec::new();
-    for (clock, v) in linux.time_offsets().clone().unwrap_or_default() {
-        let id = match clock.as_str() {
-            "monotonic" => "monotonic",
-            "boottime" => "boottime",
-            _ => {
-                return Err(ConfigError::Invalid(format!(
-                    "linux.timeOffsets: unknown clock '{clock}'"
-                )))
-            }
-        };
-        time_offsets.push((id.to_string(), v));
-    }
-    if !time_offsets.is_empty() && !ns.new_time {
-        return Err(ConfigError::Invalid(
-            "linux.timeOffsets needs a new time namespace".into(),
-        ));
-    }
-    Ok(time_offsets)
-}
-
-/// `process.capabilities`. The kernel only raises an ambient capability that is permitted and
-/// inheritable; like runc, say which ones cannot be and go on without them.
-fn capabilities(spec: &Spec) -> Result<CapSets, ConfigError> {
-    let mut caps = CapSets::from_spec(spec)?;
-    let cannot = caps.ambient & !(caps.inheritable & caps.permitted);
-    if cannot != 0 {
-        let names: Vec<String> = (0..64)
-            .filter(|n| cannot & (1u64 << n) != 0)
-            .map(crate::capabilities::name)
-            .collect();
-        eprintln!(
-            "ct-exec: warning: process.capabilities.ambient: {} not raised (not in both inheritable and permitted)",
-            names.join(", ")
-        );
-        caps.ambient &= caps.inheritable & caps.permitted;
-    }
-    Ok(caps)
-}
-
-fn cstring(s: &str, what: &str) -> Result<CString, ConfigError> {
-    CString::new(s).map_err(|_| ConfigError::Invalid(format!("{what} contains a NUL byte")))
 }

@@ -17,23 +17,9 @@ struct Bundle {
     dir: ct_tests::sandbox::Sandbox,
 }
 
-/// docker's default capabilities: enough for a shell, without CAP_SYS_ADMIN.
-const CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+/// docker's default capabilities (what ct-unpack writes): enough for a shell, without
+/// CAP_SYS_ADMIN.
+const CAPS: [&str; 14] = ct_unpack::runtime_defaults::DEFAULT_CAPS;
 
 /// A busybox bundle (rootfs from Debian's busybox-static) whose config carries `seccomp`.
 fn bundle(seccomp: Value) -> Bundle {

@@ -35,7 +35,10 @@ use ct_layout::lock::Lock;
 use crate::ipv4_subnet::Subnet;
 use crate::ipv6_subnet::Subnet6;
 use crate::Error;
+
+mod pick;
 use ct_layout::net_record::PortMapping;
+pub use pick::{pick, pick6};
 
 /// One network: a bridge, its subnet and the nftables table its rules live in.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -327,139 +330,5 @@ impl NetStore {
     }
 }
 
-/// Choose an address: the one asked for if it is usable and free, else the lowest free one.
-pub fn pick(subnet: &Subnet, leases: &Leases, want: Option<Ipv4Addr>) -> Result<Ipv4Addr, Error> {
-    match want {
-        Some(ip) if !subnet.is_host(ip) => Err(Error::IpOutside {
-            ip,
-            subnet: *subnet,
-        }),
-        Some(ip) => match leases.get(&ip) {
-            Some(l) => Err(Error::IpTaken {
-                ip,
-                owner: l.owner.clone(),
-            }),
-            None => Ok(ip),
-        },
-        None => subnet
-            .hosts()
-            .find(|ip| !leases.contains_key(ip))
-            .ok_or(Error::PoolExhausted { subnet: *subnet }),
-    }
-}
-
-/// The IPv6 address asked for (an IPAM plugin's) if it is in `subnet` and free, else the
-/// lowest one of `subnet` no lease holds (bounded: one more than there are leases is always
-/// enough to find one).
-pub fn pick6(subnet: &Subnet6, leases: &Leases, want: Option<Ipv6Addr>) -> Result<Ipv6Addr, Error> {
-    let taken: std::collections::HashSet<Ipv6Addr> =
-        leases.values().filter_map(|l| l.ip6).collect();
-    if let Some(a) = want {
-        if !subnet.is_host(a) {
-            return Err(Error::Usage(format!(
-                "{a} is not a host address of {subnet}"
-            )));
-        }
-        if taken.contains(&a) {
-            return Err(Error::Usage(format!("{a} is already leased")));
-        }
-        return Ok(a);
-    }
-    subnet
-        .hosts()
-        .take(taken.len() + 1)
-        .find(|a| !taken.contains(a))
-        .ok_or_else(|| Error::Usage(format!("IPv6 subnet {subnet} is exhausted")))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lease(owner: &str) -> Lease {
-        Lease {
-            owner: owner.into(),
-            ifname: "eth0".into(),
-            host_veth: "vethx".into(),
-            netns: "/run/netns/x".into(),
-            ip6: None,
-            ports: vec!["8080:80".parse().unwrap()],
-            store: "s1".into(),
-            rule_tag: String::new(),
-            proxies: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn picks_lowest_free_then_exhausts() {
-        let net: Subnet = "10.9.0.0/29".parse().unwrap(); // .2 .. .6 usable
-        let mut leases = Leases::new();
-        for i in 2..=6u8 {
-            let ip = pick(&net, &leases, None).unwrap();
-            assert_eq!(ip, Ipv4Addr::new(10, 9, 0, i));
-            leases.insert(ip, lease("c"));
-        }
-        assert!(matches!(
-            pick(&net, &leases, None),
-            Err(Error::PoolExhausted { .. })
-        ));
-        leases.remove(&Ipv4Addr::new(10, 9, 0, 4));
-        assert_eq!(
-            pick(&net, &leases, None).unwrap(),
-            Ipv4Addr::new(10, 9, 0, 4)
-        );
-    }
-
-    #[test]
-    fn asked_for_address() {
-        let net: Subnet = "10.9.0.0/24".parse().unwrap();
-        let mut leases = Leases::new();
-        let want = Ipv4Addr::new(10, 9, 0, 77);
-        assert_eq!(pick(&net, &leases, Some(want)).unwrap(), want);
-        leases.insert(want, lease("a"));
-        assert!(matches!(
-            pick(&net, &leases, Some(want)),
-            Err(Error::IpTaken { .. })
-        ));
-        for bad in [[10, 9, 0, 1], [10, 9, 0, 0], [10, 9, 0, 255], [10, 8, 0, 5]] {
-            assert!(matches!(
-                pick(&net, &leases, Some(Ipv4Addr::from(bad))),
-                Err(Error::IpOutside { .. })
-            ));
-        }
-    }
-
-    #[test]
-    fn store_round_trip_and_lookups() {
-        let d = tempfile::tempdir().unwrap();
-        let s = NetStore::new(d.path(), "s1");
-        let _l = s.lock().unwrap();
-        let net = Network {
-            bridge: "ctt0".into(),
-            subnet: "10.9.0.0/24".parse().unwrap(),
-            gateway: Ipv4Addr::new(10, 9, 0, 1),
-            nft_table: "ctt".into(),
-            subnet6: None,
-        };
-        s.save_network(&net).unwrap();
-        let mut leases = Leases::new();
-        leases.insert(Ipv4Addr::new(10, 9, 0, 2), lease("web"));
-        s.save_leases("ctt0", &leases).unwrap();
-        assert_eq!(s.networks().unwrap(), vec![net.clone()]);
-        assert_eq!(s.leases("ctt0").unwrap(), leases);
-        let (n, ip, l) = s.find("web", "eth0").unwrap().unwrap();
-        assert_eq!(
-            (n, ip, l.owner.as_str()),
-            (net, Ipv4Addr::new(10, 9, 0, 2), "web")
-        );
-        assert!(s.find("web", "eth1").unwrap().is_none());
-        assert_eq!(
-            s.port_conflict(&"8080:81/tcp".parse().unwrap()).unwrap(),
-            Some("web".into())
-        );
-        assert_eq!(
-            s.port_conflict(&"8080:81/udp".parse().unwrap()).unwrap(),
-            None
-        );
-    }
-}
+mod tests;

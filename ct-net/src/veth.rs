@@ -9,7 +9,7 @@
 //!    without a teardown, or the host crashed); lease an address and record it with
 //!    everything teardown will need. From here on any failure is undone by
 //!    [`detach`], which is written to finish a half-made attachment.
-//! 2. Published ports: DNAT rules tagged with the owner (`nft.rs`).
+//! 2. Published ports: DNAT rules tagged with the owner (`nft.rs`). Steps 2–4 are in `veth/wire.rs`.
 //! 3. One netlink request creates the pair: host end `vethXXXXXXXXXXX` (a hash of store,
 //!    owner and interface, so teardown finds it without any record) up on the bridge, peer named `eth0`
 //!    directly inside the container's namespace; then hairpin mode on the bridge port.
@@ -19,21 +19,22 @@
 //! Detaching (`veth_detach.rs`) reverses 2–3 and releases the lease last, so a crash in
 //! between leaves a record that a second `--down` uses to finish the job.
 
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
 pub use crate::veth_detach::{detach, detach_with_netns, reclaim_stale, report_removed};
 
+mod wire;
+use wire::{make_pair, set_up_inside, wire};
+
 use crate::bridge::{self, NetOpts};
-use crate::lease::{self, Lease, NetStore, Network};
-use crate::rtnetlink::{mac_string, Link, Rtnl};
-use crate::{etc_files, host_ports, netns, nft, proxy, Error};
+use crate::lease::{self, Lease, NetStore};
+use crate::rtnetlink::Rtnl;
+use crate::{host_ports, nft, proxy, Error};
+use ct_layout::net_record::NetRecord;
 use ct_layout::net_record::PortMapping;
-use ct_layout::net_record::{Interface, IpConfig, NetRecord, Route, CNI_VERSION};
 
 /// What to attach.
 pub struct Attachment<'a> {
@@ -87,7 +88,7 @@ pub fn host_veth_name(store: &str, owner: &str, ifname: &str) -> String {
     format!("veth{}", &hex::encode(h.finalize())[..11])
 }
 
-fn netlink(what: String) -> impl FnOnce(std::io::Error) -> Error {
+pub(crate) fn netlink(what: String) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Netlink { what, source }
 }
 
@@ -228,23 +229,6 @@ pub fn attach(nets: &NetStore, opts: &NetOpts, mut a: Attachment) -> Result<NetR
     }
 }
 
-/// `ifname` up inside `netns`, for an IPAM plugin that talks on it.
-fn set_up_inside(netns: &Path, ifname: &str) -> Result<(), Error> {
-    let mut inner = netns::socket_in(netns)?;
-    let inside = |what: String| netlink(format!("{what} in '{}'", netns.display()));
-    let eth = inner
-        .link_by_name(ifname)
-        .map_err(inside(format!("cannot look up '{ifname}'")))?
-        .ok_or_else(|| {
-            inside(format!("'{ifname}' did not arrive"))(std::io::Error::from_raw_os_error(
-                libc::ENODEV,
-            ))
-        })?;
-    inner
-        .set_up(eth.index)
-        .map_err(inside(format!("cannot set '{ifname}' up")))
-}
-
 /// A published TCP port a host connects to on `[::1]` (its host address is unspecified or
 /// `::1`) goes through a proxy (`proxy.rs`): one per such port, or none at all.
 fn start_proxies(ports: &[PortMapping], ip6: Ipv6Addr) -> Result<Vec<proxy::ProxyProcess>, Error> {
@@ -261,182 +245,6 @@ fn start_proxies(ports: &[PortMapping], ip6: Ipv6Addr) -> Result<Vec<proxy::Prox
         }
     }
     Ok(started)
-}
-
-/// Step 3: the veth pair, host end up on the bridge in hairpin mode, `ifname` in `netns`.
-/// Returns the bridge and the host end.
-fn make_pair(
-    rt: &mut Rtnl,
-    net: &Network,
-    host_veth: &str,
-    ifname: &str,
-    netns: &Path,
-) -> Result<(Link, Link), Error> {
-    let br = rt
-        .link_by_name(&net.bridge)
-        .map_err(netlink(format!("cannot look up bridge '{}'", net.bridge)))?
-        .ok_or_else(|| {
-            netlink(format!("bridge '{}' vanished", net.bridge))(std::io::Error::from_raw_os_error(
-                libc::ENODEV,
-            ))
-        })?;
-    let nsf = File::open(netns).map_err(|source| Error::Netns {
-        what: "cannot open",
-        path: netns.to_path_buf(),
-        source,
-    })?;
-    rt.add_veth(host_veth, br.index, ifname, nsf.as_raw_fd())
-        .map_err(netlink(format!(
-            "cannot create veth pair '{host_veth}' / '{}'",
-            ifname
-        )))?;
-    let host = rt
-        .link_by_name(host_veth)
-        .map_err(netlink(format!("cannot look up veth '{host_veth}'")))?
-        .ok_or_else(|| {
-            netlink(format!("veth '{host_veth}' vanished"))(std::io::Error::from_raw_os_error(
-                libc::ENODEV,
-            ))
-        })?;
-    rt.set_hairpin(host.index)
-        .map_err(netlink(format!("cannot set hairpin mode on '{host_veth}'")))?;
-    Ok((br, host))
-}
-
-/// Steps 2–4.
-fn wire(
-    rt: &mut Rtnl,
-    net: &Network,
-    (ip, ip6): (Ipv4Addr, Option<Ipv6Addr>),
-    (host_veth, rule_tag): (&str, &str),
-    ports: &[PortMapping],
-    pair: Option<(Link, Link)>,
-    a: Attachment,
-) -> Result<NetRecord, Error> {
-    if !ports.is_empty() {
-        nft::add_ports(&net.nft_table, rule_tag, ip, ip6, ports)?;
-    }
-    let (br, host) = match pair {
-        Some(p) => p,
-        None => make_pair(rt, net, host_veth, a.ifname, a.netns)?,
-    };
-    let mut inner = match a.inner {
-        Some(r) => r,
-        None => netns::socket_in(a.netns)?,
-    };
-    let inside = |what: &str| format!("{what} in '{}'", a.netns.display());
-    let eth = inner
-        .link_by_name(a.ifname)
-        .map_err(netlink(inside(&format!("cannot look up '{}'", a.ifname))))?
-        .ok_or_else(|| {
-            netlink(inside(&format!("'{}' did not arrive", a.ifname)))(
-                std::io::Error::from_raw_os_error(libc::ENODEV),
-            )
-        })?;
-    inner
-        .add_addr(eth.index, ip, net.subnet.prefix())
-        .map_err(netlink(inside(&format!(
-            "cannot add {ip} to '{}'",
-            a.ifname
-        ))))?;
-    inner
-        .set_up(eth.index)
-        .map_err(netlink(inside(&format!("cannot set '{}' up", a.ifname))))?;
-    if let Ok(Some(lo)) = inner.link_by_name("lo") {
-        inner
-            .set_up(lo.index)
-            .map_err(netlink(inside("cannot set 'lo' up")))?;
-    }
-    if a.default_route {
-        inner
-            .add_default_route(net.gateway, eth.index)
-            .map_err(netlink(inside(&format!(
-                "cannot add a default route via {}",
-                net.gateway
-            ))))?;
-    }
-    let v6 = net.subnet6.zip(ip6);
-    if let Some((s6, a6)) = v6 {
-        inner
-            .add_addr6(eth.index, a6, s6.prefix())
-            .map_err(netlink(inside(&format!(
-                "cannot add {a6} to '{}'",
-                a.ifname
-            ))))?;
-        if a.default_route {
-            inner
-                .add_default_route6(s6.gateway(), eth.index)
-                .map_err(netlink(inside(&format!(
-                    "cannot add a default route via {}",
-                    s6.gateway()
-                ))))?;
-        }
-    }
-    for &(addr, prefix) in &a.extra {
-        match addr {
-            IpAddr::V4(x) => inner.add_addr(eth.index, x, prefix),
-            IpAddr::V6(x) => inner.add_addr6(eth.index, x, prefix),
-        }
-        .map_err(netlink(inside(&format!(
-            "cannot add {addr}/{prefix} to '{}'",
-            a.ifname
-        ))))?;
-    }
-    Ok(NetRecord {
-        cni_version: CNI_VERSION.into(),
-        interfaces: vec![
-            Interface {
-                name: net.bridge.clone(),
-                mac: br.mac.as_ref().map(mac_string),
-                sandbox: None,
-            },
-            Interface {
-                name: host_veth.to_string(),
-                mac: host.mac.as_ref().map(mac_string),
-                sandbox: None,
-            },
-            Interface {
-                name: a.ifname.to_string(),
-                mac: eth.mac.as_ref().map(mac_string),
-                sandbox: Some(a.netns.display().to_string()),
-            },
-        ],
-        ips: std::iter::once(IpConfig {
-            version: None,
-            address: format!("{ip}/{}", net.subnet.prefix()),
-            gateway: Some(net.gateway.into()),
-            interface: Some(2),
-        })
-        .chain(v6.map(|(s6, a6)| IpConfig {
-            version: None,
-            address: format!("{a6}/{}", s6.prefix()),
-            gateway: Some(s6.gateway().into()),
-            interface: Some(2),
-        }))
-        .chain(a.extra.iter().map(|(addr, prefix)| IpConfig {
-            version: None,
-            address: format!("{addr}/{prefix}"),
-            gateway: None,
-            interface: Some(2),
-        }))
-        .collect(),
-        routes: if a.default_route {
-            std::iter::once(Route {
-                dst: "0.0.0.0/0".into(),
-                gw: Some(net.gateway.into()),
-            })
-            .chain(v6.map(|(s6, _)| Route {
-                dst: "::/0".into(),
-                gw: Some(s6.gateway().into()),
-            }))
-            .collect()
-        } else {
-            Vec::new()
-        },
-        dns: etc_files::host_dns(false),
-        port_mappings: ports.to_vec(),
-        user_net: None,
-    })
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ use ct_layout::digest::Digest;
 use ct_layout::image_layout::ImageLayout;
 use ct_tests::bins::bin;
 use ct_tests::registry::{Auth, Registry};
+use ct_tests::sandbox::Sandbox;
 use serde_json::json;
-use tempfile::TempDir;
 
 const GIB: u64 = 1 << 30;
 
@@ -133,19 +133,19 @@ fn image_of_blob(dir: &Path, name: &str, blob: &[u8], media: &str, diff_id: &Dig
     ld
 }
 
-/// Fields drop in order: the file system is unmounted before its temp dir goes.
+/// Fields drop in order: the file system is unmounted before the sandbox removes its dir.
 struct Env {
     fs: SmallFs,
     root: PathBuf,
-    tmp: TempDir,
+    sb: Sandbox,
 }
 
 impl Env {
-    fn on(fs: SmallFs, tmp: TempDir) -> Env {
+    fn on(fs: SmallFs, sb: Sandbox) -> Env {
         Env {
             root: fs.mnt.join("root"),
             fs,
-            tmp,
+            sb,
         }
     }
 }
@@ -155,7 +155,7 @@ impl Env {
         Command::new(bin(name))
             .args(args)
             .env("CT_ROOT", &self.root)
-            .env("CT_RUN", self.tmp.path().join("run"))
+            .env("CT_RUN", &self.sb.run)
             .stdin(Stdio::null())
             .output()
             .unwrap()
@@ -198,7 +198,8 @@ fn one_line_failure(o: &Output) -> String {
 /// A pushed and pulled 1 GiB gzip bomb on a file system mounted by `mount`: (env, ref, layer
 /// blob digest).
 fn pulled_bomb(mount: fn(&Path) -> SmallFs, tag: &str) -> (Env, String, Digest) {
-    let tmp = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let tmp = &sb.dir;
     let (blob, diff_id) = gzip_bomb(tmp.path(), GIB);
     let layout = tmp.path().join("layout");
     let ld = image_of_blob(
@@ -210,7 +211,7 @@ fn pulled_bomb(mount: fn(&Path) -> SmallFs, tag: &str) -> (Env, String, Digest) 
     );
     let reg = Registry::start(Auth::None);
     let r = reg.push_layout(&layout, "bomb", &format!("hostile/bomb:{tag}"));
-    let env = Env::on(mount(tmp.path()), tmp);
+    let env = Env::on(mount(tmp.path()), sb);
     let pulled = env.ok("ct-pull", &[&r]);
     (env, pulled, ld)
 }
@@ -296,7 +297,8 @@ fn sparse_layer(dir: &Path, size: u64) -> Vec<u8> {
 
 #[test]
 fn sparse_holes_count_against_max_layer_size() {
-    let tmp = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let tmp = &sb.dir;
     let tar = sparse_layer(tmp.path(), 8 * GIB);
     assert!(tar.len() < 1 << 20);
     let layout = tmp.path().join("layout");
@@ -309,7 +311,7 @@ fn sparse_holes_count_against_max_layer_size() {
     );
     let reg = Registry::start(Auth::None);
     let r = reg.push_layout(&layout, "sparse", "hostile/sparse:1");
-    let env = Env::on(SmallFs::tmpfs(tmp.path(), 64), tmp);
+    let env = Env::on(SmallFs::tmpfs(tmp.path(), 64), sb);
     let r = env.ok("ct-pull", &[&r]);
     let e = one_line_failure(&env.tool("ct-unpack", &["--max-layer-size", "1G", "--id", "s", &r]));
     assert!(
@@ -333,7 +335,8 @@ fn sparse_holes_count_against_max_layer_size() {
 
 #[test]
 fn an_archive_with_a_sparse_entry_cannot_fill_the_disk() {
-    let tmp = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let tmp = &sb.dir;
     // A docker-archive (docker save) whose layer.tar is a 4 GiB sparse entry of the outer tar.
     let src = tmp.path().join("archive-src");
     fs::create_dir(&src).unwrap();
@@ -364,7 +367,7 @@ fn an_archive_with_a_sparse_entry_cannot_fill_the_disk() {
     fs::remove_dir_all(&src).unwrap();
     assert!(fs::metadata(&archive).unwrap().len() < 1 << 20);
 
-    let env = Env::on(SmallFs::ext4(tmp.path(), 256), tmp);
+    let env = Env::on(SmallFs::ext4(tmp.path(), 256), sb);
     let spec = format!("docker-archive:{}", archive.display());
     let e = one_line_failure(&env.tool("ct-pull", &[&spec]));
     assert!(

@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use ct_layout::image_layout::ImageLayout;
-use ct_layout::Store;
+
 use ct_tests::bins::bin;
 use ct_tests::host_disk::{mknod, openable_block_device};
 use ct_tests::image::{busybox_layer, Compression, Image};
+use ct_tests::runc::Runc;
+use ct_tests::sandbox::Sandbox;
 use serde_json::json;
 
 /// What the container tries, one `name=outcome` line each (outcome `ok` or the error).
@@ -52,44 +54,14 @@ fn get<'a>(v: &'a [(String, String)], k: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {k} in {v:?}"))
 }
 
-/// `runc delete --force` on drop, so a failing test leaves no container or cgroup behind.
-struct Runc {
-    root: PathBuf,
-    id: String,
-}
-
-impl Runc {
-    fn run(&self, bundle: &Path) -> Output {
-        Command::new("timeout")
-            .args(["-s", "KILL", "60", "runc", "--root"])
-            .arg(&self.root)
-            .arg("run")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg(&self.id)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Runc {
-    fn drop(&mut self) {
-        let _ = Command::new("runc")
-            .arg("--root")
-            .arg(&self.root)
-            .args(["delete", "--force", &self.id])
-            .output();
-    }
-}
-
-fn ct_exec(store: &Store, bundle: &Path, env: &[(&str, &str)]) -> Output {
+fn ct_exec(sb: &Sandbox, bundle: &Path, env: &[(&str, &str)]) -> Output {
     Command::new("timeout")
         .args(["-s", "KILL", "60"])
         .arg(bin("ct-exec"))
         .arg(bundle)
-        .env("CT_ROOT", &store.root)
-        .env("CT_RUN", &store.run)
+        .env("CT_ROOT", &sb.root)
+        .env("CT_RUN", &sb.run)
+        .env("CT_CGROUP_PARENT", sb.cgroup_parent())
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
@@ -101,15 +73,15 @@ const EPERM: &str = "Operation not permitted";
 #[test]
 fn a_container_cannot_open_the_hosts_disk() {
     let disk = openable_block_device();
-    let t = tempfile::tempdir().unwrap();
-    let store = Store::new(t.path().join("root"), t.path().join("run"));
+    let sb = Sandbox::new();
+    let store = sb.store();
     Image::new()
         .layer(busybox_layer(), Compression::Gzip)
         .config(json!({"Entrypoint": ["/bin/sh", "-c"], "Cmd": [attack(disk)]}))
         .write(&ImageLayout::of_store(&store), "localhost/attack:1");
-    let id = format!("ct-dev-{}", std::process::id());
+    let runc = Runc::new(&sb, "ct-dev-");
     let out = Command::new(bin("ct-unpack"))
-        .args(["--flat", "--name", &id, "localhost/attack:1"])
+        .args(["--flat", "--name", &runc.id, "localhost/attack:1"])
         .env("CT_ROOT", &store.root)
         .env("CT_RUN", &store.run)
         .stdin(Stdio::null())
@@ -122,7 +94,7 @@ fn a_container_cannot_open_the_hosts_disk() {
     );
     let bundle = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
 
-    let ct = ct_exec(&store, &bundle, &[]);
+    let ct = ct_exec(&sb, &bundle, &[]);
     assert_eq!(
         ct.status.code(),
         Some(0),
@@ -147,10 +119,6 @@ fn a_container_cannot_open_the_hosts_disk() {
 
     // runc on the same bundle sees the same.
     std::fs::remove_file(bundle.join("rootfs/tmp/disk")).ok();
-    let runc = Runc {
-        root: t.path().join("runc"),
-        id: id.clone(),
-    };
     let r = runc.run(&bundle);
     assert_eq!(
         r.status.code(),
@@ -174,9 +142,8 @@ fn a_config_without_resources_cannot_open_the_hosts_disk_either() {
 
 fn runc_spec_bundle_vs_the_hosts_disk(without_resources: bool) {
     let disk = openable_block_device();
-    let t = tempfile::tempdir().unwrap();
-    let store = Store::new(t.path().join("root"), t.path().join("run"));
-    let bundle = t.path().join("bundle");
+    let sb = Sandbox::new();
+    let bundle = sb.dir.path().join("bundle");
     let rootfs = bundle.join("rootfs");
     let layer = busybox_layer();
     let mut tar = tar::Archive::new(layer.as_slice());
@@ -209,10 +176,7 @@ fn runc_spec_bundle_vs_the_hosts_disk(without_resources: bool) {
     }
     std::fs::write(&path, v.to_string()).unwrap();
 
-    let runc = Runc {
-        root: t.path().join("runc"),
-        id: format!("ct-dev-spec-{}-{without_resources}", std::process::id()),
-    };
+    let runc = Runc::new(&sb, "ct-dev-spec-");
     let r = runc.run(&bundle);
     let want = vec![
         ("disk".to_string(), format!("head: /disk: {EPERM}")),
@@ -226,7 +190,7 @@ fn runc_spec_bundle_vs_the_hosts_disk(without_resources: bool) {
     );
     // v1 (the devices controller) and v2 (a BPF program on the cgroup2 directory).
     for mode in ["auto", "v2"] {
-        let ct = ct_exec(&store, &bundle, &[("CT_CGROUP_MODE", mode)]);
+        let ct = ct_exec(&sb, &bundle, &[("CT_CGROUP_MODE", mode)]);
         assert_eq!(
             lines(&ct),
             want,

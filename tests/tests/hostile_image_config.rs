@@ -13,40 +13,31 @@ use ct_layout::image_layout::ImageLayout;
 use ct_layout::pipe::quote;
 use ct_tests::bins::bin;
 use ct_tests::image::{busybox_layer, Compression, Image};
-use ct_tests::mounts::UnmountGuard;
 use ct_tests::registry::{Auth, Registry};
+use ct_tests::sandbox::Sandbox;
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
-/// Fields drop in order: whatever is mounted below the temp dir is unmounted before it goes.
+/// A registry and a [`Sandbox`] (its store and cgroup parent; on drop, whatever is mounted
+/// below its dir is unmounted before the dir goes).
 struct Env {
-    _unmount: UnmountGuard,
-    tmp: TempDir,
-    root: PathBuf,
-    run: PathBuf,
     reg: Registry,
+    sb: Sandbox,
 }
 
 impl Env {
     fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("root");
-        let run = tmp.path().join("run");
-        let _unmount = UnmountGuard::new(tmp.path());
         Env {
-            _unmount,
-            tmp,
-            root,
-            run,
             reg: Registry::start(Auth::None),
+            sb: Sandbox::new(),
         }
     }
 
     fn tool(&self, name: &str, args: &[&str]) -> Output {
         Command::new(bin(name))
             .args(args)
-            .env("CT_ROOT", &self.root)
-            .env("CT_RUN", &self.run)
+            .env("CT_ROOT", &self.sb.root)
+            .env("CT_RUN", &self.sb.run)
+            .env("CT_CGROUP_PARENT", self.sb.cgroup_parent())
             .stdin(Stdio::null())
             .output()
             .unwrap()
@@ -65,7 +56,7 @@ impl Env {
 
     /// Build a busybox image with `config`, push it, ct-pull it: the pulled reference.
     fn pulled(&self, tag: &str, config: Value) -> String {
-        let dir = self.tmp.path().join(format!("layout-{tag}"));
+        let dir = self.sb.dir.path().join(format!("layout-{tag}"));
         let layout = ImageLayout::at(&dir);
         Image::new()
             .layer(busybox_layer(), Compression::Gzip)
@@ -79,7 +70,7 @@ impl Env {
 
     /// What is in `$CT_ROOT/containers` (bundles and hidden temp bundles).
     fn bundles(&self) -> Vec<String> {
-        fs::read_dir(self.root.join("containers"))
+        fs::read_dir(self.sb.root.join("containers"))
             .map(|rd| {
                 rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                     .collect()
@@ -243,7 +234,7 @@ fn an_image_volume_cannot_expose_the_bundle() {
             "bind mount source",
         ),
         (
-            json!({"destination": "/host", "source": env.root.display().to_string(), "type": "bind", "options": ["rbind"]}),
+            json!({"destination": "/host", "source": env.sb.root.display().to_string(), "type": "bind", "options": ["rbind"]}),
             "bind mount source",
         ),
         (
@@ -258,7 +249,7 @@ fn an_image_volume_cannot_expose_the_bundle() {
         let e = one_line_failure(&env.tool("ct-mount", &[&dir]));
         assert!(e.starts_with(&format!("ct-mount: {what}")), "{m}: {e}");
         assert_eq!(
-            ct_tests::mounts::mounts_under(env.tmp.path()),
+            ct_tests::mounts::mounts_under(env.sb.dir.path()),
             Vec::<PathBuf>::new(),
             "nothing mounted"
         );

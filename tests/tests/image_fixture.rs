@@ -2,11 +2,12 @@
 
 use ct_layout::image_layout::ImageLayout;
 use ct_tests::image::{busybox_image, is_layout};
+use ct_tests::sandbox::Sandbox;
 
 #[test]
 fn busybox_fixture_is_a_valid_layout() {
-    let t = tempfile::tempdir().unwrap();
-    let layout = ImageLayout::at(t.path().join("img"));
+    let sb = Sandbox::new();
+    let layout = ImageLayout::at(sb.dir.path().join("img"));
     let d = busybox_image(&layout, "localhost/busybox:1");
     assert!(is_layout(&layout.dir));
     let out = std::process::Command::new("skopeo")

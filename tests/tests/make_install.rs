@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use ct_tests::bins::bin;
+use ct_tests::sandbox::Sandbox;
 
 const TOOLS: [&str; 8] = [
     "ct-pull",
@@ -22,7 +23,8 @@ const TOOLS: [&str; 8] = [
 
 #[test]
 fn make_install_puts_binaries_ct_man_pages_and_completions_in_place() {
-    let prefix = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let prefix = &sb.dir;
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let build = bin("ct-exec").parent().unwrap().to_path_buf();
     let o = Command::new("timeout")

@@ -1,10 +1,10 @@
 //! The store is private: `$CT_ROOT` and `$CT_RUN` are mode 0700, so a pulled layer's setuid-root
 //! binary or device node (kept as they are: layers are lower dirs of containers) cannot be
 //! used by another host user straight from `$CT_ROOT/layers/…`. Tried with a real unprivileged
-//! user made here (`useradd`, removed by a Drop guard even when the test fails) and the image
-//! pulled from a real loopback registry; a store made 0755 by an older ct is tightened with a
-//! one-line notice; the default roots are created 0700 (in a private mount namespace, over
-//! tmpfs, so the host's own /var/lib and /run are never touched).
+//! user (`ct_tests::user::TestUser`, removed on drop even when the test fails) and the image
+//! pulled from a real loopback registry into a sandbox's store; a store made 0755 by an older
+//! ct is tightened with a one-line notice; the default roots are created 0700 (in a private
+//! mount namespace, over tmpfs, so the host's own /var/lib and /run are never touched).
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -14,56 +14,16 @@ use std::process::{Command, Output, Stdio};
 use ct_layout::image_layout::ImageLayout;
 use ct_tests::bins::bin;
 use ct_tests::image::{busybox_layer, Compression, Image, TarBuilder, BUSYBOX};
-use ct_tests::mounts::UnmountGuard;
 use ct_tests::registry::{Auth, Registry};
+use ct_tests::sandbox::Sandbox;
+use ct_tests::user::TestUser;
 
-/// A throwaway host user; `userdel` on drop.
-struct User {
-    name: String,
-    uid: u32,
-}
-
-impl User {
-    fn create() -> User {
-        let name = format!("ctt{}{}", std::process::id() % 100_000, rand_suffix());
-        let o = Command::new("useradd")
-            .args(["-M", "-N", "-s", "/usr/sbin/nologin", &name])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "useradd: {o:?}");
-        let o = Command::new("id").args(["-u", &name]).output().unwrap();
-        let uid = String::from_utf8(o.stdout).unwrap().trim().parse().unwrap();
-        User { name, uid }
-    }
-
-    /// Run `args` as this user (no supplementary groups, no capabilities). setpriv itself
-    /// still holds root's permitted capabilities when it calls execve, so it starts a shell
-    /// (the host's own busybox) that runs `args` as a process of the user and nothing more.
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("setpriv")
-            .arg(format!("--reuid={}", self.uid))
-            .arg("--regid=65534")
-            .arg("--clear-groups")
-            .args(["--", BUSYBOX, "sh", "-c", "\"$@\"", "sh"])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for User {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.name).output();
-    }
-}
-
-fn rand_suffix() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+/// Run `args` as `user` (its own uid and group, no capabilities).
+fn run_as(user: &TestUser, args: &[&str]) -> Output {
+    user.cmd("", args[0], &args[1..])
+        .stdin(Stdio::null())
+        .output()
         .unwrap()
-        .subsec_nanos();
-    format!("{:x}", t % 0xfffff)
 }
 
 fn mode(p: &Path) -> u32 {
@@ -108,11 +68,11 @@ fn dangerous_layer() -> Vec<u8> {
 
 #[test]
 fn an_unprivileged_user_cannot_use_a_pulled_layers_setuid_binary_or_device_node() {
-    let tmp = tempfile::tempdir().unwrap();
-    let _unmount = UnmountGuard::new(tmp.path());
+    let sb = Sandbox::new();
+    let tmp = &sb.dir;
     // Like /var/lib: the parents are open to everyone, only the store's own mode protects it.
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let (root, run) = (tmp.path().join("root"), tmp.path().join("run"));
+    let (root, run) = (sb.root.clone(), sb.run.clone());
     let reg = Registry::start(Auth::None);
     let layout_dir = tmp.path().join("layout");
     Image::new()
@@ -120,7 +80,7 @@ fn an_unprivileged_user_cannot_use_a_pulled_layers_setuid_binary_or_device_node(
         .layer(dangerous_layer(), Compression::Gzip)
         .write(&ImageLayout::at(&layout_dir), "img");
     let r = reg.push_layout(&layout_dir, "img", "hostile/suid:1");
-    let user = User::create();
+    let user = TestUser::create();
 
     let pulled = ok(tool("ct-pull", &root, &run, &[&r]));
     let bundle = PathBuf::from(ok(tool("ct-unpack", &root, &run, &["--id", "s", &pulled])));
@@ -140,22 +100,25 @@ fn an_unprivileged_user_cannot_use_a_pulled_layers_setuid_binary_or_device_node(
     assert_eq!(m.mode() & 0o777, 0o666);
 
     // The user and setpriv work: the host's own busybox runs.
-    let o = user.run(&[BUSYBOX, "true"]);
+    let o = run_as(&user, &[BUSYBOX, "true"]);
     assert!(o.status.success(), "{o:?}");
 
-    let o = user.run(&[suid.to_str().unwrap(), "id", "-u"]);
+    let o = run_as(&user, &[suid.to_str().unwrap(), "id", "-u"]);
     assert!(!o.status.success(), "the layer's setuid binary ran: {o:?}");
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("Permission denied"),
         "{o:?}"
     );
-    let o = user.run(&[BUSYBOX, "cat", dev.to_str().unwrap()]);
+    let o = run_as(&user, &[BUSYBOX, "cat", dev.to_str().unwrap()]);
     assert!(!o.status.success(), "the layer's device opened: {o:?}");
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("Permission denied"),
         "{o:?}"
     );
-    let o = user.run(&[BUSYBOX, "ls", root.join("layers").to_str().unwrap()]);
+    let o = run_as(
+        &user,
+        &[BUSYBOX, "ls", root.join("layers").to_str().unwrap()],
+    );
     assert!(!o.status.success(), "the store is listable: {o:?}");
     assert_eq!(mode(&root), 0o700, "CT_ROOT");
     assert_eq!(mode(&bundle), 0o700, "the bundle");
@@ -163,8 +126,8 @@ fn an_unprivileged_user_cannot_use_a_pulled_layers_setuid_binary_or_device_node(
 
 #[test]
 fn a_store_made_by_an_older_ct_is_tightened_with_a_notice() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (root, run) = (tmp.path().join("root"), tmp.path().join("run"));
+    let sb = Sandbox::new();
+    let (root, run) = (sb.root.clone(), sb.run.clone());
     for d in [&root, &run] {
         fs::create_dir(d).unwrap();
         fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
@@ -221,8 +184,8 @@ fn every_tool_that_writes_the_store_keeps_it_private() {
         ("ct-net", &["--down", "no-such-bundle"][..]),
         ("ct-gc", &["prune", "--dry-run"][..]),
     ] {
-        let tmp = tempfile::tempdir().unwrap();
-        let (root, run) = (tmp.path().join("root"), tmp.path().join("run"));
+        let sb = Sandbox::new();
+        let (root, run) = (sb.root.clone(), sb.run.clone());
         fs::create_dir(&root).unwrap();
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
         let o = tool(name, &root, &run, args);

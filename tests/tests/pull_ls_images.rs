@@ -9,11 +9,12 @@ use ct_layout::image_layout::ImageLayout;
 use ct_tests::bins::bin;
 use ct_tests::image::{busybox_layer, host_arch, write_index, Compression, Image};
 use ct_tests::registry::{Auth, Registry};
+use ct_tests::sandbox::Sandbox;
 
 #[test]
 fn ls_images_lists_what_ct_pull_stored() {
-    let t = tempfile::tempdir().unwrap();
-    let fx = ImageLayout::at(t.path().join("fx"));
+    let sb = Sandbox::new();
+    let fx = ImageLayout::at(sb.dir.path().join("fx"));
     let one = Image::new()
         .layer(busybox_layer(), Compression::Gzip)
         .write(&fx, "one:1");
@@ -30,13 +31,12 @@ fn ls_images_lists_what_ct_pull_stored() {
     let reg = Registry::start(Auth::None);
     let r1 = reg.push_layout(&fx.dir, "one:1", "t/one:1");
     let r2 = reg.push_layout(&fx.dir, "multi:1", "t/multi:1");
-    let root = t.path().join("root");
     let run = |cmd: &str, args: &[&str]| {
         let out = Command::new(bin(cmd))
             .args(args)
-            .env("CT_ROOT", &root)
-            .env("CT_RUN", t.path().join("run"))
-            .env("HOME", t.path())
+            .env("CT_ROOT", &sb.root)
+            .env("CT_RUN", &sb.run)
+            .env("HOME", sb.dir.path())
             .output()
             .unwrap();
         assert!(
@@ -50,7 +50,7 @@ fn ls_images_lists_what_ct_pull_stored() {
     assert_eq!(p1.trim(), format!("{r1}@{one}"));
     run("ct-pull", &["--platform", "linux/s390x", &r2]);
 
-    let store = ct_layout::Store::new(&root, t.path().join("run"));
+    let store = sb.store();
     let rows = ct_ls::images::rows(&store).unwrap();
     let fmt = |json, quiet| ct_ls::images::render(&rows, &ct_ls::Format { json, quiet });
     let q = fmt(false, true);
@@ -64,7 +64,7 @@ fn ls_images_lists_what_ct_pull_stored() {
     assert_eq!(row1["digest"], one.to_string());
     assert_eq!(row1["platform"], format!("linux/{}", host_arch()));
     assert_eq!(row1["created"], "2026-01-01T00:00:00Z");
-    let blob_bytes: u64 = std::fs::read_dir(root.join("images/blobs/sha256"))
+    let blob_bytes: u64 = std::fs::read_dir(sb.root.join("images/blobs/sha256"))
         .unwrap()
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();

@@ -6,6 +6,7 @@ use std::process::Command;
 use ct_layout::image_layout::ImageLayout;
 use ct_tests::image::busybox_image;
 use ct_tests::registry::{http_status, Auth, Registry};
+use ct_tests::sandbox::Sandbox;
 
 fn inspect(reg: &Registry, reference: &str, creds: Option<&str>) -> std::process::Output {
     let mut cmd = Command::new("skopeo");
@@ -22,8 +23,8 @@ fn inspect(reg: &Registry, reference: &str, creds: Option<&str>) -> std::process
 }
 
 fn push_and_check(auth: Auth) {
-    let t = tempfile::tempdir().unwrap();
-    let layout = ImageLayout::at(t.path().join("img"));
+    let sb = Sandbox::new();
+    let layout = ImageLayout::at(sb.dir.path().join("img"));
     let digest = busybox_image(&layout, "busybox:1");
     let reg = Registry::start(auth.clone());
     let r = reg.push_layout(&layout.dir, "busybox:1", "test/busybox:1");

@@ -9,6 +9,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::Mutex;
 
+use ct_tests::device_mode::{DeviceOpen, TUN};
 use ct_tests::registry::{Auth, Registry};
 use ct_tests::sandbox::{stderr, stdout, Sandbox};
 use ct_tests::user::TestUser;
@@ -182,13 +183,13 @@ fn every_command_block_of_the_stage_sections_runs() {
 
 /// "## Without root" runs as an ordinary user with subordinate ids (ct_tests::user), from its
 /// home, against a loopback registry, with `/dev/net/tun` open to users for its pasta
-/// (rootless_ct_support::TunOpen): what it shows, and nothing left in the user's store.
+/// (`ct_tests::device_mode::DeviceOpen`): what it shows, and nothing left in the user's store.
 #[test]
 fn every_command_block_of_without_root_runs_as_a_user() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let blocks = section_blocks(&readme(), "Without root");
     assert!(!blocks.is_empty(), "the section has its block");
-    let _tun = rootless_ct_support::TunOpen::new();
+    let _tun = DeviceOpen::new(TUN);
     let reg = Registry::start(Auth::None);
     let ct = Sandbox::new();
     let img = ct.push_busybox(&reg, "demo/busybox:latest");

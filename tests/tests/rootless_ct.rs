@@ -10,9 +10,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Output};
 
+use ct_tests::device_mode::{DeviceOpen, TUN};
 use ct_tests::image::busybox_layer;
+use ct_tests::sandbox::Sandbox;
 use ct_tests::user::TestUser;
-use rootless_ct_support::{curl_until, free_port, tools_dir, TunOpen, UserTerminal};
+use rootless_ct_support::{curl_until, free_port, tools_dir, UserTerminal};
 
 fn path() -> String {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -86,7 +88,7 @@ fn a_users_ct_imports_lists_and_removes_images_in_the_users_store_only() {
 /// ct-exec (cgroups skipped with a warning) of issue 17.
 #[test]
 fn a_user_runs_a_web_server_with_ct_and_nothing_is_left_after_rm_and_prune() {
-    let _tun = TunOpen::new();
+    let _tun = DeviceOpen::new(TUN);
     let u = TestUser::create_with_subids();
     busybox_tarball(&u);
     let img = format!("localhost/{}:1", u.name);
@@ -229,7 +231,8 @@ fn a_user_gets_a_terminal_with_run_it_and_exec_it() {
     assert!(ct_in_home(&u, &["import", "rootfs.tar", &img])
         .status
         .success());
-    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let dir = &sb.dir;
     let run_it =
         |name: &str, args: &[&str]| UserTerminal::start(dir.path(), name, u.uid, &path(), args);
 

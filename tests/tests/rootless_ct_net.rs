@@ -5,7 +5,7 @@
 //! connected by pasta or slirp4netns, with `-p HOSTPORT:PORT` published on the host. Every
 //! test runs the real binaries as a user made for it (ct_tests::user).
 //!
-//! pasta and slirp4netns open `/dev/net/tun`: see [`TunOpen`].
+//! pasta and slirp4netns open `/dev/net/tun`: see [`DeviceOpen`].
 
 mod rootless_ct_support;
 
@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use ct_tests::bins::bin;
+use ct_tests::device_mode::{DeviceOpen, TUN};
+use ct_tests::sandbox::Sandbox;
 use ct_tests::user::TestUser;
-use rootless_ct_support::{
-    curl_until, free_port, pid_runs, tools_dir, Killed, TunOpen, UserProcess,
-};
+use rootless_ct_support::{curl_until, free_port, pid_runs, tools_dir, Killed, UserProcess};
 
 /// A bundle of the user's own (`runc spec --rootless`, an empty rootfs): ct-net reads only
 /// its config.json.
@@ -170,17 +170,18 @@ fn round_trip(u: &TestUser, path: &str, program: &str, mode_flag: &str) {
 
 #[test]
 fn a_users_published_port_answers_curl_on_the_host_through_pasta_and_down_leaves_nothing() {
-    let _tun = TunOpen::new();
+    let _tun = DeviceOpen::new(TUN);
     let u = TestUser::create();
     published_port_round_trip(&u, &format!("{}:/usr/bin:/bin", tools_dir()), "pasta");
 }
 
 #[test]
 fn without_pasta_slirp4netns_publishes_a_users_port_and_down_stops_it() {
-    let _tun = TunOpen::new();
+    let _tun = DeviceOpen::new(TUN);
     let u = TestUser::create_with_subids();
     // A PATH with slirp4netns but no pasta.
-    let only = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let only = &sb.dir;
     fs::set_permissions(only.path(), fs::Permissions::from_mode(0o755)).unwrap();
     for p in ["slirp4netns", "busybox", "nsenter", "sh", "env", "test"] {
         let target = ["/usr/bin", "/bin"]

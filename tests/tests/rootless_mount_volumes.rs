@@ -12,6 +12,7 @@ use std::process::Output;
 use ct_layout::image_layout::ImageLayout;
 use ct_tests::bins::bin;
 use ct_tests::image::{Compression, Image, TarBuilder};
+use ct_tests::sandbox::Sandbox;
 use ct_tests::user::TestUser;
 
 fn tools_dir() -> String {
@@ -68,7 +69,8 @@ fn config_mounts(bundle: &std::path::Path) -> String {
 
 #[test]
 fn a_user_cannot_bind_a_file_they_cannot_read_into_a_container() {
-    let t = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let t = &sb.dir;
     let u = TestUser::create_with_subids();
     let bundle = users_bundle(&u, t.path());
     let b = bundle.to_string_lossy().into_owned();

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use ct_tests::bins::bin;
 use ct_tests::image::TarBuilder;
+use ct_tests::sandbox::Sandbox;
 use ct_tests::user::TestUser;
 
 /// A one-file root filesystem tarball the user can read.
@@ -42,7 +43,8 @@ fn repo() -> String {
 #[test]
 fn an_unprivileged_user_gets_a_private_store_of_their_own() {
     let u = TestUser::create();
-    let t = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let t = &sb.dir;
     let tarball = rootfs_tarball(t.path());
     let path = format!("{}:{}", tools_dir(), repo());
     let out = u
@@ -77,7 +79,8 @@ fn an_unprivileged_user_gets_a_private_store_of_their_own() {
 #[test]
 fn a_runtime_directory_another_user_made_first_is_refused() {
     let u = TestUser::create();
-    let t = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let t = &sb.dir;
     let tarball = rootfs_tarball(t.path());
     // Another user (uid 4242 here) gets to /tmp/ct-UID first, 0700 so it looks private.
     let planted = u.tmp_run();

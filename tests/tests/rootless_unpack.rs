@@ -16,8 +16,10 @@ use std::process::{Command, Output};
 
 use ct_layout::image_layout::ImageLayout;
 use ct_tests::bins::bin;
+use ct_tests::device_mode::{DeviceLock, DeviceOpen, FUSE};
 use ct_tests::image::{Compression, Image, TarBuilder};
 use ct_tests::registry::{Auth, Registry};
+use ct_tests::sandbox::Sandbox;
 use ct_tests::user::TestUser;
 
 fn tools_dir() -> String {
@@ -228,7 +230,8 @@ fn mount_check_unmount(u: &TestUser, bundle: &Path, data_owner: &str) {
 
 #[test]
 fn a_user_with_subordinate_ids_unpacks_owners_whiteouts_and_opaque_dirs_as_the_image_says() {
-    let t = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let t = &sb.dir;
     let (_reg, r) = registry_with_image(t.path());
     let u = TestUser::create_with_subids();
     let (su, _) = u.subuids().unwrap();
@@ -321,7 +324,8 @@ fn decode_resource(mut b: &[u8]) -> (u64, u64) {
 
 #[test]
 fn a_user_without_subordinate_ids_gets_the_owners_recorded_and_one_warning() {
-    let t = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let t = &sb.dir;
     let (_reg, r) = registry_with_image(t.path());
     let u = TestUser::create();
     ok(&run(&u, "ct-pull", &["-q", &r]), "ct-pull as the user");
@@ -378,41 +382,18 @@ fn a_user_without_subordinate_ids_gets_the_owners_recorded_and_one_warning() {
     assert_eq!(opq, ["new"]);
 }
 
-/// Held by the tests that depend on the mode of `/dev/fuse` (one of them changes it).
-static FUSE_DEV: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn fuse_dev_lock() -> std::sync::MutexGuard<'static, ()> {
-    FUSE_DEV.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// `/dev/fuse` opened to everyone (Debian's default; 0600 on this machine) while it lives.
-struct FuseDevOpen(u32);
-
-impl FuseDevOpen {
-    fn new() -> FuseDevOpen {
-        let mode = fs::metadata("/dev/fuse").unwrap().permissions().mode() & 0o7777;
-        fs::set_permissions("/dev/fuse", fs::Permissions::from_mode(0o666)).unwrap();
-        FuseDevOpen(mode)
-    }
-}
-
-impl Drop for FuseDevOpen {
-    fn drop(&mut self) {
-        let _ = fs::set_permissions("/dev/fuse", fs::Permissions::from_mode(self.0));
-    }
-}
-
 /// A directory on an overlayfs mounted by root (as when ct runs inside a container), owned by
 /// the user; on Drop, the user's leftover processes (a fuse-overlayfs daemon of a failed run)
 /// are killed by pid and the mount detached.
 struct OverlayHome {
-    dir: tempfile::TempDir,
     uid: u32,
+    sb: Sandbox,
 }
 
 impl OverlayHome {
     fn new(u: &TestUser) -> OverlayHome {
-        let dir = tempfile::tempdir().unwrap();
+        let sb = Sandbox::new();
+        let dir = &sb.dir;
         for d in ["l", "u", "w", "m"] {
             fs::create_dir(dir.path().join(d)).unwrap();
         }
@@ -425,11 +406,11 @@ impl OverlayHome {
         ok(&out, "mount the overlay home");
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
         std::os::unix::fs::chown(dir.path().join("m"), Some(u.uid), Some(u.uid)).unwrap();
-        OverlayHome { dir, uid: u.uid }
+        OverlayHome { uid: u.uid, sb }
     }
 
     fn path(&self) -> PathBuf {
-        self.dir.path().join("m")
+        self.sb.dir.path().join("m")
     }
 }
 
@@ -450,14 +431,14 @@ impl Drop for OverlayHome {
 
 #[test]
 fn where_the_kernel_refuses_a_users_overlay_fuse_overlayfs_mounts_it_and_says_so_once() {
-    let t = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let t = &sb.dir;
     let (_reg, r) = registry_with_image(t.path());
     let u = TestUser::create_with_subids();
     // The user's store on an overlayfs: the kernel takes no overlay upper dir there from a
     // user namespace.
     let home = OverlayHome::new(&u);
-    let _serial = fuse_dev_lock();
-    let _fuse = FuseDevOpen::new();
+    let _fuse = DeviceOpen::new(FUSE);
     let xdg = format!("XDG_DATA_HOME={}", home.path().display());
     let tool = |args: &[&str]| {
         let mut all = vec![xdg.as_str()];
@@ -524,7 +505,8 @@ fn a_layer_cannot_forge_the_overlay_xattrs_of_a_users_store() {
         &[("SCHILY.xattr.user.rootlesscontainers", &[0x08, 0x01])],
         b"x\n",
     );
-    let t = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let t = &sb.dir;
     let layout = t.path().join("layout");
     Image::new()
         .layer(lower_layer(), Compression::Gzip)
@@ -560,7 +542,8 @@ fn a_layer_cannot_forge_the_overlay_xattrs_of_a_users_store() {
 
 #[test]
 fn where_no_overlay_mounts_for_a_user_the_layers_are_copied_as_flat_and_ct_mount_says_so_once() {
-    let t = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let t = &sb.dir;
     let (_reg, r) = registry_with_image(t.path());
     let u = TestUser::create_with_subids();
     let (su, _) = u.subuids().unwrap();
@@ -568,7 +551,7 @@ fn where_no_overlay_mounts_for_a_user_the_layers_are_copied_as_flat_and_ct_mount
     // A store on overlayfs (no kernel overlay) and /dev/fuse closed to users, as here (no
     // fuse-overlayfs).
     let home = OverlayHome::new(&u);
-    let _serial = fuse_dev_lock();
+    let _serial = DeviceLock::new(FUSE);
     assert_eq!(
         fs::metadata("/dev/fuse").unwrap().permissions().mode() & 0o006,
         0,

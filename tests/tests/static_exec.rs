@@ -8,9 +8,10 @@
 //! command's output arrives and its exit status is ct-exec's. (The containment it shares
 //! with the debug build, same code, is attacked in depth in ct-exec/tests/containment.rs.)
 
-use std::fs;
 use std::path::Path;
 use std::process::Command;
+
+use ct_tests::sandbox::Sandbox;
 
 #[test]
 fn the_installed_static_ct_exec_runs_a_container() {
@@ -40,29 +41,14 @@ fn the_installed_static_ct_exec_runs_a_container() {
     assert!(headers.contains("LOAD"), "{headers}");
     assert!(!headers.contains("INTERP"), "not static: {headers}");
 
-    let dir = tempfile::tempdir().unwrap();
-    let b = dir.path().join("bundle");
-    fs::create_dir_all(b.join("rootfs/bin")).unwrap();
-    fs::copy("/bin/busybox", b.join("rootfs/bin/busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", b.join("rootfs/bin/sh")).unwrap();
-    let s = Command::new("runc")
-        .args(["spec", "--bundle"])
+    let sb = Sandbox::new();
+    let b = sb.bundle("bundle", |c| {
+        c["process"]["args"] =
+            serde_json::json!(["sh", "-c", "echo hello from the container; exit 7"]);
+    });
+    let o = sb
+        .program(&exe.to_string_lossy(), 60)
         .arg(&b)
-        .status()
-        .unwrap();
-    assert!(s.success());
-    let cfg = b.join("config.json");
-    let mut c: serde_json::Value = serde_json::from_slice(&fs::read(&cfg).unwrap()).unwrap();
-    c["process"]["terminal"] = false.into();
-    c["process"]["args"] = serde_json::json!(["sh", "-c", "echo hello from the container; exit 7"]);
-    fs::write(&cfg, serde_json::to_vec(&c).unwrap()).unwrap();
-
-    let run = dir.path().join("run");
-    let o = Command::new("timeout")
-        .arg("60")
-        .arg(&exe)
-        .arg(&b)
-        .env("CT_RUN", &run)
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);

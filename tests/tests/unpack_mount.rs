@@ -13,28 +13,26 @@ use ct_layout::image_layout::ImageLayout;
 use ct_layout::Store;
 use ct_tests::bins::bin;
 use ct_tests::image::{busybox_layer, Compression, Image, TarBuilder};
-use ct_tests::mounts::{mounts_under, unmount_all_under};
+use ct_tests::mounts::mounts_under;
+use ct_tests::runc::Runc;
+use ct_tests::sandbox::Sandbox;
 use ct_tests::tree::{assert_same, snapshot, Tree};
 use serde_json::json;
-use tempfile::TempDir;
 
-/// A temp store. Its Drop unmounts whatever is mounted below it before the dir is removed.
+/// A sandbox's store. Dropping the [`Sandbox`] unmounts whatever is mounted below it before
+/// the dir is removed.
 struct Env {
     store: Store,
-    tmp: TempDir,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        unmount_all_under(self.tmp.path());
-    }
+    sb: Sandbox,
 }
 
 impl Env {
     fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::new(tmp.path().join("root"), tmp.path().join("run"));
-        Env { store, tmp }
+        let sb = Sandbox::new();
+        Env {
+            store: sb.store(),
+            sb,
+        }
     }
 
     fn add(&self, name: &str, image: &Image) {
@@ -78,7 +76,7 @@ impl Env {
 
     /// `umoci unpack` of the same image from the same store: its rootfs.
     fn umoci(&self, image: &str) -> PathBuf {
-        let dest = self.tmp.path().join("umoci");
+        let dest = self.sb.dir.path().join("umoci");
         let o = Command::new("umoci")
             .arg("unpack")
             .arg("--image")
@@ -331,30 +329,6 @@ fn two_containers_of_one_image_are_isolated_and_layers_stay_unchanged() {
     assert!(!b2.upper().join("new").exists());
 }
 
-/// `runc delete -f` on drop, so a failed test does not leave a container behind.
-struct Runc {
-    root: PathBuf,
-    id: String,
-}
-
-impl Runc {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("runc");
-        c.arg("--root").arg(&self.root);
-        c
-    }
-}
-
-impl Drop for Runc {
-    fn drop(&mut self) {
-        let _ = self
-            .cmd()
-            .args(["delete", "-f", &self.id])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 #[test]
 fn runc_runs_an_unpacked_and_mounted_bundle_as_the_image_says() {
     let env = Env::new();
@@ -377,25 +351,10 @@ fn runc_runs_an_unpacked_and_mounted_bundle_as_the_image_says() {
                 "WorkingDir": "/srv/app",
             })),
     );
-    // A unique id: runc's state lives in our temp dir, but names still show in cgroups.
-    let id = format!(
-        "ct-test-{}-{}",
-        std::process::id(),
-        ct_layout::paths::new_id()
-    );
-    let b = env.container(image, &id, &[]);
-    let runc = Runc {
-        root: env.tmp.path().join("runc"),
-        id: id.clone(),
-    };
-    let o = runc
-        .cmd()
-        .args(["run", "--bundle"])
-        .arg(&b.dir)
-        .arg(&id)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    // A unique id: runc's state lives in the sandbox, but names still show in cgroups.
+    let runc = Runc::new(&env.sb, "ct-test-");
+    let b = env.container(image, &runc.id, &[]);
+    let o = runc.run(&b.dir);
     assert!(
         o.status.success(),
         "runc run: exit {:?}: {}",

@@ -1,46 +1,16 @@
-//! What the tests of ct without root share (`rootless_ct*.rs`): `/dev/net/tun` opened to
-//! users for a test, a child killed on Drop, a free port, curl from the host until a server
-//! answers.
-//!
-//! pasta and slirp4netns open `/dev/net/tun`, which is 0600 on this machine (0666 on a
-//! desktop distribution): [`TunOpen`] makes it 0666 for one test, serialized across test
-//! processes with a lock file, and restores it on Drop.
+//! What the tests of ct without root share (`rootless_ct*.rs`): a child killed on Drop, a
+//! free port, curl from the host until a server answers. (pasta and slirp4netns open
+//! `/dev/net/tun`, 0600 on this machine: those tests hold `ct_tests::device_mode::DeviceOpen`
+//! on it.)
 
 #![allow(dead_code)]
 
 use std::fs;
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use ct_tests::bins::bin;
-
-const TUN: &str = "/dev/net/tun";
-
-/// `/dev/net/tun` open to everyone while this lives; its mode restored on Drop.
-pub struct TunOpen {
-    mode: u32,
-    _lock: fs::File,
-}
-
-impl TunOpen {
-    pub fn new() -> TunOpen {
-        let lock = fs::File::create("/run/lock/ct-tests-dev-net-tun.lock").unwrap();
-        // SAFETY: flock(2) on a descriptor this function owns.
-        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
-        let mode = fs::metadata(TUN).unwrap().permissions().mode() & 0o7777;
-        fs::set_permissions(TUN, fs::Permissions::from_mode(0o666)).unwrap();
-        TunOpen { mode, _lock: lock }
-    }
-}
-
-impl Drop for TunOpen {
-    fn drop(&mut self) {
-        let _ = fs::set_permissions(TUN, fs::Permissions::from_mode(self.mode));
-    }
-}
 
 /// A child process (the user's server in the container's namespace), killed on Drop.
 pub struct Killed(pub Child);
