@@ -24,6 +24,7 @@ use ct_layout::Store;
 ///   docker-archive:FILE[:REF]                       the output of `docker save`
 ///   FILE.tar, FILE.tar.gz, FILE.tar.zst             a root filesystem (needs --tag)
 ///   - (stdin)                                       an image archive or a root filesystem
+///
 /// Without IMAGE, one line is read from stdin.
 #[derive(Parser)]
 #[command(

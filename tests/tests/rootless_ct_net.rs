@@ -199,7 +199,7 @@ fn without_pasta_slirp4netns_publishes_a_users_port_and_down_stops_it() {
 /// installed; `--network pasta` takes pasta; one that is missing is one clear line.
 #[test]
 fn network_slirp4netns_or_pasta_chooses_the_helper() {
-    let _tun = TunOpen::new();
+    let _tun = DeviceOpen::new(TUN);
     let u = TestUser::create_with_subids();
     let path = format!("{}:/usr/bin:/bin", tools_dir());
     round_trip(&u, &path, "slirp4netns", "--network slirp4netns");

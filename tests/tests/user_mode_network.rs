@@ -42,7 +42,10 @@ fn network_pasta_and_slirp4netns_publish_a_port_and_rm_leaves_nothing() {
     ct.ok(&["pull", "--tag", "localhost/umn:1", &src]);
     let serve = "mkdir -p /w && echo hi-from-$0 > /w/index.html && exec httpd -f -p 80 -h /w";
 
-    for (mode, process) in [("slirp4netns", "slirp4netns"), ("pasta", "pasta|passt|passt.avx2")] {
+    for (mode, process) in [
+        ("slirp4netns", "slirp4netns"),
+        ("pasta", "pasta|passt|passt.avx2"),
+    ] {
         let before = live(process);
         let port = free_port();
         let p = format!("127.0.0.1:{port}:80");
