@@ -215,6 +215,31 @@ impl Rtnl {
         self.change(RouteNetlinkMessage::SetLink(m), 0)
     }
 
+    /// `ip neigh del ADDR dev INDEX`: forget the link-layer address the host learned for
+    /// `addr` on that link. Gone already (ENOENT) is success.
+    pub fn del_neigh(&mut self, index: u32, addr: std::net::IpAddr) -> io::Result<()> {
+        use netlink_packet_route::neighbour::{
+            NeighbourAddress, NeighbourAttribute, NeighbourMessage,
+        };
+        let mut m = NeighbourMessage::default();
+        m.header.ifindex = index;
+        let dest = match addr {
+            std::net::IpAddr::V4(a) => {
+                m.header.family = AddressFamily::Inet;
+                NeighbourAddress::Inet(a)
+            }
+            std::net::IpAddr::V6(a) => {
+                m.header.family = AddressFamily::Inet6;
+                NeighbourAddress::Inet6(a)
+            }
+        };
+        m.attributes.push(NeighbourAttribute::Destination(dest));
+        match self.change(RouteNetlinkMessage::DelNeighbour(m), 0) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            r => r,
+        }
+    }
+
     /// `ip link del NAME`; `Ok(false)` when it was already gone. Deleting one end of a veth
     /// pair deletes both.
     pub fn del_link(&mut self, name: &str) -> io::Result<bool> {

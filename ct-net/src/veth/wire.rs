@@ -91,6 +91,16 @@ pub(super) fn wire(
         Some(p) => p,
         None => make_pair(rt, net, host_veth, a.ifname, a.netns)?,
     };
+    // The address may have been another veth's a moment ago (a container stopped and started
+    // again, or a freed lease taken by the next one): the host would keep sending to that
+    // veth's link-layer address, which no longer exists, until its neighbour entry ages out
+    // (tens of seconds of silence). Forget it; the next packet asks anew.
+    for addr in std::iter::once(IpAddr::V4(ip)).chain(ip6.map(IpAddr::V6)) {
+        rt.del_neigh(br.index, addr).map_err(netlink(format!(
+            "cannot forget the old neighbour {addr} on '{}'",
+            net.bridge
+        )))?;
+    }
     let mut inner = match a.inner {
         Some(r) => r,
         None => netns::socket_in(a.netns)?,
