@@ -148,7 +148,7 @@ pub fn up(store: &Store, input: &str, o: &UpOptions) -> Result<PathBuf, Error> {
             let _ = veth::detach(&nets, &id, IFNAME);
         }
         if let Some(h) = &helper {
-            user_net::stop(h, &nspath);
+            user_net::stop(h, &nspath, true);
         }
         let _ = netns::remove(&nsname);
         undo_bundle(&bundle, &nspath);
@@ -340,8 +340,10 @@ fn down_user_net(store: &Store, input: &str) -> Result<String, Error> {
         .map(PathBuf::from)
         .filter(|p| p.parent() == Some(netns::dir().as_path()))
         .unwrap_or_else(|| own_ns(&id));
-    if let Some(h) = record.as_ref().and_then(|r| r.user_net.as_ref()) {
-        user_net::stop(h, &nspath);
+    if let Some(r) = &record {
+        if let Some(h) = &r.user_net {
+            user_net::stop(h, &nspath, !r.port_mappings.is_empty());
+        }
     }
     netns::remove_path(&nspath)?;
     match bundle {
