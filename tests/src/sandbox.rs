@@ -205,6 +205,23 @@ impl Sandbox {
         reg.push_layout(&d, "busybox:1", repo_tag)
     }
 
+    /// A busybox image in this sandbox's store as `tag`, pulled from an OCI layout in its dir
+    /// (no registry); returns the tag.
+    pub fn local_busybox(&self, tag: &str) -> String {
+        let d = self
+            .dir
+            .path()
+            .join(format!("layout-{}", tag.replace(['/', ':'], "_")));
+        busybox_image(&ImageLayout::at(&d), "fixture");
+        self.ok(&[
+            "pull",
+            "--tag",
+            tag,
+            &format!("oci:{}:fixture", d.display()),
+        ]);
+        tag.to_string()
+    }
+
     pub fn containers(&self) -> Vec<String> {
         names_in(&self.root.join("containers"))
     }

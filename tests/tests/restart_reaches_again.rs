@@ -7,8 +7,6 @@
 
 use std::process::Command;
 
-use ct_layout::image_layout::ImageLayout;
-use ct_tests::image::busybox_image;
 use ct_tests::sandbox::{http_get, stdout, wait_for, Sandbox};
 
 /// The MAC the host has for `ip` on `bridge`, if any (`ip neigh show IP dev BRIDGE`).
@@ -36,10 +34,7 @@ fn container(ct: &Sandbox, name: &str) -> (String, String) {
 #[test]
 fn a_restarted_container_answers_on_its_published_port_at_once() {
     let ct = Sandbox::new();
-    let layout = ct.dir.path().join("layout");
-    busybox_image(&ImageLayout::at(&layout), "fixture");
-    let src = format!("oci:{}:fixture", layout.display());
-    ct.ok(&["pull", "--tag", "localhost/again:1", &src]);
+    ct.local_busybox("localhost/again:1");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

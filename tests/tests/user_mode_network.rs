@@ -6,8 +6,6 @@
 
 use std::net::TcpListener;
 
-use ct_layout::image_layout::ImageLayout;
-use ct_tests::image::busybox_image;
 use ct_tests::sandbox::{http_get, stdout, wait_for, Sandbox};
 
 /// The pids of live (not zombie) processes whose command matches `name` (pgrep -x).
@@ -36,10 +34,7 @@ fn free_port() -> u16 {
 #[test]
 fn network_pasta_and_slirp4netns_publish_a_port_and_rm_leaves_nothing() {
     let ct = Sandbox::new();
-    let layout = ct.dir.path().join("layout");
-    busybox_image(&ImageLayout::at(&layout), "fixture");
-    let src = format!("oci:{}:fixture", layout.display());
-    ct.ok(&["pull", "--tag", "localhost/umn:1", &src]);
+    ct.local_busybox("localhost/umn:1");
     let serve = "mkdir -p /w && echo hi-from-$0 > /w/index.html && exec httpd -f -p 80 -h /w";
 
     for (mode, process) in [
