@@ -107,6 +107,18 @@ fn a_renamed_web_server_answers_to_its_new_name_while_its_old_name_runs_another(
 
     // stop, start, rm by the new name; the second container by the old one.
     ct.ok(&["stop", "-t", "1", "front"]);
+    // Events name it by its name, as docker's do; the id stays.
+    let stop = ct
+        .ok(&["events", "--no-stream", "--format", "json"])
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["Status"] == "stop")
+        .last()
+        .unwrap();
+    assert_eq!(
+        (stop["ID"].as_str(), stop["Name"].as_str()),
+        (Some("web"), Some("front"))
+    );
     assert!(ct
         .ok(&["ps", "-a"])
         .lines()
