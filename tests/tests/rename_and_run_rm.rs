@@ -112,8 +112,7 @@ fn a_renamed_web_server_answers_to_its_new_name_while_its_old_name_runs_another(
         .ok(&["events", "--no-stream", "--format", "json"])
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|e| e["Status"] == "stop")
-        .last()
+        .rfind(|e| e["Status"] == "stop")
         .unwrap();
     assert_eq!(
         (stop["ID"].as_str(), stop["Name"].as_str()),
