@@ -8,11 +8,15 @@
 //!    before the file system goes under its free-space reserve (`ct_layout::free_space`);
 //! 2. its first tar entries say what it is: `manifest.json` — a docker-archive (`docker save`);
 //!    `oci-layout` or `index.json` — an oci-archive; anything else, given `--tag`, a root
-//!    filesystem (compressed or not: the tarball importer reads its magic number);
+//!    filesystem (compressed or not: the tarball importer reads its magic number). A gzip or
+//!    zstd stream (its magic number: `1f 8b`, `28 b5 2f fd`) is looked into through its
+//!    decoder, as `docker load` does (`docker save IMG | gzip | ct-pull -`); a compressed
+//!    image archive is then decompressed into a second temp file, metered the same way, for
+//!    the importers, which read plain tar;
 //! 3. that importer reads the temp file, which is removed afterwards.
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use ct_layout::free_space::{self, Meter, MeteredWriter};
@@ -36,11 +40,29 @@ enum Kind {
 /// `skopeo copy` put the manifest or layout files among the first few).
 const SNIFF_ENTRIES: usize = 64;
 
-fn kind(path: &Path) -> Kind {
-    let Ok(f) = File::open(path) else {
-        return Kind::Rootfs;
+/// The file's bytes as tar: through a gzip or zstd decoder when its magic number says so
+/// (`true` then), else as they are.
+fn open_tar(path: &Path) -> io::Result<(Box<dyn Read>, bool)> {
+    let mut magic = [0u8; 4];
+    let n = File::open(path)?.read(&mut magic)?;
+    let f = BufReader::new(File::open(path)?);
+    Ok(match &magic[..n] {
+        [0x1f, 0x8b, ..] => (Box::new(flate2::read::MultiGzDecoder::new(f)), true),
+        [0x28, 0xb5, 0x2f, 0xfd] => (Box::new(zstd::Decoder::with_buffer(f)?), true),
+        _ => (Box::new(f), false),
+    })
+}
+
+/// What the archive is, and whether it is compressed.
+fn kind(path: &Path) -> (Kind, bool) {
+    let Ok((f, compressed)) = open_tar(path) else {
+        return (Kind::Rootfs, false);
     };
-    let mut ar = tar::Archive::new(BufReader::new(f));
+    (sniff(f), compressed)
+}
+
+fn sniff(f: Box<dyn Read>) -> Kind {
+    let mut ar = tar::Archive::new(f);
     let Ok(entries) = ar.entries() else {
         return Kind::Rootfs;
     };
@@ -80,8 +102,14 @@ pub fn import(opts: &Options, store: &Store, layout: &ImageLayout) -> Result<Ref
         },
         None => IoAt::at("read", Path::new("-"))(e).into(),
     })?;
-    let path = file.path();
-    match kind(path) {
+    let (kind, compressed) = kind(file.path());
+    // A compressed image archive: the importers read plain tar.
+    let plain = match kind {
+        Kind::Docker | Kind::Oci if compressed => Some(decompress(file.path(), tmp)?),
+        _ => None,
+    };
+    let path = plain.as_ref().map_or(file.path(), |p| p.path());
+    match kind {
         Kind::Docker => docker_archive::import(path, None, opts, store, layout),
         Kind::Oci => oci_import::import_archive(path, None, opts, store, layout),
         Kind::Rootfs if opts.tag.is_some() => rootfs_tarball::import(path, opts, store, layout),
@@ -90,4 +118,31 @@ pub fn import(opts: &Options, store: &Store, layout: &ImageLayout) -> Result<Ref
             detail: "not a docker-archive or an oci-archive (a root filesystem tarball needs --tag NAME)".into(),
         }),
     }
+}
+
+/// `path`, decompressed into a new temp file in `tmp` (metered like the copy of stdin).
+fn decompress(path: &Path, tmp: &Path) -> Result<tempfile::NamedTempFile, PullError> {
+    let out = tempfile::Builder::new()
+        .prefix("stdin-")
+        .suffix(".plain.tar")
+        .tempfile_in(tmp)
+        .map_err(IoAt::at("create a temp file in", tmp))?;
+    let meter =
+        Meter::new(tmp, Default::default()).map_err(IoAt::at("check the free space of", tmp))?;
+    let mut w = MeteredWriter {
+        inner: out.as_file(),
+        meter,
+    };
+    let (mut r, _) = open_tar(path).map_err(IoAt::at("read", Path::new("-")))?;
+    io::copy(&mut r, &mut w).map_err(|e| match free_space::stopped(&e) {
+        Some(s) => PullError::Archive {
+            path: "-".into(),
+            detail: s.to_string(),
+        },
+        None => PullError::Archive {
+            path: "-".into(),
+            detail: format!("cannot decompress: {e}"),
+        },
+    })?;
+    Ok(out)
 }

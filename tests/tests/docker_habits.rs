@@ -1625,6 +1625,46 @@ fn pull_dash_reads_an_image_archive_from_stdin() {
         let out = ct.ok(&["run", "--rm", "--network", "none", name, "echo", "hi"]);
         assert_eq!(out, "hi\n", "{transport}");
     }
+    // Compressed, as `docker load` takes them: `docker save | gzip`, an oci-archive in zstd.
+    for (transport, name, zstd) in [
+        ("docker-archive", "localhost/fromstdin:gz", false),
+        ("oci-archive", "localhost/fromstdin:zst", true),
+    ] {
+        let file = ct.dir.path().join(format!("{transport}-c.tar"));
+        let o = std::process::Command::new("skopeo")
+            .args([
+                "copy",
+                "-q",
+                &format!("oci:{}:fixture", layout.display()),
+                &format!("{transport}:{}:{name}", file.display()),
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "skopeo: {}", stderr(&o));
+        let plain = fs::read(&file).unwrap();
+        let packed = if zstd {
+            zstd::encode_all(&plain[..], 3).unwrap()
+        } else {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&plain).unwrap();
+            e.finish().unwrap()
+        };
+        let packed_file = ct.dir.path().join(format!("{transport}-c.tar.packed"));
+        fs::write(&packed_file, packed).unwrap();
+        let o = ct
+            .cmd(&["pull", "-"])
+            .stdin(fs::File::open(&packed_file).unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        assert!(
+            stdout(&o).starts_with(&format!("{name}@sha256:")),
+            "{}",
+            stdout(&o)
+        );
+        let out = ct.ok(&["run", "--rm", "--network", "none", name, "echo", "hi"]);
+        assert_eq!(out, "hi\n", "{name}");
+    }
     // Not an archive at all: one line, exit 1, nothing left in the store's temp dir.
     let o = with_stdin(&ct, &["pull", "-"], "not a tar");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
