@@ -89,6 +89,31 @@ pub fn log_path(store: &Store, id: &str) -> PathBuf {
     store.run_containers().join(id).join("container.log")
 }
 
+/// The stdin of a container detached with `-i`: a FIFO (mkfifo(3)) in its state directory,
+/// which `ct attach` writes to. The monitor holds it open for reading and writing, so the
+/// container's stdin stays open between attaches (docker's `run -di`) and never reads EOF.
+pub fn stdin_fifo_path(store: &Store, id: &str) -> PathBuf {
+    store.run_containers().join(id).join("stdin")
+}
+
+/// The container's stdin for a detached run: the FIFO with `-i`, else /dev/null.
+fn detached_stdin(store: &Store, id: &str, interactive: bool) -> io::Result<fs::File> {
+    if !interactive {
+        return fs::File::open("/dev/null");
+    }
+    let path = stdin_fifo_path(store, id);
+    let mode = nix::sys::stat::Mode::from_bits_truncate(0o600);
+    // One left by an earlier run of the same container goes first.
+    match nix::unistd::mkfifo(&path, mode) {
+        Err(nix::errno::Errno::EEXIST) => {
+            fs::remove_file(&path)?;
+            nix::unistd::mkfifo(&path, mode).map_err(io::Error::from)?;
+        }
+        r => r.map_err(io::Error::from)?,
+    }
+    fs::OpenOptions::new().read(true).write(true).open(&path)
+}
+
 /// Step 1 (reading): the config as typed spec, after naming unsupported keys.
 pub fn load_config(bundle: &Bundle) -> Result<oci_spec::runtime::Spec, ExecError> {
     let path = bundle.config_path();
@@ -202,6 +227,11 @@ fn detach(
             path: log.clone(),
             source,
         })?;
+    let stdin =
+        detached_stdin(store, &st.id, o.interactive).map_err(|source| ExecError::StateDir {
+            path: stdin_fifo_path(store, &st.id),
+            source,
+        })?;
     let (r, w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| ExecError::Spawn {
             step: "pipe",
@@ -216,9 +246,8 @@ fn detach(
         Ok(nix::unistd::ForkResult::Child) => {
             drop(r);
             let _ = nix::unistd::setsid();
-            if let Ok(null) = fs::File::open("/dev/null") {
-                let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
-            }
+            let _ = nix::unistd::dup2(stdin.as_raw_fd(), 0);
+            drop(stdin);
             let _ = nix::unistd::dup2(logf.as_raw_fd(), 1);
             let _ = nix::unistd::dup2(logf.as_raw_fd(), 2);
             drop(logf);

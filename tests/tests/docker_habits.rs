@@ -1426,6 +1426,63 @@ fn attach_follows_a_detached_containers_output_until_it_exits() {
     );
 }
 
+/// A container run with `-d -i` keeps its stdin open (docker's `run -di`): `ct attach` feeds
+/// it what comes on attach's own stdin; the container's stdin stays open after one attach
+/// left, for the next; without `-i` its stdin is /dev/null.
+#[test]
+fn attach_feeds_the_stdin_of_a_container_run_with_d_i() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let script = "read a; echo got:$a; read b; echo got:$b; exit 5";
+    ct.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "i",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        script,
+    ]);
+    // The first attach gives one line and leaves (its stdin ends; the container's does not).
+    let mut c = ct.cmd(&["attach", "i"]);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut w = child.stdin.take().unwrap();
+    w.write_all(b"one\n").unwrap();
+    drop(w);
+    let got = wait_for(20, || {
+        let log = ct.ok(&["logs", "i"]);
+        log.contains("got:one").then_some(log)
+    });
+    assert!(got.is_some(), "the container read what attach sent");
+    let _ = child.kill();
+    let _ = child.wait();
+    // A second attach: the container still waits on its open stdin; this line ends it.
+    let o = with_stdin(&ct, &["attach", "i"], "two\n");
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "got:two\n");
+
+    // Without -i: stdin is /dev/null (read fails at once).
+    let o = ct.out(&[
+        "run",
+        "--name",
+        "n",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        "read x || echo eof",
+    ]);
+    assert_eq!(stdout(&o), "eof\n");
+}
+
 /// `ct events` lists the containers' lifecycle (create, start, die with the exit code, stop,
 /// kill, destroy) from the store's event log, as docker events prints them or as podman's
 /// JSON (`--format json`); `--since` keeps the later ones.
