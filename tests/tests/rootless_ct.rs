@@ -46,6 +46,17 @@ fn ct_in_home(u: &TestUser, args: &[&str]) -> Output {
     c.output().unwrap()
 }
 
+/// A new user with subordinate ids, and a busybox image `localhost/USER:1` imported by the
+/// user's `ct` (from a relative path in the home).
+fn user_with_image() -> (TestUser, String) {
+    let u = TestUser::create_with_subids();
+    busybox_tarball(&u);
+    let img = format!("localhost/{}:1", u.name);
+    let out = ct_in_home(&u, &["import", "rootfs.tar", &img]);
+    assert!(out.status.success(), "ct import: {out:?}");
+    (u, img)
+}
+
 #[test]
 fn a_users_ct_imports_lists_and_removes_images_in_the_users_store_only() {
     let u = TestUser::create_with_subids();
@@ -89,12 +100,7 @@ fn a_users_ct_imports_lists_and_removes_images_in_the_users_store_only() {
 #[test]
 fn a_user_runs_a_web_server_with_ct_and_nothing_is_left_after_rm_and_prune() {
     let _tun = DeviceOpen::new(TUN);
-    let u = TestUser::create_with_subids();
-    busybox_tarball(&u);
-    let img = format!("localhost/{}:1", u.name);
-    assert!(ct_in_home(&u, &["import", "rootfs.tar", &img])
-        .status
-        .success());
+    let (u, img) = user_with_image();
 
     assert_eq!(ct_ok(&u, &["run", "--rm", &img, "echo", "hi"]), "hi\n");
 
@@ -188,12 +194,7 @@ fn a_user_runs_a_web_server_with_ct_and_nothing_is_left_after_rm_and_prune() {
 /// namespace), with the owners the container sees (root, not the user's host id).
 #[test]
 fn a_users_ct_export_reads_the_containers_overlay_in_the_users_namespaces() {
-    let u = TestUser::create_with_subids();
-    busybox_tarball(&u);
-    let img = format!("localhost/{}:1", u.name);
-    assert!(ct_in_home(&u, &["import", "rootfs.tar", &img])
-        .status
-        .success());
+    let (u, img) = user_with_image();
     ct_ok(
         &u,
         &["create", "--name", "c", "--network", "none", &img, "true"],
@@ -225,12 +226,7 @@ fn a_users_ct_export_reads_the_containers_overlay_in_the_users_namespaces() {
 /// status comes back.
 #[test]
 fn a_user_gets_a_terminal_with_run_it_and_exec_it() {
-    let u = TestUser::create_with_subids();
-    busybox_tarball(&u);
-    let img = format!("localhost/{}:1", u.name);
-    assert!(ct_in_home(&u, &["import", "rootfs.tar", &img])
-        .status
-        .success());
+    let (u, img) = user_with_image();
     let sb = Sandbox::new();
     let dir = &sb.dir;
     let run_it =

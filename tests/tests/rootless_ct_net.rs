@@ -195,6 +195,14 @@ fn without_pasta_slirp4netns_publishes_a_users_port_and_down_stops_it() {
     published_port_round_trip(&u, &path, "slirp4netns");
 }
 
+/// `ct-net ARGS…` as the user with a PATH of ct's tools only: neither pasta nor slirp4netns.
+fn ct_net_without_helpers(u: &TestUser, args: &[&str]) -> Output {
+    let path = format!("PATH={}", tools_dir());
+    let mut a = vec![path.as_str(), "ct-net"];
+    a.extend(args);
+    u.cmd(&tools_dir(), "env", &a).output().unwrap()
+}
+
 /// `--network slirp4netns` (podman's name) takes slirp4netns although pasta, the default, is
 /// installed; `--network pasta` takes pasta; one that is missing is one clear line.
 #[test]
@@ -206,20 +214,7 @@ fn network_slirp4netns_or_pasta_chooses_the_helper() {
     round_trip(&u, &path, "pasta", "--network pasta");
 
     let bundle = user_bundle(&u, "nopasta");
-    let out = u
-        .cmd(
-            &tools_dir(),
-            "env",
-            &[
-                &format!("PATH={}", tools_dir()),
-                "ct-net",
-                "--network",
-                "pasta",
-                bundle.to_str().unwrap(),
-            ],
-        )
-        .output()
-        .unwrap();
+    let out = ct_net_without_helpers(&u, &["--network", "pasta", bundle.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -232,18 +227,7 @@ fn network_slirp4netns_or_pasta_chooses_the_helper() {
 fn without_pasta_or_slirp4netns_a_user_gets_one_clear_line_and_no_network() {
     let u = TestUser::create();
     let bundle = user_bundle(&u, "nohelper");
-    let out = u
-        .cmd(
-            &tools_dir(),
-            "env",
-            &[
-                &format!("PATH={}", tools_dir()),
-                "ct-net",
-                bundle.to_str().unwrap(),
-            ],
-        )
-        .output()
-        .unwrap();
+    let out = ct_net_without_helpers(&u, &[bundle.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     let last = err.lines().last().unwrap_or_default();
