@@ -84,3 +84,39 @@ fn run_dash_capital_p_publishes_every_exposed_port_on_a_free_host_port() {
     let leases = std::fs::read_to_string(ct.leases_file()).unwrap_or_default();
     assert!(!leases.contains(&id) && !leases.contains(&id2), "{leases}");
 }
+
+/// The image's `ExposedPorts` is untrusted: a range of tens of thousands of ports (each would
+/// take a host port and a rule) or a protocol ct-net cannot publish makes `ct run -P` fail
+/// with one line naming it, and nothing is left: no container, namespace, rule or cgroup.
+#[test]
+fn run_dash_capital_p_refuses_a_hostile_exposed_ports_list_and_leaves_nothing() {
+    let ct = Sandbox::new();
+    for (tag, exposed, named) in [
+        ("range", "1-60000/tcp", "1-60000/tcp"),
+        ("sctp", "80/sctp", "80/sctp"),
+    ] {
+        let dir = ct.dir.path().join(format!("layout-{tag}"));
+        Image::new()
+            .layer(busybox_layer(), Compression::Gzip)
+            .config(json!({"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+                           "Cmd": ["sleep", "60"],
+                           "ExposedPorts": {exposed: {}}}))
+            .write(&ImageLayout::at(&dir), "fixture");
+        let img = format!("localhost/hostile-{tag}:1");
+        ct.ok(&[
+            "pull",
+            "--tag",
+            &img,
+            &format!("oci:{}:fixture", dir.display()),
+        ]);
+        let o = ct.out(&["run", "-d", "-P", "--name", tag, &img]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(125), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("ct-net: ") && err.contains(named), "{err}");
+        assert!(ct.containers().is_empty(), "{:?}", ct.containers());
+        assert!(ct.netns().is_empty(), "{:?}", ct.netns());
+        assert!(ct.bridge_ports().trim().is_empty(), "{}", ct.bridge_ports());
+        assert!(ct.cgroups_left().is_empty(), "{:?}", ct.cgroups_left());
+    }
+}
