@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/ct-run.sh — the whole front-end: `ct run --rm IMAGE true` against
 # `podman run --rm IMAGE true`, side by side, on the same image (a busybox-static root
-# filesystem imported into both stores), image present, default bridge network for both.
+# filesystem, then Debian 12 minbase, each imported into both stores), image present, default bridge network for both.
 #
 # Same conditions: both stores live on one tmpfs; ct uses release builds of the stages and its
 # own bridge, subnet, nft table and cgroup parent (removed afterwards). podman (Debian 12's
@@ -12,14 +12,14 @@
 # not in the bounding set ("setrlimit RLIMIT_NOFILE: Operation not permitted"). Each run creates the container,
 # its overlay, network namespace, veth, address and cgroup, runs `true`, and removes it all.
 #
-# Prints hyperfine's table, then the ratio of mean wall times (target: ct <= 0.15 x podman).
+# Prints hyperfine's table, then the ratio of mean wall times (target, issue 18: ct <= 0.1 x podman for both images).
 # Usage: sudo bench/ct-run.sh   (RUNS=N timed runs each, default 30; NOBUILD=1 skips the build)
 set -euo pipefail
 
 runs=${RUNS:-30}
 [ "$(id -u)" = 0 ] || { echo "bench/ct-run.sh: needs root" >&2; exit 2; }
 for t in hyperfine jq podman busybox nft; do
-	command -v "$t" >/dev/null || { echo "bench/ct-run.sh: needs $t (apt-get install hyperfine jq podman busybox-static nftables)" >&2; exit 2; }
+	command -v "$t" >/dev/null || { echo "bench/ct-run.sh: needs $t (apt-get install hyperfine jq podman busybox-static nftables mmdebstrap)" >&2; exit 2; }
 done
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,29 +45,43 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-mount -t tmpfs -o size=512m tmpfs "$work"
+mount -t tmpfs -o size=2g tmpfs "$work"
 
-# The image: busybox-static and one symlink per applet, as a rootfs tarball.
+# The images: busybox-static with one symlink per applet, and Debian 12 minbase (mmdebstrap
+# from the apt mirror, cached in /var/tmp/ct-bench-debian.tar; delete it to rebuild), each as a
+# rootfs tarball imported into both stores.
 r=$work/rootfs
 mkdir -p "$r/bin" "$r/etc" "$r/proc" "$r/sys" "$r/dev" "$r/tmp"
 cp "$(command -v busybox)" "$r/bin/busybox"
 for a in $(busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$r/bin/$a"; done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$r/etc/passwd"
 echo 'root:x:0:' >"$r/etc/group"
-tar -C "$r" -cf "$work/rootfs.tar" .
-"$here/ct" import "$work/rootfs.tar" ctbench:1 >/dev/null
-"${pod[@]}" import -q "$work/rootfs.tar" localhost/ctbench:1 >/dev/null
+tar -C "$r" -cf "$work/busybox.tar" .
+debian=${DEBIAN_TAR:-/var/tmp/ct-bench-debian.tar}
+if [ ! -s "$debian" ]; then
+	command -v mmdebstrap >/dev/null || { echo "bench/ct-run.sh: needs mmdebstrap (apt-get install mmdebstrap) for the Debian image" >&2; exit 2; }
+	mmdebstrap -q --variant=minbase bookworm "$debian.tmp" && mv "$debian.tmp" "$debian"
+fi
 
-ct_cmd="$here/ct run --rm ctbench:1 true"
-pod_cmd="${pod[*]} run --rm --ulimit nofile=1024:20000 --ulimit nproc=1024:1024 localhost/ctbench:1 true"
-# Each must work before it is timed.
-$ct_cmd || { echo "bench/ct-run.sh: failed: $ct_cmd" >&2; exit 1; }
-$pod_cmd || { echo "bench/ct-run.sh: failed: $pod_cmd" >&2; exit 1; }
+summary=()
+for image in busybox debian; do
+	tarball=$work/$image.tar
+	[ "$image" = busybox ] || tarball=$debian
+	"$here/ct" import "$tarball" "ctbench-$image:1" >/dev/null
+	"${pod[@]}" import -q "$tarball" "localhost/ctbench-$image:1" >/dev/null
 
-# The same without a network (no veth, address, NAT): what the rest of each costs.
-hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/times.json" \
-	-n "ct run --rm" "$ct_cmd" -n "podman run --rm" "$pod_cmd" \
-	-n "ct run --rm --network none" "${ct_cmd/--rm/--rm --network none}" \
-	-n "podman run --rm --network none" "${pod_cmd/--rm/--rm --network none}"
-jq -r '.results | "ratio (mean wall time, ct / podman): \(.[0].mean / .[1].mean * 1000 | round / 1000)",
-	"ratio with --network none:          \(.[2].mean / .[3].mean * 1000 | round / 1000)"' "$work/times.json"
+	ct_cmd="$here/ct run --rm ctbench-$image:1 true"
+	pod_cmd="${pod[*]} run --rm --ulimit nofile=1024:20000 --ulimit nproc=1024:1024 localhost/ctbench-$image:1 true"
+	# Each must work before it is timed.
+	$ct_cmd || { echo "bench/ct-run.sh: failed: $ct_cmd" >&2; exit 1; }
+	$pod_cmd || { echo "bench/ct-run.sh: failed: $pod_cmd" >&2; exit 1; }
+
+	# The same without a network (no veth, address, NAT): what the rest of each costs.
+	echo "== $image ==" >&2
+	hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/times-$image.json" \
+		-n "ct run --rm $image" "$ct_cmd" -n "podman run --rm $image" "$pod_cmd" \
+		-n "ct run --rm --network none $image" "${ct_cmd/--rm/--rm --network none}" \
+		-n "podman run --rm --network none $image" "${pod_cmd/--rm/--rm --network none}"
+	summary+=("$(jq -r --arg i "$image" '.results | "\($i): ratio (mean wall time, ct / podman): \(.[0].mean / .[1].mean * 1000 | round / 1000); with --network none: \(.[2].mean / .[3].mean * 1000 | round / 1000)"' "$work/times-$image.json")")
+done
+printf '%s\n' "${summary[@]}"
