@@ -28,14 +28,15 @@ FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 
 all: build
 
-# ct-exec is installed linked statically, against musl where rustup has (or can add) the
-# target, else glibc: see ct-exec/build-static.sh for why. STATIC_EXEC=0 skips it.
+# ct-exec, ct-mount, ct-net and ct-cgroup (what a container's start runs) are installed
+# linked statically, against musl where rustup has (or can add) the target, else glibc: see
+# build-static.sh for why. STATIC_EXEC=0 skips it.
 STATIC_EXEC ?= 1
 
 build:
 	$(CARGO) build --workspace --bins $(if $(filter debug,$(PROFILE)),,--profile $(PROFILE))
 ifeq ($(STATIC_EXEC),1)
-	CARGO="$(CARGO)" CARGO_TARGET_DIR="$(TARGET_DIR)" ct-exec/build-static.sh $(PROFILE) >/dev/null
+	CARGO="$(CARGO)" CARGO_TARGET_DIR="$(TARGET_DIR)" ./build-static.sh $(PROFILE) >/dev/null
 endif
 
 # One artifact of one tool: fail (naming the tool) when it does not generate it.

@@ -23,14 +23,14 @@ done
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$here/target}
-# ct-exec as it is installed (ct-exec/build-static.sh, which `make` runs): linked
+# ct-exec as it is installed (build-static.sh, which `make` runs): linked
 # statically, against musl where rustup has the target — a start maps no ld.so and no shared
 # libc, and runs none of glibc's cpuid cache probing, which traps to the hypervisor in a VM.
 # Set CT_EXEC_DYNAMIC=1 to measure the plain `cargo build --release` binary instead.
 if [ -n "${CT_EXEC_DYNAMIC:-}" ]; then
     (cd "$here" && cargo build --release -q -p ct-exec)
 else
-    CARGO_TARGET_DIR=$target "$here/ct-exec/build-static.sh" release >/dev/null
+    CARGO_TARGET_DIR=$target "$here/build-static.sh" release ct-exec >/dev/null
 fi
 ct=$target/release/ct-exec
 

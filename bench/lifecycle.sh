@@ -10,7 +10,7 @@
 # Same conditions for all three: one private mount namespace (`unshare -m`) where
 # /sys/fs/cgroup/unified is unmounted (crun 1.8 takes a hybrid host with it mounted for a
 # cgroup v2 host and fails); bundle and runtime state on a tmpfs. ct-exec is built as
-# bench/exec.sh builds it (ct-exec/build-static.sh; CT_EXEC_DYNAMIC=1 for the plain release build).
+# bench/exec.sh builds it (build-static.sh; CT_EXEC_DYNAMIC=1 for the plain release build).
 #
 # Prints hyperfine's tables and the ratios of mean wall time (target: ct-exec at most 0.80 of
 # crun's in both).
@@ -30,7 +30,7 @@ target=${CARGO_TARGET_DIR:-$here/target}
 if [ -n "${CT_EXEC_DYNAMIC:-}" ]; then
     (cd "$here" && cargo build --release -q -p ct-exec)
 else
-    CARGO_TARGET_DIR=$target "$here/ct-exec/build-static.sh" release >/dev/null
+    CARGO_TARGET_DIR=$target "$here/build-static.sh" release ct-exec >/dev/null
 fi
 ct=$target/release/ct-exec
 

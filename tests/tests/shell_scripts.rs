@@ -1,5 +1,5 @@
 //! Every shell script in the repository (`ct`, `demo.sh`, `.ci/run`, `bench/*.sh` and the
-//! libraries they source, `ct-exec/build-static.sh`) passes `shellcheck`: quoting, unset
+//! libraries they source, `build-static.sh`) passes `shellcheck`: quoting, unset
 //! variables and portability mistakes in the front-end and the benchmarks are found here, not
 //! by a user. A script is any file git tracks that ends in `.sh` or starts with a sh/bash
 //! shebang, so a new script is checked without being listed.
