@@ -101,6 +101,30 @@ unshare -m bash -euo pipefail -c "
         -n runc '$pm_prefix --runtime $(command -v runc) $podman_run'
 "
 
+# The runtime's own share of a podman run: the same podman run with each runtime behind a
+# wrapper that logs how long each of its calls takes (from just before its exec to its exit,
+# so the wrapper's own start is not counted). What podman and conmon take besides is what
+# even an instant runtime would cost. The runs alternate, so a change in load hits both alike.
+for r in "$ct" "$(command -v crun)"; do
+    n=$(basename "$r")
+    cat > "$work/timed-$n" <<WRAPPER
+#!/usr/bin/env bash
+s=\$EPOCHREALTIME
+$r "\$@"
+rc=\$?
+echo "\$s \$EPOCHREALTIME" >> "$work/times-$n"
+exit \$rc
+WRAPPER
+    chmod +x "$work/timed-$n"
+done
+unshare -m bash -euo pipefail -c "
+    umount /sys/fs/cgroup/unified 2>/dev/null || true
+    for i in \$(seq $podman_runs); do
+        for n in ct-exec crun; do $pm_prefix --runtime $work/timed-\$n $podman_run; done
+    done
+"
+share() { awk -v n="$podman_runs" '{ t += $2 - $1; c++ } END { printf "%.4f %d", t / n, c / n }' "$work/times-$1"; }
+
 ratios() {
     local f=$1 what=$2
     mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .mean' "$f"; }
@@ -112,3 +136,12 @@ ratios() {
 echo
 ratios "$work/lifecycle.json" "create+start+wait+delete"
 ratios "$work/podman.json" "podman run --rm"
+read -r ct_share ct_calls <<<"$(share ct-exec)"
+read -r crun_share crun_calls <<<"$(share crun)"
+awk -v t="$(jq '.results[] | select(.command == "crun") | .mean' "$work/podman.json")" \
+    -v c="$ct_share" -v cn="$ct_calls" -v r="$crun_share" -v rn="$crun_calls" 'BEGIN {
+    printf "the runtime itself in podman run --rm: ct-exec %.1f ms (%d calls), crun %.1f ms (%d calls): ct-exec/crun %.2f\n",
+        c * 1000, cn, r * 1000, rn, c / r
+    printf "podman and conmon besides: %.0f ms of crun'"'"'s %.0f ms, so even an instant runtime would be %.2f of crun'"'"'s time\n",
+        (t - r) * 1000, t * 1000, (t - r) / t
+}'
