@@ -28,6 +28,8 @@
 //!   one-line errors).
 //! * [`tool`] — the skeleton of every tool's `main`: parse, run, report one line, exit.
 //! * [`man_pages`] — man pages and completion scripts from a tool's clap definition.
+//! * [`writeback`] — a background `syncfs(2)` while a large tree is written, so the disk
+//!   works alongside the CPU and the final `syncfs` of an unpack or pull finds little left.
 //! * [`pipe_handoff`] — how `ct-pull | ct-unpack` overlap: the manifest announced under the
 //!   pipe's inode while the pull runs.
 
@@ -54,6 +56,7 @@ pub mod rfc3339;
 pub mod rootless;
 pub mod state;
 pub mod tool;
+pub mod writeback;
 
 pub use digest::Digest;
 pub use paths::Store;

@@ -9,8 +9,9 @@
 //!    (`verified_blob.rs`) and renamed into `blobs/` as soon as it is complete; when stdout is
 //!    a pipe, the manifest is announced for the `ct-unpack` reading it, which extracts each
 //!    layer as it lands (`ct_layout::pipe_handoff`);
-//! 6. one `syncfs(2)` makes the layers durable, then the manifest blob is written last — a
-//!    manifest in the store means its blobs are there too;
+//! 6. one `syncfs(2)` makes the layers durable (background ones every 100 ms during step 5
+//!    leave it little to do), then the manifest blob is written last — a manifest in the
+//!    store means its blobs are there too;
 //! 7. name it in `index.json` under the canonical name, under the layout's lock.
 //!
 //! From step 3's answer to step 7 it holds `locks/gc.lock` shared ([`crate::hold_off_gc`]), so
@@ -149,12 +150,19 @@ pub fn pull(
     // works as it always did.
     let _announced = ct_layout::pipe_handoff::pipe_inode(std::io::stdout().as_fd())
         .and_then(|ino| ct_layout::pipe_handoff::announce(store, ino, &bytes).ok());
+    let flusher = match layers.is_empty() {
+        true => None,
+        false => Some(verified_blob::start_flusher(layout)?),
+    };
     download_all(&reg, layout, &layers, opts, progress)?;
 
     // Layers are renamed into `blobs/` without an fsync each: one syncfs(2) makes all of them
     // durable before the manifest that vouches for them is written — also the ones found
     // present, which a pull killed before its own syncfs may have left in the page cache.
-    if !layers.is_empty() || !layout.has_blob(&digest, Some(bytes.len() as u64)) {
+    if let Some(f) = flusher {
+        f.finish()
+            .map_err(ct_layout::io_error::IoAt::at("sync", layout.tmp_dir()))?;
+    } else if !layout.has_blob(&digest, Some(bytes.len() as u64)) {
         verified_blob::sync_store(layout)?;
     }
     layout.write_blob(&bytes)?;

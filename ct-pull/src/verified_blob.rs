@@ -14,7 +14,9 @@
 //!    (bounded retries);
 //! 6. `rename(2)` it to `blobs/sha256/HEX` at once, so a `ct-unpack` downstream can start on
 //!    it; the pull makes all its blobs durable with one `syncfs(2)` ([`sync_store`]) before it
-//!    writes the manifest, instead of an fsync of each file and of the directory.
+//!    writes the manifest, instead of an fsync of each file and of the directory. While the
+//!    blobs download, a background `syncfs` every 100 ms ([`start_flusher`],
+//!    `ct_layout::writeback`) writes what arrived, so that last one finds little left.
 //!
 //! Imports use [`store_reader`]: a stream whose digest may not be known in advance is hashed
 //! into a temp file and renamed to the name its bytes give it.
@@ -29,6 +31,7 @@ use ct_layout::free_space::{Limits, Meter, MeteredWriter};
 use ct_layout::image_layout::ImageLayout;
 use ct_layout::io_error::IoAt;
 use ct_layout::lock::{self, FlockOperation};
+use ct_layout::writeback::Flusher;
 
 use crate::distribution::RegistryClient;
 use crate::error::PullError;
@@ -69,6 +72,14 @@ pub fn sync_store(layout: &ImageLayout) -> Result<(), PullError> {
     let dir = layout.blob_path(&Digest::of(b"")).with_file_name("");
     let f = File::open(&dir).map_err(IoAt::at("open", &dir))?;
     Ok(rustix::fs::syncfs(&f).map_err(|e| IoAt::at("sync", &dir)(e.into()))?)
+}
+
+/// Start flushing the store's file system in the background while blobs download; its
+/// `finish()` is then the pull's one [`sync_store`], and reports any writeback error since.
+pub fn start_flusher(layout: &ImageLayout) -> Result<Flusher, PullError> {
+    let dir = layout.tmp_dir();
+    fs::create_dir_all(dir).map_err(IoAt::at("create", dir))?;
+    Ok(Flusher::start(dir).map_err(IoAt::at("open", dir))?)
 }
 
 /// Download blob `digest` (`size` bytes) into the layout, resuming a partial left by an

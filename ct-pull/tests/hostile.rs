@@ -417,6 +417,53 @@ fn killed_halfway_then_completed(ranges: bool) {
     check_store(&env);
 }
 
+/// While a download stalls halfway, what arrived is already on the disk (a background syncfs,
+/// `ct_layout::writeback`), not left to one flush at the end of the pull.
+#[test]
+fn a_stalled_download_is_already_on_the_disk() {
+    let fx = fx();
+    let layer = fx.big_layer.to_string();
+    let reg = serve(&fx, Config::default(), move |r| {
+        if r.is_blob(&layer) {
+            Reply::Hang
+        } else {
+            Reply::Normal
+        }
+    });
+    let env = Env::new();
+    if !delays_allocation(&env.root().join("tmp")) {
+        eprintln!("skipped: the test store's file system does not delay allocation (filefrag)");
+        return;
+    }
+    let r = format!("{}/t/big:1", reg.host());
+    let mut child = env
+        .cmd(&[&r])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = env
+        .root()
+        .join(format!("tmp/{}.partial", fx.big_layer.hex()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 1 << 20 {
+        assert!(Instant::now() < deadline, "no partial download appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The kernel's own flusher would wait 30 s (vm.dirty_expire_centisecs).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut on_disk = false;
+    while !on_disk && Instant::now() < deadline {
+        on_disk = written_back(&partial) == Some(true);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(running, "the download was still stalled");
+    assert!(on_disk, "the bytes downloaded so far are on the disk");
+}
+
 #[test]
 fn pull_killed_halfway_resumes_with_range() {
     killed_halfway_then_completed(true);

@@ -9,10 +9,14 @@
 //!    can own them while we hold the lock.
 //! 3. Extract into a fresh `layers/tmp/HEX-RANDOM`. A helper thread decompresses the stream
 //!    ahead of the tar reader, which hashes it (to the end of the stream, past the tar's end
-//!    marker), so inflate and file creation overlap (`decompress_ahead.rs`).
+//!    marker), so inflate and file creation overlap (`decompress_ahead.rs`). Meanwhile a
+//!    background `syncfs` every 250 ms writes what is extracted to the disk
+//!    (`ct_layout::writeback`), so the disk works while the CPU does.
 //! 4. Compare with the diff_id; on mismatch delete the temp dir and fail.
-//! 5. `syncfs(2)` once for the whole tree (cheaper than an fsync per file), `rename(2)` into
-//!    `layers/sha256/HEX`, fsync `layers/sha256`. Until that rename the layer does not exist.
+//! 5. A last `syncfs(2)` for the whole tree (cheaper than an fsync per file; it finds little
+//!    left after the background ones, and reports any writeback error since step 3 began),
+//!    `rename(2)` into `layers/sha256/HEX`, fsync `layers/sha256`. Until that rename the layer
+//!    does not exist.
 //!    When one unpack extracts several layers, step 5 runs once for all of them ([`commit`]).
 //!
 //! Step 3 stops, and the temp dir goes, when the layer would take the file system under its
@@ -31,6 +35,7 @@ use ct_layout::free_space::{self, Limits, Meter, Stopped};
 use ct_layout::image_layout::ImageLayout;
 use ct_layout::io_error::IoAt;
 use ct_layout::lock::Lock;
+use ct_layout::writeback::Flusher;
 use ct_layout::{Digest, Store};
 
 use crate::compression;
@@ -236,14 +241,23 @@ pub fn extract(
     }))
 }
 
-/// Step 5 for a batch of extracted layers: ONE `syncfs(2)` for all their trees, then each is
-/// renamed into `layers/sha256/`, then one fsync of that directory. A layer directory never
-/// exists before its content is on the disk.
-pub fn commit(store: &Store, batch: Vec<Extracted>) -> Result<(), LayerError> {
-    let Some(first) = batch.first() else {
+/// Start the background flushes of step 3 on the file system of `layers/tmp/` (created).
+pub fn start_flusher(store: &Store) -> Result<Flusher, LayerError> {
+    let tmp_root = store.layers_tmp();
+    fs::create_dir_all(&tmp_root).map_err(IoAt::at("create", &tmp_root))?;
+    Ok(Flusher::start(&tmp_root).map_err(IoAt::at("open", &tmp_root))?)
+}
+
+/// Step 5 for a batch of extracted layers: stop `flusher` and sync ONCE for all their trees
+/// (the error of any flush since it started), then each is renamed into `layers/sha256/`, then
+/// one fsync of that directory. A layer directory never exists before its content is on the
+/// disk.
+pub fn commit(store: &Store, batch: Vec<Extracted>, flusher: Flusher) -> Result<(), LayerError> {
+    if batch.is_empty() {
         return Ok(());
-    };
-    syncfs(first.tmp.path()).map_err(IoAt::at("sync", first.tmp.path()))?;
+    }
+    let tmp_root = store.layers_tmp();
+    flusher.finish().map_err(IoAt::at("sync", &tmp_root))?;
     let parent = store.layers().join("sha256");
     fs::create_dir_all(&parent).map_err(IoAt::at("create", &parent))?;
     for e in batch {
@@ -263,8 +277,9 @@ pub fn ensure(
     layer: &Layer,
     limits: Limits,
 ) -> Result<bool, LayerError> {
+    let flusher = start_flusher(store)?;
     match extract(store, layout, layer, limits, true)? {
-        Outcome::Extracted(e) => commit(store, vec![e]).map(|_| true),
+        Outcome::Extracted(e) => commit(store, vec![e], flusher).map(|_| true),
         Outcome::Present | Outcome::Busy => Ok(false),
     }
 }
@@ -303,6 +318,7 @@ pub fn ensure_all(
     let batch: Mutex<Vec<Extracted>> = Mutex::new(Vec::new());
     let busy: Mutex<Vec<&Layer>> = Mutex::new(Vec::new());
     let failed: Mutex<Option<LayerError>> = Mutex::new(None);
+    let flusher = start_flusher(store)?;
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -339,7 +355,7 @@ pub fn ensure_all(
     }
     let batch = batch.into_inner().unwrap_or_default();
     let mut done = batch.len();
-    commit(store, batch)?;
+    commit(store, batch, flusher)?;
     for layer in busy.into_inner().unwrap_or_default() {
         if ensure(store, layout, layer, limits)? {
             done += 1;

@@ -229,6 +229,14 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
             .map_err(IoAt::at("chmod", &rootfs))?;
     }
 
+    // --flat writes the whole image into the bundle: flush it in the background meanwhile
+    // (`ct_layout::writeback`); the layer store does the same for its layers.
+    let flusher = if opts.flat {
+        let f = ct_layout::writeback::Flusher::start(tmp.path());
+        Some(f.map_err(IoAt::at("open", tmp.path()))?)
+    } else {
+        None
+    };
     let (passwd, group) = if opts.flat {
         let mut ex = Extractor::new(&rootfs, Target::Flat).map_err(IoAt::at("open", &rootfs))?;
         for layer in &image.layers {
@@ -338,7 +346,11 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     };
     write_json(&staged.config_path(), &spec)?;
     write_json(&staged.note_path(), &note)?;
-    layer_store::syncfs(tmp.path()).map_err(IoAt::at("sync", tmp.path()))?;
+    match flusher {
+        Some(f) => f.finish(),
+        None => layer_store::syncfs(tmp.path()),
+    }
+    .map_err(IoAt::at("sync", tmp.path()))?;
     let src = tmp.disarm();
     if let Err(e) = rename_noreplace(&src, &final_dir) {
         let _ = fs::remove_dir_all(&src);

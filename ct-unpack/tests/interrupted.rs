@@ -3,7 +3,9 @@
 //! - a layer extraction killed halfway never appears in the store, nor does the bundle; the
 //!   next run cleans up and succeeds;
 //! - independent layers are read at the same time (both FIFOs get a reader before any byte is
-//!   written, which a sequential unpack could never do).
+//!   written, which a sequential unpack could never do);
+//! - what a layer extraction has written reaches the disk while the layer is still being read
+//!   (`ct_layout::writeback`), not only in one flush at the end.
 
 mod common;
 
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Env;
+use common::{delays_allocation, written_back, Env};
 use ct_layout::Digest;
 use ct_tests::image::{Compression, Image, TarBuilder};
 
@@ -162,6 +164,91 @@ fn a_killed_unpack_leaves_no_layer_and_no_bundle() {
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(hidden.is_empty(), "{hidden:?}");
+}
+
+/// Pseudo-random bytes (incompressible, and never an all-zero block, which would be a hole).
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let mut v = Vec::with_capacity(n + 8);
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(n);
+    v
+}
+
+#[test]
+fn a_layer_reaches_the_disk_while_it_is_still_being_extracted() {
+    let env = Env::new();
+    if !delays_allocation(&env.store.root) {
+        eprintln!("skipped: the test store's file system does not delay allocation (filefrag)");
+        return;
+    }
+    // A large file first, then more (compressible: the decompressor hands over whole 1 MiB
+    // chunks, so 2 MiB follow); the blob is fed all but its last bytes and then held, so the
+    // extraction is still running while the large file is complete.
+    let mut t =
+        TarBuilder::new()
+            .file("big", 0o644, &noise(2 << 20))
+            .file("pad", 0o644, &[b'x'; 2 << 20]);
+    for i in 0..500 {
+        t = t.file(
+            &format!("small/f{i}"),
+            0o644,
+            format!("file {i}").as_bytes(),
+        );
+    }
+    let tar = t.finish();
+    let diff_ids = vec![Digest::of(&tar)];
+    Image::new()
+        .layer(tar, Compression::Gzip)
+        .write(&env.layout(), "localhost/slow:1");
+    let blob = layer_blob(&env, &diff_ids).remove(0);
+    let bytes = fifo_instead_of(&blob);
+    let mut child = KillOnDrop(
+        env.cmd()
+            .args(["--id", "slow", "localhost/slow:1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut w = writer_when_read(&blob, Duration::from_secs(20)).expect("ct-unpack opens the blob");
+    let held = 64;
+    w.write_all(&bytes[..bytes.len() - held]).unwrap();
+    let tmp = env.store.layers_tmp();
+    let big = || -> Option<PathBuf> {
+        let d = fs::read_dir(&tmp)
+            .ok()?
+            .flatten()
+            .next()?
+            .path()
+            .join("big");
+        (fs::metadata(&d).ok()?.len() == 2 << 20).then_some(d)
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || big().is_some()),
+        "the large file is extracted: {:?} {:?}",
+        child.0.try_wait(),
+        fs::read_dir(&tmp).map(|r| r.flatten().map(|e| e.path()).collect::<Vec<_>>())
+    );
+    let big = big().unwrap();
+    // The kernel's own flusher would wait 30 s (vm.dirty_expire_centisecs); the extraction
+    // still waits for its last bytes all along.
+    let on_disk = wait_until(Duration::from_secs(10), || written_back(&big) == Some(true));
+    assert!(child.0.try_wait().unwrap().is_none(), "still extracting");
+    assert!(
+        on_disk,
+        "the data extracted so far is on the disk before the layer ends"
+    );
+    w.write_all(&bytes[bytes.len() - held..]).unwrap();
+    drop(w);
+    let status = wait_with_limit(&mut child.0, Duration::from_secs(30));
+    assert_eq!(status, Some(0));
+    assert!(env.store.layer(&diff_ids[0]).join("big").is_file());
 }
 
 #[test]
