@@ -359,9 +359,10 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
         }
         return Err(IoAt::at("move into place", &final_dir)(e).into());
     }
-    // No fsync of `containers/` after the rename: if a crash loses the rename, the store is
-    // as before this run (consistent, the container simply does not exist); everything the
-    // bundle refers to (its files, the layers) was made durable by the syncfs above.
+    // Then the rename itself: ct-unpack reports the bundle only once a power cut can no longer
+    // take it away (one fsync of `containers/`, a journal commit; tests/power_cut.rs).
+    // Everything the bundle refers to (its files, the layers) was made durable before.
+    ct_layout::atomic::sync_dir(&containers).map_err(IoAt::at("sync", &containers))?;
     // What a user namespace could not keep (owners it does not map, device nodes), once each.
     for w in id_map::warnings() {
         eprintln!("ct-unpack: warning: {w}");

@@ -14,6 +14,7 @@ pub mod host_disk;
 pub mod image;
 pub mod mounts;
 pub mod netns;
+pub mod power_cut;
 pub mod registry;
 pub mod runc;
 pub mod sandbox;
