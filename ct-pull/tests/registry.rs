@@ -358,3 +358,33 @@ fn pulls_docker_schema2_manifests_and_lists() {
         == "application/vnd.docker.distribution.manifest.v2+json"));
     check_store(&env);
 }
+
+/// A power cut the moment ct-pull returns (`ct_tests::power_cut`: the store on a loop ext4
+/// whose journal commits only when asked, the disk copied then and mounted as after a reboot):
+/// the image it printed is named in `index.json`, and its manifest, config and every layer are
+/// there, whole (their digests verified) — one syncfs for all the blobs, then the manifest and
+/// the index, made durable before ct-pull reports success.
+#[test]
+fn the_image_ct_pull_reported_survives_a_power_cut_right_after() {
+    let (_t, fx, reg) = registry_with_fixtures(Auth::None);
+    let env = Env::new();
+    let disk = ct_tests::power_cut::Disk::mount(&env.root(), &env.sb.dir.path().join("disk"), 64);
+    let r = reg.reference("test/multi:1");
+    assert_eq!(env.pull(&["-j", "2", &r]), format!("{r}@{}", fx.multi));
+
+    let cut = ct_layout::Store::new(disk.power_cut(1), env.sb.run.clone());
+    let layout = ct_layout::image_layout::ImageLayout::of_store(&cut);
+    let refs = layout.refs().expect("index.json after the power cut");
+    let names: Vec<&str> = refs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, [r.as_str()]);
+    let m: ct_layout::Digest = refs[0].1.digest().to_string().parse().unwrap();
+    let manifest: serde_json::Value = layout.read_json(&m).unwrap();
+    let blobs = std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().unwrap());
+    for b in blobs {
+        let d: ct_layout::Digest = b["digest"].as_str().unwrap().parse().unwrap();
+        // read_blob checks the bytes against the digest.
+        layout
+            .read_blob(&d)
+            .unwrap_or_else(|e| panic!("{r}: blob {d}: {e}"));
+    }
+}

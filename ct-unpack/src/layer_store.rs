@@ -10,7 +10,7 @@
 //! 3. Extract into a fresh `layers/tmp/HEX-RANDOM`. A helper thread decompresses the stream
 //!    ahead of the tar reader, which hashes it (to the end of the stream, past the tar's end
 //!    marker), so inflate and file creation overlap (`decompress_ahead.rs`). Meanwhile a
-//!    background `syncfs` every 250 ms writes what is extracted to the disk
+//!    background `syncfs` every 100 ms writes what is extracted to the disk
 //!    (`ct_layout::writeback`), so the disk works while the CPU does.
 //! 4. Compare with the diff_id; on mismatch delete the temp dir and fail.
 //! 5. A last `syncfs(2)` for the whole tree (cheaper than an fsync per file; it finds little

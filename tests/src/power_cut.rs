@@ -31,7 +31,9 @@ pub struct Disk {
 
 impl Disk {
     /// Make a fresh `mib` MiB ext4 in `scratch/disk.img` and mount it on `at` (created), with
-    /// journal commits every 300 s: only explicit syncs make anything durable during a test.
+    /// journal commits every 300 s and without `auto_da_alloc` (which starts the writeback of
+    /// a file truncated to 0 when it is closed): only explicit syncs make anything durable
+    /// during a test.
     pub fn mount(at: &Path, scratch: &Path, mib: u64) -> Disk {
         std::fs::create_dir_all(at).unwrap();
         std::fs::create_dir_all(scratch).unwrap();
@@ -41,7 +43,7 @@ impl Disk {
         drop(f);
         run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image));
         run(Command::new("mount")
-            .args(["-o", "loop,commit=300"])
+            .args(["-o", "loop,commit=300,noauto_da_alloc"])
             .arg(&image)
             .arg(at));
         Disk {
