@@ -253,6 +253,31 @@ fn the_lifecycle_state_machine_is_runcs() {
     assert!(f.state_dirs().is_empty(), "{:?}", f.state_dirs());
 }
 
+#[test]
+fn a_relative_pid_file_is_written_in_the_callers_directory_as_with_runc() {
+    let f = Fixture::new();
+    let b = bundle(&f, "rel", &["sleep", "100"], |_| {});
+    let b = b.to_str().unwrap();
+    for rt in [Runtime::ct_exec(&f), Runtime::runc(&f)] {
+        let cwd = tempfile::tempdir().unwrap();
+        let id = unique("relpid-");
+        rt.ids.borrow_mut().push(id.clone());
+        // stdio: /dev/null and a file, which the created container keeps (not a pipe).
+        let err = tempfile::NamedTempFile::new().unwrap();
+        let status = rt
+            .cmd(&["create", "--bundle", b, "--pid-file", "pid", &id])
+            .current_dir(cwd.path())
+            .stdout(Stdio::null())
+            .stderr(err.reopen().unwrap())
+            .status()
+            .unwrap();
+        let msg = std::fs::read_to_string(err.path()).unwrap();
+        assert!(status.success(), "{}: {msg}", rt.exe.display());
+        let pid = std::fs::read_to_string(cwd.path().join("pid")).unwrap();
+        assert_eq!(rt.state(&id).unwrap()["pid"].to_string(), pid.trim());
+    }
+}
+
 /// `sh -c SCRIPT` as a child subreaper (as conmon and containerd-shim are), with E, R, B set.
 fn as_subreaper(rt: &Runtime, b: &Path, script: &str) -> Output {
     let mut c = Command::new("sh");

@@ -60,7 +60,12 @@ impl AtomicFile {
         file.sync_all()?;
         drop(file);
         fs::rename(&self.tmp, &self.target)?;
-        sync_dir(self.target.parent().unwrap_or(Path::new(".")))
+        // A bare file name ("pid") has the parent "": the current directory.
+        let dir = match self.target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        sync_dir(dir)
     }
 }
 
