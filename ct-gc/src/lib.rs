@@ -305,5 +305,18 @@ pub fn prune(store: &Store, opts: &Options) -> Result<Report, GcError> {
             remove_temp(&path, opts.dry_run, &mut report)?;
         }
     }
+    // The per-bundle and per-layer lock files nobody holds: left by a ct-unpack that was
+    // killed, or by versions that kept them all. Deleted while held ([`Lock::remove_on_drop`]).
+    if !opts.dry_run {
+        for (name, path) in list(&store.locks())? {
+            let one_use = name.ends_with(".lock")
+                && (name.starts_with("container-") || name.starts_with("layer-"));
+            if one_use {
+                if let Ok(Some(l)) = Lock::try_exclusive(&path) {
+                    drop(l.remove_on_drop(&path));
+                }
+            }
+        }
+    }
     Ok(report)
 }

@@ -102,10 +102,13 @@ pub(crate) fn sweep_layer(
     if !dry {
         // The extraction lock keeps ct-unpack from finding the layer half gone.
         let lock_path = store.layer_lock(d);
-        let _lock = Lock::exclusive(&lock_path).map_err(|source| GcError::Lock {
-            path: lock_path.clone(),
-            source,
-        })?;
+        // Its lock file goes with the layer (once it is gone: see the end of this block).
+        let _lock = Lock::exclusive(&lock_path)
+            .map_err(|source| GcError::Lock {
+                path: lock_path.clone(),
+                source,
+            })?
+            .remove_on_drop(&lock_path);
         let tmp_root = store.layers_tmp();
         fs::create_dir_all(&tmp_root).map_err(|source| GcError::Remove {
             path: tmp_root.clone(),

@@ -169,7 +169,8 @@ impl Store {
         self.locks().join(format!("layer-{}.lock", diff_id.hex()))
     }
 
-    /// `$CT_ROOT/locks/container-ID.lock`: held while the bundle of container ID is written.
+    /// `$CT_ROOT/locks/container-ID.lock`: held while the bundle of container ID is written
+    /// (and deleted by its holder then).
     pub fn container_lock(&self, id: &str) -> PathBuf {
         self.locks().join(format!("container-{id}.lock"))
     }

@@ -175,7 +175,10 @@ pub fn unpack(store: &Store, opts: &Options) -> Result<Bundle, UnpackError> {
     // (`containers/.tmp-ID-*`) are ours to remove.
     let containers = store.containers();
     let lock_path = store.container_lock(&id);
-    let _lock = Lock::exclusive(&lock_path).map_err(IoAt::at("lock", &lock_path))?;
+    // The lock file goes when this ends (done or failed): one per container would pile up.
+    let _lock = Lock::exclusive(&lock_path)
+        .map_err(IoAt::at("lock", &lock_path))?
+        .remove_on_drop(&lock_path);
     if let Ok(rd) = fs::read_dir(&containers) {
         let prefix = ct_layout::paths::bundle_temp_prefix(&id);
         for e in rd.flatten() {

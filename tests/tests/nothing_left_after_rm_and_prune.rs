@@ -1,6 +1,7 @@
 //! After `ct rm --all` and `ct prune` nothing is left: no mounts, no veths on the bridge, no
 //! network namespaces, no cgroups, no address leases, no port rules, no runtime state, no
-//! bundles, and no blob or layer that no image names.
+//! bundles, no blob or layer that no image names, and no lock file of a container or of a
+//! removed layer (one per container ever made would pile up in `locks/`).
 
 use std::fs;
 use std::process::Command;
@@ -46,6 +47,13 @@ fn rm_all_and_prune_leave_nothing() {
     assert_ne!(fs::read_to_string(&lease_file).unwrap().trim(), "{}");
     assert!(!mounts_under(&ct.root).is_empty());
     assert!(!ct.cgroups_left().is_empty());
+    // ct-unpack removes its container's lock file once the bundle is written.
+    for id in ["a", "b", "c", "d", "e"] {
+        let l = ct.root.join(format!("locks/container-{id}.lock"));
+        assert!(!l.exists(), "{} left", l.display());
+    }
+    // A ct-unpack killed while it held its container's lock leaves the file (no Drop ran).
+    fs::write(ct.root.join("locks/container-killed.lock"), b"").unwrap();
     // --rm -d: the container removes itself once it has exited.
     assert!(
         wait_for(10, || (!ct.containers().contains(&"d".to_string()))
@@ -98,4 +106,17 @@ fn rm_all_and_prune_leave_nothing() {
     let layers = fs::read_dir(ct.root.join("layers/sha256")).unwrap().count();
     assert_eq!((blobs, layers), (3, 1));
     assert_eq!(ct.ok(&["images", "-q"]), format!("{keep}\n"));
+    let kept_layer = fs::read_dir(ct.root.join("layers/sha256"))
+        .unwrap()
+        .flatten()
+        .map(|e| format!("layer-{}.lock", e.file_name().to_string_lossy()))
+        .collect::<Vec<_>>();
+    let one_use_locks: Vec<_> = fs::read_dir(ct.root.join("locks"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("container-") || n.starts_with("layer-"))
+        .filter(|n| !kept_layer.contains(n))
+        .collect();
+    assert!(one_use_locks.is_empty(), "{one_use_locks:?}");
 }
