@@ -23,6 +23,7 @@ set -euo pipefail
 runs=${RUNS:-3}
 fses=${FS:-ext4 tmpfs}
 rate=${RATE:-20000000}
+case $rate in '' | *[!0-9]* | 0) echo "bench/pull-unpack.sh: RATE must be bytes per second, more than 0" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "bench/pull-unpack.sh: needs root (mounts, owners)" >&2; exit 2; }
 for t in hyperfine jq skopeo umoci podman docker-registry curl python3 mkfs.ext4; do
     command -v "$t" >/dev/null || { echo "bench/pull-unpack.sh: needs $t" >&2; exit 2; }
