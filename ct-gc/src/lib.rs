@@ -305,12 +305,16 @@ pub fn prune(store: &Store, opts: &Options) -> Result<Report, GcError> {
             remove_temp(&path, opts.dry_run, &mut report)?;
         }
     }
-    // The per-bundle and per-layer lock files nobody holds: left by a ct-unpack that was
-    // killed, or by versions that kept them all. Deleted while held ([`Lock::remove_on_drop`]).
+    // The per-bundle, per-layer and per-name (`ct run --name`) lock files nobody holds: left
+    // by a killed ct-unpack or ct, by a rename, or by versions that kept them all. Deleted
+    // while held ([`Lock::remove_on_drop`]); every taker of these checks that the file it
+    // locked is still the one the name leads to.
     if !opts.dry_run {
         for (name, path) in list(&store.locks())? {
             let one_use = name.ends_with(".lock")
-                && (name.starts_with("container-") || name.starts_with("layer-"));
+                && ["container-", "layer-", "run-"]
+                    .iter()
+                    .any(|p| name.starts_with(p));
             if one_use {
                 if let Ok(Some(l)) = Lock::try_exclusive(&path) {
                     drop(l.remove_on_drop(&path));

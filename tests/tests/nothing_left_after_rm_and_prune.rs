@@ -52,8 +52,9 @@ fn rm_all_and_prune_leave_nothing() {
         let l = ct.root.join(format!("locks/container-{id}.lock"));
         assert!(!l.exists(), "{} left", l.display());
     }
-    // A ct-unpack killed while it held its container's lock leaves the file (no Drop ran).
+    // A ct-unpack or a ct run --name killed while it held its lock leaves the file.
     fs::write(ct.root.join("locks/container-killed.lock"), b"").unwrap();
+    fs::write(ct.root.join("locks/run-killed.lock"), b"").unwrap();
     // --rm -d: the container removes itself once it has exited.
     assert!(
         wait_for(10, || (!ct.containers().contains(&"d".to_string()))
@@ -71,6 +72,16 @@ fn rm_all_and_prune_leave_nothing() {
     ct.ok(&["stop", "-t", "1", "a"]);
     ct.ok(&["stop", "-t", "1", "b"]);
     ct.ok(&["rm", "--all"]);
+    // The name locks of `run --name` go with their containers, before any prune.
+    let run_locks = || -> Vec<String> {
+        fs::read_dir(ct.root.join("locks"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("run-") && n != "run-killed.lock")
+            .collect()
+    };
+    assert!(run_locks().is_empty(), "{:?}", run_locks());
     let out = ct.cmd(&["prune"]).env("CT_GC_GRACE", "0").output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -115,7 +126,11 @@ fn rm_all_and_prune_leave_nothing() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("container-") || n.starts_with("layer-"))
+        .filter(|n| {
+            ["container-", "layer-", "run-"]
+                .iter()
+                .any(|p| n.starts_with(p))
+        })
         .filter(|n| !kept_layer.contains(n))
         .collect();
     assert!(one_use_locks.is_empty(), "{one_use_locks:?}");

@@ -1,5 +1,5 @@
 //! `ct run --name N` started several times at the same moment: exactly one runs, the others
-//! fail with "already exists" — and, above all, none of the losers' clean-up on failure removes
+//! fail with "already exists" (or "exists") — and, above all, none of the losers' clean-up on failure removes
 //! the winner's container (which `ct run` used to do: its `ct rm` of a half-made container
 //! does not know the container is someone else's).
 
@@ -60,9 +60,12 @@ fn of_concurrent_ct_runs_with_one_name_exactly_one_runs() {
         let won = outs.iter().filter(|o| o.status.success()).count();
         let errs: Vec<String> = outs.iter().map(stderr).collect();
         assert_eq!(won, 1, "round {round}: {won} started: {errs:?}");
+        // A loser fails on the name's lock while the winner holds it, or, once the winner's
+        // -d run has let go of it, on the winner's container.
         for o in outs.iter().filter(|o| !o.status.success()) {
             assert!(
-                stderr(o).contains(&format!("'{name}' already exists")),
+                stderr(o).contains(&format!("'{name}' already exists"))
+                    || stderr(o).contains(&format!("a container '{name}' exists")),
                 "round {round}: {}",
                 stderr(o)
             );
