@@ -13,6 +13,7 @@ use common::*;
 use ct_layout::image_layout::ImageLayout;
 use ct_layout::Digest;
 use ct_tests::image::{busybox_layer, Compression, Image};
+use ct_tests::power_cut::{delays_allocation, written_back};
 
 /// A layout with `one:1` (busybox) and `big:1` (busybox + a 6 MiB incompressible layer).
 struct Fx {

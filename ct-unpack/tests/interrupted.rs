@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{delays_allocation, written_back, Env};
+use common::Env;
 use ct_layout::Digest;
 use ct_tests::image::{Compression, Image, TarBuilder};
+use ct_tests::power_cut::{delays_allocation, noise, written_back};
 
 struct KillOnDrop(Child);
 
@@ -166,20 +167,6 @@ fn a_killed_unpack_leaves_no_layer_and_no_bundle() {
     assert!(hidden.is_empty(), "{hidden:?}");
 }
 
-/// Pseudo-random bytes (incompressible, and never an all-zero block, which would be a hole).
-fn noise(n: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e3779b97f4a7c15;
-    let mut v = Vec::with_capacity(n + 8);
-    while v.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(n);
-    v
-}
-
 #[test]
 fn a_layer_reaches_the_disk_while_it_is_still_being_extracted() {
     // zstd too: a layer streams through its decoder, with no temp file of the whole blob.
@@ -197,10 +184,9 @@ fn written_back_while_extracting(env: &Env, compression: Compression) {
     // A large file first, then more (compressible: the decompressor hands over whole 1 MiB
     // chunks, so 2 MiB follow); the blob is fed all but its last bytes and then held, so the
     // extraction is still running while the large file is complete.
-    let mut t =
-        TarBuilder::new()
-            .file("big", 0o644, &noise(2 << 20))
-            .file("pad", 0o644, &[b'x'; 2 << 20]);
+    let mut t = TarBuilder::new()
+        .file("big", 0o644, &noise(2 << 20, 0))
+        .file("pad", 0o644, &[b'x'; 2 << 20]);
     for i in 0..500 {
         t = t.file(
             &format!("small/f{i}"),

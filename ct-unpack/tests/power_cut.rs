@@ -14,21 +14,7 @@ use std::path::Path;
 use common::Env;
 use ct_layout::{Digest, Store};
 use ct_tests::image::{Compression, Image, TarBuilder};
-use ct_tests::power_cut::Disk;
-
-/// Pseudo-random bytes (incompressible, and never an all-zero block, which would be a hole).
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x: u64 = 0x9e3779b97f4a7c15 ^ seed;
-    let mut v = Vec::with_capacity(n + 8);
-    while v.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(n);
-    v
-}
+use ct_tests::power_cut::{noise, Disk};
 
 fn layer(tag: &str, seed: u64) -> Vec<u8> {
     let mut t = TarBuilder::new()

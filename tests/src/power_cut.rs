@@ -9,6 +9,9 @@
 //! disk's content at that instant, page cache excluded — and mounts the copy, which replays
 //! its journal as a reboot would: a tool that claims "durable when I return" must find all of
 //! its work there.
+//!
+//! Also: whether a file's data has reached the disk yet ([`written_back`], `filefrag`), and
+//! incompressible test data ([`noise`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -68,4 +71,44 @@ impl Disk {
             .arg(&at));
         at
     }
+}
+
+/// Whether the data of file `path` has been written to the disk, per `filefrag -v`
+/// (e2fsprogs, FIEMAP): on a file system with delayed allocation (ext4, xfs) data still only
+/// in the page cache has extents flagged `delalloc`. `None` where it cannot tell (no FIEMAP).
+pub fn written_back(path: &Path) -> Option<bool> {
+    let out = std::process::Command::new("filefrag")
+        .arg("-v")
+        .arg(path)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    Some(!String::from_utf8_lossy(&out.stdout).contains("delalloc"))
+}
+
+/// Whether [`written_back`] can tell on the file system of `dir`: a file just written there
+/// shows as not written back yet.
+pub fn delays_allocation(dir: &Path) -> bool {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join(".delalloc-probe");
+    std::fs::write(&p, vec![1u8; 64 << 10]).unwrap();
+    let r = written_back(&p) == Some(false);
+    let _ = std::fs::remove_file(&p);
+    r
+}
+
+/// Pseudo-random bytes (incompressible, and never an all-zero block, which would be a hole).
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x: u64 = 0x9e3779b97f4a7c15 ^ seed;
+    let mut v = Vec::with_capacity(n + 8);
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(n);
+    v
 }

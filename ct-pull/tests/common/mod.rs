@@ -235,29 +235,3 @@ pub fn blob_gets(reqs: &[String]) -> usize {
         .filter(|r| r.starts_with("GET ") && r.contains("/blobs/"))
         .count()
 }
-
-/// Whether the data of file `path` has been written to the disk, per `filefrag -v`
-/// (e2fsprogs, FIEMAP): on a file system with delayed allocation (ext4, xfs) data still only
-/// in the page cache has extents flagged `delalloc`. `None` where it cannot tell (no FIEMAP).
-pub fn written_back(path: &Path) -> Option<bool> {
-    let out = std::process::Command::new("filefrag")
-        .arg("-v")
-        .arg(path)
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    Some(!String::from_utf8_lossy(&out.stdout).contains("delalloc"))
-}
-
-/// Whether [`written_back`] can tell on the file system of `dir`: a file just written there
-/// shows as not written back yet.
-pub fn delays_allocation(dir: &Path) -> bool {
-    std::fs::create_dir_all(dir).unwrap();
-    let p = dir.join(".delalloc-probe");
-    std::fs::write(&p, vec![1u8; 64 << 10]).unwrap();
-    let r = written_back(&p) == Some(false);
-    let _ = std::fs::remove_file(&p);
-    r
-}
