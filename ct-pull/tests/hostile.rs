@@ -73,6 +73,44 @@ fn serve(
     FakeRegistry::serve(&fx.dir, cfg, Arc::new(hook))
 }
 
+/// `fx` served with every request for blob `digest` answered by `reply`.
+fn serve_blob_as(fx: &Fx, digest: &Digest, reply: Reply) -> FakeRegistry {
+    let blob = digest.to_string();
+    serve(fx, Config::default(), move |r| {
+        if r.is_blob(&blob) {
+            reply.clone()
+        } else {
+            Reply::Normal
+        }
+    })
+}
+
+/// `ct-pull` of `t/big:1` started, once its partial download of the big layer holds at least
+/// `bytes`: the child and that file.
+fn pull_big_until_partial(
+    env: &Env,
+    reg: &FakeRegistry,
+    fx: &Fx,
+    bytes: u64,
+) -> (std::process::Child, std::path::PathBuf) {
+    let r = format!("{}/t/big:1", reg.host());
+    let child = env
+        .cmd(&[&r])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = env
+        .root()
+        .join(format!("tmp/{}.partial", fx.big_layer.hex()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < bytes {
+        assert!(Instant::now() < deadline, "no partial download appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, partial)
+}
+
 fn assert_store_empty(env: &Env) {
     assert!(ref_names(env).is_empty(), "{:?}", ref_names(env));
     check_store(env);
@@ -81,14 +119,7 @@ fn assert_store_empty(env: &Env) {
 #[test]
 fn corrupted_blob_is_rejected_and_nothing_lands() {
     let fx = fx();
-    let bad = fx.one_layer.to_string();
-    let reg = serve(&fx, Config::default(), move |r| {
-        if r.is_blob(&bad) {
-            Reply::Corrupt
-        } else {
-            Reply::Normal
-        }
-    });
+    let reg = serve_blob_as(&fx, &fx.one_layer, Reply::Corrupt);
     let env = Env::new();
     let e = failure(&env.run(&[&format!("{}/t/one:1", reg.host())]), 1);
     assert!(
@@ -377,21 +408,7 @@ fn killed_halfway_then_completed(ranges: bool) {
         },
     );
     let env = Env::new();
-    let r = format!("{}/t/big:1", reg.host());
-    let mut child = env
-        .cmd(&[&r])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let partial = env
-        .root()
-        .join(format!("tmp/{}.partial", fx.big_layer.hex()));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) == 0 {
-        assert!(Instant::now() < deadline, "no partial download appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut child, partial) = pull_big_until_partial(&env, &reg, &fx, 1);
     child.kill().unwrap();
     child.wait().unwrap();
     let had = std::fs::metadata(&partial).unwrap().len();
@@ -403,6 +420,7 @@ fn killed_halfway_then_completed(ranges: bool) {
     assert!(ref_names(&env).is_empty());
 
     hang.store(false, Ordering::SeqCst);
+    let r = format!("{}/t/big:1", reg.host());
     assert_eq!(env.pull(&[&r]), format!("{r}@{}", fx.big));
     let gets: Vec<Req> = reg
         .requests()
@@ -423,34 +441,13 @@ fn killed_halfway_then_completed(ranges: bool) {
 #[test]
 fn a_stalled_download_is_already_on_the_disk() {
     let fx = fx();
-    let layer = fx.big_layer.to_string();
-    let reg = serve(&fx, Config::default(), move |r| {
-        if r.is_blob(&layer) {
-            Reply::Hang
-        } else {
-            Reply::Normal
-        }
-    });
+    let reg = serve_blob_as(&fx, &fx.big_layer, Reply::Hang);
     let env = Env::new();
     if !delays_allocation(&env.root().join("tmp")) {
         eprintln!("skipped: the test store's file system does not delay allocation (filefrag)");
         return;
     }
-    let r = format!("{}/t/big:1", reg.host());
-    let mut child = env
-        .cmd(&[&r])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let partial = env
-        .root()
-        .join(format!("tmp/{}.partial", fx.big_layer.hex()));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < 1 << 20 {
-        assert!(Instant::now() < deadline, "no partial download appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut child, partial) = pull_big_until_partial(&env, &reg, &fx, 1 << 20);
     // The kernel's own flusher would wait 30 s (vm.dirty_expire_centisecs).
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut on_disk = false;
@@ -527,14 +524,12 @@ fn jobs_flag_bounds_parallel_downloads() {
 #[test]
 fn a_blob_larger_than_its_descriptor_is_cut_off() {
     let fx = fx();
-    let layer = fx.one_layer.to_string();
-    let reg = serve(&fx, Config::default(), move |r| {
-        if r.is_blob(&layer) {
-            Reply::Body("application/octet-stream".into(), vec![0u8; 64 << 20])
-        } else {
-            Reply::Normal
-        }
-    });
+    let body = vec![0u8; 64 << 20];
+    let reg = serve_blob_as(
+        &fx,
+        &fx.one_layer,
+        Reply::Body("application/octet-stream".into(), body),
+    );
     let env = Env::new();
     let e = failure(&env.run(&[&format!("{}/t/one:1", reg.host())]), 1);
     assert!(
