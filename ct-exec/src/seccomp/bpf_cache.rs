@@ -25,7 +25,7 @@ use oci_spec::runtime::LinuxSeccomp;
 use super::{compile, Program, SeccompError};
 
 const MAGIC: &[u8; 8] = b"CTSECCMP";
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 const HEADER: usize = 8 + 4 + 8 + 8 + 4 + 4;
 const INSN: usize = 8;
 

@@ -33,7 +33,17 @@ impl SeccompData {
 /// Run `program` on `data`; `Err` names an instruction the interpreter does not know or a
 /// program that misbehaves (reads out of bounds, jumps past the end, never returns).
 pub fn run(program: &[libc::sock_filter], data: &SeccompData) -> Result<u32, String> {
+    run_counted(program, data).map(|(action, _)| action)
+}
+
+/// [`run`], also returning how many instructions ran before the verdict: the cost the filter
+/// adds to that syscall, and how far the kernel's emulation walks when it loads the filter.
+pub fn run_counted(
+    program: &[libc::sock_filter],
+    data: &SeccompData,
+) -> Result<(u32, usize), String> {
     let bytes = data.bytes();
+    let mut steps = 0usize;
     let (mut a, mut x, mut mem) = (0u32, 0u32, [0u32; 16]);
     let mut pc = 0usize;
     while let Some(ins) = program.get(pc) {
@@ -47,6 +57,7 @@ pub fn run(program: &[libc::sock_filter], data: &SeccompData) -> Result<u32, Str
         };
         let src = if ins.code & 0x08 != 0 { x } else { k };
         pc += 1;
+        steps += 1;
         match ins.code & 0x07 {
             // BPF_LD: W|ABS, IMM, MEM
             0x00 => {
@@ -98,7 +109,7 @@ pub fn run(program: &[libc::sock_filter], data: &SeccompData) -> Result<u32, Str
                 pc += usize::from(if taken { ins.jt } else { ins.jf });
             }
             // BPF_RET
-            0x06 => return Ok(if ins.code & 0x18 == 0x10 { a } else { k }),
+            0x06 => return Ok((if ins.code & 0x18 == 0x10 { a } else { k }, steps)),
             // BPF_MISC: TAX / TXA
             _ => {
                 if ins.code & 0xf8 == 0x80 {

@@ -34,6 +34,13 @@ pub(super) fn build_context(
         action: format!("{:?}", default),
         source,
     })?;
+    // Dispatch on the syscall number as a binary tree, not libseccomp's default if-chain
+    // (SCMP_FLTATR_CTL_OPTIMIZE level 2, libseccomp >= 2.5). Every syscall then passes ~10
+    // comparisons instead of up to ~1000, and the kernel's install is ~4x cheaper: on load
+    // it emulates the filter once per syscall number per arch to build its allow bitmap
+    // (seccomp_cache_prepare), which walks the whole chain for late entries. Best effort: an
+    // older libseccomp builds the chain, which behaves the same, only slower.
+    let _ = ctx.set_ctl_optimize(2);
     let mut skipped = Vec::new();
     for arch in profile.architectures().iter().flatten() {
         let scmp = scmp_arch(*arch);

@@ -2,7 +2,7 @@
 //! the test interpreter in [`super::bpf_eval`] on made-up syscalls, so every action, errno and
 //! argument operator is checked on the very instructions the kernel would get.
 
-use super::bpf_eval::{run, SeccompData};
+use super::bpf_eval::{run, run_counted, SeccompData};
 use super::*;
 
 const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
@@ -349,6 +349,32 @@ fn pseudo_code_shows_the_rules() {
     assert!(
         text.contains("\"mkdir\"") && text.contains("ERRNO(38)"),
         "{text}"
+    );
+}
+
+/// Every syscall a process makes runs the filter, and the kernel emulates it once per syscall
+/// number and arch when it is installed (its allow bitmap): the dispatch on the number must be
+/// a search, not a chain. libseccomp's default chain takes up to ~1000 instructions for
+/// docker's profile (the last syscalls listed); its binary tree (optimize level 2) ~20-40.
+#[test]
+fn default_profile_decides_any_syscall_in_few_instructions() {
+    let p = compile(&ct_unpack::seccomp_default::profile()).expect("default profile");
+    let mut longest = (0, 0);
+    for nr in 0..=470 {
+        let data = SeccompData {
+            nr,
+            arch: native_arch(),
+            instruction_pointer: 0x7fff_0000_1000,
+            args: [0; 6],
+        };
+        let (_, steps) = run_counted(p.instructions(), &data).expect("BPF interpreter");
+        longest = longest.max((steps, nr));
+    }
+    assert!(
+        longest.0 <= 64,
+        "syscall {} runs {} BPF instructions before a verdict (want a binary search)",
+        longest.1,
+        longest.0
     );
 }
 
