@@ -6,6 +6,9 @@
 use ct_exec::runc_cli::{split_globals, Cli};
 use ct_layout::tool;
 
+// Built against musl: its allocator maps and unmaps too eagerly (ct_layout::musl_alloc).
+ct_layout::musl_allocator!();
+
 fn main() {
     let (global, mut args) = split_globals(std::env::args_os().collect());
     let mut cli = tool::parse_from::<Cli>("ct-exec", args.clone());

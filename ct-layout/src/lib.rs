@@ -46,6 +46,18 @@ pub mod lock;
 pub mod man_pages;
 pub mod media_type;
 pub mod mountinfo;
+#[cfg(target_env = "musl")]
+pub mod musl_alloc;
+
+/// In a tool's `main.rs`: its musl build allocates with [`musl_alloc`] (see there why).
+#[macro_export]
+macro_rules! musl_allocator {
+    () => {
+        #[cfg(target_env = "musl")]
+        #[global_allocator]
+        static ALLOC: $crate::musl_alloc::Allocator = $crate::musl_alloc::Allocator;
+    };
+}
 pub mod net_record;
 pub mod paths;
 pub mod pipe;
