@@ -189,64 +189,97 @@ fn warn_if_set() -> &'static Patterns {
     P.get_or_init(|| Patterns::new(WARN_IF_SET))
 }
 
+/// What a generic key is to ct-exec: the lists above, in the order they are consulted.
+#[derive(Clone, Copy, PartialEq)]
+enum Class {
+    /// In `ERROR_IF_SET`: an error unless empty.
+    Error,
+    /// In `WARN_IF_SET`: a warning unless empty.
+    Warn,
+    /// In no list.
+    Unknown,
+    /// `linux.resources`: ct-cgroup names what it does not apply.
+    Resources,
+    /// In [`KNOWN`]: look inside.
+    Known,
+}
+
+fn classify(generic: &str) -> Class {
+    if error_if_set().matches(generic) {
+        Class::Error
+    } else if warn_if_set().matches(generic) {
+        Class::Warn
+    } else if !known().matches(generic) {
+        Class::Unknown
+    } else if generic == "linux.resources" {
+        Class::Resources
+    } else {
+        Class::Known
+    }
+}
+
+fn join(a: &str, b: &str) -> String {
+    if a.is_empty() {
+        b.to_string()
+    } else {
+        format!("{a}.{b}")
+    }
+}
+
 /// Step 1 (keys): (warnings, errors), each naming the key.
 pub fn check_keys(v: &Value) -> (Vec<String>, Vec<String>) {
-    let mut warn = Vec::new();
-    let mut err = Vec::new();
-    // `path` is the key as printed; `generic` the same with array indexes and free-form map
-    // keys (which may contain dots, like annotations) replaced by `*`.
-    fn walk(v: &Value, path: &str, generic: &str, warn: &mut Vec<String>, err: &mut Vec<String>) {
-        let children: Vec<(String, bool, &Value)> = match v {
-            Value::Object(o) => o.iter().map(|(k, v)| (k.clone(), false, v)).collect(),
-            Value::Array(a) => a
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (i.to_string(), true, v))
-                .collect(),
-            _ => return,
-        };
-        let free_form = known().exact.contains(format!("{generic}.*").as_str());
-        for (k, index, child) in children {
-            let join = |a: &str, b: &str| {
-                if a.is_empty() {
-                    b.to_string()
-                } else {
-                    format!("{a}.{b}")
-                }
-            };
-            let p = join(path, &k);
-            let literal = join(generic, &k);
-            let g = if index || (free_form && !known().exact.contains(literal.as_str())) {
-                join(generic, "*")
-            } else {
-                literal
-            };
-            if error_if_set().matches(&g) {
-                if !is_empty(child) {
-                    err.push(p);
-                }
-                continue;
+    let mut out = Out::default();
+    walk(v, "", "", &mut out);
+    (out.warn, out.err)
+}
+
+/// What [`check_keys`] collects.
+#[derive(Default)]
+struct Out {
+    warn: Vec<String>,
+    err: Vec<String>,
+}
+
+/// The children of `v`, whose key as printed is `path` and made generic `generic` (array
+/// indexes, and free-form map keys, which may contain dots like annotations, become `*`).
+/// All elements of an array share one generic key, so it is classified once; a known scalar
+/// element costs nothing (docker's seccomp profile alone has hundreds).
+fn walk(v: &Value, path: &str, generic: &str, out: &mut Out) {
+    match v {
+        Value::Object(o) => {
+            let free_form = known().exact.contains(format!("{generic}.*").as_str());
+            for (k, child) in o {
+                let literal = join(generic, k);
+                let g = match free_form && !known().exact.contains(&*literal) {
+                    true => join(generic, "*"),
+                    false => literal,
+                };
+                visit(child, classify(&g), || join(path, k), &g, out);
             }
-            if warn_if_set().matches(&g) {
-                if !is_empty(child) {
-                    warn.push(format!("{p} is ignored"));
-                }
-                continue;
-            }
-            if !known().matches(&g) {
-                warn.push(format!("unknown key {p} is ignored"));
-                continue;
-            }
-            // ct-cgroup applies the resources, and names what it does not.
-            if g == "linux.resources" {
-                warn.extend(ct_cgroup::oci_config::resource_warnings(child));
-                continue;
-            }
-            walk(child, &p, &g, warn, err);
         }
+        Value::Array(a) => {
+            let g = join(generic, "*");
+            let class = classify(&g);
+            for (i, child) in a.iter().enumerate() {
+                visit(child, class, || join(path, &i.to_string()), &g, out);
+            }
+        }
+        _ => {}
     }
-    walk(v, "", "", &mut warn, &mut err);
-    (warn, err)
+}
+
+fn visit(child: &Value, class: Class, path: impl FnOnce() -> String, generic: &str, out: &mut Out) {
+    match class {
+        Class::Error if !is_empty(child) => out.err.push(path()),
+        Class::Warn if !is_empty(child) => out.warn.push(format!("{} is ignored", path())),
+        Class::Error | Class::Warn => {}
+        Class::Unknown => out.warn.push(format!("unknown key {} is ignored", path())),
+        Class::Resources => out
+            .warn
+            .extend(ct_cgroup::oci_config::resource_warnings(child)),
+        Class::Known if child.is_object() || child.is_array() => walk(child, &path(), generic, out),
+        Class::Known => {}
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +312,37 @@ mod tests {
             "{warn:?}"
         );
         assert_eq!(err, vec!["linux.intelRdt".to_string()]);
+    }
+
+    /// Keys inside array elements are named with their index, once per element; a profile
+    /// of hundreds of known names says nothing.
+    #[test]
+    fn keys_in_array_elements_are_named_with_their_index() {
+        let mut v = json!({
+            "mounts": [{"destination": "/a", "bogus": 1}, {"destination": "/b"}, {"bogus": 2}],
+            "process": {"args": ["sh", "-c", "true"], "rlimits": [{"type": "RLIMIT_NOFILE",
+                "soft": 1, "hard": 1, "extra": true}]},
+            "linux": {"maskedPaths": ["/proc/kcore"], "intelRdt": {}},
+        });
+        v["linux"]["seccomp"] =
+            serde_json::to_value(ct_unpack::seccomp_default::profile()).expect("profile");
+        let (warn, err) = check_keys(&v);
+        assert_eq!(
+            warn,
+            [
+                "unknown key mounts.0.bogus is ignored",
+                "unknown key mounts.2.bogus is ignored",
+                "unknown key process.rlimits.0.extra is ignored",
+            ]
+        );
+        // An empty intelRdt asks for nothing.
+        assert!(err.is_empty(), "{err:?}");
+        v["hooks"] = json!({"prestart": [{"path": "/bin/true"}, {"path": "/x", "bogus": 1}]});
+        v["linux"]["intelRdt"] = json!({"closID": "a"});
+        let (warn, err) = check_keys(&v);
+        assert_eq!(warn.len(), 4, "{warn:?}");
+        assert!(warn.contains(&"unknown key hooks.prestart.1.bogus is ignored".into()));
+        assert_eq!(err, ["linux.intelRdt"]);
     }
 
     #[test]
