@@ -1,7 +1,8 @@
 //! ct-exec: run an OCI bundle as a container. Thin CLI over the `ct_exec` library: runc's
-//! global flags off argv, parse, as a user the user's namespaces when the bundle has none of
-//! its own (`ct_exec::rootless`), a read-only view of the binary for the verbs that enter a
-//! container, run the verb, exit (`ct_exec::verbs` explains the order).
+//! global flags off argv; a read-only view of the binary for the verbs that enter a
+//! container; parse; run the verb; exit (`ct_exec::verbs` explains the order). As a user,
+//! the user's namespaces come between parsing and the read-only view, when the bundle has
+//! none of its own (`ct_exec::rootless`: which bundle it is needs the parsed command line).
 
 use ct_exec::runc_cli::{split_globals, Cli};
 use ct_layout::tool;
@@ -11,8 +12,16 @@ ct_layout::musl_allocator!();
 
 fn main() {
     let (global, mut args) = split_globals(std::env::args_os().collect());
+    // As root nothing is entered first: re-execute before parsing, so that only the process
+    // that runs parses (clap builds runc's whole command tree, ~0.3 ms).
+    let root = rustix::process::geteuid().is_root();
+    if root {
+        ct_exec::verbs::enter_read_only_view(&args);
+    }
     let mut cli = tool::parse_from::<Cli>("ct-exec", args.clone());
     ct_exec::rootless::enter(&global, &mut cli, &mut args);
-    ct_exec::verbs::enter_read_only_view(&args);
+    if !root {
+        ct_exec::verbs::enter_read_only_view(&args);
+    }
     tool::exit("ct-exec", ct_exec::verbs::run(global, cli))
 }
