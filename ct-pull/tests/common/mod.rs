@@ -128,18 +128,11 @@ pub fn check_store(env: &Env) -> Vec<String> {
 /// A layer with `n` files of `size` pseudo-random bytes each (seeded, so reproducible).
 pub fn data_layer(tag: &str, n: usize, size: usize) -> Vec<u8> {
     let mut t = TarBuilder::new().dir("data", 0o755);
-    let mut x: u64 = tag.bytes().fold(0xcbf29ce484222325, |h, b| {
+    let seed: u64 = tag.bytes().fold(0xcbf29ce484222325, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100000001b3)
     });
     for i in 0..n {
-        let mut buf = Vec::with_capacity(size);
-        while buf.len() < size {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            buf.extend_from_slice(&x.to_le_bytes());
-        }
-        buf.truncate(size);
+        let buf = ct_tests::power_cut::noise(size, seed ^ i as u64);
         t = t.file(&format!("data/{tag}-{i}"), 0o644, &buf);
     }
     t.finish()
