@@ -8,7 +8,8 @@
 //! terminal's EOF character (^D); once the process has exited, what is left in the pty is
 //! drained before returning. With `--log-path` ([`crate::container_log`]) the container's
 //! output (the two pipes, or the pty master) also goes into its log, entry by entry; the pipes
-//! are drained too once it has exited.
+//! are drained too once it has exited — what they hold at that moment (FIONREAD), so that a
+//! process left writing cannot keep the exit from being recorded.
 
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -35,6 +36,27 @@ fn write_all(fd: impl AsFd, mut buf: &[u8]) -> bool {
 
 fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     Ok(nix::unistd::read(fd, buf)?)
+}
+
+/// What `fd` (a pipe or the pty master) holds once the container has exited, handed to `f`:
+/// read until it is empty, but no more than it held then (FIONREAD) and one buffer besides. A
+/// process left behind (one in the host's PID namespace, which the init's exit does not end)
+/// may write on forever, and the exit must still be recorded (its cgroup is killed next).
+fn drain(fd: &OwnedFd, buf: &mut [u8], mut f: impl FnMut(&[u8])) {
+    let _ = rustix::fs::fcntl_setfl(fd, rustix::fs::OFlags::NONBLOCK);
+    let held = rustix::io::ioctl_fionread(fd).unwrap_or(0);
+    let mut left = held.saturating_add(buf.len() as u64);
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        match read_some(fd.as_raw_fd(), &mut buf[..want]) {
+            Ok(n @ 1..) => {
+                f(&buf[..n]);
+                left -= n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            _ => break,
+        }
+    }
 }
 
 /// The terminal's output: to our stdout, and into the log when there is one.
@@ -93,10 +115,7 @@ pub(crate) fn relay(
         if let Some(code) = status {
             if let (true, Some(m)) = (master_open, &master) {
                 // What the container printed last is still in the pty: drain it.
-                let _ = rustix::fs::fcntl_setfl(m, rustix::fs::OFlags::NONBLOCK);
-                while let Ok(n @ 1..) = read_some(m.as_raw_fd(), &mut buf) {
-                    out(&mut log, &buf[..n]);
-                }
+                drain(m, &mut buf, |data| out(&mut log, data));
             }
             if let Some(c) = &mut log {
                 // The same for what is left in the pipes (a process of the container that
@@ -106,10 +125,7 @@ pub(crate) fn relay(
                     (c.err.take(), Stream::Stderr),
                 ] {
                     let Some(fd) = fd else { continue };
-                    let _ = rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK);
-                    while let Ok(n @ 1..) = read_some(fd.as_raw_fd(), &mut buf) {
-                        c.got(stream, &buf[..n]);
-                    }
+                    drain(&fd, &mut buf, |data| c.got(stream, data));
                 }
             }
             let _ = io::stdout().flush();

@@ -1712,3 +1712,111 @@ fn pull_dash_reads_an_image_archive_from_stdin() {
         .unwrap_or(0);
     assert_eq!(left, 0);
 }
+
+/// `ct wait` returns once the container's end is recorded, not merely once its process is
+/// gone: after reaping it, the detached monitor still drains the output pipes into the log and
+/// then writes the exit code (seen in CI as a log file missing mid-rotation, and as `ct wait`
+/// printing 0 for a container that exited 3). The test catches the monitor in that window,
+/// stops it there with SIGSTOP, and expects `ct wait` to keep waiting until it goes on.
+#[test]
+fn wait_returns_after_the_exit_and_the_log_are_recorded() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let mut caught = 0;
+    for i in 0..10 {
+        let name = format!("w{i}");
+        ct.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--log-opt",
+            "max-size=1k",
+            "--log-opt",
+            "max-file=2",
+            &img,
+            "sh",
+            "-c",
+            "seq 1 20000; exit 3",
+        ]);
+        let st = state(&ct, &name);
+        let pid = st["pid"].as_i64().unwrap();
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let Some(monitor) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        else {
+            ct.ok(&["wait", &name]);
+            continue;
+        };
+        // Reaped (a zombie still has /proc/PID) while the state still says running.
+        let gone = wait_for(10, || {
+            (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+        });
+        assert!(gone.is_some(), "{name}: the container did not exit");
+        // SAFETY: kill(2) on the monitor this test's container has.
+        unsafe { libc::kill(monitor, libc::SIGSTOP) };
+        if state(&ct, &name)["status"] != "running" {
+            unsafe { libc::kill(monitor, libc::SIGCONT) };
+            ct.ok(&["wait", &name]);
+            continue;
+        }
+        caught += 1;
+        let mut wait = ct.cmd(&["wait", &name]).stdout(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let early = wait.try_wait().unwrap();
+        unsafe { libc::kill(monitor, libc::SIGCONT) };
+        let out = wait.wait_with_output().unwrap();
+        assert!(
+            early.is_none(),
+            "{name}: ct wait returned while the monitor had not recorded the exit: {}",
+            stdout(&out)
+        );
+        assert_eq!(stdout(&out).trim(), "3", "{name}");
+        let log = ct.root.join(format!("containers/{name}/container.log"));
+        assert!(log.exists(), "{name}: container.log is missing after wait");
+        assert_eq!(ct.ok(&["logs", "--tail", "1", &name]), "20000\n", "{name}");
+        if caught == 3 {
+            break;
+        }
+    }
+    assert!(caught > 0, "the monitor was never caught between reaping and recording");
+}
+
+/// A process the init's exit does not end (with `--pid host` the container has no PID
+/// namespace of its own to take it down) may go on writing to the container's stdout: the
+/// monitor still records the exit, drains only what was in the pipe, and the cgroup's kill
+/// ends the writer, as runc ends a host-PID container's leftovers. Before, the drain read for
+/// as long as `yes` wrote: `ct wait` never returned and the log grew without bound.
+#[test]
+fn a_process_left_writing_does_not_keep_the_exit_from_being_recorded() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let script = "yes & sleep 0.2; exit 3";
+    let bounded = |args: &[&str], out: Stdio| {
+        let mut c = ct.cmd(args).stdout(out).stderr(Stdio::piped()).spawn().unwrap();
+        let done = wait_for(30, || c.try_wait().unwrap());
+        if done.is_none() {
+            let _ = c.kill();
+        }
+        let o = c.wait_with_output().unwrap();
+        assert!(done.is_some(), "ct {args:?} did not return: {}", stderr(&o));
+        o
+    };
+    let d = ["run", "-d", "--name", "y", "--pid", "host", "--network", "none"];
+    let mut args = d.to_vec();
+    args.extend([img.as_str(), "sh", "-c", script]);
+    ct.ok(&args);
+    let o = bounded(&["wait", "y"], Stdio::piped());
+    assert_eq!(stdout(&o).trim(), "3");
+    assert_eq!(state(&ct, "y")["exitCode"], 3);
+    let mut args = vec!["run", "--rm", "--pid", "host", "--network", "none"];
+    args.extend([img.as_str(), "sh", "-c", script]);
+    let o = bounded(&args, Stdio::null());
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    ct.ok(&["rm", "y"]);
+    assert_eq!(ct.cgroups_left(), Vec::<std::path::PathBuf>::new());
+}
