@@ -29,10 +29,35 @@ pub enum LsError {
 
 impl ct_layout::tool::Failure for LsError {}
 
-/// Print rows as a table with left-aligned columns separated by three spaces.
+/// `text` as one line of plain characters: a cell comes from an image's config, a command
+/// line or a label, and a newline or an escape sequence in it must neither break the table
+/// nor reach the terminal (`\n`, `\t`, `\r`, `\u{1b}`, as in error messages).
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let mut s = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => s.push_str("\\n"),
+            '\t' => s.push_str("\\t"),
+            '\r' => s.push_str("\\r"),
+            c if c.is_control() => s.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.into()
+}
+
+/// Print rows as a table with left-aligned columns separated by three spaces; control
+/// characters in a cell are escaped ([`printable`]).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| printable(c)).collect())
+        .collect();
     let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
+    for r in &rows {
         for (i, c) in r.iter().enumerate() {
             if i < width.len() {
                 width[i] = width[i].max(c.chars().count());
@@ -51,8 +76,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     };
     line(header.to_vec(), &mut out);
-    for r in rows {
-        line(r.iter().map(String::as_str).collect(), &mut out);
+    for r in &rows {
+        line(r.iter().map(|c| &**c).collect(), &mut out);
     }
     out
 }
@@ -63,5 +88,16 @@ mod tests {
     fn table_aligns() {
         let t = super::table(&["A", "BB"], &[vec!["xxx".into(), "y".into()]]);
         assert_eq!(t, "A     BB\nxxx   y\n");
+    }
+
+    #[test]
+    fn control_characters_in_a_cell_are_escaped() {
+        let cell = "sh -c echo \u{1b}[31mred\nx\u{9b}2J";
+        let t = super::table(&["CMD", "N"], &[vec![cell.into(), "1".into()]]);
+        assert_eq!(
+            t,
+            "CMD                                   N\nsh -c echo \\u{1b}[31mred\\nx\\u{9b}2J   1\n"
+        );
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n'));
     }
 }

@@ -1765,7 +1765,11 @@ fn wait_returns_after_the_exit_and_the_log_are_recorded() {
             continue;
         }
         caught += 1;
-        let mut wait = ct.cmd(&["wait", &name]).stdout(Stdio::piped()).spawn().unwrap();
+        let mut wait = ct
+            .cmd(&["wait", &name])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(500));
         let early = wait.try_wait().unwrap();
         unsafe { libc::kill(monitor, libc::SIGCONT) };
@@ -1783,7 +1787,10 @@ fn wait_returns_after_the_exit_and_the_log_are_recorded() {
             break;
         }
     }
-    assert!(caught > 0, "the monitor was never caught between reaping and recording");
+    assert!(
+        caught > 0,
+        "the monitor was never caught between reaping and recording"
+    );
 }
 
 /// A process the init's exit does not end (with `--pid host` the container has no PID
@@ -1797,7 +1804,12 @@ fn a_process_left_writing_does_not_keep_the_exit_from_being_recorded() {
     let img = busybox(&ct);
     let script = "yes & sleep 0.2; exit 3";
     let bounded = |args: &[&str], out: Stdio| {
-        let mut c = ct.cmd(args).stdout(out).stderr(Stdio::piped()).spawn().unwrap();
+        let mut c = ct
+            .cmd(args)
+            .stdout(out)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let done = wait_for(30, || c.try_wait().unwrap());
         if done.is_none() {
             let _ = c.kill();
@@ -1806,7 +1818,16 @@ fn a_process_left_writing_does_not_keep_the_exit_from_being_recorded() {
         assert!(done.is_some(), "ct {args:?} did not return: {}", stderr(&o));
         o
     };
-    let d = ["run", "-d", "--name", "y", "--pid", "host", "--network", "none"];
+    let d = [
+        "run",
+        "-d",
+        "--name",
+        "y",
+        "--pid",
+        "host",
+        "--network",
+        "none",
+    ];
     let mut args = d.to_vec();
     args.extend([img.as_str(), "sh", "-c", script]);
     ct.ok(&args);

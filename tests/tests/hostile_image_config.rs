@@ -295,3 +295,26 @@ fn image_config_keys_ct_cannot_honour_are_named() {
         .join("config.json")
         .is_file());
 }
+
+/// An image's `Cmd` is shown in `ct ps`'s COMMAND column: a newline or an escape sequence in
+/// it must neither add a row of its own (a fake container) nor reach the terminal (retitle
+/// it, clear it, recolour the rest). The table shows them escaped, as error messages do.
+#[test]
+fn control_characters_of_an_image_never_reach_the_terminal_through_ps() {
+    let env = Env::new();
+    let cmd = ": '\u{1b}]0;owned\u{7}\u{1b}[2J\nfake   running'";
+    let r = env.pulled("ctl", json!({"Cmd": ["/bin/sh", "-c", cmd]}));
+    let o = env
+        .sb
+        .cmd(&["run", "--name", "c", "--network", "none", name(&r)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let ps = env.sb.ok(&["ps", "-a"]);
+    assert!(
+        !ps.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character reached the terminal: {ps:?}"
+    );
+    assert_eq!(ps.lines().count(), 2, "{ps}");
+    assert!(ps.contains("\\u{1b}]0;owned"), "{ps}");
+}
