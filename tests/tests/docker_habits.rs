@@ -1713,6 +1713,12 @@ fn pull_dash_reads_an_image_archive_from_stdin() {
     assert_eq!(left, 0);
 }
 
+/// kill(2) of the monitor of a container this test started.
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) takes no pointers.
+    unsafe { libc::kill(pid, sig) };
+}
+
 /// `ct wait` returns once the container's end is recorded, not merely once its process is
 /// gone: after reaping it, the detached monitor still drains the output pipes into the log and
 /// then writes the exit code (seen in CI as a log file missing mid-rotation, and as `ct wait`
@@ -1757,10 +1763,9 @@ fn wait_returns_after_the_exit_and_the_log_are_recorded() {
             (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
         });
         assert!(gone.is_some(), "{name}: the container did not exit");
-        // SAFETY: kill(2) on the monitor this test's container has.
-        unsafe { libc::kill(monitor, libc::SIGSTOP) };
+        signal(monitor, libc::SIGSTOP);
         if state(&ct, &name)["status"] != "running" {
-            unsafe { libc::kill(monitor, libc::SIGCONT) };
+            signal(monitor, libc::SIGCONT);
             ct.ok(&["wait", &name]);
             continue;
         }
@@ -1772,7 +1777,7 @@ fn wait_returns_after_the_exit_and_the_log_are_recorded() {
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(500));
         let early = wait.try_wait().unwrap();
-        unsafe { libc::kill(monitor, libc::SIGCONT) };
+        signal(monitor, libc::SIGCONT);
         let out = wait.wait_with_output().unwrap();
         assert!(
             early.is_none(),
