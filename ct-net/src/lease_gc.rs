@@ -50,7 +50,11 @@ pub fn gc_leases(store: &Store, dry_run: bool) -> Result<Vec<Released>, Error> {
     }
     if !dry_run {
         for (r, ns) in &dead {
-            veth::detach_with_netns(&nets, &r.owner, IFNAME, &|| netns::remove_path(ns))?;
+            let (_, pending) =
+                veth::detach_with_netns(&nets, &r.owner, IFNAME, &|| netns::remove_path(ns))?;
+            if let Some(p) = pending {
+                p.finish()?;
+            }
         }
     }
     Ok(dead.into_iter().map(|(r, _)| r).collect())

@@ -24,7 +24,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-pub use crate::veth_detach::{detach, detach_with_netns, reclaim_stale, report_removed};
+pub use crate::veth_detach::{detach, detach_with_netns, reclaim_stale, report_removed, Pending};
 
 mod wire;
 use wire::{make_pair, set_up_inside, wire};

@@ -74,38 +74,91 @@ pub fn report_removed(removed: nft::Removed, net: &Network, owner: &str) {
 /// Undo an attachment, whole or half-made: port rules, the veth pair, then the lease.
 /// Returns whether a lease was found. Running it again is a no-op.
 pub fn detach(nets: &NetStore, owner: &str, ifname: &str) -> Result<bool, Error> {
-    detach_then(nets, owner, ifname, None)
+    detach_then(nets, owner, ifname, None).map(|(found, _)| found)
 }
 
-/// How long [`detach_with_netns`] waits for the kernel's namespace cleanup to take the host
-/// end away before deleting it itself. Unheld, it is gone in well under a millisecond; the
-/// wait only runs out when something still holds the namespace.
-const NETNS_CLEANUP_WAIT: Duration = Duration::from_millis(100);
+/// How long the host end may take to go after its namespace was removed before it is
+/// deleted by name. Unheld, the kernel's cleanup takes it in 1-15 ms; the bound only runs out
+/// when something still holds the namespace (a process in it, an open fd).
+const NETNS_CLEANUP_WAIT: Duration = Duration::from_millis(500);
 
 /// [`detach`] for a pair whose peer is in a namespace that goes too: remove the namespace
 /// (`remove_netns`) first. The kernel's namespace cleanup then unregisters the peer and with
 /// it the host end (veth(4): deleting either end deletes the pair), in its own work queue,
 /// while RTM_DELLINK would hold the caller through the RCU grace periods of the unregister
-/// (20-30 ms here). The host end is still waited for, bounded, and deleted by name when it
-/// outlives the wait, so on return the veth is gone and the lease is released as with
-/// [`detach`]. The namespace's removal error, if any, is returned after all of that.
+/// (20-30 ms here). The lease is released at once; a host end the kernel has not taken yet
+/// is returned as [`Pending`], for the caller to wait for or hand to a background reaper.
+/// The namespace's removal error, if any, is returned after all of that.
 pub fn detach_with_netns(
     nets: &NetStore,
     owner: &str,
     ifname: &str,
     remove_netns: &dyn Fn() -> Result<bool, Error>,
-) -> Result<bool, Error> {
+) -> Result<(bool, Option<Pending>), Error> {
     detach_then(nets, owner, ifname, Some(remove_netns))
 }
 
+/// A host end whose namespace is gone and which the kernel's cleanup is about to take away.
+#[must_use = "a pending host end is waited for or reaped in the background"]
+pub struct Pending(String);
+
+impl Pending {
+    /// A host end named `name` that holds no lease.
+    pub(crate) fn leftover(name: &str) -> Pending {
+        Pending(name.to_string())
+    }
+
+    /// Wait (bounded) for the kernel to take the host end, and delete it by name if it
+    /// outlives the bound: on return it is gone.
+    pub fn finish(self) -> Result<(), Error> {
+        let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
+        if wait_gone(&mut rt, &self.0) {
+            return Ok(());
+        }
+        rt.del_link(&self.0)
+            .map(drop)
+            .map_err(netlink(format!("cannot delete veth '{}'", self.0)))
+    }
+
+    /// [`Pending::finish`] in a process of its own, so that the caller does not wait for
+    /// the kernel: a child in a new session, with no stdio and no other inherited fd (a
+    /// caller reading our stdout, or holding a lock on an fd we inherited, is not kept
+    /// waiting by it). Only from a process with one thread. On a failed fork, in place.
+    pub fn in_background(self) -> Result<(), Error> {
+        // SAFETY: the caller has one thread; the child only makes syscalls and exits.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Parent { .. }) => Ok(()),
+            Ok(nix::unistd::ForkResult::Child) => {
+                let _ = nix::unistd::setsid();
+                if let Ok(null) = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/null")
+                {
+                    use std::os::fd::AsRawFd;
+                    for fd in 0..3 {
+                        let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+                    }
+                }
+                // SAFETY: close_range(2) on every fd above stdio; none is used after.
+                unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+                let code = i32::from(self.finish().is_err());
+                // SAFETY: leave without running the parent's exit handlers or destructors.
+                unsafe { libc::_exit(code) }
+            }
+            Err(_) => self.finish(),
+        }
+    }
+}
+
 /// Has the host end left the kernel's link list (polling `ip link show NAME`, bounded)?
-fn wait_gone(rt: &mut Rtnl, name: &str) -> bool {
+pub(crate) fn wait_gone(rt: &mut Rtnl, name: &str) -> bool {
     let deadline = Instant::now() + NETNS_CLEANUP_WAIT;
     loop {
         match rt.link_by_name(name) {
             Ok(None) => return true,
             Ok(Some(_)) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_micros(200))
+                std::thread::sleep(Duration::from_micros(500))
             }
             _ => return false,
         }
@@ -117,7 +170,7 @@ fn detach_then(
     owner: &str,
     ifname: &str,
     remove_netns: Option<&dyn Fn() -> Result<bool, Error>>,
-) -> Result<bool, Error> {
+) -> Result<(bool, Option<Pending>), Error> {
     let found = {
         let _lock = nets.lock()?;
         nets.find(owner, ifname)?
@@ -139,8 +192,13 @@ fn detach_then(
     let mut rt = Rtnl::open().map_err(netlink("cannot open a netlink socket".into()))?;
     let removed = remove_netns.map(|f| f());
     // Only a namespace that existed and is now unlinked takes the pair with it.
-    let gone = matches!(removed, Some(Ok(true))) && wait_gone(&mut rt, &name);
-    if !gone {
+    let mut pending = None;
+    if matches!(removed, Some(Ok(true))) {
+        match rt.link_by_name(&name) {
+            Ok(None) => {}
+            _ => pending = Some(Pending(name)),
+        }
+    } else {
         rt.del_link(&name)
             .map_err(netlink(format!("cannot delete veth '{name}'")))?;
     }
@@ -153,5 +211,5 @@ fn detach_then(
     if let Some(r) = removed {
         r?;
     }
-    Ok(found.is_some())
+    Ok((found.is_some(), pending))
 }

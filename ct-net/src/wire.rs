@@ -279,7 +279,12 @@ pub fn down(store: &Store, input: &str) -> Result<String, Error> {
             .unwrap_or(Err(Error::Panicked("teardown of the bundle files"))),
         None => Ok(id),
     };
-    kernel_side?;
+    let (_, pending) = kernel_side?;
+    // The bundle's thread has ended: one thread left, so the wait for the kernel's cleanup
+    // can go to a process of its own (see veth::Pending) instead of holding the teardown.
+    if let Some(p) = pending {
+        p.in_background()?;
+    }
     printed
 }
 

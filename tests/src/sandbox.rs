@@ -278,13 +278,19 @@ impl Sandbox {
         left
     }
 
-    /// Interfaces enslaved to this world's bridge (the host ends of veth pairs).
+    /// Interfaces enslaved to this world's bridge (the host ends of veth pairs), once there
+    /// are none or after 2 s: the kernel takes a torn-down container's host veth away in its
+    /// own cleanup of the namespace, a few ms after `ct-net --down` returns (ct-net deletes it
+    /// itself when that takes longer than 500 ms).
     pub fn bridge_ports(&self) -> String {
-        let o = Command::new("ip")
-            .args(["-o", "link", "show", "master", &self.bridge])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        let ports = || {
+            let o = Command::new("ip")
+                .args(["-o", "link", "show", "master", &self.bridge])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        wait_for(2, || Some(ports()).filter(|p| p.trim().is_empty())).unwrap_or_else(ports)
     }
 
     /// The ids of this store's containers that have a network namespace: ct-net names it

@@ -56,11 +56,22 @@ pub(super) fn make_pair(
         path: netns.to_path_buf(),
         source,
     })?;
-    rt.add_veth(host_veth, br.index, ifname, nsf.as_raw_fd())
-        .map_err(netlink(format!(
-            "cannot create veth pair '{host_veth}' / '{}'",
-            ifname
-        )))?;
+    let mut made = rt.add_veth(host_veth, br.index, ifname, nsf.as_raw_fd());
+    if made
+        .as_ref()
+        .is_err_and(|e| e.raw_os_error() == Some(libc::EEXIST))
+    {
+        // The host end of this container's last attachment (its name is this store's, this
+        // container's and this interface's, and it holds no lease), still waiting for the
+        // kernel's cleanup of its namespace: `ct rm X && ct run --name X`, a stop and a
+        // start. Let it go (bounded, then deleted), and try once more.
+        crate::veth::Pending::leftover(host_veth).finish()?;
+        made = rt.add_veth(host_veth, br.index, ifname, nsf.as_raw_fd());
+    }
+    made.map_err(netlink(format!(
+        "cannot create veth pair '{host_veth}' / '{}'",
+        ifname
+    )))?;
     let host = rt
         .link_by_name(host_veth)
         .map_err(netlink(format!("cannot look up veth '{host_veth}'")))?

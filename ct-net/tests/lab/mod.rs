@@ -225,6 +225,25 @@ impl Lab {
         v
     }
 
+    /// [`Lab::links`] once `settled` holds of them, or after 2 s. The kernel takes a host veth
+    /// away in its own cleanup of the container's namespace, a few ms after `--down` returns
+    /// (ct-net deletes it itself when that takes longer than 500 ms).
+    pub fn links_until(&self, settled: impl Fn(&[String]) -> bool) -> Vec<String> {
+        for _ in 0..40 {
+            let l = self.links();
+            if settled(&l) {
+                return l;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.links()
+    }
+
+    /// [`Lab::links_until`] no host veth is left.
+    pub fn links_without_veths(&self) -> Vec<String> {
+        self.links_until(|l| !l.iter().any(|n| n.starts_with("veth")))
+    }
+
     /// `nft list chain ip TABLE ports` inside the lab host, rules only.
     pub fn port_rules(&self) -> Vec<String> {
         let out = Command::new("ip")
