@@ -60,7 +60,8 @@ tar -C "$r" -cf "$work/busybox.tar" .
 debian=${DEBIAN_TAR:-/var/tmp/ct-bench-debian.tar}
 if [ ! -s "$debian" ]; then
 	command -v mmdebstrap >/dev/null || { echo "bench/ct-run.sh: needs mmdebstrap (apt-get install mmdebstrap) for the Debian image" >&2; exit 2; }
-	mmdebstrap -q --variant=minbase bookworm "$debian.tmp" && mv "$debian.tmp" "$debian"
+	# --format: the name ends in .tmp, from which mmdebstrap would guess a directory.
+	mmdebstrap -q --variant=minbase --format=tar bookworm "$debian.tmp" && mv "$debian.tmp" "$debian"
 fi
 
 summary=()
