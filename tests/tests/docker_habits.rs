@@ -1846,3 +1846,50 @@ fn a_process_left_writing_does_not_keep_the_exit_from_being_recorded() {
     ct.ok(&["rm", "y"]);
     assert_eq!(ct.cgroups_left(), Vec::<std::path::PathBuf>::new());
 }
+
+/// `ct diff` lists names the container chose: a newline in one must not make a line of its
+/// own (here one that reads as "D passwd"), and an escape sequence must not reach the
+/// terminal. Each file is one line, control characters shown escaped as bash's `$'…'`.
+#[test]
+fn diff_shows_the_containers_file_names_one_per_line_and_escaped() {
+    let ct = Sandbox::new();
+    let img = busybox(&ct);
+    let script = concat!(
+        "touch \"$(printf 'x\\ncharacter special file|0:0|passwd')\" ",
+        "\"$(printf 't\\033]0;owned\\007')\" /plain; exec sleep 60"
+    );
+    ct.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "n",
+        "--network",
+        "none",
+        &img,
+        "sh",
+        "-c",
+        script,
+    ]);
+    let diff = wait_for(10, || {
+        let d = ct.ok(&["diff", "n"]);
+        d.contains("A /plain").then_some(d)
+    })
+    .expect("the files were made");
+    ct.ok(&["rm", "-f", "n"]);
+    assert!(
+        !diff.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character reached the terminal: {diff:?}"
+    );
+    let lines: Vec<&str> = diff.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("A /") || l.starts_with("A $'/") || l == &"C /etc"),
+        "{diff}"
+    );
+    assert!(
+        lines.contains(&"A $'/x\\ncharacter special file|0:0|passwd'"),
+        "{diff}"
+    );
+    assert!(lines.contains(&"A $'/t\\E]0;owned\\a'"), "{diff}");
+}
