@@ -1893,3 +1893,24 @@ fn diff_shows_the_containers_file_names_one_per_line_and_escaped() {
     );
     assert!(lines.contains(&"A $'/t\\E]0;owned\\a'"), "{diff}");
 }
+
+/// `ct`'s own errors are one line each, whatever the argument they quote holds: a newline
+/// cannot add a line of its own, an escape sequence does not reach the terminal.
+#[test]
+fn an_error_quoting_an_argument_is_one_line_without_control_characters() {
+    let ct = Sandbox::new();
+    for (args, code) in [
+        (vec!["run", "--bad\u{1b}[2J\nct: fake"], 2),
+        (vec!["volume", "create", "a\nb\u{1b}]0;x\u{7}"], 2),
+        (vec!["logs", "no\u{1b}[31mpe"], 1),
+    ] {
+        let o = ct.out(&args);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert_eq!(e.lines().count(), 1, "{args:?}: {e:?}");
+        assert!(
+            !e.trim_end().chars().any(char::is_control),
+            "{args:?}: {e:?}"
+        );
+    }
+}
