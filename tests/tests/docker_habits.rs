@@ -1713,6 +1713,13 @@ fn pull_dash_reads_an_image_archive_from_stdin() {
     assert_eq!(left, 0);
 }
 
+/// `ct run -d --name NAME --network none REST…`.
+fn run_detached(ct: &Sandbox, name: &str, rest: &[&str]) -> String {
+    let mut args = vec!["run", "-d", "--name", name, "--network", "none"];
+    args.extend_from_slice(rest);
+    ct.ok(&args)
+}
+
 /// kill(2) of the monitor of a container this test started.
 fn signal(pid: i32, sig: i32) {
     // SAFETY: kill(2) takes no pointers.
@@ -1731,22 +1738,9 @@ fn wait_returns_after_the_exit_and_the_log_are_recorded() {
     let mut caught = 0;
     for i in 0..10 {
         let name = format!("w{i}");
-        ct.ok(&[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            "--log-opt",
-            "max-size=1k",
-            "--log-opt",
-            "max-file=2",
-            &img,
-            "sh",
-            "-c",
-            "seq 1 20000; exit 3",
-        ]);
+        let logs = ["--log-opt", "max-size=1k", "--log-opt", "max-file=2"];
+        let cmd = [img.as_str(), "sh", "-c", "seq 1 20000; exit 3"];
+        run_detached(&ct, &name, &[&logs[..], &cmd[..]].concat());
         let st = state(&ct, &name);
         let pid = st["pid"].as_i64().unwrap();
         let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -1823,19 +1817,7 @@ fn a_process_left_writing_does_not_keep_the_exit_from_being_recorded() {
         assert!(done.is_some(), "ct {args:?} did not return: {}", stderr(&o));
         o
     };
-    let d = [
-        "run",
-        "-d",
-        "--name",
-        "y",
-        "--pid",
-        "host",
-        "--network",
-        "none",
-    ];
-    let mut args = d.to_vec();
-    args.extend([img.as_str(), "sh", "-c", script]);
-    ct.ok(&args);
+    run_detached(&ct, "y", &["--pid", "host", &img, "sh", "-c", script]);
     let o = bounded(&["wait", "y"], Stdio::piped());
     assert_eq!(stdout(&o).trim(), "3");
     assert_eq!(state(&ct, "y")["exitCode"], 3);
@@ -1858,18 +1840,7 @@ fn diff_shows_the_containers_file_names_one_per_line_and_escaped() {
         "touch \"$(printf 'x\\ncharacter special file|0:0|passwd')\" ",
         "\"$(printf 't\\033]0;owned\\007')\" /plain; exec sleep 60"
     );
-    ct.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "n",
-        "--network",
-        "none",
-        &img,
-        "sh",
-        "-c",
-        script,
-    ]);
+    run_detached(&ct, "n", &[&img, "sh", "-c", script]);
     let diff = wait_for(10, || {
         let d = ct.ok(&["diff", "n"]);
         d.contains("A /plain").then_some(d)
