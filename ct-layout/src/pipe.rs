@@ -108,14 +108,11 @@ pub fn quote(text: impl AsRef<[u8]>) -> String {
     s.push('\'');
     for chunk in b.utf8_chunks() {
         for c in chunk.valid().chars() {
-            match c {
-                '\'' => s.push_str("\\'"),
-                '\\' => s.push_str("\\\\"),
-                '\n' => s.push_str("\\n"),
-                '\t' => s.push_str("\\t"),
-                '\r' => s.push_str("\\r"),
-                c if c.is_control() => s.push_str(&format!("\\u{{{:x}}}", c as u32)),
-                c => s.push(c),
+            match (c, control_escape(c)) {
+                ('\'', _) => s.push_str("\\'"),
+                ('\\', _) => s.push_str("\\\\"),
+                (_, Some(e)) => s.push_str(&e),
+                (c, None) => s.push(c),
             }
         }
         for x in chunk.invalid() {
@@ -169,23 +166,44 @@ pub fn line(tool: &str, err: &dyn Error, hints: &[&str]) -> String {
     s
 }
 
+/// How a control character is shown in a message (`\n`, `\t`, `\r`, `\u{1b}`); `None` for
+/// any other character.
+fn control_escape(c: char) -> Option<String> {
+    match c {
+        '\n' => Some("\\n".into()),
+        '\t' => Some("\\t".into()),
+        '\r' => Some("\\r".into()),
+        c if c.is_control() => Some(format!("\\u{{{:x}}}", c as u32)),
+        _ => None,
+    }
+}
+
+/// `text` with every control character escaped as [`one_line`] does, whole (not cut): for
+/// text shown among other text, such as a table's cell.
+pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let mut s = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match control_escape(c) {
+            Some(e) => s.push_str(&e),
+            None => s.push(c),
+        }
+    }
+    s.into()
+}
+
 /// `text` with every control character escaped (`\n`, `\u{1b}`), cut at [`LINE_MAX`]
 /// bytes (then `…`).
 pub fn one_line(text: &str) -> String {
     let mut s = String::with_capacity(text.len().min(LINE_MAX + 4));
     let mut buf = [0u8; 4];
     for c in text.chars() {
-        let esc = match c {
-            '\n' => "\\n".to_string(),
-            '\t' => "\\t".to_string(),
-            '\r' => "\\r".to_string(),
-            c if c.is_control() => format!("\\u{{{:x}}}", c as u32),
-            _ => String::new(),
-        };
-        let piece = if esc.is_empty() {
-            &*c.encode_utf8(&mut buf)
-        } else {
-            &esc
+        let esc = control_escape(c);
+        let piece = match &esc {
+            Some(e) => e,
+            None => &*c.encode_utf8(&mut buf),
         };
         if s.len() + piece.len() > LINE_MAX {
             s.push('…');

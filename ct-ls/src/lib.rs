@@ -29,32 +29,14 @@ pub enum LsError {
 
 impl ct_layout::tool::Failure for LsError {}
 
-/// `text` as one line of plain characters: a cell comes from an image's config, a command
-/// line or a label, and a newline or an escape sequence in it must neither break the table
-/// nor reach the terminal (`\n`, `\t`, `\r`, `\u{1b}`, as in error messages).
-fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return text.into();
-    }
-    let mut s = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\n' => s.push_str("\\n"),
-            '\t' => s.push_str("\\t"),
-            '\r' => s.push_str("\\r"),
-            c if c.is_control() => s.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => s.push(c),
-        }
-    }
-    s.into()
-}
-
-/// Print rows as a table with left-aligned columns separated by three spaces; control
-/// characters in a cell are escaped ([`printable`]).
+/// Print rows as a table with left-aligned columns separated by three spaces. A cell comes
+/// from an image's config, a command line or a label: its control characters are escaped
+/// ([`ct_layout::pipe::escaped`]), so that a newline or an escape sequence neither breaks
+/// the table nor reaches the terminal.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
         .iter()
-        .map(|r| r.iter().map(|c| printable(c)).collect())
+        .map(|r| r.iter().map(|c| ct_layout::pipe::escaped(c)).collect())
         .collect();
     let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in &rows {

@@ -41,8 +41,6 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    #[error("{0} panicked")]
-    Panicked(&'static str),
     #[error(transparent)]
     Subnet(#[from] ipv4_subnet::SubnetError),
     #[error("network '{bridge}' has {what} {have}, not {want}")]

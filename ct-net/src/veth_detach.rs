@@ -152,7 +152,7 @@ impl Pending {
 }
 
 /// Has the host end left the kernel's link list (polling `ip link show NAME`, bounded)?
-pub(crate) fn wait_gone(rt: &mut Rtnl, name: &str) -> bool {
+fn wait_gone(rt: &mut Rtnl, name: &str) -> bool {
     let deadline = Instant::now() + NETNS_CLEANUP_WAIT;
     loop {
         match rt.link_by_name(name) {
