@@ -140,6 +140,15 @@ fn the_default_network_publishes_a_port_and_tears_down_leaving_nothing() {
     let net: serde_json::Value =
         serde_json::from_slice(&fs::read(d.bundle.join("net.json")).unwrap()).unwrap();
     let addr = net["ips"][0]["address"].as_str().unwrap().to_string();
+    let host_veth = net["interfaces"][1]["name"].as_str().unwrap().to_string();
+    let on_ct0 = || {
+        let o = Command::new("ip")
+            .args(["-o", "link", "show", "master", "ct0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).contains(&format!(" {host_veth}@"))
+    };
+    assert!(on_ct0(), "the host end {host_veth} is a port of ct0");
     assert!(
         addr.starts_with("10.66.") && addr.ends_with("/16"),
         "{addr}"
@@ -194,6 +203,13 @@ fn the_default_network_publishes_a_port_and_tears_down_leaving_nothing() {
     let leases = fs::read_to_string(ct_net::lease::host_dir().join("ct0/leases.json"))
         .expect("the default network's leases");
     assert!(!leases.contains("webdefault"), "{leases}");
+    // The host end goes with the namespace, in the kernel's own cleanup a few ms after
+    // --down (ct-net's background reaper deletes it after 500 ms otherwise).
+    let gone = (0..40).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        !on_ct0()
+    });
+    assert!(gone, "{host_veth} is still on ct0");
     // Nothing answers on the port any more.
     assert!(std::net::TcpStream::connect_timeout(
         &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
