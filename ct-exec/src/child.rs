@@ -319,7 +319,7 @@ pub(crate) fn become_process(a: &ChildArgs) -> Step<std::convert::Infallible> {
     }
     let hooks = crate::hooks::When::StartContainer;
     if let Err((code, msg)) =
-        crate::hooks::run_in_container(&p.spec, hooks, a.hook_state, "created")
+        crate::hooks::run_in_container(p.spec.hooks().as_ref(), hooks, a.hook_state, "created")
     {
         match created {
             true => late_failure(code, &msg),
@@ -394,7 +394,7 @@ fn rootfs(a: &ChildArgs, userns: bool, cgroups: &mounts::CgroupView) -> Step<()>
     }
     drop(r);
     let hooks = crate::hooks::When::CreateContainer;
-    crate::hooks::run_in_container(&p.spec, hooks, a.hook_state, "creating")?;
+    crate::hooks::run_in_container(p.spec.hooks().as_ref(), hooks, a.hook_state, "creating")?;
     pivot_root::pivot(root, p.propagation).map_err(own)?;
     for (k, v) in &p.sysctl {
         sysctl::set(k, v).map_err(own)?;

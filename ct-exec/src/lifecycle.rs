@@ -180,17 +180,11 @@ pub fn start(store: &Store, id: &str) -> Result<(), ExecError> {
     })?;
     st.status = Status::Running;
     st.update(store)?;
-    if let Some(spec) = spec_of(&st) {
+    if let Some(hooks) = crate::hooks::of_bundle(&st.bundle) {
         let state = crate::hooks::state(&st, "running", st.pid);
-        crate::hooks::run_warn(&spec, crate::hooks::When::Poststart, &state);
+        crate::hooks::run_warn(Some(&hooks), crate::hooks::When::Poststart, &state);
     }
     Ok(())
-}
-
-/// The container's config, as far as it can still be read (for its hooks).
-fn spec_of(st: &State) -> Option<oci_spec::runtime::Spec> {
-    let bytes = std::fs::read(st.bundle.join("config.json")).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 /// `state ID`: the runtime spec's State, as runc prints it.
@@ -318,9 +312,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ExecError> {
         crate::cgroup::remove(&path);
     }
     // A foreground run has run them itself, and left no state to delete.
-    if let Some(spec) = spec_of(&recorded) {
+    if let Some(hooks) = crate::hooks::of_bundle(&recorded.bundle) {
         let state = crate::hooks::state(&recorded, "stopped", None);
-        crate::hooks::run_warn(&spec, crate::hooks::When::Poststop, &state);
+        crate::hooks::run_warn(Some(&hooks), crate::hooks::When::Poststop, &state);
     }
     State::remove(store, id)?;
     Ok(())

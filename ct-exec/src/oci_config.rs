@@ -29,8 +29,8 @@ use crate::rlimits::{self, Rlimit, RlimitError};
 use crate::sysctl::SysctlError;
 use crate::user_ns::{self, UserNsError};
 
-pub use crate::config_keys::check_keys;
 use crate::config_keys::is_empty;
+pub use crate::config_keys::{check_json, check_keys};
 use crate::process_user::check_ids;
 pub use crate::process_user::parse_user;
 

@@ -31,11 +31,10 @@ use std::path::{Path, PathBuf};
 use ct_layout::bundle::Bundle;
 use ct_layout::state::{self, State, Status};
 use ct_layout::Store;
-use serde_json::Value;
 
 use crate::child::{self, ChildArgs};
 use crate::clone::kill_and_reap;
-use crate::oci_config::{check_keys, Overrides, Plan};
+use crate::oci_config::{check_json, Overrides, Plan};
 use crate::relay::relay;
 use crate::start::{parse_error, start, write_maps, Spawned};
 use crate::state_dir::{claim, StateDir};
@@ -114,25 +113,27 @@ fn detached_stdin(store: &Store, id: &str, interactive: bool) -> io::Result<fs::
     fs::OpenOptions::new().read(true).write(true).open(&path)
 }
 
-/// Step 1 (reading): the config as typed spec, after naming unsupported keys.
+/// Step 1 (reading): the config as typed spec, after naming unsupported keys. The key check
+/// reads the bytes as they are, keeping nothing, and the spec is read from them once: no
+/// JSON tree in between (for a podman config that tree cost more than both).
 pub fn load_config(bundle: &Bundle) -> Result<oci_spec::runtime::Spec, ExecError> {
     let path = bundle.config_path();
     let bytes = fs::read(&path).map_err(|source| ExecError::ConfigRead {
         path: path.clone(),
         source,
     })?;
-    let raw: Value = serde_json::from_slice(&bytes).map_err(|source| ExecError::ConfigParse {
+    let parse_error = |source| ExecError::ConfigParse {
         path: path.clone(),
         source,
-    })?;
-    let (warnings, errors) = check_keys(&raw);
+    };
+    let (warnings, errors) = check_json(&bytes).map_err(parse_error)?;
     if let Some(e) = errors.first() {
         return Err(ExecError::Unsupported(e.clone()));
     }
     for w in warnings {
         eprintln!("ct-exec: warning: config.json: {w}");
     }
-    serde_json::from_value(raw).map_err(|source| ExecError::ConfigParse { path, source })
+    serde_json::from_slice(&bytes).map_err(parse_error)
 }
 
 /// `ct-exec [BUNDLE]`: run the container; returns the exit status to exit with.
@@ -203,7 +204,11 @@ pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError>
     drop(guard);
     if r.is_ok() {
         let state = crate::hooks::state(&st, "stopped", None);
-        crate::hooks::run_warn(&plan.spec, crate::hooks::When::Poststop, &state);
+        crate::hooks::run_warn(
+            plan.spec.hooks().as_ref(),
+            crate::hooks::When::Poststop,
+            &state,
+        );
     }
     r
 }
@@ -433,7 +438,11 @@ fn start_container(
         |pid| {
             write_maps(plan, pid)?;
             let state = crate::hooks::state(st, "creating", Some(pid));
-            crate::hooks::run(&plan.spec, crate::hooks::When::Create, &state)
+            crate::hooks::run(
+                plan.spec.hooks().as_ref(),
+                crate::hooks::When::Create,
+                &state,
+            )
         },
     )
 }
@@ -455,6 +464,10 @@ fn spawn(
         write_pid_file(f, spawned.0)?;
     }
     let state = crate::hooks::state(st, "running", st.pid);
-    crate::hooks::run_warn(&plan.spec, crate::hooks::When::Poststart, &state);
+    crate::hooks::run_warn(
+        plan.spec.hooks().as_ref(),
+        crate::hooks::When::Poststart,
+        &state,
+    );
     Ok(spawned)
 }

@@ -54,25 +54,27 @@ pub struct Cli {
 }
 
 /// runc's global flags, before the verb (podman, conmon and containerd-shim pass them).
-/// Taken off argv by [`split_globals`]; declared here for `--help`.
+/// Taken off argv by [`split_globals`]; declared here for `--help`. Not `global`: after the
+/// verb they are refused, as by runc (and clap builds its command tree faster without
+/// copying them into every verb's).
 #[derive(Args)]
 pub struct Global {
     /// Directory for container state (runc's --root): state in DIR/containers/ID
     /// (default: $CT_RUN).
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Also write errors and warnings to FILE.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
     /// Format of --log: text, or json (one {"level","msg","time"} object per line).
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
     pub log_format: LogFormat,
     /// Accepted for runc compatibility (debug lines go to --log).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub debug: bool,
     /// linux.cgroupsPath is systemd's slice:prefix:name (the cgroupfs directory systemd
     /// would use; systemd itself is not needed).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub systemd_cgroup: bool,
 }
 

@@ -154,6 +154,28 @@ fn bad_bundles_give_one_line_errors_and_leave_nothing() {
         &[b.to_str().unwrap()],
         "ct-exec: config.json: linux.intelRdt is not supported",
     );
+    // A key given twice: runc's parser takes the last, a checker may have looked at the
+    // first; ct-exec takes neither. The key check sees every copy, the unsupported one here.
+    let b = f.bundle("twice", |_| {});
+    let text = fs::read_to_string(b.join("config.json")).unwrap();
+    let twice = |extra: &str| text.replacen('{', &format!("{{{extra}, "), 1);
+    fs::write(
+        b.join("config.json"),
+        twice(r#""linux": {"intelRdt": {"closID": "x"}}"#),
+    )
+    .unwrap();
+    check(
+        &[b.to_str().unwrap()],
+        "ct-exec: config.json: linux.intelRdt is not supported",
+    );
+    fs::write(b.join("config.json"), twice(r#""hostname": "first""#)).unwrap();
+    check(&[b.to_str().unwrap()], "ct-exec: invalid config '");
+    let out = f.run(&[b.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("duplicate field `hostname`"),
+        "{}",
+        stderr(&out)
+    );
     // Something it ignores, saying so.
     let b = f.bundle("apparmor", |v| {
         v["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE"})

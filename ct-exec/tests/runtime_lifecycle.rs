@@ -593,6 +593,36 @@ fn runc_verbs_are_reserved_not_bundles() {
         .contains(&json!("cgroup")));
 }
 
+/// runc's global flags go before the verb; after it they are no flag of the verb's, and runc
+/// refuses them. ct-exec once took them there too and then ignored them: `state --root DIR
+/// ID` looked in $CT_RUN, not in DIR, and answered for another store.
+#[test]
+fn a_global_flag_after_the_verb_is_refused_as_by_runc() {
+    let f = Fixture::new();
+    let b = bundle(&f, "globals", &["sleep", "30"], |_| {});
+    for rt in [Runtime::ct_exec(&f), Runtime::runc(&f)] {
+        rt.ok(&["create", "--bundle", b.to_str().unwrap(), "globals"]);
+        let root = rt.root.to_str().unwrap();
+        let mut c = Command::new(&rt.exe);
+        c.args(["state", "--root", root, "globals"]);
+        for (k, v) in &rt.env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let name = rt.exe.display();
+        assert!(!out.status.success(), "{name}: {}", stdout(&out));
+        assert!(stderr(&out).contains("-root"), "{name}: {}", stderr(&out));
+        if rt.exe == Path::new(EXE) {
+            assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+            assert_eq!(
+                stderr(&out),
+                "ct-exec: unexpected argument '--root'; see ct-exec --help\n"
+            );
+        }
+        assert_eq!(rt.status("globals"), "created", "{name}");
+    }
+}
+
 /// Hooks that each save the State they get on stdin as DIR/NAME.json.
 fn recording_hooks(dir: &Path) -> Value {
     let hook = |name: &str| {
