@@ -18,7 +18,11 @@ fn main() {
     if root {
         ct_exec::verbs::enter_read_only_view(&args);
     }
-    let mut cli = tool::parse_from::<Cli>("ct-exec", args.clone());
+    // The calls a runtime's caller makes for every container skip building clap's tree.
+    let mut cli = match ct_exec::runc_cli::lifecycle_call(&args) {
+        Some(cli) => cli,
+        None => tool::parse_from::<Cli>("ct-exec", args.clone()),
+    };
     ct_exec::rootless::enter(&global, &mut cli, &mut args);
     if !root {
         ct_exec::verbs::enter_read_only_view(&args);

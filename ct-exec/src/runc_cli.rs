@@ -78,13 +78,26 @@ pub struct Global {
     pub systemd_cgroup: bool,
 }
 
+impl Global {
+    /// No global flag given.
+    pub fn none() -> Global {
+        Global {
+            root: None,
+            log: None,
+            log_format: LogFormat::Text,
+            debug: false,
+            systemd_cgroup: false,
+        }
+    }
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(Args)]
+#[derive(Args, Debug, PartialEq)]
 pub struct RunArgs {
     /// Bundle directory or container id (default: one line of stdin).
     pub bundle: Option<String>,
@@ -142,7 +155,7 @@ pub struct RunArgs {
 }
 
 /// What runc's `create` and `run` take.
-#[derive(Args)]
+#[derive(Args, Debug, PartialEq)]
 pub struct CreateArgs {
     /// Container id.
     pub id: String,
@@ -166,7 +179,7 @@ pub struct CreateArgs {
     pub no_new_keyring: bool,
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug, PartialEq)]
 pub enum Cmd {
     /// Set a container up from a bundle, stopped just before its command (runc's create):
     /// its process waits for `start`, a child of the caller's subreaper, with the caller's
@@ -303,7 +316,7 @@ pub enum Cmd {
     },
 }
 
-#[derive(Args)]
+#[derive(Args, Debug, PartialEq)]
 pub struct UpdateArgs {
     pub id: String,
     /// linux.resources as JSON, from FILE or - (stdin).
@@ -325,7 +338,7 @@ pub struct UpdateArgs {
     pub pids_limit: Option<i64>,
 }
 
-#[derive(Args)]
+#[derive(Args, Debug, PartialEq)]
 pub struct ExecArgs {
     /// Container id (or a prefix of exactly one).
     pub id: String,
@@ -368,13 +381,7 @@ pub struct ExecArgs {
 /// the top level before a subcommand when the top level also takes a bundle (the short form).
 /// Returns them and argv without them.
 pub fn split_globals(args: Vec<OsString>) -> (Global, Vec<OsString>) {
-    let mut g = Global {
-        root: None,
-        log: None,
-        log_format: LogFormat::Text,
-        debug: false,
-        systemd_cgroup: false,
-    };
+    let mut g = Global::none();
     let mut it = args.into_iter();
     let mut rest: Vec<_> = it.next().into_iter().collect();
     let mut bad = None;
@@ -419,4 +426,199 @@ pub fn split_globals(args: Vec<OsString>) -> (Global, Vec<OsString>) {
     }
     rest.extend(it);
     (g, rest)
+}
+
+/// What clap makes of a short form with no argument at all (checked against clap in the
+/// tests): the short form's part of a [`Cli`] that names a verb.
+impl Default for RunArgs {
+    fn default() -> RunArgs {
+        RunArgs {
+            bundle: None,
+            command: Vec::new(),
+            env: Vec::new(),
+            workdir: None,
+            user: None,
+            hostname: None,
+            tty: false,
+            interactive: false,
+            detach: false,
+            init: false,
+            rm: false,
+            id: None,
+            preserve_fds: 0,
+            log_path: None,
+            log_max_size: None,
+            log_max_file: 1,
+        }
+    }
+}
+
+/// The calls a runtime's caller makes for every container, read without clap: `create
+/// --bundle B --pid-file F ID` (podman's and containerd's), `start ID`, `state ID`, `delete
+/// [--force] ID`, `kill [--all] ID [SIGNAL]`. Building clap's command tree takes ~0.15 ms, a
+/// fifth of such a call. Anything else (another verb or flag, `--help`, `--flag=value`, a
+/// flag twice, a value that starts with `-`, one argument more or less) is None: clap reads
+/// it, and says what is wrong. The tests hold every form read here to clap's reading.
+pub fn lifecycle_call(args: &[OsString]) -> Option<Cli> {
+    let [_, verb, rest @ ..] = args else {
+        return None;
+    };
+    let plain = |a: &OsString| {
+        a.to_str()
+            .filter(|s| !s.is_empty() && !s.starts_with('-'))
+            .map(String::from)
+    };
+    let flag =
+        |a: &OsString, long: &str, short: &str| a == long || (!short.is_empty() && a == short);
+    let cmd = match (verb.to_str()?, rest) {
+        ("start", [id]) => Cmd::Start { id: plain(id)? },
+        ("state", [id]) => Cmd::State { id: plain(id)? },
+        ("delete", [id]) => Cmd::Delete {
+            force: false,
+            id: plain(id)?,
+        },
+        ("delete", [f, id]) if flag(f, "--force", "-f") => Cmd::Delete {
+            force: true,
+            id: plain(id)?,
+        },
+        ("kill", _) => {
+            let (all, rest) = match rest {
+                [a, rest @ ..] if flag(a, "--all", "-a") => (true, rest),
+                _ => (false, rest),
+            };
+            let (id, signal) = match rest {
+                [id] => (plain(id)?, "TERM".to_string()),
+                [id, signal] => (plain(id)?, plain(signal)?),
+                _ => return None,
+            };
+            Cmd::Kill {
+                all,
+                timeout: None,
+                id,
+                signal,
+            }
+        }
+        ("create", [flags @ .., id]) if flags.len() % 2 == 0 => {
+            let mut c = CreateArgs {
+                id: plain(id)?,
+                bundle: ".".into(),
+                pid_file: None,
+                console_socket: None,
+                preserve_fds: 0,
+                no_pivot: false,
+                no_new_keyring: false,
+            };
+            let (mut bundle, mut pid_file, mut socket) = (false, false, false);
+            for pair in flags.chunks_exact(2) {
+                let value = plain(&pair[1])?;
+                let seen = match () {
+                    _ if flag(&pair[0], "--bundle", "-b") => {
+                        c.bundle = value;
+                        &mut bundle
+                    }
+                    _ if flag(&pair[0], "--pid-file", "") => {
+                        c.pid_file = Some(value.into());
+                        &mut pid_file
+                    }
+                    _ if flag(&pair[0], "--console-socket", "") => {
+                        c.console_socket = Some(value.into());
+                        &mut socket
+                    }
+                    _ => return None,
+                };
+                if std::mem::replace(seen, true) {
+                    return None;
+                }
+            }
+            Cmd::Create(c)
+        }
+        _ => return None,
+    };
+    Some(Cli {
+        global: Global::none(),
+        cmd: Some(cmd),
+        run: RunArgs::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn argv(args: &[&str]) -> Vec<OsString> {
+        std::iter::once("ct-exec")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    #[test]
+    fn run_args_default_is_what_clap_reads_from_no_argument() {
+        let cli = Cli::try_parse_from(argv(&[])).expect("clap");
+        assert_eq!(cli.run, RunArgs::default());
+    }
+
+    /// Every call [`lifecycle_call`] reads is read as clap reads it; the forms podman and
+    /// containerd use are read; anything else is left to clap.
+    #[test]
+    fn lifecycle_calls_read_without_clap_are_read_as_clap_reads_them() {
+        let read = [
+            &["start", "abc"][..],
+            &["state", "abc"],
+            &["delete", "abc"],
+            &["delete", "--force", "abc"],
+            &["delete", "-f", "abc"],
+            &["kill", "abc"],
+            &["kill", "abc", "KILL"],
+            &["kill", "abc", "9"],
+            &["kill", "--all", "abc", "TERM"],
+            &["kill", "-a", "abc"],
+            &["create", "--bundle", "/b", "--pid-file", "/p", "id1"],
+            &["create", "--pid-file", "p", "--bundle", "b", "id1"],
+            &["create", "-b", "b", "id1"],
+            &["create", "id1"],
+            &[
+                "create",
+                "--bundle",
+                "b",
+                "--pid-file",
+                "p",
+                "--console-socket",
+                "s",
+                "id1",
+            ],
+        ];
+        for args in read {
+            let fast = lifecycle_call(&argv(args)).unwrap_or_else(|| panic!("{args:?}: not read"));
+            let clap =
+                Cli::try_parse_from(argv(args)).unwrap_or_else(|e| panic!("{args:?}: clap: {e}"));
+            assert_eq!(fast.cmd, clap.cmd, "{args:?}");
+            assert_eq!(fast.run, clap.run, "{args:?}");
+        }
+        let left = [
+            &["start"][..],
+            &["start", "a", "b"],
+            &["start", "--help"],
+            &["start", "-x"],
+            &["start", ""],
+            &["delete", "abc", "--force"],
+            &["delete", "--force", "--force", "abc"],
+            &["kill", "abc", "-9"],
+            &["kill", "--all", "--all", "abc"],
+            &["kill", "a", "b", "c"],
+            &["create", "--bundle", "b"],
+            &["create", "--bundle=b", "id1"],
+            &["create", "--bundle", "b", "--bundle", "c", "id1"],
+            &["create", "--no-pivot", "--bundle", "b", "id1"],
+            &["create", "--bundle", "-b", "id1"],
+            &["create", "--bundle", "b", "--preserve-fds", "1", "id1"],
+            &["run", "--bundle", "b", "id1"],
+            &["list"],
+            &["bundle-dir"],
+        ];
+        for args in left {
+            assert!(lifecycle_call(&argv(args)).is_none(), "{args:?}: read");
+        }
+    }
 }
