@@ -17,7 +17,7 @@
 
 use std::ffi::OsString;
 
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser};
 
 use crate::pipe::{self, EXIT_FAILURE, EXIT_USAGE};
@@ -132,7 +132,22 @@ fn usage_line<C: CommandFactory>(e: &clap::Error) -> String {
         let subs: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
         return format!("no command given ({})", subs.join(", "));
     }
-    let text = e.to_string();
+    // What the user typed, quoted in clap's text, is kept whole on the line: a control
+    // character in it (a newline would end the line there) is escaped first. clap's text
+    // shows it without its escape sequences, as a StyledStr shows any text.
+    let mut text = e.to_string();
+    for kind in [
+        ContextKind::InvalidArg,
+        ContextKind::InvalidValue,
+        ContextKind::InvalidSubcommand,
+    ] {
+        if let Some(ContextValue::String(typed)) = e.get(kind) {
+            let shown = clap::builder::StyledStr::from(typed.clone()).to_string();
+            if shown.chars().any(char::is_control) {
+                text = text.replace(&shown, &pipe::escaped(&shown));
+            }
+        }
+    }
     let mut lines = text.lines();
     let first = lines.next().unwrap_or("invalid arguments");
     let first = first.trim_start_matches("error: ");
@@ -191,6 +206,20 @@ mod tests {
         assert_eq!(
             line(&["ct-x", "kill"]),
             "the following required arguments were not provided: <ID>"
+        );
+    }
+
+    /// What the user typed is quoted whole, with its control characters escaped: a newline
+    /// in it once cut the line there, losing the rest and the closing quote.
+    #[test]
+    fn a_usage_error_keeps_a_typed_argument_whole_on_its_line() {
+        assert_eq!(
+            line(&["ct-x", "--bad\nrest\u{1b}[31m"]),
+            "unexpected argument '--bad\\nrest'"
+        );
+        assert_eq!(
+            line(&["ct-x", "kill", "a", "--n", "3\n00"]),
+            "invalid value '3\\n00' for '--n <N>': invalid digit found in string"
         );
     }
 }
