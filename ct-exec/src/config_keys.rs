@@ -314,7 +314,7 @@ fn check<'de, D: Deserializer<'de>>(d: D) -> Result<(Vec<String>, Vec<String>), 
         warn: Vec::new(),
         err: Vec::new(),
     };
-    Walked(&mut walk).deserialize(d)?;
+    Walked(Some(&mut walk)).deserialize(d)?;
     Ok((walk.warn, walk.err))
 }
 
@@ -350,9 +350,9 @@ impl Walk<'_> {
     }
 }
 
-/// A value of config.json, walked at the key [`Walk`] is at; yields whether it is empty
-/// (null, "", [] or {}).
-struct Walked<'w, 'de>(&'w mut Walk<'de>);
+/// A value of config.json, walked at the key [`Walk`] is at (with None, only read past);
+/// yields whether it is empty (null, "", [] or {}).
+struct Walked<'w, 'de>(Option<&'w mut Walk<'de>>);
 
 /// A value whose key is in one of the lists: checked by [`Class`], looked into when known.
 struct Classified<'w, 'de>(&'w mut Walk<'de>, Class);
@@ -364,10 +364,10 @@ impl<'de> DeserializeSeed<'de> for Classified<'_, 'de> {
         let Classified(w, class) = self;
         match class {
             Class::Known => {
-                Walked(w).deserialize(d)?;
+                Walked(Some(w)).deserialize(d)?;
             }
             Class::Error | Class::Warn => {
-                if !Empty.deserialize(d)? {
+                if !Walked(None).deserialize(d)? {
                     let path = w.path();
                     match class {
                         Class::Error => w.err.push(path),
@@ -405,7 +405,13 @@ impl<'de> Visitor<'de> for Walked<'_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let w = self.0;
+        let Some(w) = self.0 else {
+            let mut empty = true;
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+                empty = false;
+            }
+            return Ok(empty);
+        };
         let depth = w.printed.len();
         let parent = w.at.clone();
         // A free-form map (annotations, sysctl…): its keys are `*`, but for those KNOWN
@@ -430,7 +436,13 @@ impl<'de> Visitor<'de> for Walked<'_, 'de> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        let w = self.0;
+        let Some(w) = self.0 else {
+            let mut empty = true;
+            while seq.next_element::<IgnoredAny>()?.is_some() {
+                empty = false;
+            }
+            return Ok(empty);
+        };
         let depth = w.printed.len();
         // All elements share one generic key, so it is classified once.
         let element = w.at.step("*");
@@ -449,69 +461,6 @@ impl<'de> Visitor<'de> for Walked<'_, 'de> {
         }
         w.at = parent;
         Ok(i == 0)
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
-        Ok(v.is_empty())
-    }
-
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(true)
-    }
-
-    fn visit_none<E>(self) -> Result<bool, E> {
-        Ok(true)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(false)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
-    }
-}
-
-/// Whether a value is empty, reading it without keeping it.
-struct Empty;
-
-impl<'de> DeserializeSeed<'de> for Empty {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Empty {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let mut empty = true;
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
-            empty = false;
-        }
-        Ok(empty)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        let mut empty = true;
-        while seq.next_element::<IgnoredAny>()?.is_some() {
-            empty = false;
-        }
-        Ok(empty)
     }
 
     fn visit_str<E>(self, v: &str) -> Result<bool, E> {
