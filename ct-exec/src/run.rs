@@ -73,9 +73,10 @@ pub const CGROUP_FILE: &str = "cgroup";
 /// In a state directory: the exit recorded by a foreground run, which a new run may replace.
 pub const FOREGROUND_EXIT: &str = "foreground-exit";
 
-/// `--pid-file`: the pid, written atomically (a temp file renamed into place).
+/// `--pid-file`: the pid, written atomically (a temp file renamed into place; runtime state,
+/// so not synced: `ct_layout::atomic::write_runtime`).
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ExecError> {
-    ct_layout::atomic::write(path, pid.to_string().as_bytes()).map_err(|source| {
+    ct_layout::atomic::write_runtime(path, pid.to_string().as_bytes()).map_err(|source| {
         ExecError::StateDir {
             path: path.to_path_buf(),
             source,

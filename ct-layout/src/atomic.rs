@@ -2,6 +2,13 @@
 //! `rename(2)` it over the target, then `fsync` the directory so the rename itself is durable.
 //! A reader sees either the old file or the new one, never a torn mix — and a crash between
 //! the steps leaves at most a stray `.tmp-*` file, which nothing ever reads.
+//!
+//! Runtime state — what describes processes, namespaces and veths of this boot (a container's
+//! `state.json`, a pid file, leases, `/etc/hosts` of a container) — is replaced the same way
+//! but without the two fsyncs ([`write_runtime`]): a crashed process still leaves the old or
+//! the new file (the rename is atomic), and after a power loss what the file described is gone
+//! anyway, so waiting for the disk buys nothing. runc and crun do the same with their state. On
+//! a `/run` that is not a tmpfs the two fsyncs cost about 0.35 ms per file.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -67,6 +74,12 @@ impl AtomicFile {
         };
         sync_dir(dir)
     }
+
+    /// Rename over the target, without fsync: for runtime state only (see the module note).
+    pub fn commit_unsynced(mut self) -> io::Result<()> {
+        drop(self.file.take().expect("file present until commit"));
+        fs::rename(&self.tmp, &self.target)
+    }
 }
 
 impl Write for AtomicFile {
@@ -95,9 +108,28 @@ pub fn write(target: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
 
 /// Replace `target` with pretty JSON of `value`, atomically.
 pub fn write_json<T: serde::Serialize>(target: impl AsRef<Path>, value: &T) -> io::Result<()> {
+    write(target, &pretty_json(value)?)
+}
+
+/// Replace runtime state `target` with `bytes`: atomically, not durably (see the module note).
+pub fn write_runtime(target: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
+    let mut f = AtomicFile::create(target)?;
+    f.write_all(bytes)?;
+    f.commit_unsynced()
+}
+
+/// [`write_runtime`] of pretty JSON.
+pub fn write_runtime_json<T: serde::Serialize>(
+    target: impl AsRef<Path>,
+    value: &T,
+) -> io::Result<()> {
+    write_runtime(target, &pretty_json(value)?)
+}
+
+fn pretty_json<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     bytes.push(b'\n');
-    write(target, &bytes)
+    Ok(bytes)
 }
 
 /// fsync a directory so that renames and creations in it survive a crash.
@@ -122,5 +154,16 @@ mod tests {
         }
         assert_eq!(fs::read(&t).unwrap(), b"two");
         assert_eq!(fs::read_dir(d.path().join("a")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn runtime_writes_replace_and_leave_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let t = d.path().join("run/state.json");
+        write_runtime_json(&t, &serde_json::json!({"status": "created"})).unwrap();
+        assert_eq!(fs::read(&t).unwrap(), b"{\n  \"status\": \"created\"\n}\n");
+        write_runtime(&t, b"two").unwrap();
+        assert_eq!(fs::read(&t).unwrap(), b"two");
+        assert_eq!(fs::read_dir(d.path().join("run")).unwrap().count(), 1);
     }
 }

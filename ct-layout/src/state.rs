@@ -1,6 +1,7 @@
 //! Container state as the OCI runtime spec defines it (`runtime.md`, "State"): `ociVersion`,
 //! `id`, `status` (creating, created, running, stopped), `pid`, `bundle`, `annotations`.
-//! ct-exec writes it to `$CT_RUN/containers/ID/state.json` (atomically) at every transition;
+//! ct-exec writes it to `$CT_RUN/containers/ID/state.json` (atomically, as runtime state:
+//! not synced, see [`crate::atomic`]) at every transition;
 //! ct-ls and ct read it. ct adds three fields of its own: when the container was created, its
 //! exit code once stopped, and the start time of its pid (field 22 of `/proc/PID/stat`), so a
 //! recycled pid is never mistaken for the container.
@@ -88,7 +89,7 @@ impl State {
 
     pub fn save(&self, store: &Store) -> Result<(), StateError> {
         let path = store.state_file(&self.id);
-        atomic::write_json(&path, self).map_err(|source| {
+        atomic::write_runtime_json(&path, self).map_err(|source| {
             StateError::Io(IoAt {
                 action: "write",
                 path,

@@ -48,8 +48,6 @@ pub mod veth;
 mod veth_detach;
 pub mod wire;
 
-use std::fs;
-use std::io;
 use std::net::Ipv4Addr;
 
 pub use bridge::NetOpts;
@@ -111,30 +109,9 @@ pub struct UpOptions {
 /// The interface name inside ct's own containers.
 pub const IFNAME: &str = "eth0";
 
-/// Replace `path` with `bytes` by temp file + rename (`ct_layout::atomic::temp_path`), without
-/// fsync. For files that describe network state only — leases, net.json, hosts, hostname,
-/// resolv.conf: a crash of ct-net still leaves the old or the new file (rename is atomic), and
-/// after a power loss the namespaces and veths they describe are gone anyway, so waiting for
-/// the disk (two fsyncs per file, most of ct-net's run time on a disk) buys nothing.
-/// Network definitions and config.json still go through `ct_layout::atomic`, synced.
-pub(crate) fn write_runtime(path: &std::path::Path, bytes: &[u8]) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    let tmp = ct_layout::atomic::temp_path(path);
-    let r = fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
-    if r.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    r
-}
-
-/// [`write_runtime`] of pretty JSON.
-pub(crate) fn write_runtime_json<T: serde::Serialize>(
-    path: &std::path::Path,
-    value: &T,
-) -> io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
-    bytes.push(b'\n');
-    write_runtime(path, &bytes)
-}
+/// Files that describe network state only — leases, net.json, hosts, hostname, resolv.conf —
+/// are replaced atomically but not synced (`ct_layout::atomic::write_runtime`): the
+/// namespaces and veths they describe do not survive a power loss either, and the two fsyncs
+/// per file were most of ct-net's run time on a disk. Network definitions and config.json
+/// still go through `ct_layout::atomic::write`, synced.
+pub(crate) use ct_layout::atomic::{write_runtime, write_runtime_json};
