@@ -2,8 +2,9 @@
 //! Each step is one small module; this file is the table of contents.
 //!
 //!  1. namespaces: join the `path` ones; on the slow path create the new ones now (`unshare`)
-//!  2. handshake: tell the parent "ready" (it writes uid/gid maps, places us in the cgroup),
-//!     wait for "go" (dumpable meanwhile when a user writes the maps, [`crate::user_ns`])
+//!  2. handshake, when the parent has work to do now that we exist (uid/gid maps, prestart
+//!     and createRuntime hooks): tell it "ready", wait for "go" (dumpable meanwhile when a
+//!     user writes the maps, [`crate::user_ns`])
 //!  3. user namespace: become its root (`setresuid(0)`)
 //!  4. cgroup namespace: `unshare(CLONE_NEWCGROUP)`, now that we are in our cgroup
 //!  5. slow path only: `fork` into the new pid/time namespace; the parent half exits
@@ -58,6 +59,9 @@ pub struct ChildArgs<'a> {
     pub pass_fds: crate::fds::Passed,
     /// `create`: the exec fifo to wait on before `execve` ([`crate::exec_fifo`]).
     pub start_fifo: Option<RawFd>,
+    /// Step 2 waits for the parent: it has uid/gid maps to write or prestart/createRuntime
+    /// hooks to run. Without either, the handshake's two wake-ups (~0.15 ms) are skipped.
+    pub wait_placed: bool,
     /// The pty's master went to a `--console-socket`: the process stays on that pty.
     pub console_socket: bool,
     /// The container's State for its createContainer and startContainer hooks
@@ -120,12 +124,14 @@ fn setup(a: &ChildArgs) -> Step<std::convert::Infallible> {
     if p.maps_by_user {
         set_dumpable(true)?;
     }
-    sync_socket::send(a.sock, b"R").map_err(|e| (125, format!("handshake: {e}")))?;
-    let go = sync_socket::recv(a.sock);
-    match go.as_deref() {
-        Ok(b"G") => {}
-        // The parent gave up (and reported why): leave quietly.
-        _ => exit_now(125),
+    if a.wait_placed {
+        sync_socket::send(a.sock, b"R").map_err(|e| (125, format!("handshake: {e}")))?;
+        let go = sync_socket::recv(a.sock);
+        match go.as_deref() {
+            Ok(b"G") => {}
+            // The parent gave up (and reported why): leave quietly.
+            _ => exit_now(125),
+        }
     }
     if p.maps_by_user {
         set_dumpable(false)?;

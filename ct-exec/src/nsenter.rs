@@ -324,6 +324,7 @@ fn enter_steps(e: &Entry, io: &ChildIo) -> child::Step<std::convert::Infallible>
         seccomp: e.seccomp,
         pass_fds: e.pass_fds,
         start_fifo: None,
+        wait_placed: false,
         console_socket: false,
         hook_state: None,
     };

@@ -417,6 +417,7 @@ fn start_container(
 ) -> Result<Spawned, ExecError> {
     let join = cg.map(|p| cgroup::prepare(plan, p)).transpose()?;
     let hook_state = crate::hooks::state(st, "creating", None);
+    let hooks = plan.spec.hooks().as_ref();
     start(
         plan,
         plan.ns.clone_flags(),
@@ -432,18 +433,18 @@ fn start_container(
                 seccomp,
                 pass_fds: o.pass_fds,
                 start_fifo,
+                wait_placed: plan.ns.new_user
+                    || crate::hooks::any(hooks, crate::hooks::When::Create),
                 console_socket: o.console_socket.is_some(),
                 hook_state: Some(&hook_state),
             })
         },
+        // Called on the child's "ready", which it sends only when there is work here (see
+        // `wait_placed` above).
         |pid| {
             write_maps(plan, pid)?;
             let state = crate::hooks::state(st, "creating", Some(pid));
-            crate::hooks::run(
-                plan.spec.hooks().as_ref(),
-                crate::hooks::When::Create,
-                &state,
-            )
+            crate::hooks::run(hooks, crate::hooks::When::Create, &state)
         },
     )
 }
