@@ -12,10 +12,10 @@
 # cgroup v2 host and fails); bundle and runtime state on a tmpfs. ct-exec is built as
 # bench/exec.sh builds it (build-static.sh; CT_EXEC_DYNAMIC=1 for the plain release build).
 #
-# Prints hyperfine's tables and the ratios of mean wall time (target: ct-exec at most 0.80 of
-# crun's in both), then the runtime's own share of a podman run and the same podman ratio
-# from runs where the two runtimes alternate (podman's own time drifts between hyperfine's
-# batches by more than the runtimes differ).
+# Prints hyperfine's tables and the ratios of mean and of median wall time (target: ct-exec at
+# most 0.80 of crun's in both), then the runtime's own share of a podman run and the same
+# podman ratios from runs where the two runtimes alternate (podman's own time drifts between
+# hyperfine's batches by more than the runtimes differ).
 # Usage: sudo bench/lifecycle.sh   (RUNS=N timed runs for the lifecycle, default 100;
 #                                   PODMAN_RUNS=N for podman, default 20)
 set -euo pipefail
@@ -133,14 +133,19 @@ share() { awk -v n="$podman_runs" '{ t += $2 - $1; c++ } END { printf "%.4f %d",
 # The whole podman runs of that loop: the two runtimes alternate, so a drift in podman's own
 # time (hyperfine times one runtime's runs after the other's) reaches both alike.
 whole() { awk '{ t += $2 - $1; c++ } END { printf "%.4f", t / c }' "$work/whole-$1"; }
+# Their median: one podman run slowed by something else on the machine moves a mean of 20-30
+# runs by a millisecond, more than the runtimes' own difference moves it.
+whole_median() { awk '{ print $2 - $1 }' "$work/whole-$1" | sort -g | awk '{ v[NR] = $1 } END { printf "%.4f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 ratios() {
-    local f=$1 what=$2
-    mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .mean' "$f"; }
-    awk -v w="$what" -v c="$(mean ct-exec)" -v r="$(mean crun)" -v u="$(mean runc)" 'BEGIN {
-        printf "%s: ct-exec %.1f ms, crun %.1f ms, runc %.1f ms; ct-exec/crun %.2f, ct-exec/runc %.2f (target: <= 0.80 of crun)\n",
-            w, c * 1000, r * 1000, u * 1000, c / r, c / u
-    }'
+    local f=$1 what=$2 stat
+    for stat in mean median; do
+        of() { jq -r --arg n "$1" --arg s "$stat" '.results[] | select(.command == $n) | .[$s]' "$f"; }
+        awk -v w="$what" -v s="$stat" -v c="$(of ct-exec)" -v r="$(of crun)" -v u="$(of runc)" 'BEGIN {
+            printf "%s (%s): ct-exec %.1f ms, crun %.1f ms, runc %.1f ms; ct-exec/crun %.2f, ct-exec/runc %.2f (target: <= 0.80 of crun)\n",
+                w, s, c * 1000, r * 1000, u * 1000, c / r, c / u
+        }'
+    done
 }
 echo
 ratios "$work/lifecycle.json" "create+start+wait+delete"
@@ -154,7 +159,7 @@ awk -v t="$(jq '.results[] | select(.command == "crun") | .mean' "$work/podman.j
     printf "podman and conmon besides: %.0f ms of crun'"'"'s %.0f ms, so even an instant runtime would be %.2f of crun'"'"'s time\n",
         (t - r) * 1000, t * 1000, (t - r) / t
 }'
-awk -v c="$(whole ct-exec)" -v r="$(whole crun)" -v n="$podman_runs" 'BEGIN {
-    printf "podman run --rm, the runtimes alternating (%d runs each, behind the timing wrapper): ct-exec %.1f ms, crun %.1f ms: ct-exec/crun %.2f (target: <= 0.80)\n",
-        n, c * 1000, r * 1000, c / r
+awk -v c="$(whole ct-exec)" -v r="$(whole crun)" -v mc="$(whole_median ct-exec)" -v mr="$(whole_median crun)" -v n="$podman_runs" 'BEGIN {
+    printf "podman run --rm, the runtimes alternating (%d runs each, behind the timing wrapper): mean ct-exec %.1f ms, crun %.1f ms: ct-exec/crun %.2f; median %.1f ms vs %.1f ms: %.2f (target: <= 0.80)\n",
+        n, c * 1000, r * 1000, c / r, mc * 1000, mr * 1000, mc / mr
 }'
