@@ -63,7 +63,17 @@ pub fn of_bundle(bundle: &std::path::Path) -> Option<Hooks> {
         hooks: Option<Hooks>,
     }
     let bytes = std::fs::read(bundle.join("config.json")).ok()?;
+    if !may_name_hooks(&bytes) {
+        return None;
+    }
     serde_json::from_slice::<OnlyHooks>(&bytes).ok()?.hooks
+}
+
+/// Whether JSON text can hold a key `hooks`: it must spell it out, or write some of its
+/// letters as `\uXXXX`, the only escape a letter has. Neither: no hooks, and nothing to parse
+/// (most configs: podman's and containerd's have none).
+fn may_name_hooks(json: &[u8]) -> bool {
+    memchr::memmem::find(json, b"hooks").is_some() || memchr::memmem::find(json, b"\\u").is_some()
 }
 
 fn list(hooks: Option<&Hooks>, when: When) -> Vec<(&'static str, Hook)> {
@@ -233,4 +243,33 @@ pub fn state(st: &ct_layout::state::State, status: &str, pid: Option<i32>) -> se
         "bundle": st.bundle,
         "annotations": st.annotations,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle_with(config: &str) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("config.json"), config).unwrap();
+        d
+    }
+
+    #[test]
+    fn hooks_are_read_however_their_key_is_written() {
+        let hook = r#"{"poststop": [{"path": "/bin/true"}]}"#;
+        for key in [
+            "hooks",
+            r"\u0068ooks",
+            r"hook\u0073",
+            r"\u0068\u006f\u006f\u006b\u0073",
+        ] {
+            let d = bundle_with(&format!(r#"{{"ociVersion": "1.0.2", "{key}": {hook}}}"#));
+            let hooks = of_bundle(d.path()).unwrap_or_else(|| panic!("no hooks read for {key}"));
+            assert_eq!(hooks.poststop().as_ref().map(Vec::len), Some(1), "{key}");
+        }
+        let d = bundle_with(r#"{"ociVersion": "1.0.2", "process": {"args": ["sh"]}}"#);
+        assert!(of_bundle(d.path()).is_none());
+        assert!(!may_name_hooks(br#"{"process": {"args": ["hook", "s"]}}"#));
+    }
 }
