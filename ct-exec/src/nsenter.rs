@@ -204,6 +204,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32, ExecError> {
             };
             enter(&e, io)
         },
+        |_| {},
         |_| Ok(()),
     )?;
     drop(joins);

@@ -24,10 +24,11 @@
 //!    records `stopped` and the exit code, for `ct-exec delete` to remove.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use ct_layout::atomic::AtomicFile;
 use ct_layout::bundle::Bundle;
 use ct_layout::state::{self, State, Status};
 use ct_layout::Store;
@@ -217,6 +218,65 @@ pub fn run(store: &Store, input: &str, o: &RunOptions) -> Result<i32, ExecError>
     r
 }
 
+/// A created container's `state.json` and `--pid-file`, written to temp files beside them
+/// ([`AtomicFile`]), renamed into place by [`Staged::commit`] or removed when dropped.
+struct Staged {
+    pid: i32,
+    state: AtomicFile,
+    pid_file: Option<AtomicFile>,
+}
+
+impl Staged {
+    fn write(
+        store: &Store,
+        st: &State,
+        pid: i32,
+        pid_file: Option<&Path>,
+    ) -> Result<Staged, ExecError> {
+        let mut st = st.clone();
+        st.status = Status::Created;
+        st.pid = Some(pid);
+        st.pid_start = state::pid_start_time(pid);
+        let path = store.state_file(&st.id);
+        let json = serde_json::to_vec_pretty(&st).map_err(io::Error::other);
+        let state = json
+            .and_then(|mut j| {
+                j.push(b'\n');
+                let mut f = AtomicFile::create(&path)?;
+                f.write_all(&j).map(|()| f)
+            })
+            .map_err(|source| ExecError::StateDir { path, source })?;
+        let pid_file = pid_file
+            .map(|p| {
+                AtomicFile::create(p)
+                    .and_then(|mut f| f.write_all(pid.to_string().as_bytes()).map(|()| f))
+                    .map_err(|source| ExecError::StateDir {
+                        path: p.to_path_buf(),
+                        source,
+                    })
+            })
+            .transpose()?;
+        Ok(Staged {
+            pid,
+            state,
+            pid_file,
+        })
+    }
+
+    fn commit(self) -> Result<(), ExecError> {
+        let path = self.state.target().to_path_buf();
+        self.state
+            .commit_unsynced()
+            .map_err(|source| ExecError::StateDir { path, source })?;
+        if let Some(f) = self.pid_file {
+            let path = f.target().to_path_buf();
+            f.commit_unsynced()
+                .map_err(|source| ExecError::StateDir { path, source })?;
+        }
+        Ok(())
+    }
+}
+
 /// Step 3.
 fn detach(
     store: &Store,
@@ -314,9 +374,21 @@ fn create(
         path: crate::exec_fifo::path(&guard.dir),
         source,
     })?;
-    let spawned = start_container(plan, &st, o, seccomp, cg.as_deref(), Some(fifo.as_raw_fd()));
+    // The files that say "created" are written while the container's process sets itself up,
+    // and only renamed into place once it has said so.
+    let mut staged = None;
+    let fifo_fd = Some(fifo.as_raw_fd());
+    let stage = |pid| staged = Some(Staged::write(store, &st, pid, o.pid_file.as_deref()));
+    let spawned = start_container(plan, &st, o, seccomp, cg.as_deref(), fifo_fd, stage);
     drop(fifo);
     let record = |st: &mut State, pid: i32| -> Result<(), ExecError> {
+        match staged {
+            // The pid it was written for: the clone's, unless the container's process is a
+            // child of it (the slow path of `crate::namespaces`).
+            Some(Ok(files)) if files.pid == pid => return files.commit(),
+            Some(Err(e)) => return Err(e),
+            _ => {}
+        }
         st.status = Status::Created;
         st.pid = Some(pid);
         st.pid_start = state::pid_start_time(pid);
@@ -417,6 +489,7 @@ fn start_container(
     seccomp: Option<child::SeccompInstall>,
     cg: Option<&str>,
     start_fifo: Option<std::os::fd::RawFd>,
+    cloned: impl FnOnce(i32),
 ) -> Result<Spawned, ExecError> {
     let join = cg.map(|p| cgroup::prepare(plan, p)).transpose()?;
     let hook_state = crate::hooks::state(st, "creating", None);
@@ -442,6 +515,7 @@ fn start_container(
                 hook_state: Some(&hook_state),
             })
         },
+        cloned,
         // Called on the child's "ready", which it sends only when there is work here (see
         // `wait_placed` above).
         |pid| {
@@ -460,7 +534,7 @@ fn spawn(
     seccomp: Option<child::SeccompInstall>,
     cg: Option<&str>,
 ) -> Result<Spawned, ExecError> {
-    let spawned = start_container(plan, st, o, seccomp, cg, None)?;
+    let spawned = start_container(plan, st, o, seccomp, cg, None, |_| {})?;
     st.status = Status::Running;
     st.pid = Some(spawned.0);
     st.pid_start = state::pid_start_time(spawned.0);

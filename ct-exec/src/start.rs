@@ -36,7 +36,8 @@ pub(crate) struct ChildIo {
 
 /// Steps 4 and 5 for any process ct-exec starts (`run`, and `exec` into a running
 /// container): the new process enters the cgroup `join` is open on (see [`cgroup`]), then
-/// `child` runs in it and never returns; `place` runs in the parent on the child's "ready".
+/// `child` runs in it and never returns; in the parent, `cloned` runs as soon as the child
+/// exists (while it sets itself up on the other CPU) and `place` on the child's "ready".
 /// Returns once the command has been executed.
 pub(crate) fn start(
     plan: &Plan,
@@ -44,6 +45,7 @@ pub(crate) fn start(
     join: Option<&ct_cgroup::SelfJoin>,
     console: Option<&Path>,
     child: impl FnOnce(ChildIo) -> std::convert::Infallible,
+    cloned: impl FnOnce(i32),
     place: impl Fn(i32) -> Result<(), ExecError>,
 ) -> Result<Spawned, ExecError> {
     let spawn_err = |step: &'static str| move |source: io::Error| ExecError::Spawn { step, source };
@@ -89,6 +91,7 @@ pub(crate) fn start(
         }) {}
     }
     drop(csock);
+    cloned(pid);
     let mut master = match (pty, console) {
         (Some(p), Some(sock)) => {
             if let Err(e) = crate::console_socket::send(sock, p.master, &p.slave_path) {

@@ -278,6 +278,59 @@ fn a_relative_pid_file_is_written_in_the_callers_directory_as_with_runc() {
     }
 }
 
+/// A container that joins another's pid namespace is on the slow path of ct-exec's
+/// namespaces (a fork inside it after the clone): its state and its pid file must name the
+/// process that will run the command, not the clone that forked it and exited.
+#[test]
+fn a_created_container_in_a_joined_pid_namespace_records_its_own_process() {
+    let f = Fixture::new();
+    let a = bundle(&f, "pid-a", &["sleep", "100"], |_| {});
+    for (i, rt) in [Runtime::ct_exec(&f), Runtime::runc(&f)]
+        .into_iter()
+        .enumerate()
+    {
+        let exe = rt.exe.display().to_string();
+        let a_id = unique("pidns-a-");
+        rt.ok(&["create", "--bundle", a.to_str().unwrap(), &a_id]);
+        rt.ok(&["start", &a_id]);
+        let a_pid = rt.state(&a_id).unwrap()["pid"].as_i64().unwrap();
+        let a_ns = std::fs::read_link(format!("/proc/{a_pid}/ns/pid")).unwrap();
+        let b = bundle(&f, &format!("pid-b-{i}"), &["sleep", "100"], |v| {
+            for ns in v["linux"]["namespaces"].as_array_mut().unwrap() {
+                if ns["type"] == "pid" {
+                    ns["path"] = json!(format!("/proc/{a_pid}/ns/pid"));
+                }
+            }
+        });
+        let b_id = unique("pidns-b-");
+        let pid_file = f.tmp.path().join(format!("{b_id}.pid"));
+        let (b, pf) = (b.to_str().unwrap(), pid_file.to_str().unwrap());
+        rt.ok(&["create", "--bundle", b, "--pid-file", pf, &b_id]);
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let state = rt.state(&b_id).unwrap();
+        assert_eq!(state["pid"].to_string(), pid.trim(), "{exe}");
+        assert_eq!(state["status"], "created", "{exe}");
+        // That process lives, in A's pid namespace, and is the one that runs the command.
+        let ns = std::fs::read_link(format!("/proc/{}/ns/pid", pid.trim()));
+        assert_eq!(
+            ns.ok(),
+            Some(a_ns),
+            "{exe}: pid {pid} is not a process in A's namespace"
+        );
+        rt.ok(&["start", &b_id]);
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                std::fs::read_link(format!("/proc/{}/exe", pid.trim()))
+                    .is_ok_and(|e| e.ends_with("busybox") || e.ends_with("sleep"))
+            }),
+            "{exe}: pid {pid} does not run the command"
+        );
+        for id in [&b_id, &a_id] {
+            rt.ok(&["delete", "--force", id]);
+        }
+    }
+}
+
 /// `sh -c SCRIPT` as a child subreaper (as conmon and containerd-shim are), with E, R, B set.
 fn as_subreaper(rt: &Runtime, b: &Path, script: &str) -> Output {
     let mut c = Command::new("sh");

@@ -61,6 +61,11 @@ impl AtomicFile {
         &self.tmp
     }
 
+    /// The file this one replaces on commit.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
     /// fsync, rename over the target, fsync the directory.
     pub fn commit(mut self) -> io::Result<()> {
         let file = self.file.take().expect("file present until commit");
