@@ -441,12 +441,29 @@ fn terminal_in_raw_mode_with_window_size_forwarded() {
     };
     // SAFETY: TIOCSWINSZ reads one winsize.
     unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws2) };
-    std::thread::sleep(Duration::from_millis(200));
-    w.write_all(b"stty size | tr ' ' x\r").unwrap();
-    assert!(seen("40x120"), "{:?}", out.lock().unwrap());
-    // Raw mode: ^C goes through the terminal to the container's shell, not to ct-exec.
+    // The size reaches the container when ct-exec has handled its SIGWINCH: ask until it
+    // has (a loaded machine can take longer than any fixed wait).
+    let resized = (0..20).any(|_| {
+        w.write_all(b"stty size | tr ' ' x\r").unwrap();
+        wait_until(Duration::from_millis(500), || {
+            out.lock().unwrap().contains("40x120")
+        })
+    });
+    assert!(resized, "{:?}", out.lock().unwrap());
+    // Raw mode: ^C goes through the terminal to the container's shell, not to ct-exec. Sent
+    // once `sleep` runs: a ^C that reaches the shell itself while it reads its input would
+    // drop the line typed after it.
     w.write_all(b"sleep 30\r").unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let sleeping = || {
+        descendants(child.id() as i32).iter().any(|(p, _)| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep")
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), sleeping),
+        "{:?}",
+        out.lock().unwrap()
+    );
     w.write_all(b"\x03").unwrap();
     w.write_all(b"echo still-here; exit 5\r").unwrap();
     assert!(seen("still-here"), "{:?}", out.lock().unwrap());
