@@ -24,11 +24,11 @@
 //!    records `stopped` and the exit code, for `ct-exec delete` to remove.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use ct_layout::atomic::AtomicFile;
+use ct_layout::atomic::{self, AtomicFile};
 use ct_layout::bundle::Bundle;
 use ct_layout::state::{self, State, Status};
 use ct_layout::Store;
@@ -237,24 +237,17 @@ impl Staged {
         st.status = Status::Created;
         st.pid = Some(pid);
         st.pid_start = state::pid_start_time(pid);
-        let path = store.state_file(&st.id);
-        let json = serde_json::to_vec_pretty(&st).map_err(io::Error::other);
-        let state = json
-            .and_then(|mut j| {
-                j.push(b'\n');
-                let mut f = AtomicFile::create(&path)?;
-                f.write_all(&j).map(|()| f)
-            })
-            .map_err(|source| ExecError::StateDir { path, source })?;
+        let stage = |path: &Path, bytes: io::Result<Vec<u8>>| {
+            bytes
+                .and_then(|b| atomic::staged(path, &b))
+                .map_err(|source| ExecError::StateDir {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        };
+        let state = stage(&store.state_file(&st.id), atomic::pretty_json(&st))?;
         let pid_file = pid_file
-            .map(|p| {
-                AtomicFile::create(p)
-                    .and_then(|mut f| f.write_all(pid.to_string().as_bytes()).map(|()| f))
-                    .map_err(|source| ExecError::StateDir {
-                        path: p.to_path_buf(),
-                        source,
-                    })
-            })
+            .map(|p| stage(p, Ok(pid.to_string().into_bytes())))
             .transpose()?;
         Ok(Staged {
             pid,
@@ -264,11 +257,7 @@ impl Staged {
     }
 
     fn commit(self) -> Result<(), ExecError> {
-        let path = self.state.target().to_path_buf();
-        self.state
-            .commit_unsynced()
-            .map_err(|source| ExecError::StateDir { path, source })?;
-        if let Some(f) = self.pid_file {
+        for f in std::iter::once(self.state).chain(self.pid_file) {
             let path = f.target().to_path_buf();
             f.commit_unsynced()
                 .map_err(|source| ExecError::StateDir { path, source })?;
@@ -364,7 +353,7 @@ fn detach(
 fn create(
     store: &Store,
     plan: &Plan,
-    mut st: State,
+    st: State,
     mut guard: StateDir,
     o: &RunOptions,
     seccomp: Option<child::SeccompInstall>,
@@ -381,24 +370,14 @@ fn create(
     let stage = |pid| staged = Some(Staged::write(store, &st, pid, o.pid_file.as_deref()));
     let spawned = start_container(plan, &st, o, seccomp, cg.as_deref(), fifo_fd, stage);
     drop(fifo);
-    let record = |st: &mut State, pid: i32| -> Result<(), ExecError> {
-        match staged {
-            // The pid it was written for: the clone's, unless the container's process is a
-            // child of it (the slow path of `crate::namespaces`).
-            Some(Ok(files)) if files.pid == pid => return files.commit(),
-            Some(Err(e)) => return Err(e),
-            _ => {}
-        }
-        st.status = Status::Created;
-        st.pid = Some(pid);
-        st.pid_start = state::pid_start_time(pid);
-        st.update(store)?;
-        if let Some(f) = &o.pid_file {
-            write_pid_file(f, pid)?;
-        }
-        Ok(())
+    let record = |pid: i32| match staged {
+        // The pid they were written for: the clone's, unless the container's process is a
+        // child of it (the slow path of `crate::namespaces`), whose files are written now.
+        Some(Ok(files)) if files.pid == pid => files.commit(),
+        Some(Err(e)) => Err(e),
+        _ => Staged::write(store, &st, pid, o.pid_file.as_deref())?.commit(),
     };
-    let r = spawned.and_then(|(pid, ..)| match record(&mut st, pid) {
+    let r = spawned.and_then(|(pid, ..)| match record(pid) {
         Ok(()) => Ok(()),
         Err(e) => {
             kill_and_reap(pid);

@@ -118,9 +118,14 @@ pub fn write_json<T: serde::Serialize>(target: impl AsRef<Path>, value: &T) -> i
 
 /// Replace runtime state `target` with `bytes`: atomically, not durably (see the module note).
 pub fn write_runtime(target: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
+    staged(target, bytes)?.commit_unsynced()
+}
+
+/// `bytes` in a temp file beside `target`, for a commit later (or removed when dropped).
+pub fn staged(target: impl AsRef<Path>, bytes: &[u8]) -> io::Result<AtomicFile> {
     let mut f = AtomicFile::create(target)?;
     f.write_all(bytes)?;
-    f.commit_unsynced()
+    Ok(f)
 }
 
 /// [`write_runtime`] of pretty JSON.
@@ -131,7 +136,8 @@ pub fn write_runtime_json<T: serde::Serialize>(
     write_runtime(target, &pretty_json(value)?)
 }
 
-fn pretty_json<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
+/// Pretty JSON of `value` with a final newline, as the files here are written.
+pub fn pretty_json<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     bytes.push(b'\n');
     Ok(bytes)
