@@ -331,6 +331,36 @@ fn a_created_container_in_a_joined_pid_namespace_records_its_own_process() {
     }
 }
 
+/// A create that fails after its state and pid file were staged (the command does not exist)
+/// leaves no temp file beside the pid file and no state directory, as runc leaves none.
+#[test]
+fn a_failed_create_leaves_no_staged_file_behind() {
+    let f = Fixture::new();
+    let b = bundle(&f, "nocmd", &["no-such-command"], |_| {});
+    for rt in [Runtime::ct_exec(&f), Runtime::runc(&f)] {
+        let dir = tempfile::tempdir().unwrap();
+        let id = unique("failed-");
+        let pf = dir.path().join("pid");
+        let out = rt.run(&[
+            "create",
+            "--bundle",
+            b.to_str().unwrap(),
+            "--pid-file",
+            pf.to_str().unwrap(),
+            &id,
+        ]);
+        assert!(!out.status.success(), "{}", rt.exe.display());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{}: {left:?}", rt.exe.display());
+        assert_eq!(rt.status(&id), "none", "{}", rt.exe.display());
+    }
+    assert!(f.state_dirs().is_empty(), "{:?}", f.state_dirs());
+}
+
 /// `sh -c SCRIPT` as a child subreaper (as conmon and containerd-shim are), with E, R, B set.
 fn as_subreaper(rt: &Runtime, b: &Path, script: &str) -> Output {
     let mut c = Command::new("sh");
