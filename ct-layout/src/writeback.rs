@@ -19,6 +19,13 @@
 //! directories) on the way. Each journal commit briefly stalls the extraction, hence 100 ms
 //! and not less.
 //!
+//! The period runs from the START of one `syncfs` to the start of the next. A `syncfs` takes as
+//! long as the disk needs for what is dirty; counted from its end, a 180 ms flush was followed
+//! by 100 ms in which nothing was written out, and the last flush found that much more left.
+//! Measured on ext4 (a loop device, 2 CPUs): ct-pull of the bench image 0.36 → 0.30 s and
+//! 0.33 → 0.30 s over 6 and 8 alternating runs; ct-unpack 1.53 → 1.46 s over 4. Shorter
+//! periods (25, 50 ms) gained nothing more.
+//!
 //! Errors. Since Linux 5.8 `syncfs` reports a writeback error on the file system that
 //! happened after the descriptor it is called on was opened (`errseq_t`), once per
 //! descriptor. The descriptor is therefore opened when the work STARTS (so an error during
@@ -33,10 +40,11 @@ use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Time between two background flushes: long enough that each writes a batch (a journal
-/// commit each), short enough that the disk never sits idle for long (bench/unpack.sh).
+/// Time between the starts of two background flushes: long enough that each writes a batch
+/// (a journal commit each), short enough that the disk never sits idle for long
+/// (bench/unpack.sh).
 pub const PERIOD: Duration = Duration::from_millis(100);
 
 /// Flushes the file system holding a directory in the background until [`finish`](Self::finish).
@@ -57,7 +65,13 @@ impl Flusher {
                 .name("syncfs".into())
                 .spawn(move || {
                     let mut first = Ok(());
-                    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(PERIOD) {
+                    // Every PERIOD from the start of the last flush, not from its end: one
+                    // that took longer than PERIOD (the disk is behind) is followed at once.
+                    let mut next = Instant::now() + PERIOD;
+                    while let Err(RecvTimeoutError::Timeout) =
+                        stopped.recv_timeout(next.saturating_duration_since(Instant::now()))
+                    {
+                        next = Instant::now() + PERIOD;
                         if let Err(e) = rustix::fs::syncfs(&*fs) {
                             first = first.and(Err(e.into()));
                         }
