@@ -16,11 +16,11 @@
 //! libdeflate, which needs the whole blob and room for the whole output, was measured and not
 //! taken: it inflates the bench image's largest layer in 124 ms against zlib-rs's 207 ms (that
 //! measurement was before the AVX2 loop was on), but in an unpack (bench/unpack.sh, ext4) the
-//! saved CPU (~0.3 s of 2.2 s) went to page faults on the
-//! two whole-layer buffers (+0.15 s system time, even with the buffers reused across layers and
-//! populated in one call) and to losing the overlap of inflate and extraction within a layer:
-//! wall time 1.50-1.62 s against 1.52-1.65 s streamed, and `--flat`, whose layers go one after
-//! the other, 2.1 s against 1.7 s.
+//! saved CPU (~0.3 s of 2.2 s) went to page faults on the two whole-layer buffers (+0.15 s
+//! system time, even with the buffers reused across layers and populated in one call) and to
+//! losing the overlap of inflate and extraction within a layer: wall time 1.50-1.62 s against
+//! 1.52-1.65 s streamed, and `--flat`, whose layers go one after the other, 2.1 s against
+//! 1.7 s.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
