@@ -11,6 +11,10 @@
 //!    is treated as a miss and replaced.
 //! 3. Miss: [`super::compile`], then the program is written with `ct_layout::atomic` (temp file,
 //!    fsync, rename), so a crash never leaves a torn program for the next start to load.
+//! 4. After a miss, the cache is bounded: each new profile and each new build of ct-exec adds
+//!    an entry (~11 KB for docker's default profile, on a tmpfs: memory) that nothing else
+//!    would ever remove. Beyond [`KEEP`] entries the oldest written go, and so do temp files
+//!    a crash left (older than [`STALE`]; a younger one may be a concurrent miss's).
 //!
 //! The cache is only an optimization: failing to write it costs time next start, never the
 //! run. It belongs under `$CT_RUN` (tmpfs, root only) — whoever can write there can already
@@ -19,6 +23,7 @@
 use std::ffi::CStr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use oci_spec::runtime::LinuxSeccomp;
 
@@ -28,6 +33,10 @@ const MAGIC: &[u8; 8] = b"CTSECCMP";
 const FORMAT: u32 = 4;
 const HEADER: usize = 8 + 4 + 8 + 8 + 4 + 4;
 const INSN: usize = 8;
+/// Step 4: entries kept (a machine's distinct profiles times the builds it keeps around).
+pub const KEEP: usize = 64;
+/// Step 4: age after which a temp file is a crash's leftover.
+const STALE: Duration = Duration::from_secs(60);
 
 /// Like [`compile`], but through a cache of compiled programs in `dir` (created if missing;
 /// use `Store::from_env().run.join("seccomp")`). Returns the same [`Program`] `compile` would.
@@ -41,7 +50,42 @@ pub fn compile_cached(profile: &LinuxSeccomp, dir: &Path) -> Result<Program, Sec
     let program = compile(profile)?;
     // Best effort, see the module note.
     let _ = ct_layout::atomic::write(&path, &encode(&program));
+    prune(dir, KEEP);
     Ok(program)
+}
+
+/// Step 4. Entries go oldest first by modification time, which is when they were written
+/// (a hit does not write). Symlinks and directories are left alone, as is anything a
+/// concurrent start removed first.
+fn prune(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = SystemTime::now();
+    let mut programs = Vec::new();
+    for e in entries.flatten() {
+        // lstat(2): a symlink is not a file here.
+        let Ok(meta) = e.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let written = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let name = e.file_name();
+        let name = name.as_encoded_bytes();
+        if name.starts_with(b".tmp-") {
+            if now.duration_since(written).is_ok_and(|age| age > STALE) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        } else if name.ends_with(b".bpf") {
+            programs.push((written, e.path()));
+        }
+    }
+    if programs.len() > keep {
+        programs.sort();
+        for (_, path) in &programs[..programs.len() - keep] {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// `DIR/<sha256 hex>.bpf`, or None when the profile cannot be serialized (then: no cache).

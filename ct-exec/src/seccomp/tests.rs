@@ -485,6 +485,66 @@ fn cache_returns_the_same_program_and_is_really_read() {
 }
 
 #[test]
+fn a_miss_bounds_the_cache_oldest_written_first() {
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let cache = dir.path().join("seccomp");
+    std::fs::create_dir(&cache).unwrap_or_else(|e| panic!("{e}"));
+    let keep = super::bpf_cache::KEEP;
+    let now = SystemTime::now();
+    let aged = |path: &std::path::Path, secs: u64| {
+        let f = std::fs::File::create(path).unwrap_or_else(|e| panic!("{e}"));
+        f.set_modified(now - Duration::from_secs(secs))
+            .unwrap_or_else(|e| panic!("{e}"));
+    };
+    // Entries of older builds: old-0.bpf the oldest.
+    let olds = keep + 3;
+    for i in 0..olds {
+        aged(&cache.join(format!("old-{i}.bpf")), 10_000 - i as u64);
+    }
+    aged(&cache.join(".tmp-00-crashed.bpf"), 120);
+    aged(&cache.join(".tmp-01-writing.bpf"), 1);
+    let outside = dir.path().join("not-in-the-cache");
+    aged(&outside, 20_000);
+    std::os::unix::fs::symlink(&outside, cache.join("link.bpf")).unwrap_or_else(|e| panic!("{e}"));
+
+    let default = ct_unpack::seccomp_default::profile();
+    compile_cached(&default, &cache).unwrap_or_else(|e| panic!("{e}"));
+    let new = cache_path(&default, &cache).unwrap_or_else(|| panic!("no cache path"));
+    assert!(new.is_file(), "the miss's own entry is kept");
+    let programs = std::fs::read_dir(&cache)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".bpf"))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .count();
+    assert_eq!(programs, keep);
+    // The new entry and keep - 1 of the olds stay: the 4 oldest went.
+    for i in 0..olds {
+        let there = cache.join(format!("old-{i}.bpf")).exists();
+        assert_eq!(there, i >= 4, "old-{i}.bpf");
+    }
+    assert!(
+        !cache.join(".tmp-00-crashed.bpf").exists(),
+        "a crash's temp file goes"
+    );
+    assert!(
+        cache.join(".tmp-01-writing.bpf").exists(),
+        "a young temp file stays"
+    );
+    assert!(
+        cache.join("link.bpf").is_symlink() && outside.exists(),
+        "symlinks are left alone"
+    );
+
+    // A hit writes nothing and removes nothing.
+    aged(&cache.join(".tmp-02-crashed.bpf"), 120);
+    compile_cached(&default, &cache).unwrap_or_else(|e| panic!("{e}"));
+    assert!(cache.join(".tmp-02-crashed.bpf").exists());
+}
+
+#[test]
 fn install_errors_read_as_one_line_with_a_hint() {
     let e = SeccompError::Install(io::Error::from_raw_os_error(libc::EACCES));
     assert_eq!(
