@@ -303,11 +303,15 @@ impl Extractor {
             }
             T::Regular | T::Continuous | T::GNUSparse => {
                 let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW;
-                let fd = match openat(pfd, name, flags, 0o600) {
+                // Created with its permission bits (the umask may take some; the special bits
+                // come from fchmod after the owner is set), so that `apply_meta_fd` usually
+                // finds nothing left to change.
+                let mode = m.mode & 0o777;
+                let fd = match openat(pfd, name, flags, mode) {
                     Ok(fd) => fd,
                     Err(e) if exists(&e) => {
                         self.remove(pfd, name, p)?;
-                        openat(pfd, name, flags, 0o600).map_err(fail("create file", p))?
+                        openat(pfd, name, flags, mode).map_err(fail("create file", p))?
                     }
                     Err(e) => return Err(fail("create file", p)(e)),
                 };

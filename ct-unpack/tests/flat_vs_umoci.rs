@@ -99,6 +99,9 @@ fn layer1() -> Vec<u8> {
     );
     owned(&mut t, T::Regular, "usr/bin/wall", 0o2755, 0, 5, b"wall");
     owned(&mut t, T::Directory, "shared", 0o2775, 0, 50, b"");
+    // Created in a setgid directory, a file takes the directory's group: it must get its own.
+    owned(&mut t, T::Regular, "shared/root-file", 0o644, 0, 0, b"r");
+    owned(&mut t, T::Regular, "shared/group-file", 0o640, 0, 50, b"g");
     owned(&mut t, T::Directory, "tmp", 0o1777, 0, 0, b"");
     owned(&mut t, T::Regular, "home-file", 0o600, 1000, 1001, b"mine");
     special(&mut t, T::Fifo, "dev/fifo", 0o644, (0, 0));
@@ -255,6 +258,12 @@ fn flat_tree_equals_umoci_unpack() {
     assert_eq!(fs::metadata(r("tmp")).unwrap().mode() & 0o7777, 0o1777);
     let hf = fs::metadata(r("home-file")).unwrap();
     assert_eq!((hf.uid(), hf.gid()), (1000, 1001));
+    let owner = |p: &str| {
+        let m = fs::metadata(r(p)).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    };
+    assert_eq!(owner("shared/root-file"), (0, 0, 0o644));
+    assert_eq!(owner("shared/group-file"), (0, 50, 0o640));
     assert_eq!(
         lgetxattr(&r("usr/bin/ping"), "security.capability"),
         Some(cap_net_raw())

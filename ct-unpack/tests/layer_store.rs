@@ -527,12 +527,24 @@ fn user_xattr_on_a_symlink_is_skipped_not_fatal() {
     }
 }
 
+/// Implicit parents are 0755, and every file gets its image mode, whatever the caller's umask:
+/// files are created with their mode and the umask may take bits from it, which the extractor
+/// must see (fstat) and put back.
 #[test]
-fn implicit_directories_are_0755_whatever_the_umask() {
+fn implicit_directories_are_0755_and_files_keep_their_modes_whatever_the_umask() {
     let env = Env::new();
-    let tar = TarBuilder::new()
-        .file("no/dir/entries/f", 0o600, b"x")
-        .finish();
+    let files = [
+        ("no/dir/entries/f", 0o600),
+        ("no/g", 0o644),
+        ("no/w", 0o666),
+        ("no/x", 0o775),
+        ("no/none", 0o000),
+    ];
+    let mut t = TarBuilder::new();
+    for (path, mode) in files {
+        t = t.file(path, mode, b"x");
+    }
+    let tar = t.finish();
     let id = Digest::of(&tar);
     Image::new()
         .layer(tar, Compression::Gzip)
@@ -560,6 +572,10 @@ fn implicit_directories_are_0755_whatever_the_umask() {
         for d in ["", "no", "no/dir", "no/dir/entries"] {
             let m = fs::metadata(root.join(d)).unwrap().mode() & 0o7777;
             assert_eq!(m, 0o755, "{flat} /{d}");
+        }
+        for (path, mode) in files {
+            let m = fs::metadata(root.join(path)).unwrap().mode() & 0o7777;
+            assert_eq!(m, mode, "{flat} /{path}: {m:o}");
         }
     }
 }

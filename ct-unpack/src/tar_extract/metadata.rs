@@ -11,7 +11,12 @@
 //!
 //! Regular files and directories are changed through an open fd (`fchown`, `fchmod`,
 //! `fsetxattr`, `futimens`); symlinks, devices and fifos, which cannot be opened for that,
-//! by name below their parent with `AT_SYMLINK_NOFOLLOW`.
+//! by name below their parent with `AT_SYMLINK_NOFOLLOW`. On an fd, `chown` and `chmod` are
+//! skipped when `fstat` shows the node has its owner and mode already: a regular file is
+//! created with its permission bits, by the caller (root:root for most of an image), so mostly
+//! neither is needed, and each is a journaled inode update where `fstat` is not (~2% of an
+//! unpack's CPU time on ext4). The umask, or a setgid parent giving its group, makes the
+//! difference that `fstat` sees.
 
 use std::ffi::CString;
 use std::io::{self, Read};
@@ -148,8 +153,16 @@ fn set_times_fd(fd: &OwnedFd, t: Timespec) -> io::Result<()> {
 /// chown, chmod, xattrs, times on an open regular file or directory.
 pub(crate) fn apply_meta_fd(fd: &OwnedFd, m: &Meta, times: bool) -> io::Result<()> {
     let (uid, gid, record) = m.owner();
-    rustix::fs::fchown(fd, uid, gid)?;
-    rustix::fs::fchmod(fd, Mode::from_raw_mode(m.mode))?;
+    // A file is created with its permission bits and the caller's ids, so mostly there is
+    // nothing to change; each change is a journaled inode update, an fstat is not.
+    let st = rustix::fs::fstat(fd)?;
+    let differs = |want: Option<u32>, have: u32| want.is_some_and(|w| w != have);
+    if differs(uid.map(Uid::as_raw), st.st_uid) || differs(gid.map(Gid::as_raw), st.st_gid) {
+        rustix::fs::fchown(fd, uid, gid)?;
+    }
+    if st.st_mode & 0o7777 != m.mode {
+        rustix::fs::fchmod(fd, Mode::from_raw_mode(m.mode))?;
+    }
     if let Some(r) = record {
         rustix::fs::fsetxattr(fd, id_map::OWNER_XATTR, &r, XattrFlags::empty())?;
         id_map::note_recorded();
