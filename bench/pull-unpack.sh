@@ -17,6 +17,24 @@
 # Targets (issue 19): ct-pull | ct-unpack <= 0.2x podman pull; throttled, the pipeline <= 1.15x
 # ct-pull alone.
 #
+# Last, the CPU floor: the pipeline's parts, each done alone by the fastest single-purpose tool
+# on the same input and file system (RUNS times each), their CPU time (all CPUs, from
+# /proc/stat) added up:
+#   fetch    curl of the blobs into files, then sync -f (the registry sending, the kernel
+#            receiving, writing and writing back the blobs);
+#   verify   sha256 of the blobs (openssl);
+#   inflate  libdeflate-gunzip of the blobs to /dev/null (faster than zlib, zlib-rs and ISA-L
+#            here);
+#   diff_id  sha256 of the uncompressed layers (openssl);
+#   write    tar -xpf of the uncompressed layers, then sync -f (the kernel creating the files,
+#            ext4's journal and writeback).
+# A tool that did all of it as cheaply could not take less wall time than that sum / N on N
+# CPUs; where the CPUs are all busy (the pipeline keeps 2 busy), that is the floor. The
+# pipeline's own CPU time is printed beside it. Each part alone also reads its input from the
+# page cache, which the pipeline partly does not, so the sum is a little high; a second sum
+# counts verify, inflate and diff_id by their user time alone (their computation), a bound no
+# tool can go under without dropping a part.
+#
 # Usage: sudo bench/pull-unpack.sh    (RUNS=3 FS="ext4 tmpfs" RATE=20000000 SRC="dirs to layer")
 set -euo pipefail
 
@@ -25,9 +43,10 @@ fses=${FS:-ext4 tmpfs}
 rate=${RATE:-20000000}
 case $rate in '' | *[!0-9]* | 0) echo "bench/pull-unpack.sh: RATE must be bytes per second, more than 0" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "bench/pull-unpack.sh: needs root (mounts, owners)" >&2; exit 2; }
-for t in hyperfine jq skopeo umoci podman docker-registry curl python3 mkfs.ext4; do
+for t in hyperfine jq skopeo umoci podman docker-registry curl python3 mkfs.ext4 openssl libdeflate-gunzip tar; do
     command -v "$t" >/dev/null || { echo "bench/pull-unpack.sh: needs $t" >&2; exit 2; }
 done
+[ -x /usr/bin/time ] || { echo "bench/pull-unpack.sh: needs /usr/bin/time" >&2; exit 2; }
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$here/target}
@@ -92,6 +111,58 @@ hyperfine --runs "$runs" --prepare "$here/bench/lib/fresh-fs.sh $slow_fs $mnt $l
     -n "ct-pull -j1 (throttled)" "$ct_pull -q -j 1 $slow_ref" \
     -n "ct-pull -j1 | ct-unpack (throttled)" "$ct_pull -q -j 1 $slow_ref | $ct_unpack" >&2
 
+# --- the CPU floor ----------------------------------------------------------------------------
+# busy CMD...: run CMD, print the CPU-seconds all CPUs spent meanwhile (user, nice, system, irq,
+# softirq, steal from /proc/stat: every process and kernel thread, the writeback included),
+# then CMD's own user time (its computation alone, without its reads and writes).
+busy() {
+    local a b
+    a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat)
+    /usr/bin/time -f %U -o "$work/user" "$@" >/dev/null
+    b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat)
+    awk -v a="$a" -v b="$b" -v hz="$(getconf CLK_TCK)" -v u="$(tail -1 "$work/user")" \
+        'BEGIN { printf "%.3f %.3f", (b - a) / hz, u }'
+}
+manifest=$(jq -r '.manifests[0].digest' "$img/index.json" | cut -d: -f2)
+mapfile -t blobs < <(jq -r '.config.digest, .layers[].digest' "$img/blobs/sha256/$manifest" | cut -d: -f2)
+mapfile -t layer_blobs < <(jq -r '.layers[].digest' "$img/blobs/sha256/$manifest" | cut -d: -f2)
+mkdir -p "$work/tars"
+for b in "${layer_blobs[@]}"; do libdeflate-gunzip -c < "$img/blobs/sha256/$b" > "$work/tars/$b.tar"; done
+fetch_sh=$work/fetch.sh
+{
+    echo '#!/bin/sh'
+    echo 'set -e'
+    echo "mkdir -p '$mnt/curl'"
+    for b in "${blobs[@]}"; do
+        echo "curl -sf -o '$mnt/curl/$b' 'http://127.0.0.1:$registry_port/v2/bench/usr/blobs/sha256:$b' &"
+    done
+    echo 'wait'
+    echo "sync -f '$mnt/curl'"
+} > "$fetch_sh"
+write_sh=$work/write.sh
+{
+    echo '#!/bin/sh'
+    echo 'set -e'
+    echo "mkdir -p '$mnt/tree'"
+    for b in "${layer_blobs[@]}"; do echo "tar --same-owner -xpf '$work/tars/$b.tar' -C '$mnt/tree'"; done
+    echo "sync -f '$mnt/tree'"
+} > "$write_sh"
+chmod +x "$fetch_sh" "$write_sh"
+(cd "$img/blobs/sha256" && cat "${blobs[@]}" > /dev/null) # in the page cache, as after the pull
+for fs in $fses; do
+    fresh="$here/bench/lib/fresh-fs.sh $fs $mnt $loopdir/ext4.img"
+    for _ in $(seq 1 "$runs"); do
+        $fresh; f=$(busy "$fetch_sh")
+        v=$(cd "$img/blobs/sha256" && busy openssl dgst -sha256 "${blobs[@]}")
+        # shellcheck disable=SC2016 # expanded by that sh
+        i=$(cd "$img/blobs/sha256" && busy sh -c 'for b; do libdeflate-gunzip -c < "$b" > /dev/null; done' sh "${layer_blobs[@]}")
+        d=$(busy openssl dgst -sha256 "$work"/tars/*.tar)
+        $fresh; w=$(busy "$write_sh")
+        $fresh; p=$(busy sh -c "$ct_pull -q $ref | $ct_unpack")
+        echo "$f $v $i $d $w $p" >> "$work/floor-$fs"
+    done
+done
+
 echo
 echo "image: $((total / 1000000)) MB gzip   runs: $runs   load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
@@ -122,3 +193,25 @@ awk -v fs="$slow_fs" -v rate="$rate" -v p4="$(s 0)" -v pu4="$(s 1)" -v p1="$(s 2
     printf "  ratio pipeline / pull alone, -j1 = %.2fx   (target <= 1.15x)\n", pu1 / p1
     printf "  ratio pipeline -j1 / pull -j4    = %.2fx\n", pu1 / p4
 }'
+for fs in $fses; do
+    j=$work/fast-$fs.json
+    # Each record: busy and user time of fetch, verify, inflate, diff_id, write, the pipeline.
+    awk -v fs="$fs" -v n="$(nproc)" -v pos="$(jq ".results[4].mean" "$j")" -v ct="$(jq ".results[0].mean" "$j")" '
+        { for (k = 1; k <= 12; k++) t[k] += $k; runs++ }
+        END {
+            for (k = 1; k <= 12; k++) t[k] /= runs
+            sum = t[1] + t[3] + t[5] + t[7] + t[9]
+            # The computing parts by their user time alone: a lower bound for any tool.
+            low = t[1] + t[4] + t[6] + t[8] + t[9]
+            printf "\nCPU floor, %s (CPU-seconds, mean of %d)     all CPUs   user time\n", fs, runs
+            printf "  fetch: curl of the blobs + sync        %6.2f\n", t[1]
+            printf "  verify: sha256 of the blobs            %6.2f      %6.2f\n", t[3], t[4]
+            printf "  inflate: libdeflate-gunzip             %6.2f      %6.2f\n", t[5], t[6]
+            printf "  diff_id: sha256 of the layers          %6.2f      %6.2f\n", t[7], t[8]
+            printf "  write: tar -xpf of the layers + sync   %6.2f\n", t[9]
+            printf "  sum of the parts                       %6.2f      %6.2f (fetch and write as they are)\n", sum, low
+            printf "  ct-pull | ct-unpack                    %6.2f   (%.2fx the parts)\n", t[11], t[11] / sum
+            printf "  the parts spread on %d CPUs: %.3f s = %.2fx podman+sync; user time only: %.3f s = %.2fx\n", n, sum / n, sum / n / pos, low / n, low / n / pos
+            printf "  the pipeline: %.3f s = %.2fx podman+sync (target <= 0.20x)\n", ct, ct / pos
+        }' "$work/floor-$fs"
+done
