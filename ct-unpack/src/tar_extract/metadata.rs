@@ -153,8 +153,7 @@ fn set_times_fd(fd: &OwnedFd, t: Timespec) -> io::Result<()> {
 /// chown, chmod, xattrs, times on an open regular file or directory.
 pub(crate) fn apply_meta_fd(fd: &OwnedFd, m: &Meta, times: bool) -> io::Result<()> {
     let (uid, gid, record) = m.owner();
-    // A file is created with its permission bits and the caller's ids, so mostly there is
-    // nothing to change; each change is a journaled inode update, an fstat is not.
+    // Only what the node lacks (module doc).
     let st = rustix::fs::fstat(fd)?;
     let differs = |want: Option<u32>, have: u32| want.is_some_and(|w| w != have);
     if differs(uid.map(Uid::as_raw), st.st_uid) || differs(gid.map(Gid::as_raw), st.st_gid) {
